@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh machine: `make demo` (the main job) and `make test`.
+PY ?= python3
+PIP = $(PY) -m pip
+STAMP = .setup.stamp
+
+.PHONY: setup demo test bench docs clean
+
+# torch is pinned to the local CPU wheel; the package itself only declares a range.
+$(STAMP): pyproject.toml
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(PY) -m fdiv list
+	$(PY) -m fdiv derive --all
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/derive_all.py
+
+docs: setup
+	$(PY) -m fdiv.docs --write
+
+clean:
+	rm -f $(STAMP)

@@ -1,0 +1,104 @@
+"""The `fdiv` command line (also `python -m fdiv`). Errors: one `error:` line on stderr, exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__, catalogue
+from .errors import FdivError
+from .render import FORMATS, render
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        raise FdivError(f"{self.prog}: {message}")
+
+
+def _params(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise FdivError(f"--param {item!r}: expected K=V, for example --param alpha=0.5")
+        if key.strip() in out:
+            raise FdivError(f"--param {key.strip()}: given twice")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fdiv", description="Exact f-divergence derivations for variational divergence minimisation.")
+    p.add_argument("--version", action="version", version=f"fdiv {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ls = sub.add_parser("list", help="built-in divergences and their aliases")
+    ls.add_argument("--format", choices=("text", "json"), default="text")
+
+    d = sub.add_parser("derive", help="derive f*, dom f*, critic range, activation, T*, (f')^-1, f'(1)")
+    d.add_argument("name", nargs="?", help="catalogue name or alias, or a TOML spec file")
+    d.add_argument("--f", dest="expr", help="a convex f(u) with f(1) = 0, e.g. 'u*log(u)'")
+    d.add_argument("--all", action="store_true", help="the whole catalogue as one table")
+    d.add_argument("--param", action="append", metavar="K=V", help="parameter value (repeatable)")
+    d.add_argument("--format", choices=FORMATS, default="text")
+    d.add_argument("--time-limit", type=float, metavar="S", help="seconds allowed to each heavy SymPy step")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "time_limit", None) is not None:
+            if not args.time_limit > 0:
+                raise FdivError("--time-limit must be positive")
+            os.environ["FDIV_TIME_LIMIT"] = str(args.time_limit)
+        out = COMMANDS[args.command](args)
+    except FdivError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("error: expression is too deeply nested", file=sys.stderr)
+        return 2
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return 0
+
+
+def cmd_list(args) -> str:
+    specs = catalogue.specs()
+    if args.format == "json":
+        return json.dumps([{"name": s.name, "aliases": list(s.aliases), "title": s.title, "f": s.f,
+                            "parameters": {p.name: p.describe() for p in s.params}} for s in specs], indent=2)
+    width = max(len(s.name) for s in specs)
+    lines = []
+    for s in specs:
+        extra = f"  [{'; '.join(p.describe() + ', default ' + p.default for p in s.params)}]" if s.params else ""
+        aliases = f"  (aliases: {', '.join(s.aliases)})" if s.aliases else ""
+        lines.append(f"{s.name.ljust(width)}  f(u) = {s.f}{extra}{aliases}")
+    return "\n".join(lines)
+
+
+def cmd_derive(args) -> str:
+    from .derive import derive
+    from .parallel import derive_all
+
+    chosen = sum(x is not None and x is not False for x in (args.name, args.expr, args.all or None))
+    if chosen != 1:
+        raise FdivError("derive: give exactly one of NAME, --f EXPR or --all")
+    params = _params(args.param)
+    if args.all:
+        if params:
+            raise FdivError("derive --all takes no --param (each entry uses its defaults)")
+        return render(derive_all(), args.format, table=True)
+    target = args.expr if args.expr is not None else args.name
+    if args.expr is None and catalogue.find(args.name) is None and not args.name.endswith(".toml"):
+        raise FdivError(f"unknown divergence {args.name!r} (see 'fdiv list', or pass an expression with --f)")
+    if args.expr is not None:
+        from .derive import custom_spec
+
+        target = custom_spec(args.expr, params)
+    return render([derive(target, **params)], args.format, table=False)
+
+
+COMMANDS = {"list": cmd_list, "derive": cmd_derive}

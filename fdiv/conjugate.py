@@ -1,0 +1,217 @@
+"""The convex conjugate over u >= 0: f*(t) = sup_{u >= 0} (u t - f(u)), exactly and piecewise.
+
+Branches in increasing t:
+  t <= f'(0+)                     -f(0)          (only when f'(0+) is finite; then f(0) is finite too)
+  f'(lo+) < t < f'(hi-) on a piece  t u(t) - f(u(t)), u(t) = (f')^-1(t) on that piece (the real branch)
+  t in [f'(c-), f'(c+)] at a kink c  t c - f(c)   (subdifferential)
+  t > f'(oo)                      +oo            (outside dom f*)
+The end t = f'(oo) is in dom f* exactly when the supremum is finite there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mpmath
+import sympy as sp
+
+from .errors import DerivationError
+from .numeric import real_value, mp_function, to_mpf
+from .spec import U
+from .timelimit import attempt, time_limit
+from .validate import Analysis, Piece
+
+T = sp.Symbol("t", real=True)
+_S = sp.Symbol("s", positive=True)  # t measured from a finite end of a piece's slope range
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An interval of the real line with exact ends (+-oo allowed); the JSON contract's shape."""
+
+    lower: sp.Expr
+    upper: sp.Expr
+    lower_closed: bool
+    upper_closed: bool
+
+    def to_json(self) -> dict:
+        return {"lower": str(self.lower), "upper": str(self.upper),
+                "lower_closed": self.lower_closed, "upper_closed": self.upper_closed}
+
+    def __str__(self) -> str:
+        return f"{'[' if self.lower_closed else '('}{self.lower}, {self.upper}{']' if self.upper_closed else ')'}"
+
+    def as_set(self) -> sp.Interval:
+        return sp.Interval(self.lower, self.upper, not self.lower_closed, not self.upper_closed)
+
+
+@dataclass(frozen=True)
+class Branch:
+    kind: str  # "boundary" | "smooth" | "kink"
+    expr: sp.Expr  # f*(t) on the branch
+    upper: sp.Expr  # the branch holds for t < upper (t <= upper when closed)
+    closed: bool
+    ratio: sp.Expr  # the maximising u as a function of t: (f')^-1(t)
+
+
+@dataclass(frozen=True)
+class Conjugate:
+    branches: tuple[Branch, ...]
+    expr: sp.Expr  # Piecewise in t, valid on domain
+    domain: Interval
+    critic_range: Interval
+    ratio: sp.Expr  # (f')^-1(t) on the critic range
+
+
+def conjugate(a: Analysis) -> Conjugate:
+    branches: list[Branch] = []
+    if a.f_prime_at_zero.is_finite:
+        if not a.f_at_zero.is_finite:
+            raise DerivationError(f"f'(0+) = {a.f_prime_at_zero} is finite but f(0+) = {a.f_at_zero} is not")
+        branches.append(Branch("boundary", -a.f_at_zero, a.f_prime_at_zero, True, sp.Integer(0)))
+    for i, piece in enumerate(a.pieces):
+        if not piece.affine:
+            expr, ratio = _smooth_branch(piece)
+            branches.append(Branch("smooth", expr, piece.df_hi, False, ratio))
+        if i + 1 < len(a.pieces):
+            c, nxt = piece.hi, a.pieces[i + 1]
+            if nxt.df_lo != piece.df_hi:
+                branches.append(Branch("kink", sp.expand(T * c - piece.f.subs(U, c)), nxt.df_lo, True, c))
+    upper = a.f_prime_at_infinity
+    closed = False
+    if upper.is_finite:
+        last = branches[-1]
+        with time_limit("computing f* at the end of its domain"):
+            at_end = last.expr.subs(T, upper) if last.kind == "kink" else sp.limit(last.expr, T, upper, "-")
+        closed = bool(at_end.is_finite)
+    domain = Interval(-sp.oo, upper, False, closed)
+    critic = Interval(a.f_prime_at_zero, upper, a.pieces[0].affine, a.pieces[-1].affine)
+    inner = [b for b in branches if b.kind != "boundary"] or branches
+    return Conjugate(tuple(branches), _piecewise(branches, "expr"), domain, critic, _piecewise(inner, "ratio"))
+
+
+def _piecewise(branches: list[Branch], field: str) -> sp.Expr:
+    pairs: list[tuple[sp.Expr, sp.Expr]] = []
+    for i, b in enumerate(branches):
+        value = getattr(b, field)
+        cond = sp.true if i == len(branches) - 1 else (T <= b.upper if b.closed else T < b.upper)
+        if pairs and pairs[-1][0] == value:
+            pairs[-1] = (value, cond)
+        else:
+            pairs.append((value, cond))
+    return pairs[0][0] if len(pairs) == 1 else sp.Piecewise(*pairs)
+
+
+def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
+    """(f*(t), u(t)) on a smooth strictly convex piece: invert f'(u) = t on the right real branch."""
+    lo_t, hi_t = piece.df_lo, piece.df_hi
+    if hi_t.is_finite:
+        t_of_s, s_of_t, width = hi_t - _S, hi_t - T, hi_t - lo_t
+    elif lo_t.is_finite:
+        t_of_s, s_of_t, width = lo_t + _S, T - lo_t, sp.oo
+    else:
+        t_of_s, s_of_t, width = T, T, None
+    var = _S if width is not None else T
+    with time_limit("solving f'(u) = t"):
+        candidates = sp.solve(sp.Eq(piece.df, t_of_s), U)
+    samples = _samples(width)
+    for cand in candidates + [_real_roots(c) for c in candidates]:
+        cand = _tidy_lambert(cand)
+        if _is_inverse(cand, piece, var, t_of_s, samples):
+            break
+    else:
+        raise DerivationError(
+            f"could not invert f'(u) = t in closed form for u in ({piece.lo}, {piece.hi}): "
+            f"SymPy found no real branch among {len(candidates)} solution(s)")
+    value = _sign_rules(_tidy_lambert(t_of_s * cand - piece.f.subs(U, cand)))
+    value = _simplest(value, "simplifying f*")
+    if var is _S:
+        value, cand = value.subs(_S, s_of_t), cand.subs(_S, s_of_t)
+    value = _simplest(_sign_rules(_tidy_lambert(value)), "simplifying f*", deep=False)
+    ratio = _simplest(cand, "simplifying (f')^-1", deep=False)
+    return _lambert_args(value), _lambert_args(ratio)
+
+
+def _samples(width) -> list[sp.Rational]:
+    if width is None:
+        return [sp.Rational(v) for v in ("-3", "-1/2", "0", "1/3", "2", "5")]
+    if width == sp.oo:
+        return [sp.Rational(v) for v in ("1/10", "1/2", "1", "2", "7")]
+    return [sp.nsimplify(width * sp.Rational(k, 7), rational=True) for k in range(1, 7)]
+
+
+def _is_inverse(cand, piece: Piece, var, t_of_s, samples) -> bool:
+    """Numerically: cand(s) is real, inside the piece, and f'(cand(s)) = t(s) at every sample (30 digits)."""
+    u_fn, df_fn = mp_function(cand, var), mp_function(piece.df, U)
+    t_fn = mp_function(t_of_s, var)
+    lo, hi = to_mpf(piece.lo), to_mpf(piece.hi)
+    for x in samples:
+        u_val = real_value(u_fn, x)
+        if u_val is None or not lo < u_val < hi:
+            return False
+        slope, target = real_value(df_fn, u_val), real_value(t_fn, x)
+        if slope is None or target is None or abs(slope - target) > mpmath.mpf(10) ** -20 * (1 + abs(target)):
+            return False
+    return True
+
+
+def _real_roots(expr: sp.Expr) -> sp.Expr:
+    """Replace principal odd roots b**(p/q) (q odd) by real ones, sign(b)**p * |b|**(p/q)."""
+    def is_odd_root(e):
+        return e.is_Pow and e.exp.is_Rational and not e.exp.is_Integer and e.exp.q % 2 == 1 and not e.base.is_positive
+
+    return expr.replace(is_odd_root, lambda e: sp.sign(e.base) ** e.exp.p * sp.Abs(e.base) ** e.exp)
+
+
+def _sign_rules(expr: sp.Expr) -> sp.Expr:
+    """sign(x)**(2k) -> 1 and x*sign(x) -> |x|: exact wherever an Abs(x) power factor accompanies them."""
+    expr = expr.replace(lambda e: e.is_Pow and isinstance(e.base, sp.sign) and e.exp.is_even, lambda e: sp.Integer(1))
+    return sp.expand(expr).replace(
+        lambda e: e.is_Mul and any(isinstance(f, sp.sign) and f.args[0] in e.args for f in e.args),
+        lambda e: _fold_sign(e))
+
+
+def _fold_sign(e: sp.Mul) -> sp.Expr:
+    for f in e.args:
+        if isinstance(f, sp.sign) and f.args[0] in e.args:
+            return e / (f * f.args[0]) * sp.Abs(f.args[0])
+    return e
+
+
+def _lambert_args(expr: sp.Expr) -> sp.Expr:
+    """Write W's argument as one exponential, W(E*exp(-t)) -> W(exp(1 - t))."""
+    return expr.replace(lambda e: isinstance(e, sp.LambertW), lambda e: sp.LambertW(sp.powsimp(e.args[0])))
+
+
+def _tidy_lambert(expr: sp.Expr) -> sp.Expr:
+    """exp(a + W(z)) -> exp(a) z / W(z) and log(W(z)) -> log(z) - W(z) (z > 0): the W(e^(1-t)) form."""
+    if not expr.has(sp.LambertW):
+        return expr
+
+    def split_exp(e):
+        terms = sp.Add.make_args(e.args[0])
+        ws = [w for w in terms if isinstance(w, sp.LambertW)]
+        rest = sp.Add(*[w for w in terms if not isinstance(w, sp.LambertW)])
+        out = sp.exp(rest)
+        for w in ws:
+            out *= w.args[0] / w
+        return out
+
+    expr = expr.replace(lambda e: isinstance(e, sp.exp) and any(isinstance(w, sp.LambertW) for w in sp.Add.make_args(e.args[0])), split_exp)
+    expr = sp.expand_log(expr, force=True)
+    expr = expr.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.LambertW),
+                        lambda e: sp.expand_log(sp.log(e.args[0].args[0]), force=True) - e.args[0])
+    return sp.expand(expr)
+
+
+def _simplest(expr: sp.Expr, what: str, deep: bool = True) -> sp.Expr:
+    """The shortest of a few equivalent forms; simplify() runs under a time limit and is skipped on timeout."""
+    forms = [expr, sp.expand(expr)]
+    steps = [sp.simplify, sp.factor] if deep else [sp.factor, sp.cancel]
+    if expr.has(sp.log):
+        steps.append(lambda e: sp.simplify(sp.logcombine(e, force=True)))
+    for step in steps:
+        ok, form = attempt(what, step, expr, seconds=4)
+        if ok and (expr.has(sp.Piecewise) or not form.has(sp.Piecewise)):
+            forms.append(form)
+    forms += [sp.powsimp(e) for e in forms]
+    return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))

@@ -1,0 +1,135 @@
+"""derive(): from a spec (catalogue name, expression in u, or TOML file) to everything VDM needs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy as sp
+
+from . import catalogue
+from .activation import V, activation
+from .checks import Check
+from .conjugate import T, Interval, conjugate
+from .errors import SpecError
+from .selfcheck import self_checks
+from .spec import U, Param, Spec, load_toml
+from .timelimit import time_limit
+from .validate import analyse
+
+
+@dataclass
+class Derivation:
+    """The derived objects (SymPy expressions in u, t, v) and the checks that back them."""
+
+    name: str
+    spec: Spec
+    f: sp.Expr
+    parameters: dict[str, sp.Expr]
+    conjugate: sp.Expr
+    conjugate_domain: Interval
+    critic_range: Interval
+    activation: sp.Expr
+    activation_rule: str
+    optimal_critic: sp.Expr
+    ratio_from_critic: sp.Expr
+    f_prime_at_one: sp.Expr
+    f_at_zero: sp.Expr
+    f_prime_at_zero: sp.Expr
+    f_prime_at_infinity: sp.Expr
+    f_at_one: sp.Expr
+    branches: tuple = ()
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def to_json(self) -> dict:
+        """The JSON contract (every expression a string sympy.parse_expr reads back), plus checks and limits."""
+        return {
+            "name": self.name,
+            "f": str(self.f),
+            "parameters": {k: str(v) for k, v in self.parameters.items()},
+            "conjugate": str(self.conjugate),
+            "conjugate_domain": self.conjugate_domain.to_json(),
+            "critic_range": self.critic_range.to_json(),
+            "activation": str(self.activation),
+            "optimal_critic": str(self.optimal_critic),
+            "ratio_from_critic": str(self.ratio_from_critic),
+            "f_prime_at_one": str(self.f_prime_at_one),
+            "limits": {"f(0+)": str(self.f_at_zero), "f'(0+)": str(self.f_prime_at_zero),
+                       "f'(oo)": str(self.f_prime_at_infinity), "f(1)": str(self.f_at_one)},
+            "activation_rule": self.activation_rule,
+            "published_activation": self.spec.published.get("activation"),
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+def resolve_spec(name_or_expr: str, params: dict[str, str] | None = None) -> Spec:
+    """A catalogue name or alias, a path to a TOML spec file, or an expression in u."""
+    params = params or {}
+    spec = catalogue.find(name_or_expr)
+    if spec is not None:
+        return spec
+    if name_or_expr.endswith(".toml"):
+        specs = load_toml(name_or_expr)
+        if len(specs) != 1:
+            raise SpecError(f"{name_or_expr}: holds {len(specs)} divergences; derive takes one")
+        return specs[0]
+    if not any(ch in name_or_expr for ch in "u()*+-/"):
+        raise SpecError(f"unknown divergence {name_or_expr!r} (see 'fdiv list', or pass an expression with --f)")
+    return custom_spec(name_or_expr, params)
+
+
+def custom_spec(expr: str, params: dict[str, str]) -> Spec:
+    """A user-written f; each --param K=V declares the parameter K (any real value)."""
+    for key in params:
+        if not key.isidentifier() or key in ("u", "t", "v", "pi", "E") or key.startswith("_"):
+            raise SpecError(f"--param {key}: not a usable parameter name")
+    return Spec(name="custom", f=expr, params=tuple(Param(k, str(v)) for k, v in params.items()), title="user f")
+
+
+def derive(name_or_expr: str | Spec, **params) -> Derivation:
+    """Derive f*, dom f*, critic range, sigma_f, T*, (f')^-1 and f'(1), with self-checks.
+
+    `name_or_expr` is a catalogue name or alias, a TOML file, an expression in u, or a Spec; parameters are
+    given as keywords (numbers, strings such as "1/3", or exact SymPy numbers).
+    """
+    spec = name_or_expr if isinstance(name_or_expr, Spec) else resolve_spec(name_or_expr, params)
+    f, values = spec.expr(params)
+    where = spec.name if spec.name != "custom" else "f"
+    a = analyse(f, require_f1_zero=spec.require_f1_zero, name=where)
+    c = conjugate(a)
+    sigma, rule = activation(c.critic_range)
+    with time_limit("differentiating f"):
+        optimal = _piecewise_derivative(a)
+    fp1 = _f_prime_at_one(a)
+    checks = list(a.checks) + self_checks(a, c, sigma, fp1)
+    return Derivation(
+        name=spec.name, spec=spec, f=f, parameters=values, conjugate=c.expr, conjugate_domain=c.domain,
+        critic_range=c.critic_range, activation=sigma, activation_rule=rule, optimal_critic=optimal,
+        ratio_from_critic=c.ratio, f_prime_at_one=fp1, f_at_zero=a.f_at_zero, f_prime_at_zero=a.f_prime_at_zero,
+        f_prime_at_infinity=a.f_prime_at_infinity, f_at_one=a.f_at_one, branches=c.branches, checks=checks)
+
+
+def _piecewise_derivative(a) -> sp.Expr:
+    if len(a.pieces) == 1:
+        df = a.pieces[0].df
+        forms = [df, sp.simplify(df), sp.expand_log(df, force=True)]
+        return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
+    pairs = [(p.df, U < p.hi) for p in a.pieces[:-1]] + [(a.pieces[-1].df, sp.true)]
+    return sp.Piecewise(*pairs)
+
+
+def _f_prime_at_one(a) -> sp.Expr:
+    """f'(1); at a kink u = 1, the midpoint of the subdifferential [f'(1-), f'(1+)]."""
+    for left, right in zip(a.pieces, a.pieces[1:]):
+        if left.hi == 1:
+            return (left.df_hi + right.df_lo) / 2
+    for p in a.pieces:
+        if p.lo < 1 < p.hi:
+            return sp.simplify(p.df.subs(U, 1))
+    raise AssertionError("pieces do not cover u = 1")
+
+
+__all__ = ["Derivation", "derive", "resolve_spec", "T", "U", "V"]

@@ -1,0 +1,66 @@
+"""High-precision numeric evaluation (mpmath), the labelled second line behind symbolic checks."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mpmath
+import sympy as sp
+
+DPS = 30  # working digits of every numeric check
+
+
+def mp_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[object], object]:
+    """expr as an mpmath function of var (evaluated at the caller's mpmath precision)."""
+    return sp.lambdify(var, expr, modules="mpmath")
+
+
+def real_value(fn: Callable[[object], object], x, *, dps: int = DPS):
+    """fn(x) as an mpf when it is real and finite, else None (complex, nan, inf or an evaluation error)."""
+    with mpmath.workdps(dps + 10):
+        try:
+            y = fn(x if isinstance(x, mpmath.mpf) else to_mpf(x, dps))
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+            return None
+        if isinstance(y, mpmath.mpc):
+            if abs(y.imag) > mpmath.mpf(10) ** (-dps) * (1 + abs(y.real)):
+                return None
+            y = y.real
+        if not isinstance(y, mpmath.mpf):
+            try:
+                y = mpmath.mpf(y)
+            except (TypeError, ValueError):
+                return None
+        if not mpmath.isfinite(y):
+            return None
+        return y
+
+
+def to_mpf(value: sp.Expr, dps: int = DPS):
+    """An exact SymPy number (or +-oo) as an mpf."""
+    if value == sp.oo:
+        return mpmath.inf
+    if value == -sp.oo:
+        return -mpmath.inf
+    with mpmath.workdps(dps + 10):
+        return mpmath.mpf(sp.Float(value.evalf(dps + 10), dps + 10))
+
+
+def sample_points(lo: sp.Expr, hi: sp.Expr, count: int) -> list[sp.Rational]:
+    """Exact rational points spread over the open interval (lo, hi), log-spaced towards infinite ends."""
+    points: list[sp.Rational] = []
+    if lo.is_finite and hi.is_finite:
+        for k in range(1, count + 1):
+            points.append(sp.nsimplify(lo + (hi - lo) * sp.Rational(k, count + 1), rational=True))
+        # cluster a few near each end as well
+        width = hi - lo
+        for e in (3, 6):
+            points += [sp.nsimplify(lo + width / 10**e, rational=True), sp.nsimplify(hi - width / 10**e, rational=True)]
+    else:
+        spread = [sp.Rational(2) ** k for k in range(-30, 31, max(1, 60 // count))]
+        if lo.is_finite:  # (lo, oo)
+            points = [sp.nsimplify(lo, rational=True) + d for d in spread]
+        elif hi.is_finite:  # (-oo, hi)
+            points = [sp.nsimplify(hi, rational=True) - d for d in spread]
+        else:
+            points = [-d for d in spread] + [sp.Integer(0)] + spread
+    return points

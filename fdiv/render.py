@@ -1,0 +1,107 @@
+"""Derivations as text, Markdown, LaTeX or JSON (one derivation, or the catalogue as one table)."""
+from __future__ import annotations
+
+import json
+
+import sympy as sp
+
+from .derive import Derivation
+
+FORMATS = ("text", "markdown", "latex", "json")
+_COLUMNS = ("divergence", "f(u)", "f*(t)", "dom f*", "critic range", "sigma_f(v)", "f'(1)")
+
+
+def render(ds: list[Derivation], fmt: str, *, table: bool) -> str:
+    if fmt == "json":
+        body = [d.to_json() for d in ds]
+        return json.dumps(body if table else body[0], indent=2, ensure_ascii=False)
+    if fmt == "markdown":
+        return markdown_table(ds) if table else markdown_one(ds[0])
+    if fmt == "latex":
+        return latex_table(ds)
+    return text_table(ds) if table else text_one(ds[0])
+
+
+def _label(d: Derivation) -> str:
+    if not d.parameters:
+        return d.name
+    return f"{d.name}(" + ", ".join(f"{k}={v}" for k, v in d.parameters.items()) + ")"
+
+
+def _row(d: Derivation) -> list[str]:
+    return [_label(d), str(d.f), str(d.conjugate), str(d.conjugate_domain), str(d.critic_range),
+            str(d.activation), str(d.f_prime_at_one)]
+
+
+def text_one(d: Derivation) -> str:
+    pub = d.spec.published.get("activation")
+    lines = [
+        f"{_label(d)}: {d.spec.title or d.name}",
+        f"  f(u)                = {d.f}",
+        f"  f*(t)               = {d.conjugate}",
+        f"  dom f*              = {d.conjugate_domain}",
+        f"  critic range        = {d.critic_range}   (range of f' on (0, oo))",
+        f"  sigma_f(v)          = {d.activation}   [{d.activation_rule}]",
+    ]
+    if pub and pub != str(d.activation):
+        lines.append(f"  paper's sigma_f(v)  = {pub}")
+    lines += [
+        f"  T*(u) = f'(u)       = {d.optimal_critic}",
+        f"  (f')^-1(t)          = {d.ratio_from_critic}",
+        f"  f'(1)               = {d.f_prime_at_one}",
+        f"  limits              f(0+) = {d.f_at_zero}, f'(0+) = {d.f_prime_at_zero}, f'(oo) = {d.f_prime_at_infinity}",
+        "  checks:",
+    ]
+    lines += [f"    {c}" for c in d.checks]
+    return "\n".join(lines)
+
+
+def text_table(ds: list[Derivation]) -> str:
+    rows = [list(_COLUMNS)] + [_row(d) for d in ds]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+    out = [" | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    out.insert(1, "-+-".join("-" * w for w in widths))
+    failed = [f"{_label(d)}: {c}" for d in ds for c in d.checks if not c.passed]
+    out.append(f"\n{len(ds)} divergences; self-checks: " + ("all passed" if not failed else "FAILED: " + "; ".join(failed)))
+    return "\n".join(out)
+
+
+def _tex(e: sp.Expr) -> str:
+    return sp.latex(e)
+
+
+def _tex_interval(i) -> str:
+    lo = sp.latex(i.lower)
+    hi = sp.latex(i.upper)
+    return f"{'[' if i.lower_closed else '('}{lo}, {hi}{']' if i.upper_closed else ')'}"
+
+
+def _tex_row(d: Derivation) -> list[str]:
+    return [_label(d), _tex(d.f), _tex(d.conjugate), _tex_interval(d.conjugate_domain),
+            _tex_interval(d.critic_range), _tex(d.activation), _tex(d.f_prime_at_one)]
+
+
+def markdown_table(ds: list[Derivation]) -> str:
+    header = "| " + " | ".join(("Divergence", "$f(u)$", "$f^*(t)$", r"$\mathrm{dom}\,f^*$", "critic range",
+                                 r"$\sigma_f(v)$", "$f'(1)$")) + " |"
+    lines = [header, "|" + "---|" * len(_COLUMNS)]
+    for d in ds:
+        cells = _tex_row(d)
+        lines.append("| " + " | ".join([f"`{cells[0]}`"] + [f"${c}$".replace("|", r"\vert ") for c in cells[1:]]) + " |")
+    return "\n".join(lines)
+
+
+def markdown_one(d: Derivation) -> str:
+    return markdown_table([d]) + "\n\n" + "\n".join(f"- {c}" for c in d.checks)
+
+
+def latex_table(ds: list[Derivation]) -> str:
+    lines = [r"\begin{tabular}{lllllll}", r"\hline",
+             r"Divergence & $f(u)$ & $f^*(t)$ & $\mathrm{dom}\,f^*$ & critic range & $\sigma_f(v)$ & $f'(1)$ \\",
+             r"\hline"]
+    for d in ds:
+        cells = _tex_row(d)
+        name = cells[0].replace("_", r"\_")
+        lines.append(" & ".join([name] + [f"${c}$" for c in cells[1:]]) + r" \\")
+    lines += [r"\hline", r"\end{tabular}"]
+    return "\n".join(lines)

@@ -1,0 +1,151 @@
+"""Self-checks reported with every derivation, each marked symbolic or numeric (30 digits, k points).
+
+  Fenchel-Young equality   f*(f'(u)) + f(u) = u f'(u) on every smooth piece
+  Fenchel-Young inequality f(u) + f*(t) >= u t on a grid of (u, t)
+  value at f'(1)           f*(f'(1)) = f'(1) - f(1)
+  biconjugate              f**(u) = sup_t (u t - f*(t)) = f(u), the sup found by golden-section search
+  activation               sigma_f(R) is inside dom f*
+"""
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+
+from .activation import V
+from .checks import SYMBOLIC, Check, numeric_method
+from .conjugate import T, Conjugate
+from .numeric import DPS, mp_function, real_value, sample_points, to_mpf
+from .spec import U
+from .timelimit import attempt
+from .validate import Analysis
+
+_TOL = mpmath.mpf(10) ** (-DPS + 8)
+
+
+def self_checks(a: Analysis, c: Conjugate, sigma: sp.Expr, f_prime_at_one: sp.Expr) -> list[Check]:
+    return [
+        _fenchel_young_equality(a, c),
+        _fenchel_young_inequality(a, c),
+        _value_at_f_prime_one(a, c, f_prime_at_one),
+        _biconjugate(a, c),
+        _activation_in_domain(c, sigma),
+    ]
+
+
+def _is_zero(expr: sp.Expr, what: str) -> bool:
+    for step in (sp.simplify, lambda e: sp.simplify(sp.expand_log(e, force=True))):
+        ok, form = attempt(what, step, expr, seconds=3)
+        if ok and form == 0:
+            return True
+    return False
+
+
+def _fenchel_young_equality(a: Analysis, c: Conjugate) -> Check:
+    name = "Fenchel-Young equality f*(f'(u)) + f(u) = u f'(u)"
+    smooth = [b for b in c.branches if b.kind == "smooth"]
+    pieces = [p for p in a.pieces if not p.affine]
+    symbolic, points, worst = True, 0, mpmath.mpf(0)
+    for branch, piece in zip(smooth, pieces):
+        gap = branch.expr.subs(T, piece.df) + piece.f - U * piece.df
+        if _is_zero(gap, "checking Fenchel-Young equality"):
+            continue
+        symbolic = False
+        fn = mp_function(gap, U)
+        for x in sample_points(piece.lo, piece.hi, 12):
+            value = real_value(fn, x)
+            points += 1
+            if value is None or abs(value) > _TOL * (1 + abs(real_value(mp_function(U * piece.df, U), x) or 0)):
+                return Check(name, False, numeric_method(points), f"fails at u = {x}")
+    return Check(name, True, SYMBOLIC if symbolic else numeric_method(points))
+
+
+def _fenchel_young_inequality(a: Analysis, c: Conjugate) -> Check:
+    name = "Fenchel-Young inequality f(u) + f*(t) >= u t"
+    f_fn, g_fn = mp_function(a.f, U), mp_function(c.expr, T)
+    us = sample_points(sp.Integer(0), sp.oo, 12)
+    ts = _domain_points(c, 12)
+    for x in us:
+        fx = real_value(f_fn, x)
+        for y in ts:
+            gy = real_value(g_fn, y)
+            if fx is None or gy is None or fx + gy - to_mpf(x) * to_mpf(y) < -_TOL * (1 + abs(fx) + abs(gy)):
+                return Check(name, False, numeric_method(len(us) * len(ts)), f"fails at u = {x}, t = {y}")
+    return Check(name, True, numeric_method(len(us) * len(ts)))
+
+
+def _value_at_f_prime_one(a: Analysis, c: Conjugate, fp1: sp.Expr) -> Check:
+    name = "f*(f'(1)) = f'(1)" if a.f_at_one == 0 else "f*(f'(1)) = f'(1) - f(1)"
+    gap = c.expr.subs(T, fp1) - (fp1 - a.f_at_one)
+    if _is_zero(gap, "checking f*(f'(1))"):
+        return Check(name, True, SYMBOLIC)
+    value = real_value(mp_function(gap, T), 0)
+    return Check(name, value is not None and abs(value) < _TOL, numeric_method(1))
+
+
+def _biconjugate(a: Analysis, c: Conjugate) -> Check:
+    name = "biconjugate f**(u) = f(u)"
+    g_fn, f_fn = mp_function(c.expr, T), mp_function(a.f, U)
+    us = [sp.Rational(v) for v in ("1/8", "1/2", "1", "2", "5", "20")]
+    hi = to_mpf(c.domain.upper) if c.domain.upper.is_finite else mpmath.mpf(10) ** 4
+    with mpmath.workdps(DPS + 10):
+        for x in us:
+            xm = mpmath.mpf(x)
+
+            def phi(y):
+                g = real_value(g_fn, y)
+                return -mpmath.inf if g is None else xm * y - g
+
+            best = _golden_max(phi, -mpmath.mpf(10) ** 4, hi)
+            fx = real_value(f_fn, x)
+            if fx is None or abs(best - fx) > mpmath.mpf(10) ** (-20) * (1 + abs(fx)):
+                return Check(name, False, numeric_method(len(us)), f"at u = {x}: f** = {mpmath.nstr(best, 12)}, f = {fx}")
+    return Check(name, True, numeric_method(len(us)))
+
+
+def _golden_max(phi, lo, hi, iterations: int = 260):
+    """Maximum of a concave function on [lo, hi] by golden-section search (the bracket shrinks 0.618x a step)."""
+    r = (mpmath.sqrt(5) - 1) / 2
+    a, b = lo, hi
+    x1, x2 = b - r * (b - a), a + r * (b - a)
+    f1, f2 = phi(x1), phi(x2)
+    for _ in range(iterations):
+        if f1 < f2:
+            a, x1, f1 = x1, x2, f2
+            x2 = a + r * (b - a)
+            f2 = phi(x2)
+        else:
+            b, x2, f2 = x2, x1, f1
+            x1 = b - r * (b - a)
+            f1 = phi(x1)
+    return max(f1, f2, phi(hi))
+
+
+def _activation_in_domain(c: Conjugate, sigma: sp.Expr) -> Check:
+    name = "activation maps R into dom f*"
+    lo, hi = sp.limit(sigma, V, -sp.oo), sp.limit(sigma, V, sp.oo)
+    increasing = sp.simplify(sp.diff(sigma, V)).is_positive
+    d = c.domain
+    # sigma is strictly increasing, so sigma(R) is the open interval (lo, hi): closedness of dom f* cannot matter
+    ok = bool(increasing) and _le(d.lower, lo) and _le(hi, d.upper)
+    return Check(name, ok, SYMBOLIC, f"sigma_f(R) = ({lo}, {hi}), dom f* = {d}")
+
+
+def _le(a: sp.Expr, b: sp.Expr) -> bool:
+    """a <= b for exact constants (+-oo allowed): SymPy's sign of b - a, else 50-digit evaluation."""
+    if a == -sp.oo or b == sp.oo or a == b:
+        return True
+    if a == sp.oo or b == -sp.oo:
+        return False
+    diff = sp.simplify(b - a)
+    if diff.is_nonnegative is not None:
+        return bool(diff.is_nonnegative)
+    return bool(sp.N(diff, 50) >= -sp.Float(10) ** -40)
+
+
+def _domain_points(c: Conjugate, count: int) -> list[sp.Rational]:
+    d = c.domain
+    upper = d.upper if d.upper.is_finite else sp.Integer(30)
+    pts = [sp.nsimplify(upper - sp.Rational(2) ** k, rational=True) for k in range(-10, 6)]
+    if d.upper_closed:
+        pts.append(d.upper)
+    return pts[: count + 1]
