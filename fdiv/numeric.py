@@ -37,6 +37,8 @@ def real_value(fn: Callable[[object], object], x, *, dps: int = DPS):
 
 def to_mpf(value: sp.Expr, dps: int = DPS):
     """An exact SymPy number (or +-oo) as an mpf."""
+    if isinstance(value, (int, float)):
+        return mpmath.mpf(value)
     if value == sp.oo:
         return mpmath.inf
     if value == -sp.oo:

@@ -1,0 +1,1 @@
+"""Reference numerics: high-precision computations that check fdiv's symbolic results independently."""
