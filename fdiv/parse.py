@@ -26,11 +26,14 @@ FUNCTIONS: dict[str, tuple[object, tuple[int, ...]]] = {
     "Max": (sp.Max, (2, 3, 4)),
     "Min": (sp.Min, (2, 3, 4)),
 }
+#: For formulas in t and v (published tables, claims): activations and the Lambert W function as well.
+EXTENDED = {**FUNCTIONS, "tanh": (sp.tanh, (1,)), "LambertW": (sp.LambertW, (1,))}
 CONSTANTS = {"pi": sp.pi, "E": sp.E}
 _BINOPS = {ast.Add: sp.Add, ast.Sub: None, ast.Mult: sp.Mul, ast.Div: None, ast.Pow: None}
 
 
-def parse(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "expression") -> sp.Expr:
+def parse(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "expression",
+          functions: Mapping[str, tuple[object, tuple[int, ...]]] = FUNCTIONS) -> sp.Expr:
     """Parse `text` into a SymPy expression over `symbols` (name -> Symbol); raise ParseError otherwise.
 
     `where` names the input in messages (for example "f" or "--claim").
@@ -48,13 +51,14 @@ def parse(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "expressi
     count = sum(1 for _ in ast.walk(tree))
     if count > MAX_NODES:
         raise ParseError(f"{where}: expression has {count} syntax nodes; the limit is {MAX_NODES}")
-    return _Builder(symbols, where).build(tree.body)
+    return _Builder(symbols, where, functions).build(tree.body)
 
 
 class _Builder:
-    def __init__(self, symbols: Mapping[str, sp.Symbol], where: str):
+    def __init__(self, symbols: Mapping[str, sp.Symbol], where: str, functions: Mapping):
         self.symbols = dict(symbols)
         self.where = where
+        self.functions = functions
 
     def fail(self, node: ast.AST, message: str) -> ParseError:
         col = getattr(node, "col_offset", None)
@@ -82,7 +86,7 @@ class _Builder:
             return self.symbols[node.id]
         if node.id in CONSTANTS:
             return CONSTANTS[node.id]
-        if node.id in FUNCTIONS:
+        if node.id in self.functions:
             raise self.fail(node, f"function {node.id!r} used without arguments")
         allowed = ", ".join(sorted(self.symbols)) or "none"
         raise self.fail(node, f"unknown name {node.id!r} (variables and parameters: {allowed}; constants: pi, E)")
@@ -130,11 +134,11 @@ class _Builder:
         if not isinstance(node.func, ast.Name):
             raise self.fail(node, "only plain function calls like log(u) are allowed")
         name = node.func.id
-        if name not in FUNCTIONS:
-            raise self.fail(node, f"unknown function {name!r} (allowed: {', '.join(FUNCTIONS)})")
+        if name not in self.functions:
+            raise self.fail(node, f"unknown function {name!r} (allowed: {', '.join(self.functions)})")
         if node.keywords:
             raise self.fail(node, f"{name}() takes no keyword arguments")
-        function, arities = FUNCTIONS[name]
+        function, arities = self.functions[name]
         if len(node.args) not in arities:
             raise self.fail(node, f"{name}() takes {' or '.join(map(str, arities))} argument(s), got {len(node.args)}")
         return function(*(self.build(a) for a in node.args))

@@ -1,0 +1,1 @@
+"""Machine-checked derivations of the course notes (planned; see the project's issues)."""
