@@ -15,7 +15,7 @@ import mpmath
 import sympy as sp
 
 from .errors import DerivationError
-from .numeric import real_value, mp_function, to_mpf
+from .numeric import mp_function, numeric_form, real_value, to_mpf
 from .spec import U
 from .timelimit import attempt, time_limit
 from .validate import Analysis, Piece
@@ -80,13 +80,22 @@ def conjugate(a: Analysis) -> Conjugate:
     closed = False
     if upper.is_finite:
         last = branches[-1]
-        with time_limit("computing f* at the end of its domain"):
-            at_end = last.expr.subs(T, upper) if last.kind == "kink" else sp.limit(last.expr, T, upper, "-")
-        closed = bool(at_end.is_finite)
+        closed = _finite_at_end(last, a.pieces[-1], upper)
     domain = Interval(-sp.oo, upper, False, closed)
     critic = Interval(a.f_prime_at_zero, upper, a.pieces[0].affine, a.pieces[-1].affine)
     inner = [b for b in branches if b.kind != "boundary"] or branches
     return Conjugate(tuple(branches), _piecewise(branches, "expr"), domain, critic, _piecewise(inner, "ratio"))
+
+
+def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> bool:
+    """Is f*(b) = lim_{u -> oo} (b u - f(u)) finite? Tried as the limit of the last branch at b-, then in u."""
+    with time_limit("computing f* at the end of its domain"):
+        at_end = last.expr.subs(T, b) if last.kind == "kink" else sp.limit(last.expr, T, b, "-")
+        if at_end.is_finite is None or isinstance(at_end, sp.Limit):
+            at_end = sp.limit(sp.simplify(b * U - piece.f), U, sp.oo)
+    if at_end.is_finite is None or isinstance(at_end, sp.Limit):
+        raise DerivationError(f"could not decide whether t = {b} belongs to dom f* (SymPy gave {at_end})")
+    return bool(at_end.is_finite)
 
 
 def _piecewise(branches: list[Branch], field: str) -> sp.Expr:
@@ -132,6 +141,7 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
 
 
 def _samples(width) -> list[sp.Rational]:
+    width = numeric_form(width)
     if width is None:
         return [sp.Rational(v) for v in ("-3", "-1/2", "0", "1/3", "2", "5")]
     if width == sp.oo:

@@ -12,8 +12,9 @@ from .checks import Check
 from .conjugate import T, Interval, conjugate
 from .errors import SpecError
 from .selfcheck import self_checks
-from .spec import U, Param, Spec, load_toml
-from .timelimit import time_limit
+from .numeric import parameter_sample
+from .spec import U, Param, Spec, SymbolicRange, load_toml
+from .timelimit import attempt, time_limit
 from .validate import analyse
 
 
@@ -49,7 +50,7 @@ class Derivation:
         return {
             "name": self.name,
             "f": str(self.f),
-            "parameters": {k: str(v) for k, v in self.parameters.items()},
+            "parameters": {k: str(v) for k, v in self.parameters.items()},  # a symbolic range prints as (a, b)
             "conjugate": str(self.conjugate),
             "conjugate_domain": self.conjugate_domain.to_json(),
             "critic_range": self.critic_range.to_json(),
@@ -97,8 +98,17 @@ def derive(name_or_expr: str | Spec, **params) -> Derivation:
     """
     spec = name_or_expr if isinstance(name_or_expr, Spec) else resolve_spec(name_or_expr, params)
     f, values = spec.expr(params)
+    ranges = [v for v in values.values() if isinstance(v, SymbolicRange)]
+    with parameter_sample({r.symbol: r.sample() for r in ranges}):
+        d = _derive(spec, f, values, ranges)
+    if ranges:
+        _lift(d, ranges)
+    return d
+
+
+def _derive(spec: Spec, f: sp.Expr, values: dict, ranges: list[SymbolicRange]) -> Derivation:
     where = spec.name if spec.name != "custom" else "f"
-    a = analyse(f, require_f1_zero=spec.require_f1_zero, name=where)
+    a = analyse(f, require_f1_zero=spec.require_f1_zero, name=where, symbolic=frozenset(r.symbol for r in ranges))
     c = conjugate(a)
     sigma, rule = activation(c.critic_range)
     with time_limit("differentiating f"):
@@ -110,6 +120,39 @@ def derive(name_or_expr: str | Spec, **params) -> Derivation:
         critic_range=c.critic_range, activation=sigma, activation_rule=rule, optimal_critic=optimal,
         ratio_from_critic=c.ratio, f_prime_at_one=fp1, f_at_zero=a.f_at_zero, f_prime_at_zero=a.f_prime_at_zero,
         f_prime_at_infinity=a.f_prime_at_infinity, f_at_one=a.f_at_one, branches=c.branches, checks=checks)
+
+
+def _lift(d: Derivation, ranges: list[SymbolicRange]) -> None:
+    """Write a derivation made in the positive symbols s back in the parameters, and label sampled checks."""
+    back = {r.symbol: r.inverse() for r in ranges}
+
+    def lift(e: sp.Expr) -> sp.Expr:
+        e = e.xreplace(back)
+        forms = [e]
+        for step in (sp.simplify, sp.factor):
+            ok, form = attempt("simplifying a symbolic-parameter result", step, e, seconds=4)
+            if ok:
+                forms.append(form)
+        return min(forms, key=lambda x: (sp.count_ops(x), len(str(x))))
+
+    for name in ("f", "conjugate", "optimal_critic", "ratio_from_critic", "f_prime_at_one",
+                 "f_at_zero", "f_prime_at_zero", "f_prime_at_infinity", "f_at_one"):
+        setattr(d, name, lift(getattr(d, name)))
+    for name in ("conjugate_domain", "critic_range"):
+        i = getattr(d, name)
+        setattr(d, name, Interval(lift(i.lower), lift(i.upper), i.lower_closed, i.upper_closed))
+    d.activation, d.activation_rule = activation(d.critic_range)  # sigma_f depends only on the critic range
+    names = {f"{r.name}_s": f"({r.inverse()})" for r in ranges}
+    sampled = ", ".join(f"{r.name} = {r.expr().xreplace({r.symbol: r.sample()})}" for r in ranges)
+    def detail(c: Check) -> str:
+        text = c.detail
+        for old, new in names.items():
+            text = text.replace(old, new)
+        if c.method != "symbolic":
+            text = (text + "; " if text else "") + f"sampled at {sampled}"
+        return text
+
+    d.checks = [Check(c.name, c.passed, c.method, detail(c)) for c in d.checks]
 
 
 def _piecewise_derivative(a) -> sp.Expr:

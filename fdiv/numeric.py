@@ -1,17 +1,38 @@
 """High-precision numeric evaluation (mpmath), the labelled second line behind symbolic checks."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import mpmath
 import sympy as sp
 
 DPS = 30  # working digits of every numeric check
 
+# Values given to symbolic parameters (e.g. beta > 0 in alpha = 1 + beta) by numeric evaluations; symbolic steps
+# never see them. Set by derive() for a symbolic parameter range, and named in the checks' reports.
+_SAMPLE: dict[sp.Symbol, sp.Expr] = {}
+
+
+@contextmanager
+def parameter_sample(values: dict[sp.Symbol, sp.Expr]) -> Iterator[None]:
+    saved = dict(_SAMPLE)
+    _SAMPLE.update(values)
+    try:
+        yield
+    finally:
+        _SAMPLE.clear()
+        _SAMPLE.update(saved)
+
+
+def numeric_form(expr):
+    """expr with symbolic parameters replaced by their sample values (unchanged when there are none)."""
+    return expr.xreplace(_SAMPLE) if _SAMPLE and isinstance(expr, sp.Basic) else expr
+
 
 def mp_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[object], object]:
     """expr as an mpmath function of var (evaluated at the caller's mpmath precision)."""
-    return sp.lambdify(var, expr, modules="mpmath")
+    return sp.lambdify(var, numeric_form(expr), modules="mpmath")
 
 
 def real_value(fn: Callable[[object], object], x, *, dps: int = DPS):
@@ -39,6 +60,7 @@ def to_mpf(value: sp.Expr, dps: int = DPS):
     """An exact SymPy number (or +-oo) as an mpf."""
     if isinstance(value, (int, float)):
         return mpmath.mpf(value)
+    value = numeric_form(value)
     if value == sp.oo:
         return mpmath.inf
     if value == -sp.oo:
@@ -50,6 +72,7 @@ def to_mpf(value: sp.Expr, dps: int = DPS):
 def sample_points(lo: sp.Expr, hi: sp.Expr, count: int) -> list[sp.Rational]:
     """Exact rational points spread over the open interval (lo, hi), log-spaced towards infinite ends."""
     points: list[sp.Rational] = []
+    lo, hi = numeric_form(lo), numeric_form(hi)
     if lo.is_finite and hi.is_finite:
         for k in range(1, count + 1):
             points.append(sp.nsimplify(lo + (hi - lo) * sp.Rational(k, count + 1), rational=True))

@@ -14,7 +14,7 @@ import sympy as sp
 from .activation import V
 from .checks import SYMBOLIC, Check, numeric_method
 from .conjugate import T, Conjugate
-from .numeric import DPS, mp_function, real_value, sample_points, to_mpf
+from .numeric import DPS, mp_function, numeric_form, real_value, sample_points, to_mpf
 from .spec import U
 from .timelimit import attempt
 from .validate import Analysis
@@ -32,7 +32,23 @@ def self_checks(a: Analysis, c: Conjugate, sigma: sp.Expr, f_prime_at_one: sp.Ex
     ]
 
 
+def _lambert_of_y_exp_y(expr: sp.Expr) -> sp.Expr:
+    """W(y e^y) -> y for y > 0 (W inverts y e^y on y >= -1): makes Lambert-W identities provable."""
+    def rule(w):
+        z = sp.powsimp(sp.expand_power_exp(w.args[0]))
+        for factor in sp.Mul.make_args(z):
+            if isinstance(factor, sp.exp):
+                y = sp.simplify(factor.args[0])
+                if y.is_positive and sp.simplify(z / factor - y) == 0:
+                    return y
+        return w
+
+    return expr.replace(lambda e: isinstance(e, sp.LambertW), rule)
+
+
 def _is_zero(expr: sp.Expr, what: str) -> bool:
+    if expr.has(sp.LambertW):
+        expr = _lambert_of_y_exp_y(expr)
     for step in (sp.simplify, lambda e: sp.simplify(sp.expand_log(e, force=True))):
         ok, form = attempt(what, step, expr, seconds=3)
         if ok and form == 0:
@@ -139,13 +155,13 @@ def _le(a: sp.Expr, b: sp.Expr) -> bool:
     diff = sp.simplify(b - a)
     if diff.is_nonnegative is not None:
         return bool(diff.is_nonnegative)
-    return bool(sp.N(diff, 50) >= -sp.Float(10) ** -40)
+    return bool(sp.N(numeric_form(diff), 50) >= -sp.Float(10) ** -40)
 
 
 def _domain_points(c: Conjugate, count: int) -> list[sp.Rational]:
     d = c.domain
-    upper = d.upper if d.upper.is_finite else sp.Integer(30)
+    upper = numeric_form(d.upper) if d.upper.is_finite else sp.Integer(30)
     pts = [sp.nsimplify(upper - sp.Rational(2) ** k, rational=True) for k in range(-10, 6)]
     if d.upper_closed:
-        pts.append(d.upper)
+        pts.append(numeric_form(d.upper))
     return pts[: count + 1]

@@ -42,6 +42,52 @@ class Param:
 
 
 @dataclass(frozen=True)
+class SymbolicRange:
+    """A parameter kept symbolic on an open range, written through a positive symbol s:
+    (a, oo): a + s;  (-oo, b): b - s;  (a, b): a + (b - a) s/(1 + s). SymPy's assumptions then know its sign."""
+
+    name: str
+    lower: sp.Expr
+    upper: sp.Expr
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        return sp.Symbol(f"{self.name}_s", positive=True)
+
+    @property
+    def parameter(self) -> sp.Symbol:
+        return sp.Symbol(self.name, real=True)
+
+    def expr(self) -> sp.Expr:
+        s, a, b = self.symbol, self.lower, self.upper
+        if b == sp.oo:
+            return a + s
+        if a == -sp.oo:
+            return b - s
+        return a + (b - a) * s / (1 + s)
+
+    def inverse(self) -> sp.Expr:
+        """s in terms of the parameter."""
+        p, a, b = self.parameter, self.lower, self.upper
+        if b == sp.oo:
+            return p - a
+        if a == -sp.oo:
+            return b - p
+        return (p - a) / (b - p)
+
+    def sample(self) -> sp.Expr:
+        """The value of s used by numeric checks (named in their reports)."""
+        return sp.Rational(1, 2)
+
+    def __str__(self) -> str:
+        return f"({self.lower}, {self.upper})"
+
+
+def is_range(raw: object) -> bool:
+    return isinstance(raw, str) and raw.strip()[:1] in "([" and "," in raw
+
+
+@dataclass(frozen=True)
 class Spec:
     """One divergence generator f(u) and what is known about it."""
 
@@ -74,15 +120,32 @@ class Spec:
         out = {}
         for p in self.params:
             raw = values.get(p.name, p.default)
+            if is_range(raw):
+                out[p.name] = self._range(p, raw)
+                continue
             value = raw if isinstance(raw, sp.Expr) else parse_number(str(raw), where=f"--param {p.name}")
             out[p.name] = p.check(sp.nsimplify(value, rational=True) if value.is_Float else value, where=self.name)
         return out
+
+    def _range(self, p: Param, raw: str) -> SymbolicRange:
+        where = f"--param {p.name}"
+        lo, hi, lo_closed, hi_closed = _interval(raw, where=where)
+        if lo_closed or hi_closed or not lo < hi or (lo == -sp.oo and hi == sp.oo):
+            raise SpecError(f"{where}: a symbolic range must be an open interval with a finite end, like (1, oo)")
+        c_lo, c_hi, c_lo_closed, c_hi_closed = _interval(p.interval, where=where)
+        if lo < c_lo or hi > c_hi:
+            raise SpecError(f"{where}: range {raw} is not inside {p.interval}")
+        for bad in p.exclude:
+            x = parse_number(bad, where=where)
+            if lo < x < hi:
+                raise SpecError(f"{where}: range {raw} contains the excluded value {bad}")
+        return SymbolicRange(p.name, lo, hi)
 
     def expr(self, values: dict[str, str | sp.Expr] | None = None) -> tuple[sp.Expr, dict[str, sp.Expr]]:
         """f as a SymPy expression in u with parameter values substituted, and those values."""
         resolved = self.resolve(values)
         f = parse(self.f, self.symbols(), where=f"f of {self.name}")
-        subs = {self.symbols()[k]: v for k, v in resolved.items()}
+        subs = {self.symbols()[k]: (v.expr() if isinstance(v, SymbolicRange) else v) for k, v in resolved.items()}
         return (f.xreplace(subs) if subs else f), resolved
 
 

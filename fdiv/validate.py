@@ -50,15 +50,20 @@ class Analysis:
         return [p.hi for p in self.pieces[:-1]]
 
 
-def analyse(f: sp.Expr, *, require_f1_zero: bool = True, name: str = "f") -> Analysis:
-    """Check f and split it into pieces; raise ValidationError with a reason (and a point) when f is unfit."""
-    if f.free_symbols - {U}:
-        extra = ", ".join(sorted(str(s) for s in f.free_symbols - {U}))
+def analyse(f: sp.Expr, *, require_f1_zero: bool = True, name: str = "f",
+            symbolic: frozenset[sp.Symbol] = frozenset()) -> Analysis:
+    """Check f and split it into pieces; raise ValidationError with a reason (and a point) when f is unfit.
+
+    `symbolic` holds positive symbols that parametrise a symbolic parameter range (numeric scans use their
+    sample values, see numeric.parameter_sample).
+    """
+    if f.free_symbols - {U} - symbolic:
+        extra = ", ".join(sorted(str(s) for s in f.free_symbols - {U} - symbolic))
         raise ValidationError(f"{name}: f has free symbols other than u: {extra} (give them with --param)")
     _check_exponents(f, name)
     checks = [_check_defined(f, name)]
     f1 = _f_at_one(f)
-    if require_f1_zero and f1 != 0:
+    if require_f1_zero and f1 != 0 and not (f1.free_symbols and sp.simplify(f1) == 0):
         raise ValidationError(f"{name}: f(1) = {f1}, but a divergence generator needs f(1) = 0 (use f(u) - ({f1}))")
     checks.append(Check("f(1) = 0" if f1 == 0 else f"f(1) = {f1}", True, SYMBOLIC, "" if f1 == 0 else
                         "allowed for this catalogue entry: D_f is shifted by f(1)"))
