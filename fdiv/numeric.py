@@ -89,3 +89,22 @@ def sample_points(lo: sp.Expr, hi: sp.Expr, count: int) -> list[sp.Rational]:
         else:
             points = [-d for d in spread] + [sp.Integer(0)] + spread
     return points
+
+
+def golden_max(phi: Callable, lo, hi, iterations: int = 260):
+    """max of a unimodal function on [lo, hi] by golden-section search (the bracket shrinks 0.618x a step),
+    also comparing the ends, where a monotone function takes its maximum."""
+    r = (mpmath.sqrt(5) - 1) / 2
+    a, b = lo, hi
+    x1, x2 = b - r * (b - a), a + r * (b - a)
+    f1, f2 = phi(x1), phi(x2)
+    for _ in range(iterations):
+        if f1 < f2:
+            a, x1, f1 = x1, x2, f2
+            x2 = a + r * (b - a)
+            f2 = phi(x2)
+        else:
+            b, x2, f2 = x2, x1, f1
+            x1 = b - r * (b - a)
+            f1 = phi(x1)
+    return max(f1, f2, phi(lo), phi(hi))

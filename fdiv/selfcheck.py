@@ -14,7 +14,7 @@ import sympy as sp
 from .activation import V
 from .checks import SYMBOLIC, Check, numeric_method
 from .conjugate import T, Conjugate
-from .numeric import DPS, mp_function, numeric_form, real_value, sample_points, to_mpf
+from .numeric import DPS, golden_max, mp_function, numeric_form, real_value, sample_points, to_mpf
 from .spec import U
 from .timelimit import attempt
 from .validate import Analysis
@@ -111,29 +111,11 @@ def _biconjugate(a: Analysis, c: Conjugate) -> Check:
                 g = real_value(g_fn, y)
                 return -mpmath.inf if g is None else xm * y - g
 
-            best = _golden_max(phi, -mpmath.mpf(10) ** 4, hi)
+            best = golden_max(phi, -mpmath.mpf(10) ** 4, hi)
             fx = real_value(f_fn, x)
             if fx is None or abs(best - fx) > mpmath.mpf(10) ** (-20) * (1 + abs(fx)):
                 return Check(name, False, numeric_method(len(us)), f"at u = {x}: f** = {mpmath.nstr(best, 12)}, f = {fx}")
     return Check(name, True, numeric_method(len(us)))
-
-
-def _golden_max(phi, lo, hi, iterations: int = 260):
-    """Maximum of a concave function on [lo, hi] by golden-section search (the bracket shrinks 0.618x a step)."""
-    r = (mpmath.sqrt(5) - 1) / 2
-    a, b = lo, hi
-    x1, x2 = b - r * (b - a), a + r * (b - a)
-    f1, f2 = phi(x1), phi(x2)
-    for _ in range(iterations):
-        if f1 < f2:
-            a, x1, f1 = x1, x2, f2
-            x2 = a + r * (b - a)
-            f2 = phi(x2)
-        else:
-            b, x2, f2 = x2, x1, f1
-            x1 = b - r * (b - a)
-            f1 = phi(x1)
-    return max(f1, f2, phi(hi))
 
 
 def _activation_in_domain(c: Conjugate, sigma: sp.Expr) -> Check:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import mpmath
 
-GOLDEN = (mpmath.sqrt(5) - 1) / 2
+from fdiv.numeric import golden_max
 
 
 COARSE = [-1200, -600, -300, -150, -100, -80] + list(range(-60, 201, 2))
@@ -38,18 +38,7 @@ def numeric_conjugate(f: Callable, t, *, dps: int = 50, iterations: int = 200):
         values = [psi(mpmath.mpf(x)) for x in COARSE]
         k = max(range(len(COARSE)), key=lambda i: (values[i], i))
         a, b = mpmath.mpf(COARSE[max(k - 1, 0)]), mpmath.mpf(COARSE[min(k + 1, len(COARSE) - 1)])
-        x1, x2 = b - GOLDEN * (b - a), a + GOLDEN * (b - a)
-        f1, f2 = psi(x1), psi(x2)
-        for _ in range(iterations):
-            if f1 < f2:
-                a, x1, f1 = x1, x2, f2
-                x2 = a + GOLDEN * (b - a)
-                f2 = psi(x2)
-            else:
-                b, x2, f2 = x2, x1, f1
-                x1 = b - GOLDEN * (b - a)
-                f1 = psi(x1)
-        return max(f1, f2, values[k])
+        return max(golden_max(psi, a, b, iterations), values[k])
 
 
 def grows_without_bound(f: Callable, t, *, dps: int = 50) -> bool:
