@@ -44,7 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--param", action="append", metavar="K=V", help="parameter value (repeatable)")
     d.add_argument("--format", choices=FORMATS, default="text")
     d.add_argument("--time-limit", type=float, metavar="S", help="seconds allowed to each heavy SymPy step")
+
+    g = sub.add_parser("gauss", help="D_f between two 1-D Gaussians: closed form, else quadrature")
+    g.add_argument("name", nargs="?", help="catalogue name or alias")
+    g.add_argument("--f", dest="expr", help="a convex f(u) with f(1) = 0")
+    g.add_argument("--param", action="append", metavar="K=V")
+    g.add_argument("--p", required=True, metavar="MEAN,VAR", help="P = N(MEAN, VAR)")
+    g.add_argument("--q", required=True, metavar="MEAN,VAR", help="Q = N(MEAN, VAR)")
+    g.add_argument("--method", choices=("auto", "closed-form", "quadrature", "mpmath"), default="auto")
+    g.add_argument("--format", choices=("text", "json"), default="text")
+    g.add_argument("--time-limit", type=float, metavar="S", help="seconds allowed to each heavy SymPy step")
     return p
+
+
+def _mean_var(text: str, flag: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        mean, var = (float(x) for x in parts)
+    except ValueError:
+        raise FdivError(f"{flag} {text!r}: expected MEAN,VAR, for example {flag} 0,1") from None
+    return mean, var
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,4 +120,33 @@ def cmd_derive(args) -> str:
     return render([derive(target, **params)], args.format, table=False)
 
 
-COMMANDS = {"list": cmd_list, "derive": cmd_derive}
+def cmd_gauss(args) -> str:
+    from numerics.closed_forms import divergence
+
+    if (args.name is None) == (args.expr is None):
+        raise FdivError("gauss: give exactly one of NAME or --f EXPR")
+    if args.name is not None and catalogue.find(args.name) is None:
+        raise FdivError(f"unknown divergence {args.name!r} (see 'fdiv list', or pass an expression with --f)")
+    p, q = _mean_var(args.p, "--p"), _mean_var(args.q, "--q")
+    params = _params(args.param)
+    if args.expr is not None:
+        from .derive import custom_spec
+
+        estimate = divergence_of_spec(custom_spec(args.expr, params), p, q, args.method, params)
+    else:
+        estimate = divergence(args.name, p, q, method=args.method, **params)
+    if args.format == "json":
+        return json.dumps(estimate.to_json())
+    return f"{estimate.value!r}  (method: {estimate.method}, abs_error: {estimate.abs_error:.3g})"
+
+
+def divergence_of_spec(spec, p, q, method, params):
+    from numerics.quadrature import f_divergence
+    from .derive import derive
+
+    if method == "closed-form":
+        raise FdivError("gauss: a user-written f has no registered closed form; use --method quadrature")
+    return f_divergence(derive(spec, **params), p, q, high_precision=method == "mpmath")
+
+
+COMMANDS = {"list": cmd_list, "derive": cmd_derive, "gauss": cmd_gauss}
