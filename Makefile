@@ -16,12 +16,15 @@ setup: $(STAMP)
 demo: setup
 	$(PY) -m fdiv list
 	$(PY) -m fdiv derive --all
+	$(PY) -m fdiv gauss kl --p 0,1 --q 1,2
+	$(PY) -m fdiv gauss jsd --p 0,1 --q 1,2
 
 test: setup
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) benchmarks/derive_all.py
+	$(PY) benchmarks/frechet.py
 
 docs: setup
 	$(PY) -m fdiv.docs --write

@@ -225,3 +225,25 @@ def _simplest(expr: sp.Expr, what: str, deep: bool = True) -> sp.Expr:
             forms.append(form)
     forms += [sp.powsimp(e) for e in forms]
     return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
+
+
+def lambert_of_y_exp_y(expr: sp.Expr) -> sp.Expr:
+    """W(y e^y) -> y for y > 0 (W inverts y e^y on y >= -1): makes Lambert-W identities provable.
+
+    Recognises the product form y*exp(y) and the exponential form exp(y + log y) (SymPy folds
+    exp(a)*exp(b) into exp(a + b), so e^(-l) * e^(e^(-l)) arrives as exp(-l + exp(-l)))."""
+    def rule(w):
+        z = sp.powsimp(sp.expand_power_exp(w.args[0]))
+        for factor in sp.Mul.make_args(z):
+            if isinstance(factor, sp.exp):
+                y = sp.simplify(factor.args[0])
+                if y.is_positive and sp.simplify(z / factor - y) == 0:
+                    return y
+        if isinstance(z, sp.exp):
+            exponent = z.args[0]
+            for y in sp.Add.make_args(exponent):
+                if y.is_positive and sp.simplify(sp.expand_log(exponent - y - sp.log(y), force=True)) == 0:
+                    return y
+        return w
+
+    return expr.replace(lambda e: isinstance(e, sp.LambertW), rule)

@@ -13,7 +13,7 @@ import sympy as sp
 
 from .activation import V
 from .checks import SYMBOLIC, Check, numeric_method
-from .conjugate import T, Conjugate
+from .conjugate import T, Conjugate, lambert_of_y_exp_y
 from .numeric import DPS, golden_max, mp_function, numeric_form, real_value, sample_points, to_mpf
 from .spec import U
 from .timelimit import attempt
@@ -32,23 +32,9 @@ def self_checks(a: Analysis, c: Conjugate, sigma: sp.Expr, f_prime_at_one: sp.Ex
     ]
 
 
-def _lambert_of_y_exp_y(expr: sp.Expr) -> sp.Expr:
-    """W(y e^y) -> y for y > 0 (W inverts y e^y on y >= -1): makes Lambert-W identities provable."""
-    def rule(w):
-        z = sp.powsimp(sp.expand_power_exp(w.args[0]))
-        for factor in sp.Mul.make_args(z):
-            if isinstance(factor, sp.exp):
-                y = sp.simplify(factor.args[0])
-                if y.is_positive and sp.simplify(z / factor - y) == 0:
-                    return y
-        return w
-
-    return expr.replace(lambda e: isinstance(e, sp.LambertW), rule)
-
-
 def _is_zero(expr: sp.Expr, what: str) -> bool:
     if expr.has(sp.LambertW):
-        expr = _lambert_of_y_exp_y(expr)
+        expr = lambert_of_y_exp_y(expr)
     for step in (sp.simplify, lambda e: sp.simplify(sp.expand_log(e, force=True))):
         ok, form = attempt(what, step, expr, seconds=3)
         if ok and form == 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import mpmath
 import numpy as np
 import sympy as sp
 from scipy import integrate, special
@@ -23,56 +24,77 @@ def _normal_pdf(mean: float, var: float) -> Callable[[float], float]:
     return lambda x: math.exp(-0.5 * ((x - mean) / s) ** 2) / (s * math.sqrt(2 * math.pi))
 
 
-def _expect(fn: Callable[[float], float], mean: float, var: float) -> tuple[float, float]:
-    """E[fn(X)], X ~ N(mean, var), by adaptive quadrature over +-40 sd plus the tails."""
+def _expect(fn: Callable[[float], object], mean: float, var: float, breaks=()) -> tuple[float, float]:
+    """E[fn(X)], X ~ N(mean, var), by adaptive quadrature over +-40 sd plus the tails, split at `breaks`
+    (points where fn may jump). fn may return an mpmath number where its value leaves the float range (a
+    critic T* = f'(p/q) far in a tail); density and value are then multiplied in mpmath."""
     pdf = _normal_pdf(mean, var)
     s = math.sqrt(var)
     total, error = 0.0, 0.0
+    log_norm = -0.5 * math.log(2 * math.pi * var)
     for a, b in ((-np.inf, mean - 40 * s), (mean - 40 * s, mean + 40 * s), (mean + 40 * s, np.inf)):
         def integrand(x):
-            density = pdf(x)
-            return 0.0 if density == 0.0 else density * fn(x)
+            value = fn(x)
+            if isinstance(value, float) and math.isinf(value):
+                return value
+            if isinstance(value, float) and math.isfinite(value):
+                density = pdf(x)
+                if density > 1e-280 or value == 0.0:
+                    return density * value
+            with mpmath.workdps(30):
+                weighted = mpmath.exp(log_norm - 0.5 * ((x - mean) / s) ** 2) * mpmath.mpf(value)
+                return float(weighted)
 
+        inner = sorted({mean, *(x for x in breaks if a < x < b)})
         v, e = integrate.quad(integrand, a, b, epsabs=1e-300, epsrel=1e-12, limit=400,
-                              points=[mean] if np.isfinite(a) and np.isfinite(b) else None)
+                              points=inner if np.isfinite(a) and np.isfinite(b) else None)
         total, error = total + v, error + e
     return total, error
 
 
-def variational_bound(spec: str | fdiv.Derivation, critic: Callable[[float], float], p: tuple[float, float],
-                      q: tuple[float, float], **params) -> Estimate:
-    """E_P[T] - E_Q[f*(T)] for a scalar critic T(x); +inf-safe: a critic outside dom f* gives -inf."""
+def variational_bound(spec: str | fdiv.Derivation, critic, p: tuple[float, float], q: tuple[float, float],
+                      *, breaks=(), **params) -> Estimate:
+    """E_P[T] - E_Q[f*(T)] for a critic: a scalar function T(x) (f* evaluated from the derived formula), or a
+    critics.OneDimCritic that carries f*(T(x)) composed symbolically and the points where T jumps."""
+    from .critics import OneDimCritic
+
     d = spec if isinstance(spec, fdiv.Derivation) else fdiv.derive(spec, **params)
-    conj = sp.lambdify(T, d.conjugate, ["scipy", "numpy"])
     (mp, vp), (mq, vq) = _check(*p, "p"), _check(*q, "q")
-    upper = float(d.conjugate_domain.upper)
+    if isinstance(critic, OneDimCritic):
+        t_fn, f_star, breaks = critic.critic, critic.conjugate_of_critic, critic.breaks
+    else:
+        conj = sp.lambdify(T, d.conjugate, ["scipy", "numpy"])
+        upper = float(d.conjugate_domain.upper)
+        t_fn = critic
 
-    def f_star(x):
-        t = float(critic(x))
-        if t > upper or (t == upper and not d.conjugate_domain.upper_closed):
-            return math.inf
-        with np.errstate(all="ignore"):
-            return float(np.real(conj(t)))
+        def f_star(x):
+            t = float(critic(x))
+            if t > upper or (t == upper and not d.conjugate_domain.upper_closed):
+                return math.inf
+            with np.errstate(all="ignore"):
+                return float(np.real(conj(t)))
 
-    ep, ee = _expect(lambda x: float(critic(x)), mp, vp)
-    fq, fe = _expect(f_star, mq, vq)
+    ep, ee = _expect(t_fn, mp, vp, breaks)
+    fq, fe = _expect(f_star, mq, vq, breaks)
     return Estimate(ep - fq, ee + fe, "quadrature")
 
 
-def gan_value(discriminator: Callable[[float], float], p: tuple[float, float], q: tuple[float, float]) -> Estimate:
-    """V(D) = E_P log D + E_Q log(1 - D) for D : R -> (0, 1)."""
+def gan_value(logit: Callable[[float], float], p: tuple[float, float], q: tuple[float, float]) -> Estimate:
+    """V(D) = E_P log D + E_Q log(1 - D) for D = sigmoid(logit(x)), computed from the logit:
+    log D = -softplus(-v), log(1 - D) = -softplus(v) (no log 0 where D rounds to 0 or 1)."""
     (mp, vp), (mq, vq) = _check(*p, "p"), _check(*q, "q")
-    a, ae = _expect(lambda x: math.log(discriminator(x)), mp, vp)
-    b, be = _expect(lambda x: math.log1p(-discriminator(x)), mq, vq)
+    a, ae = _expect(lambda x: -float(np.logaddexp(0.0, -logit(x))), mp, vp)
+    b, be = _expect(lambda x: -float(np.logaddexp(0.0, logit(x))), mq, vq)
     return Estimate(a + b, ae + be, "quadrature")
+
+
+def optimal_logit(p: tuple[float, float], q: tuple[float, float]) -> Callable[[float], float]:
+    """The optimal discriminator's logit, log p(x) - log q(x): D* = sigmoid(it) = p/(p + q)."""
+    (m1, v1), (m2, v2) = _check(*p, "p"), _check(*q, "q")
+    return lambda x: -0.5 * (x - m1) ** 2 / v1 + 0.5 * (x - m2) ** 2 / v2 + 0.5 * math.log(v2 / v1)
 
 
 def optimal_discriminator(p: tuple[float, float], q: tuple[float, float]) -> Callable[[float], float]:
     """D*(x) = p/(p + q) = sigmoid(log p - log q), evaluated stably through the log-ratio."""
-    (m1, v1), (m2, v2) = _check(*p, "p"), _check(*q, "q")
-
-    def d_star(x: float) -> float:
-        ell = -0.5 * (x - m1) ** 2 / v1 + 0.5 * (x - m2) ** 2 / v2 + 0.5 * math.log(v2 / v1)
-        return float(special.expit(ell))
-
-    return d_star
+    logit = optimal_logit(p, q)
+    return lambda x: float(special.expit(logit(x)))

@@ -35,8 +35,49 @@ def log_ratio(p: Gaussian, q: Gaussian) -> Callable[[np.ndarray], np.ndarray]:
 
 def critic_of_log_ratio(d: fdiv.Derivation) -> Callable[[np.ndarray], np.ndarray]:
     """T*(l) = f'(exp(l)) as a function of the log-ratio l, simplified symbolically (log(exp(l)) -> l)."""
-    expr = sp.expand_log(sp.simplify(d.optimal_critic.subs(U, sp.exp(_L))), force=True)
-    return sp.lambdify(_L, expr, ["scipy", "numpy"])
+    return sp.lambdify(_L, _critic_expr(d), ["scipy", "numpy"])
+
+
+def _critic_expr(d: fdiv.Derivation) -> sp.Expr:
+    return sp.expand_log(sp.simplify(d.optimal_critic.subs(U, sp.exp(_L))), force=True)
+
+
+def compose_conjugate(d: fdiv.Derivation, critic: sp.Expr) -> sp.Expr:
+    """f*(critic) simplified symbolically, with the derived f* formula: evaluating the composition avoids
+    rounding the critic onto the end of dom f* (Hellinger: f*(1 - e^(-l/2)) = e^(l/2) - 1)."""
+    from fdiv.conjugate import T, lambert_of_y_exp_y
+    from fdiv.timelimit import attempt
+
+    expr = lambert_of_y_exp_y(d.conjugate.subs(T, critic))
+    ok, simpler = attempt("simplifying f* of the critic", sp.simplify, expr, seconds=10)
+    return simpler if ok else expr
+
+
+def _float_or_mp(expr: sp.Expr, var: sp.Symbol):
+    """expr(var) as a float function, switching to mpmath (returning an mpf) where floats overflow."""
+    import math
+
+    import mpmath
+
+    f_float, f_mp = sp.lambdify(var, expr, "math"), sp.lambdify(var, expr, "mpmath")
+
+    def fn(x: float):
+        try:
+            value = float(f_float(x))
+            if math.isfinite(value):
+                return value
+        except (OverflowError, ValueError, ZeroDivisionError, NameError):  # NameError: no float W in math
+            pass
+        for dps in (30, 30 + min(int(abs(x)), 2000)):  # more digits when 1 + e^-|x| must not round to 1
+            with mpmath.workdps(dps):
+                try:
+                    value = f_mp(mpmath.mpf(x))
+                except ZeroDivisionError:
+                    continue
+                return value.real if isinstance(value, mpmath.mpc) else value
+        raise ArithmeticError(f"cannot evaluate {expr} at {x}")
+
+    return fn
 
 
 def optimal_critic(spec: str | fdiv.Derivation, p: Gaussian, q: Gaussian, **params) -> Callable[[np.ndarray], np.ndarray]:
@@ -44,6 +85,33 @@ def optimal_critic(spec: str | fdiv.Derivation, p: Gaussian, q: Gaussian, **para
     d = spec if isinstance(spec, fdiv.Derivation) else fdiv.derive(spec, **params)
     ell, t_of_l = log_ratio(p, q), critic_of_log_ratio(d)
     return lambda x: np.broadcast_to(t_of_l(ell(x)), np.shape(x)[:-1]) * 1.0
+
+
+def optimal_critic_1d(spec: str | fdiv.Derivation, p: tuple[float, float], q: tuple[float, float], **params):
+    """The 1-D T*(x) as a plain float function (fast under scipy's quadrature), and the x where it may jump
+    (where p/q crosses a kink of f, e.g. p = q for total variation)."""
+    from .quadrature import _Pair, _kink_points
+
+    d = spec if isinstance(spec, fdiv.Derivation) else fdiv.derive(spec, **params)
+    pair = _Pair(p, q)
+    expr = _critic_expr(d)
+    t_of_l, conj_of_l = _float_or_mp(expr, _L), _float_or_mp(compose_conjugate(d, expr), _L)
+    jumps = _kink_points(pair, [float(b.ratio) for b in d.branches if b.kind == "kink"])
+
+    def ell(x: float) -> float:
+        return pair.a * x * x + pair.b * x + pair.c
+
+    return OneDimCritic(lambda x: t_of_l(ell(x)), lambda x: conj_of_l(ell(x)), tuple(jumps))
+
+
+@dataclass(frozen=True)
+class OneDimCritic:
+    """A 1-D critic T(x) with f*(T(x)) beside it (both floats, or mpf beyond the float range) and the x where
+    T may jump."""
+
+    critic: Callable[[float], object]
+    conjugate_of_critic: Callable[[float], object]
+    breaks: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,6 +129,18 @@ class QuadraticCritic:
         act = sp.lambdify(V, d.activation, ["scipy", "numpy"])
         return cls(float(a), np.atleast_1d(np.asarray(b, float)), np.atleast_2d(np.asarray(c, float)),
                    lambda v: np.broadcast_to(act(v), np.shape(v)) * 1.0)
+
+    def one_dim(self, d: fdiv.Derivation, clip: float = 30.0) -> "OneDimCritic":
+        """The 1-D critic x -> sigma_f(v), v = a + b x + c x^2 clipped to [-clip, clip] (any function into dom f*
+        is a critic; clipping keeps it away from the ends of dom f*, where floats round onto the end), with
+        f*(sigma_f(v)) composed symbolically in v."""
+        a, b, c = self.a, float(self.b[0]), float(self.c[0, 0])
+        t_of_v, conj_of_v = _float_or_mp(d.activation, V), _float_or_mp(compose_conjugate(d, d.activation), V)
+
+        def v(x: float) -> float:
+            return min(max(a + b * x + c * x * x, -clip), clip)
+
+        return OneDimCritic(lambda x: t_of_v(v(x)), lambda x: conj_of_v(v(x)))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)

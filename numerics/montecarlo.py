@@ -69,8 +69,13 @@ def _mean_se(values: torch.Tensor) -> MCEstimate:
 
 def f_divergence(spec: str | fdiv.Derivation, p: Gaussian, q: Gaussian, *, n: int = 100_000, seed: int = 0,
                  device: str = "cpu", **params) -> MCEstimate:
-    """E_Q[f(p/q)] by sampling Q."""
+    """E_Q[f(p/q)] by sampling Q. Where the catalogue has a Gaussian closed form that says the divergence is
+    infinite, the answer is +inf: a sample mean of an infinite expectation is a finite number, and wrong."""
+    from .closed_forms import CLOSED_FORMS
+
     d = spec if isinstance(spec, fdiv.Derivation) else fdiv.derive(spec, **params)
+    if d.name in CLOSED_FORMS and np.isinf(CLOSED_FORMS[d.name](p, q, d.parameters)).all():
+        return MCEstimate(math.inf, 0.0, n)
     g = torch_function(d.f - d.f_at_one - d.f_prime_at_one * (U - 1), U)
     gen = torch.Generator(device=device).manual_seed(seed)
     P, Q = mvn(p, device), mvn(q, device)

@@ -101,9 +101,11 @@ def _log_integrand_mp(pair: _Pair, g_mp, x):
 
 
 def _finite(pair: _Pair, g_mp) -> bool:
-    """Both tails fall off: the log-integrand drops by > 10 between R and 2R standard deviations, R = 50, 100."""
+    """Both tails fall off: the log-integrand drops by > 10 between R and 2R standard deviations beyond the
+    outer mean, R = 50, 100."""
     for side in (-1, 1):
-        xs = [pair.centre + side * r * pair.scale for r in (50, 100, 200)]
+        edge = max(pair.m1, pair.m2) if side > 0 else min(pair.m1, pair.m2)  # probe beyond both means
+        xs = [edge + side * r * pair.scale for r in (50, 100, 200)]
         # g(u) ~ l^2 near u = 1 is computed with cancellation: carry 2 |log10 l| digits more than the 40 used
         smallest = min(abs(pair.a * x * x + pair.b * x + pair.c) for x in xs)
         extra = 0 if smallest == 0 or smallest > 1e-5 else min(int(-2 * math.log10(smallest)) + 10, 800)

@@ -124,3 +124,26 @@ def test_python_m_and_console_script_agree():
     assert script, "the console script 'fdiv' is not installed (make setup installs it)"
     via_script = subprocess.run([script, "derive", "kl"], capture_output=True, text=True, timeout=60).stdout
     assert via_script == run("derive", "kl").stdout and via_script.startswith("kl: ")
+
+
+def test_gauss_json_contract():
+    data = json.loads(run("gauss", "kl", "--p", "0,1", "--q", "1,2", "--format", "json").stdout)
+    assert set(data) == {"value", "method", "abs_error"} and data["method"] == "closed-form"
+    assert abs(data["value"] - 0.5 * __import__("math").log(2)) < 1e-15
+    data = json.loads(run("gauss", "jsd", "--p", "0,1", "--q", "1,2", "--format", "json").stdout)
+    assert data["method"] == "quadrature" and data["abs_error"] < 1e-12
+    data = json.loads(run("gauss", "--f", "(u - 1)**2", "--p", "0,5", "--q", "1,2", "--format", "json").stdout)
+    assert data["value"] == "inf"  # 2 var_q - var_p < 0: infinite, never a finite number
+
+
+@pytest.mark.parametrize("args, message", [
+    (["gauss", "kl", "--p", "0,-1", "--q", "0,1"], "variance must be positive"),
+    (["gauss", "kl", "--p", "0,nan", "--q", "0,1"], "finite"),
+    (["gauss", "kl", "--p", "0", "--q", "0,1"], "expected MEAN,VAR"),
+    (["gauss", "jsd", "--p", "0,1", "--q", "0,1", "--method", "closed-form"], "no closed form"),
+    (["gauss", "--f", "(u - 1)**3", "--p", "0,1", "--q", "0,1"], "not convex"),
+])
+def test_gauss_bad_input(args, message, tmp_path):
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []

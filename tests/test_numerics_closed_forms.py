@@ -56,6 +56,7 @@ def test_infinite_cases_are_inf_never_finite_or_nan():
     assert g.renyi(p, q, 3.0) == math.inf
     assert f_divergence("pearson", (0.0, 5.0), (1.0, 2.0)).value == math.inf
     assert g.pearson_chi2(g.univariate(0.0, 3.99), q) < math.inf  # just inside the finiteness region
+    assert mc.f_divergence("pearson", g.gaussian([0.0, 0.0], 5 * np.eye(2)), g.gaussian([1.0, 0.0], 2 * np.eye(2))).value == math.inf
 
 
 def _random_pair(rng, d: int, spread: float = 0.25):

@@ -21,7 +21,7 @@ import fdiv
 from fdiv import catalogue
 from numerics import bounds, gaussian as g
 from numerics.closed_forms import divergence
-from numerics.critics import QuadraticCritic, optimal_critic
+from numerics.critics import QuadraticCritic, optimal_critic, optimal_critic_1d
 from numerics.quadrature import Estimate, f_divergence
 from numerics.vae import LinearGaussianVAE, kl_to_standard_normal
 
@@ -44,10 +44,6 @@ def assert_tight(bound: Estimate, div: Estimate) -> None:
     assert abs(bound.value - div.value) <= slack, f"bound(T*) = {bound.value}, D_f = {div.value}"
 
 
-def scalar(critic):
-    return lambda x: float(critic(np.array([[x]]))[0])
-
-
 pairs = st.tuples(st.floats(-2, 2), st.floats(0.3, 3), st.floats(-2, 2), st.floats(0.3, 3))
 NAMES = catalogue.names()
 
@@ -60,12 +56,19 @@ def test_variational_bound(name, pair, coeffs):
     d = derivation(name)
     div = f_divergence(d, (m1, v1), (m2, v2))
     assume(math.isfinite(div.value))
-    gp, gq = g.univariate(m1, v1), g.univariate(m2, v2)
-    t_star = bounds.variational_bound(d, scalar(optimal_critic(d, gp, gq)), (m1, v1), (m2, v2))
-    assert_tight(t_star, div)
+    assert_tight(bounds.variational_bound(d, optimal_critic_1d(d, (m1, v1), (m2, v2)), (m1, v1), (m2, v2)), div)
     a, b, c = coeffs
-    random_critic = QuadraticCritic.for_divergence(d, a, [b], [[c]])
-    assert_bound_holds(bounds.variational_bound(d, scalar(random_critic), (m1, v1), (m2, v2)), div)
+    random_critic = QuadraticCritic.for_divergence(d, a, [b], [[c]]).one_dim(d)
+    assert_bound_holds(bounds.variational_bound(d, random_critic, (m1, v1), (m2, v2)), div)
+
+
+def test_optimal_critic_vectorised_agrees_with_scalar():
+    d = derivation("jeffrey")
+    p, q = (0.3, 1.5), (-0.4, 0.8)
+    vec = optimal_critic(d, g.univariate(*p), g.univariate(*q))
+    fast = optimal_critic_1d(d, p, q).critic
+    xs = np.linspace(-3, 3, 7)
+    assert np.allclose(vec(xs[:, None]), [fast(x) for x in xs], rtol=1e-13, atol=0)
 
 
 def test_the_same_machinery_rejects_a_wrong_bound():
@@ -73,7 +76,7 @@ def test_the_same_machinery_rejects_a_wrong_bound():
     d = derivation("kl")
     p, q = (0.0, 1.0), (1.0, 2.0)
     div = f_divergence(d, p, q)
-    t_star = scalar(optimal_critic(d, g.univariate(*p), g.univariate(*q)))
+    t_star = optimal_critic_1d(d, p, q)
     right = bounds.variational_bound(d, t_star, p, q)
     wrong = Estimate(right.value + 0.05, right.abs_error, "quadrature")  # E_Q[f* - 1/20] = E_Q[f*] - 1/20
     assert_bound_holds(right, div)
@@ -90,14 +93,13 @@ def test_gan_value(pair, coeffs):
     for x in (-1.0, 0.0, 2.5):  # D* = p/(p + q), from the densities directly
         dens = [math.exp(-0.5 * (x - m) ** 2 / v) / math.sqrt(2 * math.pi * v) for m, v in (p, q)]
         assert abs(d_star(x) - dens[0] / (dens[0] + dens[1])) <= 1e-12
-    best = bounds.gan_value(d_star, p, q)
+    best = bounds.gan_value(bounds.optimal_logit(p, q), p, q)
     jsd = f_divergence(derivation("jsd"), p, q)
     assert abs(best.value - (2 * jsd.value - math.log(4))) <= best.abs_error + 2 * jsd.abs_error + 1e-9
     gan = f_divergence(derivation("gan"), p, q)
     assert abs(gan.value - (2 * jsd.value - math.log(4))) <= gan.abs_error + 2 * jsd.abs_error + 1e-9
     a, b, c = coeffs
-    random_d = lambda x: 1 / (1 + math.exp(-min(max(a + b * x + c * x * x, -700), 700)))
-    worse = bounds.gan_value(lambda x: min(max(random_d(x), 1e-300), 1 - 1e-16), p, q)
+    worse = bounds.gan_value(lambda x: a + b * x + c * x * x, p, q)
     assert worse.value <= best.value + worse.abs_error + best.abs_error + 1e-9
 
 
@@ -154,7 +156,9 @@ def test_narrow_gaussians(eps):
     assert abs(kl - (theta - theta0) ** 2 / (2 * eps**2)) <= 1e-12 * kl
     jsd = f_divergence(derivation("jsd"), (theta, eps**2), (theta0, eps**2))
     gap = math.log(2) - jsd.value
-    assert gap >= -jsd.abs_error
+    # JSD <= log 2; quad's error estimate does not count the rounding of summing its O(1) subinterval
+    # values in double precision (~1e-13 here), hence 1e-12 on top of it
+    assert gap >= -(jsd.abs_error + 1e-12)
     if eps <= 0.01:
         assert gap < 1e-10  # log 2 to within the quadrature's precision
     assert float(g.wasserstein1_1d(theta, eps**2, theta0, eps**2)) == pytest.approx(abs(theta - theta0), rel=1e-15)
