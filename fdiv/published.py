@@ -18,7 +18,7 @@ from . import catalogue
 from .activation import V
 from .conjugate import T, Interval
 from .derive import Derivation, derive
-from .numeric import mp_function, real_value, sample_points, to_mpf
+from .numeric import mp_function, real_value, sample_points
 from .parse import EXTENDED, parse
 from .spec import Spec
 

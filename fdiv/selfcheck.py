@@ -46,17 +46,17 @@ def _fenchel_young_equality(a: Analysis, c: Conjugate) -> Check:
     name = "Fenchel-Young equality f*(f'(u)) + f(u) = u f'(u)"
     smooth = [b for b in c.branches if b.kind == "smooth"]
     pieces = [p for p in a.pieces if not p.affine]
-    symbolic, points, worst = True, 0, mpmath.mpf(0)
+    symbolic, points = True, 0
     for branch, piece in zip(smooth, pieces):
         gap = branch.expr.subs(T, piece.df) + piece.f - U * piece.df
         if _is_zero(gap, "checking Fenchel-Young equality"):
             continue
         symbolic = False
-        fn = mp_function(gap, U)
+        fn, scale = mp_function(gap, U), mp_function(U * piece.df, U)
         for x in sample_points(piece.lo, piece.hi, 12):
             value = real_value(fn, x)
             points += 1
-            if value is None or abs(value) > _TOL * (1 + abs(real_value(mp_function(U * piece.df, U), x) or 0)):
+            if value is None or abs(value) > _TOL * (1 + abs(real_value(scale, x) or 0)):
                 return Check(name, False, numeric_method(points), f"fails at u = {x}")
     return Check(name, True, SYMBOLIC if symbolic else numeric_method(points))
 

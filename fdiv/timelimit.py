@@ -16,7 +16,7 @@ from typing import Iterator
 from .errors import DerivationTimeout
 
 #: Seconds allowed to one heavy step; FDIV_TIME_LIMIT overrides it (the CLI's --time-limit sets it).
-DEFAULT_STEP_SECONDS = float(os.environ.get("FDIV_TIME_LIMIT", "20"))
+DEFAULT_STEP_SECONDS = 20.0
 
 _deadlines: list[tuple[float, str]] = []
 
@@ -44,7 +44,7 @@ def time_limit(what: str, seconds: float | None = None) -> Iterator[None]:
     now = time.monotonic()
     deadline = now + seconds
     if _deadlines and _deadlines[-1][0] < deadline:
-        deadline, what_outer = _deadlines[-1]
+        deadline = _deadlines[-1][0]  # an inner limit never outlives the enclosing one
     _deadlines.append((deadline, what))
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, max(deadline - now, 1e-4))

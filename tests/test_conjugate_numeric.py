@@ -11,7 +11,6 @@ import sympy as sp
 from hypothesis import given, settings, strategies as st
 
 import fdiv
-from fdiv import catalogue
 from fdiv.conjugate import T
 from fdiv.numeric import to_mpf
 from fdiv.spec import U
