@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--format", choices=FORMATS, default="text")
     d.add_argument("--time-limit", type=float, metavar="S", help="seconds allowed to each heavy SymPy step")
 
+    gen = sub.add_parser("gen", help="write a torch loss module for a divergence")
+    gen.add_argument("name", nargs="?", help="catalogue name or alias, or a TOML spec file")
+    gen.add_argument("--f", dest="expr", help="a convex f(u) with f(1) = 0")
+    gen.add_argument("--param", action="append", metavar="K=V")
+    gen.add_argument("--name", dest="module", help="module name (default: the divergence's name)")
+    gen.add_argument("-o", dest="out", required=True, metavar="DIR", help="an existing directory")
+    gen.add_argument("--time-limit", type=float, metavar="S", help="seconds allowed to each heavy SymPy step")
+
     g = sub.add_parser("gauss", help="D_f between two 1-D Gaussians: closed form, else quadrature")
     g.add_argument("name", nargs="?", help="catalogue name or alias")
     g.add_argument("--f", dest="expr", help="a convex f(u) with f(1) = 0")
@@ -120,6 +128,26 @@ def cmd_derive(args) -> str:
     return render([derive(target, **params)], args.format, table=False)
 
 
+def cmd_gen(args) -> str:
+    from pathlib import Path
+
+    from .derive import custom_spec, derive
+    from .emit import module_name, write_module
+
+    if (args.name is None) == (args.expr is None):
+        raise FdivError("gen: give exactly one of NAME or --f EXPR")
+    out = Path(args.out)
+    if not out.is_dir():
+        raise FdivError(f"-o {args.out}: no such directory")
+    params = _params(args.param)
+    if args.name is not None and catalogue.find(args.name) is None and not args.name.endswith(".toml"):
+        raise FdivError(f"unknown divergence {args.name!r} (see 'fdiv list', or pass an expression with --f)")
+    target = custom_spec(args.expr, params) if args.expr is not None else args.name
+    d = derive(target, **params)
+    module_name(d, args.module)  # a bad --name fails before anything is written
+    return f"wrote {write_module(d, out, args.module)}"
+
+
 def cmd_gauss(args) -> str:
     from numerics.closed_forms import divergence
 
@@ -149,4 +177,4 @@ def divergence_of_spec(spec, p, q, method, params):
     return f_divergence(derive(spec, **params), p, q, high_precision=method == "mpmath")
 
 
-COMMANDS = {"list": cmd_list, "derive": cmd_derive, "gauss": cmd_gauss}
+COMMANDS = {"list": cmd_list, "derive": cmd_derive, "gen": cmd_gen, "gauss": cmd_gauss}

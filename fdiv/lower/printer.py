@@ -1,0 +1,169 @@
+"""SymPy -> torch source: a visitor with one method per expression kind.
+
+Constants print as exact float literals (repr of the correctly rounded double), so output is deterministic.
+A Piecewise prints as nested torch.where whose branches see a clamped copy of the variable, so the branch not
+taken is evaluated at a safe point inside its own interval and cannot poison values or gradients with NaN.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from ..errors import DerivationError
+
+HELPERS = {"softplus": "_softplus", "log_softplus": "_log_softplus", "log1mexp": "_log1mexp",
+           "wright_omega": "_wright_omega"}
+TORCH = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh", "sqrt": "torch.sqrt", "Abs": "torch.abs",
+         "sign": "torch.sign", "log1p": "torch.log1p", "expm1": "torch.expm1", "sigmoid": "torch.sigmoid"}
+
+
+class TorchPrinter:
+    def __init__(self, var: sp.Symbol, var_text: str | None = None):
+        self.var = var
+        self.var_text = var_text or var.name  # how the variable prints (a clamped copy inside a branch)
+        self.helpers: set[str] = set()
+
+    def doprint(self, expr: sp.Expr) -> str:
+        return self.emit(expr)
+
+    def emit(self, e: sp.Expr) -> str:
+        for cls in type(e).__mro__:
+            method = getattr(self, "_print_" + cls.__name__, None)
+            if method is not None:
+                return method(e)
+        name = getattr(e.func, "__name__", type(e).__name__)
+        if name in HELPERS:
+            self.helpers.add(HELPERS[name])
+            return f"{HELPERS[name]}({self.emit(e.args[0])})"
+        if name in TORCH:
+            return f"{TORCH[name]}({self.emit(e.args[0])})"
+        raise DerivationError(f"cannot lower {name} to torch (in {e})")
+
+    # atoms
+    def _print_Symbol(self, e):
+        if e != self.var:
+            raise DerivationError(f"unexpected free symbol {e} in a lowered expression")
+        return self.var_text
+
+    def _print_Number(self, e):
+        if e in (sp.oo, -sp.oo):
+            return "math.inf" if e == sp.oo else "-math.inf"
+        if e.has(sp.zoo, sp.nan):
+            raise DerivationError("expression is undefined (zoo or nan)")
+        return repr(float(e))
+
+    def _print_NumberSymbol(self, e):
+        return repr(float(e))
+
+    def _print_Infinity(self, e):
+        return "math.inf"
+
+    def _print_NegativeInfinity(self, e):
+        return "-math.inf"
+
+    # arithmetic
+    def _constant(self, e) -> bool:
+        return not e.free_symbols
+
+    def _print_Add(self, e):
+        if self._constant(e):
+            return repr(float(e))
+        const = sum((a for a in e.args if self._constant(a)), sp.S.Zero)
+        terms = sorted((a for a in e.args if not self._constant(a)), key=sp.default_sort_key)
+        if const != 0:
+            terms.append(sp.Float(float(const)))
+        out = self.emit(terms[0])
+        for t in terms[1:]:
+            if t.could_extract_minus_sign():
+                out += f" - {self._wrap(-t, sp.Add)}"
+            else:
+                out += f" + {self._wrap(t, sp.Add)}"
+        return out
+
+    def _wrap(self, e, parent) -> str:
+        text = self.emit(e)
+        if e.is_Add or (parent is sp.Pow and (e.is_Mul or e.is_Pow or (e.is_Number and e < 0))):
+            return f"({text})"
+        return text
+
+    def _print_Mul(self, e):
+        if self._constant(e):
+            return repr(float(e))
+        if e.could_extract_minus_sign():
+            return f"-{self._wrap(-e, sp.Mul)}" if not (-e).is_Add else f"-({self.emit(-e)})"
+        num, den = [], []
+        const = sp.Mul(*[f for f in sp.Mul.make_args(e) if self._constant(f)])
+        if const != 1:
+            num.append(const)
+        for f in sp.Mul.make_args(e):
+            if self._constant(f):
+                continue
+            base, power = f.as_base_exp()
+            if power.is_Number and power < 0:
+                den.append(base if power == -1 else sp.Pow(base, -power))
+            else:
+                num.append(f)
+        num_text = " * ".join(self._wrap(f, sp.Mul) for f in sorted(num, key=self._constant)) or "1.0"
+        if not den:
+            return num_text
+        den_text = " * ".join(self._wrap(f, sp.Mul) for f in den)
+        return f"{num_text} / ({den_text})" if len(den) > 1 else f"{num_text} / {self._wrap(den[0], sp.Pow)}"
+
+    def _print_Pow(self, e):
+        base, power = e.args
+        if self._constant(e):
+            return repr(float(e))
+        if power == sp.Rational(1, 2):
+            return f"torch.sqrt({self.emit(base)})"
+        if power == -1:
+            return f"1.0 / {self._wrap(base, sp.Pow)}"
+        if power == -sp.Rational(1, 2):
+            return f"torch.rsqrt({self.emit(base)})"
+        if power.is_Integer:
+            return f"{self._wrap(base, sp.Pow)} ** {int(power)}"
+        if power.is_Number:
+            return f"{self._wrap(base, sp.Pow)} ** {float(power)!r}"
+        if base == sp.E:
+            return f"torch.exp({self.emit(power)})"
+        return f"{self._wrap(base, sp.Pow)} ** {self._wrap(power, sp.Pow)}"
+
+    def _print_exp(self, e):
+        return f"torch.exp({self.emit(e.args[0])})"
+
+    # piecewise
+    def _print_Piecewise(self, e):
+        """Branches in order; branch i holds on (upper_{i-1}, upper_i]; its input is clamped into that range."""
+        pieces = list(e.args)
+        bounds = [self._upper(c) for _, c in pieces]
+        out = None
+        for i in range(len(pieces) - 1, -1, -1):
+            expr, cond = pieces[i]
+            lo = bounds[i - 1] if i > 0 else None
+            hi = bounds[i]
+            safe = self._safe(expr, lo, hi)
+            if out is None:
+                out = safe
+            else:
+                op = "<=" if isinstance(cond, sp.LessThan) else "<"
+                out = f"torch.where({self.var.name} {op} {repr(float(hi))}, {safe}, {out})"
+        return out
+
+    def _upper(self, cond) -> sp.Expr | None:
+        if cond is sp.true:
+            return None
+        if isinstance(cond, (sp.LessThan, sp.StrictLessThan)) and cond.lhs == self.var and not cond.rhs.free_symbols:
+            return cond.rhs
+        raise DerivationError(f"cannot lower the condition {cond}")
+
+    def _safe(self, expr, lo, hi) -> str:
+        if not expr.free_symbols:
+            value = self.emit(expr)
+            return f"torch.full_like({self.var.name}, {value})"
+        x = self.var.name
+        if lo is None and hi is None:
+            return self.emit(expr)
+        bounds = [f"min={float(lo)!r}"] if lo is not None else []
+        bounds += [f"max={float(hi)!r}"] if hi is not None else []
+        inner = TorchPrinter(self.var, f"torch.clamp({x}, {', '.join(bounds)})")
+        text = inner.emit(expr)
+        self.helpers |= inner.helpers
+        return text

@@ -1,0 +1,148 @@
+"""Stable rewrite rules, applied to SymPy expressions before printing. Each rule is one small function.
+
+The primitives below are unevaluated SymPy functions that the printer maps to stable torch code:
+softplus(x) = log(1 + e^x), log_softplus(x) = log(softplus(x)), log1p, expm1, log1mexp(x) = log(1 - e^x),
+wright_omega(x) = W(e^x).
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+softplus = sp.Function("softplus")
+log_softplus = sp.Function("log_softplus")
+log1p = sp.Function("log1p")
+expm1 = sp.Function("expm1")
+log1mexp = sp.Function("log1mexp")
+wright_omega = sp.Function("wright_omega")
+sigmoid = sp.Function("sigmoid")
+
+
+def _is_exp(e: sp.Expr) -> bool:
+    return isinstance(e, sp.exp)
+
+
+def rule_softplus(expr: sp.Expr) -> sp.Expr:
+    """log(1 + e^x) -> softplus(x)."""
+    def match(e):
+        return isinstance(e, sp.log) and e.args[0].is_Add and len(e.args[0].args) == 2 and sp.S.One in e.args[0].args \
+            and any(_is_exp(a) for a in e.args[0].args)
+
+    def repl(e):
+        x = next(a for a in e.args[0].args if _is_exp(a)).args[0]
+        return softplus(x)
+
+    return expr.replace(match, repl)
+
+
+def rule_log1mexp(expr: sp.Expr) -> sp.Expr:
+    """log(1 - e^x) -> log1mexp(x)."""
+    def match(e):
+        if not (isinstance(e, sp.log) and e.args[0].is_Add and len(e.args[0].args) == 2 and sp.S.One in e.args[0].args):
+            return False
+        other = next(a for a in e.args[0].args if a != 1)
+        return other.could_extract_minus_sign() and _is_exp(-other)
+
+    def repl(e):
+        other = next(a for a in e.args[0].args if a != 1)
+        return log1mexp((-other).args[0])
+
+    return expr.replace(match, repl)
+
+
+def rule_expm1(expr: sp.Expr) -> sp.Expr:
+    """e^x - 1 -> expm1(x) inside a sum."""
+    def match(e):
+        return e.is_Add and sp.S.NegativeOne in e.args and any(_is_exp(a) for a in e.args)
+
+    def repl(e):
+        ex = next(a for a in e.args if _is_exp(a))
+        rest = [a for a in e.args if a is not ex and a != -1]
+        return sp.Add(expm1(ex.args[0]), *rest)
+
+    return expr.replace(match, repl)
+
+
+def rule_log1p(expr: sp.Expr) -> sp.Expr:
+    """log(1 + x) -> log1p(x) when x has no exponential (those go to softplus)."""
+    def match(e):
+        return isinstance(e, sp.log) and e.args[0].is_Add and sp.S.One in e.args[0].args and len(e.args[0].args) >= 2
+
+    def repl(e):
+        return log1p(e.args[0] - 1)
+
+    return expr.replace(match, repl)
+
+
+def rule_log_softplus(expr: sp.Expr) -> sp.Expr:
+    """log(softplus(x)) -> log_softplus(x); softplus(x)**p -> exp(p log_softplus(x)) unless p is a positive
+    integer: 1/softplus(-v) = e^v would otherwise get its gradient through softplus(-v)^2, which underflows."""
+    expr = expr.replace(lambda e: isinstance(e, sp.log) and e.args[0].func == softplus,
+                        lambda e: log_softplus(e.args[0].args[0]))
+    return expr.replace(lambda e: e.is_Pow and e.base.func == softplus and not (e.exp.is_integer and e.exp > 0),
+                        lambda e: sp.exp(e.exp * log_softplus(e.base.args[0])))
+
+
+def rule_wright_omega(expr: sp.Expr) -> sp.Expr:
+    """W(e^x) -> omega(x), then omega(x) = x - log omega(x) where that cancels terms (Jeffrey: v + omega(1 - v)
+    loses all digits for v << 0; 1 - log omega(1 - v) keeps them)."""
+    def exp_form(z):
+        """z = a e^x with a > 0 constant -> x + log a (so W(z) = omega(x + log a)), else None."""
+        coeff, rest = z.as_coeff_Mul() if z.is_Mul else (sp.S.One, z)
+        if _is_exp(rest) and coeff.is_positive:
+            return rest.args[0] + sp.log(coeff)
+        return None
+
+    expr = expr.replace(lambda e: isinstance(e, sp.LambertW) and exp_form(e.args[0]) is not None,
+                        lambda e: wright_omega(exp_form(e.args[0])))
+    for w in [a for a in expr.args if a.func == wright_omega] if expr.is_Add else []:
+        candidate = sp.expand(expr - w + (w.args[0] - sp.log(w)))
+        if len(candidate.args) < len(expr.args):  # the substitution cancelled terms
+            expr = candidate
+    # 1/omega(x) = exp(omega(x) - x) exactly (omega e^omega = e^x): its gradient never squares a tiny omega
+    return expr.replace(lambda e: e.is_Pow and e.base.func == wright_omega and e.exp == -1,
+                        lambda e: sp.exp(e.base - e.base.args[0]))
+
+
+def rule_expm1_softplus(expr: sp.Expr) -> sp.Expr:
+    """expm1(k softplus(x)) = (1 + e^x)^k - 1 = exp(x + (k-1) softplus(x) + log1p(sum_{m<k} e^(-m softplus(x))))
+    for integer 1 <= k <= 8: exact, and no intermediate overflows (GAN's density ratio 1/expm1(softplus(-v))
+    becomes exp(v))."""
+    def match(e):
+        if e.func != expm1:
+            return False
+        k, rest = e.args[0].as_coeff_Mul()
+        return rest.func == softplus and k.is_Integer and 1 <= k <= 8
+
+    def repl(e):
+        k, s_ = e.args[0].as_coeff_Mul()
+        x = s_.args[0]
+        tail = sp.Add(*[sp.exp(-m * s_) for m in range(1, int(k))])
+        return sp.exp(x + (k - 1) * s_ + (log1p(tail) if tail != 0 else 0))
+
+    return expr.replace(match, repl)
+
+
+def rule_exp_coefficient(expr: sp.Expr) -> sp.Expr:
+    """c e^z -> e^(z + log c) for a constant c > 0: the product cannot overflow before the exponential does
+    (3 e^87.3 is a float32, but its gradient went through 3 * inf-rounded intermediates)."""
+    def match(e):
+        if not e.is_Mul or len(e.args) != 2:
+            return False
+        c, rest = e.as_coeff_Mul()
+        return c.is_positive and c != 1 and _is_exp(rest)
+
+    def repl(e):
+        c, rest = e.as_coeff_Mul()
+        return sp.exp(rest.args[0] + sp.log(c), evaluate=False)  # evaluated, SymPy would give back c e^z
+
+    return expr.replace(match, repl)
+
+
+RULES = (rule_wright_omega, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1, rule_expm1_softplus,
+         rule_log1p, rule_exp_coefficient)
+
+
+def apply_rules(expr: sp.Expr) -> sp.Expr:
+    for rule in RULES:
+        expr = rule(expr)
+    return expr
