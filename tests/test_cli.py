@@ -147,3 +147,26 @@ def test_gauss_bad_input(args, message, tmp_path):
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.startswith("error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_gen_writes_the_checked_in_module(tmp_path):
+    result = run("gen", "gan", "-o", str(tmp_path))
+    assert result.returncode == 0
+    assert (tmp_path / "gan.py").read_bytes() == (ROOT / "fdiv" / "losses" / "gan.py").read_bytes()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["gen", "--f", "(u - 1)**3"], "not convex"),
+    (["gen", "--f", "__import__('os')"], "only plain function calls"),
+    (["gen", "kl", "--name", "1bad"], "not a usable Python module name"),
+    (["gen", "nope"], "unknown divergence"),
+])
+def test_gen_bad_input_writes_nothing(args, message, tmp_path):
+    result = run(*args, "-o", str(tmp_path))
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and message in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gen_missing_directory(tmp_path):
+    result = run("gen", "kl", "-o", str(tmp_path / "missing"))
+    assert result.returncode == 2 and "no such directory" in result.stderr
