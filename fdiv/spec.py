@@ -144,7 +144,7 @@ class Spec:
     def expr(self, values: dict[str, str | sp.Expr] | None = None) -> tuple[sp.Expr, dict[str, sp.Expr]]:
         """f as a SymPy expression in u with parameter values substituted, and those values."""
         resolved = self.resolve(values)
-        f = parse(self.f, self.symbols(), where=f"f of {self.name}")
+        f = parse(self.f, self.symbols(), where="f" if self.name == "custom" else f"f of {self.name}")
         subs = {self.symbols()[k]: (v.expr() if isinstance(v, SymbolicRange) else v) for k, v in resolved.items()}
         return (f.xreplace(subs) if subs else f), resolved
 
