@@ -29,10 +29,14 @@ def module_name(d: Derivation, name: str | None = None) -> str:
     return mod
 
 
-def _body(printer: TorchPrinter, expr: sp.Expr, var: str) -> str:
+def _body(printer: TorchPrinter, expr: sp.Expr, var: str, result: str = "{}") -> str:
+    """The statements of a function body: a Piecewise's branch inputs, then `return` result."""
+    printer.branches = []
     if not expr.free_symbols:  # still a function of the input, so autograd sees a (zero) gradient
-        return f"{var} * 0.0 + {printer.emit(expr)}"
-    return printer.emit(expr)
+        text = f"{var} * 0.0 + {printer.emit(expr)}"
+    else:
+        text = printer.emit(expr)
+    return "\n    ".join([*printer.branches, "return " + result.format(text)])
 
 
 def _imports(code: str) -> str:
@@ -48,7 +52,7 @@ def render_module(d: Derivation) -> str:
     pv, pt = TorchPrinter(V), TorchPrinter(T)
     act = _body(pv, low.activation, "v")
     conj_act = _body(pv, low.conjugate_of_activation, "v")
-    ratio = _body(pv, low.density_ratio, "v")
+    ratio = _body(pv, low.density_ratio, "v", "({}).to(dtype)")
     conj = _body(pt, low.conjugate, "t")
     helpers = pv.helpers | pt.helpers
     for h in list(helpers):
@@ -81,17 +85,17 @@ Derived exactly over u >= 0 (D_f(P||Q) = E_Q[f(p/q)]):
 
 {helper_src + chr(10) + chr(10) + chr(10) if helper_src else ""}def activation(v):
     """sigma_f(v) = {d.activation}: maps R onto the critic range {crit}."""
-    return {act}
+    {act}
 
 
 def conjugate(t):
     """f*(t) = {d.conjugate} on dom f* = {dom}; +inf outside."""
-    return {conj}
+    {conj}
 
 
 def conjugate_of_activation(v):
     """f*(sigma_f(v)), simplified for stability: {low.conjugate_of_activation}."""
-    return {conj_act}
+    {conj_act}
 
 
 def critic_loss(v_real, v_fake):
@@ -115,8 +119,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = {low.density_ratio}."""
-    return {ratio}
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = {low.density_ratio}.
+
+    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
+    largest value, where reverse mode overflows on the way to a finite gradient."""
+    dtype, v = v.dtype, v.double()
+    {ratio}
 
 
 class Loss(torch.nn.Module):

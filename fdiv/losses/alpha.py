@@ -38,7 +38,8 @@ def activation(v):
 
 def conjugate(t):
     """f*(t) = Piecewise((-1/3, t <= -1/2), (2*t*sqrt(2*t + 1)/3 + sqrt(2*t + 1)/3 - 1/3, True)) on dom f* = (-oo, oo); +inf outside."""
-    return torch.where(t <= -0.5, torch.full_like(t, -0.3333333333333333), torch.clamp(t, min=-0.5) * torch.sqrt(torch.clamp(t, min=-0.5) * 2.0 + 1.0) * 0.6666666666666666 + torch.sqrt(torch.clamp(t, min=-0.5) * 2.0 + 1.0) * 0.3333333333333333 - 0.3333333333333333)
+    t_0 = torch.where(t > -0.5, t, torch.full_like(t, 0.5))
+    return torch.where(t <= -0.5, torch.full_like(t, -0.3333333333333333), t_0 * torch.sqrt(t_0 * 2.0 + 1.0) * 0.6666666666666666 + torch.sqrt(t_0 * 2.0 + 1.0) * 0.3333333333333333 - 0.3333333333333333)
 
 
 def conjugate_of_activation(v):
@@ -67,8 +68,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = sqrt(2)*exp(log_softplus(v)/2)."""
-    return torch.exp(_log_softplus(v) * 0.5) * 1.4142135623730951
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = sqrt(2)*exp(log_softplus(v)/2).
+
+    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
+    largest value, where reverse mode overflows on the way to a finite gradient."""
+    dtype, v = v.dtype, v.double()
+    return (torch.exp(_log_softplus(v) * 0.5) * 1.4142135623730951).to(dtype)
 
 
 class Loss(torch.nn.Module):

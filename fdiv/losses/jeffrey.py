@@ -83,8 +83,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(v + wright_omega(1 - v) - 1)."""
-    return torch.exp(v + _wright_omega(-v + 1.0) - 1.0)
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(v + wright_omega(1 - v) - 1).
+
+    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
+    largest value, where reverse mode overflows on the way to a finite gradient."""
+    dtype, v = v.dtype, v.double()
+    return (torch.exp(v + _wright_omega(-v + 1.0) - 1.0)).to(dtype)
 
 
 class Loss(torch.nn.Module):

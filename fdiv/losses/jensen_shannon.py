@@ -34,7 +34,8 @@ def activation(v):
 
 def conjugate(t):
     """f*(t) = log(-1/(exp(t) - 2)) on dom f* = (-oo, log(2)); +inf outside."""
-    return torch.where(t < 0.6931471805599453, torch.log(-1.0 / (torch.exp(torch.clamp(t, max=0.6931471805599453)) - 2.0)), torch.full_like(t, math.inf))
+    t_0 = torch.where(t < 0.6931471805599453, t, torch.full_like(t, -0.3068528194400547))
+    return torch.where(t < 0.6931471805599453, torch.log(-1.0 / (torch.exp(t_0) - 2.0)), torch.full_like(t, math.inf))
 
 
 def conjugate_of_activation(v):
@@ -63,8 +64,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(v)."""
-    return torch.exp(v)
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(v).
+
+    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
+    largest value, where reverse mode overflows on the way to a finite gradient."""
+    dtype, v = v.dtype, v.double()
+    return (torch.exp(v)).to(dtype)
 
 
 class Loss(torch.nn.Module):

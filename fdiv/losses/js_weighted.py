@@ -34,7 +34,8 @@ def activation(v):
 
 def conjugate(t):
     """f*(t) = 3*log(-3/(exp(4*t) - 4))/4 on dom f* = (-oo, log(4)/4); +inf outside."""
-    return torch.where(t < 0.34657359027997264, torch.log(-3.0 / (torch.exp(torch.clamp(t, max=0.34657359027997264) * 4.0) - 4.0)) * 0.75, torch.full_like(t, math.inf))
+    t_0 = torch.where(t < 0.34657359027997264, t, torch.full_like(t, -0.6534264097200273))
+    return torch.where(t < 0.34657359027997264, torch.log(-3.0 / (torch.exp(t_0 * 4.0) - 4.0)) * 0.75, torch.full_like(t, math.inf))
 
 
 def conjugate_of_activation(v):
@@ -63,8 +64,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(v - log1p(exp(-softplus(-v)) + exp(-2*softplus(-v)) + exp(-3*softplus(-v))) - 3*softplus(-v) + log(3))."""
-    return torch.exp(v - torch.log1p(torch.exp(-_softplus(-v) * 3.0) + torch.exp(-_softplus(-v) * 2.0) + torch.exp(-_softplus(-v))) - _softplus(-v) * 3.0 + 1.0986122886681098)
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(v - log1p(exp(-softplus(-v)) + exp(-2*softplus(-v)) + exp(-3*softplus(-v))) - 3*softplus(-v) + log(3)).
+
+    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
+    largest value, where reverse mode overflows on the way to a finite gradient."""
+    dtype, v = v.dtype, v.double()
+    return (torch.exp(v - torch.log1p(torch.exp(-_softplus(-v) * 3.0) + torch.exp(-_softplus(-v) * 2.0) + torch.exp(-_softplus(-v))) - _softplus(-v) * 3.0 + 1.0986122886681098)).to(dtype)
 
 
 class Loss(torch.nn.Module):

@@ -34,7 +34,8 @@ def activation(v):
 
 def conjugate(t):
     """f*(t) = log(-1/(exp(2*t) - 2))/2 on dom f* = (-oo, log(2)/2); +inf outside."""
-    return torch.where(t < 0.34657359027997264, torch.log(-1.0 / (torch.exp(torch.clamp(t, max=0.34657359027997264) * 2.0) - 2.0)) * 0.5, torch.full_like(t, math.inf))
+    t_0 = torch.where(t < 0.34657359027997264, t, torch.full_like(t, -0.6534264097200273))
+    return torch.where(t < 0.34657359027997264, torch.log(-1.0 / (torch.exp(t_0 * 2.0) - 2.0)) * 0.5, torch.full_like(t, math.inf))
 
 
 def conjugate_of_activation(v):
@@ -63,8 +64,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(v - log1p(exp(-softplus(-v))) - softplus(-v))."""
-    return torch.exp(v - torch.log1p(torch.exp(-_softplus(-v))) - _softplus(-v))
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(v - log1p(exp(-softplus(-v))) - softplus(-v)).
+
+    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
+    largest value, where reverse mode overflows on the way to a finite gradient."""
+    dtype, v = v.dtype, v.double()
+    return (torch.exp(v - torch.log1p(torch.exp(-_softplus(-v))) - _softplus(-v))).to(dtype)
 
 
 class Loss(torch.nn.Module):

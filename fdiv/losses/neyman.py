@@ -40,7 +40,8 @@ def activation(v):
 
 def conjugate(t):
     """f*(t) = 2 - 2*sqrt(1 - t) on dom f* = (-oo, 1]; +inf outside."""
-    return torch.where(t <= 1.0, -torch.sqrt(-torch.clamp(t, max=1.0) + 1.0) * 2.0 + 2.0, torch.full_like(t, math.inf))
+    t_0 = torch.where(t <= 1.0, t, torch.full_like(t, 0.0))
+    return torch.where(t <= 1.0, -torch.sqrt(-t_0 + 1.0) * 2.0 + 2.0, torch.full_like(t, math.inf))
 
 
 def conjugate_of_activation(v):
@@ -69,8 +70,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(-log_softplus(-v)/2)."""
-    return torch.exp(-_log_softplus(-v) * 0.5)
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(-log_softplus(-v)/2).
+
+    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
+    largest value, where reverse mode overflows on the way to a finite gradient."""
+    dtype, v = v.dtype, v.double()
+    return (torch.exp(-_log_softplus(-v) * 0.5)).to(dtype)
 
 
 class Loss(torch.nn.Module):

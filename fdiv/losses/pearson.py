@@ -32,7 +32,8 @@ def activation(v):
 
 def conjugate(t):
     """f*(t) = Piecewise((-1, t <= -2), (t**2/4 + t, True)) on dom f* = (-oo, oo); +inf outside."""
-    return torch.where(t <= -2.0, torch.full_like(t, -1.0), torch.clamp(t, min=-2.0) + torch.clamp(t, min=-2.0) ** 2 * 0.25)
+    t_0 = torch.where(t > -2.0, t, torch.full_like(t, -1.0))
+    return torch.where(t <= -2.0, torch.full_like(t, -1.0), t_0 + t_0 ** 2 * 0.25)
 
 
 def conjugate_of_activation(v):
@@ -61,8 +62,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = softplus(v)/2."""
-    return _softplus(v) * 0.5
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = softplus(v)/2.
+
+    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
+    largest value, where reverse mode overflows on the way to a finite gradient."""
+    dtype, v = v.dtype, v.double()
+    return (_softplus(v) * 0.5).to(dtype)
 
 
 class Loss(torch.nn.Module):

@@ -28,7 +28,8 @@ def activation(v):
 
 def conjugate(t):
     """f*(t) = Piecewise((-1/2, t <= -1/2), (t, True)) on dom f* = (-oo, 1/2]; +inf outside."""
-    return torch.where(t <= -0.5, torch.full_like(t, -0.5), torch.where(t <= 0.5, torch.clamp(t, min=-0.5, max=0.5), torch.full_like(t, math.inf)))
+    t_0 = torch.where((t > -0.5) & (t <= 0.5), t, torch.full_like(t, 0.0))
+    return torch.where(t <= -0.5, torch.full_like(t, -0.5), torch.where(t <= 0.5, t_0, torch.full_like(t, math.inf)))
 
 
 def conjugate_of_activation(v):
@@ -57,8 +58,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = 1."""
-    return v * 0.0 + 1.0
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = 1.
+
+    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
+    largest value, where reverse mode overflows on the way to a finite gradient."""
+    dtype, v = v.dtype, v.double()
+    return (v * 0.0 + 1.0).to(dtype)
 
 
 class Loss(torch.nn.Module):

@@ -34,7 +34,8 @@ def activation(v):
 
 def conjugate(t):
     """f*(t) = Piecewise((-1, t <= -3), (-t - 4*sqrt(1 - t) + 4, True)) on dom f* = (-oo, 1]; +inf outside."""
-    return torch.where(t <= -3.0, torch.full_like(t, -1.0), torch.where(t <= 1.0, -torch.clamp(t, min=-3.0, max=1.0) - torch.sqrt(-torch.clamp(t, min=-3.0, max=1.0) + 1.0) * 4.0 + 4.0, torch.full_like(t, math.inf)))
+    t_0 = torch.where((t > -3.0) & (t <= 1.0), t, torch.full_like(t, -1.0))
+    return torch.where(t <= -3.0, torch.full_like(t, -1.0), torch.where(t <= 1.0, -t_0 - torch.sqrt(-t_0 + 1.0) * 4.0 + 4.0, torch.full_like(t, math.inf)))
 
 
 def conjugate_of_activation(v):
@@ -63,8 +64,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = expm1(softplus(2*v)/2)."""
-    return torch.expm1(_softplus(v * 2.0) * 0.5)
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = expm1(softplus(2*v)/2).
+
+    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
+    largest value, where reverse mode overflows on the way to a finite gradient."""
+    dtype, v = v.dtype, v.double()
+    return (torch.expm1(_softplus(v * 2.0) * 0.5)).to(dtype)
 
 
 class Loss(torch.nn.Module):

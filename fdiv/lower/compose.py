@@ -14,6 +14,7 @@ import sympy as sp
 from ..activation import V
 from ..conjugate import T, lambert_of_y_exp_y
 from ..derive import Derivation
+from ..errors import DerivationError
 from ..timelimit import attempt
 from .rules import apply_rules, log1mexp, softplus
 
@@ -124,6 +125,40 @@ def _tanh_identities(e: sp.Expr) -> sp.Expr:
     return sp.powdenest(e.replace(match, repl), force=True)
 
 
+def _piecewise_in_v(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
+    """Piecewise((e1, c < k1), (e2, c < k2), ..., (en, True)) in c -> the same in v, branches ordered by v.
+
+    c = softplus(s v) is monotone in v: c < k <=> s v < log(expm1(k)). For s = -1 the branch order reverses
+    and each strict condition becomes a non-strict one on the other side.
+    """
+    if not isinstance(e, sp.Piecewise):
+        return e
+    s = 1 if c_of_v.args[0] == V else -1
+    pieces = []
+    for expr, cond in e.args:
+        if cond is sp.true:
+            pieces.append((expr, None, None))
+            continue
+        if not (isinstance(cond, (sp.StrictLessThan, sp.LessThan)) and cond.lhs == _C and cond.rhs.is_number):
+            raise DerivationError(f"cannot lower the condition {cond.subs(_C, c_of_v)}")
+        if cond.rhs <= 0:  # c > 0: never holds
+            continue
+        pieces.append((expr, (s * sp.log(sp.exp(cond.rhs) - 1)).evalf(30), isinstance(cond, sp.StrictLessThan)))
+    if pieces[-1][1] is not None:
+        raise DerivationError(f"a piecewise expression without an otherwise branch: {e}")
+    if s == 1:
+        return sp.Piecewise(*[(x, sp.true if b is None else (V < b if strict else V <= b)) for x, b, strict in pieces])
+    # reversed: branch i holds for v <= b_(i-1) (the complement of branch i-1's condition); the first for all v
+    out = []
+    for i in range(len(pieces) - 1, -1, -1):
+        if i == 0:
+            out.append((pieces[0][0], sp.true))
+        else:
+            _, b, strict = pieces[i - 1]
+            out.append((pieces[i][0], V <= b if strict else V < b))
+    return sp.Piecewise(*out)
+
+
 def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
     """outer(sigma_f(v)) for an expression `outer` in t, simplified and rewritten for stability."""
     core = _core(d)
@@ -140,6 +175,7 @@ def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
         e = sp.piecewise_fold(e)
     e = _simplify(e)
     e = sp.expand(_c_identities(_split_logs(e), c_of_v))
+    e = _piecewise_in_v(e, c_of_v) if isinstance(e, sp.Piecewise) else e
     return apply_rules(e.subs(_C, c_of_v))
 
 

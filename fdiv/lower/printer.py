@@ -21,6 +21,7 @@ class TorchPrinter:
         self.var = var
         self.var_text = var_text or var.name  # how the variable prints (a clamped copy inside a branch)
         self.helpers: set[str] = set()
+        self.branches: list[str] = []  # assignments a Piecewise needs before the returned expression
 
     def doprint(self, expr: sp.Expr) -> str:
         return self.emit(expr)
@@ -131,20 +132,19 @@ class TorchPrinter:
 
     # piecewise
     def _print_Piecewise(self, e):
-        """Branches in order; branch i holds on (upper_{i-1}, upper_i]; its input is clamped into that range."""
+        """Branches in order; branch i holds on (upper_{i-1}, upper_i] (or with < where its condition says);
+        inside it the variable is replaced by a safe interior point wherever the branch is not taken."""
         pieces = list(e.args)
         bounds = [self._upper(c) for _, c in pieces]
+        ops = ["<=" if isinstance(c, sp.LessThan) else "<" for _, c in pieces]
+        x = self.var.name
         out = None
         for i in range(len(pieces) - 1, -1, -1):
-            expr, cond = pieces[i]
-            lo = bounds[i - 1] if i > 0 else None
-            hi = bounds[i]
+            expr, _ = pieces[i]
+            hi = (bounds[i], ops[i]) if bounds[i] is not None else None
+            lo = (bounds[i - 1], ">" if ops[i - 1] == "<=" else ">=") if i > 0 else None
             safe = self._safe(expr, lo, hi)
-            if out is None:
-                out = safe
-            else:
-                op = "<=" if isinstance(cond, sp.LessThan) else "<"
-                out = f"torch.where({self.var.name} {op} {repr(float(hi))}, {safe}, {out})"
+            out = safe if out is None else f"torch.where({x} {ops[i]} {float(bounds[i])!r}, {safe}, {out})"
         return out
 
     def _upper(self, cond) -> sp.Expr | None:
@@ -155,15 +155,24 @@ class TorchPrinter:
         raise DerivationError(f"cannot lower the condition {cond}")
 
     def _safe(self, expr, lo, hi) -> str:
-        if not expr.free_symbols:
-            value = self.emit(expr)
-            return f"torch.full_like({self.var.name}, {value})"
+        """expr on its branch: the variable where the branch holds, an interior point elsewhere, so the branch
+        not taken is finite and its zero gradient stays zero (a clamp would put it on the edge, e.g. at a
+        sqrt(0) or log(0), where 0 * inf = NaN)."""
         x = self.var.name
+        if not expr.free_symbols:
+            return f"torch.full_like({x}, {self.emit(expr)})"
         if lo is None and hi is None:
             return self.emit(expr)
-        bounds = [f"min={float(lo)!r}"] if lo is not None else []
-        bounds += [f"max={float(hi)!r}"] if hi is not None else []
-        inner = TorchPrinter(self.var, f"torch.clamp({x}, {', '.join(bounds)})")
+        if lo is None:
+            point, mask = float(hi[0]) - 1, f"{x} {hi[1]} {float(hi[0])!r}"
+        elif hi is None:
+            point, mask = float(lo[0]) + 1, f"{x} {lo[1]} {float(lo[0])!r}"
+        else:
+            point = (float(lo[0]) + float(hi[0])) / 2
+            mask = f"({x} {lo[1]} {float(lo[0])!r}) & ({x} {hi[1]} {float(hi[0])!r})"
+        name = f"{x}_{len(self.branches)}"
+        self.branches.append(f"{name} = torch.where({mask}, {x}, torch.full_like({x}, {point!r}))")
+        inner = TorchPrinter(self.var, name)
         text = inner.emit(expr)
         self.helpers |= inner.helpers
         return text
