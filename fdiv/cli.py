@@ -62,6 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--method", choices=("auto", "closed-form", "quadrature", "mpmath"), default="auto")
     g.add_argument("--format", choices=("text", "json"), default="text")
     g.add_argument("--time-limit", type=float, metavar="S", help="seconds allowed to each heavy SymPy step")
+    check = sub.add_parser("check", help="check a claimed conjugate, domain, activation or identity")
+    kinds = check.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    for kind, what in (("conjugate", "f*(t), an expression in t"), ("domain", "dom f*, an interval like '(-oo, 0)'"),
+                       ("activation", "sigma_f(v), an expression in v")):
+        k = kinds.add_parser(kind, help=f"check a claimed {what}")
+        k.add_argument("name", nargs="?", help="catalogue name or alias")
+        k.add_argument("--f", dest="expr", help="a convex f(u) with f(1) = 0")
+        k.add_argument("--param", action="append", metavar="K=V")
+        k.add_argument("--claim", required=True, help=what)
+        k.add_argument("--format", choices=("text", "json"), default="text")
+        k.add_argument("--time-limit", type=float, metavar="S", help="seconds allowed to each heavy SymPy step")
+    ident = kinds.add_parser("identity", help="check lhs = rhs for all real values of the free symbols")
+    ident.add_argument("--lhs", required=True)
+    ident.add_argument("--rhs", required=True)
+    ident.add_argument("--assume", help="conditions such as 'p>0,q>0'")
+    ident.add_argument("--format", choices=("text", "json"), default="text")
+    ident.add_argument("--time-limit", type=float, metavar="S", help="seconds allowed to each heavy SymPy step")
     return p
 
 
@@ -74,14 +91,33 @@ def _mean_var(text: str, flag: str) -> tuple[float, float]:
     return mean, var
 
 
+_VALUE_FLAGS = ("--claim", "--lhs", "--rhs", "--f")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """--claim -log(1 - exp(t)) -> --claim=-log(...): argparse would read a leading '-' as an option."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in _VALUE_FLAGS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
         if getattr(args, "time_limit", None) is not None:
             if not args.time_limit > 0:
                 raise FdivError("--time-limit must be positive")
             os.environ["FDIV_TIME_LIMIT"] = str(args.time_limit)
         out = COMMANDS[args.command](args)
+        code = 0
+        if isinstance(out, tuple):  # (text, exit code): fdiv check
+            out, code = out
     except FdivError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -89,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: expression is too deeply nested", file=sys.stderr)
         return 2
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
-    return 0
+    return code
 
 
 def cmd_list(args) -> str:
@@ -177,4 +213,31 @@ def divergence_of_spec(spec, p, q, method, params):
     return f_divergence(derive(spec, **params), p, q, high_precision=method == "mpmath")
 
 
-COMMANDS = {"list": cmd_list, "derive": cmd_derive, "gen": cmd_gen, "gauss": cmd_gauss}
+def cmd_check(args) -> tuple[str, int]:
+    """Exit code 0 verified, 1 refuted, 3 undecided (2, bad input, comes from main)."""
+    from proofs import claims
+
+    from .activation import V
+    from .conjugate import T
+    from .derive import custom_spec, derive
+
+    if args.kind == "identity":
+        verdict = claims.check_identity(args.lhs, args.rhs, args.assume)
+    else:
+        if (args.name is None) == (args.expr is None):
+            raise FdivError(f"check {args.kind}: give exactly one of NAME or --f EXPR")
+        if args.name is not None and catalogue.find(args.name) is None:
+            raise FdivError(f"unknown divergence {args.name!r} (see 'fdiv list', or pass an expression with --f)")
+        params = _params(args.param)
+        d = derive(custom_spec(args.expr, params) if args.expr is not None else args.name, **params)
+        if args.kind == "domain":
+            verdict = claims.check_domain(d, args.claim)
+        elif args.kind == "conjugate":
+            verdict = claims.check_conjugate(d, claims.parse_claim(args.claim, T, d))
+        else:
+            verdict = claims.check_activation(d, claims.parse_claim(args.claim, V, d))
+    text = json.dumps(verdict.to_json()) if args.format == "json" else verdict.text()
+    return text, claims.EXIT_CODES[verdict.verdict]
+
+
+COMMANDS = {"list": cmd_list, "derive": cmd_derive, "gen": cmd_gen, "gauss": cmd_gauss, "check": cmd_check}

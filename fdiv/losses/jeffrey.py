@@ -54,17 +54,20 @@ def activation(v):
 
 def conjugate(t):
     """f*(t) = t + LambertW(exp(1 - t)) - 2 + 1/LambertW(exp(1 - t)) on dom f* = (-oo, oo); +inf outside."""
-    return torch.expm1(t + _wright_omega(-t + 1.0) - 1.0) - torch.log(_wright_omega(-t + 1.0))
+    w0 = _wright_omega(-t + 1.0)
+    return torch.expm1(t + w0 - 1.0) - torch.log(w0)
 
 
 def conjugate_of_activation(v):
     """f*(sigma_f(v)), simplified for stability: expm1(v + wright_omega(1 - v) - 1) - log(wright_omega(1 - v))."""
-    return torch.expm1(v + _wright_omega(-v + 1.0) - 1.0) - torch.log(_wright_omega(-v + 1.0))
+    w0 = _wright_omega(-v + 1.0)
+    return torch.expm1(v + w0 - 1.0) - torch.log(w0)
 
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return conjugate_of_activation(v_fake).mean() - activation(v_real).mean()
+    w0_fake = _wright_omega(-v_fake + 1.0)
+    return (torch.expm1(v_fake + w0_fake - 1.0) - torch.log(w0_fake)).mean() - v_real.mean()
 
 
 def generator_loss(v_fake):

@@ -45,7 +45,7 @@ def conjugate_of_activation(v):
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return conjugate_of_activation(v_fake).mean() - activation(v_real).mean()
+    return (_softplus(v_fake)).mean() + (_softplus(-v_real)).mean() - 1.3862943611198906
 
 
 def generator_loss(v_fake):

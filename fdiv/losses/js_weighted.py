@@ -40,12 +40,14 @@ def conjugate(t):
 
 def conjugate_of_activation(v):
     """f*(sigma_f(v)), simplified for stability: -3*log1p(exp(-softplus(-v)) + exp(-2*softplus(-v)) + exp(-3*softplus(-v)))/4 + 3*softplus(v)/4 - 3*log(2)/2 + 3*log(3)/4."""
-    return -torch.log1p(torch.exp(-_softplus(-v) * 3.0) + torch.exp(-_softplus(-v) * 2.0) + torch.exp(-_softplus(-v))) * 0.75 + _softplus(v) * 0.75 - 0.2157615543388357
+    s0 = _softplus(-v)
+    return -torch.log1p(torch.exp(-s0 * 3.0) + torch.exp(-s0 * 2.0) + torch.exp(-s0)) * 0.75 + _softplus(v) * 0.75 - 0.2157615543388357
 
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return conjugate_of_activation(v_fake).mean() - activation(v_real).mean()
+    s0_fake = _softplus(-v_fake)
+    return (-torch.log1p(torch.exp(-s0_fake * 3.0) + torch.exp(-s0_fake * 2.0) + torch.exp(-s0_fake)) * 0.75 + _softplus(v_fake) * 0.75).mean() + (_softplus(-v_real)).mean() - 0.5623351446188083
 
 
 def generator_loss(v_fake):
@@ -69,7 +71,8 @@ def density_ratio(v):
     Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
     largest value, where reverse mode overflows on the way to a finite gradient."""
     dtype, v = v.dtype, v.double()
-    return (torch.exp(v - torch.log1p(torch.exp(-_softplus(-v) * 3.0) + torch.exp(-_softplus(-v) * 2.0) + torch.exp(-_softplus(-v))) - _softplus(-v) * 3.0 + 1.0986122886681098)).to(dtype)
+    s0 = _softplus(-v)
+    return (torch.exp(-s0 * 3.0 + v - torch.log1p(torch.exp(-s0 * 3.0) + torch.exp(-s0 * 2.0) + torch.exp(-s0))) * 3.0).to(dtype)
 
 
 class Loss(torch.nn.Module):

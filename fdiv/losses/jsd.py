@@ -45,7 +45,7 @@ def conjugate_of_activation(v):
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return conjugate_of_activation(v_fake).mean() - activation(v_real).mean()
+    return (_softplus(v_fake) * 0.5 - _softplus(-_softplus(-v_fake)) * 0.5).mean() + (_softplus(-v_real)).mean() - 0.6931471805599453
 
 
 def generator_loss(v_fake):
@@ -69,7 +69,8 @@ def density_ratio(v):
     Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
     largest value, where reverse mode overflows on the way to a finite gradient."""
     dtype, v = v.dtype, v.double()
-    return (torch.exp(v - torch.log1p(torch.exp(-_softplus(-v))) - _softplus(-v))).to(dtype)
+    s0 = _softplus(-v)
+    return (torch.exp(-s0 + v - torch.log1p(torch.exp(-s0)))).to(dtype)
 
 
 class Loss(torch.nn.Module):

@@ -51,7 +51,7 @@ def conjugate_of_activation(v):
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return conjugate_of_activation(v_fake).mean() - activation(v_real).mean()
+    return (-_log_softplus(-v_fake)).mean() + (_softplus(-v_real)).mean() - 1.0
 
 
 def generator_loss(v_fake):
@@ -70,12 +70,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(-log_softplus(-v)).
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = 1/softplus(-v).
 
     Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
     largest value, where reverse mode overflows on the way to a finite gradient."""
     dtype, v = v.dtype, v.double()
-    return (torch.exp(-_log_softplus(-v))).to(dtype)
+    return (1.0 / _softplus(-v)).to(dtype)
 
 
 class Loss(torch.nn.Module):

@@ -39,7 +39,7 @@ def conjugate_of_activation(v):
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return conjugate_of_activation(v_fake).mean() - activation(v_real).mean()
+    return (torch.tanh(v_fake) * 0.5).mean() - (torch.tanh(v_real) * 0.5).mean()
 
 
 def generator_loss(v_fake):

@@ -17,9 +17,10 @@ TORCH = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh", "sqrt": "
 
 
 class TorchPrinter:
-    def __init__(self, var: sp.Symbol, var_text: str | None = None):
+    def __init__(self, var: sp.Symbol, var_text: str | None = None, local_names: dict | None = None):
         self.var = var
-        self.var_text = var_text or var.name  # how the variable prints (a clamped copy inside a branch)
+        self.var_text = var_text or var.name  # how the variable prints (a safe copy inside a branch)
+        self.local_names = local_names or {}  # symbols bound to local variables (common subexpressions)
         self.helpers: set[str] = set()
         self.branches: list[str] = []  # assignments a Piecewise needs before the returned expression
 
@@ -41,6 +42,8 @@ class TorchPrinter:
 
     # atoms
     def _print_Symbol(self, e):
+        if e in self.local_names:
+            return self.local_names[e]
         if e != self.var:
             raise DerivationError(f"unexpected free symbol {e} in a lowered expression")
         return self.var_text

@@ -138,8 +138,27 @@ def rule_exp_coefficient(expr: sp.Expr) -> sp.Expr:
     return expr.replace(match, repl)
 
 
+def rule_exp_of_log_softplus(expr: sp.Expr) -> sp.Expr:
+    """exp(c - k log_softplus(x)) and expm1(...) with k >= 1, c >= -1 -> plain log(softplus(x)) inside: the
+    result overflows before softplus(x) underflows (e^(c + 87.3 k) > float32 max once softplus is subnormal, to
+    within a few bits), so log_softplus's series branch buys nothing there and costs three passes."""
+    def match(e):
+        if not (isinstance(e, sp.exp) or e.func == expm1):
+            return False
+        c, rest = e.args[0].as_coeff_Add()
+        k, ls = rest.as_coeff_Mul()
+        return ls.func == log_softplus and k <= -1 and c >= -1
+
+    def repl(e):
+        c, rest = e.args[0].as_coeff_Add()
+        k, ls = rest.as_coeff_Mul()
+        return e.func(c + k * sp.log(softplus(ls.args[0])))
+
+    return expr.replace(match, repl)
+
+
 RULES = (rule_wright_omega, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1, rule_expm1_softplus,
-         rule_log1p, rule_exp_coefficient)
+         rule_log1p, rule_exp_coefficient, rule_exp_of_log_softplus)
 
 
 def apply_rules(expr: sp.Expr) -> sp.Expr:

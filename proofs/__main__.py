@@ -1,0 +1,57 @@
+"""python -m proofs [--write | --check] [--out DIR]: run every derivation and the notes check.
+
+Prints a summary; exits 1 when a step fails or a note's verdict is not the one the mathematics dictates.
+--write writes docs/proofs.md, docs/proofs.json and docs/notes-check.md; --check exits 1 when they differ
+from what is checked in.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import run_all
+from .report import notes_markdown, proofs_json, proofs_markdown
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m proofs")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="write the reports")
+    mode.add_argument("--check", action="store_true", help="fail when the checked-in reports differ")
+    parser.add_argument("--out", type=Path, default=DOCS, help="report directory (default: docs/)")
+    args = parser.parse_args(argv)
+    results, rows = run_all()
+    failed = [r for r in results if not r.passed]
+    wrong = [(c, v) for c, v in rows if v.verdict != c.expected]
+    steps = sum(len(r.steps) for r in results)
+    numeric = sum(s.method.startswith("numeric") for r in results for s in r.steps)
+    print(f"proofs: {len(results) - len(failed)} of {len(results)} derivations pass ({steps} steps, {numeric} numeric)")
+    for r in failed:
+        for s in r.steps:
+            if not s.passed:
+                print(f"  FAILED {r.title} [{r.source}]: {s.lhs} {s.relation} {s.rhs}: {s.detail or s.method}")
+    refuted = sum(v.verdict == "refuted" for _, v in rows)
+    print(f"notes: {len(rows)} claims, {len(rows) - refuted} verified, {refuted} refuted; "
+          f"{len(wrong)} not as expected")
+    for c, v in wrong:
+        print(f"  UNEXPECTED {c.file} line {c.line}: {c.says}: {v.verdict} ({v.reason})")
+    reports = {"proofs.md": proofs_markdown(results), "notes-check.md": notes_markdown(rows),
+               "proofs.json": proofs_json(results, rows)}
+    stale = []
+    for name, text in reports.items():
+        path = args.out / name
+        if args.write:
+            args.out.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        elif args.check and (not path.exists() or path.read_text(encoding="utf-8") != text):
+            stale.append(name)
+    for name in stale:
+        print(f"  STALE {args.out / name}: run python -m proofs --write")
+    return 1 if failed or wrong or stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

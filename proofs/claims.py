@@ -1,0 +1,302 @@
+"""The claims checker: a claimed conjugate, conjugate domain, activation or identity against fdiv's derivations.
+
+Each check answers `verified`, `refuted` (with a concrete counterexample: the point, the claimed value, the true
+value) or `undecided` (with the reason). A verification is symbolic where SymPy proves it; otherwise it rests on
+a 30-digit numeric comparison at many admissible points and says so in `method`. A refutation always comes from
+a point evaluated at 30 digits, so it never depends on SymPy's simplifier.
+"""
+from __future__ import annotations
+
+import ast
+import random
+from dataclasses import dataclass, field
+
+import mpmath
+import sympy as sp
+
+from fdiv.activation import V
+from fdiv.conjugate import T, Interval
+from fdiv.derive import Derivation
+from fdiv.errors import ParseError
+from fdiv.numeric import DPS, mp_function, real_value, sample_points, to_mpf
+from fdiv.parse import CONSTANTS, EXTENDED, parse
+from fdiv.spec import parse_interval
+from fdiv.timelimit import attempt
+
+VERIFIED, REFUTED, UNDECIDED = "verified", "refuted", "undecided"
+EXIT_CODES = {VERIFIED: 0, REFUTED: 1, UNDECIDED: 3}
+_TOL = mpmath.mpf(10) ** (-DPS + 10)  # 30-digit evaluation: agreement to 20 digits
+
+
+@dataclass
+class Verdict:
+    verdict: str
+    reason: str
+    method: str = ""
+    counterexample: dict | None = field(default=None)
+
+    def to_json(self) -> dict:
+        return {"verdict": self.verdict, "counterexample": self.counterexample, "reason": self.reason,
+                "method": self.method}
+
+    def text(self) -> str:
+        out = f"{self.verdict}: {self.reason}"
+        if self.method:
+            out += f" [{self.method}]"
+        if self.counterexample:
+            out += "\n  counterexample: " + ", ".join(f"{k} = {v}" for k, v in self.counterexample.items())
+        return out
+
+
+def _num(x) -> str:
+    return mpmath.nstr(x, 20) if isinstance(x, mpmath.mpf) else str(x)
+
+
+def _differ(a, b) -> bool:
+    return abs(a - b) > _TOL * max(1, abs(b))
+
+
+def _symbolic_zero(expr: sp.Expr) -> bool:
+    ok, out = attempt("simplifying a claim", sp.simplify, expr, seconds=10)
+    return ok and out == 0
+
+
+def _parameter_symbols(d: Derivation) -> dict[str, sp.Symbol]:
+    return {str(s): s for s in d.f.free_symbols if str(s) != "u"}
+
+
+def parse_claim(text: str, var: sp.Symbol, d: Derivation, where: str = "--claim") -> sp.Expr:
+    symbols = {var.name: var, **_parameter_symbols(d)}
+    return parse(text, symbols, where=where, functions=EXTENDED)
+
+
+# ---------------------------------------------------------------------------------------------------- conjugate
+_S = sp.Symbol("s", positive=True)
+
+
+def _in_domain(expr: sp.Expr, dom: Interval) -> sp.Expr:
+    """expr with t written as upper - s (or lower + s), s > 0: SymPy then knows which side of the end t is."""
+    if dom.upper.is_finite:
+        return expr.subs(T, dom.upper - _S)
+    if dom.lower.is_finite:
+        return expr.subs(T, dom.lower + _S)
+    return expr.subs(T, sp.Symbol("t", real=True))
+
+
+def _domain_points(d: Derivation) -> list[sp.Expr]:
+    """Points inside each branch of f* on dom f*: the branch ends cut dom f* into intervals."""
+    dom = d.conjugate_domain
+    cuts = [dom.lower]
+    pieces = d.conjugate.args if isinstance(d.conjugate, sp.Piecewise) else ()
+    for _, cond in pieces:
+        if isinstance(cond, (sp.LessThan, sp.StrictLessThan)) and cond.rhs.is_number:
+            cuts.append(cond.rhs)
+    cuts.append(dom.upper)
+    cuts = sorted({c for c in cuts if c.is_number or c in (sp.oo, -sp.oo)}, key=lambda c: float(c))
+    points: list[sp.Expr] = []
+    for lo, hi in zip(cuts, cuts[1:]):
+        points += sample_points(lo, hi, 8)
+    for end, closed in ((dom.lower, dom.lower_closed), (dom.upper, dom.upper_closed)):
+        if closed:
+            points.append(end)
+    return points
+
+
+def check_conjugate(d: Derivation, claim: sp.Expr) -> Verdict:
+    """The claim is a formula for f*(t) on dom f*."""
+    true = d.conjugate
+    pieces = true.args if isinstance(true, sp.Piecewise) else ((true, sp.true),)
+    true_fn, claim_fn = mp_function(true, T), mp_function(claim, T)
+    points = _domain_points(d)
+    for t in points:
+        ref = real_value(true_fn, t)
+        if ref is None:
+            continue
+        got = real_value(claim_fn, t)
+        if got is None or _differ(got, ref):
+            return Verdict(REFUTED, f"the claimed f*(t) differs from f*(t) = {true} at t = {t}",
+                           "numeric (30 digits)",
+                           {"t": str(t), "claimed": "undefined or not real" if got is None else _num(got),
+                            "true": _num(ref)})
+    if all(_symbolic_zero(_in_domain(claim - expr, d.conjugate_domain)) for expr, _ in pieces):
+        return Verdict(VERIFIED, f"equals f*(t) = {true} on dom f* = {d.conjugate_domain}", "symbolic")
+    return Verdict(VERIFIED, f"agrees with f*(t) = {true} on dom f* = {d.conjugate_domain}",
+                   f"numeric (30 digits, {len(points)} points); SymPy could not prove it")
+
+
+# ------------------------------------------------------------------------------------------------------- domain
+def check_domain(d: Derivation, text: str) -> Verdict:
+    lo, hi, lo_closed, hi_closed = parse_interval(text, where="--claim")
+    dom = d.conjugate_domain
+    f_star = mp_function(d.conjugate, T)
+
+    def describe(t) -> dict:
+        inside = d.conjugate_domain.as_set().contains(t)
+        value = real_value(f_star, t) if inside == sp.true else None
+        return {"t": str(t), "in claim": bool(sp.Interval(lo, hi, not lo_closed, not hi_closed).contains(t)),
+                "in dom f*": inside == sp.true, "f*(t)": _num(value) if value is not None else "oo"}
+
+    for end, claimed, closed_true, closed_claim, side in ((dom.lower, lo, dom.lower_closed, lo_closed, "lower"),
+                                                          (dom.upper, hi, dom.upper_closed, hi_closed, "upper")):
+        same = end == claimed if (end.is_infinite or claimed.is_infinite) else _symbolic_zero(end - claimed)
+        if not same:
+            a, b = sp.Min(end, claimed), sp.Max(end, claimed)
+            point = b - 1 if a == -sp.oo else a + 1 if b == sp.oo else (a + b) / 2
+            return Verdict(REFUTED, f"the {side} end is {claimed}; dom f* = {dom}", "symbolic", describe(point))
+        if end.is_finite and closed_true != closed_claim:
+            return Verdict(REFUTED, f"the {side} end {end} is {'in' if closed_true else 'not in'} dom f* = {dom}",
+                           "symbolic", describe(end))
+    return Verdict(VERIFIED, f"dom f* = {dom}", "symbolic")
+
+
+# --------------------------------------------------------------------------------------------------- activation
+def _inside(y, rng: Interval) -> bool:
+    lo, hi = to_mpf(rng.lower), to_mpf(rng.upper)
+    above = y >= lo if rng.lower_closed else y > lo
+    below = y <= hi if rng.upper_closed else y < hi
+    return bool(above and below)
+
+
+def check_activation(d: Derivation, claim: sp.Expr) -> Verdict:
+    """Verified when sigma maps R into the critic range (the range of f' on (0, oo))."""
+    rng = d.critic_range
+    fn = mp_function(claim, V)
+    grid = [sp.Integer(0)] + [s * sp.Rational(2) ** k for k in range(-8, 11) for s in (1, -1)]
+    ok, crit = attempt("solving sigma'(v) = 0", sp.solve, sp.diff(claim, V), V, seconds=10)
+    if ok:
+        grid += [c for c in crit if c.is_real]
+    for v in grid:
+        y = real_value(fn, v, dps=DPS + int(abs(v) / 2))  # e^-|v| must stay visible next to 1
+        if y is None or not _inside(y, rng):
+            return Verdict(REFUTED, f"sigma(v) leaves the critic range {rng}", "numeric (30 digits)",
+                           {"v": str(v), "sigma(v)": "undefined or not real" if y is None else _num(y),
+                            "critic range": str(rng)})
+    # symbolic: the image is bounded by the limits at +-oo and the values at critical points
+    limits = [attempt("a limit of sigma", sp.limit, claim, V, end, seconds=10) for end in (-sp.oo, sp.oo)]
+    if ok and all(c.is_real is not None for c in crit) and all(good for good, _ in limits):
+        values = [lim for _, lim in limits] + [claim.subs(V, c) for c in crit if c.is_real]
+        lo_v, hi_v = sp.Min(*values), sp.Max(*values)
+        attained = [claim.subs(V, c) for c in crit if c.is_real]
+        lo_ok = (lo_v > rng.lower) == sp.true or (lo_v == rng.lower and (rng.lower_closed or lo_v not in attained))
+        hi_ok = (hi_v < rng.upper) == sp.true or (hi_v == rng.upper and (rng.upper_closed or hi_v not in attained))
+        if lo_ok and hi_ok:
+            return Verdict(VERIFIED, f"sigma(R) lies within [{lo_v}, {hi_v}] (limits and critical values), inside "
+                           f"the critic range {rng}", "symbolic")
+    return Verdict(UNDECIDED, f"no point of {len(grid)} leaves the critic range {rng}, but SymPy could not bound "
+                   "sigma(R)", "numeric (30 digits)")
+
+
+# ----------------------------------------------------------------------------------------------------- identity
+_RELATIONS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.NotEq: "!="}
+
+
+def _names(*texts: str) -> list[str]:
+    names: set[str] = set()
+    for text in texts:
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except SyntaxError:
+            continue  # parse() reports it with its column
+        calls = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in calls}
+    return sorted(names - set(CONSTANTS) - set(EXTENDED))
+
+
+def parse_assumptions(text: str | None, symbols: dict[str, sp.Symbol]) -> list[tuple[sp.Symbol, str, sp.Expr]]:
+    """'p>0,q>0' -> [(p, '>', 0), ...]: each condition compares a free symbol with a number."""
+    out = []
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        try:
+            node = ast.parse(part.strip(), mode="eval").body
+        except SyntaxError:
+            raise ParseError(f"--assume {part.strip()!r}: expected NAME > NUMBER, e.g. p>0") from None
+        if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.left, ast.Name)
+                and type(node.ops[0]) in _RELATIONS):
+            raise ParseError(f"--assume {part.strip()!r}: expected NAME > NUMBER (or >=, <, <=, !=), e.g. p>0")
+        name = node.left.id
+        if name not in symbols:
+            raise ParseError(f"--assume {part.strip()!r}: {name!r} does not occur in --lhs or --rhs")
+        bound = parse(ast.unparse(node.comparators[0]), {}, where=f"--assume {part.strip()!r}")
+        out.append((symbols[name], _RELATIONS[type(node.ops[0])], bound))
+    return out
+
+
+def _admissible(point: dict, conditions) -> bool:
+    for sym, op, bound in conditions:
+        x, b = point[sym], to_mpf(bound)
+        if not {">": x > b, ">=": x >= b, "<": x < b, "<=": x <= b, "!=": x != b}[op]:
+            return False
+    return True
+
+
+def check_identity(lhs_text: str, rhs_text: str, assume: str | None = None, *, points: int = 40,
+                   seed: int = 0) -> Verdict:
+    """lhs = rhs for every real value of the free symbols that satisfies the assumptions."""
+    names = _names(lhs_text, rhs_text)
+    plain = {n: sp.Symbol(n, real=True) for n in names}
+    lhs = parse(lhs_text, plain, where="--lhs", functions=EXTENDED)
+    rhs = parse(rhs_text, plain, where="--rhs", functions=EXTENDED)
+    conditions = parse_assumptions(assume, plain)
+    # symbolic: symbols carry the sign facts the assumptions give
+    facts: dict[str, dict] = {n: {"real": True} for n in names}
+    for sym, op, bound in conditions:
+        if bound == 0 and op in (">", "<", ">=", "<="):
+            facts[sym.name].update({">": {"positive": True}, "<": {"negative": True}, ">=": {"nonnegative": True},
+                                    "<=": {"nonpositive": True}}[op])
+    assumed = {plain[n]: sp.Symbol(n, **facts[n]) for n in names}
+    if _symbolic_zero((lhs - rhs).subs(assumed)):
+        return Verdict(VERIFIED, f"{lhs} = {rhs}", "symbolic")
+    # numeric: admissible points drawn at random (log-uniform magnitudes), 30 digits
+    rng = random.Random(seed)
+    fns = [sp.lambdify(list(plain.values()), e, "mpmath") for e in (lhs, rhs)]
+    checked = tries = 0
+    while checked < points and tries < 50 * points:
+        tries += 1
+        with mpmath.workdps(DPS + 10):
+            point = {s: mpmath.mpf(rng.choice((-1, 1)) * 10 ** rng.uniform(-2, 2)) for s in plain.values()}
+            if not _admissible(point, conditions):
+                continue
+            values = []
+            for fn in fns:
+                try:
+                    y = fn(*point.values())
+                except (ValueError, ZeroDivisionError, OverflowError):
+                    y = None
+                if isinstance(y, mpmath.mpc):
+                    y = y.real if abs(y.imag) <= _TOL * (1 + abs(y.real)) else None
+                values.append(y if y is None or mpmath.isfinite(y) else None)
+        a, b = values
+        if a is None and b is None:
+            continue
+        checked += 1
+        if a is None or b is None or _differ(a, b):
+            return Verdict(REFUTED, f"{lhs} != {rhs}", "numeric (30 digits)",
+                           {**{str(s): _num(x) for s, x in point.items()},
+                            "lhs": "undefined or not real" if a is None else _num(a),
+                            "rhs": "undefined or not real" if b is None else _num(b)})
+    if checked == 0:
+        return Verdict(UNDECIDED, "no admissible point where either side is defined was found", "")
+    return Verdict(VERIFIED, f"{lhs} = {rhs} at {checked} admissible points",
+                   f"numeric (30 digits, {checked} points); SymPy could not prove it")
+
+
+# ---------------------------------------------------------------------------------------------------- generator
+def check_generator(d: Derivation, claim: sp.Expr) -> Verdict:
+    """Does the claimed f generate the same divergence as d's f? D_f = D_g exactly when f - g = c (u - 1)
+    (the integral of q (p/q - 1) is 0): (f - g)'' = 0 and (f - g)(1) = 0."""
+    u = sp.Symbol("u", positive=True)
+    g = claim.subs(sp.Symbol("u"), u) - d.f.subs(sp.Symbol("u", positive=True), u)
+    if _symbolic_zero(sp.diff(g, u, 2)) and _symbolic_zero(g.subs(u, 1)):
+        return Verdict(VERIFIED, f"f - ({d.f}) = c (u - 1): the same divergence as {d.name}", "symbolic")
+    c = sp.diff(g, u).subs(u, 1)
+    fn = mp_function(g - c * (u - 1), u)
+    for point in (sp.Rational(1, 3), 3, sp.Rational(1, 10), 10):
+        y = real_value(fn, point)
+        if y is None or abs(y) > _TOL:
+            return Verdict(REFUTED, f"f - ({d.f}) is not a multiple of u - 1, so D_f differs from {d.name}'s",
+                           "numeric (30 digits)",
+                           {"u": str(point), "claimed f(u)": _num(real_value(mp_function(claim, sp.Symbol("u")), point)),
+                            f"{d.name} f(u) + c (u - 1)": _num(real_value(mp_function(d.f + c * (u - 1), u), point))})
+    return Verdict(UNDECIDED, "SymPy could not decide, and no sample point separates them", "")
