@@ -18,6 +18,7 @@ demo: setup
 	$(PY) -m fdiv derive --all
 	$(PY) -m fdiv gauss kl --p 0,1 --q 1,2
 	$(PY) -m fdiv gauss jsd --p 0,1 --q 1,2
+	$(PY) -m proofs
 
 test: setup
 	$(PY) -m pytest -q
@@ -25,9 +26,12 @@ test: setup
 bench: setup
 	$(PY) benchmarks/derive_all.py
 	$(PY) benchmarks/frechet.py
+	$(PY) benchmarks/losses.py
+	$(PY) benchmarks/compile_check.py
 
 docs: setup
 	$(PY) -m fdiv.docs --write
+	$(PY) -m proofs --write
 
 clean:
 	rm -f $(STAMP)

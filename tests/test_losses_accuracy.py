@@ -1,7 +1,7 @@
 """Generated catalogue modules against a high-precision evaluation of the same mathematics.
 
 For each module, at the logits the issue lists, in float32 and float64: activation, conjugate_of_activation
-and density_ratio, values and gradients, against mpmath evaluating the derivation's exact expressions
+and density_ratio, values and gradients (and conjugate at t = activation(v) as the dtype rounds it), against mpmath evaluating the derivation's exact expressions
 (sigma_f, f* composed with it, (f')^-1 composed with it) at a precision that grows with |v| (exp(-|v|) must
 not vanish next to 1), confirmed by a second precision 20 digits higher. Where the exact value is finite and
 representable in the dtype, the result must be finite and within 1e-5 (float32) / 1e-11 (float64) relative,
@@ -44,6 +44,15 @@ def exact_functions(name: str):
     return out
 
 
+@functools.cache
+def conjugate_functions(name: str):
+    """f*, f*' and f*'' in t, and the finite ends of dom f* (whose rounded constants the module subtracts)."""
+    d = fdiv.derive(name)
+    derivs = [d.conjugate, sp.diff(d.conjugate, T), sp.diff(d.conjugate, T, 2)]
+    ends = [float(e) for e in (d.conjugate_domain.lower, d.conjugate_domain.upper) if e.is_finite]
+    return [sp.lambdify(T, e, "mpmath") for e in derivs], max(map(abs, ends), default=0.0)
+
+
 @functools.cache  # float32 and float64 share the reference
 def exact(fn, v: float):
     """fn(v) at a precision that grows with |v|, confirmed 20 digits higher; None if they disagree."""
@@ -55,7 +64,11 @@ def exact(fn, v: float):
                 y = fn(mpmath.mpf(v))
             except (ZeroDivisionError, ValueError):
                 return None
-            values.append(y.real if isinstance(y, mpmath.mpc) else y)
+            if isinstance(y, mpmath.mpc):  # not real here (outside dom f*): no reference
+                if abs(y.imag) > mpmath.mpf(10) ** -30 * (1 + abs(y.real)):
+                    return None
+                y = y.real
+            values.append(y)
     a, b = values
     if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
         return None
@@ -78,15 +91,44 @@ def failures(module, name: str, logits: list[float], dtype) -> list[str]:
     out = []
     for key, (value_fn, grad_fn) in exact_functions(name).items():
         v = torch.tensor(logits, dtype=dtype, requires_grad=True)
+        points = logits
+        if key == "conjugate":
+            v = module.activation(v).detach().requires_grad_()
+            points = v.tolist()
         y = getattr(module, key)(v)
         y.sum().backward()
-        for i, logit in enumerate(logits):
+        for i, logit in enumerate(points):
             for what, ref_fn, got in (("value", value_fn, y[i].item()), ("grad", grad_fn, v.grad[i].item())):
                 ref = exact(ref_fn, logit)
                 if not representable(ref, dtype):
                     continue
                 if not (math.isfinite(got) and close(got, ref, dtype)):
                     out.append(f"{key} {what} at v={logit}: got {got}, exact {mpmath.nstr(ref, 17)}")
+    return out
+
+
+def conjugate_failures(module, name: str, logits: list[float], dtype) -> list[str]:
+    """conjugate(t) at t = activation(v) as the dtype rounds it. Near an end b of dom f*, f* is ill-conditioned:
+    one rounding of t or of the constant b moves t - b by eps (|t| + |b|), so the tolerance adds
+    4 eps (|t| + |b|) |f*'(t)| to the value's (and the same with f*'' to the gradient's)."""
+    (f0, f1, f2), end = conjugate_functions(name)
+    t = module.activation(torch.tensor(logits, dtype=dtype)).detach().requires_grad_()
+    y = module.conjugate(t)
+    y.sum().backward()
+    eps = torch.finfo(dtype).eps
+    out = []
+    for i, ti in enumerate(t.tolist()):
+        if abs(ti) > 700:  # f* of such t is far outside the representable range or on its asymptote
+            continue
+        if end and abs(abs(ti) - end) <= eps * end:  # t = fl(b): inside or not depends on b's rounding;
+            continue  # the module treats fl(b) as the end itself
+        for what, ref_fn, slope_fn, got in (("value", f0, f1, y[i].item()), ("grad", f1, f2, t.grad[i].item())):
+            ref, slope = exact(ref_fn, ti), exact(slope_fn, ti)
+            if not representable(ref, dtype) or slope is None:
+                continue
+            slack = 4 * eps * (abs(ti) + end) * abs(slope)
+            if not (math.isfinite(got) and (close(got, ref, dtype) or abs(mpmath.mpf(got) - ref) <= slack)):
+                out.append(f"conjugate {what} at t={ti}: got {got}, exact {mpmath.nstr(ref, 17)}")
     return out
 
 
@@ -101,6 +143,12 @@ DTYPES = pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["
 @pytest.mark.parametrize("name", catalogue.names())
 def test_values_and_gradients(name, dtype):
     assert failures(catalogue_module(name), name, LOGITS, dtype) == []
+
+
+@DTYPES
+@pytest.mark.parametrize("name", catalogue.names())
+def test_conjugate_inside_its_domain(name, dtype):
+    assert conjugate_failures(catalogue_module(name), name, LOGITS, dtype) == []
 
 
 # Logits drawn over the whole range that matters: |v| up to 1e4 (beyond, every function is on its asymptote),

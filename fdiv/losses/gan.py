@@ -26,6 +26,12 @@ def _softplus(x):
     """log(1 + exp(x)); threshold 40 keeps float64 exact to e^-40 (torch's default 20 loses 1e-10)."""
     return F.softplus(x, beta=1.0, threshold=40.0)
 
+def _log1mexp(x):
+    """log(1 - exp(x)) for x < 0 (Maechler's split at -log 2)."""
+    near = torch.clamp(x, min=-0.6931471805599453)
+    far = torch.clamp(x, max=-0.6931471805599453)
+    return torch.where(x > -0.6931471805599453, torch.log(-torch.expm1(near)), torch.log1p(-torch.exp(far)))
+
 
 def activation(v):
     """sigma_f(v) = -log(1 + exp(-v)): maps R onto the critic range (-oo, 0)."""
@@ -35,7 +41,7 @@ def activation(v):
 def conjugate(t):
     """f*(t) = log(1/(1 - exp(t))) on dom f* = (-oo, 0); +inf outside."""
     t_0 = torch.where(t < 0.0, t, torch.full_like(t, -1.0))
-    return torch.where(t < 0.0, torch.log(1.0 / (-torch.exp(t_0) + 1.0)), torch.full_like(t, math.inf))
+    return torch.where(t < 0.0, -_log1mexp(t_0), torch.full_like(t, math.inf))
 
 
 def conjugate_of_activation(v):

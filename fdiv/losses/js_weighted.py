@@ -26,6 +26,12 @@ def _softplus(x):
     """log(1 + exp(x)); threshold 40 keeps float64 exact to e^-40 (torch's default 20 loses 1e-10)."""
     return F.softplus(x, beta=1.0, threshold=40.0)
 
+def _log1mexp(x):
+    """log(1 - exp(x)) for x < 0 (Maechler's split at -log 2)."""
+    near = torch.clamp(x, min=-0.6931471805599453)
+    far = torch.clamp(x, max=-0.6931471805599453)
+    return torch.where(x > -0.6931471805599453, torch.log(-torch.expm1(near)), torch.log1p(-torch.exp(far)))
+
 
 def activation(v):
     """sigma_f(v) = -log(1 + exp(-v)) + log(4)/4: maps R onto the critic range (-oo, log(4)/4)."""
@@ -35,7 +41,7 @@ def activation(v):
 def conjugate(t):
     """f*(t) = 3*log(-3/(exp(4*t) - 4))/4 on dom f* = (-oo, log(4)/4); +inf outside."""
     t_0 = torch.where(t < 0.34657359027997264, t, torch.full_like(t, -0.6534264097200273))
-    return torch.where(t < 0.34657359027997264, torch.log(-3.0 / (torch.exp(t_0 * 4.0) - 4.0)) * 0.75, torch.full_like(t, math.inf))
+    return torch.where(t < 0.34657359027997264, -_log1mexp(t_0 * 4.0 - 1.3862943611198906) * 0.75 - 0.2157615543388357, torch.full_like(t, math.inf))
 
 
 def conjugate_of_activation(v):

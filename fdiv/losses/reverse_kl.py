@@ -70,12 +70,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = 1/softplus(-v).
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(-log_softplus(-v)).
 
     Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
     largest value, where reverse mode overflows on the way to a finite gradient."""
     dtype, v = v.dtype, v.double()
-    return (1.0 / _softplus(-v)).to(dtype)
+    return (torch.exp(-_log_softplus(-v))).to(dtype)
 
 
 class Loss(torch.nn.Module):

@@ -26,6 +26,12 @@ def _softplus(x):
     """log(1 + exp(x)); threshold 40 keeps float64 exact to e^-40 (torch's default 20 loses 1e-10)."""
     return F.softplus(x, beta=1.0, threshold=40.0)
 
+def _log_softplus(x):
+    """log(softplus(x)); below -15, softplus(x) = e^x (1 - e^x/2 + ...), so log = x - e^x/2 to 1e-14."""
+    low = torch.clamp(x, max=-15.0)
+    high = torch.clamp(x, min=-15.0)
+    return torch.where(x < -15.0, low - torch.exp(low) / 2, torch.log(F.softplus(high, beta=1.0, threshold=40.0)))
+
 
 def activation(v):
     """sigma_f(v) = 1 - log(1 + exp(-v)): maps R onto the critic range (-oo, 1)."""
@@ -39,13 +45,13 @@ def conjugate(t):
 
 
 def conjugate_of_activation(v):
-    """f*(sigma_f(v)), simplified for stability: expm1(-log(softplus(-v)))."""
-    return torch.expm1(-torch.log(_softplus(-v)))
+    """f*(sigma_f(v)), simplified for stability: expm1(-log_softplus(-v))."""
+    return torch.expm1(-_log_softplus(-v))
 
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return (torch.expm1(-torch.log(_softplus(-v_fake)))).mean() + (_softplus(-v_real)).mean() - 1.0
+    return (torch.expm1(-_log_softplus(-v_fake))).mean() + (_softplus(-v_real)).mean() - 1.0
 
 
 def generator_loss(v_fake):
@@ -64,12 +70,12 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = softplus(-v)**(-2).
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = exp(-2*log_softplus(-v)).
 
     Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
     largest value, where reverse mode overflows on the way to a finite gradient."""
     dtype, v = v.dtype, v.double()
-    return (_softplus(-v) ** -2).to(dtype)
+    return (torch.exp(-_log_softplus(-v) * 2.0)).to(dtype)
 
 
 class Loss(torch.nn.Module):

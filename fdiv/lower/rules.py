@@ -49,6 +49,44 @@ def rule_log1mexp(expr: sp.Expr) -> sp.Expr:
     return expr.replace(match, repl)
 
 
+def rule_log_reciprocal(expr: sp.Expr) -> sp.Expr:
+    """log(c / X) -> log|c| - log(sign(c) X) for a constant c: the argument of a real log is positive, so
+    sign(c) X > 0 (the GAN conjugate log(1/(1 - e^t)) becomes -log(1 - e^t), which rule_log1mexp then takes)."""
+    def split(e):
+        c, rest = e.args[0].as_coeff_Mul()
+        base, power = rest.as_base_exp()
+        return c, base, power
+
+    def match(e):
+        if not isinstance(e, sp.log):
+            return False
+        c, base, power = split(e)
+        return c.is_nonzero and power == -1 and base.free_symbols
+
+    def repl(e):
+        c, base, _ = split(e)
+        return sp.log(abs(c)) - sp.log(sp.sign(c) * base)
+
+    return expr.replace(match, repl)
+
+
+def rule_log_const_minus_exp(expr: sp.Expr) -> sp.Expr:
+    """log(c - k e^x) -> log c + log(1 - e^(x + log(k/c))) for constants c, k > 0, so that rule_log1mexp
+    applies (JS: log(2 - e^t) near t = log 2)."""
+    def parts(e):
+        arg = e.args[0]
+        if not (arg.is_Add and len(arg.args) == 2):
+            return None
+        c, rest = arg.as_coeff_Add()
+        k, ex = (-rest).as_coeff_Mul()
+        if c.is_positive and c != 1 and k.is_positive and isinstance(ex, sp.exp):
+            return c, k, ex.args[0]
+        return None
+
+    return expr.replace(lambda e: isinstance(e, sp.log) and parts(e) is not None,
+                        lambda e: (lambda c, k, x: sp.log(c) + sp.log(1 - sp.exp(x + sp.log(k / c), evaluate=False)))(*parts(e)))
+
+
 def rule_expm1(expr: sp.Expr) -> sp.Expr:
     """e^x - 1 -> expm1(x) inside a sum."""
     def match(e):
@@ -138,27 +176,8 @@ def rule_exp_coefficient(expr: sp.Expr) -> sp.Expr:
     return expr.replace(match, repl)
 
 
-def rule_exp_of_log_softplus(expr: sp.Expr) -> sp.Expr:
-    """exp(c - k log_softplus(x)) and expm1(...) with k >= 1, c >= -1 -> plain log(softplus(x)) inside: the
-    result overflows before softplus(x) underflows (e^(c + 87.3 k) > float32 max once softplus is subnormal, to
-    within a few bits), so log_softplus's series branch buys nothing there and costs three passes."""
-    def match(e):
-        if not (isinstance(e, sp.exp) or e.func == expm1):
-            return False
-        c, rest = e.args[0].as_coeff_Add()
-        k, ls = rest.as_coeff_Mul()
-        return ls.func == log_softplus and k <= -1 and c >= -1
-
-    def repl(e):
-        c, rest = e.args[0].as_coeff_Add()
-        k, ls = rest.as_coeff_Mul()
-        return e.func(c + k * sp.log(softplus(ls.args[0])))
-
-    return expr.replace(match, repl)
-
-
-RULES = (rule_wright_omega, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1, rule_expm1_softplus,
-         rule_log1p, rule_exp_coefficient, rule_exp_of_log_softplus)
+RULES = (rule_wright_omega, rule_log_reciprocal, rule_log_const_minus_exp, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1, rule_expm1_softplus,
+         rule_log1p, rule_exp_coefficient)
 
 
 def apply_rules(expr: sp.Expr) -> sp.Expr:
