@@ -37,6 +37,17 @@ class Source:
         return f"{self.file} {self.section}" + (f" (line {self.line})" if self.line else "")
 
 
+def _expr(e) -> sp.Basic:
+    """A proof's expressions are SymPy objects or Python ints (never strings)."""
+    if isinstance(e, sp.MatrixBase):
+        return sp.ImmutableMatrix(e)
+    if isinstance(e, sp.Basic):
+        return e
+    if isinstance(e, int):
+        return sp.Integer(e)
+    raise TypeError(f"a proof step needs a SymPy expression or an int, got {type(e).__name__}")
+
+
 def integral(g: sp.Expr, var: sp.Symbol = x) -> sp.Integral:
     return sp.Integral(g, (var, -sp.oo, sp.oo))
 
@@ -150,20 +161,20 @@ class Proof:
     def start(self, e: sp.Expr) -> Proof:
         """Begin a chain (a proof may hold several, e.g. a first-order and a second-order condition)."""
         if self.first is None:
-            self.first = sp.sympify(e)
+            self.first = _expr(e)
         else:
-            self.steps.append(Step("start", sp.sympify(e), ""))
+            self.steps.append(Step("start", _expr(e), ""))
         return self
 
     def eq(self, rhs, why: str, rewrites: Sequence[tuple[str, object]] = ()) -> Proof:
         """rewrites: (name, {old: new}) substitutions or (name, function) transformations, applied to both
         sides before checking."""
-        self.steps.append(Step("=", sp.sympify(rhs), why, rewrites=tuple(rewrites)))
+        self.steps.append(Step("=", _expr(rhs), why, rewrites=tuple(rewrites)))
         return self
 
     def ne(self, rhs, why: str) -> Proof:
         """left != right for closed numbers (an explicit counterexample): their difference at 30 digits."""
-        self.steps.append(Step("!=", sp.sympify(rhs), why))
+        self.steps.append(Step("!=", _expr(rhs), why))
         return self
 
     def fact(self, statement: str, holds: bool, method: str, detail: str = "") -> Proof:
@@ -173,11 +184,11 @@ class Proof:
         return self
 
     def le(self, rhs, lemma: Lemma, why: str = "", weight=sp.S.One) -> Proof:
-        self.steps.append(Step("<=", sp.sympify(rhs), why or lemma.name, lemma, sp.sympify(weight)))
+        self.steps.append(Step("<=", _expr(rhs), why or lemma.name, lemma, _expr(weight)))
         return self
 
     def ge(self, rhs, lemma: Lemma, why: str = "", weight=sp.S.One) -> Proof:
-        self.steps.append(Step(">=", sp.sympify(rhs), why or lemma.name, lemma, sp.sympify(weight)))
+        self.steps.append(Step(">=", _expr(rhs), why or lemma.name, lemma, _expr(weight)))
         return self
 
     # ------------------------------------------------------------------------------------------ checking
