@@ -166,7 +166,7 @@ def check_activation(d: Derivation, claim: sp.Expr) -> Verdict:
     if ok:
         grid += [c for c in crit if c.is_real]
     for v in grid:
-        y = real_value(fn, v, dps=DPS + int(abs(v) / 2))  # e^-|v| must stay visible next to 1
+        y = real_value(fn, v, dps=DPS + int(abs(v)))  # e^-2|v| (tanh) must stay visible next to 1
         if y is None or not _inside(y, rng):
             return Verdict(REFUTED, f"sigma(v) leaves the critic range {rng}", "numeric (30 digits)",
                            {"v": str(v), "sigma(v)": "undefined or not real" if y is None else _num(y),
@@ -177,8 +177,14 @@ def check_activation(d: Derivation, claim: sp.Expr) -> Verdict:
         values = [lim for _, lim in limits] + [claim.subs(V, c) for c in crit if c.is_real]
         lo_v, hi_v = sp.Min(*values), sp.Max(*values)
         attained = [claim.subs(V, c) for c in crit if c.is_real]
-        lo_ok = (lo_v > rng.lower) == sp.true or (lo_v == rng.lower and (rng.lower_closed or lo_v not in attained))
-        hi_ok = (hi_v < rng.upper) == sp.true or (hi_v == rng.upper and (rng.upper_closed or hi_v not in attained))
+        def same(a, b) -> bool:
+            return a == b if (a.is_infinite or b.is_infinite) else _symbolic_zero(a - b)
+
+        def reached(value) -> bool:
+            return any(same(value, a) for a in attained)
+
+        lo_ok = (lo_v > rng.lower) == sp.true or (same(lo_v, rng.lower) and (rng.lower_closed or not reached(lo_v)))
+        hi_ok = (hi_v < rng.upper) == sp.true or (same(hi_v, rng.upper) and (rng.upper_closed or not reached(hi_v)))
         if lo_ok and hi_ok:
             return Verdict(VERIFIED, f"sigma(R) lies within [{lo_v}, {hi_v}] (limits and critical values), inside "
                            f"the critic range {rng}", "symbolic")
