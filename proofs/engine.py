@@ -330,6 +330,23 @@ class Proof:
         return rng.choice((-1, 1)) * mag
 
 
+def gaussian(var: sp.Symbol, mean: sp.Expr, variance: sp.Expr) -> sp.Expr:
+    return sp.exp(-(var - mean) ** 2 / (2 * variance)) / sp.sqrt(2 * sp.pi * variance)
+
+
+def gaussian_kl(m1, v1, m2, v2, var: sp.Symbol = x) -> sp.Expr:
+    """KL(N(m1, v1) || N(m2, v2)) by SymPy's integration of p log(p/q) (the log-ratio is a polynomial in var)."""
+    log_ratio = sp.expand(sp.expand_log(sp.log(gaussian(var, m1, v1) / gaussian(var, m2, v2)), force=True))
+    kl = sp.integrate(sp.expand(gaussian(var, m1, v1) * log_ratio), (var, -sp.oo, sp.oo), conds="none")
+    return sp.simplify(kl.rewrite(sp.erf))  # erf(a) + erfc(a) = 1 only shows after the rewrite
+
+
+def identically_distributed(op, index: sp.Symbol) -> tuple[str, Callable[[sp.Expr], sp.Expr]]:
+    """op(Y_i) -> op(Y_1) for every i (op = E or Var of identically distributed draws), then sums are done."""
+    return (f"identically distributed: {op}(Y_{index}) = {op}(Y_1)",
+            lambda e: e.replace(lambda y: isinstance(y, op), lambda y: op(y.args[0].subs(index, 1))).doit())
+
+
 def _collect_expectations(e: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     """e = rest + E(inside), merging c E(a) + d E(b) into E(c a + d b) (c, d constants)."""
     rest, inside = sp.S.Zero, sp.S.Zero

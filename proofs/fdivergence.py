@@ -14,7 +14,7 @@ from .derivations import derivation
 from fdiv.conjugate import T
 from fdiv.spec import U
 
-from .engine import Lemma, Proof, Source, fenchel_young, integral, x
+from .engine import Lemma, Proof, Source, fenchel_young, gaussian_kl, integral, x
 
 p = sp.Function("p", positive=True)(x)
 q = sp.Function("q", positive=True)(x)
@@ -70,14 +70,7 @@ def tv() -> Proof:
 
 def kl_not_symmetric() -> Proof:
     """KL(N(0,1)||N(1,4)) against KL(N(1,4)||N(0,1)), both from the Gaussian integral."""
-    def gauss(m, v):
-        return sp.exp(-(x - m) ** 2 / (2 * v)) / sp.sqrt(2 * sp.pi * v)
-
-    def kl_gauss(m1, v1, m2, v2):
-        integrand = sp.expand(sp.expand_log(sp.log(gauss(m1, v1) / gauss(m2, v2)), force=True))
-        return sp.simplify(sp.integrate(gauss(m1, v1) * integrand, (x, -sp.oo, sp.oo)))
-
-    forward, backward = kl_gauss(0, 1, 1, 4), kl_gauss(1, 4, 0, 1)
+    forward, backward = gaussian_kl(0, 1, 1, 4), gaussian_kl(1, 4, 0, 1)
     return (Proof("KL is not symmetric", Source("000", "KL Divergence", 147),
                   "KL(N(0,1)||N(1,4)) = log 2 - 1/4, but KL(N(1,4)||N(0,1)) = 2 - log 2")
             .start(forward)

@@ -12,10 +12,6 @@ from .engine import E, Proof, Source, linearity
 z, x_ = sp.symbols("z x", real=True)
 
 
-def _gauss(var, mean, variance):
-    return sp.exp(-(var - mean) ** 2 / (2 * variance)) / sp.sqrt(2 * sp.pi * variance)
-
-
 # ----------------------------------------------------------------------------------------------------- flows
 def change_of_variables_1d() -> Proof:
     F = sp.Function("F_Z")  # the CDF of Z

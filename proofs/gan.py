@@ -11,7 +11,7 @@ from fdiv.conjugate import T
 
 from . import claims
 from .derivations import derivation
-from .engine import E, Proof, Source, integral, linearity, x
+from .engine import E, Proof, Source, gaussian_kl, identically_distributed, integral, linearity, x
 
 p = sp.Function("p", positive=True)(x)
 q = sp.Function("q", positive=True)(x)
@@ -106,11 +106,7 @@ def narrow_gaussians() -> Proof:
     th, th0 = sp.symbols("theta theta_0", real=True)
     eps = sp.Symbol("epsilon", positive=True)
 
-    def gauss(m):
-        return sp.exp(-(x - m) ** 2 / (2 * eps**2)) / sp.sqrt(2 * sp.pi * eps**2)
-
-    log_ratio = sp.expand(sp.expand_log(sp.log(gauss(th) / gauss(th0)), force=True))
-    kl = sp.integrate(sp.expand(gauss(th) * log_ratio), (x, -sp.oo, sp.oo), conds="none")
+    kl = gaussian_kl(th, eps**2, th0, eps**2)
     return (Proof("KL between narrow Gaussians", Source("004", "6.17 Issue Analysis", 1649),
                   "KL(N(theta, eps^2) || N(theta_0, eps^2)) = (theta - theta_0)^2/(2 eps^2), derivative "
                   "(theta - theta_0)/eps^2")
@@ -127,14 +123,12 @@ def monte_carlo() -> Proof:
     X = sp.Function("X")
     mean = sp.Sum(g(X(t)), (t, 1, n)) / n
     rule = linearity([X])
-    same = ("identically distributed: E g(X_t) = E g(X_1)",
-            lambda e: e.replace(lambda z: isinstance(z, E), lambda z: z.func(z.args[0].subs(t, 1))))
     var = sp.Function("Var")
     return (Proof("Monte Carlo estimator: unbiased, variance Var/T", Source("004", "Properties of the Monte Carlo Estimate", 850),
                   "E[(1/T) sum g(X_t)] = E[g(X)]; Var[(1/T) sum g(X_t)] = Var[g(X)]/T for i.i.d. X_t")
             .start(E(mean))
             .eq(sp.Sum(E(g(X(t))), (t, 1, n)) / n, "linearity of expectation", rewrites=[("linearity", rule)])
-            .eq(E(g(X(1))), "identically distributed; a sum of T equal terms", rewrites=[same, ("sum", lambda e: e.doit())])
+            .eq(E(g(X(1))), "identically distributed; a sum of T equal terms", rewrites=[identically_distributed(E, t)])
             .start(var(mean))
             .eq(sp.Sum(var(g(X(t))), (t, 1, n)) / n**2,
                 "Var(c Y) = c^2 Var(Y); independence: the variance of a sum is the sum of the variances",
@@ -145,9 +139,7 @@ def monte_carlo() -> Proof:
                           ("independence: Var(sum of Y_t) = sum of Var(Y_t)", lambda e: e.replace(
                               lambda z: isinstance(z, var) and isinstance(z.args[0], sp.Sum),
                               lambda z: sp.Sum(var(z.args[0].function), *z.args[0].limits)))])
-            .eq(var(g(X(1))) / n, "identically distributed",
-                rewrites=[("identically distributed", lambda e: e.replace(
-                    lambda z: isinstance(z, var), lambda z: var(z.args[0].subs(t, 1))).doit())]))
+            .eq(var(g(X(1))) / n, "identically distributed", rewrites=[identically_distributed(var, t)]))
 
 
 def proofs() -> list[Proof]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .engine import E, Proof, Source, integral, jensen, linearity, log_bound, x
+from .engine import (E, Proof, Source, gaussian, gaussian_kl, identically_distributed, integral, jensen, linearity,
+                     log_bound, x)
 
 # MLE: p = p_data, m = p_theta (depends on theta)
 p = sp.Function("p", positive=True)(x)
@@ -61,15 +62,10 @@ def elbo_reconstruction_kl() -> Proof:
             .eq(integral(qz * sp.log(p_x_given_z), z) - integral(qz * sp.log(qz / p_z), z), "log of a product"))
 
 
-def _gauss(var, mean, variance):
-    return sp.exp(-(var - mean) ** 2 / (2 * variance)) / sp.sqrt(2 * sp.pi * variance)
-
-
-def gaussian_kl() -> Proof:
+def closed_form_gaussian_kl() -> Proof:
     mu = sp.Symbol("mu", real=True)
     s = sp.Symbol("sigma", positive=True)
-    log_ratio = sp.expand(sp.expand_log(sp.log(_gauss(z, mu, s**2) / _gauss(z, 0, 1)), force=True))
-    kl = sp.integrate(sp.expand(_gauss(z, mu, s**2) * log_ratio), (z, -sp.oo, sp.oo), conds="none")
+    kl = gaussian_kl(mu, s**2, 0, 1, z)
     return (Proof("Closed-form Gaussian KL", Source("004", "4.3 Decomposition & Calculation", 1068),
                   "KL(N(mu, sigma^2) || N(0, 1)) = (mu^2 + sigma^2 - 1 - log sigma^2)/2 per latent dimension "
                   "(dimensions are independent, so the KLs add)")
@@ -83,8 +79,8 @@ def reparameterisation() -> Proof:
     # z = mu + sigma eps, eps ~ N(0, 1): density of z by the change of variables eps = (z - mu)/sigma
     return (Proof("Reparameterisation z = mu + sigma eps has law N(mu, sigma^2)", Source("004", "4.7 Workflow of VAEs", 1218),
                   "p_z(z) = p_eps((z - mu)/sigma) |d eps/dz| = N(z; mu, sigma^2)")
-            .start(_gauss((z - mu) / s, 0, 1) * sp.Abs(sp.diff((z - mu) / s, z)))
-            .eq(_gauss(z, mu, s**2), "change of variables in 1-D"))
+            .start(gaussian((z - mu) / s, 0, 1) * sp.Abs(sp.diff((z - mu) / s, z)))
+            .eq(gaussian(z, mu, s**2), "change of variables in 1-D"))
 
 
 def iwae() -> list[Proof]:
@@ -92,8 +88,7 @@ def iwae() -> list[Proof]:
     w = sp.Function("w", positive=True)  # w(i) = p(x, z_i)/q(z_i|x), z_i i.i.d. from q
     mean_w = sp.Sum(w(i), (i, 1, k)) / k
     rule = linearity([w])
-    same = ("identically distributed: E w_i = E w_1, E log w_i = E log w_1",
-            lambda e: e.replace(lambda y: isinstance(y, E), lambda y: E(y.args[0].subs(i, 1))).doit())
+    same = identically_distributed(E, i)
     one_weight = ("E w_1 = integral of q (p(x,z)/q) dz = p(x)", {E(w(1)): integral(qz * p_xz / qz, z)})
     marginal = ("p(x) = integral of p(x, z) dz", lambda e: e.replace(lambda y: y == integral(p_xz, z), lambda y: p_x))
     unbiased = (Proof("IWAE: the mean weight is unbiased for p(x)", Source("004", "4.5 Proof for Property 1", 1148),
@@ -120,5 +115,5 @@ def iwae() -> list[Proof]:
 
 
 def proofs() -> list[Proof]:
-    return [mle_is_kl(), kl_nonnegative(), elbo_decomposition(), elbo_reconstruction_kl(), gaussian_kl(),
+    return [mle_is_kl(), kl_nonnegative(), elbo_decomposition(), elbo_reconstruction_kl(), closed_form_gaussian_kl(),
             reparameterisation(), *iwae()]

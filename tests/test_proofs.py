@@ -13,7 +13,6 @@ import sympy as sp
 
 import fdiv
 from fdiv.activation import V
-from fdiv.conjugate import T
 from proofs import all_proofs, claims
 from proofs.engine import Proof, Source, jensen
 
