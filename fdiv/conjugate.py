@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
+from .checks import Check, numeric_method
 from .errors import DerivationError
 from .numeric import mp_function, numeric_form, real_value, to_mpf
 from .spec import U
-from .timelimit import attempt, time_limit
+from .inverse import is_numeric, piece_conjugate, slope_inverse
+from .timelimit import attempt, step_seconds, time_limit
 from .validate import Analysis, Piece
 
 T = sp.Symbol("t", real=True)
@@ -52,6 +54,10 @@ class Branch:
     closed: bool
     ratio: sp.Expr  # the maximising u as a function of t: (f')^-1(t)
 
+    @property
+    def numeric(self) -> bool:
+        return is_numeric(self.expr)
+
 
 @dataclass(frozen=True)
 class Conjugate:
@@ -60,6 +66,12 @@ class Conjugate:
     domain: Interval
     critic_range: Interval
     ratio: sp.Expr  # (f')^-1(t) on the critic range
+    checks: tuple[Check, ...] = ()  # numeric decisions made on the way (labelled)
+
+    @property
+    def numeric(self) -> bool:
+        """Whether some branch has no closed form (evaluated as a root of f'(u) = t)."""
+        return any(b.numeric for b in self.branches)
 
 
 def conjugate(a: Analysis) -> Conjugate:
@@ -77,25 +89,43 @@ def conjugate(a: Analysis) -> Conjugate:
             if nxt.df_lo != piece.df_hi:
                 branches.append(Branch("kink", sp.expand(T * c - piece.f.subs(U, c)), nxt.df_lo, True, c))
     upper = a.f_prime_at_infinity
-    closed = False
+    closed, checks = False, []
     if upper.is_finite:
-        last = branches[-1]
-        closed = _finite_at_end(last, a.pieces[-1], upper)
+        closed, check = _finite_at_end(branches[-1], a.pieces[-1], upper)
+        checks = [check] if check else []
     domain = Interval(-sp.oo, upper, False, closed)
     critic = Interval(a.f_prime_at_zero, upper, a.pieces[0].affine, a.pieces[-1].affine)
     inner = [b for b in branches if b.kind != "boundary"] or branches
-    return Conjugate(tuple(branches), _piecewise(branches, "expr"), domain, critic, _piecewise(inner, "ratio"))
+    return Conjugate(tuple(branches), _piecewise(branches, "expr"), domain, critic, _piecewise(inner, "ratio"),
+                     tuple(checks))
 
 
-def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> bool:
-    """Is f*(b) = lim_{u -> oo} (b u - f(u)) finite? Tried as the limit of the last branch at b-, then in u."""
-    with time_limit("computing f* at the end of its domain"):
-        at_end = last.expr.subs(T, b) if last.kind == "kink" else sp.limit(last.expr, T, b, "-")
-        if at_end.is_finite is None or isinstance(at_end, sp.Limit):
-            at_end = sp.limit(sp.simplify(b * U - piece.f), U, sp.oo)
-    if at_end.is_finite is None or isinstance(at_end, sp.Limit):
-        raise DerivationError(f"could not decide whether t = {b} belongs to dom f* (SymPy gave {at_end})")
-    return bool(at_end.is_finite)
+def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, Check | None]:
+    """Is f*(b) = lim_{u -> oo} (b u - f(u)) finite? Tried as the limit of the last branch at b-, then in u;
+    where SymPy cannot decide, b u - f(u) (increasing in u) is followed out to u = 2^640 at 60 digits and
+    the answer is reported as a numeric check."""
+    tries = []
+    if last.kind == "kink":
+        tries.append(lambda: last.expr.subs(T, b))
+    elif not is_numeric(last.expr):
+        tries.append(lambda: sp.limit(last.expr, T, b, "-"))
+    tries.append(lambda: sp.limit(sp.simplify(b * U - piece.f), U, sp.oo))
+    for fn in tries:
+        ok, at_end = attempt("computing f* at the end of its domain", fn)
+        if ok and isinstance(at_end, sp.Expr) and at_end.is_finite is not None and not isinstance(at_end, sp.Limit) \
+                and not at_end.has(sp.AccumBounds, sp.nan):
+            return bool(at_end.is_finite), None
+    gap = mp_function(b * U - piece.f, U)
+    with mpmath.workdps(60):
+        values = [real_value(gap, mpmath.mpf(2) ** k, dps=60) for k in (40, 80, 160, 320, 640)]
+    if any(v is None for v in values):
+        raise DerivationError(f"could not decide whether t = {b} belongs to dom f*: b u - f(u) is not real for large u")
+    steps = [y - x for x, y in zip(values, values[1:])]
+    finite = steps[-1] < steps[-2] / 4 or steps[-1] < mpmath.mpf(10) ** -25
+    detail = (f"b u - f(u) at u = 2^40 ... 2^640: increments {', '.join(mpmath.nstr(d, 3) for d in steps)}; "
+              f"{'they shrink: a finite limit' if finite else 'they do not shrink: it grows without bound'}")
+    return finite, Check(f"t = {b} {'in' if finite else 'not in'} dom f*", True, numeric_method(len(values), 60),
+                         detail)
 
 
 def _piecewise(branches: list[Branch], field: str) -> sp.Expr:
@@ -111,7 +141,11 @@ def _piecewise(branches: list[Branch], field: str) -> sp.Expr:
 
 
 def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
-    """(f*(t), u(t)) on a smooth strictly convex piece: invert f'(u) = t on the right real branch."""
+    """(f*(t), u(t)) on a smooth strictly convex piece: invert f'(u) = t on the right real branch.
+
+    Closed forms first (an isolated logarithm, then SymPy's solve, both under time limits); where neither
+    gives a usable real branch, the branch is the numeric conjugate t u*(t) - f(u*(t)) with u*(t) the root
+    of f'(u) = t on the piece (fdiv.inverse), labelled numeric wherever it is shown."""
     lo_t, hi_t = piece.df_lo, piece.df_hi
     if hi_t.is_finite:
         t_of_s, s_of_t, width = hi_t - _S, hi_t - T, hi_t - lo_t
@@ -120,24 +154,90 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     else:
         t_of_s, s_of_t, width = T, T, None
     var = _S if width is not None else T
-    with time_limit("solving f'(u) = t"):
-        candidates = sp.solve(sp.Eq(piece.df, t_of_s), U)
     samples = _samples(width)
-    for cand in candidates + [_real_roots(c) for c in candidates]:
-        cand = _tidy_lambert(cand)
-        if _is_inverse(cand, piece, var, t_of_s, samples):
+    cand = None
+    for strategy in (_log_isolated, _solved):  # the cheap one first; solve only when it finds nothing
+        found = [c for c in strategy(piece.df, t_of_s) if _usable(c)]
+        for c in found + [_real_roots(c) for c in found]:
+            c = _tidy_lambert(c)
+            if _is_inverse(c, piece, var, t_of_s, samples):
+                cand = c
+                break
+        if cand is not None:
             break
-    else:
-        raise DerivationError(
-            f"could not invert f'(u) = t in closed form for u in ({piece.lo}, {piece.hi}): "
-            f"SymPy found no real branch among {len(candidates)} solution(s)")
-    value = _sign_rules(_tidy_lambert(t_of_s * cand - piece.f.subs(U, cand)))
+    if cand is None:
+        return numeric_branch(piece)
+    ok, value = attempt("simplifying f*", lambda: _sign_rules(_tidy_lambert(t_of_s * cand - piece.f.subs(U, cand))))
+    if not ok:
+        return numeric_branch(piece)
     value = _simplest(value, "simplifying f*")
     if var is _S:
         value, cand = value.subs(_S, s_of_t), cand.subs(_S, s_of_t)
-    value = _simplest(_sign_rules(_tidy_lambert(value)), "simplifying f*", deep=False)
+    ok, tidy = attempt("simplifying f*", lambda: _sign_rules(_tidy_lambert(value)))
+    value = _simplest(tidy if ok else value, "simplifying f*", deep=False)
     ratio = _simplest(cand, "simplifying (f')^-1", deep=False)
     return _lambert_args(value), _lambert_args(ratio)
+
+
+def numeric_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
+    """f*(t) and u*(t) on the piece as numeric functions (no closed form: see fdiv.inverse)."""
+    return piece_conjugate(T, piece.f, piece.lo, piece.hi), slope_inverse(T, piece.df, piece.lo, piece.hi)
+
+
+#: A solution longer than this (SymPy's count_ops) is not a usable closed form: Cardano's formula for a cubic
+#: with complex intermediate terms is exact but evaluates worse than the numeric root and takes minutes to check.
+MAX_SOLUTION_OPS = 60
+
+
+def _usable(cand: sp.Expr) -> bool:
+    return (not cand.has(sp.I, sp.CRootOf, sp.RootSum, sp.Integral, sp.Sum)
+            and cand.free_symbols <= {T, _S} | {s for s in cand.free_symbols if s.name.endswith("_s")}
+            and sp.count_ops(cand) <= MAX_SOLUTION_OPS)
+
+
+def _solved(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
+    """SymPy's solutions of f'(u) = t, or none when it fails or runs out of time: the numeric branch then
+    takes over, so solve gets at most SOLVE_SECONDS unless the user set a time limit explicitly."""
+    ok, out = attempt("solving f'(u) = t", sp.solve, sp.Eq(df, t_of_s), U, seconds=solve_seconds())
+    return list(out) if ok and isinstance(out, list) else []
+
+
+SOLVE_SECONDS = 8.0
+
+
+def solve_seconds() -> float:
+    import os
+
+    return step_seconds() if "FDIV_TIME_LIMIT" in os.environ else min(step_seconds(), SOLVE_SECONDS)
+
+
+def _log_isolated(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
+    """f'(u) = m + sum k_i log A_i(u) with rational k_i / k: then prod A_i^(n_i) = exp(N (t - m)/k), an
+    algebraic equation in u that solve handles at once (JS-weighted with pi = 3/10 defeats solve otherwise)."""
+    def split():
+        e = sp.expand(sp.expand_log(sp.expand(df), force=True))
+        logs, rest = [], []
+        for term in sp.Add.make_args(e):
+            coeff, factor = term.as_independent(U, as_Add=False)
+            if isinstance(factor, sp.log):
+                logs.append((coeff, factor.args[0]))
+            else:
+                rest.append(term)
+        m = sp.Add(*rest)
+        if not logs or m.has(U):
+            return []
+        k = logs[0][0]
+        ratios = [sp.nsimplify(c / k) for c, _ in logs]
+        if not all(r.is_Rational for r in ratios):
+            return []
+        n = sp.ilcm(*[r.q for r in ratios])
+        z = sp.Symbol("z", positive=True)
+        lhs = sp.Mul(*[a ** (r * n) for r, (_, a) in zip(ratios, logs)])
+        roots = sp.solve(sp.Eq(sp.together(lhs), z), U)
+        return [r.subs(z, sp.exp(n * (t_of_s - m) / k)) for r in roots]
+
+    ok, out = attempt("isolating the logarithm in f'(u) = t", split, seconds=min(step_seconds(), 5))
+    return out if ok else []
 
 
 def _samples(width) -> list[sp.Rational]:

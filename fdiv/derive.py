@@ -5,15 +5,16 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from . import catalogue
+from . import cache, catalogue
 from .activation import V, activation
 from .checks import Check
 from .conjugate import T, Interval, conjugate
-from .errors import SpecError
+from .errors import DerivationError, SpecError
+from .inverse import PieceConjugate, is_numeric
 from .selfcheck import self_checks
 from .numeric import parameter_sample
 from .spec import U, Param, Spec, SymbolicRange, load_toml
-from .timelimit import attempt, time_limit
+from .timelimit import attempt, step, step_seconds
 from .validate import analyse
 
 
@@ -44,25 +45,71 @@ class Derivation:
     def ok(self) -> bool:
         return all(c.passed for c in self.checks)
 
+    @property
+    def numeric(self) -> bool:
+        """Whether f* has a branch without a closed form (evaluated as a root of f'(u) = t)."""
+        return is_numeric(self.conjugate)
+
+    @property
+    def conjugate_evaluation(self) -> str:
+        return "numeric (root of f'(u) = t)" if self.numeric else "closed form"
+
+    def notes(self) -> list[str]:
+        """What a user should know that is not an error (printed as `note:` lines by the CLI)."""
+        out = []
+        if self.f_at_one != 0:
+            out.append(f"f(1) = {self.f_at_one}, so D_f(P||P) = {self.f_at_one}: subtract it from f to normalise "
+                       "(f* shifts by f(1); dom f*, sigma_f and the optimal critic do not change)")
+        if self.numeric:
+            out.append("SymPy found no closed form for (f')^-1: f* is evaluated numerically, as "
+                       "t*u - f(u) at the root u of f'(u) = t (30 digits in checks, float64 in generated losses)")
+        return out
+
     def to_json(self) -> dict:
-        """The JSON contract (every expression a string sympy.parse_expr reads back), plus checks and limits."""
+        """The JSON contract (every expression a string sympy.parse_expr reads back), plus checks and limits.
+
+        Where f* has no closed form, "conjugate" and "ratio_from_critic" are null and "conjugate_numeric"
+        describes each branch: exact ones as expressions, numeric ones by the equation their u solves."""
+        numeric = self.numeric
         return {
             "name": self.name,
             "f": str(self.f),
             "parameters": {k: str(v) for k, v in self.parameters.items()},  # a symbolic range prints as (a, b)
-            "conjugate": str(self.conjugate),
+            "conjugate": None if numeric else str(self.conjugate),
             "conjugate_domain": self.conjugate_domain.to_json(),
             "critic_range": self.critic_range.to_json(),
             "activation": str(self.activation),
             "optimal_critic": str(self.optimal_critic),
-            "ratio_from_critic": str(self.ratio_from_critic),
+            "ratio_from_critic": None if numeric else str(self.ratio_from_critic),
             "f_prime_at_one": str(self.f_prime_at_one),
+            "f_at_one": str(self.f_at_one),
+            "conjugate_evaluation": "numeric" if numeric else "closed-form",
+            **({"conjugate_numeric": _numeric_json(self)} if numeric else {}),
             "limits": {"f(0+)": str(self.f_at_zero), "f'(0+)": str(self.f_prime_at_zero),
                        "f'(oo)": str(self.f_prime_at_infinity), "f(1)": str(self.f_at_one)},
             "activation_rule": self.activation_rule,
             "published_activation": self.spec.published.get("activation"),
             "checks": [c.to_json() for c in self.checks],
         }
+
+
+def _numeric_json(d: Derivation) -> list[dict]:
+    """The branches of f* in increasing t: exact ones as expressions, numeric ones by their equation."""
+    out, lower = [], "-oo"
+    for b in d.branches:
+        upper = str(b.upper)
+        entry = {"t_from": lower, "t_to": upper, "closed": b.closed}
+        if b.numeric:
+            node = next(iter(b.expr.atoms(PieceConjugate)))
+            lam = node.args[1]
+            entry.update({"evaluation": "numeric", "f": str(lam.expr), "f_prime": str(sp.diff(lam.expr, U)),
+                          "u_interval": [str(node.args[2]), str(node.args[3])],
+                          "formula": "t*u - f(u) where u solves f_prime(u) = t on u_interval"})
+        else:
+            entry.update({"evaluation": "closed-form", "expression": str(b.expr), "ratio": str(b.ratio)})
+        out.append(entry)
+        lower = upper
+    return out
 
 
 def resolve_spec(name_or_expr: str, params: dict[str, str] | None = None) -> Spec:
@@ -97,23 +144,32 @@ def derive(name_or_expr: str | Spec, **params) -> Derivation:
     """
     spec = name_or_expr if isinstance(name_or_expr, Spec) else resolve_spec(name_or_expr, params)
     f, values = spec.expr(params)
+    address = cache.key(spec, values, step_seconds())
+    hit = cache.get(address, spec)
+    if hit is not None:
+        return hit
     ranges = [v for v in values.values() if isinstance(v, SymbolicRange)]
     with parameter_sample({r.symbol: r.sample() for r in ranges}):
         d = _derive(spec, f, values, ranges)
     if ranges:
         _lift(d, ranges)
+    cache.put(address, d)
     return d
 
 
 def _derive(spec: Spec, f: sp.Expr, values: dict, ranges: list[SymbolicRange]) -> Derivation:
     where = spec.name if spec.name != "custom" else "f"
-    a = analyse(f, require_f1_zero=spec.require_f1_zero, name=where, symbolic=frozenset(r.symbol for r in ranges))
+    a = analyse(f, name=where, symbolic=frozenset(r.symbol for r in ranges))
     c = conjugate(a)
+    if ranges and c.numeric:
+        raise DerivationError(
+            f"{where}: SymPy found no closed form for (f')^-1 with a symbolic parameter range, and a numeric "
+            "conjugate needs numbers: give the parameter a value (--param K=V)")
     sigma, rule = activation(c.critic_range)
-    with time_limit("differentiating f"):
+    with step("differentiating f"):
         optimal = _piecewise_derivative(a)
     fp1 = _f_prime_at_one(a)
-    checks = list(a.checks) + self_checks(a, c, sigma, fp1)
+    checks = list(a.checks) + list(c.checks) + self_checks(a, c, sigma, fp1)
     return Derivation(
         name=spec.name, spec=spec, f=f, parameters=values, conjugate=c.expr, conjugate_domain=c.domain,
         critic_range=c.critic_range, activation=sigma, activation_rule=rule, optimal_critic=optimal,
@@ -154,12 +210,20 @@ def _lift(d: Derivation, ranges: list[SymbolicRange]) -> None:
     d.checks = [Check(c.name, c.passed, c.method, detail(c)) for c in d.checks]
 
 
+def _tidy(e: sp.Expr) -> sp.Expr:
+    """The shortest of a few equivalent forms (each tried under a time limit)."""
+    forms = [e]
+    for form in (sp.simplify, sp.factor, lambda x: sp.expand_log(x, force=True), sp.expand):
+        ok, out = attempt("simplifying f'", form, e, seconds=3)
+        if ok and not out.has(sp.zoo, sp.nan, sp.I):
+            forms.append(out)
+    return min(forms, key=lambda x: (sp.count_ops(x), len(str(x))))
+
+
 def _piecewise_derivative(a) -> sp.Expr:
     if len(a.pieces) == 1:
-        df = a.pieces[0].df
-        forms = [df, sp.simplify(df), sp.expand_log(df, force=True)]
-        return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
-    pairs = [(p.df, U < p.hi) for p in a.pieces[:-1]] + [(a.pieces[-1].df, sp.true)]
+        return _tidy(a.pieces[0].df)
+    pairs = [(_tidy(p.df), U < p.hi) for p in a.pieces[:-1]] + [(_tidy(a.pieces[-1].df), sp.true)]
     return sp.Piecewise(*pairs)
 
 
@@ -170,7 +234,7 @@ def _f_prime_at_one(a) -> sp.Expr:
             return (left.df_hi + right.df_lo) / 2
     for p in a.pieces:
         if p.lo < 1 < p.hi:
-            return sp.simplify(p.df.subs(U, 1))
+            return _tidy(p.df.subs(U, 1))
     raise AssertionError("pieces do not cover u = 1")
 
 

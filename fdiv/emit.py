@@ -1,32 +1,62 @@
-"""Emit a readable, deterministic torch module for one derivation (the API in shared/ARCHITECTURE.md)."""
+"""Emit a readable, deterministic torch module for one derivation (the API in the design notes).
+
+Safe by construction: the module holds only what the printers produced. User text (spec strings, titles,
+file names) never reaches it: f and the derived formulas appear as SymPy's canonical printing of the parsed
+expressions (whose alphabet has no quote, backslash or '#'), names are validated identifiers, and the source is
+compiled before it is written. Writes are atomic (a temporary file in the target directory, fsync, rename), never
+through a symlink, and a failure leaves any previous file untouched.
+"""
 from __future__ import annotations
 
-import inspect
-import keyword
+import ast
+import os
 import re
+import tempfile
+from functools import cache
 from pathlib import Path
 
 import sympy as sp
 
-from . import __version__
+from . import __version__, names
 from .activation import V
 from .conjugate import T
 from .derive import Derivation
 from .errors import FdivError
-from .lower import runtime
+from .inverse import legend, readable
 from .lower.compose import lower
 from .lower.printer import TorchPrinter
 
-_HELPER_ORDER = ["_softplus", "_log_softplus", "_log1mexp", "_wright_omega_float64", "_WrightOmega", "_wright_omega"]
-_NEEDS = {"_wright_omega": ["_wright_omega_float64", "_WrightOmega"]}
+RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
+_HELPER_ORDER = ["_softplus", "_log_softplus", "_log1mexp", "_wright_omega_float64", "_WrightOmega", "_wright_omega",
+                 "_log_wright_omega",
+                 "_bracketed_newton", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+_NEEDS = {"_wright_omega": ["_wright_omega_float64", "_WrightOmega"], "_log_softplus": ["_softplus"]}
+#: What SymPy's printer of a parsed expression can produce; anything else in a derived formula is refused.
+_PRINTED = re.compile(r"[A-Za-z0-9_ ().,*+\-/<>=!|&~^\[\]{}:;']*")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def module_name(d: Derivation, name: str | None = None) -> str:
-    base = name or (d.name if d.name != "custom" else "custom_f")
-    mod = re.sub(r"\W", "_", base.replace("-", "_")).lower()
-    if not mod.isidentifier() or keyword.iskeyword(mod) or mod[0].isdigit():
-        raise FdivError(f"--name {base!r}: not a usable Python module name")
-    return mod
+@cache
+def _runtime_sources() -> dict[str, str]:
+    """The source of each runtime helper, read from runtime.py as text (emitting never imports torch)."""
+    text = RUNTIME.read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    return {node.name: ast.get_source_segment(text, node) for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
+def module_name(d: Derivation | None, name: str | None = None) -> str:
+    """The module's name: --name, else the divergence's name (see names.module_name for what is refused)."""
+    return names.module_name(name if name is not None else (d.name if d.name != "custom" else "custom_f"))
+
+
+def _safe_text(e: object) -> str:
+    """A formula as SymPy prints it (numeric branches shown as ustar/fstar_numeric), checked to hold only
+    characters SymPy's printer produces: nothing can end a docstring or start a comment."""
+    text = str(readable(e)) if isinstance(e, sp.Basic) else str(e)
+    if not _PRINTED.fullmatch(text):
+        raise FdivError("a derived formula holds characters SymPy does not print; refusing to emit it")
+    return text
 
 
 _SHARED = {"wright_omega": "w", "softplus": "s", "log_softplus": "ls"}
@@ -87,6 +117,7 @@ def _critic_loss(low, helpers: set[str]) -> str:
     pf, pr = TorchPrinter(V, "v_fake", names_f), TorchPrinter(V, "v_real", names_r)
     lines = [f"{names_f[sym]} = {pf.emit(call)}" for sym, call in bf]
     lines += [f"{names_r[sym]} = {pr.emit(call)}" for sym, call in br]
+
     def mean(text: str) -> str:
         return f"{text}.mean()" if text.isidentifier() else f"({text}).mean()"
 
@@ -108,7 +139,19 @@ def _imports(code: str) -> str:
     return "\n".join(lines)
 
 
+def _spec_line(d: Derivation) -> str:
+    """The spec as the module names it: the catalogue name (validated) or 'user f', with parameter values as
+    SymPy prints them."""
+    name = d.name if _NAME.fullmatch(d.name.replace("-", "_")) else "user f"
+    params = ", ".join(f"{k} = {_safe_text(v)}" for k, v in d.parameters.items()
+                       if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)) or "none"
+    return f"{'user f' if d.name == 'custom' else name} (parameters: {params})"
+
+
 def render_module(d: Derivation) -> str:
+    if not d.ok:
+        failed = next(c for c in d.checks if not c.passed)
+        raise FdivError(f"self-check failed: {failed.name}: {failed.detail}; refusing to generate a loss from it")
     low = lower(d)
     pv, pt = TorchPrinter(V), TorchPrinter(T)
     act = _body(pv, low.activation, "v")
@@ -117,46 +160,49 @@ def render_module(d: Derivation) -> str:
     conj = _body(pt, low.conjugate, "t")
     helpers = pv.helpers | pt.helpers
     critic = _critic_loss(low, helpers)
+    from .lower.numeric import piece_source
+
+    pieces_src = "\n\n\n".join(piece_source(p, helpers) for p in low.pieces)
     for h in list(helpers):
         helpers |= set(_NEEDS.get(h, []))
-    if "_log_softplus" in helpers or "_softplus" in helpers:
-        helpers.add("_softplus")
-    helper_src = "\n\n".join(inspect.getsource(getattr(runtime, h)).rstrip() for h in _HELPER_ORDER if h in helpers)
-    params = ", ".join(f"{k} = {v}" for k, v in d.parameters.items()) or "none"
+    sources = _runtime_sources()
+    helper_src = "\n\n\n".join(sources[h] for h in _HELPER_ORDER if h in helpers)
+    code = "\n\n\n".join(x for x in (helper_src, pieces_src) if x)
     dom, crit = d.conjugate_domain, d.critic_range
-    return f'''"""fdiv loss module for {d.name}: {d.spec.title or d.name}.
+    numeric = legend(d.conjugate)
+    numeric_doc = "".join(f"\n    {_safe_text(line)}" for line in numeric)
+    evaluation = ("numeric: f' has no closed-form inverse, so u* is a root found in float64 by a bracketed "
+                  "Newton iteration, with gradients from the implicit function theorem" if numeric else "closed form")
+    src = f'''"""fdiv loss module for {_spec_line(d)}.
 
-Generated by fdiv {__version__} from the spec
-    name: {d.name}
-    f(u) = {d.spec.f}
-    parameters: {params}
-Do not edit: regenerate with `fdiv gen`.
+Generated by fdiv {__version__}. Do not edit: regenerate with `fdiv gen`.
 
-Derived exactly over u >= 0 (D_f(P||Q) = E_Q[f(p/q)]):
-    f(u)            = {d.f}
-    f*(t)           = {d.conjugate}
-    dom f*          = {dom}
-    critic range    = {crit}
-    sigma_f(v)      = {d.activation}
-    T*(u) = f'(u)   = {d.optimal_critic}
-    (f')^-1(t)      = {d.ratio_from_critic}
-    f'(1)           = {d.f_prime_at_one}
+Derived over u >= 0 (D_f(P||Q) = E_Q[f(p/q)]); f* is {evaluation}:
+    f(u)            = {_safe_text(d.f)}
+    f(1)            = {_safe_text(d.f_at_one)}
+    f*(t)           = {_safe_text(d.conjugate)}
+    dom f*          = {_safe_text(dom)}
+    critic range    = {_safe_text(crit)}
+    sigma_f(v)      = {_safe_text(d.activation)}
+    T*(u) = f'(u)   = {_safe_text(d.optimal_critic)}
+    (f')^-1(t)      = {_safe_text(d.ratio_from_critic)}
+    f'(1)           = {_safe_text(d.f_prime_at_one)}{numeric_doc}
 """
-{_imports(helper_src + act + conj + conj_act + ratio + critic)}
+{_imports(code + act + conj + conj_act + ratio + critic)}
 
 
-{helper_src + chr(10) + chr(10) + chr(10) if helper_src else ""}def activation(v):
-    """sigma_f(v) = {d.activation}: maps R onto the critic range {crit}."""
+{code + chr(10) + chr(10) + chr(10) if code else ""}def activation(v):
+    """sigma_f(v) = {_safe_text(d.activation)}: maps R onto the critic range {_safe_text(crit)}."""
     {act}
 
 
 def conjugate(t):
-    """f*(t) = {d.conjugate} on dom f* = {dom}; +inf outside."""
+    """f*(t) on dom f* = {_safe_text(dom)}; +inf outside."""
     {conj}
 
 
 def conjugate_of_activation(v):
-    """f*(sigma_f(v)), simplified for stability: {low.conjugate_of_activation}."""
+    """f*(sigma_f(v)), composed and rewritten for stability."""
     {conj_act}
 
 
@@ -181,7 +227,7 @@ def divergence_estimate(v_real, v_fake):
 
 
 def density_ratio(v):
-    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)) = {low.density_ratio}.
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)).
 
     Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
     largest value, where reverse mode overflows on the way to a finite gradient."""
@@ -190,7 +236,7 @@ def density_ratio(v):
 
 
 class Loss(torch.nn.Module):
-    """The {d.name} losses as a module: forward(v_real, v_fake) is the critic loss."""
+    """The losses as a module: forward(v_real, v_fake) is the critic loss."""
 
     def forward(self, v_real, v_fake):
         return critic_loss(v_real, v_fake)
@@ -201,20 +247,59 @@ class Loss(torch.nn.Module):
     def divergence(self, v_real, v_fake):
         return divergence_estimate(v_real, v_fake)
 '''
+    try:
+        compile(src, "<generated module>", "exec")
+    except SyntaxError as exc:  # a printer bug, never user text: still, never write a broken module
+        raise FdivError(f"the generated module does not compile ({exc.msg}); nothing written") from None
+    return src
 
 
 def write_module(d: Derivation, out_dir: str | Path, name: str | None = None) -> Path:
-    """Render first, then write: a failed derivation or lowering writes nothing."""
+    """Render first, then write atomically: a failed derivation, lowering or write leaves nothing new behind
+    and any previous module untouched."""
+    out = _directory(out_dir)
+    target = out / f"{module_name(d, name)}.py"
+    text = render_module(d)
+    write_atomic(target, text)
+    return target
+
+
+def _directory(out_dir: str | Path) -> Path:
+    if not isinstance(out_dir, (str, Path)) or str(out_dir) == "":
+        raise FdivError("-o: give an existing directory")
     out = Path(out_dir)
     if not out.is_dir():
-        raise FdivError(f"-o {out_dir}: no such directory")
-    text = render_module(d)
-    target = out / f"{module_name(d, name)}.py"
+        raise FdivError(f"-o {ascii(str(out_dir))}: no such directory")
+    return out
+
+
+def write_atomic(target: Path, text: str) -> None:
+    """Write text to target via a temporary file in the same directory, fsync and os.replace."""
+    if target.is_symlink():
+        raise FdivError(f"{target.name}: is a symbolic link; refusing to write through it")
+    if target.exists() and not target.is_file():
+        raise FdivError(f"{target.name}: exists and is not a regular file")
+    data = text.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
     try:
-        target.write_text(text, encoding="utf-8")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
     except OSError as exc:
-        raise FdivError(f"-o {out_dir}: cannot write {target.name} ({exc.strerror})") from None
-    return target
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise FdivError(f"cannot write {target.name} ({exc.strerror or exc}); nothing written") from None
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 LOSSES_DIR = Path(__file__).with_name("losses")
@@ -224,4 +309,4 @@ def catalogue_modules() -> dict[Path, str]:
     """The checked-in modules fdiv/losses/<name>.py, one per catalogue entry (defaults for parameters)."""
     from .parallel import derive_all
 
-    return {LOSSES_DIR / f"{module_name(d)}.py": render_module(d) for d in derive_all()}
+    return {LOSSES_DIR / f"{d.name.replace('-', '_')}.py": render_module(d) for d in derive_all()}

@@ -31,8 +31,20 @@ def numeric_form(expr):
 
 
 def mp_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[object], object]:
-    """expr as an mpmath function of var (evaluated at the caller's mpmath precision)."""
-    return sp.lambdify(var, numeric_form(expr), modules="mpmath")
+    """expr as an mpmath function of var (evaluated at the caller's mpmath precision).
+
+    Numeric conjugate branches (fdiv.inverse) become implemented functions that solve f'(u) = t."""
+    from .inverse import NUMERIC_FUNCTIONS, mp_implementation
+
+    expr = numeric_form(expr)
+    if isinstance(expr, sp.Basic) and expr.has(*NUMERIC_FUNCTIONS):
+        from sympy.utilities.lambdify import implemented_function
+
+        nodes = sorted(expr.atoms(*NUMERIC_FUNCTIONS), key=sp.count_ops, reverse=True)
+        for k, node in enumerate(nodes):
+            fn = implemented_function(f"_numeric_branch_{k}", mp_implementation(node))
+            expr = expr.xreplace({node: fn(node.args[0])})
+    return sp.lambdify(var, expr, modules="mpmath")
 
 
 def real_value(fn: Callable[[object], object], x, *, dps: int = DPS):

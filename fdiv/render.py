@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import sympy as sp
 
 from .derive import Derivation
+from .inverse import legend, readable
 
 FORMATS = ("text", "markdown", "latex", "json")
-_COLUMNS = ("divergence", "f(u)", "f*(t)", "dom f*", "critic range", "sigma_f(v)", "f'(1)")
+_COLUMNS = ("divergence", "f(u)", "f*(t)", "dom f*", "critic range", "sigma_f(v)", "f'(1)")  # tables
 
 
 def render(ds: list[Derivation], fmt: str, *, table: bool) -> str:
@@ -28,27 +30,31 @@ def _label(d: Derivation) -> str:
     return f"{d.name}(" + ", ".join(f"{k}={v}" for k, v in d.parameters.items()) + ")"
 
 
-def _row(d: Derivation) -> list[str]:
-    return [_label(d), str(d.f), str(d.conjugate), str(d.conjugate_domain), str(d.critic_range),
-            str(d.activation), str(d.f_prime_at_one)]
+def _show(e) -> str:
+    """A formula as text; numeric branches appear as ustar(t) / fstar_numeric(t) (see legend)."""
+    return str(readable(e)) if isinstance(e, sp.Basic) else str(e)
 
 
 def text_one(d: Derivation) -> str:
     pub = d.spec.published.get("activation")
     lines = [
         f"{_label(d)}: {d.spec.title or d.name}",
-        f"  f(u)                = {d.f}",
-        f"  f*(t)               = {d.conjugate}",
-        f"  dom f*              = {d.conjugate_domain}",
-        f"  critic range        = {d.critic_range}   (range of f' on (0, oo))",
-        f"  sigma_f(v)          = {d.activation}   [{d.activation_rule}]",
+        f"  f(u)                = {_show(d.f)}",
+        f"  f*(t)               = {_show(d.conjugate)}",
+    ]
+    lines += [f"    numeric: {line}" for line in legend(d.conjugate)]
+    lines += [
+        f"  dom f*              = {_show(d.conjugate_domain)}",
+        f"  critic range        = {_show(d.critic_range)}   (range of f' on (0, oo))",
+        f"  sigma_f(v)          = {_show(d.activation)}   [{d.activation_rule}]",
     ]
     if pub and pub != str(d.activation):
         lines.append(f"  paper's sigma_f(v)  = {pub}")
     lines += [
-        f"  T*(u) = f'(u)       = {d.optimal_critic}",
-        f"  (f')^-1(t)          = {d.ratio_from_critic}",
-        f"  f'(1)               = {d.f_prime_at_one}",
+        f"  T*(u) = f'(u)       = {_show(d.optimal_critic)}",
+        f"  (f')^-1(t)          = {_show(d.ratio_from_critic)}",
+        f"  f'(1)               = {_show(d.f_prime_at_one)}",
+        f"  f(1)                = {_show(d.f_at_one)}",
         f"  limits              f(0+) = {d.f_at_zero}, f'(0+) = {d.f_prime_at_zero}, f'(oo) = {d.f_prime_at_infinity}",
         "  checks:",
     ]
@@ -56,18 +62,28 @@ def text_one(d: Derivation) -> str:
     return "\n".join(lines)
 
 
+WIDTH = 100
+
+
 def text_table(ds: list[Derivation]) -> str:
-    rows = [list(_COLUMNS)] + [_row(d) for d in ds]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    out = [" | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    out.insert(1, "-+-".join("-" * w for w in widths))
+    """One block per divergence, each line within WIDTH columns (long formulas wrap under themselves)."""
+    out = []
+    for d in ds:
+        out.append(f"{_label(d)}: {d.spec.title or d.name}")
+        rows = [("f(u)", d.f), ("f*(t)", d.conjugate), ("dom f*", d.conjugate_domain),
+                ("critic range", d.critic_range), ("sigma_f(v)", d.activation), ("f'(1)", d.f_prime_at_one)]
+        for label, value in rows:
+            out += textwrap.wrap(_show(value), WIDTH, initial_indent=f"  {label:<14}", subsequent_indent=" " * 16,
+                                 break_long_words=True, break_on_hyphens=False)
+        out += [f"    numeric: {line}" for line in legend(d.conjugate)]
+        out.append("")
     failed = [f"{_label(d)}: {c}" for d in ds for c in d.checks if not c.passed]
-    out.append(f"\n{len(ds)} divergences; self-checks: " + ("all passed" if not failed else "FAILED: " + "; ".join(failed)))
+    out.append(f"{len(ds)} divergences; self-checks: " + ("all passed" if not failed else "FAILED: " + "; ".join(failed)))
     return "\n".join(out)
 
 
 def _tex(e: sp.Expr) -> str:
-    return sp.latex(e)
+    return sp.latex(readable(e))
 
 
 def _tex_interval(i) -> str:

@@ -98,7 +98,6 @@ class Spec:
     title: str = ""
     reference: str = ""
     notes: str = ""
-    require_f1_zero: bool = True  # False only for the GAN row, whose f(1) = -log 4 by construction
     published: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -175,7 +174,7 @@ def specs_from_toml(data: dict[str, Any], *, source: str) -> list[Spec]:
     tables = data.get("divergence")
     if not isinstance(tables, list) or not tables:
         raise SpecError(f"{source}: expected one or more [[divergence]] tables")
-    known = {"name", "f", "aliases", "params", "title", "reference", "notes", "require_f1_zero", "published"}
+    known = {"name", "f", "aliases", "params", "title", "reference", "notes", "published"}
     specs = []
     for i, table in enumerate(tables):
         where = f"{source}: divergence #{i + 1}"
@@ -192,7 +191,7 @@ def specs_from_toml(data: dict[str, Any], *, source: str) -> list[Spec]:
                                 tuple(str(x) for x in p.get("exclude", ())), str(p.get("description", ""))))
         spec = Spec(name=table["name"], f=table["f"], aliases=tuple(table.get("aliases", ())), params=tuple(params),
                     title=table.get("title", table["name"]), reference=table.get("reference", ""),
-                    notes=table.get("notes", ""), require_f1_zero=bool(table.get("require_f1_zero", True)),
+                    notes=table.get("notes", ""),
                     published=dict(table.get("published", {})))
         spec.resolve()  # defaults must satisfy their own constraints
         parse(spec.f, spec.symbols(), where=f"{where}: f")

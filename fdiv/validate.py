@@ -1,4 +1,7 @@
-"""Validate a generator f on (0, oo): defined and real, f(1) = 0, convex; split it into smooth pieces; limits.
+"""Validate a generator f on (0, oo): defined and real, convex; f(1); split it into smooth pieces; limits.
+
+f(1) != 0 is allowed: the conjugate, its domain, sigma_f and the losses are well defined for any convex f,
+and f(1) only shifts D_f(P||P) = f(1) (the f-GAN paper's GAN row has f(1) = -log 4).
 
 Non-smooth f (Abs, Max, Min) is rewritten as a Piecewise and split at its kinks, so that every later step
 works on smooth pieces plus the subdifferentials at the kinks.
@@ -15,7 +18,7 @@ from .checks import SYMBOLIC, Check, numeric_method
 from .errors import DerivationError, ValidationError
 from .numeric import DPS, mp_function, real_value, sample_points
 from .spec import U
-from .timelimit import attempt, time_limit
+from .timelimit import attempt, step
 
 POSITIVE = sp.Interval.open(0, sp.oo)
 _X = sp.Symbol("x", positive=True)  # substitution variable for positivity proofs
@@ -50,8 +53,7 @@ class Analysis:
         return [p.hi for p in self.pieces[:-1]]
 
 
-def analyse(f: sp.Expr, *, require_f1_zero: bool = True, name: str = "f",
-            symbolic: frozenset[sp.Symbol] = frozenset()) -> Analysis:
+def analyse(f: sp.Expr, *, name: str = "f", symbolic: frozenset[sp.Symbol] = frozenset()) -> Analysis:
     """Check f and split it into pieces; raise ValidationError with a reason (and a point) when f is unfit.
 
     `symbolic` holds positive symbols that parametrise a symbolic parameter range (numeric scans use their
@@ -63,10 +65,8 @@ def analyse(f: sp.Expr, *, require_f1_zero: bool = True, name: str = "f",
     _check_exponents(f, name)
     checks = [_check_defined(f, name)]
     f1 = _f_at_one(f)
-    if require_f1_zero and f1 != 0 and not (f1.free_symbols and sp.simplify(f1) == 0):
-        raise ValidationError(f"{name}: f(1) = {f1}, but a divergence generator needs f(1) = 0 (use f(u) - ({f1}))")
     checks.append(Check("f(1) = 0" if f1 == 0 else f"f(1) = {f1}", True, SYMBOLIC, "" if f1 == 0 else
-                        "allowed for this catalogue entry: D_f is shifted by f(1)"))
+                        "D_f(P||P) = f(1); f(u) - f(1) gives the same f* shifted by f(1) and D_f(P||P) = 0"))
     pieces = _pieces(f, name)
     if all(p.affine for p in pieces) and len(pieces) == 1:
         raise ValidationError(f"{name}: f is affine on (0, oo), so D_f is identically {f1}; nothing to estimate")
@@ -85,7 +85,10 @@ def _check_exponents(f: sp.Expr, name: str) -> None:
 def _f_at_one(f: sp.Expr) -> sp.Expr:
     value = f.subs(U, 1)
     ok, simplified = attempt("simplifying f(1)", sp.simplify, value, seconds=5)
-    return simplified if ok else value
+    value = simplified if ok else value
+    if value.has(sp.zoo, sp.nan) or value.is_finite is False:
+        raise ValidationError(f"f(1) = {value} is not a real number")
+    return value
 
 
 def _limit(expr: sp.Expr, point: sp.Expr, direction: str, what: str) -> sp.Expr:
@@ -93,8 +96,9 @@ def _limit(expr: sp.Expr, point: sp.Expr, direction: str, what: str) -> sp.Expr:
         direct = expr.subs(U, point)
         if direct.is_finite and direct.is_real:
             return sp.nsimplify(direct) if direct.is_Float else direct
-    with time_limit(f"computing {what}"):
-        value = sp.limit(expr, U, point, direction)
+    ok, value = attempt(f"computing {what}", sp.limit, expr, U, point, direction)
+    if not ok:
+        raise DerivationError(f"could not compute {what}: {value}")
     if isinstance(value, sp.Limit) or value.has(sp.AccumBounds) or value == sp.zoo or value.is_extended_real is False:
         raise DerivationError(f"could not compute {what} (SymPy returned {value})")
     return value
@@ -133,7 +137,7 @@ def _pieces(f: sp.Expr, name: str) -> list[Piece]:
     """Split f at its kinks into smooth pieces on open intervals, ordered from 0 to oo."""
     parts: list[tuple[sp.Expr, sp.Expr, sp.Expr]] = []
     if f.has(sp.Abs, sp.Max, sp.Min, sp.Piecewise):
-        with time_limit("splitting f into smooth pieces"):
+        with step("splitting f into smooth pieces"):
             pw = sp.piecewise_fold(f.rewrite(sp.Piecewise))
             if isinstance(pw, sp.Piecewise):
                 covered: sp.Set = sp.S.EmptySet
@@ -150,7 +154,7 @@ def _pieces(f: sp.Expr, name: str) -> list[Piece]:
     parts.sort(key=lambda p: float(p[0]))
     merged: list[list] = []
     for lo, hi, expr in parts:
-        if merged and merged[-1][1] == lo and sp.simplify(merged[-1][2] - expr) == 0:
+        if merged and merged[-1][1] == lo and _same(merged[-1][2], expr):
             merged[-1][1] = hi
         else:
             merged.append([lo, hi, expr])
@@ -158,14 +162,22 @@ def _pieces(f: sp.Expr, name: str) -> list[Piece]:
         raise DerivationError(f"{name}: could not split f into pieces covering (0, oo)")
     pieces = []
     for lo, hi, expr in merged:
-        with time_limit("differentiating f"):
+        with step("differentiating f"):
             df = sp.diff(expr, U)
             d2f = sp.diff(df, U)
-            affine = sp.simplify(d2f) == 0
+        affine = _same(d2f, sp.Integer(0))
         df_lo = _limit(df, lo, "+", f"f'({lo}+)")
         df_hi = _limit(df, hi, "-", f"f'({hi}-)")
         pieces.append(Piece(lo, hi, expr, df, d2f, affine, df_lo, df_hi))
     return pieces
+
+
+def _same(a: sp.Expr, b: sp.Expr) -> bool:
+    """a == b, proved by simplify under a time limit (False when SymPy cannot tell in time)."""
+    if a == b:
+        return True
+    ok, diff = attempt("comparing expressions", sp.simplify, a - b, seconds=5)
+    return ok and diff == 0
 
 
 def _intervals(region: sp.Set) -> list[sp.Interval]:
@@ -196,10 +208,10 @@ def _check_convex(pieces: list[Piece], name: str) -> Check:
         methods.append(SYMBOLIC if _nonnegative(piece.d2f, piece.lo, piece.hi) else "numeric")
     for left, right in zip(pieces, pieces[1:]):
         c = left.hi
-        jump = sp.simplify(left.f.subs(U, c) - right.f.subs(U, c))
-        if jump != 0:
+        if not _same(left.f.subs(U, c), right.f.subs(U, c)):
             raise ValidationError(f"{name}: f is discontinuous at u = {c}, so it is not convex")
-        if sp.simplify(right.df_lo - left.df_hi).is_negative:
+        ok, fall = attempt("comparing slopes at a kink", lambda: sp.simplify(right.df_lo - left.df_hi).is_negative)
+        if ok and fall:
             raise ValidationError(
                 f"{name}: f is not convex on (0, oo): its slope falls from {left.df_hi} to {right.df_lo} at u = {c}")
     if all(m == SYMBOLIC for m in methods):

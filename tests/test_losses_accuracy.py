@@ -26,6 +26,7 @@ from fdiv import catalogue
 from fdiv.activation import V
 from fdiv.conjugate import T
 from fdiv.emit import module_name, write_module
+from fdiv.numeric import mp_function
 
 LOGITS = [0.0, 1.0, -1.0, 20.0, -20.0, 50.0, -50.0, 88.7, -88.7, 100.0, -100.0, 1000.0, -1000.0, 1e4, -1e4]
 TOL = {torch.float32: 1e-5, torch.float64: 1e-11}
@@ -40,7 +41,7 @@ def exact_functions(name: str):
                        ("density_ratio", d.ratio_from_critic)):
         expr = d.activation if outer is None else outer.subs(T, d.activation)
         grad = sp.diff(expr, V).replace(sp.DiracDelta, lambda *args: sp.S.Zero)  # d|x|/dx: zero off x = 0
-        out[key] = (sp.lambdify(V, expr, "mpmath"), sp.lambdify(V, grad, "mpmath"))
+        out[key] = (mp_function(expr, V), mp_function(grad, V))
     return out
 
 
@@ -50,7 +51,7 @@ def conjugate_functions(name: str):
     d = fdiv.derive(name)
     derivs = [d.conjugate, sp.diff(d.conjugate, T), sp.diff(d.conjugate, T, 2)]
     ends = [float(e) for e in (d.conjugate_domain.lower, d.conjugate_domain.upper) if e.is_finite]
-    return [sp.lambdify(T, e, "mpmath") for e in derivs], max(map(abs, ends), default=0.0)
+    return [mp_function(e, T) for e in derivs], max(map(abs, ends), default=0.0)
 
 
 @functools.cache  # float32 and float64 share the reference

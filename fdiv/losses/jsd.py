@@ -12,7 +12,7 @@ Derived exactly over u >= 0 (D_f(P||Q) = E_Q[f(p/q)]):
     dom f*          = (-oo, log(2)/2)
     critic range    = (-oo, log(2)/2)
     sigma_f(v)      = -log(1 + exp(-v)) + log(2)/2
-    T*(u) = f'(u)   = log(u)/2 - log(u + 1)/2 + log(2)/2
+    T*(u) = f'(u)   = log(u)/2 - log(u/2 + 1/2)/2
     (f')^-1(t)      = 1/(-1 + 2*exp(-2*t))
     f'(1)           = 0
 """

@@ -12,7 +12,7 @@ Derived exactly over u >= 0 (D_f(P||Q) = E_Q[f(p/q)]):
     dom f*          = (-oo, 1]
     critic range    = (-3, 1)
     sigma_f(v)      = 2*tanh(v) - 1
-    T*(u) = f'(u)   = (u**2 + 2*u - 3)/(u**2 + 2*u + 1)
+    T*(u) = f'(u)   = (u - 1)*(u + 3)/(u + 1)**2
     (f')^-1(t)      = -1 + 2/sqrt(1 - t)
     f'(1)           = 0
 """

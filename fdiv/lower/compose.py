@@ -16,7 +16,7 @@ from ..conjugate import T, lambert_of_y_exp_y
 from ..derive import Derivation
 from ..errors import DerivationError
 from ..timelimit import attempt
-from .rules import apply_rules, log1mexp, softplus
+from .rules import apply_rules, log1mexp, log_softplus, softplus
 
 _C = sp.Symbol("c", positive=True)
 
@@ -27,6 +27,7 @@ class Lowered:
     conjugate: sp.Expr  # f*(t), +oo outside dom f*
     conjugate_of_activation: sp.Expr
     density_ratio: sp.Expr
+    pieces: tuple = ()  # numeric branches (lower.numeric.NumericPiece) the expressions call
 
 
 def _simplest(*forms: sp.Expr) -> sp.Expr:
@@ -159,6 +160,29 @@ def _piecewise_in_v(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
     return sp.Piecewise(*out)
 
 
+def _slope_finite(e: sp.Expr, at: sp.Expr) -> bool:
+    """Whether d e/dc is finite at c = at (30 digits): sqrt(c - 3)*(c - 3) and (c - 3)**(3/2) are equal, but
+    only the second has a derivative that evaluates at c = 3."""
+    ok, slope = attempt("evaluating a slope at a branch point",
+                        lambda: sp.N(sp.diff(e, _C).subs(_C, at), 30), seconds=5)
+    return ok and slope.is_real is True and slope.is_finite is True
+
+
+def _keep_smooth_branches(expanded: sp.Piecewise, kept: sp.Piecewise) -> sp.Piecewise:
+    """Branch by branch, the expanded form unless expanding broke a finite slope at one of the branch's ends
+    (the branch points, where the logits pile up when training converges: an infinite * 0 there is NaN)."""
+    if not isinstance(kept, sp.Piecewise) or len(kept.args) != len(expanded.args):
+        return expanded
+    ends = [c.rhs for _, c in kept.args if c is not sp.true and getattr(c, "rhs", None) is not None
+            and c.rhs.is_number and c.rhs > 0]
+    out = []
+    for (ex, cond), (raw, _) in zip(expanded.args, kept.args):
+        if any(not _slope_finite(ex, k) and _slope_finite(raw, k) for k in ends):
+            ex = raw
+        out.append((ex, cond))
+    return sp.Piecewise(*out)
+
+
 def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
     """outer(sigma_f(v)) for an expression `outer` in t, simplified and rewritten for stability."""
     core = _core(d)
@@ -174,22 +198,122 @@ def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
     if isinstance(e, sp.Piecewise):  # branches below f'(0+) cannot be reached: sigma > f'(0+)
         e = sp.piecewise_fold(e)
     e = _simplify(e)
-    e = sp.expand(_c_identities(_split_logs(e), c_of_v))
-    e = _piecewise_in_v(e, c_of_v) if isinstance(e, sp.Piecewise) else e
+    kept = _c_identities(_split_logs(e), c_of_v)
+    e = sp.expand(kept)
+    if isinstance(e, sp.Piecewise):
+        e = _keep_smooth_branches(e, kept)
+        e = _piecewise_in_v(e, c_of_v)
     return apply_rules(e.subs(_C, c_of_v))
 
 
-def lower(d: Derivation) -> Lowered:
+def _restricted(d: Derivation, conj: sp.Expr) -> sp.Expr:
+    """f*(t) with +oo outside dom f*: branch uppers increase and end below dom f*'s end, so only the last
+    branch needs the domain's condition."""
     upper = d.conjugate_domain.upper
-    conj = d.conjugate
-    if upper != sp.oo:
-        inside = T <= upper if d.conjugate_domain.upper_closed else T < upper
-        pieces = conj.args if isinstance(conj, sp.Piecewise) else ((conj, sp.true),)
-        # branch uppers increase and end below dom f*'s end: only the last branch needs the domain's condition
-        conj = sp.Piecewise(*[(e, inside if c is sp.true else c) for e, c in pieces], (sp.oo, True))
+    if upper == sp.oo:
+        return conj
+    inside = T <= upper if d.conjugate_domain.upper_closed else T < upper
+    pieces = conj.args if isinstance(conj, sp.Piecewise) else ((conj, sp.true),)
+    return sp.Piecewise(*[(e, inside if c is sp.true else c) for e, c in pieces], (sp.oo, True))
+
+
+def lower(d: Derivation) -> Lowered:
+    if d.numeric:
+        return _lower_numeric(d)
     return Lowered(
         activation=apply_rules(d.activation),
-        conjugate=apply_rules(conj),
+        conjugate=apply_rules(_restricted(d, d.conjugate)),
         conjugate_of_activation=compose(d, d.conjugate),
         density_ratio=compose(d, d.ratio_from_critic),
     )
+
+
+def _inverse_activation(d: Derivation, t: sp.Expr) -> sp.Expr:
+    """v with sigma_f(v) = t (sigma_f is increasing), as an exact expression."""
+    a, b = d.critic_range.lower, d.critic_range.upper
+    if a == -sp.oo and b == sp.oo:
+        return t
+    if a == -sp.oo:
+        return -sp.log(sp.exp(b - t) - 1)
+    if b == sp.oo:
+        return sp.log(sp.exp(t - a) - 1)
+    return sp.atanh((2 * t - a - b) / (b - a))
+
+
+def _log_distances(d: Derivation) -> dict[str, sp.Expr]:
+    """log(sigma_f(v) - a) and log(b - sigma_f(v)) in v, written so that neither underflows: on (a, oo)
+    sigma - a = softplus(v); on (-oo, b) b - sigma = softplus(-v); on (a, b) they are (b - a) sigmoid(+-2v)."""
+    a, b = d.critic_range.lower, d.critic_range.upper
+    if a.is_finite and b.is_finite:
+        return {"lo": sp.log(b - a) - softplus(-2 * V), "hi": sp.log(b - a) - softplus(2 * V)}
+    if a.is_finite:
+        return {"lo": log_softplus(V)}
+    if b.is_finite:
+        return {"hi": log_softplus(-V)}
+    return {}
+
+
+def _lower_numeric(d: Derivation) -> Lowered:
+    """A derivation with numeric branches: each such branch becomes a call of generated solver code
+    (lower.numeric); the closed-form branches are composed as usual; the branches are joined by their
+    thresholds in v (sigma_f is increasing, so the order in t is the order in v)."""
+    from .numeric import branch_call, numeric_pieces
+
+    pieces = numeric_pieces(d.branches)
+    a, b = d.critic_range.lower, d.critic_range.upper
+    log_c_v = _log_distances(d)
+    log_c_t = {"lo": sp.log(T - a) if a.is_finite else None, "hi": sp.log(b - T) if b.is_finite else None}
+
+    def joined(field: str, ratio: bool) -> sp.Expr:
+        pairs = []
+        for i, br in enumerate(d.branches):
+            if br.kind == "boundary":
+                continue  # t <= f'(0+): sigma_f never reaches it
+            if i in pieces:
+                p = pieces[i]
+                split = _inverse_activation(d, (p.slope_lo + p.slope_hi) / 2) if len(p.forms) == 2 else None
+                expr = branch_call(p, d.activation, log_c_v, ratio=ratio, split=split, var=V)
+            else:
+                expr = compose(d, getattr(br, field))
+            pairs.append((expr, br.upper, br.closed))
+        out = []
+        for k, (expr, upper, closed) in enumerate(pairs):
+            if k == len(pairs) - 1 or upper == b:
+                out.append((expr, sp.true))
+                break
+            cut = sp.Float(sp.N(_inverse_activation(d, upper), 30), 30)
+            out.append((expr, V <= cut if closed else V < cut))
+        return _flatten(sp.Piecewise(*out)) if len(out) > 1 else out[0][0]
+
+    conj_pairs = []
+    for i, br in enumerate(d.branches):
+        if i in pieces:
+            p = pieces[i]
+            split = (p.slope_lo + p.slope_hi) / 2 if len(p.forms) == 2 else None
+            expr = branch_call(p, T, log_c_t, split=split, var=T)
+        else:
+            expr = br.expr
+        cond = sp.true if i == len(d.branches) - 1 else (T <= br.upper if br.closed else T < br.upper)
+        conj_pairs.append((expr, cond))
+    conj = _flatten(sp.Piecewise(*conj_pairs)) if len(conj_pairs) > 1 else conj_pairs[0][0]
+    return Lowered(
+        activation=apply_rules(d.activation),
+        conjugate=apply_rules(_restricted(d, conj)),
+        conjugate_of_activation=joined("expr", False),
+        density_ratio=joined("ratio", True),
+        pieces=tuple(pieces.values()),
+    )
+
+
+def _flatten(e: sp.Expr) -> sp.Expr:
+    """A Piecewise whose branch is itself a Piecewise (a piece solved in two anchored forms, split inside the
+    branch's own interval) as one flat Piecewise, in the same order."""
+    if not isinstance(e, sp.Piecewise):
+        return e
+    out = []
+    for expr, cond in e.args:
+        if isinstance(expr, sp.Piecewise):
+            out += list(expr.args[:-1]) + [(expr.args[-1][0], cond)]
+        else:
+            out.append((expr, cond))
+    return sp.Piecewise(*out, evaluate=False)

@@ -11,7 +11,7 @@ import sympy as sp
 from ..errors import DerivationError
 
 HELPERS = {"softplus": "_softplus", "log_softplus": "_log_softplus", "log1mexp": "_log1mexp",
-           "wright_omega": "_wright_omega"}
+           "wright_omega": "_wright_omega", "log_wright_omega": "_log_wright_omega"}
 TORCH = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh", "sqrt": "torch.sqrt", "Abs": "torch.abs",
          "sign": "torch.sign", "log1p": "torch.log1p", "expm1": "torch.expm1", "sigmoid": "torch.sigmoid"}
 
@@ -28,6 +28,11 @@ class TorchPrinter:
         return self.emit(expr)
 
     def emit(self, e: sp.Expr) -> str:
+        if isinstance(e, sp.Expr) and e.is_number and not e.has(sp.zoo, sp.nan) and not isinstance(e, sp.Number):
+            value = complex(e.evalf(30))
+            if value.imag != 0:
+                raise DerivationError(f"expression is not real: {e}")
+            return repr(value.real)  # a constant such as log(2): one correctly rounded literal
         for cls in type(e).__mro__:
             method = getattr(self, "_print_" + cls.__name__, None)
             if method is not None:
@@ -35,9 +40,11 @@ class TorchPrinter:
         name = getattr(e.func, "__name__", type(e).__name__)
         if name in HELPERS:
             self.helpers.add(HELPERS[name])
-            return f"{HELPERS[name]}({self.emit(e.args[0])})"
+            return f"{HELPERS[name]}({', '.join(self.emit(a) for a in e.args)})"
         if name in TORCH:
             return f"{TORCH[name]}({self.emit(e.args[0])})"
+        if name.startswith("_piece") and name.isidentifier():  # generated solver code (lower.numeric)
+            return f"{name}({self.emit(e.args[0])})"
         raise DerivationError(f"cannot lower {name} to torch (in {e})")
 
     # atoms
@@ -112,20 +119,31 @@ class TorchPrinter:
         den_text = " * ".join(self._wrap(f, sp.Mul) for f in den)
         return f"{num_text} / ({den_text})" if len(den) > 1 else f"{num_text} / {self._wrap(den[0], sp.Pow)}"
 
+    def _radicand(self, base) -> str:
+        """The base of a fractional power. It is >= 0 wherever the expression is real, but rounding can put it
+        a hair below 0 at a branch point (softplus(v) - 3 at v = log(e^3 - 1) in float32): clamp it there,
+        so the value is 0 rather than NaN (and its gradient, through the clamp, is not NaN either)."""
+        text = self.emit(base)
+        if base.is_nonnegative or getattr(base.func, "__name__", "") in ("softplus", "exp", "sigmoid") or \
+                (base.is_Pow and base.base == sp.E):
+            return text
+        return f"torch.clamp({text}, min=0.0)"
+
     def _print_Pow(self, e):
         base, power = e.args
         if self._constant(e):
             return repr(float(e))
         if power == sp.Rational(1, 2):
-            return f"torch.sqrt({self.emit(base)})"
+            return f"torch.sqrt({self._radicand(base)})"
         if power == -1:
             return f"1.0 / {self._wrap(base, sp.Pow)}"
         if power == -sp.Rational(1, 2):
-            return f"torch.rsqrt({self.emit(base)})"
+            return f"torch.rsqrt({self._radicand(base)})"
         if power.is_Integer:
             return f"{self._wrap(base, sp.Pow)} ** {int(power)}"
         if power.is_Number:
-            return f"{self._wrap(base, sp.Pow)} ** {float(power)!r}"
+            text = self._radicand(base)
+            return f"{'(' + text + ')' if base.is_Add or base.is_Mul or base.is_Pow else text} ** {float(power)!r}"
         if base == sp.E:
             return f"torch.exp({self.emit(power)})"
         return f"{self._wrap(base, sp.Pow)} ** {self._wrap(power, sp.Pow)}"

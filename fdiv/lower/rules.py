@@ -14,6 +14,7 @@ log1p = sp.Function("log1p")
 expm1 = sp.Function("expm1")
 log1mexp = sp.Function("log1mexp")
 wright_omega = sp.Function("wright_omega")
+log_wright_omega = sp.Function("log_wright_omega")  # (x, omega(x)) -> log omega(x), see rule_log_wright_omega
 sigmoid = sp.Function("sigmoid")
 
 
@@ -176,8 +177,15 @@ def rule_exp_coefficient(expr: sp.Expr) -> sp.Expr:
     return expr.replace(match, repl)
 
 
+def rule_log_wright_omega(expr: sp.Expr) -> sp.Expr:
+    """log(omega(x)) -> log_wright_omega(x, omega(x)) = x - omega(x) where omega is small, log omega elsewhere:
+    once omega(x) underflows (Jeffrey's f* at t > 745), log omega is -inf and its gradient inf * 0 = NaN."""
+    return expr.replace(lambda e: isinstance(e, sp.log) and e.args[0].func == wright_omega,
+                        lambda e: log_wright_omega(e.args[0].args[0], e.args[0]))
+
+
 RULES = (rule_wright_omega, rule_log_reciprocal, rule_log_const_minus_exp, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1, rule_expm1_softplus,
-         rule_log1p, rule_exp_coefficient)
+         rule_log1p, rule_exp_coefficient, rule_log_wright_omega)
 
 
 def apply_rules(expr: sp.Expr) -> sp.Expr:

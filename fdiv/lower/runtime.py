@@ -48,8 +48,63 @@ class _WrightOmega(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (w,) = ctx.saved_tensors
-        return grad * (w / (1 + w)).to(grad.dtype)
+        scale = (w / (1 + w)).to(grad.dtype)
+        # where omega underflows to 0 its true slope is below every float: an infinite incoming gradient (f*
+        # overflowing) must not turn into inf * 0 = NaN
+        return torch.where(scale == 0, torch.zeros_like(grad), grad * scale)
 
 
 def _wright_omega(x):
     return _WrightOmega.apply(x)
+
+
+def _log_wright_omega(x, w):
+    """log omega(x) given w = omega(x): x - w where omega is small (log w would be log 0 = -inf once w
+    underflows, and its gradient inf * 0 = NaN), log w elsewhere (x - w would cancel for large x)."""
+    small = x < 1.0
+    return torch.where(small, x - w, torch.log(torch.where(small, torch.ones_like(w), w)))
+
+
+def _bracketed_newton(target, g, lo, hi, steps=64):
+    """y in [lo, hi] with g(y) = target, for g increasing in y (g returns its value and derivative): a Newton
+    step where it stays inside the bracket around the root and at least halves the step before it, bisection
+    otherwise (rtsafe), so neither a far start nor a function Newton crawls along (e^u) can stall it. A fixed
+    number of steps keeps the graph static (torch.compile captures it whole); 64 halvings take any bracket
+    within [-745, 745] below float64 resolution, and Newton usually finishes in a few."""
+    a = torch.full_like(target, lo)
+    b = torch.full_like(target, hi)
+    y = torch.zeros_like(target).clamp(lo, hi)
+    dx_old = b - a
+    for _ in range(steps):
+        value, slope = g(y)
+        r = value - target
+        low = r <= 0.0  # NaN (an overflowed f') counts as too high
+        a = torch.where(low, y, a)
+        b = torch.where(low, b, y)
+        newton = y - r / slope
+        take = (newton > a) & (newton < b) & (2.0 * r.abs() <= (dx_old * slope).abs())
+        mid = 0.5 * (a + b)
+        y_next = torch.where(take, newton, mid)
+        dx_old = torch.where(take, y - newton, 0.5 * (b - a))
+        y = y_next
+    return y
+
+
+def _exp_map(y):
+    """u = e^y on (0, oo), and du/dy."""
+    u = torch.exp(y)
+    return u, u
+
+
+def _logistic_map(y, lo, hi):
+    """u = lo + (hi - lo) sigmoid(y) on (lo, hi), each end approached without rounding onto it; du/dy."""
+    w = hi - lo
+    s = torch.sigmoid(y)
+    u = torch.where(y < 0, lo + w * s, hi - w * torch.sigmoid(-y))
+    return u, w * s * torch.sigmoid(-y)
+
+
+def _shifted_exp_map(y, lo):
+    """u = lo + e^y on (lo, oo), and du/dy."""
+    e = torch.exp(y)
+    return lo + e, e

@@ -1,0 +1,44 @@
+"""fdiv gen: write a torch loss module for a divergence."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import FdivError
+from ..names import module_name
+from . import common
+
+EPILOG = """examples:
+  fdiv gen gan -o .                                  writes ./gan.py
+  fdiv gen --f "Abs(u - 1)**3" --name cubic -o losses
+  fdiv gen --f "(sqrt(u) - 1)**4" --name quartic -o .  a numeric conjugate: a root solve with exact gradients
+
+The module imports torch only. It is written atomically and never through a symbolic link; --name must be a
+plain module name that shadows no importable module."""
+
+
+def add_parser(sub, formatter) -> None:
+    p = sub.add_parser("gen", help="write a torch loss module for a divergence", formatter_class=formatter,
+                       epilog=EPILOG, description="Generate a readable, deterministic torch module with the "
+                       "activation, conjugate, critic and generator losses, divergence estimate and density ratio.")
+    common.add_target(p)
+    p.add_argument("--name", dest="module", metavar="MODULE", help="module name (default: the divergence's name)")
+    p.add_argument("-o", dest="out", required=True, metavar="DIR", help="an existing directory")
+    common.add_limits(p)
+
+
+def validate(args) -> None:
+    common.check_target(args, "gen")
+    if not args.out:
+        raise FdivError("-o: give an existing directory")
+    if not Path(args.out).is_dir():
+        raise FdivError(f"-o {args.out}: no such directory")
+    if args.module is not None:
+        module_name(args.module)
+
+
+def run(args) -> str:
+    from ..emit import write_module
+
+    d = common.derivation(args)
+    common.notes(d)
+    return f"wrote {write_module(d, args.out, args.module)}"
