@@ -5,6 +5,7 @@ c0 = (mq'Sq^-1 mq - mp'Sp^-1 mp)/2 + (log det Sq - log det Sp)/2.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,20 +42,33 @@ def critic_of_log_ratio(d: Derivation) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _critic_expr(d: Derivation) -> sp.Expr:
-    return sp.expand_log(sp.simplify(d.optimal_critic.subs(U, sp.exp(_L))), force=True)
+    return _critic_of(d.optimal_critic)
+
+
+# The symbolic steps below (simplify) and the lambdified functions are memoised per expression: a loop over
+# Gaussian pairs pays for them once, not per pair.
+@functools.lru_cache(maxsize=256)
+def _critic_of(optimal_critic: sp.Expr) -> sp.Expr:
+    return sp.expand_log(sp.simplify(optimal_critic.subs(U, sp.exp(_L))), force=True)
 
 
 def compose_conjugate(d: Derivation, critic: sp.Expr) -> sp.Expr:
     """f*(critic) simplified symbolically, with the derived f* formula: evaluating the composition avoids
     rounding the critic onto the end of dom f* (Hellinger: f*(1 - e^(-l/2)) = e^(l/2) - 1)."""
+    return _composed(d.conjugate, critic)
+
+
+@functools.lru_cache(maxsize=256)
+def _composed(conjugate: sp.Expr, critic: sp.Expr) -> sp.Expr:
     from fdiv.conjugate import T, lambert_of_y_exp_y
     from fdiv.timelimit import attempt
 
-    expr = lambert_of_y_exp_y(d.conjugate.subs(T, critic))
+    expr = lambert_of_y_exp_y(conjugate.subs(T, critic))
     ok, simpler = attempt("simplifying f* of the critic", sp.simplify, expr, seconds=10)
     return simpler if ok else expr
 
 
+@functools.lru_cache(maxsize=256)
 def _float_or_mp(expr: sp.Expr, var: sp.Symbol):
     """expr(var) as a float function, switching to mpmath (returning an mpf) where floats overflow."""
     import math

@@ -65,8 +65,10 @@ def torch_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[torch.Tensor], to
 
 
 def mvn(g: Gaussian, device: str | torch.device = "cpu") -> torch.distributions.MultivariateNormal:
+    """g as a torch distribution; g was validated on construction, so torch's argument checks are skipped."""
     return torch.distributions.MultivariateNormal(torch.as_tensor(g.mean, device=device),
-                                                  scale_tril=torch.as_tensor(g.chol, device=device))
+                                                  scale_tril=torch.as_tensor(g.chol, device=device),
+                                                  validate_args=False)
 
 
 def _mean_se(values: torch.Tensor) -> MCEstimate:

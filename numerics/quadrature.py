@@ -221,7 +221,8 @@ def _times_exp(x: float, shift: float) -> float:
     """x e^shift for x >= 0 without overflow in the intermediate steps."""
     if x <= 0:
         return 0.0
-    return math.exp(min(math.log(x) + shift, 710.0))
+    log_x = math.log(x) + shift
+    return math.exp(log_x) if log_x < LOG_FLOAT_MAX else math.inf
 
 
 def _quad(pair: _Pair, integrand: _Integrand, peak: float | None) -> tuple[float, float]:
