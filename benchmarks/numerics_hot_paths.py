@@ -6,7 +6,7 @@ repeats, CPU time of this process and wall time):
 2. Monte Carlo D_f given a name against the same call given a derivation object (target: the same samples/s:
    the name is resolved once, not re-derived per call), and against re-deriving per call (what it cost before);
 3. multivariate KL at d = 1024, float64, against torch.distributions.kl_divergence on MultivariateNormal with
-   the same Cholesky factors (target: <= 1.1x), plus the near-equal case, which takes the spectral path.
+   the same Cholesky factors (target: <= 1.1x), plus a near-equal pair, which takes the cancellation-free path.
 
 Run: python benchmarks/numerics_hot_paths.py [--repeat N] [--dim D]
 """
@@ -112,7 +112,7 @@ def main() -> None:
     t = interleaved({"numerics": lambda: g.kl(near, Q), "torch": lambda: torch.distributions.kl_divergence(
         torch.distributions.MultivariateNormal(torch.as_tensor(mq), scale_tril=torch.as_tensor(near.chol)), tQ)},
         max(3, args.repeat // 3))
-    print(f"   near-equal pair (Sp = Sq + 1e-9 I: spectral path, an eigendecomposition): "
+    print(f"   near-equal pair (Sp = Sq + 1e-9 I, the cancellation-free path: a second Cholesky, of the difference): "
           f"{t['numerics'][0] / t['torch'][0]:.1f}x torch CPU")
 
 

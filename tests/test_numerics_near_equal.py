@@ -170,3 +170,44 @@ def test_log1pmx(x):
     with mpmath.workdps(450):  # x^2/2 next to x = 1e-100: 200 digits cancel
         exact = mpmath.log1p(mpmath.mpf(x)) - mpmath.mpf(x)
     assert abs(float(g.log1pmx(x)) - float(exact)) <= 4 * np.finfo(float).eps * abs(float(exact))
+
+
+def test_perturbed_cholesky_across_blocks():
+    """E with (I + E)(I + E)' = I + D, blocked (block 3 on d = 8, so panels and trailing updates run): equal to
+    numpy's Cholesky of I + D minus I where that is accurate (|D| ~ 0.3: 1e-14 absolute), and to 50-digit
+    mpmath where it is not (|D| ~ 1e-10: 1e-13 relative to max |E|, while numpy's is off by ~1e-6 of it)."""
+    rng = np.random.default_rng(5)
+    d = 8
+    a = rng.normal(size=(d, d))
+    sym = (a + a.T) / (2 * np.linalg.norm(a + a.T, 2))
+    e = g._perturbed_cholesky(0.3 * sym, block=3)
+    assert np.abs(e - (np.linalg.cholesky(np.eye(d) + 0.3 * sym) - np.eye(d))).max() <= 1e-14
+    tiny = 1e-10 * sym
+    e = g._perturbed_cholesky(tiny, block=3)
+    with mpmath.workdps(50):
+        exact = mpmath.cholesky(mpmath.eye(d) + mpmath.matrix(tiny.tolist())) - mpmath.eye(d)
+        exact = np.array([[float(exact[i, j]) for j in range(d)] for i in range(d)])
+    scale = np.abs(exact).max()
+    assert np.abs(e - exact).max() <= 1e-13 * scale
+    assert np.abs((np.linalg.cholesky(np.eye(d) + tiny) - np.eye(d)) - exact).max() > 1e-8 * scale
+    assert g._perturbed_cholesky(-1.5 * np.eye(3)) is None  # I + D not positive definite
+
+
+def test_near_equal_kl_in_higher_dimension():
+    """d = 80 (two blocks of the factorisation), Sp = Sq + 1e-9 E: KL against the eigenvalues mu of
+    D = Lq^-1 (Sp - Sq) Lq^-T, 1/2 sum -log1pmx(mu) + 1/2 |Lq^-1 (mp - mq)|^2 (an independent float64 method,
+    accurate to ~1e-14 here; tolerance 1e-11)."""
+    rng = np.random.default_rng(6)
+    d = 80
+    sq = _spd(rng, d)
+    e = rng.normal(size=(d, d))
+    sp_ = sq + 1e-9 * (e + e.T) / 2
+    mq = rng.normal(size=d)
+    mp = mq + 1e-7 * rng.normal(size=d)
+    p, q = g.gaussian(mp, sp_), g.gaussian(mq, sq)
+    lq = np.linalg.cholesky(sq)
+    a = np.linalg.solve(lq, sp_ - sq)
+    mu = np.linalg.eigvalsh(np.linalg.solve(lq, a.T))
+    z = np.linalg.solve(lq, mp - mq)
+    reference = 0.5 * float(-g.log1pmx(mu).sum() + z @ z)
+    assert abs(float(g.kl(p, q)) - reference) <= 1e-11 * reference
