@@ -243,8 +243,12 @@ def _near_log_alpha_integral(p: Gaussian, q: Gaussian, alpha: float) -> np.ndarr
         den = 1.0 + beta * mu
         pd = den > 0
         den = np.where(pd, den, 1.0)
-        value = -0.5 * alpha * beta * w2 / den - 0.5 * (log1pmx(beta * np.where(pd, mu, 0.0)) - beta * log1pmx(mu, log_lam))
-        return np.where(pd, value, np.inf)
+        small = np.abs(mu) < 0.25  # where log1p(b mu) - b log1p(mu) cancels to b(1 - b) mu^2/2: log1pmx forms
+        with np.errstate(divide="ignore", invalid="ignore"):
+            direct = np.log1p(beta * np.where(pd, mu, 0.0)) - beta * log_lam  # huge mu: no b mu terms to cancel
+        logdets = np.where(small, log1pmx(beta * np.where(small, mu, 0.0)) - beta * log1pmx(np.where(small, mu, 0.0)),
+                           direct)
+        return np.where(pd, -0.5 * alpha * beta * w2 / den - 0.5 * logdets, np.inf)
     dm, z = _whitened_difference(p, q)
     out = np.full(dm.shape[:-2], np.nan)
     for idx in np.ndindex(out.shape):
@@ -363,23 +367,44 @@ def total_variation(p: Gaussian, q: Gaussian) -> np.ndarray:
     return special.erf(np.sqrt(_mahalanobis2(p.chol, p.mean - q.mean)) / (2 * np.sqrt(2)))
 
 
+def _roots(a: float, b: float, c: float) -> list[float]:
+    """Real roots of a y^2 + 2 b y + c = 0, without cancellation (and scaled, so b^2 - a c cannot overflow)."""
+    scale = max(abs(a), abs(b), abs(c))
+    if scale == 0 or not math.isfinite(scale):
+        return []
+    a, b, c = a / scale, b / scale, c / scale
+    if a == 0:
+        return [-c / (2 * b)] if b else []
+    disc = b * b - a * c
+    if disc < 0:
+        return []
+    t = -(b + math.copysign(math.sqrt(disc), b))
+    return sorted([t / a, c / t]) if t else [0.0]
+
+
 def _tv_1d_one(m1: float, v1: float, m2: float, v2: float) -> float:
-    """In z = (x - m2)/s2 the densities cross where delta z^2 + 2 mu z - mu^2 - r log r = 0 (r = v1/v2 =
-    1 + delta, mu = (m1 - m2)/s2; solved without cancellation). With F = CDF_p - CDF_q, which is monotone
-    between crossings and vanishes at +-oo, F(z1) and F(z2) have opposite signs and TV = |F(z1)| + |F(z2)|."""
+    """The densities cross where l = log p - log q = 0; in q's coordinate z = (x - m2)/s2 and p's coordinate
+    t = (x - m1)/s1 (z = mu + sr t, r = v1/v2 = 1 + delta, sr = r^(1/2), mu = (m1 - m2)/s2), that is where
+    delta t^2 + 2 mu sr t + mu^2 - log r = 0, or (divided by r) (delta/r) z^2 + 2 (mu/r) z - (mu^2/r + log r) = 0.
+    The roots are taken in the coordinate of the narrower density (in the other they may round onto each
+    other). With F = CDF_p - CDF_q, which is monotone between crossings and vanishes at +-oo, F(z1) and F(z2)
+    have opposite signs and TV = |F(z1)| + |F(z2)|, each a difference Phi(t) - Phi(z) with t - z formed exactly."""
     s2 = math.sqrt(v2)
     mu, delta = (m1 - m2) / s2, (v1 - v2) / v2
     if delta == 0:
         return float(special.erf(abs(mu) / (2 * math.sqrt(2))))
     r = v1 / v2
-    log_r = math.log1p(delta) if abs(delta) < 0.5 else math.log(v1) - math.log(v2)
-    c = -(mu * mu + r * log_r)
-    disc = r * (mu * mu + delta * log_r)  # = mu^2 - delta c >= 0, as delta log r >= 0
-    t = -(mu + math.copysign(math.sqrt(disc), mu))
-    roots = (t / delta, c / t) if t else (0.0,)
+    if not 0 < r < math.inf or abs(mu) > 1e100:
+        return 1.0  # disjoint to float precision
     sr = math.sqrt(r)
-    # p's standard coordinate minus q's: (z - mu)/sr - z = -(z delta/(1 + sr) + mu)/sr, as 1 - sr = -delta/(1 + sr)
-    return sum(abs(_ndtr_diff((z - mu) / sr, z, -(z * delta / (1 + sr) + mu) / sr)) for z in roots)
+    log_r = math.log1p(delta) if abs(delta) < 0.5 else math.log(v1) - math.log(v2)
+    if r < 1:
+        ts = _roots(delta, mu * sr, mu * mu - log_r)
+        crossings = [(t, mu + sr * t, -t * delta / (1 + sr) - mu) for t in ts]  # t - z = t (1 - sr) - mu
+    else:
+        zs = _roots(delta / r, mu / r, -(mu * mu / r + log_r))
+        crossings = [((z - mu) / sr, z, -(z * delta / (1 + sr) + mu) / sr) for z in zs]
+    return sum(abs(_ndtr_diff(t, z, diff)) for t, z, diff in crossings)
 
 
 def _tv_1d(m1, v1, m2, v2) -> np.ndarray:

@@ -4,12 +4,19 @@ Only f is needed, never its conjugate (see numerics.generator). f is shifted fir
 g(u) = f(u) - f(1) - f'(1)(u - 1) (D_f = int q g + f(1), since int q (u - 1) = 0), so by convexity the
 integrand is >= 0 and does not cancel where p ~ q.
 
-The integrand is computed in log space: l(x) = log p(x) - log q(x) is a quadratic, written in q's standard
-coordinate z = (x - m_q)/s_q through delta = v_p/v_q - 1 and the mean shift so that it keeps its relative
-accuracy when p ~ q; u = exp(l). Where floats over- or underflow, log q + log g(u) is evaluated in mpmath.
-When the integrand's largest log-value approaches the float range, the integral is redone on
-exp(log integrand - M), M that largest value, and scaled back (a log-sum-exp): a finite D_f within
-float64's range is never reported as inf, and one beyond it comes out as inf with `log_value` finite.
+Coordinates. The integral runs in q's standard coordinate z = (x - m_q)/s_q, where
+l = log p - log q = (delta z^2 + 2 mu z - mu^2 - r log r)/(2 r), r = v_p/v_q = 1 + delta, mu = (m_p - m_q)/s_q:
+delta and mu are differences of the inputs, so l keeps its relative accuracy when p ~ q. When p is much
+narrower than q (r < 1/4) that form cancels inside p's bulk, so a window of +-10 of p's standard deviations
+is integrated in p's own coordinate t (x = m_p + s_p t, never formed), with the integrand p g(u)/u; this
+keeps a spike of p that is narrower than float spacing at x (v_p/v_q = 1e-60) from being stepped over.
+
+Log space. u = e^l; where floats over- or underflow, the log-integrand is evaluated in mpmath, as
+log q + log g(u) or, for u > 1, as log p + log(g(u)/u) (no cancellation of log q against l). When the
+integrand's largest log-value approaches the float range, the integral is redone on exp(log integrand - M),
+M that largest value, and scaled back (a log-sum-exp): a finite D_f within float64's range is never reported
+as inf, and one beyond it comes out as inf with `log_value` finite.
+
 Finiteness is decided before integrating, from the tails: the log-integrand of a Gaussian pair is
 asymptotically quadratic, so it either falls off (finite) or does not (+inf).
 """
@@ -23,12 +30,15 @@ import numpy as np
 from scipy import integrate
 
 from .errors import NumericsError
+from .gaussian import _roots
 from .generator import Generator, generator
 
 # Rescale when the integrand's log leaves [-RESCALE, RESCALE] around the current shift: e^300 leaves quad's
 # sums (values times the weights of its infinite-interval maps) far from overflow.
 RESCALE = 300.0
 LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max)
+LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+WINDOW = 10.0  # half-width of p's window, in p's standard deviations (mass outside: 1.5e-23)
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,7 @@ class Estimate:
     value: float  # +inf when the divergence is infinite (or finite but beyond float64's range: see log_value)
     abs_error: float
     method: str
-    log_value: float | None = None  # log D_f where D_f > 0 is known in log space (set when value overflows)
+    log_value: float | None = None  # log D_f, set when D_f is finite but beyond float64's range
 
     def to_json(self) -> dict:
         out = {"value": "inf" if math.isinf(self.value) else self.value, "method": self.method,
@@ -56,59 +66,59 @@ def _check(mean, var, name):
 
 
 class _Pair:
-    """log p - log q and log q for p = N(m1, v1), q = N(m2, v2).
-
-    In z = (x - m2)/s2, with r = v1/v2 = 1 + delta and mu = (m1 - m2)/s2:
-    l = (delta z^2 + 2 mu z - mu^2 - r log r)/(2 r). delta and mu are differences of the inputs (exact when
-    they are close), and log r = log1p(delta) near r = 1, so l is accurate to rounding even when p ~ q.
-    """
+    """p = N(m1, v1), q = N(m2, v2) in q's coordinate z (and p's coordinate t inside p's window)."""
 
     def __init__(self, p, q):
         self.m1, self.v1 = _check(*p, "p")
         self.m2, self.v2 = _check(*q, "q")
+        if not 1e-300 < self.v1 / self.v2 < 1e300:
+            raise NumericsError(f"p, q: variances {self.v1:g} and {self.v2:g} differ by more than float64 can "
+                                "integrate (a ratio outside 1e-300 .. 1e300)")
         self.s2 = math.sqrt(self.v2)
-        self.delta = (self.v1 - self.v2) / self.v2
         self.r = self.v1 / self.v2
+        self.sr = math.sqrt(self.r)  # p's standard deviation in z
+        self.delta = (self.v1 - self.v2) / self.v2
         self.log_r = math.log1p(self.delta) if abs(self.delta) < 0.5 else math.log(self.v1) - math.log(self.v2)
         self.mu = (self.m1 - self.m2) / self.s2
-        self.centre = 0.5 * (self.m1 + self.m2)
-        self.scale = math.sqrt(max(self.v1, self.v2))
-        self.log_norm_q = -0.5 * math.log(2 * math.pi * self.v2)
-        self.breaks: list[float] = []
+        self.windowed = self.r < 0.25
+        self.breaks: list[float] = []  # z where u crosses a kink of f
         self._mp_cache: dict[int, tuple] = {}
 
-    def ell(self, x: float) -> float:
-        z = (x - self.m2) / self.s2
+    def ell_z(self, z: float) -> float:
+        if self.windowed:  # z^2/2 - (z - mu)^2/(2 r): no cancellation outside p's window
+            w = z - self.mu
+            return 0.5 * z * z - 0.5 * w * w / self.r - 0.5 * self.log_r
         return (self.delta * z * z + 2 * self.mu * z - self.mu * self.mu - self.r * self.log_r) / (2 * self.r)
 
-    def _mp(self) -> tuple:
-        """s2, r, mu, r log r and log(2 pi v2)/2 at the working precision (computed once per precision)."""
-        prec = mpmath.mp.prec
-        if prec not in self._mp_cache:
-            s2 = mpmath.sqrt(mpmath.mpf(self.v2))
-            r = mpmath.mpf(self.v1) / self.v2
-            self._mp_cache[prec] = (s2, r, (mpmath.mpf(self.m1) - self.m2) / s2, r * mpmath.log(r),
-                                    mpmath.log(2 * mpmath.pi * self.v2) / 2)
-        return self._mp_cache[prec]
+    def ell_t(self, t: float) -> float:
+        z = self.mu + self.sr * t
+        return 0.5 * z * z - 0.5 * t * t - 0.5 * self.log_r
 
-    def log_terms_mp(self, x) -> tuple:
-        """(l(x), log q(x)) in mpmath at the working precision."""
-        s2, r, mu, r_log_r, log_norm = self._mp()
-        z = (mpmath.mpf(x) - self.m2) / s2
-        return ((r - 1) * z * z + 2 * mu * z - mu * mu - r_log_r) / (2 * r), -z * z / 2 - log_norm
+    def ell(self, x: float) -> float:
+        """log p(x) - log q(x)."""
+        return self.ell_z((x - self.m2) / self.s2)
+
+    def crossings_z(self, level: float) -> list[float]:
+        """The z where l = level: delta z^2 + 2 mu z - (mu^2 + r log r + 2 r level) = 0."""
+        return _roots(self.delta, self.mu, -(self.mu * self.mu + self.r * self.log_r + 2 * self.r * level))
+
+    def crossings_t(self, level: float) -> list[float]:
+        """The t where l = level: delta t^2 + 2 mu sr t + (mu^2 - log r - 2 level) = 0."""
+        return _roots(self.delta, self.mu * self.sr, self.mu * self.mu - self.log_r - 2 * level)
 
     def crossings(self, level: float) -> list[float]:
-        """The x where l(x) = level: delta z^2 + 2 mu z - (mu^2 + r log r + 2 r level) = 0, solved stably."""
-        c = -(self.mu * self.mu + self.r * self.log_r + 2 * self.r * level)
-        if self.delta == 0:
-            zs = [-c / (2 * self.mu)] if self.mu else []
-        else:
-            disc = self.mu * self.mu - self.delta * c
-            if disc < 0:
-                return []
-            t = -(self.mu + math.copysign(math.sqrt(disc), self.mu))
-            zs = [t / self.delta, c / t] if t else [0.0]
-        return sorted(self.m2 + self.s2 * z for z in zs)
+        """The x where l = level."""
+        return [self.m2 + self.s2 * z for z in self.crossings_z(level)]
+
+    def mp_constants(self) -> tuple:
+        """r, sr, mu, delta, log r as mpf at the working precision (computed once per precision)."""
+        prec = mpmath.mp.prec
+        if prec not in self._mp_cache:
+            v1, v2 = mpmath.mpf(self.v1), mpmath.mpf(self.v2)
+            r = v1 / v2
+            self._mp_cache[prec] = (r, mpmath.sqrt(r), (mpmath.mpf(self.m1) - self.m2) / mpmath.sqrt(v2),
+                                    (v1 - v2) / v2, mpmath.log(r))
+        return self._mp_cache[prec]
 
 
 def f_divergence(spec, p: tuple[float, float], q: tuple[float, float], *, high_precision: bool = False,
@@ -121,7 +131,7 @@ def f_divergence(spec, p: tuple[float, float], q: tuple[float, float], *, high_p
     """
     gen = generator(spec, **params)
     pair = _Pair(p, q)
-    pair.breaks = sorted(x for k in gen.kinks for x in pair.crossings(math.log(k)))
+    pair.breaks = sorted(z for k in gen.kinks for z in pair.crossings_z(math.log(k)))
     shift = float(gen.f_at_one)
     if not _finite(pair, gen):
         return Estimate(math.inf, 0.0, "quadrature")
@@ -130,25 +140,43 @@ def f_divergence(spec, p: tuple[float, float], q: tuple[float, float], *, high_p
     return Estimate(est.value + shift, est.abs_error, est.method, est.log_value)
 
 
-def _log_integrand_mp(pair: _Pair, gen: Generator, x):
-    ell, log_q = pair.log_terms_mp(x)
-    value = gen.shifted_mpmath(mpmath.exp(ell))
+def _log_integrand_mp(pair: _Pair, gen: Generator, v, frame: str = "z"):
+    """log of the integrand at v in mpmath: q g(u) per dz (frame "z"), or p g(u)/u per dt (frame "t")."""
+    r, sr, mu, delta, log_r = pair.mp_constants()
+    v = mpmath.mpf(v)
+    if frame == "z":
+        z, t = v, (v - mu) / sr
+        ell = (0.5 * z * z - (z - mu) ** 2 / (2 * r) - log_r / 2 if pair.windowed else
+               (delta * z * z + 2 * mu * z - mu * mu - r * log_r) / (2 * r))
+    else:
+        t, z = v, mu + sr * v
+        ell = (z * z - t * t - log_r) / 2
+    u = mpmath.exp(ell)
+    value = gen.shifted_mpmath(u)
     if isinstance(value, mpmath.mpc):
         value = value.real
-    return log_q + (mpmath.log(value) if value > 0 else -mpmath.inf)
+    if not value > 0:
+        return -mpmath.inf
+    # log q + log g(u) (per dz) = log p + log(g(u)/u) (per dz: log phi(t) - log sr); per dt add log sr
+    if ell <= 0:
+        log_value = -z * z / 2 - LOG_SQRT_2PI + mpmath.log(value)
+        return log_value if frame == "z" else log_value + mpmath.log(sr)
+    log_value = -t * t / 2 - LOG_SQRT_2PI + mpmath.log(value / u)  # not log(value) - l: both may be ~1e37
+    return log_value - mpmath.log(sr) if frame == "z" else log_value
 
 
 def _finite(pair: _Pair, gen: Generator) -> bool:
-    """Both tails fall off: the log-integrand drops by > 10 between R and 2R standard deviations beyond the
-    outer mean, R = 50, 100."""
+    """Both tails fall off: the log-integrand drops by > 10 between R and 2R of the larger standard deviation
+    beyond the outer mean, R = 50, 100."""
+    scale = max(1.0, pair.sr)
     for side in (-1, 1):
-        edge = max(pair.m1, pair.m2) if side > 0 else min(pair.m1, pair.m2)  # probe beyond both means
-        xs = [edge + side * r * pair.scale for r in (50, 100, 200)]
+        edge = max(0.0, pair.mu) if side > 0 else min(0.0, pair.mu)  # probe beyond both means
+        zs = [edge + side * k * scale for k in (50, 100, 200)]
         # g(u) ~ l^2 near u = 1 is computed with cancellation: carry 2 |log10 l| digits more than the 40 used
-        smallest = min(abs(pair.ell(x)) for x in xs)
+        smallest = min(abs(pair.ell_z(z)) for z in zs)
         extra = 0 if smallest == 0 or smallest > 1e-5 else min(int(-2 * math.log10(smallest)) + 10, 800)
         with mpmath.workdps(40 + extra):
-            logs = [_log_integrand_mp(pair, gen, x) for x in xs]
+            logs = [_log_integrand_mp(pair, gen, z) for z in zs]
             if logs[2] == -mpmath.inf:  # the integrand vanishes there (p = q, or g = 0 on that side)
                 continue
             if not (logs[1] < logs[0] - 10 and logs[2] < logs[1] - 10):
@@ -157,56 +185,64 @@ def _finite(pair: _Pair, gen: Generator) -> bool:
 
 
 class _Integrand:
-    """x -> exp(log q(x) + log g(u(x)) - shift) as a float, recording the largest log-value it met and where."""
+    """v -> exp(log integrand - shift) as a float in frame "z" (q g(u) per dz) or "t" (p g(u)/u per dt),
+    recording the largest log-value it met (and where, in z)."""
 
-    def __init__(self, pair: _Pair, gen: Generator, shift: float):
-        self.pair, self.g_np, self.gen, self.shift = pair, gen.shifted_numpy, gen, shift
-        self.top, self.at = -math.inf, pair.centre
+    def __init__(self, pair: _Pair, gen: Generator, shift: float, frame: str):
+        self.pair, self.g_np, self.gen, self.shift, self.frame = pair, gen.shifted_numpy, gen, shift, frame
+        self.top, self.at = -math.inf, None
 
-    def _seen(self, log_value: float, x: float) -> None:
+    def _seen(self, log_value: float, v: float) -> None:
         if log_value > self.top:
-            self.top, self.at = log_value, x
+            self.top, self.at = log_value, (v if self.frame == "z" else None)
 
-    def __call__(self, x: float) -> float:
+    def __call__(self, v: float) -> float:
         pair, shift = self.pair, self.shift
-        z = (x - pair.m2) / pair.s2
-        ell = (pair.delta * z * z + 2 * pair.mu * z - pair.mu * pair.mu - pair.r * pair.log_r) / (2 * pair.r)
+        if self.frame == "z":
+            ell = pair.ell_z(v)
+            log_base = -0.5 * v * v - LOG_SQRT_2PI  # log phi(z): q dx = phi(z) dz
+        else:
+            ell = pair.ell_t(v)
+            log_base = -0.5 * v * v - LOG_SQRT_2PI  # log phi(t): p dx = phi(t) dt, times g(u)/u below
         if -700 < ell < 700:  # u = e^l a normal float: below e^-708 it would lose bits
-            log_q = -0.5 * z * z + pair.log_norm_q
             try:
                 with np.errstate(all="ignore"):
-                    value = float(self.g_np(math.exp(ell)))
+                    u = math.exp(ell)
+                    value = float(self.g_np(u))
+                    if self.frame == "t":
+                        value /= u
             except (OverflowError, ZeroDivisionError, ValueError, TypeError):
                 value = math.nan
             if value == 0.0:
                 return 0.0
             if value < 0.0:  # g >= 0 in exact arithmetic; this is rounding next to u = 1
-                return math.exp(log_q - shift) * value if log_q - shift < 700 else 0.0
+                return math.exp(log_base - shift) * value if log_base - shift < 700 else 0.0
             if math.isfinite(value):
-                log_value = log_q + math.log(value)
-                self._seen(log_value, x)
-                if -700 < log_q - shift < 700:
-                    out = math.exp(log_q - shift) * value
+                log_value = log_base + math.log(value)
+                self._seen(log_value, v)
+                if -700 < log_base - shift < 700:
+                    out = math.exp(log_base - shift) * value
                     if math.isfinite(out):
                         return out
-                return math.exp(min(log_value - shift, 710.0))
+                return math.exp(log_value - shift) if log_value - shift < LOG_FLOAT_MAX else math.inf
         with mpmath.workdps(20):  # the far tails, where floats over/underflow
-            log_value = _log_integrand_mp(pair, self.gen, x)
+            log_value = _log_integrand_mp(pair, self.gen, v, self.frame)
             if log_value == -mpmath.inf:
                 return 0.0
-            self._seen(float(log_value), x)
+            self._seen(float(log_value), v)
             return float(mpmath.exp(log_value - shift))
 
 
 def _scipy_quad(pair: _Pair, gen: Generator) -> Estimate:
     shift, peak = 0.0, None
     for _ in range(6):
-        fn = _Integrand(pair, gen, shift)
-        value, error = _quad(pair, fn, peak)
-        off = fn.top - shift
-        if fn.top == -math.inf or (abs(off) <= RESCALE and math.isfinite(value)):
+        fns = [_Integrand(pair, gen, shift, "z"), _Integrand(pair, gen, shift, "t")]
+        value, error = _quad(pair, *fns, peak)
+        top = max(fns, key=lambda fn: fn.top)
+        if top.top == -math.inf or (abs(top.top - shift) <= RESCALE and math.isfinite(value)):
             break
-        shift, peak = fn.top, fn.at  # log-sum-exp: integrate exp(log integrand - its largest value)
+        shift = top.top  # log-sum-exp: integrate exp(log integrand - its largest value)
+        peak = fns[0].at if fns[0].at is not None else peak
     else:
         raise NumericsError("quadrature: could not bring the integrand into the float range")
     if value <= 0.0:  # g = 0 up to rounding: nothing to scale
@@ -225,30 +261,49 @@ def _times_exp(x: float, shift: float) -> float:
     return math.exp(log_x) if log_x < LOG_FLOAT_MAX else math.inf
 
 
-def _quad(pair: _Pair, integrand: _Integrand, peak: float | None) -> tuple[float, float]:
-    lo = min(pair.m1, pair.m2) - 12 * pair.scale
-    hi = max(pair.m1, pair.m2) + 12 * pair.scale
-    extra = []
+def _quad(pair: _Pair, in_z: _Integrand, in_t: _Integrand, peak: float | None) -> tuple[float, float]:
+    """The z-line in three parts (two tails and a centre with break points), and p's window in t."""
+    scale = max(1.0, pair.sr)
+    lo, hi = min(0.0, pair.mu) - 12 * scale, max(0.0, pair.mu) + 12 * scale
+    points = {0.0, pair.mu, 0.5 * pair.mu, *pair.breaks}
+    # each density's own scale gets break points, so that a narrow one is not stepped over (one spike of p
+    # missed by the 21-point rule would drop int q (u - 1) = 0 to -1 and go unnoticed by the error estimate)
+    points |= {c + k * s for c, s in ((0.0, 1.0), (pair.mu, pair.sr)) for k in (-8, -2, 2, 8)}
     if peak is not None and math.isfinite(peak):
-        width = 12 * math.sqrt(min(pair.v1, pair.v2))
+        width = 12 * min(1.0, pair.sr)
         lo, hi = min(lo, peak - width), max(hi, peak + width)
-        extra = [peak]
-    points = sorted({pair.m1, pair.m2, pair.centre, *extra, *(x for x in pair.breaks if lo < x < hi)})
+        points.add(peak)
+    pieces = [(lo, hi)]
     total, error = 0.0, 0.0
+    if pair.windowed:
+        a, b = pair.mu - WINDOW * pair.sr, pair.mu + WINDOW * pair.sr
+        pieces = [(lo, a), (b, hi)]
+        t_points = sorted({0.0, -2.0, 2.0, *(t for k in in_t.gen.kinks for t in pair.crossings_t(math.log(k))
+                                             if -WINDOW < t < WINDOW)})
+        v, e = integrate.quad(in_t, -WINDOW, WINDOW, points=t_points, epsabs=1e-300, epsrel=1e-13, limit=400)
+        total, error = v, e
     for a, b in ((-np.inf, lo), (hi, np.inf)):
-        v, e = integrate.quad(integrand, a, b, epsabs=1e-300, epsrel=1e-13, limit=200)
+        v, e = integrate.quad(in_z, a, b, epsabs=1e-300, epsrel=1e-13, limit=200)
         total, error = total + v, error + e
-    v, e = integrate.quad(integrand, lo, hi, points=points, epsabs=1e-300, epsrel=1e-13, limit=400)
-    return total + v, error + e
+    for a, b in pieces:
+        if b > a:
+            inner = sorted(x for x in points if a < x < b)
+            v, e = integrate.quad(in_z, a, b, points=inner or None, epsabs=1e-300, epsrel=1e-13, limit=400)
+            total, error = total + v, error + e
+    return total, error
 
 
 def _mpmath_quad(pair: _Pair, gen: Generator, dps: int) -> Estimate:
-    with mpmath.workdps(dps + 10):
-        def integrand(x):
-            return mpmath.exp(_log_integrand_mp(pair, gen, x))
+    # extra digits where l cancels inside p's window (log10 1/r of them)
+    extra = int(-math.log10(pair.r)) + 5 if pair.windowed else 0
+    with mpmath.workdps(dps + 10 + extra):
+        def integrand(z):
+            return mpmath.exp(_log_integrand_mp(pair, gen, z))
 
-        pts = [-mpmath.inf] + sorted({mpmath.mpf(x) for x in (pair.m1, pair.m2, *pair.breaks)}) + [mpmath.inf]
-        value, error = mpmath.quad(integrand, pts, error=True, maxdegree=10)
+        r, sr, mu, _, _ = pair.mp_constants()
+        cuts = {mpmath.mpf(0), mu, *(mpmath.mpf(z) for z in pair.breaks)}
+        cuts |= {c + k * s for c, s in ((mpmath.mpf(0), mpmath.mpf(1)), (mu, sr)) for k in (-8, -2, 2, 8)}
+        value, error = mpmath.quad(integrand, [-mpmath.inf, *sorted(cuts), mpmath.inf], error=True, maxdegree=10)
         overflow = value > 0 and mpmath.log(value) >= LOG_FLOAT_MAX
         return Estimate(math.inf if overflow else float(value), float(error), f"quadrature (mpmath, {dps} digits)",
                         float(mpmath.log(value)) if overflow else None)

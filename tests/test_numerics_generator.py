@@ -168,3 +168,15 @@ def test_errors_are_fdiv_errors():
         f_divergence("u*log(u) + a*(u - 1)", P, Q, a="(0, 1)")
     with pytest.raises(FdivError, match="not convex"):
         f_divergence("-log(u)**2", P, Q)
+
+
+@pytest.mark.parametrize("name", ["kl", "reverse-kl", "squared-hellinger", "total-variation"])
+@pytest.mark.parametrize("vp", [1e-200, 1e-20, 1e200])
+def test_quadrature_at_extreme_variance_ratios(name, vp):
+    """p far narrower than q (a spike below float spacing at x: integrated in p's own coordinate) and far
+    wider (log q + l cancels in the tails: taken as log p + log(g/u)), against the closed forms (themselves
+    checked against mpmath in test_numerics_near_equal.py). 1e-9 relative, as above."""
+    for mp in (0.3, -20.0):
+        exact = divergence(name, (mp, vp), (0.0, 1.0)).value
+        quad = f_divergence(name, (mp, vp), (0.0, 1.0))
+        assert abs(quad.value - exact) <= REL * abs(exact), (mp, quad, exact)

@@ -211,3 +211,20 @@ def test_near_equal_kl_in_higher_dimension():
     z = np.linalg.solve(lq, mp - mq)
     reference = 0.5 * float(-g.log1pmx(mu).sum() + z @ z)
     assert abs(float(g.kl(p, q)) - reference) <= 1e-11 * reference
+
+
+@pytest.mark.parametrize("vp", [1e-200, 1e-60, 1e-20, 1e-3, 1e3, 1e20, 1e60, 1e200])
+@pytest.mark.parametrize("mp", [0.0, 0.3, -20.0])
+def test_univariate_closed_forms_far_apart(vp, mp):
+    """The other end: variance ratios up to 1e+-200 (where 1 + mu rounds, log r must come from the ratio and
+    the crossing points of TV from the narrower density's coordinate), against mpmath with enough digits for
+    the reference's own cancellations (60 + 2 |log10 r|). Tolerance 1e-12 relative."""
+    p, q = g.univariate(mp, vp), g.univariate(0.0, 1.0)
+    with mpmath.workdps(DPS + 2 * int(abs(math.log10(vp)))):
+        _close(g.kl(p, q), _ref_kl_1d(mp, vp, 0.0, 1.0))
+        _close(g.kl(q, p), _ref_kl_1d(0.0, 1.0, mp, vp))
+        d_b = -_ref_log_integral_1d(mp, vp, 0.0, 1.0, 0.5)
+        _close(g.bhattacharyya_distance(p, q), d_b)
+        _close(g.squared_hellinger(p, q), -2 * mpmath.expm1(-d_b))
+        _close(g.renyi(p, q, 3.0), _ref_log_integral_1d(mp, vp, 0.0, 1.0, 3) / 2)
+        _close(g.total_variation(p, q), _ref_tv_1d(mp, vp, 0.0, 1.0))
