@@ -12,7 +12,7 @@ import numpy as np
 import sympy as sp
 
 from fdiv import catalogue
-from fdiv.spec import Spec
+from fdiv.spec import Spec, SymbolicRange
 
 from . import gaussian as g
 from .errors import NumericsError
@@ -80,7 +80,11 @@ def _alpha(p, q, params):
 
 @functools.lru_cache(maxsize=256)
 def _parameters(spec: Spec, key: tuple[tuple[str, str], ...]) -> dict[str, sp.Expr]:
-    return spec.resolve(dict(key))
+    values = spec.resolve(dict(key))
+    ranges = [k for k, v in values.items() if isinstance(v, SymbolicRange)]
+    if ranges:
+        raise NumericsError(f"{spec.name}: numerics need a value for {ranges[0]}, not a range")
+    return values
 
 
 def divergence(spec: str | Spec, p: tuple[float, float], q: tuple[float, float], *, method: str = "auto",

@@ -80,6 +80,9 @@ class _Pair:
         self.delta = (self.v1 - self.v2) / self.v2
         self.log_r = math.log1p(self.delta) if abs(self.delta) < 0.5 else math.log(self.v1) - math.log(self.v2)
         self.mu = (self.m1 - self.m2) / self.s2
+        if abs(self.mu) > 1e7 * max(1.0, self.sr):  # rounding of z near the far mean: 1e-9 holds to here
+            raise NumericsError(f"p, q: means {self.m1:g} and {self.m2:g} are {abs(self.mu) / max(1.0, self.sr):.3g} "
+                                "standard deviations apart; quadrature resolves up to 1e7 (closed forms go further)")
         self.windowed = self.r < 0.25
         self.breaks: list[float] = []  # z where u crosses a kink of f
         self._mp_cache: dict[int, tuple] = {}

@@ -156,9 +156,11 @@ def test_cli_gauss_takes_any_valid_f(capsys):
     (["--f", "u**2*log(u)"], "not convex"),
     (["--f", "u*log(u) + a*(u - 1)", "--param", "a=(1, oo)"], "need a value for a"),
     (["--f", "log(u - 2)"], "not real"),
+    (["alpha", "--param", "alpha=(1, oo)"], "need a value for alpha"),
+    (["kl", "--method", "quadrature", "--p", "0,1e-310"], "differ by more than float64 can integrate"),
 ])
 def test_cli_gauss_bad_f_is_one_error_line(capsys, argv, message):
-    code = main(["gauss", *argv, "--p", "0,1", "--q", "1,2"])
+    code = main(["gauss", "--p", "0,1", "--q", "1,2", *argv])  # a later --p replaces the first
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error:") and message in err and err.count("\n") == 1, err
 
