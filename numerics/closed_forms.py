@@ -16,6 +16,7 @@ from fdiv.spec import Spec, SymbolicRange
 
 from . import gaussian as g
 from .errors import NumericsError
+from .generator import catalogue_entry
 from .quadrature import Estimate, f_divergence
 
 ClosedForm = Callable[[g.Gaussian, g.Gaussian, dict], np.ndarray]
@@ -97,7 +98,7 @@ def divergence(spec: str | Spec, p: tuple[float, float], q: tuple[float, float],
     if method not in ("auto", "closed-form", "quadrature", "mpmath"):
         raise NumericsError(f"unknown method {method!r} (auto, closed-form, quadrature, mpmath)")
     found = spec if isinstance(spec, Spec) else catalogue.find(spec)
-    if method in ("auto", "closed-form") and found is not None and found.name in CLOSED_FORMS:
+    if method in ("auto", "closed-form") and found is not None and catalogue_entry(found) in CLOSED_FORMS:
         values = _parameters(found, tuple(sorted((k, str(v)) for k, v in params.items())))
         gp, gq = g.univariate(*p, name="p"), g.univariate(*q, name="q")
         value = float(CLOSED_FORMS[found.name](gp, gq, values))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from fdiv import catalogue
 from fdiv.derive import Derivation, derive, resolve_spec
 from fdiv.errors import FdivError
 from fdiv.spec import U, Spec, SymbolicRange
@@ -34,6 +35,7 @@ class Generator:
     f_at_one: sp.Expr
     f_prime_at_one: sp.Expr  # at a kink u = 1, the midpoint of the subdifferential (any subgradient serves)
     kinks: tuple[float, ...] = ()
+    catalogue_name: str | None = None  # set only when the spec is the catalogue's own entry of that name
 
     @functools.cached_property
     def shifted(self) -> sp.Expr:
@@ -63,6 +65,11 @@ def _slope_at_one(a: Analysis) -> sp.Expr:
     raise NumericsError("f: its pieces do not cover u = 1")
 
 
+def catalogue_entry(spec: Spec) -> str | None:
+    """The catalogue name of spec when it is the catalogue's own entry (a TOML spec may reuse a name)."""
+    return spec.name if catalogue.find(spec.name) == spec else None
+
+
 def _key(params: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, str(v)) for k, v in params.items()))
 
@@ -84,12 +91,13 @@ def _generator(spec: Spec, key: tuple[tuple[str, str], ...]) -> Generator:
         raise
     except Exception as exc:  # SymPy failing inside validation: one line, never a traceback
         raise NumericsError(f"{where}: validating f failed ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
-    return Generator(spec.name, f, values, a.f_at_one, _slope_at_one(a), tuple(float(k) for k in a.kinks))
+    return Generator(spec.name, f, values, a.f_at_one, _slope_at_one(a), tuple(float(k) for k in a.kinks),
+                     catalogue_entry(spec))
 
 
 def _from_derivation(d: Derivation) -> Generator:
     kinks = tuple(float(b.ratio) for b in d.branches if b.kind == "kink")
-    return Generator(d.name, d.f, d.parameters, d.f_at_one, d.f_prime_at_one, kinks)
+    return Generator(d.name, d.f, d.parameters, d.f_at_one, d.f_prime_at_one, kinks, catalogue_entry(d.spec))
 
 
 def generator(spec: str | Spec | Derivation | Generator, **params) -> Generator:

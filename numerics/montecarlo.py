@@ -84,9 +84,9 @@ def f_divergence(spec: str | Spec | Derivation | Generator, p: Gaussian, q: Gaus
     from .closed_forms import CLOSED_FORMS
 
     d = generator(spec, **params)
-    if d.name in CLOSED_FORMS:
+    if d.catalogue_name in CLOSED_FORMS:
         try:
-            infinite = bool(np.isinf(CLOSED_FORMS[d.name](p, q, d.parameters)).all())
+            infinite = bool(np.isinf(CLOSED_FORMS[d.catalogue_name](p, q, d.parameters)).all())
         except NumericsError:  # the closed form does not cover this pair (TV with unequal covariances)
             infinite = False
         if infinite:

@@ -182,3 +182,13 @@ def test_quadrature_at_extreme_variance_ratios(name, vp):
         exact = divergence(name, (mp, vp), (0.0, 1.0)).value
         quad = f_divergence(name, (mp, vp), (0.0, 1.0))
         assert abs(quad.value - exact) <= REL * abs(exact), (mp, quad, exact)
+
+
+def test_a_spec_file_reusing_a_catalogue_name_gets_its_own_f(tmp_path):
+    """A TOML spec named 'kl' with Pearson's f is integrated, not given KL's closed form."""
+    path = tmp_path / "mine.toml"
+    path.write_text('[[divergence]]\nname = "kl"\nf = "(u - 1)**2"\n', encoding="utf-8")
+    value = divergence(str(path), P, Q)
+    pearson = float(g.pearson_chi2(GP, GQ))
+    assert value.method == "quadrature" and abs(value.value - pearson) <= REL * pearson
+    assert divergence("kl", P, Q).method == "closed-form"  # the catalogue's own kl keeps its closed form
