@@ -41,13 +41,19 @@ class Generator:
     def shifted(self) -> sp.Expr:
         return self.f - self.f_at_one - self.f_prime_at_one * (U - 1)
 
-    @functools.cached_property
+    @property
     def shifted_mpmath(self) -> Callable:
-        return sp.lambdify(U, self.shifted, "mpmath")
+        return _lambdified(self.shifted, "mpmath")
 
-    @functools.cached_property
+    @property
     def shifted_numpy(self) -> Callable:
-        return sp.lambdify(U, self.shifted, "numpy")
+        return _lambdified(self.shifted, "numpy")
+
+
+@functools.lru_cache(maxsize=256)
+def _lambdified(expr: sp.Expr, module: str) -> Callable:
+    """lambdify memoised per expression: a Generator rebuilt from the same Derivation reuses it."""
+    return sp.lambdify(U, expr, module)
 
 
 def validate(f: sp.Expr, name: str) -> Analysis:
