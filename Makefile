@@ -26,6 +26,7 @@ test: setup
 bench: setup
 	$(PY) benchmarks/derive_all.py
 	$(PY) benchmarks/frechet.py
+	$(PY) benchmarks/numerics_hot_paths.py
 	$(PY) benchmarks/losses.py
 	$(PY) benchmarks/compile_check.py
 

@@ -97,11 +97,11 @@ def _solve(df, lo, hi, t, d2f=None):
             except (ValueError, ZeroDivisionError, OverflowError, TypeError):
                 slope = None
         step = y - gy / slope if slope is not None and slope > 0 else None
+        if step is not None and abs(step - y) <= tol * (1 + abs(y)):
+            y = step  # converged: the Newton correction is below the working precision
+            break
         if step is not None and a < step < b and abs(2 * gy) <= abs(dx_old * slope):
             dx_old, dx = dx, y - step
-            if abs(dx) <= tol * (1 + abs(y)):
-                y = step  # converged: the Newton correction is below the working precision
-                break
             y = step
         else:
             dx_old, dx = dx, (b - a) / 2

@@ -162,7 +162,12 @@ def _interval(text: str, *, where: str) -> tuple[sp.Expr, sp.Expr, bool, bool]:
             ends.append(-sp.oo)
         else:
             ends.append(parse_number(part, where=where))
-    return ends[0], ends[1], text[0] == "[", text[-1] == "]"
+    lo, hi, lo_closed, hi_closed = ends[0], ends[1], text[0] == "[", text[-1] == "]"
+    if (lo_closed and lo == -sp.oo) or (hi_closed and hi == sp.oo):
+        raise SpecError(f"{where}: {text!r}: an infinite end cannot be closed")
+    if lo == sp.oo or hi == -sp.oo or not (lo < hi or (lo == hi and lo_closed and hi_closed)):
+        raise SpecError(f"{where}: {text!r} is empty: the lower end must be below the upper end")
+    return lo, hi, lo_closed, hi_closed
 
 
 def parse_interval(text: str, *, where: str = "interval") -> tuple[sp.Expr, sp.Expr, bool, bool]:

@@ -13,9 +13,10 @@ import numpy as np
 import sympy as sp
 from scipy import integrate, special
 
-import fdiv
 from fdiv.conjugate import T
+from fdiv.derive import Derivation
 
+from .generator import derivation
 from .quadrature import Estimate, _check
 
 
@@ -52,13 +53,13 @@ def _expect(fn: Callable[[float], object], mean: float, var: float, breaks=()) -
     return total, error
 
 
-def variational_bound(spec: str | fdiv.Derivation, critic, p: tuple[float, float], q: tuple[float, float],
+def variational_bound(spec: str | Derivation, critic, p: tuple[float, float], q: tuple[float, float],
                       *, breaks=(), **params) -> Estimate:
     """E_P[T] - E_Q[f*(T)] for a critic: a scalar function T(x) (f* evaluated from the derived formula), or a
     critics.OneDimCritic that carries f*(T(x)) composed symbolically and the points where T jumps."""
     from .critics import OneDimCritic
 
-    d = spec if isinstance(spec, fdiv.Derivation) else fdiv.derive(spec, **params)
+    d = derivation(spec, **params)
     (mp, vp), (mq, vq) = _check(*p, "p"), _check(*q, "q")
     if isinstance(critic, OneDimCritic):
         t_fn, f_star, breaks = critic.critic, critic.conjugate_of_critic, critic.breaks

@@ -5,17 +5,20 @@ c0 = (mq'Sq^-1 mq - mp'Sp^-1 mp)/2 + (log det Sq - log det Sp)/2.
 """
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 
-import fdiv
 from fdiv.activation import V
+from fdiv.derive import Derivation
 from fdiv.spec import U
 
 from .gaussian import Gaussian
+from .generator import derivation
 
 _L = sp.Symbol("l", real=True)
 
@@ -33,26 +36,39 @@ def log_ratio(p: Gaussian, q: Gaussian) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: c0 + np.asarray(x) @ b + np.einsum("...i,ij,...j->...", x, c, x)
 
 
-def critic_of_log_ratio(d: fdiv.Derivation) -> Callable[[np.ndarray], np.ndarray]:
+def critic_of_log_ratio(d: Derivation) -> Callable[[np.ndarray], np.ndarray]:
     """T*(l) = f'(exp(l)) as a function of the log-ratio l, simplified symbolically (log(exp(l)) -> l)."""
     return sp.lambdify(_L, _critic_expr(d), ["scipy", "numpy"])
 
 
-def _critic_expr(d: fdiv.Derivation) -> sp.Expr:
-    return sp.expand_log(sp.simplify(d.optimal_critic.subs(U, sp.exp(_L))), force=True)
+def _critic_expr(d: Derivation) -> sp.Expr:
+    return _critic_of(d.optimal_critic)
 
 
-def compose_conjugate(d: fdiv.Derivation, critic: sp.Expr) -> sp.Expr:
+# The symbolic steps below (simplify) and the lambdified functions are memoised per expression: a loop over
+# Gaussian pairs pays for them once, not per pair.
+@functools.lru_cache(maxsize=256)
+def _critic_of(optimal_critic: sp.Expr) -> sp.Expr:
+    return sp.expand_log(sp.simplify(optimal_critic.subs(U, sp.exp(_L))), force=True)
+
+
+def compose_conjugate(d: Derivation, critic: sp.Expr) -> sp.Expr:
     """f*(critic) simplified symbolically, with the derived f* formula: evaluating the composition avoids
     rounding the critic onto the end of dom f* (Hellinger: f*(1 - e^(-l/2)) = e^(l/2) - 1)."""
+    return _composed(d.conjugate, critic)
+
+
+@functools.lru_cache(maxsize=256)
+def _composed(conjugate: sp.Expr, critic: sp.Expr) -> sp.Expr:
     from fdiv.conjugate import T, lambert_of_y_exp_y
     from fdiv.timelimit import attempt
 
-    expr = lambert_of_y_exp_y(d.conjugate.subs(T, critic))
+    expr = lambert_of_y_exp_y(conjugate.subs(T, critic))
     ok, simpler = attempt("simplifying f* of the critic", sp.simplify, expr, seconds=10)
     return simpler if ok else expr
 
 
+@functools.lru_cache(maxsize=256)
 def _float_or_mp(expr: sp.Expr, var: sp.Symbol):
     """expr(var) as a float function, switching to mpmath (returning an mpf) where floats overflow."""
     import math
@@ -80,28 +96,24 @@ def _float_or_mp(expr: sp.Expr, var: sp.Symbol):
     return fn
 
 
-def optimal_critic(spec: str | fdiv.Derivation, p: Gaussian, q: Gaussian, **params) -> Callable[[np.ndarray], np.ndarray]:
+def optimal_critic(spec: str | Derivation, p: Gaussian, q: Gaussian, **params) -> Callable[[np.ndarray], np.ndarray]:
     """x -> T*(x) = f'(p(x)/q(x)), the critic at which the variational bound equals D_f."""
-    d = spec if isinstance(spec, fdiv.Derivation) else fdiv.derive(spec, **params)
+    d = derivation(spec, **params)
     ell, t_of_l = log_ratio(p, q), critic_of_log_ratio(d)
     return lambda x: np.broadcast_to(t_of_l(ell(x)), np.shape(x)[:-1]) * 1.0
 
 
-def optimal_critic_1d(spec: str | fdiv.Derivation, p: tuple[float, float], q: tuple[float, float], **params):
+def optimal_critic_1d(spec: str | Derivation, p: tuple[float, float], q: tuple[float, float], **params):
     """The 1-D T*(x) as a plain float function (fast under scipy's quadrature), and the x where it may jump
     (where p/q crosses a kink of f, e.g. p = q for total variation)."""
-    from .quadrature import _Pair, _kink_points
+    from .quadrature import _Pair
 
-    d = spec if isinstance(spec, fdiv.Derivation) else fdiv.derive(spec, **params)
+    d = derivation(spec, **params)
     pair = _Pair(p, q)
     expr = _critic_expr(d)
     t_of_l, conj_of_l = _float_or_mp(expr, _L), _float_or_mp(compose_conjugate(d, expr), _L)
-    jumps = _kink_points(pair, [float(b.ratio) for b in d.branches if b.kind == "kink"])
-
-    def ell(x: float) -> float:
-        return pair.a * x * x + pair.b * x + pair.c
-
-    return OneDimCritic(lambda x: t_of_l(ell(x)), lambda x: conj_of_l(ell(x)), tuple(jumps))
+    jumps = sorted(x for b in d.branches if b.kind == "kink" for x in pair.crossings(math.log(float(b.ratio))))
+    return OneDimCritic(lambda x: t_of_l(pair.ell(x)), lambda x: conj_of_l(pair.ell(x)), tuple(jumps))
 
 
 @dataclass(frozen=True)
@@ -125,12 +137,12 @@ class QuadraticCritic:
     activation: Callable[[np.ndarray], np.ndarray]
 
     @classmethod
-    def for_divergence(cls, d: fdiv.Derivation, a: float, b, c) -> "QuadraticCritic":
+    def for_divergence(cls, d: Derivation, a: float, b, c) -> "QuadraticCritic":
         act = sp.lambdify(V, d.activation, ["scipy", "numpy"])
         return cls(float(a), np.atleast_1d(np.asarray(b, float)), np.atleast_2d(np.asarray(c, float)),
                    lambda v: np.broadcast_to(act(v), np.shape(v)) * 1.0)
 
-    def one_dim(self, d: fdiv.Derivation, clip: float = 30.0) -> "OneDimCritic":
+    def one_dim(self, d: Derivation, clip: float = 30.0) -> "OneDimCritic":
         """The 1-D critic x -> sigma_f(v), v = a + b x + c x^2 clipped to [-clip, clip] (any function into dom f*
         is a critic; clipping keeps it away from the ends of dom f*, where floats round onto the end), with
         f*(sigma_f(v)) composed symbolically in v."""

@@ -1,10 +1,13 @@
 """Monte Carlo references in torch (any device, float64) with standard errors and confidence intervals.
 
 D_f(P||Q) = E_Q[f(p/q)] is estimated in log space: u = exp(log p(x) - log q(x)), with f shifted to
-g(u) = f(u) - f(1) - f'(1)(u - 1) >= 0 (same expectation, far lower variance near p = q).
+g(u) = f(u) - f(1) - f'(1)(u - 1) >= 0 (same expectation, far lower variance near p = q). Only f is needed
+(numerics.generator); the variational bound needs f*, from fdiv's derivation. Both, and the torch functions
+made from them, are memoised: a name costs SymPy once per process, not once per call.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,12 +16,13 @@ import numpy as np
 import sympy as sp
 import torch
 
-import fdiv
 from fdiv.conjugate import T
-from fdiv.spec import U
+from fdiv.derive import Derivation
+from fdiv.spec import U, Spec
 
 from .errors import NumericsError
 from .gaussian import Gaussian
+from .generator import Generator, derivation, generator
 
 Z_95 = 1.959963984540054
 
@@ -38,8 +42,10 @@ class MCEstimate:
                 "std_error": self.std_error, "n": self.n}
 
 
+@functools.lru_cache(maxsize=256)
 def torch_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[torch.Tensor], torch.Tensor]:
-    """expr as a function of a float64 tensor: SymPy's torch printer where it works, else numpy/scipy on CPU."""
+    """expr as a function of a float64 tensor: SymPy's torch printer where it works, else numpy/scipy on CPU
+    (memoised per expression)."""
     try:
         fn = sp.lambdify(var, expr, "torch")
         probe = torch.linspace(-0.5, 0.5, 3, dtype=torch.float64)
@@ -59,8 +65,10 @@ def torch_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[torch.Tensor], to
 
 
 def mvn(g: Gaussian, device: str | torch.device = "cpu") -> torch.distributions.MultivariateNormal:
+    """g as a torch distribution; g was validated on construction, so torch's argument checks are skipped."""
     return torch.distributions.MultivariateNormal(torch.as_tensor(g.mean, device=device),
-                                                  scale_tril=torch.as_tensor(g.chol, device=device))
+                                                  scale_tril=torch.as_tensor(g.chol, device=device),
+                                                  validate_args=False)
 
 
 def _mean_se(values: torch.Tensor) -> MCEstimate:
@@ -68,21 +76,22 @@ def _mean_se(values: torch.Tensor) -> MCEstimate:
     return MCEstimate(float(values.mean()), float(values.std(unbiased=True) / math.sqrt(n)), n)
 
 
-def f_divergence(spec: str | fdiv.Derivation, p: Gaussian, q: Gaussian, *, n: int = 100_000, seed: int = 0,
-                 device: str = "cpu", **params) -> MCEstimate:
-    """E_Q[f(p/q)] by sampling Q. Where the catalogue has a Gaussian closed form that says the divergence is
-    infinite, the answer is +inf: a sample mean of an infinite expectation is a finite number, and wrong."""
+def f_divergence(spec: str | Spec | Derivation | Generator, p: Gaussian, q: Gaussian, *, n: int = 100_000,
+                 seed: int = 0, device: str = "cpu", **params) -> MCEstimate:
+    """E_Q[f(p/q)] by sampling Q (f(1) != 0 is included: D_f(P||P) = f(1)). Where the catalogue has a Gaussian
+    closed form that says the divergence is infinite, the answer is +inf: a sample mean of an infinite
+    expectation is a finite number, and wrong."""
     from .closed_forms import CLOSED_FORMS
 
-    d = spec if isinstance(spec, fdiv.Derivation) else fdiv.derive(spec, **params)
-    if d.name in CLOSED_FORMS:
+    d = generator(spec, **params)
+    if d.catalogue_name in CLOSED_FORMS:
         try:
-            infinite = bool(np.isinf(CLOSED_FORMS[d.name](p, q, d.parameters)).all())
+            infinite = bool(np.isinf(CLOSED_FORMS[d.catalogue_name](p, q, d.parameters)).all())
         except NumericsError:  # the closed form does not cover this pair (TV with unequal covariances)
             infinite = False
         if infinite:
             return MCEstimate(math.inf, 0.0, n)
-    g = torch_function(d.f - d.f_at_one - d.f_prime_at_one * (U - 1), U)
+    g = torch_function(d.shifted, U)
     gen = torch.Generator(device=device).manual_seed(seed)
     P, Q = mvn(p, device), mvn(q, device)
     x = Q.loc + torch.randn((n, q.dim), generator=gen, dtype=torch.float64, device=device) @ Q.scale_tril.T
@@ -91,10 +100,10 @@ def f_divergence(spec: str | fdiv.Derivation, p: Gaussian, q: Gaussian, *, n: in
     return MCEstimate(est.value + float(d.f_at_one), est.std_error, n)
 
 
-def variational_bound(critic: Callable[[torch.Tensor], torch.Tensor], spec: str | fdiv.Derivation, p: Gaussian,
+def variational_bound(critic: Callable[[torch.Tensor], torch.Tensor], spec: str | Spec | Derivation, p: Gaussian,
                       q: Gaussian, *, n: int = 100_000, seed: int = 0, device: str = "cpu", **params) -> MCEstimate:
     """E_P[T] - E_Q[f*(T)] for a critic T (a function of x, shape (n, d) -> (n,)), independent samples."""
-    d = spec if isinstance(spec, fdiv.Derivation) else fdiv.derive(spec, **params)
+    d = derivation(spec, **params)
     conj = torch_function(d.conjugate, T)
     gen = torch.Generator(device=device).manual_seed(seed)
     P, Q = mvn(p, device), mvn(q, device)

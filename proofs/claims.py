@@ -94,34 +94,99 @@ def _domain_points(d: Derivation) -> list[sp.Expr]:
     cuts.append(dom.upper)
     cuts = sorted({c for c in cuts if c.is_number or c in (sp.oo, -sp.oo)}, key=lambda c: float(c))
     points: list[sp.Expr] = []
+    simple = sorted({sp.Rational(n, q) for q in (1, 2, 3, 4) for n in range(-12, 13)},
+                    key=lambda r: (r.q, abs(r.p), r.p < 0))
     for lo, hi in zip(cuts, cuts[1:]):
-        points += sample_points(lo, hi, 8)
+        inside = [x for x in simple if (lo == -sp.oo or x > lo) and (hi == sp.oo or x < hi)]
+        points += inside[:8] + sample_points(lo, hi, 16)
     for end, closed in ((dom.lower, dom.lower_closed), (dom.upper, dom.upper_closed)):
         if closed:
             points.append(end)
-    return points
+    # the simplest points first, so a counterexample reads well (t = -3, not t = -2147483649/1073741824)
+    return sorted(dict.fromkeys(points), key=_simplicity)
+
+
+def _simplicity(x: sp.Expr) -> tuple:
+    if x.is_Rational:
+        return (0 if x.is_Integer else 1, x.q, abs(x.p))
+    return (2, 0, 0)
+
+
+#: A numeric verdict of "verified" needs at least this many points where both sides were evaluated.
+MIN_POINTS = 10
+
+
+def parameter_samples(d: Derivation) -> list[dict[sp.Symbol, sp.Expr]]:
+    """Values for a derivation's symbolic parameters (a range such as alpha in (1, oo)): three points of each
+    range, so a numeric comparison never runs on an expression with a free parameter (which evaluates
+    nowhere and would verify anything). [{}] when every parameter has a value."""
+    from fdiv.spec import SymbolicRange
+
+    ranges = [v for v in d.parameters.values() if isinstance(v, SymbolicRange)]
+    if not ranges:
+        return [{}]
+    out = []
+    for s in (sp.Rational(1, 3), sp.Integer(1), sp.Integer(3)):
+        out.append({r.parameter: r.expr().xreplace({r.symbol: s}) for r in ranges})
+    return out
+
+
+def _fixed(d: Derivation, sample: dict) -> Derivation:
+    """d with its symbolic parameters replaced by the sample's values (the fields the checks read)."""
+    if not sample:
+        return d
+    from dataclasses import replace
+
+    dom = d.conjugate_domain
+    params = {k: (sample[v.parameter] if hasattr(v, "parameter") else v) for k, v in d.parameters.items()}
+    return replace(d, parameters=params, conjugate=d.conjugate.xreplace(sample),
+                   conjugate_domain=Interval(dom.lower.xreplace(sample), dom.upper.xreplace(sample),
+                                             dom.lower_closed, dom.upper_closed),
+                   critic_range=Interval(d.critic_range.lower.xreplace(sample), d.critic_range.upper.xreplace(sample),
+                                         d.critic_range.lower_closed, d.critic_range.upper_closed))
+
+
+def _sample_text(sample: dict) -> str:
+    return (" at " + ", ".join(f"{k} = {v}" for k, v in sample.items())) if sample else ""
 
 
 def check_conjugate(d: Derivation, claim: sp.Expr) -> Verdict:
-    """The claim is a formula for f*(t) on dom f*."""
+    """The claim is a formula for f*(t) on dom f*. Refuted at the first point where the two differ; verified
+    symbolically where SymPy proves it, else numerically when at least MIN_POINTS points were compared;
+    otherwise undecided, saying how many points were skipped and why."""
     true = d.conjugate
+    if d.numeric:
+        from fdiv.inverse import readable
+
+        shown = str(readable(true))
+    else:
+        shown = str(true)
+    compared = skipped_true = skipped_claim = 0
+    for sample in parameter_samples(d):
+        dd = _fixed(d, sample)
+        true_fn, claim_fn = mp_function(dd.conjugate, T), mp_function(claim.xreplace(sample), T)
+        for t in _domain_points(dd):
+            ref = real_value(true_fn, t)
+            if ref is None:
+                skipped_true += 1
+                continue
+            got = real_value(claim_fn, t)
+            if got is None or _differ(got, ref):
+                return Verdict(REFUTED, f"the claimed f*(t) differs from f*(t) = {shown} at t = {t}{_sample_text(sample)}",
+                               "numeric (30 digits)",
+                               {"t": str(t), **{str(k): str(v) for k, v in sample.items()},
+                                "claimed": "undefined or not real" if got is None else _num(got), "true": _num(ref)})
+            compared += 1
     pieces = true.args if isinstance(true, sp.Piecewise) else ((true, sp.true),)
-    true_fn, claim_fn = mp_function(true, T), mp_function(claim, T)
-    points = _domain_points(d)
-    for t in points:
-        ref = real_value(true_fn, t)
-        if ref is None:
-            continue
-        got = real_value(claim_fn, t)
-        if got is None or _differ(got, ref):
-            return Verdict(REFUTED, f"the claimed f*(t) differs from f*(t) = {true} at t = {t}",
-                           "numeric (30 digits)",
-                           {"t": str(t), "claimed": "undefined or not real" if got is None else _num(got),
-                            "true": _num(ref)})
-    if all(_symbolic_zero(_in_domain(claim - expr, d.conjugate_domain)) for expr, _ in pieces):
+    if not d.numeric and (_symbolic_zero(sp.piecewise_fold(claim - true))
+                          or all(_symbolic_zero(_in_domain(claim - expr, d.conjugate_domain)) for expr, _ in pieces)):
         return Verdict(VERIFIED, f"equals f*(t) = {true} on dom f* = {d.conjugate_domain}", "symbolic")
-    return Verdict(VERIFIED, f"agrees with f*(t) = {true} on dom f* = {d.conjugate_domain}",
-                   f"numeric (30 digits, {len(points)} points); SymPy could not prove it")
+    if compared < MIN_POINTS:
+        return Verdict(UNDECIDED, f"only {compared} points could be compared (f* not real at {skipped_true}); "
+                       f"a numeric verdict needs {MIN_POINTS}", "numeric (30 digits)")
+    return Verdict(VERIFIED, f"agrees with f*(t) = {shown} on dom f* = {d.conjugate_domain}",
+                   f"numeric (30 digits, {compared} points{', ' + str(len(parameter_samples(d))) + ' parameter values' if parameter_samples(d) != [{}] else ''}); "
+                   "SymPy could not prove it")
 
 
 # ------------------------------------------------------------------------------------------------------- domain
@@ -159,6 +224,15 @@ def _inside(y, rng: Interval) -> bool:
 
 def check_activation(d: Derivation, claim: sp.Expr) -> Verdict:
     """Verified when sigma maps R into the critic range (the range of f' on (0, oo))."""
+    samples = parameter_samples(d)
+    if samples != [{}]:  # a symbolic parameter: check at sampled values (refuted at any; never verified blind)
+        for sample in samples:
+            verdict = check_activation(_fixed(d, sample), claim.xreplace(sample))
+            if verdict.verdict != VERIFIED:
+                verdict.reason += _sample_text(sample)
+                return verdict
+        return Verdict(UNDECIDED, f"sigma maps R into the critic range at {len(samples)} sampled parameter values, "
+                       "but that is not a proof for every value in the range", "numeric (30 digits)")
     rng = d.critic_range
     fn = mp_function(claim, V)
     grid = [sp.Integer(0)] + [s * sp.Rational(2) ** k for k in range(-8, 11) for s in (1, -1)]
@@ -282,8 +356,9 @@ def check_identity(lhs_text: str, rhs_text: str, assume: str | None = None, *, p
                            {**{str(s): _num(x) for s, x in point.items()},
                             "lhs": "undefined or not real" if a is None else _num(a),
                             "rhs": "undefined or not real" if b is None else _num(b)})
-    if checked == 0:
-        return Verdict(UNDECIDED, "no admissible point where either side is defined was found", "")
+    if checked < MIN_POINTS:
+        return Verdict(UNDECIDED, f"only {checked} admissible points where either side is defined were found in "
+                       f"{tries} draws; a numeric verdict needs {MIN_POINTS}", "")
     return Verdict(VERIFIED, f"{lhs} = {rhs} at {checked} admissible points",
                    f"numeric (30 digits, {checked} points); SymPy could not prove it")
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 from ..errors import FdivError
 from . import common
@@ -63,12 +64,14 @@ def run(args) -> str:
 
 
 def divergence_of_spec(spec, p, q, method, params):
+    """D_f by quadrature from f alone: no conjugate is needed, so every f that passes validation gets a value."""
+    from numerics.generator import generator
     from numerics.quadrature import f_divergence
-
-    from ..derive import derive
 
     if method == "closed-form":
         raise FdivError("gauss: a user-written f has no registered closed form; use --method quadrature")
-    d = derive(spec, **params)
-    common.notes(d)
-    return f_divergence(d, p, q, high_precision=method == "mpmath")
+    g = generator(spec, **params)
+    if g.f_at_one != 0:
+        print(f"note: f(1) = {g.f_at_one}, so D_f(P||P) = {g.f_at_one} and the value includes it "
+              "(subtract f(1) from f to normalise)", file=sys.stderr)
+    return f_divergence(g, p, q, high_precision=method == "mpmath")
