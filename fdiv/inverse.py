@@ -29,6 +29,15 @@ def _solve(df, lo, hi, t, d2f=None):
     while they stay inside the bracket, which every step shrinks, and bisection otherwise. f' is increasing,
     so the sign of df(u) - t decides each step and nothing can diverge.
     """
+    if mpmath.mp.prec > 400 and d2f is not None:
+        # high precision: find the root at 200 bits first, then polish it with Newton steps (each doubles the
+        # correct digits), instead of bracketing at thousands of bits
+        with mpmath.workprec(200):
+            rough = _solve(df, lo, hi, +t, d2f)
+        if rough is not None:
+            polished = _polish(df, d2f, lo, hi, t, rough)
+            if polished is not None:
+                return polished
     lo = mpmath.mpf(lo)
     hi = mpmath.mpf(hi) if hi != sp.oo else mpmath.inf
 
@@ -109,6 +118,29 @@ def _solve(df, lo, hi, t, d2f=None):
             if b - a <= tol * (1 + abs(y)):
                 break
     return point(y)[0]
+
+
+def _polish(df, d2f, lo, hi, t, u):
+    """Newton steps in u from a root good to ~60 digits, up to the working precision; None if a step leaves
+    the piece or the steps do not settle (the caller then brackets from scratch)."""
+    lo = mpmath.mpf(lo)
+    hi = mpmath.mpf(hi) if hi != sp.oo else mpmath.inf
+    u = mpmath.mpf(u)
+    tol = mpmath.mpf(2) ** (-(mpmath.mp.prec - 8))
+    for _ in range(int(mpmath.log(mpmath.mp.prec, 2)) + 6):
+        try:
+            slope = d2f(u)
+            step = (df(u) - t) / slope
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+            return None
+        if isinstance(step, mpmath.mpc) or not slope > 0:
+            return None
+        u = u - step
+        if not lo < u < hi:
+            return None
+        if abs(step) <= tol * abs(u):
+            return u
+    return None
 
 
 def _lambda_function(lam: sp.Lambda):

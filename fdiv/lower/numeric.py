@@ -66,13 +66,80 @@ def numeric_pieces(branches: tuple[Branch, ...]) -> dict[int, NumericPiece]:
     return out
 
 
-def _simplest(e: sp.Expr, what: str) -> sp.Expr:
+def _rationalised(e: sp.Expr) -> sp.Expr:
+    """P + Q sqrt(A) over D as (P^2 - Q^2 A) / ((P - Q sqrt(A)) D): the difference 1 - u/sqrt(1 + u^2) of two
+    nearly equal terms becomes 1/(sqrt(1 + u^2) (sqrt(1 + u^2) + u)), with no cancellation left."""
+    num, den = sp.fraction(sp.together(e))
+    roots = sorted({p for p in num.atoms(sp.Pow) if p.exp == sp.Rational(1, 2) and p.free_symbols},
+                   key=sp.default_sort_key)
+    if len(roots) != 1:
+        return e
+    root = roots[0]
+    parts = sp.collect(sp.expand(num), root, evaluate=False)
+    if set(parts) - {sp.S.One, root}:
+        return e
+    p, q = parts.get(sp.S.One, sp.S.Zero), parts.get(root, sp.S.Zero)
+    return sp.expand(p**2 - q**2 * root.base) / ((p - q * root) * den)
+
+
+def _error(e: sp.Expr, points: list, *, reach: bool = False) -> int:
+    """How many of the points e evaluates badly in float64 (numpy): more than 1e-13 relative from mpmath (at
+    enough digits that its own cancellation does not matter), or not finite where the exact value is a normal
+    float. With reach=True (points ordered outwards towards an end), how many points lie past the first bad
+    one: a form that stays accurate further towards u = 0 or oo scores lower."""
+    import mpmath
+    import numpy as np
+
+    fast, exact = sp.lambdify(U, e, "numpy"), sp.lambdify(U, e, "mpmath")
+    bad = 0
+    with np.errstate(all="ignore"):
+        for x in points:
+            try:
+                # a form that cancels loses ~2 log10(u) digits: the reference carries them
+                with mpmath.workdps(40 + 2 * int(abs(np.log10(x)))):
+                    ref = exact(mpmath.mpf(x))
+            except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                continue
+            if isinstance(ref, mpmath.mpc) or not mpmath.isfinite(ref) or not 1e-300 < abs(ref) < 1e300:
+                continue
+            try:
+                got = float(fast(np.float64(x)))
+            except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                got = float("nan")
+            if not (np.isfinite(got) and abs(got - ref) <= 1e-13 * abs(ref)):
+                if reach:
+                    return len(points) - points.index(x)
+                bad += 1
+    return bad
+
+
+# Next to u = 1 first: f'(1) is often 0 there, the critic's optimum when p = q, where training converges, and an
+# expanded form (-2/sqrt(u) - 6 sqrt(u) + 2u + 6 for 2 (sqrt(u) - 1)^3/sqrt(u)) loses every digit. Then over the
+# range a float32 or float64 slope can reach.
+_NEAR_ONE = [1 + s * 2.0**-k for k in range(1, 53, 3) for s in (1, -1)]
+_EVERYWHERE = [2.0**k for k in range(-400, 401, 10)]
+_NEAR = {"lo": [2.0**-k for k in range(0, 1001, 10)], "hi": [2.0**k for k in range(0, 1001, 10)]}
+
+
+def _simplest(e: sp.Expr, what: str, region: str | None = None) -> sp.Expr:
+    """Among equivalent forms (expanded, cancelled, simplified, logs expanded, radicals rationalised), the one
+    evaluated most accurately in float64 where it is used (towards u = 0 or u = oo for a distance to an end of
+    f''s range), then the shortest: a form is judged by how many sample points it evaluates badly in float64,
+    not by its looks."""
     forms = [e]
-    for step in (sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True))):
+    for step in (sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised):
         ok, form = attempt(what, step, e, seconds=5)
         if ok and not form.has(sp.zoo, sp.nan, sp.I):
             forms.append(form)
-    return min(forms, key=lambda x: (sp.count_ops(x), len(str(x))))
+    regions = [(_NEAR[region], True)] if region in _NEAR else [(_NEAR_ONE, False), (_EVERYWHERE, False)]
+    scored = []
+    for form in dict.fromkeys(forms):
+        counts = []
+        for points, reach in regions:
+            ok, bad = attempt(what, lambda: _error(form, points, reach=reach), seconds=10)
+            counts.append(bad if ok else len(points) + 1)
+        scored.append((*counts, sp.count_ops(form), len(str(form)), form))
+    return min(scored, key=lambda x: x[:-1])[-1]
 
 
 def _printed(e: sp.Expr, helpers: set[str]) -> str:
@@ -131,8 +198,8 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
         else:
             s = piece.slope_lo if form == "lo" else piece.slope_hi
             sign = 1 if form == "lo" else -1
-            gap = _simplest(sign * (df - s), "simplifying the distance of f' to the end of its range")
-            rest = _simplest(s * U - f, "simplifying s u - f(u)")
+            gap = _simplest(sign * (df - s), "simplifying the distance of f' to the end of its range", form)
+            rest = _simplest(s * U - f, "simplifying s u - f(u)", form)
             name = f"_piece{k}_{form}_gap"
             what = f"f'(u) - ({s})" if form == "lo" else f"{s} - f'(u)"
             lines += ["", "", f"def {name}(u):",
