@@ -124,15 +124,18 @@ def resolve_spec(name_or_expr: str, params: dict[str, str] | None = None) -> Spe
             raise SpecError(f"{name_or_expr}: holds {len(specs)} divergences; derive takes one")
         return specs[0]
     if not any(ch in name_or_expr for ch in "u()*+-/"):
-        raise SpecError(f"unknown divergence {name_or_expr!r} (see 'fdiv list', or pass an expression with --f)")
+        from .names import suggestion
+
+        raise SpecError(f"unknown divergence {ascii(name_or_expr)[:80]}{suggestion(name_or_expr)}")
     return custom_spec(name_or_expr, params)
 
 
 def custom_spec(expr: str, params: dict[str, str]) -> Spec:
     """A user-written f; each --param K=V declares the parameter K (any real value)."""
     for key in params:
-        if not key.isidentifier() or key in ("u", "t", "v", "pi", "E") or key.startswith("_"):
-            raise SpecError(f"--param {key}: not a usable parameter name")
+        if not key.isidentifier() or not key.isascii() or key in ("u", "t", "v", "pi", "E", "oo", "I") \
+                or key.startswith("_"):
+            raise SpecError(f"--param {ascii(key)}: not a usable parameter name")
     return Spec(name="custom", f=expr, params=tuple(Param(k, str(v)) for k, v in params.items()), title="user f")
 
 
@@ -142,6 +145,11 @@ def derive(name_or_expr: str | Spec, **params) -> Derivation:
     `name_or_expr` is a catalogue name or alias, a TOML file, an expression in u, or a Spec; parameters are
     given as keywords (numbers, strings such as "1/3", or exact SymPy numbers).
     """
+    if not isinstance(name_or_expr, (str, Spec)):
+        raise SpecError(f"derive: expected a name, an expression in u or a Spec, got {type(name_or_expr).__name__}")
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, sp.Basic)):
+            raise SpecError(f"parameter {key}: expected a number or a string, got {type(value).__name__}")
     spec = name_or_expr if isinstance(name_or_expr, Spec) else resolve_spec(name_or_expr, params)
     f, values = spec.expr(params)
     address = cache.key(spec, values, step_seconds())

@@ -70,11 +70,16 @@ def module_name(base: str) -> str:
 def _installed(name: str) -> bool:
     """Whether an installed top-level module has this name (the current directory does not count: a module
     fdiv wrote there before is regenerated, not refused)."""
-    from importlib.machinery import PathFinder
+    import importlib.util
 
+    if name in sys.modules:
+        return True
     here = {"", ".", os.getcwd()}
-    path = [p for p in sys.path if p not in here]
+    saved = list(sys.path)
+    sys.path[:] = [p for p in saved if p not in here]
     try:
-        return PathFinder.find_spec(name, path) is not None
+        return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+    finally:
+        sys.path[:] = saved

@@ -8,6 +8,7 @@ import mpmath
 import sympy as sp
 
 DPS = 30  # working digits of every numeric check
+EVALUATION_SECONDS = 2.0  # CPU seconds one high-precision evaluation may take before it counts as undefined
 
 # Values given to symbolic parameters (e.g. beta > 0 in alpha = 1 + beta) by numeric evaluations; symbolic steps
 # never see them. Set by derive() for a symbolic parameter range, and named in the checks' reports.
@@ -49,10 +50,15 @@ def mp_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[object], object]:
 
 def real_value(fn: Callable[[object], object], x, *, dps: int = DPS):
     """fn(x) as an mpf when it is real and finite, else None (complex, nan, inf or an evaluation error)."""
+    from .errors import DerivationTimeout
+    from .timelimit import time_limit
+
     with mpmath.workdps(dps + 10):
         try:
-            y = fn(x if isinstance(x, mpmath.mpf) else to_mpf(x, dps))
-        except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+            # one evaluation may not run away: exp(exp(u)) at u = 2^30 has a billion-digit exponent
+            with time_limit("one numeric evaluation", EVALUATION_SECONDS):
+                y = fn(x if isinstance(x, mpmath.mpf) else to_mpf(x, dps))
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError, DerivationTimeout):
             return None
         if isinstance(y, mpmath.mpc):
             if abs(y.imag) > mpmath.mpf(10) ** (-dps) * (1 + abs(y.real)):

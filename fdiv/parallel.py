@@ -10,14 +10,16 @@ from .derive import Derivation, derive
 from .timelimit import step_seconds
 
 
-def _one(name: str) -> Derivation:
-    return derive(name)
+def _one(name: str) -> None:
+    derive(name)  # the result travels through the disk cache: a pickled SymPy object would come back
+    # re-evaluated (Mul(1/3, a + b) distributed), and the catalogue's modules would depend on how they were made
 
 
 def derive_all(names: list[str] | None = None, processes: int | None = None, *,
                progress: bool = False) -> list[Derivation]:
     """Derivations of `names` (default: the catalogue) in catalogue order; `progress` prints a counter on
-    stderr. Entries already in the derivation cache are read from it; the rest run on all cores."""
+    stderr. Entries already in the derivation cache are read from it; the rest are derived on all cores (each
+    child writes the disk cache, the parent reads it back) or, without a disk cache, one by one here."""
     from . import cache
 
     names = names or catalogue.names()
@@ -25,32 +27,28 @@ def derive_all(names: list[str] | None = None, processes: int | None = None, *,
     todo = []
     for n in names:
         spec = catalogue.get(n)
-        _, values = spec.expr()
-        hit = cache.get(cache.key(spec, values, step_seconds()), spec)
+        hit = cache.get(cache.key(spec, spec.expr()[1], step_seconds()), spec)
         if hit is not None:
             out[n] = hit
         else:
             todo.append(n)
-    processes = processes or min(len(todo), os.cpu_count() or 1)
 
-    def report(done: int) -> None:
+    def report() -> None:
         if progress:
-            sys.stderr.write(f"\rderiving: {done}/{len(names)}")
+            sys.stderr.write(f"\rderiving: {len(out)}/{len(names)}")
             sys.stderr.flush()
 
-    report(len(out))
-    if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for n in todo:
+    report()
+    processes = processes or min(len(todo), os.cpu_count() or 1)
+    if processes > 1 and cache.directory() is not None and "fork" in multiprocessing.get_all_start_methods():
+        with multiprocessing.get_context("fork").Pool(processes) as pool:  # fork shares the imported SymPy
+            for n, _ in zip(todo, pool.imap(_one, todo)):
+                out[n] = derive(n)  # from the disk cache (or derived here if the entry could not be stored)
+                report()
+    for n in todo:
+        if n not in out:
             out[n] = derive(n)
-            report(len(out))
-    else:
-        # fork shares the already-imported SymPy; each child's result is cached by the parent below
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            for n, d in zip(todo, pool.imap(_one, todo)):
-                out[n] = d
-                spec = catalogue.get(n)
-                cache.put(cache.key(spec, spec.expr()[1], step_seconds()), d)
-                report(len(out))
+            report()
     if progress:
         sys.stderr.write("\n")
     return [out[n] for n in names]

@@ -67,12 +67,18 @@ def _fenchel_young_inequality(a: Analysis, c: Conjugate) -> Check:
     us = sample_points(sp.Integer(0), sp.oo, 12)
     ts = _domain_points(c, 12)
     gs = [real_value(g_fn, y) for y in ts]  # each f*(t) once (a numeric branch solves f'(u) = t for it)
+    checked = skipped = 0
     for x in us:
-        fx = real_value(f_fn, x)
+        fx = real_value(f_fn, x)  # None: too costly to evaluate there (f is real on (0, oo): validated)
         for y, gy in zip(ts, gs):
-            if fx is None or gy is None or fx + gy - to_mpf(x) * to_mpf(y) < -_TOL * (1 + abs(fx) + abs(gy)):
-                return Check(name, False, numeric_method(len(us) * len(ts)), f"fails at u = {x}, t = {y}")
-    return Check(name, True, numeric_method(len(us) * len(ts)))
+            if fx is None or gy is None:
+                skipped += 1
+                continue
+            checked += 1
+            if fx + gy - to_mpf(x) * to_mpf(y) < -_TOL * (1 + abs(fx) + abs(gy)):
+                return Check(name, False, numeric_method(checked), f"fails at u = {x}, t = {y}")
+    detail = f"{skipped} pairs not evaluable in time were skipped" if skipped else ""
+    return Check(name, checked >= 20, numeric_method(checked), detail or ("" if checked >= 20 else "too few points"))
 
 
 def _value_at_f_prime_one(a: Analysis, c: Conjugate, fp1: sp.Expr) -> Check:

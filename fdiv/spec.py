@@ -1,6 +1,8 @@
 """Specs: a divergence is data (name, aliases, f, parameters with constraints, reference), loaded from TOML."""
 from __future__ import annotations
 
+import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,30 +176,88 @@ def parse_interval(text: str, *, where: str = "interval") -> tuple[sp.Expr, sp.E
     return _interval(text, where=where)
 
 
+MAX_SPEC_BYTES = 1_000_000  # a spec file larger than this is refused before it is read
+MAX_DIVERGENCES = 64
+MAX_PARAMS = 16
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_RESERVED = {"u", "t", "v", "oo", "I"}  # pi may be a parameter (js-weighted): it then shadows the constant
+
+
+def _text(value: Any, where: str, key: str) -> str:
+    if not isinstance(value, str):
+        raise SpecError(f"{where}: {key!r} must be a string, not {_toml_type(value)}")
+    return value
+
+
+def _toml_type(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", list: "a list", dict: "a table"}.get(
+        type(value), type(value).__name__)
+
+
+def _strings(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(x, (str, int, float)) and not isinstance(x, bool)
+                                              for x in value):
+        raise SpecError(f"{where}: {key!r} must be a list of strings, not {_toml_type(value)}")
+    return tuple(str(x) for x in value)
+
+
+def _value(value: Any, where: str, key: str) -> str:
+    """A number written as a TOML string, integer or float (booleans and tables are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise SpecError(f"{where}: {key!r} must be a number or a string, not {_toml_type(value)}")
+    return str(value)
+
+
 def specs_from_toml(data: dict[str, Any], *, source: str) -> list[Spec]:
-    """Specs from parsed TOML: a list of [[divergence]] tables."""
+    """Specs from parsed TOML: a list of [[divergence]] tables, every field checked for its type."""
     tables = data.get("divergence")
-    if not isinstance(tables, list) or not tables:
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise SpecError(f"{source}: expected one or more [[divergence]] tables")
+    if len(tables) > MAX_DIVERGENCES:
+        raise SpecError(f"{source}: {len(tables)} divergences; at most {MAX_DIVERGENCES} per file")
     known = {"name", "f", "aliases", "params", "title", "reference", "notes", "published"}
     specs = []
     for i, table in enumerate(tables):
         where = f"{source}: divergence #{i + 1}"
         extra = sorted(set(table) - known)
         if extra:
-            raise SpecError(f"{where}: unknown key {extra[0]!r}")
-        if not isinstance(table.get("name"), str) or not isinstance(table.get("f"), str):
+            raise SpecError(f"{where}: unknown key {ascii(extra[0])}")
+        if "name" not in table or "f" not in table:
             raise SpecError(f"{where}: 'name' and 'f' are required strings")
+        name = _text(table["name"], where, "name")
+        if not _NAME.fullmatch(name):
+            raise SpecError(f"{where}: name {ascii(name)[:70]} must be ASCII letters, digits, '-' or '_' "
+                            "(starting with a letter, at most 64 characters)")
+        aliases = _strings(table.get("aliases", []), where, "aliases")
+        for alias in aliases:
+            if not _NAME.fullmatch(alias):
+                raise SpecError(f"{where}: alias {ascii(alias)[:70]} must be like a name")
+        raw_params = table.get("params", {})
+        if not isinstance(raw_params, dict):
+            raise SpecError(f"{where}: 'params' must be a table, not {_toml_type(raw_params)}")
+        if len(raw_params) > MAX_PARAMS:
+            raise SpecError(f"{where}: {len(raw_params)} parameters; at most {MAX_PARAMS}")
         params = []
-        for pname, p in (table.get("params") or {}).items():
+        for pname, p in raw_params.items():
+            if not pname.isidentifier() or not pname.isascii() or pname in _RESERVED or pname.startswith("_"):
+                raise SpecError(f"{where}: {ascii(pname)} is not a usable parameter name "
+                                "(an ASCII identifier other than u, t, v)")
             if not isinstance(p, dict) or "default" not in p:
                 raise SpecError(f"{where}: parameter {pname!r} needs a table with a 'default'")
-            params.append(Param(pname, str(p["default"]), str(p.get("interval", "(-oo, oo)")),
-                                tuple(str(x) for x in p.get("exclude", ())), str(p.get("description", ""))))
-        spec = Spec(name=table["name"], f=table["f"], aliases=tuple(table.get("aliases", ())), params=tuple(params),
-                    title=table.get("title", table["name"]), reference=table.get("reference", ""),
-                    notes=table.get("notes", ""),
-                    published=dict(table.get("published", {})))
+            unknown = sorted(set(p) - {"default", "interval", "exclude", "description"})
+            if unknown:
+                raise SpecError(f"{where}: parameter {pname!r}: unknown key {ascii(unknown[0])}")
+            params.append(Param(pname, _value(p["default"], where, f"{pname}.default"),
+                                _text(p.get("interval", "(-oo, oo)"), where, f"{pname}.interval"),
+                                _strings(p.get("exclude", []), where, f"{pname}.exclude"),
+                                _text(p.get("description", ""), where, f"{pname}.description")))
+        published = table.get("published", {})
+        if not isinstance(published, dict) or not all(isinstance(v, str) for v in published.values()):
+            raise SpecError(f"{where}: 'published' must be a table of strings")
+        spec = Spec(name=name, f=_text(table["f"], where, "f"), aliases=aliases, params=tuple(params),
+                    title=_text(table.get("title", name), where, "title"),
+                    reference=_text(table.get("reference", ""), where, "reference"),
+                    notes=_text(table.get("notes", ""), where, "notes"), published=dict(published))
         spec.resolve()  # defaults must satisfy their own constraints
         parse(spec.f, spec.symbols(), where=f"{where}: f")
         specs.append(spec)
@@ -205,11 +265,24 @@ def specs_from_toml(data: dict[str, Any], *, source: str) -> list[Spec]:
 
 
 def load_toml(path: str | Path) -> list[Spec]:
+    """Specs from a TOML file: a regular file (never a FIFO or a device, which could block) under a size cap."""
+    if not isinstance(path, (str, Path)):
+        raise SpecError(f"expected a path to a TOML file, got {type(path).__name__}")
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        info = path.stat()
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SpecError(f"{path}: not a regular file")
+    if info.st_size > MAX_SPEC_BYTES:
+        raise SpecError(f"{path}: larger than {MAX_SPEC_BYTES} bytes")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read it ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: not valid TOML ({exc})") from None
+        raise SpecError(f"{path}: not valid TOML ({' '.join(str(exc).split())})") from None
     return specs_from_toml(data, source=str(path))

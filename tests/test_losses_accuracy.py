@@ -78,6 +78,12 @@ def exact(fn, v: float):
     return b
 
 
+def _show(y) -> str:
+    """17 digits of a reference (rounded first: the reference may carry thousands of digits)."""
+    with mpmath.workprec(64):
+        return mpmath.nstr(+y, 17)
+
+
 def representable(y, dtype) -> bool:
     return y is not None and abs(y) <= mpmath.mpf(float(torch.finfo(dtype).max))
 
@@ -104,7 +110,7 @@ def failures(module, name: str, logits: list[float], dtype) -> list[str]:
                 if not representable(ref, dtype):
                     continue
                 if not (math.isfinite(got) and close(got, ref, dtype)):
-                    out.append(f"{key} {what} at v={logit}: got {got}, exact {mpmath.nstr(ref, 17)}")
+                    out.append(f"{key} {what} at v={logit}: got {got}, exact {_show(ref)}")
     return out
 
 
@@ -129,7 +135,7 @@ def conjugate_failures(module, name: str, logits: list[float], dtype) -> list[st
                 continue
             slack = 4 * eps * (abs(ti) + end) * abs(slope)
             if not (math.isfinite(got) and (close(got, ref, dtype) or abs(mpmath.mpf(got) - ref) <= slack)):
-                out.append(f"conjugate {what} at t={ti}: got {got}, exact {mpmath.nstr(ref, 17)}")
+                out.append(f"conjugate {what} at t={ti}: got {got}, exact {_show(ref)}")
     return out
 
 

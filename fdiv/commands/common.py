@@ -58,12 +58,16 @@ def check_target(args, command: str) -> None:
 
 def spec_file(path_text: str) -> Path:
     """A TOML spec file: a regular file (not a FIFO, device or directory) under the size cap."""
+    import stat
+
     path = Path(path_text)
-    if not path.exists():
-        raise SpecError(f"{path_text}: no such file")
-    if not path.is_file():
+    try:
+        info = path.stat()
+    except OSError:
+        raise SpecError(f"{path_text}: no such file") from None
+    if not stat.S_ISREG(info.st_mode):
         raise SpecError(f"{path_text}: not a regular file")
-    if path.stat().st_size > MAX_SPEC_BYTES:
+    if info.st_size > MAX_SPEC_BYTES:
         raise SpecError(f"{path_text}: larger than {MAX_SPEC_BYTES} bytes")
     return path
 

@@ -16,7 +16,7 @@ from ..conjugate import T, lambert_of_y_exp_y
 from ..derive import Derivation
 from ..errors import DerivationError
 from ..timelimit import attempt
-from .rules import apply_rules, log1mexp, log_softplus, softplus
+from .rules import apply_rules, log1mexp, log1mexp_ratio, log_softplus, softplus
 
 _C = sp.Symbol("c", positive=True)
 
@@ -92,7 +92,7 @@ def _split_logs(e: sp.Expr) -> sp.Expr:
 def _c_identities(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
     """With c = softplus(-v) and y = e^-c = sigmoid(v): log(1 - y^k) = log(1 - y) + log(1 + y + ... + y^(k-1))
     for integer k, and log(1 - y) = -softplus(v) exactly (1 - sigmoid(v) = sigmoid(-v)): finite where c
-    underflows. Other k keep log1mexp(-k c)."""
+    underflows. Other k > 0 split off log(k c), which log_softplus keeps finite where c underflows."""
     minus_v = -c_of_v.args[0]
 
     def rewrite(x):
@@ -102,6 +102,10 @@ def _c_identities(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
         k = sp.simplify(-(-rest).args[0] / _C)
         if k.is_Integer and 1 <= k <= 8:
             return -softplus(minus_v) + sp.log(sp.Add(*[sp.exp(-j * _C) for j in range(int(k))]))
+        if k.is_positive and k.is_number:
+            # log(1 - e^(-k c)) = log k + log c + log((1 - e^(-k c))/(k c)): log c = log_softplus(-v) stays finite
+            # where c underflows (JS-weighted with pi = 3/10, k = 10/3, at v > 745)
+            return sp.log(k) + log_softplus(c_of_v.args[0]) + log1mexp_ratio(k * _C)
         return log1mexp((-rest).args[0])
 
     return e.replace(lambda x: isinstance(x, sp.log) and x.args[0].is_Add and sp.S.One in x.args[0].args, rewrite)

@@ -11,7 +11,8 @@ import sympy as sp
 from ..errors import DerivationError
 
 HELPERS = {"softplus": "_softplus", "log_softplus": "_log_softplus", "log1mexp": "_log1mexp",
-           "wright_omega": "_wright_omega", "log_wright_omega": "_log_wright_omega"}
+           "wright_omega": "_wright_omega", "log_wright_omega": "_log_wright_omega",
+           "log1mexp_ratio": "_log1mexp_ratio"}
 TORCH = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh", "sqrt": "torch.sqrt", "Abs": "torch.abs",
          "sign": "torch.sign", "log1p": "torch.log1p", "expm1": "torch.expm1", "sigmoid": "torch.sigmoid"}
 

@@ -14,7 +14,8 @@ log1p = sp.Function("log1p")
 expm1 = sp.Function("expm1")
 log1mexp = sp.Function("log1mexp")
 wright_omega = sp.Function("wright_omega")
-log_wright_omega = sp.Function("log_wright_omega")  # (x, omega(x)) -> log omega(x), see rule_log_wright_omega
+log_wright_omega = sp.Function("log_wright_omega")
+log1mexp_ratio = sp.Function("log1mexp_ratio")  # x >= 0 -> log((1 - e^-x)/x), finite and smooth down to x = 0  # (x, omega(x)) -> log omega(x), see rule_log_wright_omega
 sigmoid = sp.Function("sigmoid")
 
 
@@ -101,6 +102,27 @@ def rule_expm1(expr: sp.Expr) -> sp.Expr:
     return expr.replace(match, repl)
 
 
+def rule_expm1_scaled(expr: sp.Expr) -> sp.Expr:
+    """k e^x - k -> k expm1(x) for a constant k (JS-weighted's density ratio 7/(3 e^(10c/3) - 3), c -> 0)."""
+    def parts(e):
+        if not (e.is_Add and len(e.args) == 2):
+            return None
+        const, rest = e.as_coeff_Add()
+        k, ex = rest.as_coeff_Mul()
+        if const != 0 and k == -const and k != 1 and isinstance(ex, sp.exp):
+            return k, ex.args[0]
+        return None
+
+    return expr.replace(lambda e: parts(e) is not None, lambda e: parts(e)[0] * expm1(parts(e)[1]))
+
+
+def rule_reciprocal_expm1(expr: sp.Expr) -> sp.Expr:
+    """1/expm1(x) -> e^-x / (-expm1(-x)): the same number, but for large x its gradient is e^-x/(1 - e^-x)^2
+    rather than e^x/expm1(x)^2 = inf/inf = NaN."""
+    return expr.replace(lambda e: e.is_Pow and e.exp == -1 and e.base.func == expm1,
+                        lambda e: sp.exp(-e.base.args[0]) / (-expm1(-e.base.args[0])))
+
+
 def rule_log1p(expr: sp.Expr) -> sp.Expr:
     """log(1 + x) -> log1p(x) when x has no exponential (those go to softplus)."""
     def match(e):
@@ -184,8 +206,8 @@ def rule_log_wright_omega(expr: sp.Expr) -> sp.Expr:
                         lambda e: log_wright_omega(e.args[0].args[0], e.args[0]))
 
 
-RULES = (rule_wright_omega, rule_log_reciprocal, rule_log_const_minus_exp, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1, rule_expm1_softplus,
-         rule_log1p, rule_exp_coefficient, rule_log_wright_omega)
+RULES = (rule_wright_omega, rule_log_reciprocal, rule_log_const_minus_exp, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1_scaled, rule_expm1, rule_expm1_softplus,
+         rule_reciprocal_expm1, rule_log1p, rule_exp_coefficient, rule_log_wright_omega)
 
 
 def apply_rules(expr: sp.Expr) -> sp.Expr:

@@ -58,6 +58,16 @@ def _wright_omega(x):
     return _WrightOmega.apply(x)
 
 
+def _log1mexp_ratio(x):
+    """log((1 - exp(-x))/x) for x >= 0: -x/2 + x^2/24 - x^4/2880 below 1e-3 (the next term is below 1e-22),
+    log(-expm1(-x)) - log(x) above; each branch sees only inputs of its own side."""
+    small = x < 1e-3
+    xs = torch.where(small, x, torch.zeros_like(x))
+    xl = torch.where(small, torch.ones_like(x), x)
+    series = xs * (-0.5 + xs * (1.0 / 24.0 - xs * xs / 2880.0))
+    return torch.where(small, series, torch.log(-torch.expm1(-xl)) - torch.log(xl))
+
+
 def _log_wright_omega(x, w):
     """log omega(x) given w = omega(x): x - w where omega is small (log w would be log 0 = -inf once w
     underflows, and its gradient inf * 0 = NaN), log w elsewhere (x - w would cancel for large x)."""
@@ -78,7 +88,9 @@ def _bracketed_newton(target, g, lo, hi, steps=64):
     for _ in range(steps):
         value, slope = g(y)
         r = value - target
-        low = r <= 0.0  # NaN (an overflowed f') counts as too high
+        # where f' overflowed (inf, or inf/inf = NaN) its sign is not to be trusted: u is then far out, too
+        # high towards u -> oo (y > 0), too low towards u -> 0
+        low = torch.where(torch.isfinite(r), r <= 0.0, y < 0.0)
         a = torch.where(low, y, a)
         b = torch.where(low, b, y)
         newton = y - r / slope
