@@ -28,8 +28,17 @@ from .report import Report, with_assert
 
 
 class UserFunctionError(FdivError):
-    """The function under test cannot be used as its role requires: wrong signature, it raised, or it returned
-    something other than a tensor of the right shape."""
+    """The function under test cannot be used as its role requires: wrong signature, it raised on the first
+    (simplest) input, or it returned something other than a tensor of the right shape."""
+
+
+class UserFunctionRaised(UserFunctionError):
+    """It raised. On the first call that makes it unusable; on a later, harder input it fails that input."""
+
+
+def _raised_point(inputs: dict, dtype: str, exc: UserFunctionRaised) -> Point:
+    why = str(exc).split(" raised ", 1)[-1]
+    return Point(tuple(inputs.items()), "value", dtype, None, None, 0.0, False, expected=f"a value (it raised {why})")
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ def call(fn: Callable, role: Role, args: list[torch.Tensor], where: str) -> torc
     try:
         out = fn(*args)
     except Exception as exc:  # their code: report any failure with the inputs that caused it
-        raise UserFunctionError(f"{role.signature} raised {type(exc).__name__} at {where}: {_first_line(exc)}") from None
+        raise UserFunctionRaised(f"{role.signature} raised {type(exc).__name__} at {where}: {_first_line(exc)}") from None
     if not isinstance(out, torch.Tensor):
         raise UserFunctionError(f"{role.signature} returned {type(out).__name__} at {where}; expected a torch tensor")
     if role.terms and out.numel() != 1:
@@ -166,11 +175,17 @@ def _conjugate_points(ref, xs: Sequence[float], dtype: str) -> list[float]:
     return ts
 
 
-def _elementwise(fn, role: Role, ref, xs: Sequence[float], dtype: str, gradients: bool) -> list[Point]:
+def _elementwise(fn, role: Role, ref, xs: Sequence[float], dtype: str, gradients: bool,
+                 first_call: bool = True) -> list[Point]:
     key, arg = role.elementwise, role.args[0]
     inputs = _conjugate_points(ref, xs, dtype) if key == "conjugate" else list(xs)
+    if first_call and inputs:  # a raise on one simple input makes fn unusable; on the whole batch, it fails it
+        call(fn, role, [torch.tensor(inputs[:1], dtype=TORCH_DTYPES[dtype])], f"{arg}={inputs[0]:.9g} ({dtype})")
     x = torch.tensor(inputs, dtype=TORCH_DTYPES[dtype], requires_grad=True)
-    y = call(fn, role, [x], f"{len(inputs)} {dtype} inputs")
+    try:
+        y = call(fn, role, [x], f"{len(inputs)} {dtype} inputs")
+    except UserFunctionRaised as exc:
+        return [_raised_point({"batch": f"{len(inputs)} {dtype} inputs"}, dtype, exc)]
     grads = _grads(y, [x]) if gradients else None
     values = y.detach().double().tolist()
     grad_values = grads[0].double().tolist() if grads else None
@@ -216,7 +231,9 @@ def _loss_value(role: Role, ref, args: list[list[float]], varying: int | None = 
     return total, scale, held
 
 
-def _scalar(fn, role: Role, ref, xs: Sequence[float], dtype: str, gradients: bool, pair: float = 0.0) -> list[Point]:
+def _scalar(fn, role: Role, ref, xs: Sequence[float], dtype: str, gradients: bool, pair: float = 0.0,
+            first_call: bool = True) -> list[Point]:
+    """first_call: a raise on the first call makes fn unusable (an error); later ones fail their inputs."""
     tdt = TORCH_DTYPES[dtype]
     n_args = len(role.args)
     points: list[Point] = []
@@ -232,10 +249,17 @@ def _scalar(fn, role: Role, ref, xs: Sequence[float], dtype: str, gradients: boo
         rounded = [t.detach().double().tolist() for t in tensors]
         where = ", ".join(f"{a}={v[0]:.9g}" for a, v in zip(role.args, rounded)) if k is not None else \
             f"a batch of {len(values)}"
-        out = call(fn, role, tensors, where)
+        inputs = ({a: v[0] for a, v in zip(role.args, rounded)} if k is not None else {"batch": f"{len(values)} logits"})
+        try:
+            out = call(fn, role, tensors, where)
+        except UserFunctionRaised as exc:
+            if first_call:
+                raise
+            points.append(_raised_point(inputs, dtype, exc))
+            continue
+        first_call = False
         grads = _grads(out, tensors) if gradients else None
         exact, scale, held = _loss_value(role, ref, rounded, k)
-        inputs = ({a: v[0] for a, v in zip(role.args, rounded)} if k is not None else {"batch": f"{len(values)} logits"})
         p = compare(inputs, "value", dtype, out.item(), exact, scale=scale, held=held) if exact is not None else None
         if p is not None:
             points.append(p)
@@ -263,9 +287,9 @@ def compare_role(fn, role: Role, ref, xs: Sequence[float], dtypes: Sequence[str]
     points: list[Point] = []
     for dtype in dtypes:
         if role.elementwise:
-            points += _elementwise(fn, role, ref, xs, dtype, gradients)
+            points += _elementwise(fn, role, ref, xs, dtype, gradients, first_call=dtype == dtypes[0])
         else:
-            points += _scalar(fn, role, ref, xs, dtype, gradients)
+            points += _scalar(fn, role, ref, xs, dtype, gradients, first_call=dtype == dtypes[0])
     return points
 
 
@@ -358,7 +382,10 @@ def _screen(fn, role: Role, ref) -> bool:
     """A cheap float64 look at moderate logits before a full comparison with another candidate activation."""
     from .identify import MODERATE
 
-    points = compare_role(fn, role, ref, MODERATE, ["float64"], gradients=False)
+    try:
+        points = compare_role(fn, role, ref, MODERATE, ["float64"], gradients=False)
+    except UserFunctionError:
+        return False
     return bool(points) and all(p.ok for p in points)
 
 
