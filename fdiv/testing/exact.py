@@ -113,14 +113,13 @@ class Reference:
 
     @functools.cached_property
     def conjugate_second(self) -> MpFunction:
-        return _mp(sp.diff(self.d.conjugate, T, 2), T)
+        return _mp(_grad(_grad(self.d.conjugate, T), T), T)
 
     @functools.cached_property
-    def domain_end(self) -> float:
-        """The largest finite |end| of dom f* (whose rounded constant an implementation subtracts), else 0."""
+    def domain_ends(self) -> list[float]:
+        """The finite ends of dom f* (whose rounded constants an implementation subtracts)."""
         dom = self.d.conjugate_domain
-        ends = [float(e) for e in (dom.lower, dom.upper) if e.is_finite]
-        return max(map(abs, ends), default=0.0)
+        return [float(e) for e in (dom.lower, dom.upper) if e.is_finite]
 
 
 _REFERENCES: dict[tuple, Reference] = {}

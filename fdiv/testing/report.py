@@ -59,7 +59,10 @@ class Report:
     def text(self) -> str:
         n, bad = len(self.points), len(self.failures) + len(self.extra_failures)
         head = f"{self.subject}: {self.verdict.upper()}"
-        head += f" ({n} comparisons" + (f", {bad} failed)" if bad else ", all within tolerance)")
+        if not n:
+            head += " (no point could be compared: every exact value was undefined or not representable)"
+        else:
+            head += f" ({n} comparisons" + (f", {bad} failed)" if bad else ", all within tolerance)")
         lines = [head]
         worst = self.worst
         if worst is not None:
