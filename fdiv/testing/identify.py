@@ -99,11 +99,12 @@ def _same_function(a: sp.Expr, b: sp.Expr) -> bool:
 
 
 # --------------------------------------------------------------------------- a different but valid activation
-def accept_other_activation(fn, role, d: Derivation, xs, dtypes, first: Report) -> Report | None:
+def accept_other_activation(fn, role, d: Derivation, xs, dtypes, first: Report) -> tuple[Report | None, str]:
     """For role 'activation': any map into dom f* is a valid critic parametrisation. Accept fn when every value
-    is finite and inside dom f* (an open end is allowed only where fdiv's own sigma_f rounds onto it too)."""
+    is finite and inside dom f* (an open end is allowed only where fdiv's own sigma_f rounds onto it too);
+    otherwise (None, where it leaves dom f*)."""
     if role.name != "activation":
-        return None
+        return None, ""
     from .losses import TORCH_DTYPES, call
 
     dom = d.conjugate_domain
@@ -121,12 +122,14 @@ def accept_other_activation(fn, role, d: Derivation, xs, dtypes, first: Report) 
             points.append(Point((("v", xi),), "value", dtype, yi, None, 0.0, ok, expected=f"in dom f* = {dom}"))
     report = Report(first.subject, points, tolerance_rule="every value finite and inside dom f*")
     if not report.ok:
-        return None
+        from .diagnose import diagnose
+
+        return None, diagnose(points)
     worst = max(first.points, key=lambda p: p.rel_error if math.isfinite(p.rel_error) else 0.0)
     report.notes.append(f"differs from fdiv's sigma_f(v) = {d.activation} (e.g. at {worst.where()}: theirs "
                         f"{worst.theirs:.9g}, sigma_f {worst.exact:.9g}) but maps every tested logit into dom f* = "
                         f"{dom}: a valid critic parametrisation; a loss built on it must use f* o sigma with this sigma")
-    return report
+    return report, ""
 
 
 def _inside(y: float, dom) -> bool:
@@ -207,10 +210,26 @@ def _activations(g: Derivation) -> list[tuple[sp.Expr, str]]:
     return out
 
 
+def _informative(fn, role) -> bool:
+    from .losses import UserFunctionError, call
+
+    for x in MODERATE:
+        args = [torch.tensor([x], dtype=torch.float64) for _ in role.args]
+        try:
+            with torch.no_grad():
+                if math.isfinite(call(fn, role, args, f"{x}").double().reshape(-1)[0].item()):
+                    return True
+        except UserFunctionError:
+            return False
+    return False
+
+
 def explain(fn, role, d: Derivation) -> str:
     """What fn is, when it is not what its role says (empty when nothing fits)."""
     from .losses import ROLES, UserFunctionError, _screen
 
+    if not _informative(fn, role):
+        return ""  # NaN or inf at every moderate logit: nothing to match
     try:
         # the negated function, or its sibling role, of the same divergence
         siblings = {"critic_loss": "divergence_estimate", "divergence_estimate": "critic_loss",

@@ -350,26 +350,40 @@ def check_loss(fn: Callable, against, *, role: str, params: dict | None = None, 
         if not _moderate_failures(report):
             break  # right at moderate logits: no other activation can match there
     assert first is not None
+    lead = ""
     if not invalid:
-        accepted = accept_other_activation(fn, r, d, xs, dts, first)
+        accepted, lead = accept_other_activation(fn, r, d, xs, dts, first)
         if accepted is not None:
             return accepted
-    return _diagnosed(first, fn, r, d, explain_mixups=_moderate_failures(first))
+    return _diagnosed(first, fn, r, d, explain_mixups=_moderate_failures(first) and not lead, lead=lead)
 
 
 def _moderate_failures(report: Report) -> bool:
-    """A mix-up of divergences, terms or signs shows at moderate logits in float64; failures only at extreme
-    logits are numerics."""
-    return any(p.dtype == "float64" and "batch" not in dict(p.inputs)
-               and all(not isinstance(x, float) or abs(x) <= 6 for _, x in p.inputs) for p in report.failures)
+    """A mix-up of divergences, terms, signs or factors changes values at moderate logits by far more than
+    rounding (here: 1e-3 relative in float64); failures only at extreme logits, or tiny ones, are numerics."""
+    return any(p.dtype == "float64" and "batch" not in dict(p.inputs) and p.quantity == "value"
+               and all(not isinstance(x, float) or abs(x) <= 6 for _, x in p.inputs)
+               and (p.error > 1e-3 * max(abs(p.exact or 0.0), 1.0)) for p in report.failures)
 
 
-def _diagnosed(report: Report, fn, role: Role, d, explain_mixups: bool) -> Report:
+def _diagnosed(report: Report, fn, role: Role, d, explain_mixups: bool, lead: str = "") -> Report:
     from .identify import explain
 
-    report.diagnosis = "; ".join(filter(None, (explain(fn, role, d) if explain_mixups else "",
-                                               diagnose(report.points))))
+    report.diagnosis = "; ".join(filter(None, (lead, explain(fn, role, d) if explain_mixups else "",
+                                               _boundary_branch(report, role, d), diagnose(report.points))))
     return report
+
+
+def _boundary_branch(report: Report, role: Role, d) -> str:
+    """Published tables give only the smooth branch of f*: say so when only t <= f'(0+) fails."""
+    lo = d.critic_range.lower
+    if role.name != "conjugate" or not report.failures or not lo.is_finite:
+        return ""
+    ts = [dict(p.inputs).get("t") for p in report.failures]
+    if all(isinstance(t, float) and t <= float(lo) for t in ts):
+        return (f"wrong only on the boundary branch t <= f'(0+) = {lo}, where f*(t) = -f(0) = {-d.f_at_zero} "
+                f"(the smooth branch alone, as published tables give it, is not f* there)")
+    return ""
 
 
 def _invalid_activation(d, sigma, notes: list[str]) -> str:
