@@ -434,6 +434,10 @@ def check_gaussian_divergence(fn: Callable, against: str, *, params: dict | None
     squared-hellinger, bhattacharyya, renyi (params alpha), pearson, neyman, alpha, total-variation, a catalogue
     name such as jensen-shannon or gan, or an expression f(u)), on the built-in hard cases or `cases`."""
     name, ref = resolve(against)
+    if ref is not None:
+        missing = [k for k in ref.params if k not in (params or {})]
+        if missing:
+            raise FdivError(f"{name} needs the parameter {missing[0]} (for example --param {missing[0]}=0.5)")
     pool = list(cases) if cases is not None else gaussian_cases(max_dim=max_dim)
     if dims is not None:
         pool = [c for c in pool if c.dim in dims]
