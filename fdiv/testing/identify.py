@@ -39,23 +39,22 @@ def _softplus(x: sp.Expr) -> sp.Expr:
 def _family(d: Derivation) -> list[tuple[sp.Expr, str]]:
     """Activations that map R into dom f* by construction, from the ends of dom f* and of the critic range."""
     dom, crit = d.conjugate_domain, d.critic_range
-    out: list[tuple[sp.Expr, str]] = []
-    uppers = {e for e in (dom.upper, crit.upper) if e.is_finite and e <= dom.upper}
-    lowers = {e for e in (crit.lower, dom.lower) if e.is_finite and e >= dom.lower}
+    out: list[sp.Expr] = []
+    uppers = sorted({e for e in (dom.upper, crit.upper) if e.is_finite and e <= dom.upper}, key=sp.default_sort_key)
+    lowers = sorted({e for e in (crit.lower, dom.lower) if e.is_finite and e >= dom.lower}, key=sp.default_sort_key)
     if dom.lower == -sp.oo and dom.upper == sp.oo:
-        out.append((V, "the identity sigma(v) = v"))
+        out.append(V)
     if dom.lower == -sp.oo:
-        for b in sorted(uppers, key=sp.default_sort_key):
-            out += [(b - _softplus(-V), f"sigma(v) = {b} - log(1 + exp(-v))"), (b - sp.exp(-V), f"sigma(v) = {b} - exp(-v)")]
+        for b in uppers:
+            out += [b - _softplus(-V), b - sp.exp(-V)]
     if dom.upper == sp.oo:
-        for a in sorted(lowers, key=sp.default_sort_key):
-            out += [(a + _softplus(V), f"sigma(v) = {a} + log(1 + exp(v))"), (a + sp.exp(V), f"sigma(v) = {a} + exp(v)")]
+        for a in lowers:
+            out += [a + _softplus(V), a + sp.exp(V)]
     for a in lowers:
         for b in uppers:
             if a < b:
-                out += [((a + b) / 2 + (b - a) / 2 * sp.tanh(V), f"sigma(v) = {(a + b) / 2} + {(b - a) / 2} tanh(v)"),
-                        (a + (b - a) / (1 + sp.exp(-V)), f"sigma(v) = {a} + {b - a} sigmoid(v)")]
-    return out
+                out += [(a + b) / 2 + (b - a) / 2 * sp.tanh(V), a + (b - a) / (1 + sp.exp(-V))]
+    return [(sigma, f"sigma(v) = {sigma}") for sigma in out]
 
 
 def maps_into_domain(d: Derivation, sigma: sp.Expr) -> tuple[bool | None, str]:

@@ -360,8 +360,8 @@ def check_loss(fn: Callable, against, *, role: str, params: dict | None = None, 
 
 def _moderate_failures(report: Report) -> bool:
     """A mix-up of divergences, terms, signs or factors changes values at moderate logits by far more than
-    rounding (here: 1e-3 relative in float64); failures only at extreme logits, or tiny ones, are numerics."""
-    return any(p.dtype == "float64" and "batch" not in dict(p.inputs) and p.quantity == "value"
+    rounding (here: 1e-3 relative); failures only at extreme logits, or tiny ones, are numerics."""
+    return any("batch" not in dict(p.inputs) and p.quantity == "value"
                and all(not isinstance(x, float) or abs(x) <= 6 for _, x in p.inputs)
                and (p.error > 1e-3 * max(abs(p.exact or 0.0), 1.0)) for p in report.failures)
 
