@@ -70,7 +70,7 @@ def test_pair_kinds_are_checked():
         fst.gaussian_pairs(kinds=("sideways",))
 
 
-@settings(max_examples=4)  # a fresh derivation costs about a second
+@settings(max_examples=2)  # a fresh derivation costs about a second
 @given(d=fst.divergences(catalogue=False))
 def test_random_divergences_are_valid_derivations(d):
     assert d.ok, [str(c) for c in d.checks if not c.passed]

@@ -85,13 +85,16 @@ def load_function(target: str):
     if spec is None or spec.loader is None:
         raise FdivError(f"{path_text}: cannot be imported")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # as an import would (dataclasses and pickling look it up)
     sys.path.insert(0, str(path.resolve().parent))  # its own sibling modules
     try:
         with contextlib.redirect_stdout(sys.stderr):
             spec.loader.exec_module(module)
     except SyntaxError as exc:
+        sys.modules.pop(module_name, None)
         raise FdivError(f"{path_text}: syntax error at line {exc.lineno}: {exc.msg}") from None
     except BaseException as exc:  # their module's code: any failure, SystemExit included, is one line
+        sys.modules.pop(module_name, None)
         if isinstance(exc, KeyboardInterrupt):
             raise
         text = str(exc).strip().splitlines()
