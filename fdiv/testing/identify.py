@@ -73,7 +73,7 @@ def maps_into_domain(d: Derivation, sigma: sp.Expr) -> tuple[bool | None, str]:
     return None, verdict.reason.replace("critic range", "dom f*")
 
 
-def activation_candidates(d: Derivation, activation, notes: list[str]):
+def activation_candidates(d: Derivation, activation):
     """The activations to try, in order, lazily (the later ones cost SymPy work only when the first fails):
     the given one alone, or fdiv's sigma_f, the published one (if it maps into dom f*) and the family."""
     if activation is not None:
@@ -142,7 +142,7 @@ def _at_open_end(y: float, dom) -> bool:
 
 # ------------------------------------------------------------------------------------------------ explanations
 def _terms(fn, role, xs) -> tuple[float, list[list[float]], float] | None:
-    """(held value c, per term j the user's L(x at j, c elsewhere) - L(c, ..., c) at xs, |L(c,...,c)|) in
+    """(held value c, per term j the user's L(x at j, c elsewhere) - L(c, ..., c) at xs, L(c,...,c)) in
     float64, for the first c where L(c, ..., c) is finite."""
     from .losses import UserFunctionError, call
 
@@ -162,7 +162,7 @@ def _terms(fn, role, xs) -> tuple[float, list[list[float]], float] | None:
         rows = []
         for j in range(n):
             rows.append([value([x if i == j else c for i in range(n)]) - base for x in xs])
-        return c, rows, abs(base)
+        return c, rows, base
     return None
 
 
@@ -252,24 +252,48 @@ def explain(fn, role, d: Derivation) -> str:
 
 
 def _split(fn, role, d: Derivation, others: list[Derivation]) -> str:
-    """Name the activation term and the conjugate term of a two-term loss separately."""
+    """Name the activation term and the conjugate term of a two-term loss separately. Term by term a loss is
+    known only up to a constant (JS's loss with sigma is GAN's with sigma - log 2, plus log 4), so a match is
+    confirmed by the loss's value at the held point."""
     found = _terms(fn, role, MODERATE)
     if found is None:
         return ""
-    c, (real, fake), scale = found
+    c, (real, fake), base = found
+    scale = abs(base)
     (s_real, _, _), (s_fake, _, _) = role.terms
-    library = _activations(d) + [(s, n) for s, n in _family(d)] + [a for g in others for a in _activations(g)]
+    library, seen = [], set()
+    for g in [d, *others]:
+        for sigma, name in _activations(g) + _family(g):
+            if sp.srepr(sigma) not in seen:
+                seen.add(sp.srepr(sigma))
+                library.append((sigma, name))
+    near: list[str] = []  # term-by-term matches whose constant is off
     for sigma, name in library:
         ref = reference(d, sigma, name)
         if not _matches(real, lambda x: ref.value("activation", x), MODERATE, c, scale, s_real):
             continue
+        matched_fake = False
         for g in [d, *others]:
             rg = reference(g, sigma, name)
-            if _matches(fake, lambda x: rg.value("conjugate_of_activation", x), MODERATE, c, scale, s_fake):
+            if not _matches(fake, lambda x: rg.value("conjugate_of_activation", x), MODERATE, c, scale, s_fake):
+                continue
+            matched_fake = True
+            a, b = rg.value("activation", c), rg.value("conjugate_of_activation", c)
+            offset = base - float(s_real * a + s_fake * b)
+            if abs(offset) <= _SCREEN_RTOL * (abs(a) + abs(b) + scale) + 1e-12:
                 if g is d:
-                    return ""  # both terms are right at moderate logits: the failures are elsewhere
-                return (f"the activation term uses {name} ({sigma}), but the conjugate term is f* of {label(g)} "
-                        f"(f*(t) = {g.conjugate}), not of {label(d)} (f*(t) = {d.conjugate})")
-        return (f"the activation term uses {name} ({sigma}), but the conjugate term is f* o sigma of no catalogue "
-                f"divergence ({label(d)} has f*(t) = {d.conjugate})")
+                    return ""  # right at moderate logits with this activation: the failures are elsewhere
+                own = f"{label(g)}'s sigma_f" if sp.srepr(sigma) == sp.srepr(g.activation) else name
+                if any(rg.value("conjugate_of_activation", x) is None for x in MODERATE):
+                    return (f"the activation term uses {own} ({sigma}), but the conjugate term is f* of {label(g)} "
+                            f"(f*(t) = {g.conjugate}), not of {label(d)} (f*(t) = {d.conjugate}); sigma leaves "
+                            f"{label(g)}'s dom f* = {g.conjugate_domain}, so the loss is NaN or inf there")
+                return f"this is the {role.name} of {label(g)} (with {own}), not of {label(d)}"
+            near.append(f"its terms are those of {label(g)}'s {role.name} with {name}, but it is off by the "
+                        f"constant {offset:.9g}")
+        if not matched_fake and not near:
+            near.append(f"the activation term uses {name}, but the conjugate term is f* o sigma of no catalogue "
+                        f"divergence ({label(d)} has f*(t) = {d.conjugate})")
+    if near:
+        return near[0]
     return ""

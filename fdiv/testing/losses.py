@@ -7,8 +7,9 @@ generator_loss(v_fake), generator_loss_nonsaturating(v_fake) scalars (means over
 Where a check looks: the extreme logits of reference.LOGIT_GRID plus drawn ones (default_logits), each rounded to
 the dtype; the reference is evaluated at the rounded input. A scalar loss is called once per logit and argument
 (the other argument held at 0, so the report names the point) and once on a whole batch (which checks the means);
-gradients come from autograd. A loss that uses another activation than fdiv's sigma_f is accepted when it is the
-variational bound of the same divergence with that activation (see identify.py).
+gradients come from autograd. A loss may use another activation than fdiv's sigma_f: the f-GAN paper's and the
+usual shapes onto dom f* are recognised, or it is given (identify.py). A function that raises on its first call is
+an error (UserFunctionError); one that raises on a later, harder input fails that input.
 """
 from __future__ import annotations
 
@@ -82,8 +83,8 @@ TOLERANCE_RULE = ("|theirs - exact| <= rtol * scale (+ 10 ulps of 1 when scale <
 
 
 def drawn_logits(n: int, seed: int = 0) -> list[float]:
-    """n logits from the mixture strategies.logits draws (float32-representable, so both dtypes share one
-    reference): most in [-40, 40], some at the float32 exp edge |v| in [80, 110], a few up to |v| = 800 and 1e4."""
+    """n seeded logits from a mixture like strategies.logits (float32-representable, so both dtypes share one
+    reference): half in [-40, 40], some at the float32 exp edge |v| in [80, 110], a few up to |v| = 800 and 1e4."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
@@ -315,18 +316,20 @@ def check_loss(fn: Callable, against, *, role: str, params: dict | None = None, 
     paper's activation and the usual shapes onto dom f* (identify.py); the report names the one that matched.
     """
     from .exact import derivation, reference
-    from .identify import accept_other_activation, activation_candidates, explain
+    from .identify import accept_other_activation, activation_candidates
 
     if role not in ROLES:
         raise FdivError(f"role {role!r}: expected one of {', '.join(ROLES)}")
     r = ROLES[role]
+    if activation is not None and not r.uses_activation:
+        raise FdivError(f"role {role}: f*(t) does not depend on an activation; drop activation=")
     check_signature(fn, r)
     d = derivation(against, params)
     xs = [float(x) for x in (default_logits() if logits is None else logits)]
     dts = [R.dtype_name(x) for x in dtypes]
     notes: list[str] = []
     invalid = ""
-    candidates = activation_candidates(d, activation, notes) if r.uses_activation else iter([(None, "")])
+    candidates = activation_candidates(d, activation) if r.uses_activation else iter([(None, "")])
     first: Report | None = None
     for sigma, name in candidates:
         if activation is not None:  # the only candidate then
