@@ -7,7 +7,8 @@ import importlib
 from types import ModuleType
 
 #: command -> module in this package, in the order `fdiv --help` lists them
-COMMANDS = {"list": "listing", "derive": "derive", "gen": "gen", "gauss": "gauss", "check": "check"}
+COMMANDS = {"list": "listing", "derive": "derive", "gen": "gen", "gauss": "gauss", "check": "check",
+            "verify": "verify"}
 
 
 def load(command: str) -> ModuleType:

@@ -1,0 +1,301 @@
+"""Which activation a loss uses, and what a wrong loss actually is.
+
+Any sigma that maps R into dom f* gives a valid critic T = sigma(v): -E_P[sigma(v)] + E_Q[f*(sigma(v))] is still
+the negated variational bound. A check therefore tries, after fdiv's sigma_f, the f-GAN paper's activation and
+the usual shapes built from the ends of dom f* and of the critic range (b - softplus(-v), b - exp(-v),
+a + softplus(v), a + exp(v), tanh and sigmoid onto (a, b)), each of which maps into dom f* by construction (the
+published one is checked). A candidate is screened at moderate logits in float64, then compared in full.
+
+When nothing matches, `explain` screens the loss against the other catalogue divergences (with their own
+activations), splits a two-term loss into its activation term and its conjugate term and names each, and
+tries the negated loss and the sibling role.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import mpmath
+import sympy as sp
+import torch
+
+from fdiv.activation import V
+from fdiv.derive import Derivation
+
+from . import reference as R
+from .exact import derivation, label, parse_activation, published_activation, reference
+from .reference import Point
+from .report import Report
+
+MODERATE = (-6.0, -3.0, -1.5, -0.5, 0.0, 0.5, 1.5, 3.0, 6.0)
+_PAIRS = (0.0, -1.0, -2.0, 1.0, -4.0, 2.0)  # the held value of the other argument: the first with a finite loss
+_SCREEN_RTOL = 1e-9  # naming a match, not a verdict: looser than float64's 1e-11, far tighter than any mix-up
+
+
+def _softplus(x: sp.Expr) -> sp.Expr:
+    return sp.log(1 + sp.exp(x))
+
+
+def _family(d: Derivation) -> list[tuple[sp.Expr, str]]:
+    """Activations that map R into dom f* by construction, from the ends of dom f* and of the critic range."""
+    dom, crit = d.conjugate_domain, d.critic_range
+    out: list[sp.Expr] = []
+    uppers = sorted({e for e in (dom.upper, crit.upper) if e.is_finite and e <= dom.upper}, key=sp.default_sort_key)
+    lowers = sorted({e for e in (crit.lower, dom.lower) if e.is_finite and e >= dom.lower}, key=sp.default_sort_key)
+    if dom.lower == -sp.oo and dom.upper == sp.oo:
+        out.append(V)
+    if dom.lower == -sp.oo:
+        for b in uppers:
+            out += [b - _softplus(-V), b - sp.exp(-V)]
+    if dom.upper == sp.oo:
+        for a in lowers:
+            out += [a + _softplus(V), a + sp.exp(V)]
+    for a in lowers:
+        for b in uppers:
+            if a < b:
+                out += [(a + b) / 2 + (b - a) / 2 * sp.tanh(V), a + (b - a) / (1 + sp.exp(-V))]
+    return [(sigma, f"sigma(v) = {sigma}") for sigma in out]
+
+
+def maps_into_domain(d: Derivation, sigma: sp.Expr) -> tuple[bool | None, str]:
+    """(True, why) when sigma(R) lies in dom f*, (False, where it leaves) when not, (None, why) if undecided."""
+    from dataclasses import replace
+
+    from proofs.claims import REFUTED, VERIFIED, check_activation
+
+    verdict = check_activation(replace(d, critic_range=d.conjugate_domain), sigma)
+    if verdict.verdict == VERIFIED:
+        return True, verdict.reason.replace("critic range", "dom f*")
+    if verdict.verdict == REFUTED:
+        at = verdict.counterexample
+        return False, (f"the activation {sigma} leaves dom f* = {d.conjugate_domain} at v = {at.get('v')} "
+                       f"(sigma = {at.get('sigma(v)')}): no loss built on it is a valid bound")
+    return None, verdict.reason.replace("critic range", "dom f*")
+
+
+def activation_candidates(d: Derivation, activation):
+    """The activations to try, in order, lazily (the later ones cost SymPy work only when the first fails):
+    the given one alone, or fdiv's sigma_f, the published one (if it maps into dom f*) and the family."""
+    if activation is not None:
+        sigma = parse_activation(activation, d)
+        yield sigma, f"the given activation sigma(v) = {sigma}"
+        return
+    yield None, f"fdiv's sigma_f(v) = {d.activation}"
+    seen = {sp.srepr(d.activation)}
+    pub = published_activation(d)
+    if pub is not None and sp.srepr(pub) not in seen and maps_into_domain(d, pub)[0]:
+        seen.add(sp.srepr(pub))
+        yield pub, f"the f-GAN paper's activation sigma(v) = {pub}"
+    for sigma, name in _family(d):
+        if sp.srepr(sigma) not in seen and not _same_function(sigma, d.activation):
+            seen.add(sp.srepr(sigma))
+            yield sigma, f"the activation {name}"
+
+
+def _same_function(a: sp.Expr, b: sp.Expr) -> bool:
+    from fdiv.numeric import mp_function
+
+    fa, fb = mp_function(a, V), mp_function(b, V)
+    return all(abs(fa(mpmath.mpf(x)) - fb(mpmath.mpf(x))) < 1e-20 for x in (-2.5, 0.3, 1.7))
+
+
+# --------------------------------------------------------------------------- a different but valid activation
+def accept_other_activation(fn, role, d: Derivation, xs, dtypes, first: Report) -> tuple[Report | None, str]:
+    """For role 'activation': any map into dom f* is a valid critic parametrisation. Accept fn when every value
+    is finite and inside dom f* (an open end is allowed only where fdiv's own sigma_f rounds onto it too);
+    otherwise (None, where it leaves dom f*)."""
+    if role.name != "activation":
+        return None, ""
+    from .losses import TORCH_DTYPES, call
+
+    dom = d.conjugate_domain
+    sigma_f = reference(d)
+    points: list[Point] = []
+    for dtype in dtypes:
+        x = torch.tensor(list(xs), dtype=TORCH_DTYPES[dtype])
+        with torch.no_grad():
+            y = call(fn, role, [x], f"{len(xs)} {dtype} inputs").double().tolist()
+        for xi, yi in zip(x.double().tolist(), y):
+            ok = math.isfinite(yi) and _inside(yi, dom)
+            if not ok and math.isfinite(yi) and _at_open_end(yi, dom):
+                ref = sigma_f.value("activation", xi)
+                ok = ref is not None and float(torch.tensor(R.to_float(ref), dtype=TORCH_DTYPES[dtype])) == yi
+            points.append(Point((("v", xi),), "value", dtype, yi, None, 0.0, ok, expected=f"in dom f* = {dom}"))
+    report = Report(first.subject, points, tolerance_rule="every value finite and inside dom f*")
+    if not report.ok:
+        from .diagnose import diagnose
+
+        return None, diagnose(points)
+    worst = max(first.points, key=lambda p: p.rel_error if math.isfinite(p.rel_error) else 0.0)
+    report.notes.append(f"differs from fdiv's sigma_f(v) = {d.activation} (e.g. at {worst.where()}: theirs "
+                        f"{worst.theirs:.9g}, sigma_f {worst.exact:.9g}) but maps every tested logit into dom f* = "
+                        f"{dom}: a valid critic parametrisation; a loss built on it must use f* o sigma with this sigma")
+    return report, ""
+
+
+def _inside(y: float, dom) -> bool:
+    lo, hi = float(dom.lower), float(dom.upper)
+    return (lo < y or (dom.lower_closed and y == lo)) and (y < hi or (dom.upper_closed and y == hi))
+
+
+def _at_open_end(y: float, dom) -> bool:
+    return (not dom.upper_closed and y == float(dom.upper)) or (not dom.lower_closed and y == float(dom.lower))
+
+
+# ------------------------------------------------------------------------------------------------ explanations
+def _terms(fn, role, xs) -> tuple[float, list[list[float]], float] | None:
+    """(held value c, per term j the user's L(x at j, c elsewhere) - L(c, ..., c) at xs, L(c,...,c)) in
+    float64, for the first c where L(c, ..., c) is finite."""
+    from .losses import UserFunctionError, call
+
+    def value(args: list[float]) -> float:
+        ts = [torch.tensor([a], dtype=torch.float64) for a in args]
+        with torch.no_grad():
+            return call(fn, role, ts, ", ".join(f"{n}={a:.6g}" for n, a in zip(role.args, args))).item()
+
+    n = len(role.args)
+    for c in _PAIRS:
+        try:
+            base = value([c] * n)
+        except UserFunctionError:
+            return None
+        if not math.isfinite(base):
+            continue
+        rows = []
+        for j in range(n):
+            rows.append([value([x if i == j else c for i in range(n)]) - base for x in xs])
+        return c, rows, base
+    return None
+
+
+def _matches(theirs: list[float], exact: Callable[[float], object], xs, c: float, scale: float, sign: int) -> bool:
+    """theirs[i] == sign (F(x_i) - F(c)) at every x_i, NaN/inf exactly where F has no value (screen tolerance)."""
+    fc = exact(c)
+    if fc is None:
+        return False
+    hits = 0
+    for x, t in zip(xs, theirs):
+        fx = exact(x)
+        if fx is None or not R.representable(fx, "float64"):
+            if math.isfinite(t):
+                return False
+            continue
+        if not math.isfinite(t):
+            return False
+        want = sign * (fx - fc)
+        if abs(mpmath.mpf(t) - want) > _SCREEN_RTOL * (abs(fx) + abs(fc) + scale) + 1e-12:
+            return False
+        hits += 1
+    return hits >= 3
+
+
+def _others(d: Derivation) -> list[Derivation]:
+    from fdiv import catalogue
+
+    out = []
+    for name in catalogue.names():
+        try:
+            g = derivation(name)
+        except Exception:  # a catalogue entry that does not derive here is simply not a suspect
+            continue
+        if not (g.name == d.name and g.parameters == d.parameters):
+            out.append(g)
+    return out
+
+
+def _activations(g: Derivation) -> list[tuple[sp.Expr, str]]:
+    out = [(g.activation, f"{label(g)}'s sigma_f")]
+    pub = published_activation(g)
+    if pub is not None and sp.srepr(pub) != sp.srepr(g.activation):
+        out.append((pub, f"{label(g)}'s published activation"))
+    return out
+
+
+def _informative(fn, role) -> bool:
+    from .losses import UserFunctionError, call
+
+    for x in MODERATE:
+        args = [torch.tensor([x], dtype=torch.float64) for _ in role.args]
+        try:
+            with torch.no_grad():
+                if math.isfinite(call(fn, role, args, f"{x}").double().reshape(-1)[0].item()):
+                    return True
+        except UserFunctionError:
+            return False
+    return False
+
+
+def explain(fn, role, d: Derivation) -> str:
+    """What fn is, when it is not what its role says (empty when nothing fits)."""
+    from .losses import ROLES, UserFunctionError, _screen
+
+    if not _informative(fn, role):
+        return ""  # NaN or inf at every moderate logit: nothing to match
+    try:
+        # the negated function, or its sibling role, of the same divergence
+        siblings = {"critic_loss": "divergence_estimate", "divergence_estimate": "critic_loss",
+                    "generator_loss": "generator_loss_nonsaturating",
+                    "generator_loss_nonsaturating": "generator_loss"}
+        if role.name in siblings and _screen(fn, ROLES[siblings[role.name]], reference(d)):
+            return f"this is {label(d)}'s {siblings[role.name]}, not its {role.name}"
+        if role.name in ("critic_loss", "divergence_estimate") and \
+                _screen(lambda *a: -fn(*a), role, reference(d)):
+            return "the sign is flipped: this is the negated " + role.name
+        others = _others(d)
+        for g in others:
+            for sigma, name in _activations(g):
+                if _screen(fn, role, reference(g, sigma, name)):
+                    return f"this is the {role.name} of {label(g)} (with {name}), not of {label(d)}"
+        if len(role.terms) == 2:
+            return _split(fn, role, d, others)
+    except UserFunctionError:
+        return ""
+    return ""
+
+
+def _split(fn, role, d: Derivation, others: list[Derivation]) -> str:
+    """Name the activation term and the conjugate term of a two-term loss separately. Term by term a loss is
+    known only up to a constant (JS's loss with sigma is GAN's with sigma - log 2, plus log 4), so a match is
+    confirmed by the loss's value at the held point."""
+    found = _terms(fn, role, MODERATE)
+    if found is None:
+        return ""
+    c, (real, fake), base = found
+    scale = abs(base)
+    (s_real, _, _), (s_fake, _, _) = role.terms
+    library, seen = [], set()
+    for g in [d, *others]:
+        for sigma, name in _activations(g) + _family(g):
+            if sp.srepr(sigma) not in seen:
+                seen.add(sp.srepr(sigma))
+                library.append((sigma, name))
+    near: list[str] = []  # term-by-term matches whose constant is off
+    for sigma, name in library:
+        ref = reference(d, sigma, name)
+        if not _matches(real, lambda x: ref.value("activation", x), MODERATE, c, scale, s_real):
+            continue
+        matched_fake = False
+        for g in [d, *others]:
+            rg = reference(g, sigma, name)
+            if not _matches(fake, lambda x: rg.value("conjugate_of_activation", x), MODERATE, c, scale, s_fake):
+                continue
+            matched_fake = True
+            a, b = rg.value("activation", c), rg.value("conjugate_of_activation", c)
+            offset = base - float(s_real * a + s_fake * b)
+            if abs(offset) <= _SCREEN_RTOL * (abs(a) + abs(b) + scale) + 1e-12:
+                if g is d:
+                    return ""  # right at moderate logits with this activation: the failures are elsewhere
+                own = f"{label(g)}'s sigma_f" if sp.srepr(sigma) == sp.srepr(g.activation) else name
+                if any(rg.value("conjugate_of_activation", x) is None for x in MODERATE):
+                    return (f"the activation term uses {own} ({sigma}), but the conjugate term is f* of {label(g)} "
+                            f"(f*(t) = {g.conjugate}), not of {label(d)} (f*(t) = {d.conjugate}); sigma leaves "
+                            f"{label(g)}'s dom f* = {g.conjugate_domain}, so the loss is NaN or inf there")
+                return f"this is the {role.name} of {label(g)} (with {own}), not of {label(d)}"
+            near.append(f"its terms are those of {label(g)}'s {role.name} with {name}, but it is off by the "
+                        f"constant {offset:.9g}")
+        if not matched_fake and not near:
+            near.append(f"the activation term uses {name}, but the conjugate term is f* o sigma of no catalogue "
+                        f"divergence ({label(d)} has f*(t) = {d.conjugate})")
+    if near:
+        return near[0]
+    return ""

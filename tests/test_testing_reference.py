@@ -1,0 +1,50 @@
+"""The exact reference: the adaptive precision gives what the full 40 + 0.4343 |v| digits give, and the tolerance
+rule is the stated one."""
+from __future__ import annotations
+
+import math
+
+import mpmath
+import pytest
+
+from fdiv.testing import reference as R
+from fdiv.testing.exact import derivation, reference
+
+
+def full_precision(fn, x: float):
+    """The rule the adaptive one shortcuts: e^-|x| visible next to 1, confirmed 20 digits higher."""
+    digits = R.needed_digits(x)
+    values = [R._at(fn, x, d) for d in (digits, digits + 20)]
+    return values[1] if R._agree(*values) else None
+
+
+# compositions near the end of dom f* (where 60 digits lose e^-|v| next to 1), their gradients, and the far tails
+CASES = [(name, key, order) for name in ("gan", "jensen-shannon", "squared-hellinger", "reverse-kl", "pearson")
+         for key in ("activation", "conjugate_of_activation", "density_ratio") for order in (0, 1)]
+POINTS = [0.0, 3.5, -20.0, 47.0, 88.7, -120.0, 300.0, 745.5, -1000.0]
+
+
+@pytest.mark.parametrize("name, key, order", CASES, ids=[f"{n}-{k}-{o}" for n, k, o in CASES])
+def test_adaptive_precision_matches_full_precision(name, key, order):
+    fn = reference(derivation(name)).function(key, order)
+    for x in POINTS:
+        fast, full = R.exact(fn, x), full_precision(fn, x)
+        if full is None or fast is None:
+            assert full is None and fast is None, (x, fast, full)
+            continue
+        assert abs(fast - full) <= mpmath.mpf(10) ** -20 * max(abs(full), mpmath.mpf(10) ** -300), (x, fast, full)
+
+
+def test_a_swallowed_term_is_recomputed():
+    fn = reference(derivation("gan")).function("conjugate_of_activation")  # log(1/(1 - 1/(1 + exp(-v))))
+    assert R._at(fn, 1000.0, 60) is None  # 1 - 1/(1 + e^-1000) is 0 at 60 digits
+    assert R.to_float(R.exact(fn, 1000.0)) == 1000.0  # softplus(1000)
+
+
+def test_tolerance_rule():
+    assert R.tolerance(100.0, "float32") == pytest.approx(1e-3)
+    assert R.tolerance(0.5, "float64") == pytest.approx(0.5e-11 + 10 * 2.0**-52)
+    assert R.tolerance(3.0, "float64", scale=10.0, slack=1e-9) == pytest.approx(1e-10 + 1e-9)
+    assert R.compare({"v": 1e4}, "value", "float32", math.inf, mpmath.mpf(10) ** 50) is None  # not representable
+    p = R.compare({"v": 0.0}, "value", "float64", 1.0 + 2e-11, mpmath.mpf(1))
+    assert p is not None and not p.ok and p.badness == pytest.approx(2.0, rel=1e-3)
