@@ -85,6 +85,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
+    """main() without its outer guards; the options that travel by environment (--time-limit, --no-cache) are
+    set for this command only, so main() can be called again in the same process."""
+    saved = {k: os.environ.get(k) for k in ("FDIV_TIME_LIMIT", "FDIV_NO_CACHE")}
+    try:
+        return _command(argv)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _command(argv: list[str]) -> int:
     from .timelimit import parse_seconds, time_limit
 
     try:

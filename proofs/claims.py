@@ -215,8 +215,9 @@ def check_domain(d: Derivation, text: str) -> Verdict:
 
 
 # --------------------------------------------------------------------------------------------------- activation
-def _inside(y, rng: Interval) -> bool:
-    lo, hi = to_mpf(rng.lower), to_mpf(rng.upper)
+def _inside(y, rng: Interval, dps: int = DPS) -> bool:
+    """y in the range, with the range's ends evaluated at y's precision (sigma(-128) = a + 1e-56 is inside)."""
+    lo, hi = to_mpf(rng.lower, dps), to_mpf(rng.upper, dps)
     above = y >= lo if rng.lower_closed else y > lo
     below = y <= hi if rng.upper_closed else y < hi
     return bool(above and below)
@@ -240,8 +241,9 @@ def check_activation(d: Derivation, claim: sp.Expr) -> Verdict:
     if ok:
         grid += [c for c in crit if c.is_real]
     for v in grid:
-        y = real_value(fn, v, dps=DPS + int(abs(v)))  # e^-2|v| (tanh) must stay visible next to 1
-        if y is None or not _inside(y, rng):
+        dps = DPS + int(abs(v))  # e^-2|v| (tanh) must stay visible next to 1
+        y = real_value(fn, v, dps=dps)
+        if y is None or not _inside(y, rng, dps + 10):
             return Verdict(REFUTED, f"sigma(v) leaves the critic range {rng}", "numeric (30 digits)",
                            {"v": str(v), "sigma(v)": "undefined or not real" if y is None else _num(y),
                             "critic range": str(rng)})

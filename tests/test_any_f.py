@@ -215,12 +215,17 @@ def test_branch_points_have_finite_exact_gradients(f, tmp_path):
             y = m.conjugate_of_activation(v)
             y.sum().backward()
             assert torch.isfinite(y).all() and torch.isfinite(v.grad).all(), (f, v0, dtype, y, v.grad)
-            for x, g in zip(v.tolist(), v.grad.tolist()):
-                ref = real_value(grad_fn, sp.Rational(x))
-                if ref is not None:
-                    # one ulp of v moves sigma(v) across the branch point: the one-sided slopes agree there (f*
-                    # is C^1 on the interior of its domain), so the tolerance is the dtype's, not a widened one
-                    assert abs(g - float(ref)) <= rtol * max(1.0, abs(float(ref))), (f, x, g, ref)
+            xs = v.tolist()
+            refs = [real_value(grad_fn, sp.Rational(x)) for x in xs]
+            for i, (x, g, ref) in enumerate(zip(xs, v.grad.tolist(), refs)):
+                if ref is None:
+                    continue
+                # the dtype's tolerance, plus the conditioning at this input: the exact slope's change over one
+                # ulp of v (f*' is continuous across a branch point but can have a square-root cusp there, as
+                # u*(t) = 1 +- sqrt(t/3)... for |u - 1|^3: one rounding of sigma(v) moves it by that much)
+                near = [float(r) for r in refs[max(i - 1, 0): i + 2] if r is not None]
+                slack = max(abs(r - float(ref)) for r in near)
+                assert abs(g - float(ref)) <= rtol * max(1.0, abs(float(ref))) + slack, (f, x, g, ref)
 
 
 def test_f_gan_at_its_branch_point_trains_to_finite_parameters():

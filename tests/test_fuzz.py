@@ -28,7 +28,10 @@ from fdiv.timelimit import time_limit
 
 from .fuzzing import argv_lists, expressions, text_fields, toml_documents
 
-FAST = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
+
+
+def fast(examples: int) -> settings:
+    return settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
@@ -50,8 +53,7 @@ def assert_clean(code: int, err: str) -> None:
         assert sum(line.startswith("error: ") for line in lines) == 1, err
 
 
-@FAST
-@settings(max_examples=2000)
+@fast(2000)
 @given(text=expressions())
 def test_parse(text):
     for functions in (None, EXTENDED):
@@ -64,8 +66,7 @@ def test_parse(text):
             pass
 
 
-@FAST
-@settings(max_examples=1000)
+@fast(1000)
 @given(text=expressions())
 def test_derive(text):
     """A short limit for the whole case: valid f's mostly stop at their first heavy step (a DerivationTimeout,
@@ -83,8 +84,7 @@ def quick_limits(monkeypatch):
     monkeypatch.setenv("FDIV_NO_CACHE", "1")
 
 
-@FAST
-@settings(max_examples=1500)
+@fast(1500)
 @given(argv=argv_lists())
 def test_argv(argv, quick_limits, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("argv")
@@ -97,8 +97,7 @@ def test_argv(argv, quick_limits, tmp_path_factory):
         assert list(out_dir.iterdir()) == []
 
 
-@FAST
-@settings(max_examples=500)
+@fast(500)
 @given(document=toml_documents())
 def test_toml(document, quick_limits, tmp_path_factory):
     folder = tmp_path_factory.mktemp("toml")
@@ -116,8 +115,7 @@ def test_toml(document, quick_limits, tmp_path_factory):
         pass
 
 
-@FAST
-@settings(max_examples=250)
+@fast(250)
 @given(fields=text_fields())
 def test_text_fields_never_reach_generated_code(fields, tmp_path_factory):
     """Hostile names, titles, references, notes and module names with a valid f: either refused (one error line,
