@@ -668,6 +668,7 @@ class Proof:
         e = e.replace(lambda z: single(z) and isinstance(sp.expand(z.function), sp.Add | sp.Mul), linear)
         for old, new in self.definitions.items():
             e = e.xreplace({old: new})
+        e = e.replace(lambda z: isinstance(z, E) and z.args[0].is_number, lambda z: z.args[0])  # E c = c
         return e.replace(lambda z: single(z) and z.function in self.densities, lambda z: sp.S.One)
 
     # --------------------------------------------------------------------------------------- numeric
@@ -822,7 +823,7 @@ def _is_zero(e) -> bool:
             return True
     heavy = [sp.simplify, lambda z: sp.simplify(_expand_log_safe(sp.expand(z))),
              lambda z: sp.simplify(_factor_radicands(z))]
-    if e.has(sp.Abs, sp.Max, sp.Min, sp.Piecewise):
+    if e.has(sp.Abs, sp.Max, sp.Min, sp.Piecewise, sp.sign):
         heavy.append(lambda z: sp.simplify(sp.piecewise_fold(z.rewrite(sp.Piecewise))))
     for transform in heavy:
         ok, out = attempt("simplifying a proof step", transform, e, seconds=15)
@@ -884,8 +885,8 @@ def _canonical_matrix(e: sp.Basic) -> sp.Basic:
         if isinstance(arg, sp.MatMul):
             coeff, mats = arg.as_coeff_matrices()
             forms = [sp.MatMul(*(mats[i:] + mats[:i])).doit() for i in range(len(mats))]
-            best = min(forms, key=str)
-            return coeff * (sp.Trace(best) if best.shape != (1, 1) or True else best)
+            forms += [sp.Transpose(f).doit() for f in forms]  # tr(M) = tr(M')
+            return coeff * sp.Trace(min(forms, key=str))
         return t
 
     def orient(m: sp.Basic) -> sp.Basic:
