@@ -695,10 +695,13 @@ def numeric_zero(diff: sp.Expr, ranges: dict | None = None) -> tuple[str, bool, 
     `ranges`), at 30 digits: (method, passed, detail). Skipped points are counted by reason; a complex value
     at an admissible point fails (the symbols are real, so both sides should be)."""
     ranges = ranges or {}
-    if diff.has(AppliedUndef, sp.Integral, E):
-        return "numeric", False, "SymPy could not decide, and the step has undefined functions"
+    if diff.has(AppliedUndef, sp.Integral, E) or diff.atoms(sp.MatrixSymbol):
+        return "numeric", False, "SymPy could not decide, and the step has undefined functions or matrix symbols"
     symbols = sorted(diff.free_symbols, key=str)
-    fn = sp.lambdify(symbols, diff, "mpmath")
+    try:
+        fn = sp.lambdify(symbols, diff, "mpmath")
+    except Exception as exc:  # noqa: BLE001 - SymPy's printer raises several kinds for unsupported objects
+        return "numeric", False, f"SymPy could not decide, and the step cannot be evaluated: {type(exc).__name__}"
     rng = random.Random(0)
     checked = 0
     skipped = {"complex": 0, "not finite": 0, "evaluation error": 0}
