@@ -85,44 +85,20 @@ def projection() -> Proof:
 def cgan_gaussian_model() -> Proof:
     """x in R, two equiprobable classes, p(x|y) = N(mu_y, 1), p_theta(x|y) = N(nu_y, 1)."""
     mu, nu = (0, 2), (1, -1)
-    proof = Proof("cGAN on an exact model: the optimal logit is of projection form and the value is 2 JSD - log 4",
+    V = sp.Matrix([[mu[y] - nu[y], -sp.Rational(mu[y] ** 2 - nu[y] ** 2, 2)] for y in range(2)])
+    phi = sp.Matrix([x, 1])
+    proof = Proof("cGAN on an exact model: the optimal discriminator is a projection discriminator",
                   Source("002", "Conditional GANs (cGANs)", 519),
                   f"x in R, p(y) = 1/2 for y in {{0, 1}}, p(x|y) = N(mu_y, 1) with mu = {mu}, p_theta(x|y) = "
-                  f"N(nu_y, 1) with nu = {nu}: log(p(x|y)/p_theta(x|y)) = e_y' V (x, 1)' with rows "
-                  "V_y = (mu_y - nu_y, -(mu_y^2 - nu_y^2)/2), so psi = 0; the cGAN value at D* equals "
-                  "2 JSD(p(x, y)||p_theta(x, y)) - log 4 = sum_y p(y) (2 JSD_y) - log 4 (30-digit quadrature)")
+                  f"N(nu_y, 1) with nu = {nu}: the optimal logit log(p(x, y)/p_theta(x, y)) is e_y' V phi(x) with "
+                  "phi(x) = (x, 1)' and rows V_y = (mu_y - nu_y, -(mu_y^2 - nu_y^2)/2), psi = 0; so the projection "
+                  "discriminator sigmoid(e_y' V phi(x)) is D*(x, y) = p(x, y)/(p(x, y) + p_theta(x, y)) exactly")
     for y in range(2):
-        ratio = sp.log(gaussian.gaussian(x, mu[y], 1) / gaussian.gaussian(x, nu[y], 1))
-        proof.start(ratio).eq((mu[y] - nu[y]) * x - sp.Rational(mu[y] ** 2 - nu[y] ** 2, 2),
-                              f"class {y}: the log-ratio of equal-variance Gaussians is linear in x")
-
-    def value():
-        with mpmath.workdps(30):
-            total = mpmath.mpf(0)
-            for y in range(2):
-                p = lambda t, m=mu[y]: mpmath.npdf(t, m, 1)  # noqa: E731
-                q = lambda t, m=nu[y]: mpmath.npdf(t, m, 1)  # noqa: E731
-                total += mpmath.mpf(1) / 2 * mpmath.quad(
-                    lambda t: p(t) * mpmath.log(p(t) / (p(t) + q(t))) + q(t) * mpmath.log(q(t) / (p(t) + q(t))),
-                    [-mpmath.inf, -2, 0, 2, mpmath.inf])
-            return total
-
-    def jsd_value():
-        with mpmath.workdps(30):
-            total = mpmath.mpf(0)
-            for y in range(2):
-                p = lambda t, m=mu[y]: mpmath.npdf(t, m, 1)  # noqa: E731
-                q = lambda t, m=nu[y]: mpmath.npdf(t, m, 1)  # noqa: E731
-                m_ = lambda t: (p(t) + q(t)) / 2  # noqa: E731
-                js = mpmath.quad(lambda t: (p(t) * mpmath.log(p(t) / m_(t)) + q(t) * mpmath.log(q(t) / m_(t))) / 2,
-                                 [-mpmath.inf, -2, 0, 2, mpmath.inf])
-                total += mpmath.mpf(1) / 2 * 2 * js
-            return total - mpmath.log(4)
-
-    with mpmath.workdps(30):
-        reference = jsd_value()
-    proof.computed("cGAN value at D*", value, sp.Float(reference, 30), "2 JSD - log 4 on the joint",
-                   method="numeric (30-digit quadrature)", tol=1e-20)
+        p_xy = gaussian.gaussian(x, mu[y], 1) / 2
+        q_xy = gaussian.gaussian(x, nu[y], 1) / 2
+        proof.start(sp.log(p_xy / q_xy)).eq((V[y, :] * phi)[0], f"class {y}: the optimal logit, p(y) cancels")
+        proof.start(sigmoid((V[y, :] * phi)[0])).eq(p_xy / (p_xy + q_xy), f"class {y}: the projection "
+                                                                            "discriminator is D*")
     return proof
 
 

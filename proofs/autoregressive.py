@@ -78,13 +78,15 @@ def _torch():
 
 def _fvsbn_module(d: int):
     torch = _torch()
-    # conditional i (1-based) is a logistic regression on the i - 1 earlier variables; the first is a CPT
-    return torch.nn.ModuleList([torch.nn.Linear(k, 1) for k in range(d)])
+    # conditional i (1-based) is a logistic regression on the i - 1 earlier variables; the first is a CPT.
+    # On the meta device: shapes and numel() without allocating or initialising 784 weight tensors
+    return torch.nn.ModuleList([torch.nn.Linear(k, 1, device="meta") for k in range(d)])
 
 
 def _nade_module(d: int, hidden: int):
     torch = _torch()
-    return torch.nn.ModuleDict({"W_c": torch.nn.Linear(d, hidden), "alpha_b": torch.nn.Linear(hidden, d)})
+    return torch.nn.ModuleDict({"W_c": torch.nn.Linear(d, hidden, device="meta"),
+                                "alpha_b": torch.nn.Linear(hidden, d, device="meta")})
 
 
 def parameter_counts() -> Proof:
@@ -106,7 +108,8 @@ def parameter_counts() -> Proof:
             .computed("NADE numel", lambda: sum(p.numel() for p in _nade_module(d0, h0).parameters()),
                       (2 * H * d + H + d).subs({d: d0, H: h0}), "Linear(d, H) for W, c; Linear(H, d) for the alpha_i, b_i",
                       method=torch_count)
-            .computed("RNADE head numel", lambda: sum(p.numel() for p in _torch().nn.Linear(h0, 2 * k0).parameters()),
+            .computed("RNADE head numel",
+                      lambda: sum(p.numel() for p in _torch().nn.Linear(h0, 2 * k0, device="meta").parameters()),
                       (2 * k0) * (h0 + 1), "Linear(H, 2K): K means and K log-scales per conditional",
                       method=torch_count))
 

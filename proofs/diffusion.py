@@ -65,7 +65,7 @@ def posterior_parameters():
 
 def ddpm_posterior() -> Proof:
     mean, var, xt, x0 = posterior_parameters()
-    y, y2 = sp.MatrixSymbol("y", n, 1), sp.MatrixSymbol("y_2", n, 1)  # two values of x_(t-1)
+    y = sp.MatrixSymbol("y", n, 1)  # x_(t-1)
 
     def sq(v):
         return sp.Trace(v.T * v)
@@ -83,7 +83,8 @@ def ddpm_posterior() -> Proof:
                   "sqrt(alphabar_(t-1)) beta_t/(1 - alphabar_t) x_0 + sqrt(alpha_t)(1 - alphabar_(t-1))/(1 - "
                   "alphabar_t) x_t: completing the square (x_(t-1) in R^n, matrix symbols)")
             .start(completed(y))
-            .eq(completed(y2), "the completed square leaves no dependence on x_(t-1)"))
+            .eq(completed(sp.ZeroMatrix(n, 1)), "the completed square leaves no dependence on x_(t-1): its value "
+                                                "equals its value at x_(t-1) = 0"))
 
 
 def ddpm_elbo() -> Proof:

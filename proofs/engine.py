@@ -32,12 +32,16 @@ How each step is checked:
   report lists them. They are for definitions and standard rules (linearity of E, identically distributed
   draws), never for the step's own claim.
 
-The result of `Proof.check()` is a `ProofResult` with one `StepResult` per step; `summary()` counts proofs,
-steps, numeric steps and assumptions.
+Helpers for steps: `integral(g, var)`, the abstract expectation `E(...)` with the rewrites `linearity(atoms)`
+and `identically_distributed(E, index)`, and the conditions `positive`, `nonnegative`, `real`, `convex`,
+`concave`, `strictly_convex_at`, `equal`, `proved` (another proof passes) and `hypothesis` (counted as an
+assumption); named lemmas live in `proofs.lemmas`, Gaussian moments in `proofs.gaussian`.
+
+The result of `Proof.check()` is a `ProofResult` with one `StepResult` per step (`Proof.result()` caches it;
+`Proof.check_step(i)` checks one step); `summary()` counts proofs, steps, numeric steps and assumptions.
 """
 from __future__ import annotations
 
-import functools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -343,24 +347,41 @@ def mutate_step(step: Step) -> Step:
 
 @dataclass
 class StepResult:
+    """One checked step. The sides are kept as SymPy objects and printed (str, LaTeX) only when a report
+    asks for them."""
     relation: str
-    lhs: str
-    rhs: str
+    left: object
+    right: object
     why: str
     method: str
     passed: bool
     detail: str = ""
     assumptions: list[str] = field(default_factory=list)
-    lhs_latex: str = ""
-    rhs_latex: str = ""
     continues: bool = False  # the left side is the previous step's right side
+
+    @property
+    def lhs(self) -> str:
+        return self.left if isinstance(self.left, str) else str(self.left)
+
+    @property
+    def rhs(self) -> str:
+        return self.right if isinstance(self.right, str) else str(self.right)
+
+    @property
+    def lhs_latex(self) -> str:
+        return latex(self.left)
+
+    @property
+    def rhs_latex(self) -> str:
+        return latex(self.right)
 
     @property
     def numeric(self) -> bool:
         return "numeric" in self.method
 
     def to_json(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("lhs_latex", "rhs_latex", "continues")}
+        return {"relation": self.relation, "lhs": self.lhs, "rhs": self.rhs, "why": self.why, "method": self.method,
+                "passed": self.passed, "detail": self.detail, "assumptions": self.assumptions}
 
 
 @dataclass
@@ -466,6 +487,17 @@ class Proof:
             self._result = (len(self.steps), self.check())
         return self._result[1]
 
+    def check_step(self, index: int, step: Step | None = None) -> StepResult:
+        """Step `index` alone (or `step` in its place, e.g. a mutated one), with its chain's left side."""
+        lhs = self.first
+        for earlier in self.steps[:index]:
+            if earlier.relation == "start" or earlier.relation in ("=", "<=", ">=", "!="):
+                lhs = earlier.rhs
+        step = step or self.steps[index]
+        if step.relation in ("limit", "sign", "computed", "assume"):
+            return self._check_standalone(step)
+        return self._check_step(lhs, step)
+
     def check(self) -> ProofResult:
         results: list[StepResult] = []
         lhs, continues = self.first, False
@@ -485,13 +517,11 @@ class Proof:
     def _check_standalone(self, step: Step) -> StepResult:
         if step.relation == "assume":
             text = step.extra["statement"]
-            return StepResult("assume", text, "", step.why, "assumption", True, assumptions=[text],
-                              lhs_latex=text)
+            return StepResult("assume", text, "", step.why, "assumption", True, assumptions=[text])
         if step.relation == "limit":
             var, point = step.extra["var"], step.extra["point"]
             shown = sp.Limit(step.lhs, var, point)
-            out = StepResult("=", str(shown), str(step.rhs), step.why, "symbolic limit", False,
-                             lhs_latex=latex(shown), rhs_latex=latex(step.rhs))
+            out = StepResult("=", shown, step.rhs, step.why, "symbolic limit", False)
             ok, value = attempt("a limit in a proof", sp.limit, step.lhs, var, point, seconds=20)
             out.passed = ok and (value == step.rhs or (value.is_finite is True and step.rhs.is_finite is True
                                                        and _is_zero(value - step.rhs)))
@@ -500,16 +530,14 @@ class Proof:
             return out
         if step.relation == "sign":
             rel = step.extra["rel"]
-            out = StepResult(rel, str(step.lhs), "0", step.why, "symbolic sign", False,
-                             lhs_latex=latex(step.lhs), rhs_latex="0")
+            out = StepResult(rel, step.lhs, sp.S.Zero, step.why, "symbolic sign", False)
             out.passed = _sign_holds(step.lhs, rel)
             if not out.passed:
                 out.detail = f"{step.lhs} {rel} 0 not shown"
             return out
         # computed
         method, tol, rel = step.extra["method"], step.extra["tol"], step.extra["rel"]
-        out = StepResult(rel, str(step.lhs), str(step.rhs), step.why, method, False,
-                         lhs_latex=latex(step.lhs), rhs_latex=latex(step.rhs))
+        out = StepResult(rel, step.lhs, step.rhs, step.why, method, False)
         value = step.extra["compute"]()
         if rel == "=":
             out.passed, out.detail = _compare_computed(value, step.rhs, tol)
@@ -522,8 +550,7 @@ class Proof:
         return out
 
     def _check_step(self, lhs: sp.Basic, step: Step) -> StepResult:
-        out = StepResult(step.relation, str(lhs), str(step.rhs), step.why, "", False,
-                         lhs_latex=latex(lhs), rhs_latex=latex(step.rhs))
+        out = StepResult(step.relation, lhs, step.rhs, step.why, "", False)
         for factory in step.extra.get("cites", ()):
             cited = _proof_result(factory)
             if not cited.passed:
@@ -765,20 +792,38 @@ def _compare_computed(value, rhs: sp.Basic, tol: float) -> tuple[bool, str]:
                     f"computed {mpmath.nstr(got, 15)}, formula gives {mpmath.nstr(ref, 15)}")
 
 
-def _shortest(e: sp.Expr) -> sp.Expr:
-    ok, out = attempt("simplifying a residual", sp.simplify, e, seconds=5)
-    return out if ok else e
-
 
 # ------------------------------------------------------------------------------------------- zero tests
+def _exp_substituted(b: sp.Expr) -> sp.Expr:
+    """b with exp(a) written as 1 + k (a > 0) or 1/(1 + k) (a < 0), k > 0: e^a > 1 exactly when a > 0."""
+    subs = {}
+    for k, z in enumerate(sorted(b.atoms(sp.exp), key=str)):
+        arg = z.args[0]
+        kk = sp.Symbol(f"k{k}", positive=True)
+        if arg.is_positive:
+            subs[z] = 1 + kk
+        elif arg.is_negative:
+            subs[z] = 1 / (1 + kk)
+    return b.xreplace(subs) if subs else b
+
+
+def _nonnegative_factor(b: sp.Expr) -> bool:
+    if b.is_nonnegative:
+        return True
+    if not b.free_symbols:
+        return False
+    n, d = sp.fraction(sp.factor(sp.together(_exp_substituted(b))))
+    return bool(n.is_nonnegative and d.is_positive)
+
+
 def _expand_log_safe(e: sp.Expr) -> sp.Expr:
     """log(a b) -> log a + log b and log(a^k) -> k log a where the factors are non-negative (sound, unlike
     expand_log(force=True) in general); a zero factor would leave both sides undefined."""
     def split(z: sp.log) -> sp.Expr:
         arg = z.args[0]
-        if isinstance(arg, sp.Mul) and all(f.is_nonnegative for f in arg.args):
+        if isinstance(arg, sp.Mul) and all(_nonnegative_factor(f) for f in arg.args):
             return sp.Add(*[_expand_log_safe(sp.log(f)) for f in arg.args])
-        if isinstance(arg, sp.Pow) and arg.base.is_nonnegative and arg.exp.is_real:
+        if isinstance(arg, sp.Pow) and arg.exp.is_real and _nonnegative_factor(arg.base):
             return arg.exp * _expand_log_safe(sp.log(arg.base))
         return z
     return e.replace(lambda z: isinstance(z, sp.log), split)
@@ -835,23 +880,25 @@ def _is_zero(e) -> bool:
     return False
 
 
-def _split_sum(z: sp.Sum) -> sp.Expr:
-    """Linearity of a finite sum: Sum(a + c b) = Sum(a) + c Sum(b), and Sum(c) = c (number of terms), for c
-    free of the index."""
-    if len(z.limits) != 1:
-        inner = _split_sum(sp.Sum(z.function, *z.limits[:-1]))
-        return _split_sum(sp.Sum(inner, z.limits[-1])) if not isinstance(inner, sp.Sum) else \
-            sp.Sum(inner.function, *inner.limits, z.limits[-1])
-    i, lo, hi = z.limits[0]
+def _sum_over(expr: sp.Expr, limit: tuple) -> sp.Expr:
+    """The sum of expr over one index, by linearity: terms free of the index count (hi - lo + 1) times."""
+    i, lo, hi = limit
     out = sp.S.Zero
-    for term in sp.Add.make_args(sp.expand(z.function)):
+    for term in sp.Add.make_args(sp.expand(expr)):
         c, rest = term.as_independent(i, as_Add=False)
-        if rest == 1:
-            out += c * (hi - lo + 1)
-        elif isinstance(rest, sp.Sum) and not rest.has(i):
+        if not rest.has(i):
             out += c * rest * (hi - lo + 1)
         else:
-            out += c * sp.Sum(rest, (i, lo, hi))
+            out += c * sp.Sum(rest, limit)
+    return out
+
+
+def _split_sum(z: sp.Sum) -> sp.Expr:
+    """Linearity of a finite sum: Sum(a + c b) = Sum(a) + c Sum(b), and Sum(c) = c (number of terms), for c
+    free of the index; multiple limits from the innermost out."""
+    out = z.function
+    for limit in z.limits:
+        out = _sum_over(out, limit)
     return out
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from .engine import (Condition, Lemma, Proof, concave, convex, equal, hypothesis, nonnegative, positive, proved,
+from .engine import (Lemma, Proof, concave, convex, equal, hypothesis, nonnegative, positive, proved,
                      real)
 
 
@@ -39,7 +39,10 @@ def supporting_line(f: sp.Expr, var: sp.Symbol, u: sp.Expr, at: sp.Expr, slope: 
     """A convex f lies above its supporting lines: f(u) >= f(a) + g (u - a) for a subgradient g at a
     (g = f'(a) where f is differentiable; f'(a-) <= g <= f'(a+) at a kink)."""
     df = sp.diff(f, var)
-    left, right = sp.limit(df, var, at, "-"), sp.limit(df, var, at, "+")
+    if f.has(sp.Abs, sp.Max, sp.Min, sp.Piecewise, sp.sign):
+        left, right = sp.limit(df, var, at, "-"), sp.limit(df, var, at, "+")
+    else:  # smooth at `at`: both one-sided derivatives are f'(at)
+        left = right = sp.simplify(df.subs(var, at))
     if left == right:
         sub = [equal(slope, left, f"g = {slope} is f'({at})")]
     else:
@@ -116,5 +119,5 @@ def log_taylor(y: sp.Expr, c: sp.Expr, lower_text: str) -> Lemma:
                  ])
 
 
-__all__ = ["Condition", "abs_bound", "by_proof", "convex_combination", "fenchel_young", "fenchel_young_generic",
+__all__ = ["abs_bound", "by_proof", "convex_combination", "fenchel_young", "fenchel_young_generic",
            "jensen", "log_bound", "log_taylor", "square", "supporting_line", "supporting_line_generic"]

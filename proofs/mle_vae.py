@@ -11,7 +11,7 @@ import functools
 import sympy as sp
 
 from . import gaussian
-from .engine import E, Proof, Source, integral, linearity, x
+from .engine import E, Proof, Source, identically_distributed, integral, linearity, x
 from .lemmas import by_proof, jensen, log_bound, log_taylor
 
 TITLE = "Maximum likelihood and VAEs: ELBO, beta-VAE, IWAE"
@@ -46,7 +46,8 @@ def mle_is_kl() -> Proof:
             .eq(-entropy + nll, "log(p/m) = log p - log m, linearity")
             .start(sp.diff(kl - nll, theta))
             .eq(0, "d/dtheta of (KL - NLL) = d/dtheta of -H(p_data) = 0: both have the same minimisers",
-                rewrites=[("differentiate under the integral", lambda e: e.doit())])
+                rewrites=[("differentiate under the integral",
+                           lambda e: e.replace(lambda z: isinstance(z, sp.Derivative), lambda z: z.doit(deep=False)))])
             .start(sp.Sum(-sp.log(sp.Function("p_theta", positive=True)(xi[i], theta)) / n, (i, 1, n)))
             .eq(loss / n, "the empirical expectation of -log p_theta is the loss divided by n"))
 
@@ -297,8 +298,7 @@ def iwae_unbiased() -> Proof:
     mean_w = sp.Sum(w(i_), (i_, 1, k_)) / k_
     law = ("z_1 ~ q and w = p(x, z)/q(z|x): E w(1) = integral of q (p(x, z)/q) dz",
            {E(w(1)): integral(qz * p_xz / qz, z)})
-    same = ("identically distributed: E w(i) = E w(1)",
-            lambda e: e.replace(lambda y: isinstance(y, E), lambda y: E(y.args[0].subs(i_, 1))).doit())
+    same = identically_distributed(E, i_)
     return (Proof("IWAE: the mean weight is unbiased for p(x)", Source("004", "4.5 Proof for Property 1", 1148),
                   "E[(1/k) sum w_i] = p(x)", var=z, definitions=MARGINAL)
             .start(E(mean_w))

@@ -75,8 +75,8 @@ def w1_via_kr() -> Proof:
 
 
 def _quad_w1(m1, s1, m2, s2) -> tuple:
-    """(integral |F - G|, E_P f* - E_Q f*, quantile-coupling cost) for N(m1, s1^2), N(m2, s2^2) at 30 digits."""
-    with mpmath.workdps(30):
+    """(integral |F - G|, E_P f* - E_Q f*, quantile-coupling cost) for N(m1, s1^2), N(m2, s2^2) at 20 digits."""
+    with mpmath.workdps(20):
         m1, s1, m2, s2 = (mpmath.mpf(v) for v in (m1, s1, m2, s2))
         cross = [(m1 * s2 - m2 * s1) / (s2 - s1)] if s1 != s2 else []
         pts = sorted([-mpmath.inf, -8, 0, 8, mpmath.inf, *cross])
@@ -102,12 +102,13 @@ def w1_gaussians_numeric() -> Proof:
                   Source("002", "Wasserstein GAN (WGAN) and Optimal Transport", 546),
                   "for N(0, 1) and N(1, 4) (unequal variances, the CDFs cross once): the critic f* with slope "
                   "sign(G - F), the area between the CDFs and the cost of the quantile coupling X = m1 + s1 e, "
-                  "Y = m2 + s2 e agree at 30 digits (quadrature): dual value = primal cost = W1")
+                  "Y = m2 + s2 e agree to 15 digits (20-digit quadrature): dual value = primal cost = W1")
     area, critic, coupling = _quad_w1(0, 1, 1, 2)
-    proof.computed("E_P f* - E_Q f*", lambda: critic, sp.Float(area, 30), "the critic attains the area",
-                   method="numeric (30-digit quadrature)", tol=1e-20)
-    proof.computed("quantile-coupling cost", lambda: coupling, sp.Float(area, 30), "a coupling with the same cost",
-                   method="numeric (30-digit quadrature)", tol=1e-20)
+    # 20-digit quadrature of smooth integrands split at their kinks: agreement to 1e-15 is far above the error
+    proof.computed("E_P f* - E_Q f*", lambda: critic, sp.Float(area, 20), "the critic attains the area",
+                   method="numeric (20-digit quadrature)", tol=1e-15)
+    proof.computed("quantile-coupling cost", lambda: coupling, sp.Float(area, 20), "a coupling with the same cost",
+                   method="numeric (20-digit quadrature)", tol=1e-15)
     return proof
 
 
