@@ -471,8 +471,8 @@ class Proof:
         """A value computed by code (an exact model, a quadrature, a torch module) against the formula rhs:
         relation "=" exactly (tol = 0) or to a relative tolerance tol; "<=" or ">=" at 30 digits. method names
         how the value was computed; it says 'numeric' when the value is a floating-point approximation."""
-        self.steps.append(Step("computed", _expr(rhs), why, lhs=sp.Symbol(label),
-                               extra={"compute": compute, "tol": tol, "method": method, "rel": relation}))
+        self.steps.append(Step("computed", _expr(rhs), why, extra={"compute": compute, "tol": tol, "method": method,
+                                                                  "rel": relation, "label": label}))
         return self
 
     def assume(self, statement: str, why: str) -> Proof:
@@ -537,7 +537,7 @@ class Proof:
             return out
         # computed
         method, tol, rel = step.extra["method"], step.extra["tol"], step.extra["rel"]
-        out = StepResult(rel, step.lhs, step.rhs, step.why, method, False)
+        out = StepResult(rel, step.extra["label"], step.rhs, step.why, method, False)
         value = step.extra["compute"]()
         if rel == "=":
             out.passed, out.detail = _compare_computed(value, step.rhs, tol)

@@ -62,9 +62,13 @@ def moments_rule(var: sp.Symbol):
             variance = sp.simplify(-1 / (2 * a))
             mean = sp.simplify(b * variance)
             density = gaussian(var, mean, variance)
-            rest = sp.simplify(sp.powsimp(term / density))
-            if rest.has(sp.exp) and any(f.has(var) for f in rest.atoms(sp.exp)):
-                return z
+            # term / density: the two exponentials combine into exp(0 * x^2 + 0 * x + c) once expanded
+            rest = sp.powsimp(term / density, combine="exp")
+            rest = rest.replace(lambda f: isinstance(f, sp.exp), lambda f: sp.exp(sp.expand(f.args[0])))
+            if any(f.has(var) for f in rest.atoms(sp.exp)):
+                rest = sp.simplify(rest)
+                if any(f.has(var) for f in rest.atoms(sp.exp)):
+                    return z
             total += expectation(rest, var, mean, variance)
         return total
     return ("Gaussian moments: the integral of N(x; m, v) times a polynomial is a sum of moments",

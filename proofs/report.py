@@ -53,6 +53,8 @@ def _proof_markdown(number: int, r: ProofResult) -> list[str]:
         rel = _REL.get(s.relation, "=")
         if s.continues:
             body = _math(f"{rel} {s.rhs_latex}")
+        elif isinstance(s.left, str):  # a computed value: its label is words
+            body = f"{_text(s.left)} {_math(f'{rel} {s.rhs_latex}')}"
         else:
             body = _math(f"{s.lhs_latex} {rel} {s.rhs_latex}")
         out.append(f"{k}. {body} — {why}. Checked by: {_how(s)}.")
