@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.runs):
             rows["before"].append(run_once(before_tree))
             rows["after"].append(run_once(ROOT))
-    print(f"python -m proofs, {args.runs} alternating runs each (median):")
+    print(f"python -m proofs, {args.runs} alternating runs each; CPU seconds of each run, then the median:")
     med = {}
     for name, runs in rows.items():
         cpu = statistics.median(r[0] for r in runs)
@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         codes = sorted({r[2] for r in runs})
         med[name] = cpu
         label = f"{name} ({args.before})" if name == "before" else "after (working tree)"
-        print(f"  {label:28s} CPU {cpu:6.1f} s   wall {wall:6.1f} s   exit {codes}")
+        each = " ".join(f"{r[0]:.1f}" for r in runs)
+        print(f"  {label:28s} runs [{each}]  CPU {cpu:6.1f} s   wall {wall:6.1f} s   exit {codes}")
     print(f"  after / before CPU: {med['after'] / med['before']:.2f}")
     return 0
 

@@ -1,8 +1,9 @@
 """Machine-checked derivations of the course notes, and a claims checker.
 
-Layout: `engine` (Proof, steps, Condition, Lemma, numeric fallback), `lemmas` (named inequalities), `gaussian`
-(Gaussian integrals from moments), one module per topic, `claims` (the claims checker), `notes` (the notes'
-claims, verbatim), `report` (Markdown and JSON).
+Layout: `engine` (Proof, steps, Condition, Lemma), `algebra` (the zero and sign tests behind each step),
+`numeric` (the labelled 30-digit fallback), `lemmas` (named inequalities), `gaussian` (Gaussian integrals from
+moments), `derivations` (fdiv's derivations, memoised), one module per topic, `claims` (the claims checker),
+`notes` (the notes' claims, verbatim), `report` (Markdown and JSON).
 
 A topic is a module of this package with a `proofs() -> list[Proof]` function and a `TITLE`; adding one is one
 line in TOPICS. run_all() checks every derivation and every claim of the notes; `python -m proofs` reports them.

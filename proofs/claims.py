@@ -23,6 +23,8 @@ from fdiv.parse import CONSTANTS, EXTENDED, parse
 from fdiv.spec import parse_interval
 from fdiv.timelimit import attempt
 
+from .algebra import is_zero
+
 VERIFIED, REFUTED, UNDECIDED = "verified", "refuted", "undecided"
 EXIT_CODES = {VERIFIED: 0, REFUTED: 1, UNDECIDED: 3}
 _TOL = mpmath.mpf(10) ** (-DPS + 10)  # 30-digit evaluation: agreement to 20 digits
@@ -57,9 +59,7 @@ def _differ(a, b) -> bool:
 
 
 def _symbolic_zero(expr: sp.Expr) -> bool:
-    from .engine import _is_zero  # the proofs' zero test: cheap forms first, logs split only where sound
-
-    return _is_zero(expr)
+    return is_zero(expr)  # the proofs' zero test: cheap forms first, logs split only where sound
 
 
 def _parameter_symbols(d: Derivation) -> dict[str, sp.Symbol]:

@@ -42,7 +42,6 @@ The result of `Proof.check()` is a `ProofResult` with one `StepResult` per step 
 """
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -52,9 +51,9 @@ from sympy.core.function import AppliedUndef
 
 from fdiv.timelimit import attempt
 
-DPS = 30
-MIN_POINTS = 20  # admissible points a numeric equality needs
-MAX_DRAWS = 400
+from .algebra import expand_log_safe, is_zero, matrix_zero, second_derivative_sign, sign_holds
+
+from .numeric import DPS, numeric_zero
 x = sp.Symbol("x", real=True)  # the default variable integrals run over
 E = sp.Function("E")  # an expectation, kept abstract: E(X)
 
@@ -84,106 +83,6 @@ def integral(g: sp.Expr, var: sp.Symbol = x) -> sp.Integral:
     return sp.Integral(g, (var, -sp.oo, sp.oo))
 
 
-# ------------------------------------------------------------------------------------------------ sign checks
-def _positive_symbol(name: str = "s") -> sp.Symbol:
-    return sp.Symbol(name, positive=True)
-
-
-def interval_point(lo, hi) -> sp.Expr:
-    """A point of (lo, hi) written through a positive symbol s, so that SymPy knows where it lies."""
-    s = _positive_symbol()
-    if lo == -sp.oo and hi == sp.oo:
-        return sp.Symbol("r", real=True)
-    if hi == sp.oo:
-        return lo + s
-    if lo == -sp.oo:
-        return hi - s
-    return lo + (hi - lo) * s / (1 + s)
-
-
-def _sign_holds(e: sp.Expr, rel: str) -> bool:
-    """e rel 0 under the symbols' assumptions (rel in >=, >, <=, <), shown symbolically."""
-    if rel in ("<=", "<"):
-        return _sign_holds(-e, {"<=": ">=", "<": ">"}[rel])
-    want = "is_nonnegative" if rel == ">=" else "is_positive"
-    # W(z) > 0 for z > 0 (SymPy does not infer it): name each such W by a positive symbol
-    e = _lambert(e)
-    for k, w in enumerate(sorted(e.atoms(sp.LambertW), key=str)):
-        if len(w.args) == 1 and w.args[0].is_positive:
-            e = e.xreplace({w: sp.Symbol(f"W{k}", positive=True)})
-
-    def decide(z) -> bool | None:
-        if getattr(z, want) is True:
-            return True
-        n, d = sp.fraction(sp.factor(sp.together(z)))
-        if d.is_positive and getattr(n, want) is True:
-            return True
-        if d.is_negative and getattr(-n, want) is True:
-            return True
-        return None
-
-    for transform in (lambda z: z, sp.simplify, lambda z: sp.factor(sp.expand(z))):
-        ok, z = attempt("checking a sign", transform, e, seconds=10)
-        if ok:
-            ok, out = attempt("checking a sign", decide, z, seconds=10)
-            if ok and out:
-                return True
-    return False
-
-
-def _pieces_of(f: sp.Expr, var: sp.Symbol, lo, hi) -> list[tuple[sp.Expr, sp.Expr, sp.Expr]] | None:
-    """f on (lo, hi) as smooth pieces (expr, a, b): Abs/Max/Min/Piecewise are cut where a condition changes."""
-    g = sp.piecewise_fold(f.rewrite(sp.Piecewise)) if f.has(sp.Abs, sp.Max, sp.Min, sp.Piecewise) else f
-    if not isinstance(g, sp.Piecewise):
-        return [(g, lo, hi)]
-    cuts = set()
-    for _, cond in g.args:
-        for rel in cond.atoms(sp.Rel):
-            ok, roots = attempt("cutting a piecewise function", sp.solve, rel.lhs - rel.rhs, var, seconds=10)
-            if not ok:
-                return None
-            cuts |= {c for c in roots if c.is_real and (c > lo) == sp.true and (c < hi) == sp.true}
-    ends = [lo, *sorted(cuts, key=float), hi]
-    out = []
-    for a, b in zip(ends, ends[1:]):
-        probe = (a + b) / 2 if a.is_finite and b.is_finite else (b - 1 if a == -sp.oo else a + 1)
-        branch = next((e for e, c in g.args if c.subs(var, probe) == sp.true), None)
-        if branch is None:
-            return None
-        out.append((branch, a, b))
-    return out
-
-
-def one_sided(e: sp.Expr, var: sp.Symbol, c: sp.Expr, side: str) -> sp.Expr:
-    """e at var = c from one side: the value when it is finite there, else the one-sided limit."""
-    value = e.subs(var, c)
-    if value.is_finite:
-        return value
-    ok, lim = attempt("a one-sided limit", sp.limit, e, var, c, side, seconds=10)
-    return lim if ok else sp.nan
-
-
-def _second_derivative_sign(f: sp.Expr, var: sp.Symbol, rel: str) -> tuple[bool, str]:
-    """f'' rel 0 on var's domain (its assumptions); Abs/Max/Min/Piecewise are cut at their kinks, where the
-    slope must rise (convex) or fall (concave) and f must be continuous."""
-    lo = sp.S.Zero if var.is_positive or var.is_nonnegative else -sp.oo
-    hi = sp.S.Zero if var.is_negative or var.is_nonpositive else sp.oo
-    pieces = _pieces_of(f, var, lo, hi)
-    if pieces is None:
-        return False, "could not cut f into smooth pieces"
-    for expr, a, b in pieces:
-        point = interval_point(a, b)
-        if not _sign_holds(sp.diff(expr, var, 2).subs(var, point), rel):
-            return False, f"f'' {rel} 0 not shown on ({a}, {b}) for the piece {expr}"
-    for (left, _, c), (right, _, _) in zip(pieces, pieces[1:]):
-        jump = one_sided(left, var, c, "-") - one_sided(right, var, c, "+")
-        rise = one_sided(sp.diff(right, var), var, c, "+") - one_sided(sp.diff(left, var), var, c, "-")
-        if not _is_zero(jump) or not _sign_holds(rise, rel):
-            return False, f"at the kink {var} = {c}: continuity or the slope's change not shown"
-    kinks = f" and {len(pieces) - 1} kink(s)" if len(pieces) > 1 else ""
-    return True, f"symbolic (second derivative on {len(pieces)} piece(s){kinks})"
-
-
 # ------------------------------------------------------------------------------------------------ conditions
 @dataclass
 class Condition:
@@ -204,15 +103,15 @@ class Condition:
         if k == "hypothesis":
             return True, "assumption"
         if k in ("positive", "nonnegative"):
-            return _sign_holds(s, ">" if k == "positive" else ">="), "symbolic sign"
+            return sign_holds(s, ">" if k == "positive" else ">="), "symbolic sign"
         if k == "real":
             return s.is_real is True, "symbol assumptions"
         if k in ("convex", "concave"):
-            return _second_derivative_sign(s, self.var, ">=" if k == "convex" else "<=")
+            return second_derivative_sign(s, self.var, ">=" if k == "convex" else "<=")
         if k == "strictly_convex_at":
-            return _sign_holds(sp.diff(s, self.var, 2).subs(self.var, self.at), ">"), "symbolic sign"
+            return sign_holds(sp.diff(s, self.var, 2).subs(self.var, self.at), ">"), "symbolic sign"
         if k == "zero":
-            if _is_zero(s):
+            if is_zero(s):
                 return True, "symbolic"
             method, ok, _ = numeric_zero(s) if not isinstance(s, (sp.MatrixBase, sp.MatrixExpr)) else \
                 ("", False, "")
@@ -524,14 +423,14 @@ class Proof:
             out = StepResult("=", shown, step.rhs, step.why, "symbolic limit", False)
             ok, value = attempt("a limit in a proof", sp.limit, step.lhs, var, point, seconds=20)
             out.passed = ok and (value == step.rhs or (value.is_finite is True and step.rhs.is_finite is True
-                                                       and _is_zero(value - step.rhs)))
+                                                       and is_zero(value - step.rhs)))
             if not out.passed:
                 out.detail = f"the limit is {value}" if ok else str(value)
             return out
         if step.relation == "sign":
             rel = step.extra["rel"]
             out = StepResult(rel, step.lhs, sp.S.Zero, step.why, "symbolic sign", False)
-            out.passed = _sign_holds(step.lhs, rel)
+            out.passed = sign_holds(step.lhs, rel)
             if not out.passed:
                 out.detail = f"{step.lhs} {rel} 0 not shown"
             return out
@@ -578,12 +477,12 @@ class Proof:
 
     def _check_equality(self, a, b, out: StepResult) -> StepResult:
         if isinstance(a, (sp.MatrixBase, sp.MatrixExpr)) or isinstance(b, (sp.MatrixBase, sp.MatrixExpr)):
-            out.method, out.passed = "symbolic (matrix algebra)", _matrix_zero(a - b)
+            out.method, out.passed = "symbolic (matrix algebra)", matrix_zero(a - b)
             if not out.passed:
                 out.detail = "the matrix difference was not shown to be 0"
             return out
         residual, pointwise = self._difference(a - b)
-        if _is_zero(residual) and _is_zero(pointwise):
+        if is_zero(residual) and is_zero(pointwise):
             out.method, out.passed = "symbolic", True
             return out
         if (a - b).has(sp.Integral, E, AppliedUndef) or residual.has(sp.Integral) or pointwise.has(sp.Integral):
@@ -608,16 +507,16 @@ class Proof:
         if pointwise != 0 and not lemma.gap.has(sp.Integral, E):
             # under the integral: the gap holds pointwise, then monotonicity of the integral
             lem_res, lem_pt = self._difference(integral(step.weight * lemma.gap, self.var))
-            matches = _is_zero(residual - lem_res) and _is_zero(pointwise - lem_pt)
+            matches = is_zero(residual - lem_res) and is_zero(pointwise - lem_pt)
             out.why += " (pointwise, then monotonicity of the integral)"
         elif gap.has(E) and not lemma.gap.has(E):
             # inside an expectation: the gap holds for every draw, then monotonicity of E
             rest, inside = _collect_expectations(gap)
-            matches = _is_zero(rest) and _is_zero(inside - step.weight * lemma.gap)
+            matches = is_zero(rest) and is_zero(inside - step.weight * lemma.gap)
             out.why += " (for every draw, then monotonicity of the expectation)"
         else:
             lem_res, lem_pt = self._difference(step.weight * lemma.gap)
-            matches = _is_zero(residual - lem_res) and _is_zero(pointwise - lem_pt)
+            matches = is_zero(residual - lem_res) and is_zero(pointwise - lem_pt)
         out.method = f"lemma: {lemma.name}" + (f"; conditions: {'; '.join(methods)}" if methods else "")
         out.passed = matches
         if not matches:
@@ -638,7 +537,7 @@ class Proof:
             integrand = ints[0].function.replace(lambda z: isinstance(z, sp.log),
                                                  lambda z: sp.log(sp.factor(z.args[0])))
             # the integral of a declared density is 1, and of c * density is c
-            for part in sp.Add.make_args(sp.expand(_expand_log_safe(integrand), power_exp=False)):
+            for part in sp.Add.make_args(sp.expand(expand_log_safe(integrand), power_exp=False)):
                 c, rest = part.as_independent(self.var, as_Add=False)
                 ratio = self._density_multiple(rest)
                 if ratio is not None:
@@ -703,67 +602,6 @@ class Proof:
         return numeric_zero(diff, self.numeric)
 
 
-def _draw(s: sp.Symbol, rng: random.Random, ranges: dict) -> float:
-    if s in ranges:
-        lo, hi = ranges[s]
-        return rng.uniform(lo, hi)
-    if s.is_integer:
-        return float(rng.randint(1, 6) if s.is_positive or s.is_nonnegative else rng.randint(-6, 6))
-    mag = 10 ** rng.uniform(-1.5, 1.5)
-    if s.is_positive or s.is_nonnegative:
-        return mag
-    if s.is_negative or s.is_nonpositive:
-        return -mag
-    return rng.choice((-1, 1)) * mag
-
-
-def numeric_zero(diff: sp.Expr, ranges: dict | None = None) -> tuple[str, bool, str]:
-    """diff = 0 at >= MIN_POINTS admissible random points (symbols drawn by their assumptions, or from
-    `ranges`), at 30 digits: (method, passed, detail). Skipped points are counted by reason; a complex value
-    at an admissible point fails (the symbols are real, so both sides should be)."""
-    ranges = ranges or {}
-    if diff.has(AppliedUndef, sp.Integral, E) or diff.atoms(sp.MatrixSymbol):
-        return "numeric", False, "SymPy could not decide, and the step has undefined functions or matrix symbols"
-    symbols = sorted(diff.free_symbols, key=str)
-    try:
-        fn = sp.lambdify(symbols, diff, "mpmath")
-    except Exception as exc:  # noqa: BLE001 - SymPy's printer raises several kinds for unsupported objects
-        return "numeric", False, f"SymPy could not decide, and the step cannot be evaluated: {type(exc).__name__}"
-    rng = random.Random(0)
-    checked = 0
-    skipped = {"complex": 0, "not finite": 0, "evaluation error": 0}
-    tol = mpmath.mpf(10) ** (-DPS + 8)
-    for _ in range(MAX_DRAWS):
-        point = [_draw(s, rng, ranges) for s in symbols]
-        at = ", ".join(f"{s} = {v:.6g}" for s, v in zip(symbols, point))
-        with mpmath.workdps(DPS + 10):
-            try:
-                y = fn(*[mpmath.mpf(v) for v in point])
-            except (ValueError, ZeroDivisionError, OverflowError, TypeError):
-                skipped["evaluation error"] += 1
-                continue
-            if isinstance(y, mpmath.mpc):
-                if abs(y.imag) > tol * (1 + abs(y.real)):
-                    return (f"numeric ({DPS} digits)", False,
-                            f"left - right is complex ({mpmath.nstr(y, 6)}) at {at}, where every symbol is "
-                            "admissible: a domain error")
-                y = y.real
-            if not mpmath.isfinite(y):
-                skipped["not finite"] += 1
-                continue
-            checked += 1
-            if abs(y) > tol:
-                return f"numeric ({DPS} digits)", False, f"left - right = {mpmath.nstr(y, 8)} at {at}"
-        if checked >= MIN_POINTS:
-            break
-    skip = sum(skipped.values())
-    reasons = ", ".join(f"{n} {why}" for why, n in skipped.items() if n)
-    note = f"; {skip} skipped: {reasons}" if skip else ""
-    if checked < MIN_POINTS:
-        return "numeric", False, f"only {checked} admissible points of {MAX_DRAWS} draws could be evaluated{note}"
-    return f"numeric ({DPS} digits, {checked} points{note}); SymPy could not decide", True, ""
-
-
 def _substitute(e: sp.Basic, rule: dict) -> sp.Basic:
     out = e.xreplace(rule)
     if out == e:
@@ -781,7 +619,7 @@ def _compare_computed(value, rhs: sp.Basic, tol: float) -> tuple[bool, str]:
         if isinstance(value, (float, mpmath.mpf)):
             return False, "a floating-point value needs a tolerance"
         v = _expr(value)
-        ok = _is_zero(v - rhs)
+        ok = is_zero(v - rhs)
         return ok, "" if ok else f"computed {v}, formula gives {rhs}"
     with mpmath.workdps(DPS + 10):
         ref = mpmath.mpf(sp.N(rhs, DPS + 10)) if not isinstance(rhs, mpmath.mpf) else rhs
@@ -791,177 +629,6 @@ def _compare_computed(value, rhs: sp.Basic, tol: float) -> tuple[bool, str]:
         return ok, (f"relative difference {mpmath.nstr(err, 3)} (tolerance {tol:g})" if ok else
                     f"computed {mpmath.nstr(got, 15)}, formula gives {mpmath.nstr(ref, 15)}")
 
-
-
-# ------------------------------------------------------------------------------------------- zero tests
-def _exp_substituted(b: sp.Expr) -> sp.Expr:
-    """b with exp(a) written as 1 + k (a > 0) or 1/(1 + k) (a < 0), k > 0: e^a > 1 exactly when a > 0."""
-    subs = {}
-    for k, z in enumerate(sorted(b.atoms(sp.exp), key=str)):
-        arg = z.args[0]
-        kk = sp.Symbol(f"k{k}", positive=True)
-        if arg.is_positive:
-            subs[z] = 1 + kk
-        elif arg.is_negative:
-            subs[z] = 1 / (1 + kk)
-    return b.xreplace(subs) if subs else b
-
-
-def _nonnegative_factor(b: sp.Expr) -> bool:
-    if b.is_nonnegative:
-        return True
-    if not b.free_symbols:
-        return False
-    n, d = sp.fraction(sp.factor(sp.together(_exp_substituted(b))))
-    return bool(n.is_nonnegative and d.is_positive)
-
-
-def _expand_log_safe(e: sp.Expr) -> sp.Expr:
-    """log(a b) -> log a + log b and log(a^k) -> k log a where the factors are non-negative (sound, unlike
-    expand_log(force=True) in general); a zero factor would leave both sides undefined."""
-    def split(z: sp.log) -> sp.Expr:
-        arg = z.args[0]
-        if isinstance(arg, sp.Mul) and all(_nonnegative_factor(f) for f in arg.args):
-            return sp.Add(*[_expand_log_safe(sp.log(f)) for f in arg.args])
-        if isinstance(arg, sp.Pow) and arg.exp.is_real and _nonnegative_factor(arg.base):
-            return arg.exp * _expand_log_safe(sp.log(arg.base))
-        return z
-    return e.replace(lambda z: isinstance(z, sp.log), split)
-
-
-def _lambert(e: sp.Expr) -> sp.Expr:
-    """W(a e^a) = a for a >= -1 (the principal branch), which SymPy does not apply itself."""
-    def rule(z: sp.LambertW) -> sp.Expr:
-        if len(z.args) != 1:
-            return z
-        arg = sp.expand(sp.powsimp(sp.expand(z.args[0], power_exp=True)), power_exp=True)
-        exps = [f for f in sp.Mul.make_args(arg) if isinstance(f, sp.exp)]
-        if len(exps) == 1:
-            a = exps[0].args[0]
-            rest = arg / exps[0]
-            if _cheap_zero(rest - a) and (a + 1).is_nonnegative:
-                return a
-        return z
-    return e.replace(lambda z: isinstance(z, sp.LambertW), rule) if e.has(sp.LambertW) else e
-
-
-def _cheap_zero(e: sp.Expr) -> bool:
-    return e == 0 or sp.cancel(sp.together(sp.expand(e))) == 0
-
-
-def _is_zero(e) -> bool:
-    if isinstance(e, (sp.MatrixBase, sp.MatrixExpr)):
-        return _matrix_zero(e)
-    if e == 0:
-        return True
-    e = _lambert(e)
-    if e.atoms(sp.MatrixSymbol):
-        ok, out = attempt("matrix algebra in a proof step", _canonical_matrix, e, seconds=15)
-        if ok and out == 0:
-            return True
-        e = out if ok else e
-    if e.has(sp.Sum):
-        e = _canonical_sums(e)
-    cheap = (lambda z: sp.expand(z), lambda z: sp.cancel(sp.together(z)),
-             lambda z: sp.expand(_expand_log_safe(sp.expand(z))),
-             lambda z: sp.expand(_expand_log_safe(sp.expand(_factor_logs(z)))))
-    for transform in cheap:
-        ok, out = attempt("simplifying a proof step", transform, e, seconds=5)
-        if ok and out == 0:
-            return True
-    heavy = [sp.simplify, lambda z: sp.simplify(_expand_log_safe(sp.expand(z))),
-             lambda z: sp.simplify(_factor_radicands(z))]
-    if e.has(sp.Abs, sp.Max, sp.Min, sp.Piecewise, sp.sign):
-        heavy.append(lambda z: sp.simplify(sp.piecewise_fold(z.rewrite(sp.Piecewise))))
-    for transform in heavy:
-        ok, out = attempt("simplifying a proof step", transform, e, seconds=15)
-        if ok and out == 0:
-            return True
-    return False
-
-
-def _sum_over(expr: sp.Expr, limit: tuple) -> sp.Expr:
-    """The sum of expr over one index, by linearity: terms free of the index count (hi - lo + 1) times."""
-    i, lo, hi = limit
-    out = sp.S.Zero
-    for term in sp.Add.make_args(sp.expand(expr)):
-        c, rest = term.as_independent(i, as_Add=False)
-        if not rest.has(i):
-            out += c * rest * (hi - lo + 1)
-        else:
-            out += c * sp.Sum(rest, limit)
-    return out
-
-
-def _split_sum(z: sp.Sum) -> sp.Expr:
-    """Linearity of a finite sum: Sum(a + c b) = Sum(a) + c Sum(b), and Sum(c) = c (number of terms), for c
-    free of the index; multiple limits from the innermost out."""
-    out = z.function
-    for limit in z.limits:
-        out = _sum_over(out, limit)
-    return out
-
-
-def _canonical_sums(e: sp.Expr) -> sp.Expr:
-    """Sums split by linearity and their bound indices renamed canonically (alpha-renaming), so that equal
-    sums compare equal."""
-    e = e.replace(lambda z: isinstance(z, sp.Sum), _split_sum)
-    return sp.expand(e.replace(lambda z: isinstance(z, sp.Sum), lambda z: z.as_dummy()))
-
-
-def _factor_logs(e: sp.Expr) -> sp.Expr:
-    """log(a) with a cancelled and factored, so that its positive factors can be split off."""
-    return e.replace(lambda z: isinstance(z, sp.log), lambda z: sp.log(sp.factor(sp.cancel(sp.together(z.args[0])))))
-
-
-def _factor_radicands(e: sp.Expr) -> sp.Expr:
-    """sqrt(a) with a factored (so that sqrt(4/(u + 1)^2) becomes 2/(u + 1) for u > 0)."""
-    return e.replace(lambda z: isinstance(z, sp.Pow) and z.exp.is_Rational and not z.exp.is_integer,
-                     lambda z: sp.powdenest(sp.factor(sp.together(z.base)) ** z.exp, force=False))
-
-
-def _canonical_matrix(e: sp.Basic) -> sp.Basic:
-    """Expand products (inside traces too: the trace is linear), cancel inverses, rotate each trace of a
-    product to a canonical order (the trace is cyclic), and write each 1x1 product one way (it equals its
-    transpose)."""
-    def open_trace(t: sp.Trace) -> sp.Expr:
-        arg = t.arg.expand().doit() if isinstance(t.arg, sp.MatrixExpr) else t.arg
-        return sp.Add(*[sp.Trace(term).doit() if not isinstance(term, sp.MatMul) or term.args[0].is_number
-                        is not True else term.args[0] * sp.Trace(sp.MatMul(*term.args[1:])).doit()
-                        for term in sp.Add.make_args(arg)]) if isinstance(arg, sp.MatAdd) else sp.Trace(arg).doit()
-
-    def rotate(t: sp.Trace) -> sp.Expr:
-        arg = t.arg
-        if isinstance(arg, sp.MatMul):
-            coeff, mats = arg.as_coeff_matrices()
-            forms = [sp.MatMul(*(mats[i:] + mats[:i])).doit() for i in range(len(mats))]
-            forms += [sp.Transpose(f).doit() for f in forms]  # tr(M) = tr(M')
-            return coeff * sp.Trace(min(forms, key=str))
-        return t
-
-    def orient(m: sp.Basic) -> sp.Basic:
-        if isinstance(m, sp.MatMul) and m.shape == (1, 1):
-            return min((m, sp.Transpose(m).doit()), key=str)
-        return m
-
-    if isinstance(e, sp.MatrixExpr):
-        e = e.expand().doit()
-    e = e.replace(lambda z: isinstance(z, sp.Trace), open_trace)
-    e = e.replace(lambda z: isinstance(z, sp.Trace), rotate)
-    e = e.replace(lambda z: isinstance(z, sp.MatMul) and z.shape == (1, 1), orient)
-    return sp.expand(e) if not isinstance(e, sp.MatrixExpr) else e
-
-
-def _matrix_zero(e: sp.Basic) -> bool:
-    if isinstance(e, sp.MatrixBase):
-        return all(_is_zero(entry) for entry in e)
-    ok, out = attempt("matrix algebra in a proof step", _canonical_matrix, e, seconds=15)
-    if not ok:
-        return False
-    if out == 0 or isinstance(out, sp.ZeroMatrix) or (isinstance(out, sp.MatrixExpr) and out.is_ZeroMatrix):
-        return True
-    ok, out = attempt("matrix algebra in a proof step", lambda z: _canonical_matrix(sp.simplify(z)), out, seconds=15)
-    return ok and (out == 0 or isinstance(out, sp.ZeroMatrix))
 
 
 # ------------------------------------------------------------------------------------------ expectations

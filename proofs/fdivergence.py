@@ -16,7 +16,8 @@ from fdiv.spec import U
 
 from . import gaussian
 from .derivations import derivation
-from .engine import Lemma, Proof, Source, convex, integral, interval_point, one_sided, x
+from .algebra import interval_point, one_sided
+from .engine import Lemma, Proof, Source, convex, integral, x
 from .lemmas import abs_bound, by_proof, fenchel_young_generic, supporting_line, supporting_line_generic
 
 TITLE = "f-divergences and the variational bound"
