@@ -89,12 +89,27 @@ def _nade_module(d: int, hidden: int):
                                 "alpha_b": torch.nn.Linear(hidden, d, device="meta")})
 
 
+def _made_module(d: int, hidden: int):
+    """MADE with one hidden layer: masked linear layers, the masks kept as buffers (not parameters)."""
+    torch = _torch()
+
+    class MaskedLinear(torch.nn.Linear):
+        def __init__(self, n_in: int, n_out: int):
+            super().__init__(n_in, n_out, device="meta")
+            self.register_buffer("mask", torch.ones(n_out, n_in, device="meta"))
+
+        def forward(self, x):
+            return torch.nn.functional.linear(x, self.weight * self.mask, self.bias)
+
+    return torch.nn.Sequential(MaskedLinear(d, hidden), torch.nn.ReLU(), MaskedLinear(hidden, d))
+
+
 def parameter_counts() -> Proof:
     d = sp.Symbol("d", positive=True, integer=True)
     H = sp.Symbol("H", positive=True, integer=True)
     d0, h0, k0 = 784, 500, 5
     torch_count = "exact computation (torch numel)"
-    return (Proof("Parameter counts: FVSBN, NADE, RNADE against torch modules",
+    return (Proof("Parameter counts: FVSBN, NADE, MADE, RNADE against torch modules",
                   Source("004", "2.3 FVSBN, 2.4 NADE, 2.6 RNADE", 453),
                   "FVSBN: 1 + 2 + ... + d = d(d + 1)/2 ~ d^2/2; NADE with tied weights: W (H x d), c (H), alpha_i "
                   "(H) and b_i for each i: H d + H + d (H + 1) = 2 H d + H + d, linear in d; an RNADE head with K "
@@ -108,6 +123,10 @@ def parameter_counts() -> Proof:
             .computed("NADE numel", lambda: sum(p.numel() for p in _nade_module(d0, h0).parameters()),
                       (2 * H * d + H + d).subs({d: d0, H: h0}), "Linear(d, H) for W, c; Linear(H, d) for the alpha_i, b_i",
                       method=torch_count)
+            .computed("MADE numel", lambda: sum(p.numel() for p in _made_module(d0, h0).parameters()),
+                      (d0 * h0 + h0) + (h0 * d0 + d0),
+                      "MADE with one hidden layer: masked Linear(n, H) and Linear(H, n); the masks are buffers, so "
+                      "the count is n H + H + H n + n, as for NADE's tied weights", method=torch_count)
             .computed("RNADE head numel",
                       lambda: sum(p.numel() for p in _torch().nn.Linear(h0, 2 * k0, device="meta").parameters()),
                       (2 * k0) * (h0 + 1), "Linear(H, 2K): K means and K log-scales per conditional",
