@@ -83,10 +83,12 @@ def _pieces_of(f: sp.Expr, var: sp.Symbol, lo, hi) -> list[tuple[sp.Expr, sp.Exp
 
 
 def one_sided(e: sp.Expr, var: sp.Symbol, c: sp.Expr, side: str) -> sp.Expr:
-    """e at var = c from one side: the value when it is finite there, else the one-sided limit."""
-    value = e.subs(var, c)
-    if value.is_finite:
-        return value
+    """e at var = c from one side: its value where e is an elementary expression finite at c, else the one-sided
+    limit (always for Abs, sign, Max, Min and Piecewise, which may jump at c)."""
+    if not e.has(sp.Abs, sp.sign, sp.Max, sp.Min, sp.Piecewise, sp.Heaviside):
+        value = e.subs(var, c)  # continuous at c where finite
+        if value.is_finite:
+            return value
     ok, lim = attempt("a one-sided limit", sp.limit, e, var, c, side, seconds=10)
     return lim if ok else sp.nan
 

@@ -10,6 +10,8 @@ import functools
 
 import sympy as sp
 
+from fdiv.timelimit import time_limit
+
 from . import gaussian
 from .engine import Proof, Source, integral
 
@@ -193,7 +195,8 @@ def ddpm_exact_model() -> Proof:
     x0s, e = sp.symbols("x0 e", real=True)
     x2 = sp.sqrt(ab2) * x0s + sp.sqrt(1 - ab2) * e
     objective = gaussian.expectation(gaussian.expectation(sp.expand((e - c * x2 - d) ** 2), e, 0, 1), x0s, m, s2)
-    sol = sp.solve([sp.diff(objective, c), sp.diff(objective, d)], [c, d], dict=True)[0]
+    with time_limit("solving the least-squares equations of the DDPM model", seconds=30):
+        sol = sp.solve([sp.diff(objective, c), sp.diff(objective, d)], [c, d], dict=True)[0]
     slope_star = sp.sqrt(1 - ab2) / var[2]  # E[eps | x2] = Cov(eps, x2)/Var(x2) (x2 - E x2)
     return (Proof("DDPM on an exact model: the per-step KLs sum to -log q(x_0), and the optimal denoiser",
                   Source("002", "Denoising Diffusion Probabilistic Models", 352),

@@ -11,6 +11,8 @@ import functools
 
 import sympy as sp
 
+from fdiv.timelimit import attempt
+
 from .engine import Proof, Source, integral
 
 
@@ -40,7 +42,9 @@ def log_ratio(var: sp.Symbol, m1, v1, m2, v2) -> sp.Expr:
 def kl(m1, v1, m2, v2, var: sp.Symbol | None = None) -> sp.Expr:
     """KL(N(m1, v1) || N(m2, v2)) = E_p[log p - log q] by the moments of p."""
     var = var or sp.Symbol("x", real=True)
-    return sp.simplify(expectation(log_ratio(var, m1, v1, m2, v2), var, m1, v1))
+    value = expectation(log_ratio(var, m1, v1, m2, v2), var, m1, v1)
+    ok, simpler = attempt("simplifying a Gaussian KL", sp.simplify, value, seconds=10)
+    return simpler if ok else value
 
 
 def moments_rule(var: sp.Symbol):
@@ -59,14 +63,16 @@ def moments_rule(var: sp.Symbol):
             if quad.degree() != 2:
                 return z
             a, b, _ = quad.all_coeffs()
-            variance = sp.simplify(-1 / (2 * a))
-            mean = sp.simplify(b * variance)
+            variance = sp.cancel(-1 / (2 * a))
+            mean = sp.cancel(b * variance)
             density = gaussian(var, mean, variance)
             # term / density: the two exponentials combine into exp(0 * x^2 + 0 * x + c) once expanded
             rest = sp.powsimp(term / density, combine="exp")
             rest = rest.replace(lambda f: isinstance(f, sp.exp), lambda f: sp.exp(sp.expand(f.args[0])))
             if any(f.has(var) for f in rest.atoms(sp.exp)):
-                rest = sp.simplify(rest)
+                ok, rest = attempt("simplifying a Gaussian integrand", sp.simplify, rest, seconds=10)
+                if not ok:
+                    return z
                 if any(f.has(var) for f in rest.atoms(sp.exp)):
                     return z
             total += expectation(rest, var, mean, variance)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
+from .algebra import one_sided
 from .engine import (Lemma, Proof, concave, convex, equal, hypothesis, nonnegative, positive, proved,
                      real)
 
@@ -39,10 +40,7 @@ def supporting_line(f: sp.Expr, var: sp.Symbol, u: sp.Expr, at: sp.Expr, slope: 
     """A convex f lies above its supporting lines: f(u) >= f(a) + g (u - a) for a subgradient g at a
     (g = f'(a) where f is differentiable; f'(a-) <= g <= f'(a+) at a kink)."""
     df = sp.diff(f, var)
-    if f.has(sp.Abs, sp.Max, sp.Min, sp.Piecewise, sp.sign):
-        left, right = sp.limit(df, var, at, "-"), sp.limit(df, var, at, "+")
-    else:  # smooth at `at`: both one-sided derivatives are f'(at)
-        left = right = sp.simplify(df.subs(var, at))
+    left, right = one_sided(df, var, at, "-"), one_sided(df, var, at, "+")  # f'(at) where f is smooth there
     if left == right:
         sub = [equal(slope, left, f"g = {slope} is f'({at})")]
     else:

@@ -19,9 +19,10 @@ import sympy as sp
 from fdiv.activation import V
 from fdiv.conjugate import T
 from fdiv.parse import EXTENDED, parse
+from fdiv.timelimit import attempt
 
 from . import claims
-from .claims import REFUTED, VERIFIED, Verdict
+from .claims import REFUTED, UNDECIDED, VERIFIED, Verdict
 from .derivations import derivation
 
 
@@ -51,6 +52,11 @@ class NoteClaim:
                      functions=EXTENDED)
 
     def run(self) -> Verdict:
+        """The verdict, under a time limit (a claim that runs past it is undecided, with the reason)."""
+        ok, out = attempt(f"checking note {self.file} line {self.line}", self._run, seconds=60)
+        return out if ok else Verdict(UNDECIDED, str(out), "")
+
+    def _run(self) -> Verdict:
         a = self.args
         if self.kind == "custom":
             return self.check(self)
