@@ -267,6 +267,7 @@ def canonical_matrix(e: sp.Basic) -> sp.Basic:
 
     if isinstance(e, sp.MatrixExpr):
         e = e.expand().doit()
+    e = e.replace(lambda z: isinstance(z, sp.Determinant), lambda z: z.doit())  # det is multiplicative
     e = e.replace(lambda z: isinstance(z, sp.Trace), open_trace)
     e = e.replace(lambda z: isinstance(z, sp.Trace), rotate)
     e = e.replace(lambda z: isinstance(z, sp.MatMul) and z.shape == (1, 1), orient)
