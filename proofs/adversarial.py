@@ -49,7 +49,7 @@ def cgan_logit() -> Proof:
                   "Bayes' rule it is log(p(y|x)/q(y|x)) + log(p(x)/q(x))")
             .start(sp.log(sigmoid(sp.log(py * px_y / (py * qx_y)))) - sp.log(py * px_y / (py * px_y + py * qx_y)))
             .eq(0, "sigmoid(log(P/Q)) = P/(P + Q) = D*")
-            .start(sp.log(py * px_y / (py * qx_y)))
+            .start(sp.log(sp.Mul(py * px_y, 1 / sp.Mul(py, qx_y, evaluate=False), evaluate=False)))
             .eq(sp.log(px_y / qx_y), "p(y) cancels")
             .start(sp.log((pyx * px) / (qyx * qx)))
             .eq(sp.log(pyx / qyx) + sp.log(px / qx), "p(x, y) = p(y|x) p(x), q(x, y) = q(y|x) q(x)"))
@@ -142,17 +142,23 @@ def bigan_gaussian_model() -> Proof:
                   "fake joint (2 z, z) have the same moments E[x^a z^b], a + b <= 4 (Gaussian moments), and "
                   "E (z - E(G(z)))^2 = 0; with E(x) = x/3, E[x z] differs (4/3 against 2) and the latent "
                   "reconstruction error is 1/9", var=z)
+    moments = gaussian.moments_rule(z)
+    real_law, fake_law = gaussian.gaussian(z, 0, 4), gaussian.gaussian(z, 0, 1)
     for a_ in range(0, 5):
         for b_ in range(0, 5 - a_):
             if a_ + b_ == 0:
                 continue
-            real = gaussian.expectation(z**a_ * (z / 2) ** b_, z, 0, 4)  # x ~ N(0, 4), z = x/2
-            fake = gaussian.expectation((2 * z) ** a_ * z**b_, z, 0, 1)
-            proof.start(real).eq(fake, f"E[x^{a_} z^{b_}]: real joint = fake joint")
-    proof.start(gaussian.expectation(z * z / 3, z, 0, 4)).ne(gaussian.expectation(2 * z * z, z, 0, 1),
-                                                            "E[x z] with E(x) = x/3 differs from the fake joint's")
-    proof.start(gaussian.expectation((z - 2 * z / 3) ** 2, z, 0, 1)).eq(sp.Rational(1, 9),
-                                                                       "latent reconstruction error with E(x) = x/3")
+            real = integral(real_law * z**a_ * (z / 2) ** b_, z)  # (x, E(x)) with x ~ N(0, 4)
+            fake = integral(fake_law * (2 * z) ** a_ * z**b_, z)  # (G(z), z) with z ~ N(0, 1)
+            proof.start(real).eq(fake, f"E[x^{a_} z^{b_}]: real joint = fake joint (Gaussian moments)",
+                                 rewrites=[moments])
+    proof.start(integral(real_law * z * z / 3, z)).eq(sp.Rational(4, 3), "E[x z] = 4/3 with E(x) = x/3",
+                                                      rewrites=[moments])
+    proof.start(integral(fake_law * 2 * z * z, z)).eq(2, "E[x z] = 2 under the fake joint: the joints differ",
+                                                      rewrites=[moments])
+    proof.start(integral(fake_law * (z - 2 * z / 3) ** 2, z)).eq(sp.Rational(1, 9),
+                                                                 "latent reconstruction error with E(x) = x/3",
+                                                                 rewrites=[moments])
     return proof
 
 

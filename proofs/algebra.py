@@ -175,6 +175,8 @@ def is_zero(e) -> bool:
         return matrix_zero(e)
     if e == 0:
         return True
+    # a step may show a substitution or a derivative unevaluated (so the report says what is computed)
+    e = e.replace(lambda z: isinstance(z, (sp.Subs, sp.Derivative)), lambda z: z.doit(deep=False))
     e = _lambert(e)
     if e.atoms(sp.MatrixSymbol):
         ok, out = attempt("matrix algebra in a proof step", canonical_matrix, e, seconds=15)

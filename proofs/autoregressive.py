@@ -227,7 +227,7 @@ def mle_ar() -> Proof:
                   "the i-th conditional's terms (each conditional can be fitted on its own)")
             .start(sp.log(likelihood))
             .eq(loglik, "the log of a product of positive factors")
-            .start(sp.diff(loglik, th[1]))
+            .start(sp.Derivative(loglik, th[1]))
             .eq(sum(sp.diff(sp.log(P[1](row[1], th[1])), th[1]) for row in data),
                 "only the terms of conditional 2 depend on theta_2"))
 
@@ -262,7 +262,7 @@ def fvsbn_gradient() -> Proof:
                   "d/da log Bern(x; sigmoid(a)) = x - sigmoid(a), so the gradient of the log-likelihood in alpha^k is "
                   "sum over examples of (x_k - sigmoid(a_k)) (1, x_<k); torch autograd agrees (float64, d = 4, six "
                   "examples, seeded)")
-            .start(sp.diff(bern, ak))
+            .start(sp.Derivative(bern, ak))
             .eq(xk - sigmoid(ak), "derivative of the Bernoulli log-likelihood in its logit")
             .computed("max |autograd - closed form|", lambda: sp.Float(worst(), 20), 0, "the same gradient",
                       method="numeric (torch float64)", tol=1e-12))

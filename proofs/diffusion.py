@@ -48,9 +48,9 @@ def ddpm_marginal() -> Proof:
                   "function exp(-a^2 |s|^2/2) exp(-b^2 |s|^2/2) (independence: the expectation of a product of "
                   "functions of independent variables factorises), that of N(0, (a^2 + b^2) I) with "
                   "a^2 + b^2 = 1 - alphabar_t")
-            .start(1 - (1 - beta1))
+            .start(sp.Add(1, -(1 - beta1), evaluate=False))
             .eq(beta1, "t = 1: the variance 1 - alphabar_1 is beta_1 (mean sqrt(alpha_1) x_0 by definition)")
-            .start(sp.sqrt(a_t) * (sp.sqrt(abar_prev) * x0))
+            .start(sp.MatMul(sp.sqrt(a_t), sp.MatMul(sp.sqrt(abar_prev), x0, evaluate=False), evaluate=False))
             .eq(sp.sqrt(abar_t) * x0, "step, mean: sqrt(alpha_t) times the mean of x_(t-1)")
             .start(sp.exp(-a**2 * r / 2) * sp.exp(-b**2 * r / 2))
             .eq(sp.exp(-(1 - abar_t) * r / 2), "step, noise: the product of the two Gaussian characteristic "
@@ -205,12 +205,13 @@ def ddpm_exact_model() -> Proof:
                   "L_T + L_1 + L_0, each computed in closed form (Gaussian conditioning and moments), must equal "
                   "-log N(1; 1/2, 2); and the least-squares epsilon-predictor c x_2 + d is E[eps | x_2] = "
                   "sqrt(1 - alphabar_2)/Var(x_2) (x_2 - E x_2)")
-            .start(LT + L1 + L0)
-            .eq(target, "the decomposition, term by term, on the exact model", cites=[ddpm_elbo])
-            .start(sol[c])
-            .eq(slope_star, "the least-squares slope is the conditional-expectation slope")
-            .start(sol[d])
-            .eq(-slope_star * mean[2], "and the intercept"))
+            .computed("L_T + L_1 + L_0", lambda: LT + L1 + L0, target,
+                      "the per-step terms, each in closed form, sum to -log q(x_0) as the decomposition says",
+                      method="exact computation (Gaussian conditioning and moments)")
+            .computed("least-squares slope c", lambda: sol[c], slope_star,
+                      "the conditional-expectation slope Cov(eps, x_2)/Var(x_2)", method="exact computation")
+            .computed("least-squares intercept d", lambda: sol[d], -slope_star * mean[2],
+                      "and the intercept", method="exact computation"))
 
 
 def proofs() -> list[Proof]:

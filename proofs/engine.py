@@ -234,7 +234,8 @@ def mutate_step(step: Step) -> Step:
     elif isinstance(rhs, sp.MatrixExpr):
         out.rhs = rhs + sp.OneMatrix(*rhs.shape)
     elif step.relation == "sign":
-        out.lhs = step.lhs - 1 if step.extra["rel"] in (">=", ">") else step.lhs + 1
+        # e >= 0 becomes -e - 1 >= 0, which no e >= 0 satisfies (and e <= 0 becomes -e + 1 <= 0)
+        out.lhs = -step.lhs - 1 if step.extra["rel"] in (">=", ">") else -step.lhs + 1
     elif step.relation == "!=":
         out.extra = {**step.extra, "same_as_left": True}
     elif step.relation == "computed" and step.extra["rel"] != "=":

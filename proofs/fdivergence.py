@@ -66,7 +66,7 @@ def zero_when_equal() -> Proof:
 def _as_f_divergence(name: str, target: sp.Expr, title: str, source: Source) -> Proof:
     fu = derivation(name).f
     return (Proof(title, source, f"integral of q f(p/q) with f = {fu} equals {target}", densities=[p, q])
-            .start(integral(q * fu.subs(U, p / q)))
+            .start(integral(sp.Mul(q, fu.subs(U, p / q), evaluate=False)))
             .eq(target, "the integrands agree pointwise"))
 
 
@@ -143,25 +143,35 @@ def conjugate_facts(name: str) -> Proof:
     if name == "total-variation":
         return _tv_facts(proof, d)
     fs, r = _smooth(d.conjugate), d.ratio_from_critic
-    proof.start(sp.diff(d.f, U)).eq(fp, "f'(u): fdiv's optimal critic is the derivative of f")
-    proof.start(fp.subs(U, r.subs(T, t_in))).eq(t_in, "r(t) inverts f' on the critic range")
-    proof.start(t_in * r.subs(T, t_in) - d.f.subs(U, r.subs(T, t_in))).eq(
-        fs.subs(T, t_in), "f*(t) is the value of u t - f(u) at its maximiser u = r(t)")
+    r_in = r.subs(T, t_in)
+    proof.start(sp.Derivative(d.f, U)).eq(fp, "f'(u): fdiv's optimal critic is the derivative of f")
+    proof.start(sp.Subs(fp, U, r_in)).eq(t_in, "r(t) inverts f' on the critic range")
+    proof.start(sp.Add(t_in * r_in, -sp.Subs(d.f, U, r_in), evaluate=False)).eq(
+        sp.Subs(fs, T, t_in), "f*(t) is the value of u t - f(u) at its maximiser u = r(t)")
     tangent = Lemma("tangent line of the convex f at r(t)",
                     d.f.subs(U, u) - d.f.subs(U, r.subs(T, t_in))
                     - fp.subs(U, r.subs(T, t_in)) * (u - r.subs(T, t_in)),
                     [convex(d.f, U, f"f = {d.f} convex on u > 0")])
     proof.start(d.f.subs(U, u) + fs.subs(T, t_in) - u * t_in).ge(0, tangent, "Fenchel-Young")
-    proof.start(U * fp - fs.subs(T, fp)).eq(d.f, "equality at T* = f'(u) (f'(u) is in the critic range)")
-    proof.start(sp.diff(fs, T).subs(T, fp)).eq(U, "(f*)'(f'(u)) = u: t = f'(u) is stationary for u t - f*(t)")
+    proof.start(sp.Add(U * fp, -sp.Subs(fs, T, fp), evaluate=False)).eq(
+        d.f, "equality at T* = f'(u) (f'(u) is in the critic range)")
+    proof.start(sp.Subs(sp.Derivative(fs, T), T, fp)).eq(
+        U, "(f*)'(f'(u)) = u: t = f'(u) is stationary for u t - f*(t)")
     pieces = _pieces(d.conjugate, dom.lower, dom.upper)
     for expr, a, b in pieces:
-        proof.sign(sp.diff(expr, T, 2).subs(T, interval_point(a, b)), ">=", f"f* convex on ({a}, {b}): (f*)'' >= 0")
+        if expr.has(T):
+            proof.sign(sp.diff(expr, T, 2).subs(T, interval_point(a, b)), ">=",
+                       f"f* convex on ({a}, {b}): (f*)'' >= 0")
     for (left, _, c), (right, _, _) in zip(pieces, pieces[1:]):
-        proof.start(one_sided(left, T, c, "-")).eq(one_sided(right, T, c, "+"), f"f* continuous at t = {c}")
+        proof.start(_value_at(left, c, "-")).eq(_value_at(right, c, "+"), f"f* continuous at t = {c}")
         proof.sign(one_sided(sp.diff(right, T), T, c, "+") - one_sided(sp.diff(left, T), T, c, "-"), ">=",
                    f"the slope of f* does not fall at t = {c}")
     return proof
+
+
+def _value_at(branch: sp.Expr, c: sp.Expr, side: str) -> sp.Expr:
+    """A branch of f* at t = c, shown as a substitution where it is finite there, else its one-sided limit."""
+    return sp.Subs(branch, T, c) if branch.subs(T, c).is_finite else one_sided(branch, T, c, side)
 
 
 def _tv_facts(proof: Proof, d) -> Proof:
@@ -175,10 +185,9 @@ def _tv_facts(proof: Proof, d) -> Proof:
     proof.eq(d.f.subs(U, u), "f**(u): u t - f*(t) is linear on each branch of f*, so its supremum is at "
              "t = 1/2 or t = -1/2 (and -> -oo as t -> -oo)")
     pieces = _pieces(d.conjugate, d.conjugate_domain.lower, d.conjugate_domain.upper)
-    for expr, a, b in pieces:
-        proof.sign(sp.diff(expr, T, 2).subs(T, interval_point(a, b)), ">=", f"f* convex on ({a}, {b})")
+    # both branches are linear ((f*)'' = 0): convex once the slope rises at the join
     for (left, _, c), (right, _, _) in zip(pieces, pieces[1:]):
-        proof.start(one_sided(left, T, c, "-")).eq(one_sided(right, T, c, "+"), f"f* continuous at t = {c}")
+        proof.start(_value_at(left, c, "-")).eq(_value_at(right, c, "+"), f"f* continuous at t = {c}")
         proof.sign(one_sided(sp.diff(right, T), T, c, "+") - one_sided(sp.diff(left, T), T, c, "-"), ">=",
                    f"the slope of f* does not fall at t = {c}")
     return proof

@@ -49,7 +49,7 @@ def change_of_variables_nd() -> Proof:
                   "det J_(f^-1)(x) = 1/det J_f(z) at z = f^-1(x): both forms of the note agree")
             .assume("for a C^1 diffeomorphism the integral of g(x) dx over B equals the integral of "
                     "g(f(z)) |det J_f(z)| dz over f^-1(B)", "the substitution theorem for multiple integrals (cited)")
-            .start(J.I * J)
+            .start(sp.MatMul(J.I, J, evaluate=False))
             .eq(sp.Identity(n), "the chain rule for f^-1 o f = id: J_(f^-1)(f(z)) = J_f(z)^-1")
             .start(sp.Determinant(J.I))
             .eq(1 / sp.Determinant(J), "det of the inverse (det is multiplicative)"))
@@ -71,10 +71,11 @@ def coupling_layer() -> Proof:
                   "is triangular with det e^(s(z1)), J_(f^-1)(f(z)) J_f(z) = I, and with Z ~ N(0, I) the change of "
                   "variables gives p_X(x) = N(x1; 0, 1) N(x2; t(x1), e^(2 s(x1))), which integrates to 1",
                   var=x2)
-            .start(inv.subs({x1: fwd[0], x2: fwd[1]}))
+            .start(sp.ImmutableMatrix([sp.Subs(e, (x1, x2), (fwd[0], fwd[1])) for e in inv]))
             .eq(sp.Matrix([z1, z2]), "f^-1(f(z)) = z")
-            .start(Jf.det())
-            .eq(sp.exp(s(z1)), "det J_f: the Jacobian is lower triangular")
+            .start(sp.Determinant(sp.ImmutableMatrix(Jf)))
+            .eq(sp.exp(s(z1)), "det J_f: the Jacobian is lower triangular",
+                rewrites=[("evaluate the determinant", lambda e: e.doit())])
             .start(Jinv.subs(at_fz) * Jf)
             .eq(sp.eye(2), "J_(f^-1)(f(z)) J_f(z) = I")
             .start(integral(density, x2))

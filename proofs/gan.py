@@ -54,7 +54,7 @@ def optimal_discriminator() -> Proof:
             .eq(0, "first-order condition at D*")
             .sign(sp.diff(g, Dv, 2).subs(Dv, dd / (1 + dd)), "<",
                   "second-order condition: g''(D) = -p/D^2 - q/(1 - D)^2 < 0 on (0, 1) (D written as d/(1 + d))")
-            .start(d_star.subs(Q, P))
+            .start(sp.Subs(d_star, Q, P))
             .eq(sp.Rational(1, 2), "at p = q, D* = 1/2"))
 
 

@@ -236,7 +236,8 @@ def reparameterisation() -> Proof:
     return (Proof("Reparameterisation z = mu + sigma eps has law N(mu, sigma^2)", Source("004", "4.7 Workflow of VAEs", 1218),
                   "p_z(z) = p_eps((z - mu)/sigma) |d eps/dz| = N(z; mu, sigma^2) (coordinatewise for "
                   "z = mu + sigma * eps with diagonal sigma)")
-            .start(gaussian.gaussian((z - mu) / s, 0, 1) * sp.Abs(sp.diff((z - mu) / s, z)))
+            .start(sp.Mul(sp.Subs(gaussian.gaussian(sp.Symbol("epsilon"), 0, 1), sp.Symbol("epsilon"), (z - mu) / s),
+                          sp.Abs(sp.Derivative((z - mu) / s, z)), evaluate=False))
             .eq(gaussian.gaussian(z, mu, s**2), "change of variables in 1-D"))
 
 

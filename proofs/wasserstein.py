@@ -132,9 +132,9 @@ def wgan_gaussians() -> Proof:
             .start(E(sp.Abs(sp.Symbol("X") - (sp.Symbol("X") - d))))
             .eq(d, "the coupling Y = X - delta: |X - Y| = delta for every draw",
                 rewrites=[("linearity", linearity([sp.Symbol("X")]))])
-            .start(-d + gp * (sp.Abs(sp.diff(crit, x)) - 1) ** 2)
+            .start(-d + gp * (sp.Abs(sp.Derivative(crit, x)) - 1) ** 2)
             .eq(-d, "WGAN-GP critic loss at f: -W1 + lambda E(|f'| - 1)^2 with |f'| = 1")
-            .start(sp.diff(sp.Abs(th - th0), th).subs(th, th0 + d))
+            .start(sp.Subs(sp.Derivative(sp.Abs(th - th0), th), th, th0 + d))
             .eq(1, "the generator's gradient: d/dtheta |theta - theta_0| = 1 for theta > theta_0, whatever s")
             .limit(d / s**2, s, 0, sp.oo, "the KL's gradient (theta - theta_0)/s^2 at theta - theta_0 = delta "
                                           "is unbounded as s -> 0"))
