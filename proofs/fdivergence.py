@@ -181,9 +181,13 @@ def _tv_facts(proof: Proof, d) -> Proof:
     t_in = w / (1 + w) - sp.Rational(1, 2)  # a point of (-1/2, 1/2)
     proof.start(d.f.subs(U, u) + t_in - u * t_in).ge(0, abs_bound((u - 1) / 2, 2 * t_in),
                                                      "Fenchel-Young on (-1/2, 1/2): |u - 1|/2 >= t (u - 1)")
-    proof.start(sp.Max(u * sp.Rational(1, 2) - sp.Rational(1, 2), -u * sp.Rational(1, 2) + sp.Rational(1, 2)))
-    proof.eq(d.f.subs(U, u), "f**(u): u t - f*(t) is linear on each branch of f*, so its supremum is at "
-             "t = 1/2 or t = -1/2 (and -> -oo as t -> -oo)")
+    # f**(u) = sup_t (u t - f*(t)): linear on each branch of f*, so the supremum is at t = 1/2 or t = -1/2
+    # (u t + 1/2 -> -oo as t -> -oo); the larger of the two values is f(u), for u >= 1 and for u <= 1
+    half = sp.Rational(1, 2)
+    for point, case in ((1 + w, "u = 1 + w >= 1"), (1 / (1 + w), "u = 1/(1 + w) <= 1")):
+        proof.start(sp.Max(point * half - half, -point * half + half)).eq(
+            d.f.subs(U, point), f"f**(u) for {case}: the larger of u t - f*(t) at t = 1/2 (u/2 - 1/2) and at "
+                                "t = -1/2 (-u/2 + 1/2)")
     pieces = _pieces(d.conjugate, d.conjugate_domain.lower, d.conjugate_domain.upper)
     # both branches are linear ((f*)'' = 0): convex once the slope rises at the join
     for (left, _, c), (right, _, _) in zip(pieces, pieces[1:]):

@@ -221,14 +221,14 @@ def _dann_ascent(c: NoteClaim) -> Verdict:
     d_obj = sp.diff(c.parsed(), s["L_adv"])  # the derivative of the objective w maximises in L_adv
 
     def l_adv(w0, w1):
-        with mpmath.workdps(30):
+        with mpmath.workdps(20):
             a = lambda v: w0 + w1 * v  # noqa: E731
             return (mpmath.quad(lambda v: mpmath.npdf(v, 0, 1) * mpmath.log1p(mpmath.exp(-a(v))), [-mpmath.inf, 0, mpmath.inf])
                     + mpmath.quad(lambda v: mpmath.npdf(v, 1, 1) * mpmath.log1p(mpmath.exp(a(v))), [-mpmath.inf, 1, mpmath.inf]))
-    with mpmath.workdps(30):
+    with mpmath.workdps(20):
         best, up1 = l_adv(mpmath.mpf(1) / 2, -1), l_adv(-mpmath.mpf(1) / 2, 1)
     return Verdict(REFUTED, f"w maximises L_cls - lambda L_adv, whose derivative in L_adv is {d_obj} < 0: w must "
-                   "descend L_adv; ascending it makes the classifier maximally wrong", "numeric (30-digit quadrature)",
+                   "descend L_adv; ascending it makes the classifier maximally wrong", "numeric (20-digit quadrature)",
                    {"model": "source N(0,1), target N(1,1), D = sigmoid(w0 + w1 f)",
                     "L_adv at w* = (1/2, -1)": mpmath.nstr(best, 10), "L_adv at (-1/2, 1)": mpmath.nstr(up1, 10)})
 
