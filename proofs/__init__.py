@@ -1,19 +1,51 @@
-"""Machine-checked derivations of the course notes, and a claims checker (see engine, claims, notes).
+"""Machine-checked derivations of the course notes, and a claims checker.
 
-run_all() checks every derivation and every claim of the notes; `python -m proofs` reports them.
+Layout: `engine` (Proof, steps, Condition, Lemma), `algebra` (the zero and sign tests behind each step),
+`numeric` (the labelled 30-digit fallback), `lemmas` (named inequalities), `gaussian` (Gaussian integrals from
+moments), `derivations` (fdiv's derivations, memoised), one module per topic, `claims` (the claims checker),
+`notes` (the notes' claims, verbatim), `report` (Markdown and JSON).
+
+A topic is a module of this package with a `proofs() -> list[Proof]` function and a `TITLE`; adding one is one
+line in TOPICS. run_all() checks every derivation and every claim of the notes; `python -m proofs` reports them.
 """
 from __future__ import annotations
 
-from . import fdivergence, flows_ot_ddpm, gan, mle_vae
+import importlib
+from types import ModuleType
 
-TOPICS = (fdivergence, gan, mle_vae, flows_ot_ddpm)
+TOPICS = (
+    "foundations",
+    "fdivergence",
+    "gan",
+    "adversarial",
+    "wasserstein",
+    "autoregressive",
+    "mle_vae",
+    "flows",
+    "diffusion",
+)
+
+
+def topic_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"{__name__}.{name}") for name in TOPICS]
 
 
 def all_proofs():
-    return [p for topic in TOPICS for p in topic.proofs()]
+    """Every proof, each tagged with its topic's name."""
+    out = []
+    for module in topic_modules():
+        for proof in module.proofs():
+            proof.topic = module.__name__.rsplit(".", 1)[-1]
+            out.append(proof)
+    return out
 
 
 def run_all():
     from .notes import run
 
-    return [p.check() for p in all_proofs()], run()
+    results = []
+    for proof in all_proofs():
+        result = proof.result()
+        result.topic = proof.topic
+        results.append(result)
+    return results, run()

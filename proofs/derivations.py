@@ -1,18 +1,22 @@
-"""fdiv's derivations, derived once per process (the proofs and the notes check share them)."""
+"""fdiv's derivations, each derived once per process and shared by the proofs and the notes check.
+
+Derived in this process (not in a worker pool): the proofs need every catalogue row, and pickling SymPy
+derivations back from workers costs more CPU than it saves.
+"""
 from __future__ import annotations
 
 import functools
 
+import fdiv
 from fdiv import catalogue
 from fdiv.derive import Derivation
 
 
 @functools.cache
-def _all() -> dict[str, Derivation]:
-    from fdiv.parallel import derive_all
-
-    return {d.name: d for d in derive_all()}
+def _derive(name: str) -> Derivation:
+    return fdiv.derive(name)
 
 
 def derivation(name: str) -> Derivation:
-    return _all()[catalogue.get(name).name]
+    """The derivation of a catalogue name or alias (memoised)."""
+    return _derive(catalogue.get(name).name)

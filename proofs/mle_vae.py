@@ -1,13 +1,20 @@
-"""MLE and VAEs (notes 004 §3.1 "Relationship Between Loss and KL Divergence", §4.3 ELBO, §4.5 IWAE, §4.7).
+"""MLE and VAEs (notes 004 §3.1 "Relationship Between Loss and KL Divergence", §4.3 ELBO, §4.4 beta-VAE,
+§4.5 IWAE, §4.7 workflow).
 
-Integrals over z for the VAE: q = q(z|x), p_xz = p(x, z) = p(x|z) p(z), p_x = p(x) (a positive constant here).
+Integrals over z for the VAE: q = q(z|x), p_xz = p(x, z) = p(x|z) p(z), p_x = p(x) (a positive constant for the
+observed x; p(x) is the integral of p(x, z) over z by definition).
 """
 from __future__ import annotations
 
+import functools
+
 import sympy as sp
 
-from .engine import (E, Proof, Source, gaussian, gaussian_kl, identically_distributed, integral, jensen, linearity,
-                     log_bound, x)
+from . import gaussian
+from .engine import E, Proof, Source, identically_distributed, integral, linearity, x
+from .lemmas import by_proof, jensen, log_bound, log_taylor
+
+TITLE = "Maximum likelihood and VAEs: ELBO, beta-VAE, IWAE"
 
 # MLE: p = p_data, m = p_theta (depends on theta)
 p = sp.Function("p", positive=True)(x)
@@ -21,22 +28,31 @@ p_xz = sp.Function("p_xz", positive=True)(z)
 p_x_given_z = sp.Function("p_x_given_z", positive=True)(z)
 p_z = sp.Function("p_z", positive=True)(z)
 p_x = sp.Symbol("p_x", positive=True)
+MARGINAL = {integral(p_xz, z): p_x}  # p(x) = integral of p(x, z) dz
 
 
 def mle_is_kl() -> Proof:
     nll = -integral(p * sp.log(m))  # expected negative log-likelihood under p_data
     entropy = -integral(p * sp.log(p))
     kl = integral(p * sp.log(p / m))
+    n, i = sp.Symbol("n", positive=True, integer=True), sp.Symbol("i", positive=True, integer=True)
+    xi = sp.IndexedBase("x")
+    loss = sp.Sum(-sp.log(sp.Function("p_theta", positive=True)(xi[i], theta)), (i, 1, n))
     return (Proof("argmin NLL = argmin KL(p_data||p_theta)", Source("004", "3.1 Relationship Between Loss and KL", 783),
-                  "KL(p_data||p_theta) = -H(p_data) + E_data[-log p_theta], and the entropy does not depend on theta",
-                  densities=[p])
+                  "KL(p_data||p_theta) = -H(p_data) + E_data[-log p_theta], and the entropy does not depend on "
+                  "theta; with the empirical distribution (mass 1/n at each x_i), E[-log p_theta] = L(theta)/n "
+                  "for the loss L(theta) = -sum log p_theta(x_i)", densities=[p])
             .start(kl)
             .eq(-entropy + nll, "log(p/m) = log p - log m, linearity")
             .start(sp.diff(kl - nll, theta))
             .eq(0, "d/dtheta of (KL - NLL) = d/dtheta of -H(p_data) = 0: both have the same minimisers",
-                rewrites=[("differentiate under the integral", lambda e: e.doit())]))
+                rewrites=[("differentiate under the integral",
+                           lambda e: e.replace(lambda z: isinstance(z, sp.Derivative), lambda z: z.doit(deep=False)))])
+            .start(sp.Sum(-sp.log(sp.Function("p_theta", positive=True)(xi[i], theta)) / n, (i, 1, n)))
+            .eq(loss / n, "the empirical expectation of -log p_theta is the loss divided by n"))
 
 
+@functools.cache
 def kl_nonnegative() -> Proof:
     return (Proof("KL >= 0 via log x <= x - 1", Source("004", "3.1 KL Divergence: Non-negative", 802),
                   "KL(p||q) >= 0", densities=[p, q_])
@@ -46,13 +62,21 @@ def kl_nonnegative() -> Proof:
             .eq(0, "q/p times p is q; p and q integrate to 1"))
 
 
+def kl_lemma(a: sp.Expr, b: sp.Expr, var: sp.Symbol):
+    """KL(a||b) = integral of a log(a/b) d var >= 0, from 'KL >= 0 via log x <= x - 1'."""
+    return by_proof("KL >= 0 (proved above)", integral(a * sp.log(a / b), var), kl_nonnegative)
+
+
+@functools.cache
 def elbo_decomposition() -> Proof:
     elbo = integral(qz * sp.log(p_xz / qz), z)
     kl_post = integral(qz * sp.log(qz / (p_xz / p_x)), z)
-    return (Proof("log p(x) = ELBO + KL(q(z|x) || p(z|x))", Source("004", "4.3 Variational Inference", 1036),
-                  "with p(z|x) = p(x, z)/p(x)", densities=[qz], var=z)
+    return (Proof("log p(x) = ELBO + KL(q(z|x) || p(z|x)) >= ELBO", Source("004", "4.3 Variational Inference", 1036),
+                  "with p(z|x) = p(x, z)/p(x); the KL term is >= 0, so the ELBO is a lower bound", densities=[qz],
+                  var=z)
             .start(sp.log(p_x))
-            .eq(elbo + kl_post, "log(p(x,z)/q) + log(q p(x)/p(x,z)) = log p(x), and q integrates to 1"))
+            .eq(elbo + kl_post, "log(p(x,z)/q) + log(q p(x)/p(x,z)) = log p(x), and q integrates to 1")
+            .ge(elbo, kl_lemma(qz, p_xz / p_x, z), "KL(q || p(z|x)) >= 0"))
 
 
 def elbo_reconstruction_kl() -> Proof:
@@ -62,58 +86,330 @@ def elbo_reconstruction_kl() -> Proof:
             .eq(integral(qz * sp.log(p_x_given_z), z) - integral(qz * sp.log(qz / p_z), z), "log of a product"))
 
 
-def closed_form_gaussian_kl() -> Proof:
+@functools.cache
+def gaussian_kl_1d() -> Proof:
     mu = sp.Symbol("mu", real=True)
     s = sp.Symbol("sigma", positive=True)
-    kl = gaussian_kl(mu, s**2, 0, 1, z)
-    return (Proof("Closed-form Gaussian KL", Source("004", "4.3 Decomposition & Calculation", 1068),
-                  "KL(N(mu, sigma^2) || N(0, 1)) = (mu^2 + sigma^2 - 1 - log sigma^2)/2 per latent dimension "
-                  "(dimensions are independent, so the KLs add)")
-            .start(kl)
-            .eq((mu**2 + s**2 - 1 - sp.log(s**2)) / 2, "Gaussian integral (SymPy integrate)"))
+    qd, pd = gaussian.gaussian(z, mu, s**2), gaussian.gaussian(z, 0, 1)
+    return (Proof("Closed-form Gaussian KL, one dimension", Source("004", "4.3 Decomposition & Calculation", 1068),
+                  "KL(N(mu, sigma^2) || N(0, 1)) = (mu^2 + sigma^2 - 1 - log sigma^2)/2", var=z)
+            .start(integral(qd * sp.log(qd / pd), z))
+            .eq(integral(qd * gaussian.log_ratio(z, mu, s**2, 0, 1), z), "log(q/p) is a quadratic in z")
+            .eq((mu**2 + s**2 - 1 - sp.log(s**2)) / 2, "E_q of a quadratic: Gaussian moments",
+                rewrites=[gaussian.moments_rule(z)]))
+
+
+def gaussian_kl_diagonal() -> Proof:
+    """L latent dimensions, q = prod_i N(mu_i, sigma_i^2), p = N(0, I)."""
+    i, L = sp.Symbol("i", positive=True, integer=True), sp.Symbol("L", positive=True, integer=True)
+    mu, s, zi = sp.IndexedBase("mu", real=True), sp.IndexedBase("sigma", positive=True), sp.IndexedBase("z")
+    KL1 = sp.Function("KL_1")  # KL_1(mu, sigma) = KL(N(mu, sigma^2) || N(0, 1))
+    log_ratio = sp.Function("log_r")  # log N(z_i; mu_i, sigma_i^2) - log N(z_i; 0, 1)
+    marg = ("E over the product q of a function of z_i alone is the E over its factor q_i: "
+            "E_q log_r(z_i) = KL_1(mu_i, sigma_i)",
+            lambda e: e.replace(lambda y: isinstance(y, E) and y.args[0].func == log_ratio,
+                                lambda y: KL1(mu[y.args[0].args[1]], s[y.args[0].args[1]])))
+    mu1, s1 = sp.Symbol("mu", real=True), sp.Symbol("sigma", positive=True)
+    one_d = ("the one-dimensional closed form (proved above)",
+             lambda e: e.replace(lambda y: isinstance(y, KL1),
+                                 lambda y: ((mu1**2 + s1**2 - 1 - sp.log(s1**2)) / 2).subs({mu1: y.args[0], s1: y.args[1]})))
+    return (Proof("Closed-form Gaussian KL, L dimensions", Source("004", "4.3 Decomposition & Calculation", 1068),
+                  "KL(N(mu, diag sigma^2) || N(0, I)) = 1/2 sum_i (mu_i^2 + sigma_i^2 - 1 - log sigma_i^2): the "
+                  "log-ratio of product densities is a sum over dimensions, and each term's expectation involves "
+                  "only its own coordinate")
+            .start(E(sp.Sum(log_ratio(zi[i], i), (i, 1, L))))
+            .eq(sp.Sum(E(log_ratio(zi[i], i)), (i, 1, L)), "linearity", rewrites=[("linearity", linearity([log_ratio]))])
+            .eq(sp.Sum((mu[i] ** 2 + s[i] ** 2 - 1 - sp.log(s[i] ** 2)) / 2, (i, 1, L)),
+                "each term is a one-dimensional Gaussian KL", rewrites=[marg, one_d], cites=[gaussian_kl_1d]))
+
+
+@functools.cache
+def quadratic_form_expectation() -> Proof:
+    """E[(x - a)' A (x - a)] for x with mean m and covariance S (S symmetric), in index notation for any d."""
+    i, j = sp.symbols("i j", positive=True, integer=True)
+    d = sp.Symbol("d", positive=True, integer=True)
+    A, S, mm, a, xx = (sp.IndexedBase(n) for n in ("A", "S", "m", "a", "x"))
+    second = ("E x_i x_j = S_ij + m_i m_j and E x_i = m_i (mean and covariance)",
+              lambda e: e.replace(lambda y: isinstance(y, E), lambda y: _second_moments(y.args[0], xx, S, mm)))
+    return (Proof("Expectation of a quadratic form", Source("004", "1.2 Background, Gaussian density", 284),
+                  "E[(x - a)' A (x - a)] = tr(A S) + (m - a)' A (m - a) for x with mean m and covariance S, in "
+                  "any dimension d (sums over i, j = 1..d; tr(A S) = sum A_ij S_ji = sum A_ij S_ij for symmetric S)")
+            .start(E(sp.Sum(A[i, j] * (xx[i] - a[i]) * (xx[j] - a[j]), (i, 1, d), (j, 1, d))))
+            .eq(sp.Sum(A[i, j] * S[i, j], (i, 1, d), (j, 1, d))
+                + sp.Sum(A[i, j] * (mm[i] - a[i]) * (mm[j] - a[j]), (i, 1, d), (j, 1, d)),
+                "linearity of E inside the finite sums", rewrites=[second]))
+
+
+def _second_moments(arg: sp.Expr, xx, S, mm) -> sp.Expr:
+    """E of a polynomial of degree <= 2 in the x_i inside finite sums, by linearity."""
+    if isinstance(arg, sp.Sum):
+        return sp.Sum(_second_moments(arg.function, xx, S, mm), *arg.limits)
+    out = sp.S.Zero
+    for term in sp.Add.make_args(sp.expand(arg)):
+        xs = [f for f in sp.Mul.make_args(term) for _ in range(int(f.exp) if isinstance(f, sp.Pow) else 1)
+              if (f.base if isinstance(f, sp.Pow) else f).has(xx)]
+        const = term
+        for f in sp.Mul.make_args(term):
+            if f.has(xx):
+                const /= f
+        idx = [(f.base if isinstance(f, sp.Pow) else f).indices[0] for f in xs]
+        if len(idx) == 0:
+            out += const
+        elif len(idx) == 1:
+            out += const * mm[idx[0]]
+        else:
+            out += const * (S[idx[0], idx[1]] + mm[idx[0]] * mm[idx[1]])
+    return out
+
+
+@functools.cache
+def gaussian_kl_multivariate() -> Proof:
+    d = sp.Symbol("d", positive=True, integer=True)
+    m1, m2 = sp.MatrixSymbol("m1", d, 1), sp.MatrixSymbol("m2", d, 1)
+    S1, S2 = sp.MatrixSymbol("S1", d, d), sp.MatrixSymbol("S2", d, d)
+    X = sp.MatrixSymbol("x", d, 1)
+    D1, D2 = sp.Symbol("logdet_S1", real=True), sp.Symbol("logdet_S2", real=True)
+    QF = sp.Function("E_p")  # E_p of a scalar (1x1) expression, x ~ N(m1, S1)
+
+    def log_density(mean, cov, logdet):
+        return -d / 2 * sp.log(2 * sp.pi) - logdet / 2 - sp.Trace((X - mean).T * cov.I * (X - mean)) / 2
+
+    quad = ("E_p (x - a)' A (x - a) = tr(A S1) + (m1 - a)' A (m1 - a) (proved above)", _quadratic_rule(X, m1, S1, QF))
+    lin = ("linearity of E_p", _linear_rule(QF, X))
+    return (Proof("Gaussian KL in d dimensions", Source("004", "4.3 Decomposition & Calculation", 1068),
+                  "KL(N(m1, S1) || N(m2, S2)) = 1/2 [tr(S2^-1 S1) + (m2 - m1)' S2^-1 (m2 - m1) - d + "
+                  "log det S2 - log det S1], for any dimension d (matrix symbols; S1, S2 symmetric positive "
+                  "definite)")
+            .start(QF(log_density(m1, S1, D1) - log_density(m2, S2, D2)))
+            .eq(sp.Trace(S2.I * S1) / 2 + sp.Trace((m2 - m1).T * S2.I * (m2 - m1)) / 2
+                - sp.Trace(S1.I * S1) / 2 + (D2 - D1) / 2, "linearity; the expectation of each quadratic form",
+                rewrites=[lin, quad], cites=[quadratic_form_expectation])
+            .eq((sp.Trace(S2.I * S1) + sp.Trace((m2 - m1).T * S2.I * (m2 - m1)) - d + D2 - D1) / 2,
+                "tr(S1^-1 S1) = tr(I_d) = d"))
+
+
+def _linear_rule(QF, X):
+    """E_p of a sum: constants come out; each trace is opened into its products (the trace is linear)."""
+    def split(arg):
+        arg = sp.expand(arg.replace(lambda t: isinstance(t, sp.Trace), _open_trace))
+        out = sp.S.Zero
+        for term in sp.Add.make_args(arg):
+            const, rest = term.as_independent(X, as_Add=False)
+            out += const * QF(rest) if rest.has(X) else term
+        return out
+    return lambda e: e.replace(lambda y: isinstance(y, QF), lambda y: split(y.args[0]))
+
+
+def _open_trace(t: sp.Trace) -> sp.Expr:
+    arg = t.arg.expand().doit()
+    out = sp.S.Zero
+    for term in sp.Add.make_args(arg) if isinstance(arg, sp.MatAdd) else (arg,):
+        coeff, mats = term.as_coeff_mmul() if isinstance(term, sp.MatMul) else (1, term)
+        out += coeff * sp.Trace(mats)
+    return out
+
+
+def _quadratic_rule(X, mean, cov, QF):
+    """E_p tr(u' A v) with u, v in {x, constant}: E x = m and E x' A x = tr(A S) + m' A m."""
+    def evaluate(y):
+        t = y.args[0]
+        if not isinstance(t, sp.Trace) or not isinstance(t.arg, sp.MatMul):
+            return y
+        mats = t.arg.args
+        if len(mats) != 3:
+            return y
+        left, A, right = mats
+        u = sp.Transpose(left).doit()
+        if u == X and right == X:
+            return sp.Trace(A * cov) + sp.Trace(mean.T * A * mean)
+        if u == X:
+            return sp.Trace(mean.T * A * right)
+        if right == X:
+            return sp.Trace(left * A * mean)
+        return y
+    return lambda e: e.replace(lambda y: isinstance(y, QF), evaluate)
 
 
 def reparameterisation() -> Proof:
     mu = sp.Symbol("mu", real=True)
     s = sp.Symbol("sigma", positive=True)
-    # z = mu + sigma eps, eps ~ N(0, 1): density of z by the change of variables eps = (z - mu)/sigma
     return (Proof("Reparameterisation z = mu + sigma eps has law N(mu, sigma^2)", Source("004", "4.7 Workflow of VAEs", 1218),
-                  "p_z(z) = p_eps((z - mu)/sigma) |d eps/dz| = N(z; mu, sigma^2)")
-            .start(gaussian((z - mu) / s, 0, 1) * sp.Abs(sp.diff((z - mu) / s, z)))
-            .eq(gaussian(z, mu, s**2), "change of variables in 1-D"))
+                  "p_z(z) = p_eps((z - mu)/sigma) |d eps/dz| = N(z; mu, sigma^2) (coordinatewise for "
+                  "z = mu + sigma * eps with diagonal sigma)")
+            .start(sp.Mul(sp.Subs(gaussian.gaussian(sp.Symbol("epsilon"), 0, 1), sp.Symbol("epsilon"), (z - mu) / s),
+                          sp.Abs(sp.Derivative((z - mu) / s, z)), evaluate=False))
+            .eq(gaussian.gaussian(z, mu, s**2), "change of variables in 1-D"))
 
 
-def iwae() -> list[Proof]:
-    i, k = sp.symbols("i k", positive=True, integer=True)
-    w = sp.Function("w", positive=True)  # w(i) = p(x, z_i)/q(z_i|x), z_i i.i.d. from q
-    mean_w = sp.Sum(w(i), (i, 1, k)) / k
-    rule = linearity([w])
-    same = identically_distributed(E, i)
-    one_weight = ("E w_1 = integral of q (p(x,z)/q) dz = p(x)", {E(w(1)): integral(qz * p_xz / qz, z)})
-    marginal = ("p(x) = integral of p(x, z) dz", lambda e: e.replace(lambda y: y == integral(p_xz, z), lambda y: p_x))
-    unbiased = (Proof("IWAE: the mean weight is unbiased for p(x)", Source("004", "4.5 Proof for Property 1", 1148),
-                      "E[(1/k) sum w_i] = p(x)", var=z)
-                .start(E(mean_w))
-                .eq(sp.Sum(E(w(i)), (i, 1, k)) / k, "linearity", rewrites=[("linearity", rule)])
-                .eq(E(w(1)), "identically distributed; k equal terms", rewrites=[same])
-                .eq(p_x, "definition of the weight and of the marginal", rewrites=[one_weight, marginal]))
+# ------------------------------------------------------------------------------------------------ beta-VAE
+def beta_vae() -> Proof:
+    b = sp.Symbol("b", nonnegative=True)  # beta = 1 + b >= 1
+    beta = 1 + b
+    recon = integral(qz * sp.log(p_x_given_z), z)
+    kl_prior = integral(qz * sp.log(qz / p_z), z)
+    elbo = integral(qz * sp.log(p_x_given_z * p_z / qz), z)
+    return (Proof("beta-VAE: for beta >= 1 the beta-ELBO is below the ELBO, hence below log p(x)",
+                  Source("004", "4.4 beta-VAE", 1088),
+                  "L_beta = E_q log p(x|z) - beta KL(q || p(z)) = ELBO - (beta - 1) KL(q || p(z)) <= ELBO <= log p(x) "
+                  "for beta >= 1 (beta = 1 + b, b >= 0); at beta = 1 it is the ELBO", densities=[qz], var=z)
+            .start(recon - beta * kl_prior)
+            .eq(elbo - b * kl_prior, "log p(x|z) p(z)/q = log p(x|z) - log(q/p(z))")
+            .le(elbo, kl_lemma(qz, p_z, z), "KL(q || p(z)) >= 0, times beta - 1 >= 0", weight=b)
+            .start((recon - beta * kl_prior).subs(b, 0))
+            .eq(elbo, "beta = 1: the ELBO"))
+
+
+def linear_gaussian_vae() -> Proof:
+    """z ~ N(0, 1), x | z ~ N(z, 1), observed x = 1: p(x) = N(1; 0, 2), p(z|x) = N(1/2, 1/2)."""
+    half = sp.Rational(1, 2)
+    joint = gaussian.gaussian(1, z, 1) * gaussian.gaussian(z, 0, 1)
+    q0 = gaussian.gaussian(z, 0, 1)  # q = the prior, not the posterior
+    post = gaussian.gaussian(z, half, half)
+    log_px = sp.log(gaussian.gaussian(1, 0, 2))
+    elbo = -sp.log(2 * sp.pi) / 2 - 1
+    gap = sp.Rational(3, 4) - sp.log(2) / 2
+    kl_post_prior = (sp.log(2) - half) / 2 + sp.Rational(1, 8)  # KL(N(1/2, 1/2) || N(0, 1))
+    return (Proof("An exact linear-Gaussian VAE: ELBO, its gap, and beta < 1", Source("004", "4.4 beta-VAE", 1088),
+                  "z ~ N(0, 1), x|z ~ N(z, 1), x = 1. With q = N(0, 1): ELBO = -log(2 pi)/2 - 1 and "
+                  "log p(x) - ELBO = KL(q || p(z|x)) = 3/4 - log(2)/2 > 0. With q = p(z|x) = N(1/2, 1/2) the ELBO is "
+                  "log p(x), and the beta-ELBO, ELBO + (1 - beta) KL(q || p(z)), exceeds log p(x) for beta = 1/2 "
+                  "by KL(q || p(z))/2 > 0: for beta < 1 it is not a lower bound", var=z, densities=[q0, post])
+            .start(integral(q0 * sp.log(joint / q0), z))
+            .eq(integral(q0 * sp.expand(sp.expand_log(sp.log(joint / q0), force=True)), z),
+                "the log-ratio of Gaussians is a quadratic in z")
+            .eq(elbo, "Gaussian moments", rewrites=[gaussian.moments_rule(z)])
+            .start(log_px - elbo)
+            .eq(gap, "log p(x) = log N(1; 0, 2) = -log(4 pi)/2 - 1/4")
+            .start(integral(q0 * gaussian.log_ratio(z, 0, 1, half, half), z))
+            .eq(gap, "KL(q || p(z|x)) by Gaussian moments: the same gap", rewrites=[gaussian.moments_rule(z)])
+            .start(integral(post * sp.log(joint / post), z))
+            .eq(log_px, "q = p(z|x): p(x, z)/p(z|x) = p(x) for every z, so the ELBO is log p(x)")
+            .start(integral(post * gaussian.log_ratio(z, half, half, 0, 1), z))
+            .eq(kl_post_prior, "KL(p(z|x) || p(z)) by Gaussian moments", rewrites=[gaussian.moments_rule(z)])
+            .sign(kl_post_prior / 2, ">", "beta = 1/2: the beta-ELBO minus log p(x) is KL(q || p(z))/2 > 0"))
+
+
+# -------------------------------------------------------------------------------------------------- IWAE
+i_, k_ = sp.symbols("i k", positive=True, integer=True)
+w = sp.Function("w", positive=True)  # w(i) = p(x, z_i)/q(z_i|x), z_i i.i.d. from q
+
+
+@functools.cache
+def iwae_unbiased() -> Proof:
+    mean_w = sp.Sum(w(i_), (i_, 1, k_)) / k_
+    law = ("z_1 ~ q and w = p(x, z)/q(z|x): E w(1) = integral of q (p(x, z)/q) dz",
+           {E(w(1)): integral(qz * p_xz / qz, z)})
+    same = identically_distributed(E, i_)
+    return (Proof("IWAE: the mean weight is unbiased for p(x)", Source("004", "4.5 Proof for Property 1", 1148),
+                  "E[(1/k) sum w_i] = p(x)", var=z, definitions=MARGINAL)
+            .start(E(mean_w))
+            .eq(sp.Sum(E(w(i_)), (i_, 1, k_)) / k_, "linearity", rewrites=[("linearity", linearity([w]))])
+            .eq(E(w(1)), "identically distributed; k equal terms", rewrites=[same])
+            .eq(p_x, "q cancels; p(x) is the integral of p(x, z) dz", rewrites=[law]))
+
+
+@functools.cache
+def iwae_upper() -> Proof:
+    mean_w = sp.Sum(w(i_), (i_, 1, k_)) / k_
     y = sp.Symbol("y", positive=True)
-    upper = (Proof("IWAE: L_k <= log p(x)", Source("004", "4.5 Proof for Property 1", 1154),
-                   "E[log (1/k) sum w_i] <= log E[(1/k) sum w_i] = log p(x)")
-             .start(E(sp.log(mean_w)))
-             .le(sp.log(E(mean_w)), jensen(sp.log, E(mean_w), E(sp.log(mean_w)), y, "expectation over z_1..z_k"))
-             .eq(sp.log(p_x), "the mean weight is unbiased (previous proof)", rewrites=[("unbiased", {E(mean_w): p_x})]))
-    lower = (Proof("IWAE: L_k >= L_1 = ELBO", Source("004", "4.5 Proof for Property 1", 1170),
-                   "log of the mean weight >= mean of log weights (Jensen, uniform over k), then expectations")
-             .start(E(sp.log(mean_w)))
-             .ge(E(sp.Sum(sp.log(w(i)), (i, 1, k)) / k),
-                 jensen(sp.log, mean_w, sp.Sum(sp.log(w(i)), (i, 1, k)) / k, y, "uniform over the k weights"),
-                 "Jensen for each draw, then monotonicity of E",
-                 weight=1)
-             .eq(E(sp.log(w(1))), "linearity; identically distributed", rewrites=[("linearity", rule), same]))
-    return [unbiased, upper, lower]
+    return (Proof("IWAE: L_k <= log p(x)", Source("004", "4.5 Proof for Property 1", 1154),
+                  "E[log (1/k) sum w_i] <= log E[(1/k) sum w_i] = log p(x)")
+            .start(E(sp.log(mean_w)))
+            .le(sp.log(E(mean_w)), jensen(sp.log, E(mean_w), E(sp.log(mean_w)), y, "expectation over z_1..z_k"))
+            .eq(sp.log(p_x), "the mean weight is unbiased", rewrites=[("unbiased", {E(mean_w): p_x})],
+                cites=[iwae_unbiased]))
+
+
+def iwae_monotone() -> Proof:
+    """Leave-one-out: the mean of k + 1 weights is the average of its k + 1 leave-one-out means of k weights."""
+    j = sp.Symbol("j", positive=True, integer=True)
+    y = sp.Symbol("y", positive=True)
+    total = sp.Sum(w(j), (j, 1, k_ + 1))
+    loo = (total - w(i_)) / k_  # the mean of the k weights other than w_i
+    L = sp.Function("L")
+    exch = ("i.i.d. draws: any k of them have the law of z_1..z_k, so E log(leave-one-out mean) = L_k",
+            lambda e: e.replace(lambda z_: isinstance(z_, E) and z_.args[0].has(w),
+                                lambda z_: L(k_)).doit())
+    return (Proof("IWAE: L_k <= L_(k+1)", Source("004", "4.5 Property 1", 1117),
+                  "the mean of k + 1 weights is the uniform average of its k + 1 leave-one-out means; log is "
+                  "concave (Jensen over the k + 1 choices), and each leave-one-out mean of k i.i.d. weights has "
+                  "E log = L_k")
+            .start(total / (k_ + 1))
+            .eq(sp.Sum(loo, (i_, 1, k_ + 1)) / (k_ + 1), "each w_j is left out once: sum_i (S - w_i) = k S")
+            .start(E(sp.log(sp.Sum(loo, (i_, 1, k_ + 1)) / (k_ + 1))))
+            .ge(E(sp.Sum(sp.log(loo), (i_, 1, k_ + 1)) / (k_ + 1)),
+                jensen(sp.log, sp.Sum(loo, (i_, 1, k_ + 1)) / (k_ + 1), sp.Sum(sp.log(loo), (i_, 1, k_ + 1)) / (k_ + 1),
+                       y, "uniform over the k + 1 leave-one-out means"), "Jensen for each draw")
+            .eq(sp.Sum(E(sp.log(loo)), (i_, 1, k_ + 1)) / (k_ + 1), "linearity",
+                rewrites=[("linearity", linearity([w]))])
+            .eq(L(k_), "exchangeability; k + 1 equal terms", rewrites=[exch]))
+
+
+def iwae_first_is_elbo() -> Proof:
+    return (Proof("IWAE: L_1 = ELBO", Source("004", "4.5 Proof for Property 1", 1184),
+                  "with one sample the mean weight is w_1 = p(x, z_1)/q(z_1|x), z_1 ~ q", var=z, densities=[qz])
+            .start(E(sp.log(w(1))))
+            .eq(integral(qz * sp.log(p_xz / qz), z), "z_1 ~ q: E log w_1 is the integral of q log(p(x, z)/q)",
+                rewrites=[("z_1 ~ q", {E(sp.log(w(1))): integral(qz * sp.log(p_xz / qz), z)})]))
+
+
+def iwae_limit() -> Proof:
+    """0 <= log p(x) - L_k <= sigma^2/(2 k a^2) when every weight is >= a > 0 and Var w = sigma^2."""
+    Wb = sp.Symbol("Wbar_k", positive=True)  # the mean of k weights (random)
+    a = sp.Symbol("a", positive=True)
+    sigma2 = sp.Symbol("sigma2", positive=True)
+    Y = Wb / p_x
+    c = a / p_x
+    unbiased = ("the mean weight is unbiased: E Wbar_k = p(x)", {E(Wb): p_x})
+    variance = ("Var Wbar_k = sigma^2/k (Monte Carlo estimator, proved above) and E Wbar_k = p(x)",
+                {E(Wb**2): sigma2 / k_ + p_x**2, E(Wb): p_x})
+    from .foundations import monte_carlo_proof
+    return (Proof("IWAE: L_k -> log p(x) for weights bounded below", Source("004", "4.5 Property 2", 1126),
+                  "if every weight w = p(x, z)/q(z|x) satisfies w >= a > 0 and Var w = sigma^2 is finite, then "
+                  "0 <= log p(x) - L_k <= sigma^2/(2 k a^2), which tends to 0 as k -> oo (with L_k <= log p(x) "
+                  "proved above)")
+            .start(sp.log(p_x) - E(sp.log(Wb)))
+            .eq(E(-sp.log(Y)), "log p(x) is a constant", rewrites=[("linearity", linearity([Wb]))])
+            .eq(E(-sp.log(Y) - (1 - Y)), "E (1 - Wbar_k/p(x)) = 0", rewrites=[("linearity", linearity([Wb])), unbiased],
+                cites=[iwae_unbiased])
+            .le(E((Y - 1) ** 2) / (2 * c**2),
+                log_taylor(Y, c, "every weight is >= a > 0, so Wbar_k/p(x) >= c = a/p(x), and c <= 1 since "
+                                 "p(x) = E w >= a"), "for every draw, then monotonicity of E")
+            .eq(sigma2 / (2 * k_ * a**2), "E (Wbar_k/p(x) - 1)^2 = Var Wbar_k / p(x)^2",
+                rewrites=[("linearity", linearity([Wb])), variance], cites=[monte_carlo_proof])
+            .limit(sigma2 / (2 * k_ * a**2), k_, sp.oo, 0, "the bound vanishes as k -> oo"))
+
+
+def iwae_discrete_model() -> Proof:
+    """A latent z in {0, 1}: p(z = 1) = 1/2, p(x | z = 0) = 1/5, p(x | z = 1) = 3/5 for the observed x, and
+    q(z = 1 | x) = 1/4 (not the posterior): the weights are w(0) = 2/15, w(1) = 6/5 and p(x) = 2/5."""
+    q1, w0, w1 = sp.Rational(1, 4), sp.Rational(2, 15), sp.Rational(6, 5)
+    px = sp.Rational(2, 5)
+
+    def L(k: int) -> sp.Expr:  # exact: the number of draws with z = 1 is Binomial(k, 1/4)
+        return sum(sp.binomial(k, j) * q1**j * (1 - q1) ** (k - j) * sp.log((j * w1 + (k - j) * w0) / k)
+                   for j in range(k + 1))
+
+    var_w = q1 * w1**2 + (1 - q1) * w0**2 - px**2
+    proof = Proof("IWAE on an exact discrete model", Source("004", "4.5 Property 1", 1117),
+                  "z in {0, 1} with p(z = 1) = 1/2, p(x|z) = 1/5, 3/5 and q(z = 1|x) = 1/4: every L_k is a finite "
+                  "sum (the number of ones among k draws is Binomial(k, 1/4)); L_1 <= L_2 <= ... <= L_6 <= log p(x) "
+                  "= log(2/5), and log p(x) - L_k <= Var(w)/(2 k a^2) with a = min w = 2/15")
+    proof.computed("E_q w", lambda: q1 * w1 + (1 - q1) * w0, px, "the mean weight is p(x)", method="exact arithmetic")
+    for k in range(1, 6):
+        proof.computed(f"L_{k + 1} - L_{k}", functools.partial(lambda k: L(k + 1) - L(k), k), 0,
+                       "L_k <= L_(k+1)", method="exact closed form, compared at 30 digits", relation=">=")
+    proof.computed("log p(x) - L_6", lambda: sp.log(px) - L(6), 0, "L_6 <= log p(x)",
+                   method="exact closed form, compared at 30 digits", relation=">=")
+    for k in (1, 3, 6):
+        proof.computed(f"log p(x) - L_{k}", functools.partial(lambda k: sp.log(px) - L(k), k), var_w / (2 * k * w0**2),
+                       "the convergence bound sigma^2/(2 k a^2)", method="exact closed form, compared at 30 digits",
+                       relation="<=")
+    return proof
 
 
 def proofs() -> list[Proof]:
-    return [mle_is_kl(), kl_nonnegative(), elbo_decomposition(), elbo_reconstruction_kl(), closed_form_gaussian_kl(),
-            reparameterisation(), *iwae()]
+    return [mle_is_kl(), kl_nonnegative(), elbo_decomposition(), elbo_reconstruction_kl(), gaussian_kl_1d(),
+            gaussian_kl_diagonal(), quadratic_form_expectation(), gaussian_kl_multivariate(), reparameterisation(),
+            beta_vae(), linear_gaussian_vae(), iwae_unbiased(), iwae_upper(), iwae_monotone(), iwae_first_is_elbo(),
+            iwae_limit(), iwae_discrete_model()]
