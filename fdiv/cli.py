@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__, catalogue
+from .commands import experiment as experiment_command, plot as plot_command
 from .errors import FdivError
 from .render import FORMATS, render
 
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     ident.add_argument("--assume", help="conditions such as 'p>0,q>0'")
     ident.add_argument("--format", choices=("text", "json"), default="text")
     ident.add_argument("--time-limit", type=float, metavar="S", help="seconds allowed to each heavy SymPy step")
+    plot_command.add_parser(sub)
+    experiment_command.add_parser(sub)
     return p
 
 
@@ -240,4 +243,5 @@ def cmd_check(args) -> tuple[str, int]:
     return text, claims.EXIT_CODES[verdict.verdict]
 
 
-COMMANDS = {"list": cmd_list, "derive": cmd_derive, "gen": cmd_gen, "gauss": cmd_gauss, "check": cmd_check}
+COMMANDS = {"list": cmd_list, "derive": cmd_derive, "gen": cmd_gen, "gauss": cmd_gauss, "check": cmd_check,
+            "plot": plot_command.run, "experiment": experiment_command.run}
