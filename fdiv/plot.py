@@ -8,11 +8,13 @@ same bytes.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import mpmath
 import numpy as np
 import sympy as sp
 
@@ -75,9 +77,15 @@ def _style() -> Iterator[None]:
 def _new_figure(rows: int, cols: int) -> tuple[Figure, np.ndarray]:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    fig = Figure(figsize=SIZE, dpi=DPI)
     axes = fig.subplots(rows, cols, squeeze=False)
     return fig, axes
+
+
+def _layout(fig: Figure) -> None:
+    """Lay out once, when the figure is built: the margins are then fixed, so every render is the same
+    (constrained layout re-runs on each draw from where the last one left off, moving text by 1e-6 pt)."""
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
 
 
 # ------------------------------------------------------------------------------------------------ saving
@@ -102,7 +110,17 @@ def render(fig: Figure, fmt: str) -> bytes:
     buf = io.BytesIO()
     with _style():
         fig.savefig(buf, format=fmt, metadata=metadata)
-    return buf.getvalue()
+    return _stable_clip_ids(buf.getvalue()) if fmt == "svg" else buf.getvalue()
+
+
+def _stable_clip_ids(svg: bytes) -> bytes:
+    """matplotlib names SVG clip paths by hashing (among others) the id() of a box made at draw time, so the
+    names change from run to run; number them in order of first appearance instead."""
+    names: dict[bytes, bytes] = {}
+
+    def rename(m: re.Match) -> bytes:
+        return names.setdefault(m.group(0), b"clip%d" % len(names))
+    return re.sub(rb"\bp[0-9a-f]{10}\b", rename, svg)
 
 
 def save(fig: Figure, path: str | Path) -> Path:
@@ -234,6 +252,7 @@ def divergence_figure(derivations: Sequence[Derivation], *, u_max: float = 4.0) 
             ax.legend(loc="best")
         fig.suptitle(_title(derivations[0]) if single else
                      f"{_label(derivations[0])} compared with {', '.join(_label(d) for d in derivations[1:])}")
+        _layout(fig)
     return fig
 
 
@@ -268,7 +287,7 @@ def _panel_conjugate(ax, d: Derivation, t: np.ndarray, colour: str, label: str,
     for end, closed, side in ((hi, dom.upper_closed, 1), (lo, dom.lower_closed, -1)):
         if not np.isfinite(end):
             continue
-        value = fn(np.array([end]))[0] if closed else fn(np.array([end - side * 1e-9 * (1 + abs(end))]))[0]
+        value = fn(np.array([end]))[0] if closed else _limit_at(d, dom.upper if side > 0 else dom.lower, side)
         name = _text(dom.upper if side > 0 else dom.lower)
         if closed and np.isfinite(value):
             ax.plot([end], [value], "o", color=colour, zorder=5,
@@ -289,6 +308,22 @@ def _panel_conjugate(ax, d: Derivation, t: np.ndarray, colour: str, label: str,
     return scale_y, marks
 
 
+def _limit_at(d: Derivation, end: sp.Expr, side: int) -> float:
+    """lim f*(t) as t -> end from inside dom f*, numerically at 50 digits: the values at end -+ 10^-k,
+    k = 10, 20, 40, either settle (the limit) or keep growing (+inf, as for -log(-t) at 0)."""
+    from .numeric import mp_function, real_value
+
+    fn = mp_function(d.conjugate, T)
+    with mpmath.workdps(60):
+        b = mpmath.mpf(sp.N(end, 60))
+        values = [real_value(fn, b - side * mpmath.mpf(10) ** -k, dps=50) for k in (10, 20, 40)]
+    if any(v is None for v in values):
+        return np.inf
+    if values[2] - values[1] > 1 or values[2] > 1e6:
+        return np.inf
+    return float(values[2])
+
+
 def _critic_range_lines(ax, d: Derivation, colour: str, single: bool) -> list[float]:
     ends = []
     for end in (d.critic_range.lower, d.critic_range.upper):
@@ -305,8 +340,9 @@ def _panel_activation(ax, d: Derivation, v: np.ndarray, colour: str, label: str,
     ax.plot(v, y, color=colour, label=_short("σ_f(v) = ", d.activation) if single else label)
     ends = _critic_range_lines(ax, d, colour, single)
     if single:
-        lo = _float(d.critic_range.lower) if np.isfinite(_float(d.critic_range.lower)) else -1e300
-        hi = _float(d.critic_range.upper) if np.isfinite(_float(d.critic_range.upper)) else 1e300
+        # an infinite end is drawn far outside the view (1e300 would overflow in the renderers' transforms)
+        lo = max(_float(d.critic_range.lower), -1e6)
+        hi = min(_float(d.critic_range.upper), 1e6)
         ax.axhspan(lo, hi, color=colour, alpha=0.07, linewidth=0, label=f"critic range {_text(d.critic_range)}")
     return np.concatenate([y, np.array(ends)])
 
@@ -343,6 +379,7 @@ def history_figure(history) -> Figure:
             ax2.set(xlabel="step", ylabel="value", title="generator parameters")
             ax2.legend(loc="best")
         fig.suptitle(f"training history: {history.divergence} ({history.scheme})")
+        _layout(fig)
     return fig
 
 
@@ -385,8 +422,10 @@ def mixture_figure(rows, mix) -> Figure:
         ax2.plot([], [], "o", color="gray", label="θ* (exact best fit)")
         ax2.plot([], [], "x", color="gray", label="θ̂ (trained)")
         ax2.set(xlabel="μ", ylabel="σ", title="θ* and θ̂ in the (μ, σ) plane")
+        ax2.margins(0.12)
         ax2.legend(loc="best")
         fig.suptitle("f-GAN mixture experiment: which Gaussian each divergence fits")
+        _layout(fig)
     return fig
 
 

@@ -62,11 +62,8 @@ def load_loss(spec: str, **params) -> ModuleType:
     if key in _LOADED:
         return _LOADED[key]
     found = catalogue.find(spec)
-    if found is not None and not params:
-        from .derive import derive
-        from .emit import module_name
-
-        module = importlib.import_module(f"fdiv.losses.{module_name(derive(found))}")
+    if found is not None and not params:  # shipped as fdiv.losses.<name with '_' for '-'> (see fdiv.emit)
+        module = importlib.import_module(f"fdiv.losses.{found.name.replace('-', '_').lower()}")
     else:
         from .derive import custom_spec, derive
         from .emit import write_module
@@ -178,32 +175,36 @@ def _is_number(x: Any) -> bool:
 
 # ------------------------------------------------------------------------------------------------ NaN guard
 
-def _guard(step: int, **named: torch.Tensor) -> None:
-    """Raise NonFiniteError for the first named tensor with a NaN or inf entry (names use '_' for spaces)."""
-    for name, tensor in named.items():
-        if tensor is None:
-            continue
-        finite = torch.isfinite(tensor)
-        if not bool(finite.all()):
-            n_nan = int(torch.isnan(tensor).sum())
-            n_bad = int((~finite).sum())
-            what = name.replace("__", ".").replace("_", " ")
-            raise NonFiniteError(f"step {step}: non-finite values in {what} ({n_nan} NaN and {n_bad - n_nan} "
-                                 f"infinite of {tensor.numel()} entries); training stopped")
+def _guard(step: int, named: Sequence[tuple[str, torch.Tensor | None]]) -> None:
+    """Raise NonFiniteError naming the first tensor (in the given order) with a NaN or inf entry.
 
-
-def _guard_module(step: int, role: str, module: torch.nn.Module, grads: bool) -> None:
-    tensors = [p.grad if grads else p.detach() for p in module.parameters()]
-    tensors = [t for t in tensors if t is not None]
-    # one check for all: a sum is non-finite when an entry is (finite sums that overflow are re-checked below)
-    if not tensors or bool(torch.isfinite(torch.stack([t.sum() for t in tensors])).all()):
+    One check covers them all: a sum is non-finite when an entry is. A finite sum that overflows sends the
+    check to the per-tensor pass, which then finds nothing and returns."""
+    live = [(what, t) for what, t in named if t is not None]
+    if not live or bool(torch.isfinite(torch.stack([t.detach().sum().double() for _, t in live])).all()):
         return
-    for pname, p in module.named_parameters():
-        t = p.grad if grads else p.detach()
-        if t is not None and not bool(torch.isfinite(t).all()):
-            what = f"the gradient of {role} parameter {pname!r}" if grads else \
-                f"{role} parameter {pname!r} after the update"
-            raise NonFiniteError(f"step {step}: non-finite values in {what}; training stopped")
+    for what, t in live:
+        finite = torch.isfinite(t.detach())
+        if not bool(finite.all()):
+            n_nan = int(torch.isnan(t.detach()).sum())
+            n_bad = int((~finite).sum())
+            raise NonFiniteError(f"step {step}: non-finite values in {what} ({n_nan} NaN and {n_bad - n_nan} "
+                                 f"infinite of {t.numel()} entries); training stopped")
+
+
+def _grads(role: str, named: Sequence[tuple[str, torch.nn.Parameter]]) -> list[tuple[str, torch.Tensor | None]]:
+    return [(f"the gradient of {role} parameter {name!r}", p.grad) for name, p in named]
+
+
+def _values(role: str, named: Sequence[tuple[str, torch.nn.Parameter]]) -> list[tuple[str, torch.Tensor]]:
+    return [(f"{role} parameter {name!r} after the update", p) for name, p in named]
+
+
+def _trainable(module: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
+    if not named:
+        raise TrainingError(f"{type(module).__name__} has no trainable parameters")
+    return named
 
 
 # ------------------------------------------------------------------------------------------------ progress
@@ -277,11 +278,9 @@ def _check_args(steps: int, batch_size: int, lr: float, schedule: str, log_every
     return log_every
 
 
-def _optimiser(module: torch.nn.Module, lr: float, betas: tuple[float, float], steps: int, schedule: str):
-    params = [p for p in module.parameters() if p.requires_grad]
-    if not params:
-        raise TrainingError(f"{type(module).__name__} has no trainable parameters")
-    opt = torch.optim.Adam(params, lr=lr, betas=betas)
+def _optimiser(named: Sequence[tuple[str, torch.nn.Parameter]], lr: float, betas: tuple[float, float], steps: int,
+               schedule: str):
+    opt = torch.optim.Adam([p for _, p in named], lr=lr, betas=betas, foreach=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if schedule == "cosine" else None
     return opt, sched
 
@@ -335,7 +334,8 @@ def _fit_critic(loss, sample_p, sample_q, critic, steps, batch_size, lr, betas, 
     draw_p, draw_q = _as_sampler(sample_p, "sample_p"), _as_sampler(sample_q, "sample_q")
     if seed is not None:
         torch.manual_seed(seed)
-    opt, sched = _optimiser(critic, lr, betas, steps, lr_schedule)
+    c_named = _trainable(critic)
+    opt, sched = _optimiser(c_named, lr, betas, steps, lr_schedule)
     history = History(divergence=_loss_name(loss), scheme="critic")
     bar = _Progress(steps, progress)
     total, count = 0.0, 0
@@ -343,19 +343,18 @@ def _fit_critic(loss, sample_p, sample_q, critic, steps, batch_size, lr, betas, 
         for step in range(1, steps + 1):
             real = _as_batch(draw_p(batch_size), "sample_p", batch_size)
             fake = _as_batch(draw_q(batch_size), "sample_q", batch_size)
-            _guard(step, real_samples=real, samples_of_Q=fake)
             v = _logits(critic, torch.cat([real, fake]), "a batch")
             v_real, v_fake = v[:batch_size], v[batch_size:]
-            _guard(step, critic_output_on_real_samples=v_real, critic_output_on_samples_of_Q=v_fake)
             c_loss = loss.critic_loss(v_real, v_fake)
-            _guard(step, critic_loss=c_loss)
+            _guard(step, [("real samples", real), ("samples of Q", fake), ("critic output on real samples", v_real),
+                          ("critic output on samples of Q", v_fake), ("critic loss", c_loss)])
             opt.zero_grad(set_to_none=True)
             c_loss.backward()
-            _guard_module(step, "critic", critic, grads=True)
+            _guard(step, _grads("critic", c_named))
             opt.step()
             if sched is not None:
                 sched.step()
-            _guard_module(step, "critic", critic, grads=False)
+            _guard(step, _values("critic", c_named))
             total, count = total - float(c_loss.detach()), count + 1
             if step % every == 0 or step == steps:
                 history.step.append(step)
@@ -410,74 +409,74 @@ def _fit_generator(loss, sample_p, generator, critic, steps, sample_noise, schem
         raise TrainingError("sample_noise: expected a callable n -> tensor")
     if seed is not None:
         torch.manual_seed(seed)
-    opt_g, sched_g = _optimiser(generator, lr, betas, steps, lr_schedule)
-    opt_c, sched_c = _optimiser(critic, critic_lr, betas, steps, lr_schedule)
+    g_named, c_named = _trainable(generator), _trainable(critic)
+    g_params = [p for _, p in g_named]
+    opt_g, sched_g = _optimiser(g_named, lr, betas, steps, lr_schedule)
+    opt_c, sched_c = _optimiser(c_named, critic_lr, betas, steps, lr_schedule)
     history = History(divergence=_loss_name(loss), scheme=scheme)
     traced = _traced(generator)
     gen_objective = loss.generator_loss_nonsaturating if nonsaturating else loss.generator_loss
     bar = _Progress(steps, progress)
     n = batch_size
 
-    def batch(step: int, with_grad: bool):
+    def forward(step: int, with_grad: bool):
+        """A batch of each, the critic's logits on both (one pass), the critic loss; all guarded."""
         real = _as_batch(draw_p(n), "sample_p", n)
         z = draw_z(n)
-        _guard(step, real_samples=real, noise=z)
         with torch.set_grad_enabled(with_grad):
             fake = _as_batch(generator(z), "generator output", n)
-        _guard(step, generated_samples=fake)
         v = _logits(critic, torch.cat([real, fake]), "a batch")
         v_real, v_fake = v[:n], v[n:]
-        _guard(step, critic_output_on_real_samples=v_real, critic_output_on_generated_samples=v_fake)
-        return v_real, v_fake
-
-    def critic_update(step: int) -> torch.Tensor:
-        v_real, v_fake = batch(step, with_grad=False)
         c_loss = loss.critic_loss(v_real, v_fake)
-        _guard(step, critic_loss=c_loss)
-        opt_c.zero_grad(set_to_none=True)
-        c_loss.backward()
-        _guard_module(step, "critic", critic, grads=True)
-        opt_c.step()
-        _guard_module(step, "critic", critic, grads=False)
-        return c_loss.detach()
+        _guard(step, [("real samples", real), ("noise", z), ("generated samples", fake),
+                      ("critic output on real samples", v_real), ("critic output on generated samples", v_fake),
+                      ("critic loss", c_loss)])
+        return v_fake, c_loss
+
+    def update(step: int, role: str, opt, named) -> None:
+        _guard(step, _grads(role, named))
+        opt.step()
+        _guard(step, _values(role, named))
 
     total, count = 0.0, 0
     try:
         for step in range(1, steps + 1):
             if scheme == "alternating":
                 for _ in range(critic_steps):
-                    c_loss = critic_update(step)
+                    _, c_loss = forward(step, with_grad=False)
+                    opt_c.zero_grad(set_to_none=True)
+                    c_loss.backward()
+                    update(step, "critic", opt_c, c_named)
                 z = draw_z(n)
-                _guard(step, noise=z)
                 fake = _as_batch(generator(z), "generator output", n)
-                _guard(step, generated_samples=fake)
                 v_fake = _logits(critic, fake, "generated samples")
-                _guard(step, critic_output_on_generated_samples=v_fake)
                 g_loss = gen_objective(v_fake)
-                _guard(step, generator_loss=g_loss)
-                g_params = [p for p in generator.parameters() if p.requires_grad]
+                _guard(step, [("noise", z), ("generated samples", fake),
+                              ("critic output on generated samples", v_fake), ("generator loss", g_loss)])
                 # gradients for the generator only: the critic's .grad stays as its own step left it
                 for p, g in zip(g_params, torch.autograd.grad(g_loss, g_params, allow_unused=True)):
                     p.grad = g
             else:  # single-step: one batch, both players updated from the same forward pass
-                v_real, v_fake = batch(step, with_grad=True)
-                c_loss = loss.critic_loss(v_real, v_fake)
-                g_loss = gen_objective(v_fake)
-                _guard(step, critic_loss=c_loss, generator_loss=g_loss)
+                v_fake, c_loss = forward(step, with_grad=True)
                 opt_c.zero_grad(set_to_none=True)
                 opt_g.zero_grad(set_to_none=True)
-                c_params = [p for p in critic.parameters() if p.requires_grad]
-                g_params = [p for p in generator.parameters() if p.requires_grad]
-                grads_c = torch.autograd.grad(c_loss, c_params, retain_graph=True, allow_unused=True)
-                grads_g = torch.autograd.grad(g_loss, g_params, allow_unused=True)
-                for p, g in (*zip(c_params, grads_c), *zip(g_params, grads_g)):
-                    p.grad = g
-                _guard_module(step, "critic", critic, grads=True)
-                opt_c.step()
-                _guard_module(step, "critic", critic, grads=False)
-            _guard_module(step, "generator", generator, grads=True)
-            opt_g.step()
-            _guard_module(step, "generator", generator, grads=False)
+                if nonsaturating:
+                    g_loss = gen_objective(v_fake)
+                    _guard(step, [("generator loss", g_loss)])
+                    grads_g = torch.autograd.grad(g_loss, g_params, retain_graph=True, allow_unused=True)
+                    c_loss.backward()
+                    for p, g in zip(g_params, grads_g):
+                        p.grad = g
+                else:
+                    # saddle form: generator_loss = -critic_loss + (a term without the generator), so one
+                    # backward pass gives both players' gradients, the generator's with the sign flipped
+                    c_loss.backward()
+                    for p in g_params:
+                        if p.grad is not None:
+                            p.grad.neg_()
+                    g_loss = gen_objective(v_fake.detach())
+                update(step, "critic", opt_c, c_named)
+            update(step, "generator", opt_g, g_named)
             for sched in (sched_g, sched_c):
                 if sched is not None:
                     sched.step()
