@@ -32,7 +32,7 @@ FORMATS = ("png", "svg", "pdf")
 SIZE = (10.0, 7.5)  # inches; at DPI 100 a PNG is 1000 x 750 pixels
 DPI = 100
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
+           "#17becf", "#000080", "#808000")
 STYLE = {
     "font.family": "DejaVu Sans",  # shipped with matplotlib: no dependence on the machine's fonts
     "font.size": 9.0,
@@ -386,8 +386,18 @@ def history_figure(history) -> Figure:
 # ------------------------------------------------------------------------------------------ mixture figure
 
 def mixture_figure(rows, mix) -> Figure:
-    """Left: P and the best-fit Gaussians N(theta*) (divergences with the same theta* share a curve).
-    Right: theta* and theta-hat in the (mu, sigma) plane."""
+    """Left: P and the best-fit Gaussians N(theta*); right: theta* (dots) and theta-hat (crosses) in the
+    (mu, sigma) plane. Divergences with the same theta* (kl and kl-normalised, JS, JSD and GAN, ...) share a
+    colour; the legend on the right names them."""
+    groups: list[tuple[tuple[float, float], list]] = []
+    for row in rows:
+        key = (round(row.star.mu, 9), round(row.star.sigma, 9))
+        for g in groups:
+            if g[0] == key:
+                g[1].append(row)
+                break
+        else:
+            groups.append((key, [row]))
     with _style():
         fig, axes = _new_figure(1, 2)
         ax, ax2 = axes[0, 0], axes[0, 1]
@@ -396,34 +406,22 @@ def mixture_figure(rows, mix) -> Figure:
         x = np.linspace(lo, hi, 800)
         ax.fill_between(x, mix.pdf(x), color="black", alpha=0.15, linewidth=0)
         ax.plot(x, mix.pdf(x), color="black", linewidth=2.2, label=f"P = {mix.describe()}")
-        groups: list[tuple[tuple[float, float], list[str]]] = []
-        for row in rows:
-            key = (round(row.star.mu, 9), round(row.star.sigma, 9))
-            for g in groups:
-                if g[0] == key:
-                    g[1].append(row.name)
-                    break
-            else:
-                groups.append((key, [row.name]))
-        for i, ((mu, sigma), names) in enumerate(groups):
+        for i, ((mu, sigma), members) in enumerate(groups):
             colour = COLOURS[i % len(COLOURS)]
+            style = "-" if i < len(COLOURS) else "--"
             y = np.exp(-(x - mu) ** 2 / (2 * sigma**2)) / (sigma * np.sqrt(2 * np.pi))
-            ax.plot(x, y, color=colour, linestyle="-" if i < len(COLOURS) else "--", label=", ".join(names))
+            ax.plot(x, y, color=colour, linestyle=style)
+            ax2.plot([mu], [sigma], "o", color=colour, markersize=6, label=", ".join(r.name for r in members))
+            for r in members:
+                if r.hat is not None:
+                    ax2.plot([r.hat.mu], [r.hat.sigma], "x", color=colour, markersize=7)
+                    ax2.plot([mu, r.hat.mu], [sigma, r.hat.sigma], color=colour, linewidth=0.8, linestyle=style)
         ax.set(xlabel="x", ylabel="density", title="P and the best fit N(μ*, σ*²) per divergence", xlim=(lo, hi))
-        ax.legend(loc="upper right", fontsize=7)
-        for i, row in enumerate(rows):
-            colour = COLOURS[i % len(COLOURS)]
-            ax2.plot([row.star.mu], [row.star.sigma], "o", color=colour, markersize=6)
-            if row.hat is not None:
-                ax2.plot([row.hat.mu], [row.hat.sigma], "x", color=colour, markersize=7)
-                ax2.plot([row.star.mu, row.hat.mu], [row.star.sigma, row.hat.sigma], color=colour, linewidth=0.8)
-            ax2.annotate(row.name, (row.star.mu, row.star.sigma), textcoords="offset points", xytext=(4, 3 - 9 * (i % 2)),
-                         fontsize=7, color=colour)
-        ax2.plot([], [], "o", color="gray", label="θ* (exact best fit)")
-        ax2.plot([], [], "x", color="gray", label="θ̂ (trained)")
-        ax2.set(xlabel="μ", ylabel="σ", title="θ* and θ̂ in the (μ, σ) plane")
-        ax2.margins(0.12)
-        ax2.legend(loc="best")
+        ax.legend(loc="upper right")
+        ax2.plot([], [], "x", color="gray", label="θ̂ (trained), joined to its θ*")
+        ax2.set(xlabel="μ", ylabel="σ", title="θ* (dots, exact) and θ̂ (crosses, trained)")
+        ax2.margins(0.08)
+        ax2.legend(loc="upper left", fontsize=7)
         fig.suptitle("f-GAN mixture experiment: which Gaussian each divergence fits")
         _layout(fig)
     return fig
