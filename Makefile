@@ -38,6 +38,7 @@ figures: setup
 	$(PY) -m fdiv plot gan --compare kl reverse-kl -o docs/figures/gan-kl-reverse-kl.png
 	$(PY) -m fdiv experiment mixture --format markdown -o docs/figures/mixture.png > docs/mixture.md.tmp
 	mv docs/mixture.md.tmp docs/mixture.md
+	$(PY) -m fdiv.experiments.mixture --write-readme
 
 clean:
 	rm -f $(STAMP)

@@ -46,7 +46,12 @@ class SampleEstimate:
 
 
 def _samples(x, what: str, min_n: int) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    try:
+        t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x.detach())
+    except (TypeError, ValueError, RuntimeError):
+        raise EstimateError(f"{what}: expected an array of real numbers") from None
+    if t.is_complex() or t.dtype == torch.bool:
+        raise EstimateError(f"{what}: expected real numbers, got {t.dtype}")
     if not t.is_floating_point():
         t = t.double()
     if t.dim() == 1:

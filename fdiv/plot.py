@@ -134,10 +134,11 @@ def save(fig: Figure, path: str | Path) -> Path:
 
 def numeric(expr: sp.Expr, var: sp.Symbol) -> Callable[[np.ndarray], np.ndarray]:
     """expr as a vectorised float function; NaN where it is undefined or not real."""
-    if not expr.free_symbols - {var}:
-        fn = sp.lambdify(var, expr, ["scipy", "numpy"])
-    else:
-        raise FdivError(f"cannot plot {expr}: it has free symbols {sorted(map(str, expr.free_symbols - {var}))}")
+    extra = sorted(str(s) for s in expr.free_symbols - {var})
+    if extra:
+        raise FdivError(f"cannot plot with symbolic parameters ({', '.join(extra)}): give each a value, "
+                        "for example --param alpha=3")
+    fn = sp.lambdify(var, expr, ["scipy", "numpy"])
 
     def call(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -167,8 +168,8 @@ def _limits(values: Sequence[np.ndarray], extra: Sequence[float] = (), cut: floa
     """y-limits over the finite values, less the lowest `cut` percent (a steep fall at u -> 0), always
     including the landmarks in `extra`, widened by 8%."""
     flat = np.concatenate([np.ravel(v) for v in values])
-    flat = flat[np.isfinite(flat)]
-    extra = [x for x in extra if np.isfinite(x)]
+    flat = flat[np.abs(flat) < 1e300]  # finite, with room for the padding below
+    extra = [x for x in extra if abs(x) < 1e300]
     if flat.size == 0 and not extra:
         return -1.0, 1.0
     lo, hi = np.percentile(flat, [cut, 100]) if flat.size else (min(extra), max(extra))

@@ -18,6 +18,7 @@ import functools
 import math
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mpmath
@@ -410,3 +411,32 @@ def table(rows: list[Row], fmt: str = "markdown") -> str:
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
                      for row in [header, *body])
+
+
+# ------------------------------------------------------------------------------------ README block
+
+BEGIN = "<!-- mixture:begin (docs/mixture.md, written by make figures) -->"
+END = "<!-- mixture:end -->"
+
+
+def readme_synced(readme: Path, table: Path, *, write: bool = False) -> bool:
+    """Whether README's block between the mixture markers holds docs/mixture.md; with write, make it so."""
+    text, block = readme.read_text(encoding="utf-8"), table.read_text(encoding="utf-8").strip()
+    head, sep, rest = text.partition(BEGIN)
+    _, sep2, tail = rest.partition(END)
+    if not (sep and sep2):
+        raise FdivError(f"{readme}: the markers {BEGIN!r} and {END!r} are missing")
+    wanted = f"{head}{BEGIN}\n{block}\n{END}{tail}"
+    if write and wanted != text:
+        from .._atomic import write_bytes
+
+        write_bytes(readme, wanted.encode("utf-8"))
+    return write or wanted == text
+
+
+if __name__ == "__main__":  # python -m fdiv.experiments.mixture --write-readme (make figures)
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    ok = readme_synced(root / "README.md", root / "docs" / "mixture.md", write="--write-readme" in sys.argv)
+    sys.exit(0 if ok else 1)
