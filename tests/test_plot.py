@@ -2,6 +2,7 @@
 the one-line error when matplotlib is missing."""
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import subprocess
@@ -27,9 +28,19 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+@functools.cache
+def derived(name: str) -> fdiv.Derivation:
+    return fdiv.derive(name)
+
+
 @pytest.fixture(scope="module")
 def kl_figure():
-    return plot.divergence_figure([fdiv.derive("kl")])
+    return plot.divergence_figure([derived("kl")])
+
+
+@pytest.fixture(scope="module")
+def compare_figure():
+    return plot.divergence_figure([derived(n) for n in ("gan", "kl", "reverse-kl")])
 
 
 def test_cli_png_svg_pdf(tmp_path, capsys):
@@ -48,15 +59,16 @@ def test_cli_png_svg_pdf(tmp_path, capsys):
     assert b"CreationDate" not in data and b"ModDate" not in data
 
 
-def test_output_is_deterministic(kl_figure):
+def test_output_is_deterministic(compare_figure, tmp_path):
     """Vector formats twice, byte for byte (SVG clip-path names and PDF dates would otherwise vary); the PNG's
     only text chunk names fdiv, not a matplotlib version."""
     for fmt in ("svg", "pdf"):
-        assert plot.render(kl_figure, fmt) == plot.render(kl_figure, fmt), fmt
-    svg = plot.render(kl_figure, "svg")
+        assert plot.render(compare_figure, fmt) == plot.render(compare_figure, fmt), fmt
+    svg = plot.render(compare_figure, "svg")
     assert b"<dc:date>" not in svg and b"Matplotlib v" not in svg  # no date, no version string
-    png = plot.render(kl_figure, "png")
+    png = plot.save(compare_figure, tmp_path / "c.png").read_bytes()
     assert b"tEXtSoftware\x00fdiv " in png and b"Matplotlib" not in png
+    assert [p.name for p in tmp_path.iterdir()] == ["c.png"]  # the temporary file was moved into place
 
 
 def test_panels_and_labels(kl_figure):
@@ -85,31 +97,31 @@ def test_curves_are_the_derived_functions(kl_figure):
 
 def test_conjugate_panel_marks_domain_ends_and_branches():
     # neyman: dom f* = (-oo, 1], closed: a filled marker at (1, f*(1) = 2), +oo shaded beyond
-    ax = plot.divergence_figure([fdiv.derive("neyman")]).axes[1]
+    ax = plot.divergence_figure([derived("neyman")]).axes[1]
     (x, y) = curve(ax, "t = 1 ∈ dom f*")
     assert (x[0], y[0]) == (1.0, 2.0)
     assert any(p.get_label() == "f* = +∞ (outside dom f*)" for p in ax.patches)
     # reverse KL: dom f* = (-oo, 0), f* -> oo: a vertical asymptote at t = 0, no end marker
-    ax = plot.divergence_figure([fdiv.derive("reverse-kl")]).axes[1]
+    ax = plot.divergence_figure([derived("reverse-kl")]).axes[1]
     x, _ = curve(ax, "open end t = 0")
     assert set(x) == {0.0}
     assert not [ln for ln in ax.get_lines() if "closed end" in ln.get_label()]
     # total variation: the branch t <= -1/2 is -f(0) = -1/2
-    ax = plot.divergence_figure([fdiv.derive("total-variation")]).axes[1]
+    ax = plot.divergence_figure([derived("total-variation")]).axes[1]
     x, y = curve(ax, "−f(0) = -1/2 for t ≤ -1/2")
     assert x.max() <= -0.5 and set(y) == {-0.5}
 
 
 def test_activation_panel_shows_the_critic_range():
-    ax = plot.divergence_figure([fdiv.derive("gan")]).axes[2]
+    ax = plot.divergence_figure([derived("gan")]).axes[2]
     _, y = curve(ax, "σ_f(v) = -log(1 + exp(-v))")
     assert (y < 0).all()  # inside the critic range (-oo, 0)
     _, end = curve(ax, "finite end of the critic range")
     assert set(end) == {0.0}
 
 
-def test_compare_overlays_one_curve_per_divergence():
-    fig = plot.divergence_figure([fdiv.derive(n) for n in ("gan", "kl", "reverse-kl")])
+def test_compare_overlays_one_curve_per_divergence(compare_figure):
+    fig = compare_figure
     for ax in fig.axes:
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         assert labels[:3] == ["gan", "kl", "reverse-kl"], labels
