@@ -72,7 +72,7 @@ def critic_estimate(samples_p, samples_q, divergence: str = "kl", *, critic: tor
     (a catalogue name or an expression in u) on the rest. Default critic: fdiv.train.mlp (SiLU, 32 x 32).
     Returns the held-out value, its standard error, and the (upward-biased) training-split value.
     threads: torch's threads while training (see fdiv.train.fit_critic)."""
-    from .train import fit_critic, load_loss, mlp
+    from .train import fit_critic, load_loss, mlp, set_seed
 
     if not (isinstance(holdout, float) and 0 < holdout < 1):
         raise EstimateError(f"holdout must be a fraction in (0, 1), got {holdout!r}")
@@ -80,6 +80,7 @@ def critic_estimate(samples_p, samples_q, divergence: str = "kl", *, critic: tor
     if xp.shape[1] != xq.shape[1]:
         raise EstimateError(f"samples_p have dimension {xp.shape[1]} but samples_q have {xq.shape[1]}")
     loss = load_loss(divergence, **params)
+    set_seed(seed)  # validates it, and seeds the default critic's initialisation
     gen = torch.Generator().manual_seed(seed)
     split = []
     for x, what in ((xp, "samples_p"), (xq, "samples_q")):
@@ -92,7 +93,6 @@ def critic_estimate(samples_p, samples_q, divergence: str = "kl", *, critic: tor
     dtype = next(critic.parameters()).dtype if critic is not None else torch.get_default_dtype()
     p_train, p_test, q_train, q_test = (t.to(dtype) for t in (p_train, p_test, q_train, q_test))
     if critic is None:
-        torch.manual_seed(seed)
         critic = mlp(xp.shape[1])
     fit_critic(loss, p_train, q_train, critic, steps, batch_size=batch_size, lr=lr, seed=seed, threads=threads)
     with torch.no_grad():

@@ -240,7 +240,8 @@ def divergence_figure(derivations: Sequence[Derivation], *, u_max: float = 4.0) 
         if not single:  # one legend entry explains every shaded region
             ax_c.axvspan(np.nan, np.nan, color="gray", alpha=0.15, linewidth=0, label="shaded: f* = +∞ there")
         u_window = u >= 0.1
-        ax_f.set_ylim(*_limits([y[u_window] for y in f_vals], [0.0], cut=5))
+        f_marks = [0.0] + [_float(d.f_at_zero) for d in derivations]  # f(0+), drawn on the axis edge
+        ax_f.set_ylim(*_limits([y[u_window] for y in f_vals], f_marks, cut=5))
         ax_c.set_ylim(*_limits(c_vals, marks))
         ax_s.set_ylim(*_limits(s_vals))
         ax_t.set_ylim(*_limits([y[u_window] for y in d_vals], [0.0], cut=5))

@@ -202,6 +202,15 @@ def _values(role: str, named: Sequence[tuple[str, torch.nn.Parameter]]) -> list[
     return [(f"{role} parameter {name!r} after the update", p) for name, p in named]
 
 
+def set_seed(seed: int | None) -> None:
+    """Seed torch's global RNG (None: leave it); a seed outside [0, 2^63) is a TrainingError."""
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise TrainingError(f"seed must be an integer in [0, 2^63), got {seed!r}")
+    torch.manual_seed(seed)
+
+
 def _trainable(module: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
     named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
     if not named:
@@ -334,8 +343,7 @@ def _fit_critic(loss, sample_p, sample_q, critic, steps, batch_size, lr, betas, 
     loss = _resolve(loss)
     every = _check_args(steps, batch_size, lr, lr_schedule, log_every)
     draw_p, draw_q = _as_sampler(sample_p, "sample_p"), _as_sampler(sample_q, "sample_q")
-    if seed is not None:
-        torch.manual_seed(seed)
+    set_seed(seed)
     c_named = _trainable(critic)
     opt, sched = _optimiser(c_named, lr, betas, steps, lr_schedule)
     history = History(divergence=_loss_name(loss), scheme="critic")
@@ -409,8 +417,7 @@ def _fit_generator(loss, sample_p, generator, critic, steps, sample_noise, schem
     draw_z = sample_noise if sample_noise is not None else _default_noise(generator)
     if not callable(draw_z):
         raise TrainingError("sample_noise: expected a callable n -> tensor")
-    if seed is not None:
-        torch.manual_seed(seed)
+    set_seed(seed)
     g_named, c_named = _trainable(generator), _trainable(critic)
     g_params = [p for _, p in g_named]
     opt_g, sched_g = _optimiser(g_named, lr, betas, steps, lr_schedule)
@@ -546,4 +553,4 @@ def mlp(dim: int = 1, hidden: Sequence[int] = (32, 32), activation: type[torch.n
 
 
 __all__ = ["History", "NonFiniteError", "TrainingError", "affine_parameters", "fit_critic", "fit_generator",
-           "load_loss", "mlp"]
+           "load_loss", "mlp", "set_seed"]

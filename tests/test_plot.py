@@ -112,6 +112,15 @@ def test_conjugate_panel_marks_domain_ends_and_branches():
     assert x.max() <= -0.5 and set(y) == {-0.5}
 
 
+def test_f_panel_shows_f_at_zero():
+    """alpha = 1/3: f(0+) = 1/a = 3 is marked on the axis and inside the y-range (a marker outside would push
+    the layout around)."""
+    ax = plot.divergence_figure([fdiv.derive("alpha", alpha="1/3")]).axes[0]
+    marker = [ln for ln in ax.get_lines() if list(ln.get_xdata()) == [0.0]]
+    assert len(marker) == 1 and list(marker[0].get_ydata()) == [3.0]
+    assert ax.get_ylim()[0] < 0 < 3.0 < ax.get_ylim()[1]
+
+
 def test_activation_panel_shows_the_critic_range():
     ax = plot.divergence_figure([derived("gan")]).axes[2]
     _, y = curve(ax, "σ_f(v) = -log(1 + exp(-v))")

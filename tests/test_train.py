@@ -118,6 +118,8 @@ def test_critic_output_shape_is_checked():
     ({"critic_steps": 0}, "critic_steps must be a positive integer"),
     ({"lr_schedule": "linear"}, "lr_schedule 'linear'"),
     ({"threads": 0}, "threads must be a positive integer"),
+    ({"seed": -1}, r"seed must be an integer in \[0, 2\^63\)"),
+    ({"seed": 2**64}, r"seed must be an integer in \[0, 2\^63\)"),
 ])
 def test_bad_arguments_are_one_line_errors(kwargs, message):
     args = {"steps": 5, **kwargs}

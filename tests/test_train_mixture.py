@@ -111,6 +111,7 @@ def test_table_and_cli_json(capsys, monkeypatch):
 @pytest.mark.parametrize("argv, message", [
     (["--divergence", "nope", "--no-train"], "unknown divergence 'nope'"),
     (["--steps", "0"], "--steps must be a positive integer"),
+    (["--seed", str(2**64)], "--seed must be in [0, 2^63)"),
     (["--no-train", "-o", "fig.gif"], "expected a file ending in .png, .svg or .pdf"),
 ])
 def test_cli_errors(argv, message, capsys):

@@ -26,6 +26,8 @@ def run(args) -> str:
 
     if args.steps < 1:
         raise FdivError(f"--steps must be a positive integer, got {args.steps}")
+    if not 0 <= args.seed < 2**63:
+        raise FdivError(f"--seed must be in [0, 2^63), got {args.seed}")
     if args.out is not None:
         from ..plot import _matplotlib, format_of
 

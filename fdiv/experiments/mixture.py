@@ -354,9 +354,9 @@ def train_fit(spec: str, mix: Mixture = DEFAULT, *, steps: int = 1000, batch_siz
               **params) -> tuple[Fit, History]:
     """theta-hat: an affine generator G(z) = sigma z + mu, started at N(0, 1), trained with the generated loss
     of `spec` by the single-step scheme against a SiLU critic; D_f at theta-hat by mpmath quadrature."""
-    from ..train import affine_parameters, fit_generator, load_loss, mlp
+    from ..train import affine_parameters, fit_generator, load_loss, mlp, set_seed
 
-    torch.manual_seed(seed)
+    set_seed(seed)
     generator = torch.nn.Linear(1, 1)
     with torch.no_grad():
         generator.weight.fill_(1.0)
