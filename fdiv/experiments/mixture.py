@@ -1,9 +1,10 @@
 """The f-GAN paper's mixture experiment (Nowozin et al. 2016, section 4): fit Q = N(mu, sigma^2) to a
 two-component Gaussian mixture P by minimising D_f(P||Q), for every catalogue divergence.
 
-theta* = (mu*, sigma*) is the exact best fit: a float grid search and Nelder-Mead find the basin, then
-Newton's method (mpmath.findroot) solves grad D_f = 0 with every integral done by tanh-sinh quadrature at
-`dps` digits. With h(u) = g(u) - u g'(u) and g(u) = f(u) - f(1) - f'(1)(u - 1) (the same D_f up to f(1)),
+theta* = (mu*, sigma*) is the exact best fit, found without sampling (see best_fit): a grid search and
+Nelder-Mead find the basin, Newton's method on grad D_f = 0 with scipy's adaptive quadrature converges in it,
+and a last Newton step with the gradient by mpmath tanh-sinh quadrature at `dps` digits pins it down. With
+g(u) = f(u) - f(1) - f'(1)(u - 1) (the same D_f up to f(1)) and h(u) = g(u) - u g'(u),
 
     dD/dmu        = int q(x) (x - mu)/sigma^2        h(p/q) dx,
     dD/dlog sigma = int q(x) ((x - mu)^2/sigma^2 - 1) h(p/q) dx.
@@ -61,12 +62,6 @@ class Mixture:
         mean = mpmath.fsum(wk * mk for wk, mk in zip(w, m))
         second = mpmath.fsum(wk * (sk**2 + mk**2) for wk, mk, sk in zip(w, m, s))
         return mean, mpmath.sqrt(second - mean**2)
-
-    def log_pdf_mp(self, x):
-        terms = [mpmath.log(w) - (x - m) ** 2 / (2 * s * s) - mpmath.log(s) for w, m, s in
-                 zip(map(mpmath.mpf, self.weights), map(mpmath.mpf, self.means), map(mpmath.mpf, self.stds))]
-        top = max(terms)
-        return top + mpmath.log(mpmath.fsum(mpmath.exp(t - top) for t in terms)) - mpmath.log(2 * mpmath.pi) / 2
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
