@@ -3,12 +3,12 @@ PY ?= python3
 PIP = $(PY) -m pip
 STAMP = .setup.stamp
 
-.PHONY: setup demo test bench docs clean
+.PHONY: setup demo test bench docs figures clean
 
 # torch is pinned to the local CPU wheel; the package itself only declares a range.
 $(STAMP): pyproject.toml
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,plot]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -33,6 +33,13 @@ bench: setup
 docs: setup
 	$(PY) -m fdiv.docs --write
 	$(PY) -m proofs --write
+
+# The README's figures and mixture table (docs/mixture.md); the experiment trains every catalogue divergence.
+figures: setup
+	$(PY) -m fdiv plot gan --compare kl reverse-kl -o docs/figures/gan-kl-reverse-kl.png
+	$(PY) -m fdiv experiment mixture --format markdown -o docs/figures/mixture.png > docs/mixture.md.tmp
+	mv docs/mixture.md.tmp docs/mixture.md
+	$(PY) -m fdiv.experiments.mixture --write-readme
 
 clean:
 	rm -f $(STAMP)

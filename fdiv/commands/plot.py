@@ -1,0 +1,61 @@
+"""`fdiv plot NAME | --f EXPR [--param K=V] [--compare NAME ...] -o FILE` and `fdiv plot --history FILE.json`."""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from ..errors import FdivError
+
+
+def add_parser(subparsers, formatter=None) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("plot", help="draw f, f*, sigma_f and T* (or a training history) to PNG/SVG/PDF")
+    p.add_argument("name", nargs="?", help="catalogue name or alias, or a TOML spec file")
+    p.add_argument("--f", dest="expr", help="a convex f(u) with f(1) = 0")
+    p.add_argument("--param", action="append", metavar="K=V", help="parameter of NAME or --f (repeatable)")
+    p.add_argument("--compare", nargs="+", metavar="NAME", help="overlay these catalogue divergences (defaults)")
+    p.add_argument("--history", metavar="FILE.json", help="draw a training history saved by fdiv.train")
+    p.add_argument("--u-max", type=float, default=4.0, metavar="U", help="right end of the u axis (default 4)")
+    p.add_argument("-o", dest="out", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
+    p.add_argument("--time-limit", type=float, metavar="S", help="seconds allowed to each heavy SymPy step")
+    return p
+
+
+def run(args) -> str:
+    from .. import catalogue
+
+    chosen = sum(x is not None for x in (args.name, args.expr, args.history))
+    if chosen != 1:
+        raise FdivError("plot: give exactly one of NAME, --f EXPR or --history FILE")
+    if args.history is not None and (args.compare or args.param):
+        raise FdivError("plot --history takes no --compare or --param")
+    if not (math.isfinite(args.u_max) and args.u_max > 1):
+        raise FdivError(f"--u-max must be a finite number above 1, got {args.u_max}")
+    out = Path(args.out)
+    from ..plot import _matplotlib, format_of
+
+    format_of(out)
+    if not out.parent.is_dir():
+        raise FdivError(f"-o {args.out}: no such directory {str(out.parent)!r}")
+    _matplotlib()  # a missing matplotlib is reported before any derivation runs
+    from .. import plot
+
+    if args.history is not None:
+        from ..train import History
+
+        fig = plot.history_figure(History.load(args.history))
+        return f"wrote {plot.save(fig, out)}"
+
+    from ..cli import _params
+    from ..derive import custom_spec, derive
+
+    params = _params(args.param)
+    if args.name is not None and catalogue.find(args.name) is None and not args.name.endswith(".toml"):
+        raise FdivError(f"unknown divergence {args.name!r} (see 'fdiv list', or pass an expression with --f)")
+    for name in args.compare or []:
+        if catalogue.find(name) is None:
+            raise FdivError(f"--compare {name!r}: unknown divergence (see 'fdiv list')")
+    target = custom_spec(args.expr, params) if args.expr is not None else args.name
+    derivations = [derive(target, **params)] + [derive(name) for name in args.compare or []]
+    fig = plot.divergence_figure(derivations, u_max=args.u_max)
+    return f"wrote {plot.save(fig, out)}"

@@ -1,0 +1,1 @@
+"""Experiments that combine fdiv's derivations, generated losses and trainer (see `fdiv experiment`)."""
