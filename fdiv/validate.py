@@ -96,9 +96,8 @@ def _limit(expr: sp.Expr, point: sp.Expr, direction: str, what: str) -> sp.Expr:
         direct = expr.subs(U, point)
         if direct.is_finite and direct.is_real:
             return sp.nsimplify(direct) if direct.is_Float else direct
-    ok, value = attempt(f"computing {what}", sp.limit, expr, U, point, direction)
-    if not ok:
-        raise DerivationError(f"could not compute {what}: {value}")
+    with step(f"computing {what}"):  # a timeout stays a DerivationTimeout; SymPy's failures one error
+        value = sp.limit(expr, U, point, direction)
     if isinstance(value, sp.Limit) or value.has(sp.AccumBounds) or value == sp.zoo or value.is_extended_real is False:
         raise DerivationError(f"could not compute {what} (SymPy returned {value})")
     return value

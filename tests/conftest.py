@@ -1,5 +1,9 @@
 import os
 
+# One torch thread: the tests' tensors are small, and on a 2-core machine shared with other work, torch's
+# intra-op threads oversubscribe the cores (200 tiny training steps: 28 s with 2 threads under load, 0.5 s with 1).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 from hypothesis import HealthCheck, settings
 
 # CI is derandomised (same examples every run); FDIV_HYPOTHESIS=dev explores new examples locally.

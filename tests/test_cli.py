@@ -168,7 +168,7 @@ def test_derive_all_json_is_a_list_of_the_catalogue():
     assert len(data) >= 14 and all(all(c["passed"] for c in d["checks"]) for d in data)
 
 
-@pytest.mark.parametrize("fmt, marker", [("markdown", "| `kl` |"), ("latex", r"\begin{tabular}"), ("text", "kl ")])
+@pytest.mark.parametrize("fmt, marker", [("markdown", "| `kl` |"), ("latex", r"\begin{tabular}"), ("text", "kl: Kullback-Leibler")])
 def test_derive_all_table_formats(fmt, marker):
     result = run("derive", "--all", "--format", fmt)
     assert result.returncode == 0 and marker in result.stdout

@@ -54,12 +54,13 @@ def run(args) -> tuple[str, int]:
         verdict = claims.check_identity(args.lhs, args.rhs, args.assume)
     else:
         d = common.derivation(args)
-        common.notes(d)
         if args.kind == "domain":
             verdict = claims.check_domain(d, args.claim)
         elif args.kind == "conjugate":
             verdict = claims.check_conjugate(d, claims.parse_claim(args.claim, T, d))
         else:
             verdict = claims.check_activation(d, claims.parse_claim(args.claim, V, d))
+    if args.kind != "identity":
+        common.notes(d)  # after the verdict: a bad claim is one error line, nothing else
     text = json.dumps(verdict.to_json()) if args.format == "json" else verdict.text()
     return text, claims.EXIT_CODES[verdict.verdict]

@@ -40,5 +40,6 @@ def run(args) -> str:
     from ..emit import write_module
 
     d = common.derivation(args)
+    path = write_module(d, args.out, args.module)
     common.notes(d)
-    return f"wrote {write_module(d, args.out, args.module)}"
+    return f"wrote {path}"

@@ -46,7 +46,7 @@ def run(args) -> str:
         fig = plot.history_figure(History.load(args.history))
         return f"wrote {plot.save(fig, out)}"
 
-    from ..cli import _params
+    from .common import params as _params
     from ..derive import custom_spec, derive
 
     params = _params(args.param)

@@ -112,7 +112,7 @@ def load_function(target: str):
 
 
 def _params(items) -> dict[str, str]:
-    from fdiv.cli import _params as parse_params
+    from .common import params as parse_params
 
     return parse_params(items)
 
