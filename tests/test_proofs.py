@@ -371,7 +371,7 @@ def test_the_gan_conjugate_is_verified_symbolically():
 
 def _fdiv(*args):
     return subprocess.run([sys.executable, "-m", "fdiv", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+                          timeout=900)
 
 
 @pytest.mark.parametrize("args, code, verdict", [

@@ -161,7 +161,7 @@ def test_as_a_subprocess_no_traceback(user_file):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     result = subprocess.run([sys.executable, "-m", "fdiv", "verify", "loss", f"{user_file}:one_argument",
                              "--against", "gan", "--role", "critic_loss"], capture_output=True, text=True, env=env,
-                            timeout=300)
+                            timeout=900)
     assert result.returncode == 2 and result.stdout == ""
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: wrong signature")
