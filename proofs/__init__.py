@@ -40,12 +40,16 @@ def all_proofs():
     return out
 
 
-def run_all():
+def run_all(progress=None):
+    """Every proof's result and the notes' verdicts; progress(done, total, title) is called after each proof."""
     from .notes import run
 
     results = []
-    for proof in all_proofs():
+    proofs = all_proofs()
+    for i, proof in enumerate(proofs):
         result = proof.result()
         result.topic = proof.topic
         results.append(result)
+        if progress is not None:
+            progress(i + 1, len(proofs), getattr(result, "title", ""))
     return results, run()

@@ -25,9 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--check", action="store_true", help="fail when the checked-in reports differ")
     parser.add_argument("--out", type=Path, default=DOCS, help="report directory (default: docs/)")
     args = parser.parse_args(argv)
+    def progress(done: int, total: int, title: str) -> None:  # on a terminal only: logs stay clean
+        sys.stderr.write(f"\rproofs: {done}/{total} {title[:60]:60}")
+        if done == total:
+            sys.stderr.write("\rproofs: checking the notes' claims" + " " * 60 + "\n")
+        sys.stderr.flush()
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's notes on zero-size layers in the parameter-count checks
-        results, rows = run_all()
+        results, rows = run_all(progress if sys.stderr.isatty() else None)
     failed = [r for r in results if not r.passed]
     wrong = [(c, v) for c, v in rows if v.verdict != c.expected]
     n = summary(results)
