@@ -101,15 +101,17 @@ def conjugate(a: Analysis) -> Conjugate:
 
 
 def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, Check | None]:
-    """Is f*(b) = lim_{u -> oo} (b u - f(u)) finite? Tried as the limit of the last branch at b-, then in u;
-    where SymPy cannot decide, b u - f(u) (increasing in u) is followed out to u = 2^640 at 60 digits and
-    the answer is reported as a numeric check."""
+    """Is f*(b) = lim_{u -> oo} (b u - f(u)) finite? Tried as that limit in u, then as the limit of the last
+    branch at b-; where SymPy cannot decide, b u - f(u) (increasing in u) is followed out to u = 2^640 at 60
+    digits and the answer is reported as a numeric check."""
     tries = []
     if last.kind == "kink":
         tries.append(lambda: last.expr.subs(T, b))
-    elif not is_numeric(last.expr):
-        tries.append(lambda: sp.limit(last.expr, T, b, "-"))
+    # b u - f(u) increases (its slope b - f'(u) > 0), so f*(b) is its limit: usually far cheaper than the
+    # limit of the branch (0.06 s against 19 s for the alpha-divergence with alpha < 0 symbolic)
     tries.append(lambda: sp.limit(sp.simplify(b * U - piece.f), U, sp.oo))
+    if last.kind != "kink" and not is_numeric(last.expr):
+        tries.append(lambda: sp.limit(last.expr, T, b, "-"))
     for fn in tries:
         ok, at_end = attempt("computing f* at the end of its domain", fn)
         if ok and isinstance(at_end, sp.Expr) and at_end.is_finite is not None and not isinstance(at_end, sp.Limit) \

@@ -208,9 +208,13 @@ def _lift(d: Derivation, ranges: list[SymbolicRange]) -> None:
     names = {f"{r.name}_s": f"({r.inverse()})" for r in ranges}
     sampled = ", ".join(f"{r.name} = {r.expr().xreplace({r.symbol: r.sample()})}" for r in ranges)
     def detail(c: Check) -> str:
-        text = c.detail
-        for old, new in names.items():
-            text = text.replace(old, new)
+        if c.name == "activation maps R into dom f*":  # restated in the parameter, not in the internal symbol
+            c_rng = d.critic_range
+            text = f"sigma_f(R) = ({c_rng.lower}, {c_rng.upper}), dom f* = {d.conjugate_domain}"
+        else:
+            text = c.detail
+            for old, new in names.items():
+                text = text.replace(old, new)
         if c.method != "symbolic":
             text = (text + "; " if text else "") + f"sampled at {sampled}"
         return text

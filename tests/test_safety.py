@@ -193,7 +193,7 @@ def test_fifo_inputs_and_targets_do_not_block(tmp_path, capsys):
     ["derive", "kl", "--time-limit", "-1"],
     ["check", "domain", "gan", "--claim", "(oo, oo)"],
     ["check", "domain", "gan", "--claim", "(0, -oo)"],
-    ["derive", "js-weighted", "--param", "pi=(0, 1)", "--time-limit", "2"],
+    ["derive", "js-weighted", "--param", "pi=(0, 1)", "--time-limit", "0.5"],
     ["gauss", "alpha", "--param", "alpha=(1, oo)", "--p", "0,1", "--q", "0,2"],
 ])
 def test_bad_input_is_one_error_line(args, capsys):
