@@ -172,16 +172,7 @@ class SlopeInverse(sp.Function):
         return True  # a point of (lo, hi) with lo >= 0
 
     def _eval_evalf(self, prec):
-        t = self.args[0].evalf(prec)
-        if not t.is_Number:
-            return None
-        with mpmath.workprec(prec + 20):
-            lam = self.args[1]
-            d2f = _lambda_function(sp.Lambda(lam.variables[0], sp.diff(lam.expr, lam.variables[0])))
-            root = _solve(_lambda_function(lam), self.args[2], self.args[3], mpmath.mpf(t), d2f)
-            if root is None:
-                return None
-            return sp.Float(root, precision=prec)
+        return _evalf(self, prec)
 
 
 class PieceConjugate(sp.Function):
@@ -207,23 +198,23 @@ class PieceConjugate(sp.Function):
         return True
 
     def _eval_evalf(self, prec):
-        t = self.args[0].evalf(prec)
-        if not t.is_Number:
-            return None
-        with mpmath.workprec(prec + 20):
-            lam = self.args[1]
-            var = lam.variables[0]
-            root = _solve(_lambda_function(sp.Lambda(var, sp.diff(lam.expr, var))), self.args[2], self.args[3],
-                          mpmath.mpf(t), _lambda_function(sp.Lambda(var, sp.diff(lam.expr, var, 2))))
-            if root is None:
-                return None
-            value = mpmath.mpf(t) * root - _lambda_function(lam)(root)
-            if isinstance(value, mpmath.mpc):
-                value = value.real
-            return sp.Float(value, precision=prec)
+        return _evalf(self, prec)
 
 
 NUMERIC_FUNCTIONS = (SlopeInverse, PieceConjugate)
+
+
+def _evalf(node: sp.Function, prec: int):
+    """SymPy's evalf of a numeric node: the same evaluation as mp_implementation, at prec bits."""
+    t = node.args[0].evalf(prec)
+    if not t.is_Number:
+        return None
+    with mpmath.workprec(prec):
+        try:
+            value = mp_implementation(node)(mpmath.mpf(t))
+        except ValueError:
+            return None
+        return sp.Float(value, precision=prec)
 
 
 def piece_conjugate(t: sp.Expr, f: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> PieceConjugate:

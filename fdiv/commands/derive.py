@@ -47,18 +47,19 @@ def run(args):
 
     if args.all:
         return _all(args.format)
-    else:
-        d = common.derivation(args)
-        common.notes(d)
-        ds = [d]
-        out = render(ds, args.format, table=False)
+    d = common.derivation(args)
+    common.notes(d)
+    return _with_self_checks([d], render([d], args.format, table=False))
+
+
+def _with_self_checks(ds: list, out: str):
+    """The output, and exit code 1 with the first failed self-check named on stderr if any failed."""
     failed = [(d, c) for d in ds for c in d.checks if not c.passed]
-    if failed:
-        d, c = failed[0]
-        print(f"error: self-check failed for {d.name}: {c.name}{': ' + c.detail if c.detail else ''}",
-              file=sys.stderr)
-        return out, 1
-    return out
+    if not failed:
+        return out
+    d, c = failed[0]
+    print(f"error: self-check failed for {d.name}: {c.name}{': ' + c.detail if c.detail else ''}", file=sys.stderr)
+    return out, 1
 
 
 def _all(fmt: str):
@@ -74,12 +75,7 @@ def _all(fmt: str):
     if text is not None:
         return text
     ds = derive_all(progress=sys.stderr.isatty())
-    out = render(ds, fmt, table=True)
-    failed = [(d, c) for d in ds for c in d.checks if not c.passed]
-    if failed:
-        d, c = failed[0]
-        print(f"error: self-check failed for {d.name}: {c.name}{': ' + c.detail if c.detail else ''}",
-              file=sys.stderr)
-        return out, 1
-    cache.put_text(address, out)
-    return out
+    result = _with_self_checks(ds, render(ds, fmt, table=True))
+    if not isinstance(result, tuple):
+        cache.put_text(address, result)
+    return result
