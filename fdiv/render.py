@@ -6,10 +6,10 @@ import textwrap
 
 import sympy as sp
 
+from .commands.common import FORMATS  # noqa: F401 - one list of formats, kept where the CLI reads it cheaply
 from .derive import Derivation
 from .inverse import legend, readable
 
-FORMATS = ("text", "markdown", "latex", "json")
 _COLUMNS = ("divergence", "f(u)", "f*(t)", "dom f*", "critic range", "sigma_f(v)", "f'(1)")  # tables
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 
 from ..errors import FdivError
-from ..render import FORMATS
 from . import common
 
 EPILOG = """examples:
@@ -27,7 +26,7 @@ def add_parser(sub, formatter) -> None:
                                    "where it cannot.")
     common.add_target(p)
     p.add_argument("--all", action="store_true", help="the whole catalogue")
-    p.add_argument("--format", choices=FORMATS, default="text", help=common.FORMAT_HELP)
+    p.add_argument("--format", choices=common.FORMATS, default="text", help=common.FORMAT_HELP)
     common.add_limits(p)
 
 
