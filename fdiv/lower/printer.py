@@ -100,8 +100,10 @@ class TorchPrinter:
     def _print_Mul(self, e):
         if self._constant(e):
             return repr(float(e))
-        if e.could_extract_minus_sign():
+        coeff = e.as_coeff_Mul()[0]
+        if e.could_extract_minus_sign() and not (coeff.is_Number and coeff < 0 and coeff != -1):
             return f"-{self._wrap(-e, sp.Mul)}" if not (-e).is_Add else f"-({self.emit(-e)})"
+        # a negative coefficient other than -1 prints as the factor `* -k`: one kernel, not a negation and a product
         num, den = [], []
         const = sp.Mul(*[f for f in sp.Mul.make_args(e) if self._constant(f)])
         if const != 1:
