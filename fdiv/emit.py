@@ -60,7 +60,7 @@ def _safe_text(e: object) -> str:
     return text
 
 
-_SHARED = {"wright_omega": "w", "softplus": "s", "log_softplus": "ls"}
+_SHARED = {"wright_omega": "w", "softplus": "s", "log_softplus": "ls", "sigmoid": "g"}
 
 
 def _common(expr: sp.Expr) -> tuple[list[tuple[sp.Symbol, sp.Expr]], sp.Expr]:

@@ -16,7 +16,7 @@ from ..conjugate import T, lambert_of_y_exp_y
 from ..derive import Derivation
 from ..errors import DerivationError
 from ..timelimit import attempt
-from .rules import apply_rules, log1mexp, log1mexp_ratio, log_softplus, softplus, wright_omega
+from .rules import apply_rules, log1mexp, log1mexp_ratio, log_softplus, sigmoid, softplus, wright_omega
 
 _C = sp.Symbol("c", positive=True)
 
@@ -103,7 +103,11 @@ def _c_identities(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
             return x
         k = sp.simplify(-(-rest).args[0] / _C)
         if k.is_Integer and 1 <= k <= 8:
-            return -softplus(minus_v) + sp.log(sp.Add(*[sp.exp(-j * _C) for j in range(int(k))]))
+            # 1 + y + ... + y^(k-1) in its cyclotomic factors, y = e^-c = sigmoid(v): log1p(y) + log1p(y^2) for
+            # k = 4 (one sigmoid, not k - 1 exponentials of multiples of c)
+            y = sp.Symbol("y", positive=True)
+            factors = sp.factor_list(sp.Add(*[y**j for j in range(int(k))]))[1]
+            return -softplus(minus_v) + sp.Add(*[p * sp.log(f) for f, p in factors]).subs(y, sigmoid(minus_v))
         if k.is_positive and k.is_number:
             # log(1 - e^(-k c)) = log k + log c + log((1 - e^(-k c))/(k c)): log c = log_softplus(-v) stays finite
             # where c underflows (JS-weighted with pi = 3/10, k = 10/3, at v > 745)

@@ -81,6 +81,10 @@ class TorchPrinter:
             return repr(float(e))
         const = sum((a for a in e.args if self._constant(a)), sp.S.Zero)
         terms = sorted((a for a in e.args if not self._constant(a)), key=sp.default_sort_key)
+        positive = [t for t in terms if not t.could_extract_minus_sign()]
+        if positive and terms[0].could_extract_minus_sign():  # a - b, not -b + a: no negation kernel
+            terms.remove(positive[0])
+            terms.insert(0, positive[0])
         if const != 0:
             terms.append(sp.Float(float(const)))
         out = self.emit(terms[0])
