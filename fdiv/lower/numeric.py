@@ -185,7 +185,7 @@ def _numpy_map(piece: NumericPiece):
 
 
 def _newton_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.Expr, helpers: set[str],
-                   log_residual: bool = False) -> str:
+                   log_residual: bool = False, per_y: bool = False) -> str:
     """def name(y, tau): Newton's correction to y for G(u) = tau, u = map(y): G = f' (direct), log of the gap to
     an end of f''s range (lo), or minus that log (hi); G' = f'' or f''/gap. f' (or the gap) and f'' share their
     common subexpressions (one sqrt(u) for both)."""
@@ -193,18 +193,20 @@ def _newton_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.E
     printer = TorchPrinter(U, "u", {sym: sym.name for sym, _ in bindings})
     lines = [f"{sym.name} = {printer.emit(e)}" for sym, e in bindings]
     g_text, d2_text = printer.emit(g), printer.emit(d2)
+    if not per_y:  # d2 is f''(u): times du/dy (per_y: d2 is already f''(u) u, simplified, for u = e^y)
+        d2_text = f"({d2_text}) * du"
     helpers |= printer.helpers
     if printer.branches:
         raise DerivationError("a numeric branch cannot be lowered: its f is piecewise inside a smooth piece")
     if form == "direct" and log_residual:  # sign(s) log(1 + |s|), s = f'(u): near-linear in y for f' ~ e^u
         lines.append(f"s = {g_text}")
-        delta = f"(torch.copysign(torch.log1p(s.abs()), s) - tau) * (1.0 + s.abs()) / (({d2_text}) * du)"
+        delta = f"(torch.copysign(torch.log1p(s.abs()), s) - tau) * (1.0 + s.abs()) / ({d2_text})"
     elif form == "direct":
-        delta = f"({g_text} - tau) / (({d2_text}) * du)"
+        delta = f"({g_text} - tau) / ({d2_text})"
     else:
         sign = "" if form == "lo" else "-"
         lines.append(f"gap = {g_text}")
-        delta = f"({sign}torch.log(gap) - tau) * gap / (({d2_text}) * du)"
+        delta = f"({sign}torch.log(gap) - tau) * gap / ({d2_text})"
     body = "\n    ".join([f"u, du = {mapping}", *lines, f"return {delta}"])
     what = {"direct": "slog f'(u) = tau" if log_residual else "f'(u) = tau", "lo": "log(f'(u) - a) = tau", "hi": "-log(b - f'(u)) = tau"}[form]
     return f"def {name}(y, tau):\n    \"\"\"Newton's correction to y for {what}, u = map(y).\"\"\"\n    {body}"
@@ -247,21 +249,33 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     return y'''
 
 
-def _float32_safe(exprs: list[sp.Expr], piece: NumericPiece) -> bool:
-    """Whether the expressions evaluate in float32 within 1e-4 of float64 (relative, or absolute next to 0) at every
-    u of the piece between float32's smallest normal and largest value (a grid of log u): sqrt(1 + u^2) overflows
-    at u = 2e19 in float32, and then the piece is solved in float64 for float32 inputs too."""
+def _float32_safe(exprs: list[sp.Expr], piece: NumericPiece, f: sp.Expr, df: sp.Expr,
+                  newton_slope: sp.Expr | None = None) -> bool:
+    """Whether the expressions evaluate in float32 within 1e-4 of float64 (relative, or absolute next to 0) at
+    every u of the piece (a grid of log u from float32's smallest normal to its largest value) where f'(u) and
+    f*(f'(u)) = u f'(u) - f(u) are float32 numbers: where the result fits a float32, no intermediate may
+    overflow ((sqrt(u) - 1)^3 does at u = 5e25, where f*(f'(u)) ~ u^2 already does, and is fine; sqrt(1 + u^2)
+    at u = 2e19, inside the range, is not). Newton's slope may overflow where its value does not fit (the step is
+then 0 and the table's start stands, at |t| ~ 1e38). If one does, the piece is solved in float64 for float32
+inputs too."""
+    big = float(np.finfo(np.float32).max)
     lo = max(float(piece.lo), float(np.finfo(np.float32).tiny))
-    hi = min(float(piece.hi), float(np.finfo(np.float32).max))
+    hi = min(float(piece.hi), big)
     u64 = np.exp(np.linspace(np.log(lo), np.log(hi), 2001)[1:-1])
     u32 = u64.astype(np.float32)
+    u64 = u32.astype(np.float64)
+    with np.errstate(all="ignore"):
+        slope = np.asarray(_numpy(df)(u64), dtype=np.float64) * np.ones_like(u64)
+        fstar = u64 * slope - np.asarray(_numpy(f)(u64), dtype=np.float64)
+    inside = (np.abs(slope) <= big) & (np.abs(fstar) <= big)
     for e in exprs:
         fn = _numpy(e)
         with np.errstate(all="ignore"):
-            a = np.asarray(fn(u32.astype(np.float64)), dtype=np.float64) * np.ones_like(u64)
+            a = np.asarray(fn(u64), dtype=np.float64) * np.ones_like(u64)
             b = np.asarray(fn(u32), dtype=np.float64) * np.ones_like(u64)
-        fits = np.isfinite(a) & (np.abs(a) < float(np.finfo(np.float32).max))
-        if not np.all(np.isfinite(b[fits]) & (np.abs(b[fits] - a[fits]) <= 1e-4 * np.maximum(np.abs(a[fits]), 1.0))):
+        keep = inside & ((np.abs(a) <= big) if e is newton_slope else True)  # an infinite slope: a zero step
+        a, b = a[keep], b[keep]
+        if not np.all(np.isfinite(b) & (np.abs(b - a) <= 1e-4 * np.maximum(np.abs(a), 1.0))):
             return False
     return True
 
@@ -319,7 +333,10 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
         f"    return {_printed(d2f, helpers)}",
     ]
     log_u = "y" if kind == "exp" else "torch.log(u)"
-    float32_ok = _float32_safe([f, df, d2f], piece)
+    # the Newton slope in y: f''(u) du/dy, for u = e^y simplified as one expression (2 + 2/u^3 overflows in
+    # float32 where (2 + 2/u^3) u = 2 u + 2/u^2 does not)
+    slope_y = _simplest(sp.expand(d2f * U), "simplifying f''(u) u") if kind == "exp" else d2f
+    float32_ok = _float32_safe([f, df, slope_y], piece, f, df, slope_y)
     for form in piece.forms:
         if form == "direct":
             g = df
@@ -333,7 +350,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             sign = 1 if form == "lo" else -1
             g = _simplest(sign * (df - s), "simplifying the distance of f' to the end of its range", form)
             rest = _simplest(s * U - f, "simplifying s u - f(u)", form)
-            float32_ok = float32_ok and _float32_safe([g, rest], piece)
+            float32_ok = float32_ok and _float32_safe([g, rest], piece, f, df)
             np_gap = _numpy(g)
             np_g = (lambda gap: (lambda u: np.log(gap(u))))(np_gap) if form == "lo" else \
                 (lambda gap: (lambda u: -np.log(gap(u))))(np_gap)
@@ -365,7 +382,8 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
         cls = f"_Piece{k}{form.capitalize()}"
         if ok:
             consts, solve = _solve_source(solve_name, table, index_kind, tau, step_name, log_residual)
-            solver = [consts, "", "", _newton_source(step_name, mapping, form, g, d2f, helpers, log_residual),
+            solver = [consts, "", "", _newton_source(step_name, mapping, form, g, slope_y, helpers, log_residual,
+                                                       per_y=kind == "exp"),
                       "", "", solve]
         else:
             solver = [_robust_source(solve_name, mapping, form, g, d2f, tau, (y_lo, y_hi), helpers)]
