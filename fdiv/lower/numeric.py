@@ -218,8 +218,14 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     upper = name.upper()
     knots = ", ".join(repr(y) for y in table.knots)
     zs = ", ".join(repr(z) for z in table.zs)
-    consts = (f"{upper}_Y = torch.tensor([{knots}], dtype=torch.float64)\n"
-              f"{upper}_Z = torch.tensor([{zs}], dtype=torch.float64)")
+    columns = {"LO": table.knots[:-1], "HI": table.knots[1:], "Z0": table.zs[:-1],
+               "SLOPE": [(y1 - y0) / (z1 - z0) for y0, y1, z0, z1 in
+                         zip(table.knots[:-1], table.knots[1:], table.zs[:-1], table.zs[1:])]}
+    # per knot interval: its ends in y (the bracket), its start in z and the slope dy/dz, in each dtype
+    consts = "\n".join(f"{upper}_{key} = torch.tensor([{', '.join(repr(v) for v in values)}], dtype=torch.float64)"
+                        for key, values in columns.items())
+    consts += (f"\n{upper}_TABLES = {{dtype: tuple(t.to(dtype) for t in ({', '.join(f'{upper}_{key}' for key in columns)}))"
+               f"\n    for dtype in (torch.float32, torch.float64)}}")
     if kind == "cusp":  # the cube root of tau - centre, then sign(z) log(1 + |z|)
         z = (f"tau - {table.centre!r}\n    z = torch.copysign(torch.log1p(z.abs().pow(1.0 / 3.0)), z)"
              if table.centre else "torch.copysign(torch.log1p(tau.abs().pow(1.0 / 3.0)), tau)")
@@ -228,24 +234,21 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     else:
         z = "tau"
     target = {"slog": "z", "cusp": "torch.copysign(torch.log1p(tau.abs()), tau)"}.get(kind) if log_residual else "tau"
+    clamp = f"torch.clamp(z, {table.zs[0]!r}, {table.zs[-1]!r})" if kind == "identity" else "z"
     return consts, f'''def {name}(x):
     """y with G(map(y)) = tau: the knot interval of the table that holds the root is a bracket (G increases), the
     interpolation in z the start, then Newton steps clamped to the bracket (fdiv.lower.table)."""
     tau = {tau}
     z = {z}
-    zc = torch.clamp(z, {table.zs[0]!r}, {table.zs[-1]!r})  # an infinite tau (log 0) at the table's end
-    pos = (zc / (1.0 + zc.abs() * {1.0 / T_COMPRESS!r}) + {-table.xi0!r}) * {1.0 / table.h!r}
-    # a NaN input gives a NaN result, not an index out of range
-    idx = torch.nan_to_num(torch.clamp(pos, 0.0, {float(k - 1)!r}), nan=0.0).long().reshape(-1)
-    knots, zs = {upper}_Y.to(x.dtype), {upper}_Z.to(x.dtype)
-    lo = torch.index_select(knots[:-1], 0, idx).view_as(x)
-    hi = torch.index_select(knots[1:], 0, idx).view_as(x)
-    z0 = torch.index_select(zs[:-1], 0, idx).view_as(x)
-    slope = torch.index_select((knots[1:] - knots[:-1]) / (zs[1:] - zs[:-1]), 0, idx).view_as(x)
-    y = torch.clamp(torch.addcmul(lo, z - z0, slope), lo, hi)
+    zc = {clamp}
+    pos = zc / torch.add(1.0, zc.abs(), alpha={1.0 / T_COMPRESS!r})
+    pos = pos.mul_({1.0 / table.h!r}).add_({-table.xi0 / table.h!r}).clamp_(0.0, {float(k - 1)!r})
+    idx = pos.nan_to_num_(nan=0.0).long().reshape(-1)  # a NaN input gives a NaN result, not an index error
+    lo, hi, z0, slope = (torch.index_select(t, 0, idx).view_as(x) for t in {upper}_TABLES[x.dtype])
+    y = torch.addcmul(lo, z - z0, slope).clamp_(lo, hi)
     target = {target}
     for _ in range({table.steps["float64"]} if x.dtype == torch.float64 else {table.steps["float32"]}):
-        y = torch.clamp(y - torch.nan_to_num({delta}(y, target), nan=0.0), lo, hi)
+        y = torch.clamp(y - {delta}(y, target).nan_to_num_(nan=0.0), lo, hi)
     return y'''
 
 
@@ -397,6 +400,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             "",
             "    @staticmethod",
             "    def forward(ctx, x_in):",
+            "        ctx.set_materialize_grads(False)  # an output nobody differentiates (the ratio) costs nothing",
             "        x = x_in if x_in.dtype in (torch.float32, torch.float64) else x_in.float()" if float32_ok else
             "        x = x_in.double()  # f's expressions overflow in float32 where u* is a float32 (see _float32_safe)",
             f"        y = {solve_name}(x)",
@@ -413,12 +417,16 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             "    @once_differentiable",
             "    def backward(ctx, grad_value, grad_ratio):",
             "        x, y, u = ctx.saved_tensors",
-            "        gv, gr = grad_value.to(x.dtype), grad_ratio.to(x.dtype)",
-            "        # each term only where its incoming gradient is non-zero: d u*/dt = 1/f''(u*) is infinite where",
-            "        # f'' vanishes (u* = 1 for (sqrt(u) - 1)^4, the optimum when P = Q), and 0 * inf would be NaN",
-            f"        grad = torch.where(gv == 0, torch.zeros_like(gv), gv * ({d_value}))",
-            f"        grad = grad + torch.where(gr == 0, torch.zeros_like(gr), gr * ({d_ratio}))",
-            "        return grad.to(grad_value.dtype)",
+            "        x_in_dtype = grad_value.dtype if grad_value is not None else grad_ratio.dtype",
+            "        gv = None if grad_value is None else grad_value.to(x.dtype)",
+            "        gr = None if grad_ratio is None else grad_ratio.to(x.dtype)",
+            "        # the ratio's term only where its incoming gradient is non-zero: d u*/dt = 1/f''(u*) is infinite",
+            "        # where f'' vanishes (u* = 1 for (sqrt(u) - 1)^4, the optimum when P = Q); 0 * inf would be NaN",
+            f"        grad = None if gv is None else gv * ({d_value})",
+            f"        if gr is not None:",
+            f"            ratio = torch.where(gr == 0, torch.zeros_like(gr), gr * ({d_ratio}))",
+            f"            grad = ratio if grad is None else grad + ratio",
+            "        return None if grad is None else grad.to(x_in_dtype)",
             "", "",
             f"def _piece{k}_{form}(x):",
             f"    return {cls}.apply(x)[0]",
