@@ -207,3 +207,28 @@ def test_cube_root_cusp_is_found_where_f_second_derivative_vanishes():
         df = sp.diff(p.f, numeric.U)
         found = numeric._cusp(numeric._numpy(df), numeric._numpy(sp.diff(df, numeric.U)), p)
         assert (found is None) if cusp is None else abs(found - cusp) < 1e-12, (f, found)
+
+
+def test_numeric_conjugate_next_to_a_cube_root_cusp(tmp_path):
+    """(sqrt(u) - 1)^4: f''(1) = 0, so u*(t) = 1 + O(t^(1/3)) has infinite slope at t = 0, where Newton's step
+    divides by ~0. The gradient of f*(t), u*(t), matches mpmath (30 digits) at t = +-1e-30 ... +-1e-3 in both
+    dtypes, to the accuracy suite's tolerances (1e-5 relative in float32, 1e-11 in float64)."""
+    from fdiv.emit import write_module
+
+    path = write_module(fdiv.derive("(sqrt(u)-1)**4"), tmp_path, "quartic")
+    spec = importlib.util.spec_from_file_location("quartic", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ts = [s * 10.0**-k for k in (30, 20, 12, 7, 3) for s in (1, -1)]
+
+    def exact(t):  # 2 (r - 1)^3 / r = t with r = sqrt(u) near 1
+        with mpmath.workdps(30):
+            start = 1 + mpmath.sign(t) * mpmath.cbrt(abs(mpmath.mpf(t)) / 2)  # the real cube root
+            r = mpmath.findroot(lambda r: 2 * (r - 1) ** 3 / r - mpmath.mpf(t), start)
+            return r**2
+
+    for dtype, rtol in ((torch.float32, 1e-5), (torch.float64, 1e-11)):
+        t = torch.tensor(ts, dtype=dtype, requires_grad=True)
+        module.conjugate_of_activation(t).sum().backward()
+        for x, g in zip(ts, t.grad.tolist()):
+            assert abs(g - float(exact(x))) <= rtol, (dtype, x, g)

@@ -4,7 +4,7 @@ A branch without a closed form is f*(t) = t u* - f(u*), u* the root of f'(u) = t
 f' increases. The generated module solves for y, u = map(y) (e^y on (0, oo), a shifted e^y on (lo, oo), a
 logistic on a finite piece): a table of the inverse built at lowering time (lower.table) gives the knot interval
 that holds the root, a bracket, and a start interpolated in the table's index variable; then a fixed number of
-Newton steps, each clamped to the bracket, chosen per dtype at lowering time by running the same algorithm
+Newton steps, each taken only inside the bracket, chosen per dtype at lowering time by running the same algorithm
 against a bisection (1 or 2 steps in float32, 2 or 3 in float64 for most f). The solve runs in the input's dtype
 where f's expressions evaluate in float32 over the whole range (_float32_safe), else in float64. Where no table of
 up to 1024 knots reaches float64 resolution within 4 steps, the piece keeps a 64-step bracketed Newton iteration
@@ -237,7 +237,7 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     clamp = f"torch.clamp(z, {table.zs[0]!r}, {table.zs[-1]!r})" if kind == "identity" else "z"
     return consts, f'''def {name}(x):
     """y with G(map(y)) = tau: the knot interval of the table that holds the root is a bracket (G increases), the
-    interpolation in z the start, then Newton steps clamped to the bracket (fdiv.lower.table)."""
+    interpolation in z the start, then Newton steps that stay in the bracket (fdiv.lower.table)."""
     tau = {tau}
     z = {z}
     zc = {clamp}
@@ -248,7 +248,9 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     y = torch.addcmul(lo, z - z0, slope).clamp_(lo, hi)
     target = {target}
     for _ in range({table.steps["float64"]} if x.dtype == torch.float64 else {table.steps["float32"]}):
-        y = torch.clamp(y - {delta}(y, target).nan_to_num_(nan=0.0), lo, hi)
+        step = y - {delta}(y, target)
+        # a step that leaves the bracket (f'' ~ 0 next to a cusp, where the start is already close) is not taken
+        y = torch.where((step >= lo) & (step <= hi), step, y)
     return y'''
 
 
@@ -338,7 +340,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     log_u = "y" if kind == "exp" else "torch.log(u)"
     # the Newton slope in y: f''(u) du/dy, for u = e^y simplified as one expression (2 + 2/u^3 overflows in
     # float32 where (2 + 2/u^3) u = 2 u + 2/u^2 does not)
-    slope_y = _simplest(sp.expand(d2f * U), "simplifying f''(u) u") if kind == "exp" else d2f
+    slope_y = _simplest(d2f * U, "simplifying f''(u) u") if kind == "exp" else d2f
     float32_ok = _float32_safe([f, df, slope_y], piece, f, df, slope_y)
     for form in piece.forms:
         if form == "direct":

@@ -6,8 +6,8 @@ The root y of G(map(y)) = tau (u = map(y): e^y, a shifted e^y or a logistic) is 
 xi = c(s(tau)) at K + 1 knots uniform in xi, where s is the form's index transform (sign(t) log(1 + |t|) for t
 itself, the identity for log c) and c(z) = z / (1 + |z|/T) compresses the real line into (-T, T): knots are dense
 where the inverse curves and sparse in the tails, where y is near-linear in s(tau). Between knots i and i + 1 the
-root lies in [Y_i, Y_i+1] (G is increasing), so the runtime clamps every Newton iterate there: a bad step can
-never leave the bracket, and the bracket alone bounds the error.
+root lies in [Y_i, Y_i+1] (G is increasing), so the runtime takes a Newton step only if it stays there: a bad
+step (f'' ~ 0 next to a cusp) is not taken, and the bracket alone bounds the error.
 
 The number of knots and of Newton steps (per dtype) are chosen here by running the runtime's algorithm in float64
 numpy at 16 points per interval against a bisection to float64 resolution: the smallest table and step count whose
@@ -93,7 +93,7 @@ def _interval_ok(good_knot: np.ndarray, tau: np.ndarray, kind: str, centre: floa
 
 def run(table: Table, kind: str, step, tau: np.ndarray, steps: int) -> np.ndarray:
     """The runtime's algorithm in numpy (float64): the knot interval, interpolation in z, then `steps` Newton
-    steps clamped to the interval."""
+    steps, each taken only if it stays in the interval."""
     y_k, z_k = np.array(table.knots), np.array(table.zs)
     k = len(y_k) - 1
     with np.errstate(all="ignore"):
@@ -104,7 +104,8 @@ def run(table: Table, kind: str, step, tau: np.ndarray, steps: int) -> np.ndarra
         slope = (hi - lo) / (z_k[i + 1] - z_k[i])
         y = np.clip(lo + (z - z_k[i]) * slope, lo, hi)
         for _ in range(steps):
-            y = np.clip(y - np.nan_to_num(step(y, tau), nan=0.0), lo, hi)
+            new = y - step(y, tau)
+            y = np.where((new >= lo) & (new <= hi), new, y)
     return y
 
 
@@ -123,7 +124,8 @@ def build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range: 
         knots = bisect(G, mapping, index_inverse(kind, zs, centre), *y_range)
         # 16 points inside each interval, and the knots themselves
         probe = (-xi_m + h * (np.arange(16 * k + 1) / 16.0))[:-1] + h / 32.0
-        tau = index_inverse(kind, uncompress(np.concatenate([probe, xi])), centre)
+        near = h * 2.0 ** -np.arange(1.0, 60.0)  # and ever closer to xi = 0 (a cusp's knot)
+        tau = index_inverse(kind, uncompress(np.concatenate([probe, xi, near, -near])), centre)
         keep = (tau >= tau_range[0]) & (tau <= tau_range[1])
         tau = tau[keep]
         ref = bisect(G, mapping, tau, *y_range)
