@@ -1,7 +1,8 @@
 """critic_loss + backward: fdiv's generated modules against hand-written stable torch, naive torch and a floor.
 
 Run: python benchmarks/losses.py [--big] [--modes eager compile] [--dtypes float32 float64] [--rows NAME ...]
-                                 [--repeat 15] [--threads N] [--device cpu|cuda] [--no-memory]
+                                 [--repeat 15] [--threads N] [--clock cpu|wall] [--device cpu|cuda]
+                                 [--no-memory] [--profile]
 
 Every catalogue row and the numeric-conjugate losses (f's whose f' SymPy cannot invert), in one run, for each
 mode (eager; torch.compile with inductor, fullgraph, static shapes), dtype (float32, float64) and size (1e6 logits
@@ -16,6 +17,8 @@ in the same run are printed:
   gen/naive  generated / fdiv's own f*(sigma_f(v)) and sigma_f(v) composed as written and lambdified by SymPy's
              torch printer (overflows or NaN gradients at large logits; none where torch lacks a function)
   gen/floor  generated / the memory floor: one read of each input's logits, one write of each gradient
+  gen/exp    generated / the same with one exp per logit forward and one backward (the compute floor of any loss
+             with a transcendental function: once compiled on a CPU, arithmetic, not memory, bounds the losses)
   gen/row    numeric-conjugate losses only: generated / the generated closed-form loss of a similar catalogue row
              (named in the table); acceptance: <= 3
   mem        peak bytes the CPU allocator holds during one call, generated / hand-written (torch's profiler with
@@ -127,6 +130,25 @@ class _Floor(torch.autograd.Function):
 
 def floor(v_real, v_fake):
     return _Floor.apply(v_real) + _Floor.apply(v_fake)
+
+
+class _ExpFloor(torch.autograd.Function):
+    """One read and one exp per logit forward; one read, one exp and one write backward: the least a loss with
+    a transcendental function costs (compute, not memory, bounds it once compiled on a CPU)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.exp(x).sum()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return torch.exp(x) * g
+
+
+def exp_floor(v_real, v_fake):
+    return _ExpFloor.apply(v_real) + _ExpFloor.apply(v_fake)
 
 
 # ------------------------------------------------------------------ generated and naive implementations
@@ -252,6 +274,25 @@ def peak_bytes(fn: Loss, v_real, v_fake) -> int:
     return peak
 
 
+def profile_table(fn: Loss, v_real, v_fake, rows: int = 8) -> str:
+    """The ops one call runs (forward and backward), by self CPU time: what bounds a row."""
+    from torch.profiler import ProfilerActivity, profile
+
+    v_real.grad = v_fake.grad = None
+    fn(v_real, v_fake).backward()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                v_real.grad = v_fake.grad = None
+                fn(v_real, v_fake).backward()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
 def fmt(x: float | None) -> str:
     return f"{x:6.2f}" if x is not None else f"{'-':>6}"
 
@@ -269,6 +310,8 @@ def main() -> int:
                         help="CPU time of this process (default: robust on a shared machine) or wall time")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print the ops of one call of the generated and hand-written loss per row")
     args = parser.parse_args()
     global CLOCK
     if args.threads:
@@ -304,7 +347,7 @@ def main() -> int:
     if differ:
         print(f"warning: hand-written references differ from the generated losses: {', '.join(differ)}")
     header = (f"{'row':42} {'mode':7} {'dtype':7} {'n':>5} {'gen/hand':>8} {'gen/naive':>9} {'gen/floor':>9} "
-              f"{'gen/row':>7} {'mem':>5}")
+              f"{'gen/exp':>7} {'gen/row':>7} {'mem':>5}")
     print(header)
     worst: dict[tuple, float] = {}
     gen = torch.Generator().manual_seed(0)
@@ -325,7 +368,8 @@ def main() -> int:
                 v_real = (torch.randn(n, generator=gen, dtype=dtype) * 3).to(device).requires_grad_()
                 v_fake = (torch.randn(n, generator=gen, dtype=dtype) * 3).to(device).requires_grad_()
                 for row in rows:
-                    impls = {"gen": impl("gen", row, generated[row]), "floor": impl("floor", "", floor)}
+                    impls = {"gen": impl("gen", row, generated[row]), "floor": impl("floor", "", floor),
+                             "exp": impl("exp", "", exp_floor)}
                     if row in hand:
                         impls["hand"] = impl("hand", row, hand[row])
                     if naive_fn.get(row) is not None and mode == "eager":
@@ -337,10 +381,15 @@ def main() -> int:
                     if "hand" in impls and not args.no_memory and device.type == "cpu":
                         m = peak_bytes(impls["gen"], v_real, v_fake) / max(peak_bytes(impls["hand"], v_real, v_fake), 1)
                         mem = f"{m:5.2f}"
-                    r = {k: median_ratio(times, "gen", k) for k in ("hand", "naive", "floor", "row")}
+                    r = {k: median_ratio(times, "gen", k) for k in ("hand", "naive", "floor", "exp", "row")}
                     label = row if row not in similar else f"{row} (row: {similar[row]})"
                     print(f"{label:42} {mode:7} {dtype_name:7} {n:5.0e} {fmt(r['hand']):>8} {fmt(r['naive']):>9} "
-                          f"{fmt(r['floor']):>9} {fmt(r['row']):>7} {mem:>5}", flush=True)
+                          f"{fmt(r['floor']):>9} {fmt(r['exp']):>7} {fmt(r['row']):>7} {mem:>5}", flush=True)
+                    if args.profile:
+                        for kind in ("gen", "hand"):
+                            if kind in impls:
+                                print(f"-- {kind} ({row}, {mode}, {dtype_name}, n = {n:.0e})")
+                                print(profile_table(impls[kind], v_real, v_fake))
                     if mode == "eager" and dtype_name == "float32" and r["hand"] is not None:
                         worst[row, n] = r["hand"]
     if worst:

@@ -106,8 +106,10 @@ def _split_constant(e: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
 def _mean(printer: TorchPrinter, e: sp.Expr) -> str:
     """mean(k X) as mean(X) * k: the constant factor (a sign included) is applied to the scalar, not to every
     element (one kernel less forward and one backward)."""
-    k = sp.Mul(*[f for f in sp.Mul.make_args(sp.factor_terms(e)) if not f.free_symbols])
-    text = printer.emit(sp.expand(e / k) if k != 1 else e)
+    factors = sp.Mul.make_args(sp.factor_terms(e))
+    k = sp.Mul(*[f for f in factors if not f.free_symbols])
+    # the factored rest as it stands: expanding it would also split exp(a + b) into a product that can overflow
+    text = printer.emit(sp.Mul(*[f for f in factors if f.free_symbols]) if k != 1 else e)
     text = f"{text}.mean()" if text.isidentifier() else f"({text}).mean()"
     return text if k == 1 else f"-{text}" if k == -1 else f"{text} * {float(k)!r}"
 
