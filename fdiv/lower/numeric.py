@@ -254,6 +254,26 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     return y'''
 
 
+def _factored_powers(e: sp.Expr) -> sp.Expr:
+    """The powers of sums in e's factored form (its zeros, kept exact: (sqrt(u) - 1)^2), times the rest expanded
+    (u^(-3/2) (2 u^(3/2) + u) = 2 + 1/sqrt(u), which neither overflows nor underflows)."""
+    factors = sp.Mul.make_args(sp.factor(e))
+    zeros = [f for f in factors if f.is_Pow and f.base.is_Add and f.exp.is_positive]
+    return sp.Mul(*zeros) * sp.expand(sp.Mul(*[f for f in factors if f not in zeros]))
+
+
+def _newton_slope(d2f: sp.Expr, piece: NumericPiece, f: sp.Expr, df: sp.Expr) -> sp.Expr:
+    """f''(u) u, the Newton slope in y for u = e^y, as one expression: the most accurate float32-safe form among
+    those of the product, its factored and its expanded form (u^(3/2) in a denominator underflows at u = 1e-26)."""
+    starts = [d2f * U]
+    for step in (sp.factor, _factored_powers, sp.expand):
+        ok, form = attempt("simplifying f''(u) u", step, d2f * U, seconds=5)
+        if ok:
+            starts.append(form)
+    forms = [_simplest(e, "simplifying f''(u) u") for e in starts]
+    return next((e for e in forms if _float32_safe([e], piece, f, df, e)), forms[0])
+
+
 def _float32_safe(exprs: list[sp.Expr], piece: NumericPiece, f: sp.Expr, df: sp.Expr,
                   newton_slope: sp.Expr | None = None) -> bool:
     """Whether the expressions evaluate in float32 within 1e-4 of float64 (relative, or absolute next to 0) at
@@ -340,7 +360,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     log_u = "y" if kind == "exp" else "torch.log(u)"
     # the Newton slope in y: f''(u) du/dy, for u = e^y simplified as one expression (2 + 2/u^3 overflows in
     # float32 where (2 + 2/u^3) u = 2 u + 2/u^2 does not)
-    slope_y = _simplest(d2f * U, "simplifying f''(u) u") if kind == "exp" else d2f
+    slope_y = _newton_slope(d2f, piece, f, df) if kind == "exp" else d2f
     float32_ok = _float32_safe([f, df, slope_y], piece, f, df, slope_y)
     for form in piece.forms:
         if form == "direct":
