@@ -27,10 +27,11 @@ from .lower.compose import lower
 from .lower.printer import TorchPrinter
 
 RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
-_HELPER_ORDER = ["_softplus", "_log_softplus", "_log1mexp", "_wright_omega_float64", "_WrightOmega", "_wright_omega",
+_HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
+                 "_wright_omega",
                  "_log_wright_omega", "_log1mexp_ratio",
                  "_bracketed_newton", "_exp_map", "_shifted_exp_map", "_logistic_map"]
-_NEEDS = {"_wright_omega": ["_wright_omega_float64", "_WrightOmega"], "_log_softplus": ["_softplus"]}
+_NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"]}
 #: What SymPy's printer of a parsed expression can produce; anything else in a derived formula is refused.
 _PRINTED = re.compile(r"[A-Za-z0-9_ ().,*+\-/<>=!|&~^\[\]{}:;']*")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -59,7 +60,7 @@ def _safe_text(e: object) -> str:
     return text
 
 
-_SHARED = {"wright_omega": "w", "softplus": "s", "log_softplus": "ls"}
+_SHARED = {"wright_omega": "w", "softplus": "s", "log_softplus": "ls", "sigmoid": "g"}
 
 
 def _common(expr: sp.Expr) -> tuple[list[tuple[sp.Symbol, sp.Expr]], sp.Expr]:
@@ -102,33 +103,84 @@ def _split_constant(e: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     return const, e - const
 
 
-def _critic_loss(low, helpers: set[str]) -> str:
-    """mean f*(sigma(v_fake)) + mean(-sigma(v_real)), each printed inline with its constant taken out of the
-    mean: one fused pass per input instead of two calls and a negation (as fast as hand-written). A Piecewise
+def _mean(printer: TorchPrinter, e: sp.Expr) -> str:
+    """mean(k X) as mean(X) * k: the constant factor (a sign included) is applied to the scalar, not to every
+    element (one kernel less forward and one backward)."""
+    factors = sp.Mul.make_args(sp.factor_terms(e))
+    k = sp.Mul(*[f for f in factors if not f.free_symbols])
+    # the factored rest as it stands: expanding it would also split exp(a + b) into a product that can overflow
+    text = printer.emit(sp.Mul(*[f for f in factors if f.free_symbols]) if k != 1 else e)
+    text = f"{text}.mean()" if text.isidentifier() else f"({text}).mean()"
+    return text if k == 1 else f"-{text}" if k == -1 else f"{text} * {float(k)!r}"
+
+
+def _fused_fake(fake: sp.Expr, slope: sp.Expr, helpers: set[str]) -> str:
+    """class _CriticFake: mean f*(v) over v_fake, whose backward pass is the derivation's slope (f')^-1(v) times the
+    incoming gradient, instead of autograd's graph through f*. Subexpressions of f*(v) that the slope shares
+    (omega(1 - v), e^(v - 1)) are computed once in the forward pass and saved."""
+    bindings, (value, grad) = sp.cse([fake, slope], symbols=sp.numbered_symbols("x"), optimizations="basic")
+    names = {sym: sym.name for sym, _ in bindings}
+    p = TorchPrinter(V, "v", names)
+    body = [f"{sym.name} = {p.emit(e)}" for sym, e in bindings]
+    saved = sorted((sym.name for sym in grad.free_symbols if sym in names), key=lambda x: int(x[1:]))
+    saved += ["v"] if V in grad.free_symbols else []
+    mean = _mean(p, value)
+    k = sp.Mul(*[f for f in sp.Mul.make_args(grad) if not f.free_symbols])
+    scale = "grad * ctx.scale" if k == 1 else f"grad * (ctx.scale * {float(k)!r})"
+    slope_text = p.emit(grad / k)
+    helpers |= p.helpers
+    unpack = f"{', '.join(saved)}, = ctx.saved_tensors" if saved else ""
+    return "\n".join([
+        "class _CriticFake(torch.autograd.Function):",
+        '    """mean f*(sigma_f(v)) over v_fake; backward: d/dv f*(v) = (f\')^-1(v), the density ratio (sigma_f(v) = v),',
+        '    in place of autograd\'s graph through f*."""',
+        "",
+        "    @staticmethod",
+        "    def forward(ctx, v):",
+        *[f"        {line}" for line in body],
+        "        ctx.scale = 1.0 / v.numel()",
+        f"        ctx.save_for_backward({', '.join(saved)})",
+        f"        return {mean}",
+        "",
+        "    @staticmethod",
+        "    @once_differentiable",
+        "    def backward(ctx, grad):",
+        *([f"        {unpack}"] if unpack else []),
+        f"        return {slope_text} * ({scale})" if not (grad / k).is_Pow or (grad / k).exp != -1 else
+        f"        return ({scale}) / {p._wrap((grad / k).base, sp.Pow)}",
+    ])
+
+
+def _critic_loss(low, helpers: set[str]) -> tuple[str, str]:
+    """(classes, body): mean f*(sigma(v_fake)) + mean(-sigma(v_real)), each printed inline with its constant taken
+    out of the mean: one fused pass per input instead of two calls and a negation (as fast as hand-written). Where
+    sigma_f(v) = v and the slope of f* is derived, the fake side is one autograd.Function (_fused_fake). A Piecewise
     needs statements, so it keeps the calls."""
     c1, fake = _split_constant(low.conjugate_of_activation)
     c2, real = _split_constant(-low.activation)
     if fake.has(sp.Piecewise) or real.has(sp.Piecewise) or not (fake.free_symbols and real.free_symbols):
-        return "return conjugate_of_activation(v_fake).mean() - activation(v_real).mean()"
-    bf, fake = _common(fake)
+        return "", "return conjugate_of_activation(v_fake).mean() - activation(v_real).mean()"
+    classes, lines = "", []
     br, real = _common(real)
-    names_f = {sym: f"{sym.name}_fake" for sym, _ in bf}
     names_r = {sym: f"{sym.name}_real" for sym, _ in br}
-    pf, pr = TorchPrinter(V, "v_fake", names_f), TorchPrinter(V, "v_real", names_r)
-    lines = [f"{names_f[sym]} = {pf.emit(call)}" for sym, call in bf]
-    lines += [f"{names_r[sym]} = {pr.emit(call)}" for sym, call in br]
-
-    def mean(text: str) -> str:
-        return f"{text}.mean()" if text.isidentifier() else f"({text}).mean()"
-
-    if real.could_extract_minus_sign():
-        text = f"return {mean(pf.emit(fake))} - {mean(pr.emit(-real))}"
+    pr = TorchPrinter(V, "v_real", names_r)
+    slope = low.conjugate_of_activation_slope
+    if slope is not None and slope.free_symbols:
+        classes = _fused_fake(fake, slope, helpers)
+        fake_text = "_CriticFake.apply(v_fake)"
     else:
-        text = f"return {mean(pf.emit(fake))} + {mean(pr.emit(real))}"
+        bf, fake = _common(fake)
+        names_f = {sym: f"{sym.name}_fake" for sym, _ in bf}
+        pf = TorchPrinter(V, "v_fake", names_f)
+        lines = [f"{names_f[sym]} = {pf.emit(call)}" for sym, call in bf]
+        fake_text = _mean(pf, fake)
+        helpers |= pf.helpers
+    lines += [f"{names_r[sym]} = {pr.emit(call)}" for sym, call in br]
+    text = f"return {fake_text} + {_mean(pr, real)}".replace("+ -", "- ")
     text = "\n    ".join([*lines, text])
-    helpers |= pf.helpers | pr.helpers
+    helpers |= pr.helpers
     const = c1 + c2
-    return text + (f" + {float(const)!r}" if const > 0 else f" - {float(-const)!r}" if const < 0 else "")
+    return classes, text + (f" + {float(const)!r}" if const > 0 else f" - {float(-const)!r}" if const < 0 else "")
 
 
 def _imports(code: str) -> str:
@@ -136,6 +188,8 @@ def _imports(code: str) -> str:
     lines.append("import torch")
     if "F." in code:
         lines.append("import torch.nn.functional as F")
+    if "once_differentiable" in code:
+        lines.append("from torch.autograd.function import once_differentiable")
     return "\n".join(lines)
 
 
@@ -159,7 +213,7 @@ def render_module(d: Derivation) -> str:
     ratio = _body(pv, low.density_ratio, "v", "({}).to(dtype)")
     conj = _body(pt, low.conjugate, "t")
     helpers = pv.helpers | pt.helpers
-    critic = _critic_loss(low, helpers)
+    critic_classes, critic = _critic_loss(low, helpers)
     from .lower.numeric import piece_source
 
     pieces_src = "\n\n\n".join(piece_source(p, helpers) for p in low.pieces)
@@ -167,12 +221,13 @@ def render_module(d: Derivation) -> str:
         helpers |= set(_NEEDS.get(h, []))
     sources = _runtime_sources()
     helper_src = "\n\n\n".join(sources[h] for h in _HELPER_ORDER if h in helpers)
-    code = "\n\n\n".join(x for x in (helper_src, pieces_src) if x)
+    code = "\n\n\n".join(x for x in (helper_src, pieces_src, critic_classes) if x)
     dom, crit = d.conjugate_domain, d.critic_range
     numeric = legend(d.conjugate)
     numeric_doc = "".join(f"\n    {_safe_text(line)}" for line in numeric)
-    evaluation = ("numeric: f' has no closed-form inverse, so u* is a root found in float64 by a bracketed "
-                  "Newton iteration, with gradients from the implicit function theorem" if numeric else "closed form")
+    evaluation = ("numeric: f' has no closed-form inverse, so u* is a root found from a table of the inverse "
+                  "and a fixed number of Newton steps inside the table's bracket, with gradients from the implicit "
+                  "function theorem" if numeric else "closed form")
     src = f'''"""fdiv loss module for {_spec_line(d)}.
 
 Generated by fdiv {__version__}. Do not edit: regenerate with `fdiv gen`.

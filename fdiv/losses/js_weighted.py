@@ -39,19 +39,19 @@ def activation(v):
 def conjugate(t):
     """f*(t) on dom f* = (-oo, log(4)/4); +inf outside."""
     t_0 = torch.where(t < 0.34657359027997264, t, torch.full_like(t, -0.6534264097200273))
-    return torch.where(t < 0.34657359027997264, -_log1mexp(t_0 * 4.0 - 1.3862943611198906) * 0.75 - 0.2157615543388357, torch.full_like(t, math.inf))
+    return torch.where(t < 0.34657359027997264, _log1mexp(t_0 * 4.0 - 1.3862943611198906) * -0.75 - 0.2157615543388357, torch.full_like(t, math.inf))
 
 
 def conjugate_of_activation(v):
     """f*(sigma_f(v)), composed and rewritten for stability."""
-    s0 = _softplus(-v)
-    return -torch.log1p(torch.exp(-s0 * 3.0) + torch.exp(-s0 * 2.0) + torch.exp(-s0)) * 0.75 + _softplus(v) * 0.75 - 0.2157615543388357
+    g0 = torch.sigmoid(v)
+    return _softplus(v) * 0.75 - torch.log1p(g0) * 0.75 - torch.log1p(g0 ** 2) * 0.75 - 0.2157615543388357
 
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    s0_fake = _softplus(-v_fake)
-    return (-torch.log1p(torch.exp(-s0_fake * 3.0) + torch.exp(-s0_fake * 2.0) + torch.exp(-s0_fake)) * 0.75 + _softplus(v_fake) * 0.75).mean() + (_softplus(-v_real)).mean() - 0.5623351446188083
+    g0_fake = torch.sigmoid(v_fake)
+    return (_softplus(v_fake) - torch.log1p(g0_fake) - torch.log1p(g0_fake ** 2)).mean() * 0.75 + (_softplus(-v_real)).mean() - 0.5623351446188083
 
 
 def generator_loss(v_fake):
@@ -76,7 +76,7 @@ def density_ratio(v):
     largest value, where reverse mode overflows on the way to a finite gradient."""
     dtype, v = v.dtype, v.double()
     s0 = _softplus(-v)
-    return (torch.exp(-s0 * 3.0 + v - torch.log1p(torch.exp(-s0 * 3.0) + torch.exp(-s0 * 2.0) + torch.exp(-s0))) * 3.0).to(dtype)
+    return (torch.exp(v - s0 * 3.0 - torch.log1p(torch.exp(s0 * -3.0) + torch.exp(s0 * -2.0) + torch.exp(-s0))) * 3.0).to(dtype)
 
 
 class Loss(torch.nn.Module):

@@ -39,17 +39,17 @@ def activation(v):
 def conjugate(t):
     """f*(t) on dom f* = (-oo, log(2)/2); +inf outside."""
     t_0 = torch.where(t < 0.34657359027997264, t, torch.full_like(t, -0.6534264097200273))
-    return torch.where(t < 0.34657359027997264, -_log1mexp(t_0 * 2.0 - 0.6931471805599453) * 0.5 - 0.34657359027997264, torch.full_like(t, math.inf))
+    return torch.where(t < 0.34657359027997264, _log1mexp(t_0 * 2.0 - 0.6931471805599453) * -0.5 - 0.34657359027997264, torch.full_like(t, math.inf))
 
 
 def conjugate_of_activation(v):
     """f*(sigma_f(v)), composed and rewritten for stability."""
-    return _softplus(v) * 0.5 - _softplus(-_softplus(-v)) * 0.5 - 0.34657359027997264
+    return _softplus(v) * 0.5 - torch.log1p(torch.sigmoid(v)) * 0.5 - 0.34657359027997264
 
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return (_softplus(v_fake) * 0.5 - _softplus(-_softplus(-v_fake)) * 0.5).mean() + (_softplus(-v_real)).mean() - 0.6931471805599453
+    return (_softplus(v_fake) - torch.log1p(torch.sigmoid(v_fake))).mean() * 0.5 + (_softplus(-v_real)).mean() - 0.6931471805599453
 
 
 def generator_loss(v_fake):
@@ -74,7 +74,7 @@ def density_ratio(v):
     largest value, where reverse mode overflows on the way to a finite gradient."""
     dtype, v = v.dtype, v.double()
     s0 = _softplus(-v)
-    return (torch.exp(-s0 + v - torch.log1p(torch.exp(-s0)))).to(dtype)
+    return (torch.exp(v - s0 - torch.log1p(torch.exp(-s0)))).to(dtype)
 
 
 class Loss(torch.nn.Module):

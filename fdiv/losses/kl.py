@@ -14,6 +14,25 @@ Derived over u >= 0 (D_f(P||Q) = E_Q[f(p/q)]); f* is closed form:
     f'(1)           = 1
 """
 import torch
+from torch.autograd.function import once_differentiable
+
+
+class _CriticFake(torch.autograd.Function):
+    """mean f*(sigma_f(v)) over v_fake; backward: d/dv f*(v) = (f')^-1(v), the density ratio (sigma_f(v) = v),
+    in place of autograd's graph through f*."""
+
+    @staticmethod
+    def forward(ctx, v):
+        x0 = torch.exp(v - 1.0)
+        ctx.scale = 1.0 / v.numel()
+        ctx.save_for_backward(x0)
+        return x0.mean()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x0, = ctx.saved_tensors
+        return x0 * (grad * ctx.scale)
 
 
 def activation(v):
@@ -33,7 +52,7 @@ def conjugate_of_activation(v):
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return (torch.exp(v_fake - 1.0)).mean() - v_real.mean()
+    return _CriticFake.apply(v_fake) - v_real.mean()
 
 
 def generator_loss(v_fake):

@@ -14,6 +14,24 @@ Derived over u >= 0 (D_f(P||Q) = E_Q[f(p/q)]); f* is closed form:
     f'(1)           = 0
 """
 import torch
+from torch.autograd.function import once_differentiable
+
+
+class _CriticFake(torch.autograd.Function):
+    """mean f*(sigma_f(v)) over v_fake; backward: d/dv f*(v) = (f')^-1(v), the density ratio (sigma_f(v) = v),
+    in place of autograd's graph through f*."""
+
+    @staticmethod
+    def forward(ctx, v):
+        ctx.scale = 1.0 / v.numel()
+        ctx.save_for_backward(v)
+        return (torch.expm1(v)).mean()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        v, = ctx.saved_tensors
+        return torch.exp(v) * (grad * ctx.scale)
 
 
 def activation(v):
@@ -33,7 +51,7 @@ def conjugate_of_activation(v):
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return (torch.expm1(v_fake)).mean() - v_real.mean()
+    return _CriticFake.apply(v_fake) - v_real.mean()
 
 
 def generator_loss(v_fake):

@@ -40,7 +40,7 @@ def conjugate_of_activation(v):
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return (_softplus(v_fake) ** 2 * 0.25).mean() - (_softplus(v_real)).mean() + 1.0
+    return (_softplus(v_fake) ** 2).mean() * 0.25 - (_softplus(v_real)).mean() + 1.0
 
 
 def generator_loss(v_fake):

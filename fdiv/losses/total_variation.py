@@ -36,7 +36,7 @@ def conjugate_of_activation(v):
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return (torch.tanh(v_fake) * 0.5).mean() - (torch.tanh(v_real) * 0.5).mean()
+    return (torch.tanh(v_fake)).mean() * 0.5 + (torch.tanh(v_real)).mean() * -0.5
 
 
 def generator_loss(v_fake):

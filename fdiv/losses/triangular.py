@@ -37,12 +37,12 @@ def conjugate(t):
 
 def conjugate_of_activation(v):
     """f*(sigma_f(v)), composed and rewritten for stability."""
-    return -torch.exp(-_softplus(v * 2.0) * 0.5) * 8.0 - torch.tanh(v) * 2.0 + 5.0
+    return torch.exp(_softplus(v * 2.0) * -0.5) * -8.0 - torch.tanh(v) * 2.0 + 5.0
 
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return (-torch.exp(-_softplus(v_fake * 2.0) * 0.5) * 8.0 - torch.tanh(v_fake) * 2.0).mean() - (torch.tanh(v_real) * 2.0).mean() + 6.0
+    return (torch.exp(_softplus(v_fake * 2.0) * -0.5) * 4.0 + torch.tanh(v_fake)).mean() * -2.0 + (torch.tanh(v_real)).mean() * -2.0 + 6.0
 
 
 def generator_loss(v_fake):

@@ -16,7 +16,7 @@ from ..conjugate import T, lambert_of_y_exp_y
 from ..derive import Derivation
 from ..errors import DerivationError
 from ..timelimit import attempt
-from .rules import apply_rules, log1mexp, log1mexp_ratio, log_softplus, softplus
+from .rules import apply_rules, log1mexp, log1mexp_ratio, log_softplus, sigmoid, softplus, wright_omega
 
 _C = sp.Symbol("c", positive=True)
 
@@ -28,6 +28,8 @@ class Lowered:
     conjugate_of_activation: sp.Expr
     density_ratio: sp.Expr
     pieces: tuple = ()  # numeric branches (lower.numeric.NumericPiece) the expressions call
+    # d/dv conjugate_of_activation where sigma_f(v) = v (None elsewhere: the critic loss then uses autograd)
+    conjugate_of_activation_slope: sp.Expr | None = None
 
 
 def _simplest(*forms: sp.Expr) -> sp.Expr:
@@ -101,7 +103,11 @@ def _c_identities(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
             return x
         k = sp.simplify(-(-rest).args[0] / _C)
         if k.is_Integer and 1 <= k <= 8:
-            return -softplus(minus_v) + sp.log(sp.Add(*[sp.exp(-j * _C) for j in range(int(k))]))
+            # 1 + y + ... + y^(k-1) in its cyclotomic factors, y = e^-c = sigmoid(v): log1p(y) + log1p(y^2) for
+            # k = 4 (one sigmoid, not k - 1 exponentials of multiples of c)
+            y = sp.Symbol("y", positive=True)
+            factors = sp.factor_list(sp.Add(*[y**j for j in range(int(k))]))[1]
+            return -softplus(minus_v) + sp.Add(*[p * sp.log(f) for f, p in factors]).subs(y, sigmoid(minus_v))
         if k.is_positive and k.is_number:
             # log(1 - e^(-k c)) = log k + log c + log((1 - e^(-k c))/(k c)): log c = log_softplus(-v) stays finite
             # where c underflows (JS-weighted with pi = 3/10, k = 10/3, at v > 745)
@@ -224,12 +230,64 @@ def _restricted(d: Derivation, conj: sp.Expr) -> sp.Expr:
 def lower(d: Derivation) -> Lowered:
     if d.numeric:
         return _lower_numeric(d)
+    conj_act = compose(d, d.conjugate)
     return Lowered(
         activation=apply_rules(d.activation),
         conjugate=apply_rules(_restricted(d, d.conjugate)),
-        conjugate_of_activation=compose(d, d.conjugate),
+        conjugate_of_activation=conj_act,
         density_ratio=compose(d, d.ratio_from_critic),
+        conjugate_of_activation_slope=_slope(d, conj_act),
     )
+
+
+def _slope(d: Derivation, conj_act: sp.Expr) -> sp.Expr | None:
+    """d/dv f*(sigma_f(v)) for sigma_f(v) = v: (f')^-1(v), the derivation's density ratio (f*' = (f')^-1), for a
+    critic loss whose backward pass is that one expression instead of autograd's graph through f*(v) (Jeffrey:
+    1/omega(1 - v), against the graph of expm1, log omega and omega). Lowered for its value alone (it is never
+    differentiated), so 1/omega stays a reciprocal: exp(omega(x) - x) equals it but cancels in x + omega for
+    x >> 1. Confirmed against SymPy's derivative of the exact f*(v) at 30 digits; None where it is not, where
+    sigma_f is not the identity or where f* is piecewise."""
+    if d.activation != V or conj_act.has(sp.Piecewise) or d.ratio_from_critic.has(sp.Piecewise):
+        return None
+    ok, slope = attempt("lowering the slope of f*(v)", compose, d, d.ratio_from_critic, seconds=20)
+    if not ok or slope.has(sp.Piecewise, sp.zoo, sp.nan):
+        return None
+    slope = slope.replace(lambda e: isinstance(e, sp.exp) and any(
+        w.func == wright_omega and sp.expand(e.args[0] - w + w.args[0]) == 0 for w in e.args[0].atoms(sp.Function)),
+        lambda e: 1 / next(w for w in e.args[0].atoms(sp.Function) if w.func == wright_omega))
+    exact = d.conjugate.subs(T, V)
+    if isinstance(exact, sp.Piecewise):
+        exact = sp.piecewise_fold(exact)
+    ok, agrees = attempt("checking a lowered slope", _agrees, slope, sp.diff(exact, V), seconds=10)
+    return slope if ok and agrees else None
+
+
+_POINTS = ("-7.5", "-1.3", "0.4", "2.2", "9.1")
+
+
+def _agrees(lowered: sp.Expr, true: sp.Expr) -> bool:
+    """lowered == true at the sample logits, 30 digits (the primitives evaluated by their definitions)."""
+    import mpmath
+
+    from ..numeric import mp_function
+
+    defs = {"softplus": lambda x: mpmath.log1p(mpmath.exp(x)),
+            "log_softplus": lambda x: mpmath.log(mpmath.log1p(mpmath.exp(x))),
+            "sigmoid": lambda x: 1 / (1 + mpmath.exp(-x)), "log1p": mpmath.log1p, "expm1": mpmath.expm1,
+            "log1mexp": lambda x: mpmath.log(-mpmath.expm1(x)),
+            "log1mexp_ratio": lambda x: mpmath.log(-mpmath.expm1(-x) / x),
+            "wright_omega": lambda x: mpmath.lambertw(mpmath.exp(x)).real,
+            "log_wright_omega": lambda x, w: mpmath.log(w)}
+    f_low = sp.lambdify(V, lowered, [defs, "mpmath"])
+    f_true = mp_function(true, V)
+    with mpmath.workdps(30):
+        for p in _POINTS:
+            a, b = f_low(mpmath.mpf(p)), f_true(mpmath.mpf(p))
+            if isinstance(b, mpmath.mpc):
+                b = b.real if abs(b.imag) <= mpmath.mpf(10) ** -25 * max(1, abs(b)) else None
+            if b is None or not mpmath.isfinite(a) or abs(a - b) > mpmath.mpf(10) ** -20 * max(1, abs(b)):
+                return False
+    return True
 
 
 def _inverse_activation(d: Derivation, t: sp.Expr) -> sp.Expr:

@@ -81,6 +81,10 @@ class TorchPrinter:
             return repr(float(e))
         const = sum((a for a in e.args if self._constant(a)), sp.S.Zero)
         terms = sorted((a for a in e.args if not self._constant(a)), key=sp.default_sort_key)
+        positive = [t for t in terms if not t.could_extract_minus_sign()]
+        if positive and terms[0].could_extract_minus_sign():  # a - b, not -b + a: no negation kernel
+            terms.remove(positive[0])
+            terms.insert(0, positive[0])
         if const != 0:
             terms.append(sp.Float(float(const)))
         out = self.emit(terms[0])
@@ -100,8 +104,10 @@ class TorchPrinter:
     def _print_Mul(self, e):
         if self._constant(e):
             return repr(float(e))
-        if e.could_extract_minus_sign():
+        coeff = e.as_coeff_Mul()[0]
+        if e.could_extract_minus_sign() and not (coeff.is_Number and coeff < 0 and coeff != -1):
             return f"-{self._wrap(-e, sp.Mul)}" if not (-e).is_Add else f"-({self.emit(-e)})"
+        # a negative coefficient other than -1 prints as the factor `* -k`: one kernel, not a negation and a product
         num, den = [], []
         const = sp.Mul(*[f for f in sp.Mul.make_args(e) if self._constant(f)])
         if const != 1:

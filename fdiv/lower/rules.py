@@ -135,11 +135,14 @@ def rule_log1p(expr: sp.Expr) -> sp.Expr:
 
 
 def rule_log_softplus(expr: sp.Expr) -> sp.Expr:
-    """log(softplus(x)) -> log_softplus(x); softplus(x)**p -> exp(p log_softplus(x)) unless p is a positive
-    integer: 1/softplus(-v) = e^v would otherwise get its gradient through softplus(-v)^2, which underflows."""
+    """log(softplus(x)) -> log_softplus(x); softplus(x)**p -> exp(p log_softplus(x)) for p < 1: 1/softplus(-v) =
+    e^v would otherwise get its gradient through softplus(-v)^2, which underflows, and sqrt(softplus(v)) its
+    gradient through 1/sqrt(0) once softplus underflows. A power p >= 1 stays a power: its slope p s^(p-1) is
+    finite at s = 0, and s^p is one kernel, accurate to an ulp where exp(p log s) multiplies the rounding of
+    log s by |p log s|."""
     expr = expr.replace(lambda e: isinstance(e, sp.log) and e.args[0].func == softplus,
                         lambda e: log_softplus(e.args[0].args[0]))
-    return expr.replace(lambda e: e.is_Pow and e.base.func == softplus and not (e.exp.is_integer and e.exp > 0),
+    return expr.replace(lambda e: e.is_Pow and e.base.func == softplus and not (e.exp.is_number and e.exp >= 1),
                         lambda e: sp.exp(e.exp * log_softplus(e.base.args[0])))
 
 
