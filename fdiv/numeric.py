@@ -60,18 +60,22 @@ def real_value(fn: Callable[[object], object], x, *, dps: int = DPS):
                 y = fn(x if isinstance(x, mpmath.mpf) else to_mpf(x, dps))
         except (ValueError, ZeroDivisionError, OverflowError, TypeError, DerivationTimeout):
             return None
-        if isinstance(y, mpmath.mpc):
-            if abs(y.imag) > mpmath.mpf(10) ** (-dps) * (1 + abs(y.real)):
-                return None
-            y = y.real
-        if not isinstance(y, mpmath.mpf):
-            try:
-                y = mpmath.mpf(y)
-            except (TypeError, ValueError):
-                return None
-        if not mpmath.isfinite(y):
+        return as_real(y, mpmath.mpf(10) ** (-dps))
+
+
+def as_real(y, tiny):
+    """y as a finite mpf, or None: complex beyond a relative imaginary part `tiny` (e.g. outside dom f*), nan,
+    inf or not a number."""
+    if isinstance(y, mpmath.mpc):
+        if abs(y.imag) > tiny * (1 + abs(y.real)):
             return None
-        return y
+        y = y.real
+    if not isinstance(y, mpmath.mpf):
+        try:
+            y = mpmath.mpf(y)
+        except (TypeError, ValueError):
+            return None
+    return y if mpmath.isfinite(y) else None
 
 
 def to_mpf(value: sp.Expr, dps: int = DPS):

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import mpmath
 
+from ..numeric import as_real
+
 #: The extreme logits every loss check visits (both dtypes), before any drawn ones.
 LOGIT_GRID = (0.0, 1.0, -1.0, 20.0, -20.0, 50.0, -50.0, 88.7, -88.7, 100.0, -100.0, 1000.0, -1000.0, 1e4, -1e4)
 
@@ -49,16 +51,7 @@ def _at(fn: Callable, x, dps: int):
             y = fn(mpmath.mpf(x))
         except (ZeroDivisionError, ValueError, OverflowError, TypeError):
             return None
-        if isinstance(y, mpmath.mpc):  # not real here (for example outside dom f*)
-            if abs(y.imag) > _TINY * (1 + abs(y.real)):
-                return None
-            y = y.real
-        if not isinstance(y, mpmath.mpf):
-            try:
-                y = mpmath.mpf(y)
-            except (TypeError, ValueError):
-                return None
-        return y if mpmath.isfinite(y) else None
+        return as_real(y, _TINY)
 
 
 def _agree(a, b) -> bool:
