@@ -20,32 +20,34 @@ from ..validate import Analysis, analyse
 @dataclass(frozen=True)
 class Link:
     valid: bool
-    reasons: tuple[str, ...] = ()  # why not (empty when valid)
+    failures: tuple[tuple[str, str], ...] = ()  # (what fails, why that breaks the link); empty when valid
+
+    @property
+    def short(self) -> str:
+        """What fails, in a few words ('' when valid)."""
+        return "; ".join(what for what, _ in self.failures)
 
     @property
     def reason(self) -> str:
-        return "; ".join(self.reasons)
-
-    def describe(self) -> str:
-        return "valid" if self.valid else f"no: {self.reason}"
+        return "; ".join(f"{what}: {why}" for what, why in self.failures)
 
 
 def link_of_analysis(a: Analysis) -> Link:
     """The verdict from fdiv's validation of f (its smooth pieces and the one-sided limits of f')."""
-    reasons = []
+    failures = []
     for left, right in zip(a.pieces, a.pieces[1:]):
-        jump = sp.simplify(right.df_lo - left.df_hi)
-        if jump != 0:
-            reasons.append(f"f has a kink at u = {left.hi} (f' jumps from {left.df_hi} to {right.df_lo}), so "
-                           "the reward does not determine pi/pi_ref there")
+        if sp.simplify(right.df_lo - left.df_hi) != 0:
+            failures.append((f"f' jumps at u = {left.hi}", f"f' jumps from {left.df_hi} to {right.df_lo}, so the "
+                             "reward does not determine pi/pi_ref there"))
     for p in a.pieces:
         if p.affine:
-            reasons.append(f"f is affine on ({p.lo}, {p.hi}), so f' is constant there and not invertible")
+            failures.append((f"f is affine on ({p.lo}, {p.hi})", "f' is constant there, so pi/pi_ref is not "
+                             "determined by the reward"))
     if a.f_prime_at_zero != -sp.oo:
-        reasons.append(f"f'(0+) = {a.f_prime_at_zero} is finite, so the optimum gives zero probability to "
-                       f"responses with r < lambda + beta*({a.f_prime_at_zero}), where mu > 0 and the "
-                       "normaliser does not cancel")
-    return Link(not reasons, tuple(reasons))
+        failures.append((f"f'(0+) = {a.f_prime_at_zero} is finite", "the optimum gives zero probability to "
+                         f"responses with reward below lambda + beta*({a.f_prime_at_zero}), where the KKT multiplier "
+                         "of pi >= 0 is positive and the normaliser lambda does not cancel"))
+    return Link(not failures, tuple(failures))
 
 
 def link_of(f: sp.Expr, name: str = "f") -> Link:
