@@ -80,16 +80,18 @@ def _body(printer: _Printer, bindings: list[tuple[sp.Symbol, sp.Expr]], expr: sp
 
 
 def render_module(d: Derivation) -> str:
-    """The module's source, or an FdivError naming why the spec has no valid f-DPO link."""
-    if not d.ok:
-        failed = next(c for c in d.checks if not c.passed)
-        raise FdivError(f"self-check failed: {failed.name}: {failed.detail}; refusing to generate a loss from it")
+    """The module's source, or an FdivError naming why the spec has no valid f-DPO link. Only f and f' are used
+    (validated and derived by fdiv); f* and its self-checks play no part in the preference loss."""
+    what = "f" if d.name == "custom" else d.name
     verdict = dpo_link(d)
     if not verdict.valid:
-        raise FdivError(f"{'f' if d.name == 'custom' else d.name} has no valid f-DPO link: {verdict.reason}")
+        raise FdivError(f"{what} has no valid f-DPO link: {verdict.reason}")
     fp = d.optimal_critic
-    terms = T.decompose(fp)
-    log_slope = T.log_slope(fp)
+    try:
+        terms = T.decompose(fp)
+        log_slope = T.log_slope(fp)
+    except T.Unsupported as exc:
+        raise FdivError(f"{what}: no stable f-DPO lowering: {exc}") from None
     T.check(fp, terms, log_slope)
 
     helpers: set[str] = set()

@@ -10,6 +10,7 @@ that the optimum is unique and the reward determines pi/pi_ref (Wang et al., 202
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -50,6 +51,7 @@ def link_of_analysis(a: Analysis) -> Link:
     return Link(not failures, tuple(failures))
 
 
+@functools.cache
 def link_of(f: sp.Expr, name: str = "f") -> Link:
-    """The verdict for a generator f in u (with numeric parameters)."""
+    """The verdict for a generator f in u (with numeric parameters); memoised per process."""
     return link_of_analysis(analyse(f, name=name))
