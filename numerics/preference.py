@@ -125,7 +125,19 @@ def population_loss(world: World, module, logits):
 
 
 def fit(world: World, module, max_iter: int = 200, tolerance: float = 1e-10) -> np.ndarray:
-    """The policy minimising population_loss, by L-BFGS (strong Wolfe line search) in float64 from pi_ref."""
+    """The policy minimising population_loss, by L-BFGS (strong Wolfe line search) in float64 from pi_ref, on
+    one torch thread (on tensors this small, synchronising more threads costs more than it saves)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit(world, module, max_iter, tolerance)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(world: World, module, max_iter: int, tolerance: float) -> np.ndarray:
     import torch
 
     logits = torch.tensor(np.log(world.reference), dtype=torch.float64, requires_grad=True)
