@@ -27,8 +27,10 @@ VALID = [n for n in catalogue.names() if link_of(fdiv.derive(n).f, n).valid]
 INVALID = {"total-variation": "f' jumps at u = 1", "pearson": "f'(0+) = -2 is finite",
            "triangular": "f'(0+) = -3 is finite", "alpha": "f'(0+) = -1/2 is finite"}
 # user f's: two exponential terms of opposite signs (inf - inf unless combined), a polynomial of sqrt(u) whose
-# slope factor changes sign, KL plus Pearson (an e^r term growing to the right)
-USER = ["-log(u) + (u - 1)**2", "(sqrt(u) - 1)**4", "u*log(u) + (u - 1)**2"]
+# slope factor changes sign, KL plus Pearson (an e^r term growing to the right), a slope 2/3 that is not a binary
+# fraction (k a - k b cancels where k (a - b) does not), a coefficient 1e-6 (e^-r overflows where 1e-6 e^-r
+# does not)
+USER = ["-log(u) + (u - 1)**2", "(sqrt(u) - 1)**4", "u*log(u) + (u - 1)**2", "-u**(1/3)", "-log(u)/1000000"]
 BETA = 0.5
 # 0, +-1, +-20, +-50, the float32 exp edge, +-100, +-1000, +-1e4: each a float32 number, so both dtypes share one
 # reference; the pairs are all combinations plus each point with its float32 neighbour (the closest margins)

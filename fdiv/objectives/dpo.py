@@ -96,8 +96,9 @@ def render_module(d: Derivation) -> str:
 
     helpers: set[str] = set()
     scale = {_BETA: "beta", _LOG_BETA: "log_beta"}
-    pr = _Printer(T.R, "r", dict(scale))
-    reward = _body(pr, [], terms.reward(T.R, _BETA, _LOG_BETA))
+    reward_bindings, reward_expr = terms.reward(T.R, _BETA, _LOG_BETA)
+    pr = _Printer(T.R, "r", {**scale, **{sym: sym.name for sym, _ in reward_bindings}})
+    reward = _body(pr, reward_bindings, reward_expr)
     slope = _body(pr, [], log_slope)
     helpers |= pr.helpers
     bindings, margin_expr = terms.margin(T.A, T.B, _BETA, _LOG_BETA)

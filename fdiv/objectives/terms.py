@@ -137,9 +137,11 @@ class Tame:
     def expr(self, r: sp.Expr) -> sp.Expr:
         return self.total_slope() * r + self.total_constant() + sp.Add(*[p * ls.rest(r) for p, ls in self.logs])
 
-    def diff(self, a: sp.Expr, b: sp.Expr) -> sp.Expr:
-        """T(a) - T(b) with the constants cancelled before anything is evaluated."""
-        return self.total_slope() * (a - b) + sp.Add(*[p * (ls.rest(a) - ls.rest(b)) for p, ls in self.logs])
+    def diff(self, a: sp.Expr, b: sp.Expr, delta: sp.Expr | None = None) -> sp.Expr:
+        """T(a) - T(b) with the constants cancelled before anything is evaluated; delta, a symbol bound to a - b,
+        keeps the slope's product whole (SymPy distributes k (a - b) into k a - k b, which cancels)."""
+        return self.total_slope() * (a - b if delta is None else delta) + \
+            sp.Add(*[p * (ls.rest(a) - ls.rest(b)) for p, ls in self.logs])
 
 
 # --------------------------------------------------------------------------------------------- the reward
@@ -157,34 +159,41 @@ class Terms:
     def _tame_constant(self) -> sp.Expr:
         return self.constant + sp.Add(*[a * ls.constant for a, ls in self.logs])
 
-    def reward(self, r: sp.Expr = R, beta: sp.Expr = sp.S.One, log_beta: sp.Expr = sp.S.Zero) -> sp.Expr:
-        """beta g(r), every term finite where the true term is: beta enters the exponentials as log beta, so
-        beta b e^T does not overflow where e^T alone would."""
+    def reward(self, r: sp.Expr = R, beta: sp.Expr = sp.S.One, log_beta: sp.Expr = sp.S.Zero
+               ) -> tuple[list[tuple[sp.Symbol, sp.Expr]], sp.Expr]:
+        """beta g(r) as (local bindings, expression), every term finite where the true term is: beta and |b_j|
+        enter the exponentials as logarithms, so beta b e^T does not overflow where e^T alone would (and b e^T
+        is not 0 where e^T alone underflows). Each exponent is bound to a symbol, since SymPy takes
+        exp(log c + x) apart into c exp(x)."""
         tame = self._tame_slope() * r + self._tame_constant() + sp.Add(*[a * ls.rest(r) for a, ls in self.logs])
         if not self.exps:
-            return beta * tame
-        if len(self.exps) == 1 or len({sp.sign(b) for b, _ in self.exps}) == 1:
-            return beta * tame + sp.Add(*[sp.sign(b) * sp.exp(sp.log(abs(b)) + log_beta + t.expr(r))
-                                          for b, t in self.exps])
+            return [], beta * tame
+        bindings = [(sp.Symbol(f"e{j}", real=True), sp.log(abs(b)) + log_beta + t.expr(r))
+                    for j, (b, t) in enumerate(self.exps)]
+        signs = [sp.sign(b) for b, _ in self.exps]
+        if len(set(signs)) == 1:
+            return bindings, beta * tame + sp.Add(*[s * sp.exp(e) for s, (e, _) in zip(signs, bindings)])
         # terms of both signs can overflow together (inf - inf): one signed log-sum-exp
         args = []
-        for b, t in self.exps:
-            args += [sp.sign(b), sp.log(abs(b)) + log_beta + t.expr(r)]
-        return beta * tame + signed_sum(*args)
+        for s, (e, _) in zip(signs, bindings):
+            args += [s, e]
+        return bindings, beta * tame + signed_sum(*args)
 
     def margin(self, a: sp.Expr = A, b: sp.Expr = B, beta: sp.Expr = sp.S.One, log_beta: sp.Expr = sp.S.Zero
                ) -> tuple[list[tuple[sp.Symbol, sp.Expr]], sp.Expr]:
-        """beta (g(a) - g(b)) as (local bindings, expression): each exponential difference through its own
-        d_j = T_j(a) - T_j(b), with log beta inside the exponential."""
-        tame = self._tame_slope() * (a - b) + sp.Add(*[c * (ls.rest(a) - ls.rest(b)) for c, ls in self.logs])
-        bindings: list[tuple[sp.Symbol, sp.Expr]] = []
+        """beta (g(a) - g(b)) as (local bindings, expression): a - b formed once (dr), each exponential difference
+        through its own d_j = T_j(a) - T_j(b), with log beta and log |coefficient| inside the exponential (bound
+        to e_j, as in reward)."""
+        dr = sp.Symbol("dr", real=True)
+        bindings: list[tuple[sp.Symbol, sp.Expr]] = [(dr, a - b)]
+        tame = self._tame_slope() * dr + sp.Add(*[c * (ls.rest(a) - ls.rest(b)) for c, ls in self.logs])
         args = []
         for j, (coef, t) in enumerate(self.exps):
-            d = sp.Symbol(f"d{j}", real=True)
-            bindings.append((d, t.diff(a, b)))
+            d, e = sp.Symbol(f"d{j}", real=True), sp.Symbol(f"e{j}", real=True)
             # max(T(a), T(b)) taken as it is: T(b) + max(d, 0) would round at the scale of T(b) (1e4 next to 0)
             top = sp.Max(t.expr(a), t.expr(b))
-            args += [sp.sign(coef) * sp.sign(d), sp.log(abs(coef)) + log_beta + top + log1mexp(-sp.Abs(d))]
+            bindings += [(d, t.diff(a, b, dr)), (e, sp.log(abs(coef)) + log_beta + top + log1mexp(-sp.Abs(d)))]
+            args += [sp.sign(coef) * sp.sign(d), e]
         if not args:
             return bindings, beta * tame
         if len(self.exps) == 1:
@@ -340,8 +349,13 @@ def check(f_prime: sp.Expr, terms: Terms, slope: sp.Expr) -> None:
     rewrite; it raises rather than emit a module that computes something else)."""
     g = f_prime.subs(U, sp.exp(R))
     dg = sp.diff(g, R)
-    bindings, margin = terms.margin()
-    margin = margin.subs({sym: expr for sym, expr in bindings})
+    def bound(pair: tuple[list[tuple[sp.Symbol, sp.Expr]], sp.Expr]) -> sp.Expr:
+        bindings, e = pair
+        for sym, value in reversed(bindings):  # a later binding may use an earlier one
+            e = e.subs(sym, value)
+        return e
+
+    reward, margin = bound(terms.reward(R)), bound(terms.margin())
 
     def close(x, y) -> bool:
         x, y = sp.N(x, 30), sp.N(y, 30)
@@ -349,7 +363,7 @@ def check(f_prime: sp.Expr, terms: Terms, slope: sp.Expr) -> None:
 
     with mpmath.workdps(30):
         for p in _POINTS:
-            if not close(plain(terms.reward(R)).subs(R, p), g.subs(R, p)):
+            if not close(plain(reward).subs(R, p), g.subs(R, p)):
                 raise DerivationError(f"internal: the rewritten f'(e^r) differs from f' at r = {p}")
             if not close(plain(slope).subs(R, p), sp.log(dg.subs(R, p))):
                 raise DerivationError(f"internal: the rewritten log slope differs from log(u f''(u)) at r = {p}")
