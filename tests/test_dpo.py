@@ -162,13 +162,15 @@ def test_drawn_log_probabilities(modules, name, data):
 
 
 def test_beta_reduction_and_loss_class(modules):
-    """beta must be positive; the Loss class and the reductions agree with preference_loss; a beta tensor gets
+    """beta must be positive and the log-probabilities floating-point; the Loss class and the reductions agree with preference_loss; a beta tensor gets
     its gradient -mean sigmoid(-m) (g(r_w) - g(r_l)), here against the exact value (float64, 1e-12)."""
     module, d = modules["jensen-shannon"]
     lw, lrw, ll, lrl = (torch.tensor(v, dtype=torch.float64) for v in ([-1.0, -30.0], [-2.0, -1.0],
                                                                         [-3.0, -0.5], [-1.0, -40.0]))
     with pytest.raises(ValueError, match="beta must be positive"):
         module.preference_loss(lw, lrw, ll, lrl, 0.0)
+    with pytest.raises(TypeError, match="floating-point"):
+        module.preference_loss(*(t.long() for t in (lw, lrw, ll, lrl)), 0.5)
     with pytest.raises(ValueError, match="reduction"):
         module.preference_loss(lw, lrw, ll, lrl, 0.5, reduction="max")
     per_pair = module.preference_loss(lw, lrw, ll, lrl, 0.5, reduction="none")

@@ -150,6 +150,8 @@ def _margin(r_w, r_l, beta, log_beta):
 
 
 def _beta(beta, like):
+    if not like.is_floating_point():  # an integer beta would round to 0 and be refused for the wrong reason
+        raise TypeError("log-probabilities must be floating-point tensors")
     beta = beta.to(dtype=like.dtype, device=like.device) if isinstance(beta, torch.Tensor) else \\
         torch.tensor(float(beta), dtype=like.dtype, device=like.device)
     if not bool((beta > 0).all()):
