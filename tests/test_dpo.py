@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import math
 
 import mpmath
@@ -239,6 +240,25 @@ def test_fdiv_list_shows_the_link():
     lines = {line.split()[0]: line for line in text.splitlines() if line and not line.startswith("f-DPO")}
     assert all(lines[n].endswith("f-DPO: yes") for n in VALID)
     assert lines["pearson"].endswith("f-DPO: no (f'(0+) = -2 is finite)")
-    data = {e["name"]: e["fdpo"] for e in __import__("json").loads(run("list", "--format", "json").stdout)}
+    data = {e["name"]: e["fdpo"] for e in json.loads(run("list", "--format", "json").stdout)}
     assert data["kl"] == {"valid": True, "reason": ""} and not data["triangular"]["valid"]
     assert "normaliser lambda does not cancel" in data["triangular"]["reason"]
+
+
+def test_list_verdicts_come_back_from_the_cache_unchanged(tmp_path, monkeypatch):
+    """fdiv list reads the catalogue's verdicts from the text cache: the cached verdicts equal the computed ones,
+    and an entry of the wrong shape is recomputed (and rewritten), never trusted."""
+    from fdiv.objectives.link import catalogue_links
+
+    monkeypatch.setenv("FDIV_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("FDIV_NO_CACHE", raising=False)
+    specs = catalogue.specs()
+    computed = {s.name: link_of(s.expr({})[0], s.name) for s in specs}
+    assert catalogue_links(specs) == computed
+    (entry,) = tmp_path.glob("*.txt")
+    assert catalogue_links(specs) == computed  # read back
+    for bad in ('{"kl": [true]}', "[1, 2]", "not json"):
+        entry.write_text(bad)
+        assert catalogue_links(specs) == computed
+    assert json.loads(entry.read_text())["pearson"][0] is False
+

@@ -13,9 +13,9 @@ def add_parser(sub, formatter) -> None:
 
 def _links(specs) -> dict:
     """Whether each spec (parameters at their defaults) has a valid f-DPO link (fdiv.objectives.link)."""
-    from ..objectives.link import link_of
+    from ..objectives.link import catalogue_links
 
-    return {s.name: link_of(s.expr({})[0], s.name) for s in specs}
+    return catalogue_links(specs)
 
 
 def run(args) -> str:

@@ -11,7 +11,10 @@ that the optimum is unique and the reward determines pi/pi_ref (Wang et al., 202
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import sympy as sp
 
@@ -55,3 +58,27 @@ def link_of_analysis(a: Analysis) -> Link:
 def link_of(f: sp.Expr, name: str = "f") -> Link:
     """The verdict for a generator f in u (with numeric parameters); memoised per process."""
     return link_of_analysis(analyse(f, name=name))
+
+
+def catalogue_links(specs) -> dict[str, Link]:
+    """The verdict for each catalogue spec at its default parameters, through the text cache (fdiv.cache): the
+    validation behind it costs about a second for the catalogue, which `fdiv list` need not pay every time. The
+    address covers each spec's f and defaults and this module's source; an entry of the wrong shape is
+    recomputed."""
+    from .. import cache
+
+    own = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    keys = [json.dumps([s.name, s.f, [[p.name, p.default] for p in s.params]]) for s in specs] + [own]
+    address = cache.text_key(keys, "fdpo-links")
+    text = cache.get_text(address)
+    if text is not None:
+        try:
+            record = json.loads(text)
+            links = {s.name: Link(bool(record[s.name][0]), tuple((str(w), str(y)) for w, y in record[s.name][1]))
+                     for s in specs}
+            return links
+        except (ValueError, KeyError, TypeError, IndexError):
+            pass
+    links = {s.name: link_of(s.expr({})[0], s.name) for s in specs}
+    cache.put_text(address, json.dumps({name: [v.valid, [list(f) for f in v.failures]] for name, v in links.items()}))
+    return links
