@@ -23,6 +23,9 @@ TOPICS = (
     "mle_vae",
     "flows",
     "diffusion",
+    "ssm",
+    "alignment",
+    "ppo",
 )
 
 

@@ -11,6 +11,7 @@ EPILOG = """examples:
   fdiv gen gan -o .                                  writes ./gan.py
   fdiv gen --f "Abs(u - 1)**3" --name cubic -o losses
   fdiv gen --f "(sqrt(u) - 1)**4" --name quartic -o .  a numeric conjugate: a root solve with exact gradients
+  fdiv gen kl --objective dpo -o .                   writes ./kl_dpo.py: DPO (f-DPO for other f's)
 
 The module imports torch only. It is written atomically and never through a symbolic link; --name must be a
 plain module name that shadows no importable module."""
@@ -21,6 +22,8 @@ def add_parser(sub, formatter) -> None:
                        epilog=EPILOG, description="Generate a readable, deterministic torch module with the "
                        "activation, conjugate, critic and generator losses, divergence estimate and density ratio.")
     common.add_target(p)
+    p.add_argument("--objective", choices=("fgan", "dpo"), default="fgan",
+                   help="fgan: the f-GAN losses (default); dpo: the f-DPO preference loss")
     p.add_argument("--name", dest="module", metavar="MODULE", help="module name (default: the divergence's name)")
     p.add_argument("-o", dest="out", required=True, metavar="DIR", help="an existing directory")
     common.add_limits(p)
@@ -39,7 +42,10 @@ def validate(args) -> None:
 def run(args) -> str:
     from ..emit import write_module
 
+    if args.objective == "dpo":  # f* and f(1) play no part in the preference loss: no notes about them
+        from ..objectives.dpo import write_module
     d = common.derivation(args)
     path = write_module(d, args.out, args.module)
-    common.notes(d)
+    if args.objective == "fgan":
+        common.notes(d)
     return f"wrote {path}"

@@ -11,17 +11,31 @@ def add_parser(sub, formatter) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
 
+def _links(specs) -> dict:
+    """Whether each spec (parameters at their defaults) has a valid f-DPO link (fdiv.objectives.link)."""
+    from ..objectives.link import catalogue_links
+
+    return catalogue_links(specs)
+
+
 def run(args) -> str:
     from .. import catalogue
 
     specs = catalogue.specs()
+    links = _links(specs)
     if args.format == "json":
         return json.dumps([{"name": s.name, "aliases": list(s.aliases), "title": s.title, "f": s.f,
-                            "parameters": {p.name: p.describe() for p in s.params}} for s in specs], indent=2)
+                            "parameters": {p.name: p.describe() for p in s.params},
+                            "fdpo": {"valid": links[s.name].valid, "reason": links[s.name].reason}}
+                           for s in specs], indent=2)
     width = max(len(s.name) for s in specs)
     lines = []
     for s in specs:
         extra = f"  [{'; '.join(p.describe() + ', default ' + p.default for p in s.params)}]" if s.params else ""
         aliases = f"  (aliases: {', '.join(s.aliases)})" if s.aliases else ""
-        lines.append(f"{s.name.ljust(width)}  f(u) = {s.f}{extra}{aliases}")
+        link = links[s.name]
+        dpo = "f-DPO: yes" if link.valid else f"f-DPO: no ({link.short})"
+        lines.append(f"{s.name.ljust(width)}  f(u) = {s.f}{extra}{aliases}  {dpo}")
+    lines.append("\nf-DPO: whether `fdiv gen NAME --objective dpo` has a valid link at the default parameters "
+                 "(f'(0+) = -oo, f' continuous and strictly increasing)")
     return "\n".join(lines)
