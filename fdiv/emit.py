@@ -324,7 +324,8 @@ def _directory(out_dir: str | Path) -> Path:
         raise FdivError("-o: give an existing directory")
     out = Path(out_dir)
     if not out.is_dir():
-        raise FdivError(f"-o {ascii(str(out_dir))}: no such directory")
+        what = "not a directory" if out.exists() else "no such directory"
+        raise FdivError(f"-o {ascii(str(out_dir))}: {what}")
     return out
 
 

@@ -146,6 +146,9 @@ class Spec:
         """f as a SymPy expression in u with parameter values substituted, and those values."""
         resolved = self.resolve(values)
         f = parse(self.f, self.symbols(), where="f" if self.name == "custom" else f"f of {self.name}")
+        unused = [p.name for p in self.params if self.symbols()[p.name] not in f.free_symbols]
+        if unused and self.name == "custom":  # a --param that f never mentions is a typo, not a no-op
+            raise SpecError(f"--param {unused[0]}: f has no symbol {unused[0]}")
         subs = {self.symbols()[k]: (v.expr() if isinstance(v, SymbolicRange) else v) for k, v in resolved.items()}
         return (f.xreplace(subs) if subs else f), resolved
 

@@ -232,6 +232,7 @@ def test_gen_writes_the_checked_in_module(tmp_path):
     (["gen", "kl", "--name", "1bad"], "not a usable Python module name"),
     (["gen", "kl", "--name", "torch"], "importable module"),
     (["gen", "nope"], "unknown divergence"),
+    (["gen", "--f", "u*log(u)", "--param", "alpha=1"], "--param alpha: f has no symbol alpha"),
 ])
 def test_gen_bad_input_writes_nothing(args, message, tmp_path):
     result = run(*args, "-o", str(tmp_path))
@@ -242,3 +243,11 @@ def test_gen_bad_input_writes_nothing(args, message, tmp_path):
 def test_gen_missing_directory(tmp_path):
     result = run("gen", "kl", "-o", str(tmp_path / "missing"))
     assert result.returncode == 2 and "no such directory" in result.stderr
+
+
+def test_gen_output_is_a_file(tmp_path):
+    existing = tmp_path / "a.py"
+    existing.write_text("x = 1\n")
+    result = run("gen", "kl", "-o", str(existing))
+    assert result.returncode == 2 and "not a directory" in result.stderr
+    assert existing.read_text() == "x = 1\n"

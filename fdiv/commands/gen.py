@@ -34,7 +34,7 @@ def validate(args) -> None:
     if not args.out:
         raise FdivError("-o: give an existing directory")
     if not Path(args.out).is_dir():
-        raise FdivError(f"-o {args.out}: no such directory")
+        raise FdivError(f"-o {ascii(args.out)}: {'not a directory' if Path(args.out).exists() else 'no such directory'}")
     if args.module is not None:
         module_name(args.module)
 
