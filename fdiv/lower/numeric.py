@@ -129,11 +129,12 @@ _EVERYWHERE = [2.0**k for k in range(-400, 401, 10)]
 _NEAR = {"lo": [2.0**-k for k in range(0, 1001, 10)], "hi": [2.0**k for k in range(0, 1001, 10)]}
 
 
-def _simplest(e: sp.Expr, what: str, region: str | None = None) -> sp.Expr:
+def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None) -> sp.Expr:
     """Among equivalent forms (expanded, cancelled, simplified, logs expanded, radicals rationalised), the one
     evaluated most accurately in float64 where it is used (towards u = 0 or u = oo for a distance to an end of
     f''s range), then the shortest: a form is judged by how many sample points it evaluates badly in float64,
-    not by its looks."""
+    not by its looks. With `prefer` (a predicate: float32-safe), the forms it accepts come first (over one
+    denominator, -u log u + 2 u log(u + 1) overflows float32 at u = 1e37; expanded, f' does not)."""
     forms = [e]
     for step in (sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised):
         ok, form = attempt(what, step, e, seconds=5)
@@ -146,7 +147,8 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None) -> sp.Expr:
         for points, reach in regions:
             ok, bad = attempt(what, lambda: _error(form, points, reach=reach), seconds=10)
             counts.append(bad if ok else len(points) + 1)
-        scored.append((*counts, sp.count_ops(form), len(str(form)), form))
+        scored.append((0 if prefer is None or prefer(form) else 1, *counts, sp.count_ops(form), len(str(form)),
+                       form))
     return min(scored, key=lambda x: x[:-1])[-1]
 
 
@@ -157,6 +159,20 @@ def _printed(e: sp.Expr, helpers: set[str]) -> str:
     if printer.branches:
         raise DerivationError("a numeric branch cannot be lowered: its f is piecewise inside a smooth piece")
     return text
+
+
+_X = sp.Symbol("x")
+
+
+def _printed_cse(e: sp.Expr, helpers: set[str]) -> str:
+    """The body of a function of u and x returning e, common subexpressions bound once."""
+    bindings, (out,) = sp.cse([apply_rules(e)], symbols=sp.numbered_symbols("w"))
+    printer = TorchPrinter(U, "u", {_X: "x", **{sym: sym.name for sym, _ in bindings}})
+    lines = [f"{sym.name} = {printer.emit(b)}" for sym, b in bindings] + [f"return {printer.emit(out)}"]
+    helpers |= printer.helpers
+    if printer.branches:
+        raise DerivationError("a numeric branch cannot be lowered: its f is piecewise inside a smooth piece")
+    return "\n    ".join(lines)
 
 
 def _map(piece: NumericPiece) -> tuple[str, str]:
@@ -266,12 +282,14 @@ def _newton_slope(d2f: sp.Expr, piece: NumericPiece, f: sp.Expr, df: sp.Expr) ->
     """f''(u) u, the Newton slope in y for u = e^y, as one expression: the most accurate float32-safe form among
     those of the product, its factored and its expanded form (u^(3/2) in a denominator underflows at u = 1e-26)."""
     starts = [d2f * U]
-    for step in (sp.factor, _factored_powers, sp.expand):
+    # partial fractions: 1/2 - 1/(u + 1) + 1/(2 u), where the factored (u^2 + 1)/(2 u (u + 1)) overflows
+    for step in (sp.factor, _factored_powers, sp.expand, lambda x: sp.apart(sp.expand(x), U)):
         ok, form = attempt("simplifying f''(u) u", step, d2f * U, seconds=5)
         if ok:
             starts.append(form)
-    forms = [_simplest(e, "simplifying f''(u) u") for e in starts]
-    return next((e for e in forms if _float32_safe([e], piece, f, df, e)), forms[0])
+    safe = lambda e: _float32_safe([e], piece, f, df, e)  # noqa: E731
+    forms = [_simplest(e, "simplifying f''(u) u", prefer=safe) for e in starts]
+    return next((e for e in forms if safe(e)), forms[0])
 
 
 def _float32_safe(exprs: list[sp.Expr], piece: NumericPiece, f: sp.Expr, df: sp.Expr,
@@ -300,7 +318,9 @@ inputs too."""
             b = np.asarray(fn(u32), dtype=np.float64) * np.ones_like(u64)
         keep = inside & ((np.abs(a) <= big) if e is newton_slope else True)  # an infinite slope: a zero step
         a, b = a[keep], b[keep]
-        if not np.all(np.isfinite(b) & (np.abs(b - a) <= 1e-4 * np.maximum(np.abs(a), 1.0))):
+        with np.errstate(all="ignore"):  # inf - inf where a form overflows: a rejection, not a warning
+            close = np.isfinite(b) & (np.abs(b - a) <= 1e-4 * np.maximum(np.abs(a), 1.0))
+        if not np.all(close):
             return False
     return True
 
@@ -340,7 +360,8 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     """The functions and autograd classes of one numeric piece."""
     k = piece.index
     f = piece.f
-    df = _simplest(sp.diff(f, U), "simplifying f'")
+    raw = sp.diff(f, U)
+    df = _simplest(raw, "simplifying f'", prefer=lambda e: _float32_safe([e], piece, f, raw))
     d2f = _simplest(sp.diff(df, U), "simplifying f''")
     kind, mapping = _map(piece)
     helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind]}
@@ -361,13 +382,28 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     # the Newton slope in y: f''(u) du/dy, for u = e^y simplified as one expression (2 + 2/u^3 overflows in
     # float32 where (2 + 2/u^3) u = 2 u + 2/u^2 does not)
     slope_y = _newton_slope(d2f, piece, f, df) if kind == "exp" else d2f
-    float32_ok = _float32_safe([f, df, slope_y], piece, f, df, slope_y)
+    float32_ok = _float32_safe([df, slope_y], piece, f, df, slope_y)
+    # f*(t) = t u - f(u) at the root; where f itself overflows float32 (t u with it: u log u at u = 1e37) but f*
+    # does not, f*(t) = (u f'(u) - f(u)) + u (t - f'(u)), u f' - f simplified (u/2 + log(2 sqrt(u)/(u + 1)) - 1/2):
+    # algebraically the same, no overflow, no cancellation of t u against f(u), and still stationary in u (an
+    # error in u* moves it to second order only)
+    rest_value = None
+    if "direct" in piece.forms and not _float32_safe([f], piece, f, df):
+        safe = lambda e: _float32_safe([e], piece, f, df)  # noqa: E731
+        rest = _simplest(U * df - f, "simplifying u f'(u) - f(u)", prefer=safe)
+        if safe(rest):
+            rest_value = rest + U * (_X - df)
+    float32_ok = float32_ok and (rest_value is not None or _float32_safe([f], piece, f, df))
     for form in piece.forms:
         if form == "direct":
             g = df
             np_g = _numpy(df)
             index_kind, tau, tau_range = "slog", "x", (-_FLOAT64_MAX, _FLOAT64_MAX)
-            value = f"x * u - _piece{k}_f(u)"
+            value = f"x * u - _piece{k}_f(u)" if rest_value is None else f"_piece{k}_direct_value(x, u)"
+            if rest_value is not None:
+                lines += ["", "", f"def _piece{k}_direct_value(x, u):",
+                          f'    """f*(x) = x u - f(u) at the root u of f\'(u) = x, as (u f\'(u) - f(u)) + u (x - f\'(u))."""',
+                          f"    {_printed_cse(rest_value, helpers)}"]
             d_value, d_ratio = "u", f"1.0 / _piece{k}_d2f(u)"
             doc = "f'(u) = t; input t"
         else:
