@@ -40,6 +40,7 @@ NUMERIC_FS = [
 ]
 # JS-weighted with pi = 3/10 used to time out in solve; its isolated logarithm now gives a closed form
 JS_WEIGHTED_03 = "3/10*u*log(u) - (7/10 + 3/10*u)*log(7/10 + 3/10*u)"
+DRAWN = 40  # seeded drawn logits per module
 
 
 @pytest.mark.parametrize("f", NUMERIC_FS)
@@ -108,6 +109,28 @@ def test_generated_module_accuracy(f, numeric_modules):
     m = numeric_modules[f]
     for role in ("activation", "conjugate", "conjugate_of_activation", "density_ratio", "critic_loss"):
         report = ft.check_loss(getattr(m, role), f, role=role, logits=ft.default_logits(drawn=0))
+        assert report.ok, report.text()
+
+
+# Known, open: float64 density ratios beyond about 1e51 (logits above 170), representable but not reached.
+_RATIO_OPEN = {
+    "sqrt(1 + u**2) + (u-1)**2/(u+1) - sqrt(2)":
+        "the distance 2 - f'(u) is printed over one denominator with u^7, which overflows at u ~ 2e51: the "
+        "float64 ratio saturates there",
+    JS_WEIGHTED_03:
+        "d/dv of 7/3 / expm1(10/3 softplus(-v)) passes through 1/expm1(.)^2, which overflows in reverse mode "
+        "for ratios above 1e154 although the gradient (~1e219 at v = 505) is a float64",
+}
+
+
+@pytest.mark.parametrize("f", [pytest.param(f, marks=pytest.mark.xfail(strict=True, reason=_RATIO_OPEN[f]))
+                               if f in _RATIO_OPEN else f for f in NUMERIC_FS + [JS_WEIGHTED_03]])
+def test_generated_module_accuracy_at_drawn_logits(f, numeric_modules):
+    """The same at seeded drawn logits (fdiv.testing.drawn_logits: up to |v| = 800 and 1e4), which find what a
+    grid misses (they found an overflow of the arithmetic-geometric f' at t = 322.5 in float64, now fixed)."""
+    m = numeric_modules[f]
+    for role in ("activation", "conjugate", "conjugate_of_activation", "density_ratio", "critic_loss"):
+        report = ft.check_loss(getattr(m, role), f, role=role, logits=ft.drawn_logits(DRAWN))
         assert report.ok, report.text()
 
 

@@ -15,7 +15,7 @@ from .estimators import (EstimatorError, check_divergence_estimator, check_elbo_
 from .gaussians import Case, GaussianFunctionError, check_fid, check_gaussian_divergence, gaussian_cases
 from .losses import (ROLES, UserFunctionError, check_activation, check_conjugate, check_conjugate_of_activation,
                      check_critic_loss, check_density_ratio, check_divergence_estimate, check_generator_loss,
-                     check_generator_loss_nonsaturating, check_loss, default_logits)
+                     check_generator_loss_nonsaturating, check_loss, default_logits, drawn_logits)
 from .reference import DTYPES, LOGIT_GRID, RTOL, Point
 from .report import ASSERTS, Report
 
@@ -36,7 +36,7 @@ assert_elbo_estimator = ASSERTS["assert_elbo_estimator"]
 assert_iwae_estimator = ASSERTS["assert_iwae_estimator"]
 
 __all__ = [
-    "DTYPES", "LOGIT_GRID", "ROLES", "RTOL", "Case", "Point", "Report", "default_logits", "gaussian_cases",
+    "DTYPES", "LOGIT_GRID", "ROLES", "RTOL", "Case", "Point", "Report", "default_logits", "drawn_logits", "gaussian_cases",
     "UserFunctionError", "GaussianFunctionError", "EstimatorError",
     "check_loss", "check_activation", "check_conjugate", "check_conjugate_of_activation", "check_density_ratio",
     "check_critic_loss", "check_divergence_estimate", "check_generator_loss", "check_generator_loss_nonsaturating",
