@@ -152,6 +152,44 @@ def test_numeric_module_compiles_fullgraph(numeric_modules):
     assert torch.allclose(g_real, v_real.grad, rtol=1e-13) and torch.allclose(g_fake, v_fake.grad, rtol=1e-13)
 
 
+@pytest.mark.parametrize("f", NUMERIC_FS[:3])
+def test_large_inputs_are_solved_in_slices_with_the_same_result(f, numeric_modules):
+    """Above 256 KiB the solve runs over slices (runtime._chunked): 3 slices and a ragged end give the values and
+    gradients of small calls (each whole) to 4 ulps (the same operations; vectorised and scalar transcendental
+    kernels may differ in the last bits)."""
+    m = numeric_modules[f]
+    for dtype in (torch.float32, torch.float64):
+        n = 3 * (2**18 // torch.finfo(dtype).bits * 8) + 17
+        v = (torch.randn(n, generator=torch.Generator().manual_seed(1), dtype=dtype) * 30).requires_grad_()
+        m.conjugate(v).sum().backward()
+        big, grad = m.conjugate(v.detach()), v.grad
+        pieces = [p.clone().requires_grad_() for p in v.detach().split(1000)]
+        for p in pieces:
+            m.conjugate(p).sum().backward()
+        small = torch.cat([m.conjugate(p.detach()) for p in pieces])
+        small_grad = torch.cat([p.grad for p in pieces])
+        eps = torch.finfo(dtype).eps
+        for a, b in ((big, small), (grad, small_grad)):
+            finite = torch.isfinite(b)
+            assert torch.equal(finite, torch.isfinite(a)), (f, dtype)
+            assert torch.all((a - b)[finite].abs() <= 4 * eps * b[finite].abs().clamp(min=1.0)), (f, dtype)
+
+
+@pytest.mark.parametrize("f", NUMERIC_FS)
+def test_overflowing_conjugate_is_inf_not_nan(f, numeric_modules):
+    """Where f*(t) overflows the dtype (t u* - f(u*) as inf - inf, or u* beyond the largest float) the value is
+    +inf, not NaN; a NaN input of the numeric piece still gives NaN."""
+    m = numeric_modules[f]
+    pieces = [getattr(m, f"_piece0_{form}") for form in ("direct", "lo", "hi") if hasattr(m, f"_piece0_{form}")]
+    assert pieces
+    for dtype in (torch.float32, torch.float64):
+        big = torch.finfo(dtype).max
+        v = torch.tensor([-big, -1e30, -1e6, -80.0, 0.0, 80.0, 1e6, 1e30, big], dtype=dtype)
+        assert not torch.isnan(m.conjugate(v)).any(), (f, dtype, m.conjugate(v))
+        for piece in pieces:
+            assert torch.isnan(piece(torch.tensor([float("nan")], dtype=dtype))).all(), (f, dtype)
+
+
 def test_gradient_at_the_optimum_is_finite_where_f_prime_prime_vanishes(numeric_modules):
     """(sqrt(u) - 1)^4 has f''(1) = 0: at v = 0 (u* = 1, the critic's optimum when P = Q) d u*/dt is infinite,
     but the loss's gradient u* is 1: the backward pass must not form 0 * inf."""

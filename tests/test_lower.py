@@ -174,6 +174,46 @@ def test_modules_compile_fullgraph(name):
         assert torch.equal(y0, y1) and torch.equal(g0, g1), fn_name
 
 
+@pytest.mark.parametrize("power", [4, 5, 6, 7, -3, -4, -5, sp.Rational(3, 2), sp.Rational(5, 2), sp.Rational(-3, 2),
+                                   sp.Rational(-7, 2)])
+def test_integer_and_half_integer_powers_print_without_the_pow_kernel(power, tmp_path):
+    """u^n and u^(k + 1/2) print as squares, cubes, products and sqrt (torch's pow kernel costs 20 times a
+    product for other exponents), and equal torch.pow to 8 ulps (one rounding per product) where the power is a
+    normal float, and overflow where it does, over 1e-8 ... 1e8, in both dtypes."""
+    import re
+
+    from fdiv.lower.printer import TorchPrinter
+
+    u = sp.Symbol("u", positive=True)
+    text = TorchPrinter(u, "u").emit(u**power)
+    assert all(k in ("2", "3") for k in re.findall(r"\*\* *\(?(-?[0-9.]+)", text)), text
+    module = tmp_path / "printed_power.py"  # loaded as generated modules are
+    module.write_text(f"import torch\n\n\ndef power(u):\n    return {text}\n")
+    spec = importlib.util.spec_from_file_location("printed_power", module)
+    printed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(printed)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.logspace(-8, 8, 1001, dtype=dtype)
+        got, want = printed.power(x), torch.pow(x.double(), float(power)).to(dtype)
+        assert torch.equal(torch.isinf(got), torch.isinf(want)), (power, dtype)
+        normal = torch.isfinite(want) & (want >= torch.finfo(dtype).tiny)
+        eps = torch.finfo(dtype).eps
+        assert torch.all((got - want)[normal].abs() <= 8 * eps * want[normal]), (power, dtype)
+
+
+def test_log_max_is_the_largest_y_whose_exponential_is_finite():
+    """The solver's upper clamp on y = log u*: e^y finite in the dtype, e^(next float above y) not (u* = inf would
+    make t u* - f(u*) inf - inf)."""
+    import numpy as np
+
+    from fdiv.lower.numeric import _log_max
+
+    for np_dtype, dtype in ((np.float32, torch.float32), (np.float64, torch.float64)):
+        y = torch.tensor(_log_max(np_dtype), dtype=dtype)
+        assert torch.isfinite(torch.exp(y))
+        assert torch.isinf(torch.exp(torch.nextafter(y, torch.tensor(1e4, dtype=dtype))))
+
+
 def test_inverse_table_reproduces_a_known_inverse():
     """f = u log u: f'(u) = log u + 1, so y = log u* = t - 1 exactly. The table and the Newton steps the builder
     chose reproduce it to float64 resolution at drawn t (1e-15 relative in u*, the builder's own target), and a

@@ -162,12 +162,17 @@ def _printed(e: sp.Expr, helpers: set[str]) -> str:
 
 
 _X = sp.Symbol("x")
+_Y = sp.Symbol("y")  # log u for u = e^y: the solver's own variable, exact and one logarithm fewer
 
 
-def _printed_cse(e: sp.Expr, helpers: set[str]) -> str:
+def _log_u_as_y(e: sp.Expr) -> sp.Expr:
+    return e.xreplace({sp.log(U): _Y})
+
+
+def _printed_cse(e: sp.Expr, helpers: set[str], log_u_is_y: bool) -> str:
     """The body of a function of u and x returning e, common subexpressions bound once."""
-    bindings, (out,) = sp.cse([apply_rules(e)], symbols=sp.numbered_symbols("w"))
-    printer = TorchPrinter(U, "u", {_X: "x", **{sym: sym.name for sym, _ in bindings}})
+    bindings, (out,) = sp.cse([apply_rules(_log_u_as_y(e) if log_u_is_y else e)], symbols=sp.numbered_symbols("w"))
+    printer = TorchPrinter(U, "u", {_X: "x", _Y: "y", **{sym: sym.name for sym, _ in bindings}})
     lines = [f"{sym.name} = {printer.emit(b)}" for sym, b in bindings] + [f"return {printer.emit(out)}"]
     helpers |= printer.helpers
     if printer.branches:
@@ -182,6 +187,15 @@ def _map(piece: NumericPiece) -> tuple[str, str]:
             return "exp", "_exp_map(y)"
         return "shifted", f"_shifted_exp_map(y, {float(piece.lo)!r})"
     return "logistic", f"_logistic_map(y, {float(piece.lo)!r}, {float(piece.hi)!r})"
+
+
+def _log_max(dtype) -> float:
+    """The largest y of the dtype whose e^y is finite in it: log of its largest float, rounded down."""
+    y = dtype(np.log(np.finfo(dtype).max))
+    with np.errstate(over="ignore"):
+        while not np.isfinite(np.exp(y)):
+            y = np.nextafter(y, dtype(0))
+    return float(y)
 
 
 def _numpy(e: sp.Expr):
@@ -205,8 +219,10 @@ def _newton_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.E
     """def name(y, tau): Newton's correction to y for G(u) = tau, u = map(y): G = f' (direct), log of the gap to
     an end of f''s range (lo), or minus that log (hi); G' = f'' or f''/gap. f' (or the gap) and f'' share their
     common subexpressions (one sqrt(u) for both)."""
+    if per_y:  # u = e^y
+        value, d2f = _log_u_as_y(value), _log_u_as_y(d2f)
     bindings, (g, d2) = sp.cse([apply_rules(value), apply_rules(d2f)], symbols=sp.numbered_symbols("w"))
-    printer = TorchPrinter(U, "u", {sym: sym.name for sym, _ in bindings})
+    printer = TorchPrinter(U, "u", {_Y: "y", **{sym: sym.name for sym, _ in bindings}})
     lines = [f"{sym.name} = {printer.emit(e)}" for sym, e in bindings]
     g_text, d2_text = printer.emit(g), printer.emit(d2)
     if not per_y:  # d2 is f''(u): times du/dy (per_y: d2 is already f''(u) u, simplified, for u = e^y)
@@ -264,9 +280,8 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     y = torch.addcmul(lo, z - z0, slope).clamp_(lo, hi)
     target = {target}
     for _ in range({table.steps["float64"]} if x.dtype == torch.float64 else {table.steps["float32"]}):
-        step = y - {delta}(y, target)
-        # a step that leaves the bracket (f'' ~ 0 next to a cusp, where the start is already close) is not taken
-        y = torch.where((step >= lo) & (step <= hi), step, y)
+        # a correction that is not finite (f' overflowed) is not taken; one that leaves the bracket stops at its end
+        y = (y - {delta}(y, target).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)).clamp_(lo, hi)
     return y'''
 
 
@@ -364,7 +379,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     df = _simplest(raw, "simplifying f'", prefer=lambda e: _float32_safe([e], piece, f, raw))
     d2f = _simplest(sp.diff(df, U), "simplifying f''")
     kind, mapping = _map(piece)
-    helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind]}
+    helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind], "_chunked"}
     y_lo, y_hi = _Y_RANGE[kind]
     interval = f"({piece.lo}, {piece.hi})"
     np_map, np_d2f = _numpy_map(piece), _numpy(d2f)
@@ -399,11 +414,11 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             g = df
             np_g = _numpy(df)
             index_kind, tau, tau_range = "slog", "x", (-_FLOAT64_MAX, _FLOAT64_MAX)
-            value = f"x * u - _piece{k}_f(u)" if rest_value is None else f"_piece{k}_direct_value(x, u)"
+            value = f"x * u - _piece{k}_f(u)" if rest_value is None else f"_piece{k}_direct_value(x, u, y)"
             if rest_value is not None:
-                lines += ["", "", f"def _piece{k}_direct_value(x, u):",
+                lines += ["", "", f"def _piece{k}_direct_value(x, u, y):",
                           f'    """f*(x) = x u - f(u) at the root u of f\'(u) = x, as (u f\'(u) - f(u)) + u (x - f\'(u))."""',
-                          f"    {_printed_cse(rest_value, helpers)}"]
+                          f"    {_printed_cse(rest_value, helpers, kind == 'exp')}"]
             d_value, d_ratio = "u", f"1.0 / _piece{k}_d2f(u)"
             doc = "f'(u) = t; input t"
         else:
@@ -441,6 +456,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             if ok:
                 break
         cls = f"_Piece{k}{form.capitalize()}"
+        keep_y = form != "direct" and log_u == "y"  # the backward pass needs log u = y (lo, hi forms)
         if ok:
             consts, solve = _solve_source(solve_name, table, index_kind, tau, step_name, log_residual)
             solver = [consts, "", "", _newton_source(step_name, mapping, form, g, slope_y, helpers, log_residual,
@@ -452,6 +468,21 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             "", "",
             *solver,
             "", "",
+            f"def _piece{k}_{form}_forward(x):",
+            f'    """(f*, u*, y) at x, u* = map(y) the root."""',
+            f"    y = {solve_name}(x)",
+            *([f"    # u* beyond the dtype's normal range (a table end) stays finite and non-zero: f(0) = 0 * log 0 would",
+               f"    # be NaN where f*(t) -> -f(0+) is finite, and so would inf - inf at u = inf (the upper end is the",
+               f"    # largest y whose e^y is finite in the dtype)",
+               f"    y = torch.clamp(y, math.log(torch.finfo(x.dtype).tiny), "
+               f"{_log_max(np.float32)!r} if x.dtype == torch.float32 else {_log_max(np.float64)!r})"]
+              if kind == "exp" else []),
+            f"    u, _ = {mapping}",
+            f"    value = {value}",
+            "    # NaN only where f*(t) overflows (t u - f(u) as inf - inf) or t is NaN: +inf, NaN (x * 0 is NaN there)",
+            "    value = value.nan_to_num_(nan=math.inf, posinf=math.inf, neginf=-math.inf).add_(x * 0.0)",
+            f"    return value, u{', y' if keep_y else ''}",
+            "", "",
             f"class {cls}(torch.autograd.Function):",
             f'    """(f*, u*) on u in {interval}: {doc}. Solved in the input\'s dtype; the backward pass is the',
             '    implicit function theorem (d f*/dt = u*, d u*/dt = 1/f\'\'(u*)), not the iterations."""',
@@ -461,20 +492,14 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             "        ctx.set_materialize_grads(False)  # an output nobody differentiates (the ratio) costs nothing",
             "        x = x_in if x_in.dtype in (torch.float32, torch.float64) else x_in.float()" if float32_ok else
             "        x = x_in.double()  # f's expressions overflow in float32 where u* is a float32 (see _float32_safe)",
-            f"        y = {solve_name}(x)",
-            *([f"        # u* beyond the dtype's normal range (a table end) stays finite and non-zero: f(0) = 0 * log 0 would",
-               f"        # be NaN where f*(t) -> -f(0+) is finite",
-               f"        y = torch.clamp(y, math.log(torch.finfo(x.dtype).tiny), math.log(torch.finfo(x.dtype).max))"]
-              if kind == "exp" else []),
-            f"        u, _ = {mapping}",
-            f"        value = {value}",
-            "        ctx.save_for_backward(x, y, u)",
+            f"        value, u{', y' if keep_y else ''} = _chunked(_piece{k}_{form}_forward, x)",
+            f"        ctx.save_for_backward(x, u{', y' if keep_y else ''})",
             "        return value.to(x_in.dtype), u.to(x_in.dtype)",
             "",
             "    @staticmethod",
             "    @once_differentiable",
             "    def backward(ctx, grad_value, grad_ratio):",
-            "        x, y, u = ctx.saved_tensors",
+            f"        x, u{', y' if keep_y else ''} = ctx.saved_tensors",
             "        x_in_dtype = grad_value.dtype if grad_value is not None else grad_ratio.dtype",
             "        gv = None if grad_value is None else grad_value.to(x.dtype)",
             "        gr = None if grad_ratio is None else grad_ratio.to(x.dtype)",

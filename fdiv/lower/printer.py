@@ -147,7 +147,18 @@ class TorchPrinter:
         if power == -sp.Rational(1, 2):
             return f"torch.rsqrt({self._radicand(base)})"
         if power.is_Integer:
-            return f"{self._wrap(base, sp.Pow)} ** {int(power)}"
+            n = int(power)
+            if n in (2, 3, -2):
+                return f"{self._wrap(base, sp.Pow)} ** {n}"
+            if abs(n) % 2 == 0 or _cheap(base):  # an odd power repeats its base: only a cheap one
+                text = _integer_power(self._wrap(base, sp.Pow), abs(n))
+                return text if n > 0 else f"1.0 / ({text})"
+            return f"{self._wrap(base, sp.Pow)} ** {n}"
+        if power.is_Rational and power.q == 2 and abs(power) > 1 and _cheap(base):  # u^(k + 1/2) = u^k sqrt(u)
+            k = abs(int(power - sp.Rational(1, 2) if power > 0 else power + sp.Rational(1, 2)))
+            root = self._radicand(base)
+            whole = _integer_power(root if root.isidentifier() else f"({root})", k)
+            return f"{whole} * torch.sqrt({root})" if power > 0 else f"torch.rsqrt({root}) / ({whole})"
         if power.is_Number:
             text = self._radicand(base)
             return f"{'(' + text + ')' if base.is_Add or base.is_Mul or base.is_Pow else text} ** {float(power)!r}"
@@ -204,3 +215,20 @@ class TorchPrinter:
         text = inner.emit(expr)
         self.helpers |= inner.helpers
         return text
+
+
+def _cheap(base: sp.Expr) -> bool:
+    """A base that costs at most one add to evaluate again (u, u + 1): worth repeating to avoid the pow kernel."""
+    return base.is_Symbol or (base.is_Add and all(a.is_Symbol or a.is_Number for a in base.args))
+
+
+def _integer_power(base: str, n: int) -> str:
+    """base ** n for n >= 1 with squares and cubes only: torch computes x ** 2 and x ** 3 as products, any other
+    exponent through the general pow kernel, twenty times slower; each product rounds once (a few ulps at n = 8)."""
+    if n == 1:
+        return base
+    if n in (2, 3):
+        return f"{base} ** {n}"
+    if n % 2 == 0:
+        return f"({_integer_power(base, n // 2)}) ** 2"
+    return f"{_integer_power(base, n - 1)} * {base}"

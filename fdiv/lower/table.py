@@ -104,8 +104,7 @@ def run(table: Table, kind: str, step, tau: np.ndarray, steps: int) -> np.ndarra
         slope = (hi - lo) / (z_k[i + 1] - z_k[i])
         y = np.clip(lo + (z - z_k[i]) * slope, lo, hi)
         for _ in range(steps):
-            new = y - step(y, tau)
-            y = np.where((new >= lo) & (new <= hi), new, y)
+            y = np.clip(y - np.nan_to_num(step(y, tau), nan=0.0, posinf=0.0, neginf=0.0), lo, hi)
     return y
 
 
