@@ -108,10 +108,13 @@ HAND: dict[str, Loss] = {
 }
 
 # f's whose f' SymPy cannot invert (tests/test_any_f.py): f* is a root found by the generated module
+# and the catalogue rows they are compared with: the same shape of f, and for the arithmetic-geometric f (f' =
+# log(1 + u) - log(u)/2 - 1/(2u) + const) also Jeffrey (f' = log u + 1 - 1/u), whose conjugate is likewise found
+# by Newton steps (Wright omega), where Jensen-Shannon's is one softplus
 NUMERIC = {
-    "(sqrt(u)-1)**4": "squared-hellinger",
-    "(u-1)**2 + (1-u)**2/u": "pearson",
-    "(1+u)*log((1+u)/sqrt(u)) - (1+u)*log(2)": "jensen-shannon",
+    "(sqrt(u)-1)**4": ("squared-hellinger",),
+    "(u-1)**2 + (1-u)**2/u": ("pearson",),
+    "(1+u)*log((1+u)/sqrt(u)) - (1+u)*log(2)": ("jensen-shannon", "jeffrey"),
 }
 
 
@@ -331,8 +334,9 @@ def main() -> int:
         if row in NUMERIC:
             generated[row] = _numeric_module(row, Path(tmp.name), i).critic_loss
             similar[row] = NUMERIC[row]
-            if similar[row] not in generated:
-                generated[similar[row]] = _catalogue_module(similar[row]).critic_loss
+            for other in similar[row]:
+                if other not in generated:
+                    generated[other] = _catalogue_module(other).critic_loss
         else:
             generated[row] = _catalogue_module(row).critic_loss
             hand[row] = HAND[row]
@@ -350,6 +354,7 @@ def main() -> int:
               f"{'gen/exp':>7} {'gen/row':>7} {'mem':>5}")
     print(header)
     worst: dict[tuple, float] = {}
+    worst_numeric: dict[tuple, float] = {}
     gen = torch.Generator().manual_seed(0)
     for mode in args.modes:
         compiled: dict[tuple[str, str], Loss] = {}
@@ -374,17 +379,21 @@ def main() -> int:
                         impls["hand"] = impl("hand", row, hand[row])
                     if naive_fn.get(row) is not None and mode == "eager":
                         impls["naive"] = naive_fn[row]
-                    if row in similar:
-                        impls["row"] = impl("gen", similar[row], generated[similar[row]])
+                    for other in similar.get(row, ()):
+                        impls[f"row {other}"] = impl("gen", other, generated[other])
                     times = round_times(impls, v_real, v_fake, sync, args.repeat)
                     mem = "-"
                     if "hand" in impls and not args.no_memory and device.type == "cpu":
                         m = peak_bytes(impls["gen"], v_real, v_fake) / max(peak_bytes(impls["hand"], v_real, v_fake), 1)
                         mem = f"{m:5.2f}"
-                    r = {k: median_ratio(times, "gen", k) for k in ("hand", "naive", "floor", "exp", "row")}
-                    label = row if row not in similar else f"{row} (row: {similar[row]})"
-                    print(f"{label:42} {mode:7} {dtype_name:7} {n:5.0e} {fmt(r['hand']):>8} {fmt(r['naive']):>9} "
-                          f"{fmt(r['floor']):>9} {fmt(r['exp']):>7} {fmt(r['row']):>7} {mem:>5}", flush=True)
+                    r = {k: median_ratio(times, "gen", k) for k in ("hand", "naive", "floor", "exp")}
+                    for other in similar.get(row, (None,)):  # one line per similar row
+                        label = row if other is None else f"{row} (row: {other})"
+                        rel = None if other is None else median_ratio(times, "gen", f"row {other}")
+                        print(f"{label:42} {mode:7} {dtype_name:7} {n:5.0e} {fmt(r['hand']):>8} {fmt(r['naive']):>9} "
+                              f"{fmt(r['floor']):>9} {fmt(r['exp']):>7} {fmt(rel):>7} {mem:>5}", flush=True)
+                        if other is not None:
+                            worst_numeric[row, other, mode, dtype_name, n] = rel
                     if args.profile:
                         for kind in ("gen", "hand"):
                             if kind in impls:
@@ -392,6 +401,10 @@ def main() -> int:
                                 print(profile_table(impls[kind], v_real, v_fake))
                     if mode == "eager" and dtype_name == "float32" and r["hand"] is not None:
                         worst[row, n] = r["hand"]
+    eager = {k: v for k, v in worst_numeric.items() if k[2] == "eager" and v is not None}
+    if eager:
+        (row, other, _, dtype_name, n), value = max(eager.items(), key=lambda x: x[1])
+        print(f"worst eager numeric-conjugate gen/row: {value:.2f} ({row} against {other}, {dtype_name}, n = {n:.0e})")
     if worst:
         (row, n), value = max(worst.items(), key=lambda x: x[1])
         print(f"worst eager float32 gen/hand: {value:.2f} ({row}, n = {n:.0e})")

@@ -135,12 +135,13 @@ def test_generated_module_accuracy_at_drawn_logits(f, numeric_modules):
 
 
 def test_numeric_module_compiles_fullgraph(numeric_modules):
-    """forward and backward captured whole (aot_eager: the graph, without a C++ compiler) and equal to eager."""
+    """forward and backward captured whole (aot_eager: the graph, without a C++ compiler) and equal to eager, with
+    more logits than one eager slice (runtime._chunked: whole under torch.compile)."""
     m = numeric_modules["(sqrt(u)-1)**4"]
     torch._dynamo.reset()
     compiled = torch.compile(m.critic_loss, fullgraph=True, backend="aot_eager")
-    v_real = torch.linspace(-30, 30, 101, dtype=torch.float64, requires_grad=True)
-    v_fake = torch.linspace(-20, 40, 101, dtype=torch.float64, requires_grad=True)
+    v_real = torch.linspace(-30, 30, 40001, dtype=torch.float64, requires_grad=True)
+    v_fake = torch.linspace(-20, 40, 40001, dtype=torch.float64, requires_grad=True)
     loss = compiled(v_real, v_fake)
     loss.backward()
     g_real, g_fake = v_real.grad.clone(), v_fake.grad.clone()

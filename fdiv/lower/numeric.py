@@ -259,10 +259,10 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     consts += (f"\n{upper}_TABLES = {{dtype: tuple(t.to(dtype) for t in ({', '.join(f'{upper}_{key}' for key in columns)}))"
                f"\n    for dtype in (torch.float32, torch.float64)}}")
     if kind == "cusp":  # the cube root of tau - centre, then sign(z) log(1 + |z|)
-        z = (f"tau - {table.centre!r}\n    z = torch.copysign(torch.log1p(z.abs().pow(1.0 / 3.0)), z)"
-             if table.centre else "torch.copysign(torch.log1p(tau.abs().pow(1.0 / 3.0)), tau)")
+        z = (f"tau - {table.centre!r}\n    z = z.abs().pow_(1.0 / 3.0).log1p_().copysign_(z)"
+             if table.centre else "tau.abs().pow_(1.0 / 3.0).log1p_().copysign_(tau)")
     elif kind == "slog":
-        z = "torch.copysign(torch.log1p(tau.abs()), tau)"
+        z = "tau.abs().log1p_().copysign_(tau)"
     else:
         z = "tau"
     target = {"slog": "z", "cusp": "torch.copysign(torch.log1p(tau.abs()), tau)"}.get(kind) if log_residual else "tau"
@@ -275,7 +275,7 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     zc = {clamp}
     pos = zc / torch.add(1.0, zc.abs(), alpha={1.0 / T_COMPRESS!r})
     pos = pos.mul_({1.0 / table.h!r}).add_({-table.xi0 / table.h!r}).clamp_(0.0, {float(k - 1)!r})
-    idx = pos.nan_to_num_(nan=0.0).long().reshape(-1)  # a NaN input gives a NaN result, not an index error
+    idx = pos.nan_to_num_(nan=0.0).int().reshape(-1)  # a NaN input gives a NaN result, not an index error
     lo, hi, z0, slope = (torch.index_select(t, 0, idx).view_as(x) for t in {upper}_TABLES[x.dtype])
     y = torch.addcmul(lo, z - z0, slope).clamp_(lo, hi)
     target = {target}
