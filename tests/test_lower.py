@@ -201,6 +201,25 @@ def test_integer_and_half_integer_powers_print_without_the_pow_kernel(power, tmp
         assert torch.all((got - want)[normal].abs() <= 8 * eps * want[normal]), (power, dtype)
 
 
+def test_termwise_distance_to_the_end_of_the_slope_range_is_exact_and_float64_safe():
+    """2 - f'(u) and 2u - f(u) for f = sqrt(1 + u^2) + (u - 1)^2/(u + 1) - sqrt(2), term by term (each group of
+    terms less its own asymptote): symbolically equal to the input (their difference simplifies to 0), and, where
+    one denominator (u^7) overflows float64, within 1e-13 of mpmath at u = 1e60 and 1e120."""
+    import mpmath
+
+    from fdiv.lower.numeric import U, _termwise
+
+    f = sp.sqrt(1 + U**2) + (U - 1) ** 2 / (U + 1) - sp.sqrt(2)
+    for e in (2 - sp.diff(f, U), 2 * U - f):
+        form = _termwise(e, sp.oo)
+        assert sp.simplify(form - e) == 0, form
+        fast, exact = sp.lambdify(U, form, "math"), sp.lambdify(U, e, "mpmath")
+        for x in (1e60, 1e120):
+            with mpmath.workdps(300):  # e itself cancels ~2 log10(u) digits: the reference carries them
+                ref = exact(mpmath.mpf(x))
+            assert abs(fast(x) - ref) <= 1e-13 * abs(ref), (form, x)
+
+
 def test_log_max_is_the_largest_y_whose_exponential_is_finite():
     """The solver's upper clamp on y = log u*: e^y finite in the dtype, e^(next float above y) not (u* = inf would
     make t u* - f(u*) inf - inf)."""

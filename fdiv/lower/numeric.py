@@ -91,6 +91,33 @@ def _rationalised(e: sp.Expr) -> sp.Expr:
     return sp.expand(p**2 - q**2 * root.base) / ((p - q * root) * den)
 
 
+def _termwise(e: sp.Expr, at: sp.Expr) -> sp.Expr:
+    """e's terms grouped by the radicals they hold, each radical group less its own asymptote at `at` (a u + b
+    at u = oo, its limit at 0) and rationalised on its own, the rest cancelled into one fraction. Differences of
+    nearly equal large terms then cancel symbolically: 2 - f'(u) for f' = u/sqrt(1 + u^2) + (u - 1)(u + 3)/(u + 1)^2
+    is 1/(sqrt(1 + u^2) (sqrt(1 + u^2) + u)) + 4/(u + 1)^2 (over one denominator, u^7, it overflows at u ~ 1e44),
+    and 2u - f(u) for f = sqrt(1 + u^2) + (u - 1)^2/(u + 1) - sqrt(2) is (3u - 1)/(u + 1) + sqrt(2) - 1/(u +
+    sqrt(1 + u^2)): each accurate in float64 as far as u^2 is a float."""
+    groups: dict[frozenset, list] = {}
+    for term in sp.Add.make_args(sp.expand(e)):
+        radicals = frozenset(p for p in term.atoms(sp.Pow) if p.free_symbols and p.exp.is_Rational and not p.exp.is_Integer)
+        groups.setdefault(radicals, []).append(term)
+    rest = sp.Add(*groups.pop(frozenset(), []))
+    if not groups:
+        return e
+    side = "-" if at == sp.oo else "+"
+    parts = []
+    for terms in groups.values():
+        group = sp.Add(*terms)
+        slope = sp.limit(group / U, U, at, side) if at == sp.oo else sp.S.Zero
+        end = sp.limit(group - slope * U, U, at, side) if slope.is_finite else sp.oo
+        if not (slope.is_finite and end.is_finite):
+            return e
+        parts.append(_rationalised(sp.expand(group - slope * U - end)))
+        rest += slope * U + end
+    return sp.Add(*parts) + sp.cancel(rest)
+
+
 def _error(e: sp.Expr, points: list, *, reach: bool = False) -> int:
     """How many of the points e evaluates badly in float64 (numpy): more than 1e-13 relative from mpmath (at
     enough digits that its own cancellation does not matter), or not finite where the exact value is a normal
@@ -137,7 +164,10 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None) -> 
     not by its looks. With `prefer` (a predicate: float32-safe), the forms it accepts come first (over one
     denominator, -u log u + 2 u log(u + 1) overflows float32 at u = 1e37; expanded, f' does not)."""
     forms = [e]
-    for step in (sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised):
+    steps = [sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised]
+    if region in _NEAR:
+        steps.append(lambda x: _termwise(x, sp.oo if region == "hi" else sp.S.Zero))
+    for step in steps:
         ok, form = attempt(what, step, e, seconds=5)
         if ok and not form.has(sp.zoo, sp.nan, sp.I):
             forms.append(form)
