@@ -186,24 +186,6 @@ def rule_expm1_softplus(expr: sp.Expr) -> sp.Expr:
     return expr.replace(match, repl)
 
 
-def rule_reciprocal_expm1_softplus(expr: sp.Expr) -> sp.Expr:
-    """1/expm1(k softplus(x)) for a constant k > 0 -> exp(-y - log k - log_softplus(x) - log1mexp_ratio(y)),
-    y = k softplus(x) (1/expm1(y) = e^-y / (y (1 - e^-y)/y)): the value without a division, its gradient through
-    log-softplus, where the reciprocal's e^y/expm1(y)^2 overflows once y < 1e-154 (JS-weighted's density ratio
-    for pi != 1/2 at logits above 354, though the gradient there is a float64)."""
-    def parts(e):
-        if not (e.is_Pow and e.exp == -1 and e.base.func == expm1):
-            return None
-        k, rest = e.base.args[0].as_coeff_Mul()
-        return (k, rest) if rest.func == softplus and k.is_Number and k > 0 else None
-
-    def repl(e):
-        k, s_ = parts(e)
-        return sp.exp(-k * s_ - sp.log(k) - log_softplus(s_.args[0]) - log1mexp_ratio(k * s_))
-
-    return expr.replace(lambda e: parts(e) is not None, repl)
-
-
 def rule_exp_coefficient(expr: sp.Expr) -> sp.Expr:
     """c e^z -> e^(z + log c) for a constant c > 0: the product cannot overflow before the exponential does
     (3 e^87.3 is a float32, but its gradient went through 3 * inf-rounded intermediates)."""
@@ -228,7 +210,7 @@ def rule_log_wright_omega(expr: sp.Expr) -> sp.Expr:
 
 
 RULES = (rule_wright_omega, rule_log_reciprocal, rule_log_const_minus_exp, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1_scaled, rule_expm1, rule_expm1_softplus,
-         rule_reciprocal_expm1_softplus, rule_reciprocal_expm1, rule_log1p, rule_exp_coefficient, rule_log_wright_omega)
+         rule_reciprocal_expm1, rule_log1p, rule_exp_coefficient, rule_log_wright_omega)
 
 
 def apply_rules(expr: sp.Expr) -> sp.Expr:
