@@ -191,6 +191,33 @@ def test_overflowing_conjugate_is_inf_not_nan(f, numeric_modules):
             assert torch.isnan(piece(torch.tensor([float("nan")], dtype=dtype))).all(), (f, dtype)
 
 
+@pytest.mark.parametrize("f", NUMERIC_FS)
+def test_conjugate_respects_the_fenchel_young_bound_up_to_the_largest_float(f, numeric_modules):
+    """f*(t) >= t u - f(u) for every u > 0: at t from 1e10 to the largest float, the module's f*(t) is at least
+    the best such bound over u = 10^k (mpmath, 50 digits), to 1e-6 relative (the bound's own u is off the optimum,
+    so the margin is the module's rounding), and +inf where the bound overflows the dtype; +-inf logits give
+    +-inf or f*'s limit, never NaN. (Where f' overflows float64 the table's end knots were guesses: an inverted
+    last interval once gave f*(2e285) = t for (sqrt(u) - 1)^4, finite and far too small.)"""
+    d = fdiv.derive(f)
+    (u,) = d.f.free_symbols
+    fu = sp.lambdify(u, d.f, "mpmath")
+    m = numeric_modules[f]
+    us = [mpmath.mpf(10) ** k for k in range(-300, 301, 3)]
+    for dtype, ts in ((torch.float64, [1e10, 1e50, 1e100, 1e200, 1e300, torch.finfo(torch.float64).max]),
+                      (torch.float32, [1e10, 1e20, 1e30, torch.finfo(torch.float32).max])):
+        values = m.conjugate(torch.tensor(ts, dtype=dtype)).double().tolist()
+        big = torch.finfo(dtype).max
+        with mpmath.workdps(50):
+            for t, got in zip(torch.tensor(ts, dtype=dtype).double().tolist(), values):
+                bound = max(mpmath.mpf(t) * u - fu(u) for u in us)
+                if bound > big:
+                    assert got == math.inf, (f, dtype, t, got)
+                else:
+                    assert got >= bound - 1e-6 * abs(bound), (f, dtype, t, got, float(bound))
+        ends = m.conjugate(torch.tensor([-math.inf, math.inf], dtype=dtype))
+        assert not torch.isnan(ends).any(), (f, dtype, ends)
+
+
 def test_gradient_at_the_optimum_is_finite_where_f_prime_prime_vanishes(numeric_modules):
     """(sqrt(u) - 1)^4 has f''(1) = 0: at v = 0 (u* = 1, the critic's optimum when P = Q) d u*/dt is infinite,
     but the loss's gradient u* is 1: the backward pass must not form 0 * inf."""

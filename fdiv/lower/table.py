@@ -83,6 +83,18 @@ def reliable(G, mapping, ref: np.ndarray, tau: np.ndarray, y_range) -> np.ndarra
     return np.isfinite(g) & inside & (np.abs(g - tau) <= 1e-6 * (np.abs(tau) + 1.0))
 
 
+def _monotone_ends(knots: np.ndarray) -> np.ndarray:
+    """The knots made non-decreasing outwards from the middle knot (G increases, so they are, except at the ends,
+    where G overflowed float64 or tau is infinite and the bisection could only guess): every interval stays a
+    bracket lo <= hi, and a tau out there gets the u* at the edge of what float64 evaluates (f* then overflows,
+    as it should) rather than a guessed knot's (an inverted last interval gave f*(2e285) = t for (sqrt(u) - 1)^4)."""
+    out = knots.copy()
+    mid = len(out) // 2
+    out[: mid + 1] = np.minimum.accumulate(out[: mid + 1][::-1])[::-1]
+    out[mid:] = np.maximum.accumulate(out[mid:])
+    return out
+
+
 def _interval_ok(good_knot: np.ndarray, tau: np.ndarray, kind: str, centre: float, xi_m: float, h: float):
     """Whether both knots of each point's interval are reliable."""
     k = len(good_knot) - 1
@@ -121,7 +133,7 @@ def build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range: 
         h = 2.0 * xi_m / k
         xi = -xi_m + h * np.arange(k + 1)
         zs = uncompress(xi)
-        knots = bisect(G, mapping, index_inverse(kind, zs, centre), *y_range)
+        knots = _monotone_ends(bisect(G, mapping, index_inverse(kind, zs, centre), *y_range))
         # 16 points inside each interval, and the knots themselves
         probe = (-xi_m + h * (np.arange(16 * k + 1) / 16.0))[:-1] + h / 32.0
         near = h * 2.0 ** -np.arange(1.0, 60.0)  # and ever closer to xi = 0 (a cusp's knot)
