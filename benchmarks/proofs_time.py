@@ -4,7 +4,8 @@ into a temporary directory) against the working tree, run alternately in one ses
     python benchmarks/proofs_time.py [--before REV] [--runs N]
 
 CPU time (user + system, of the process and its children) is what the proofs cost on a shared machine; wall
-time is printed too. The default base is the last revision before the proofs' second wave, where the Gaussian
+time is printed too. Every run starts with an empty derivation cache directory (cold): the after tree still
+reads the catalogue derivations it ships (fdiv/catalogue_derivations.json), as a fresh clone does. The default base is the last revision before the proofs' second wave, where the Gaussian
 KL went through SymPy's Meijer-G integrator and the catalogue was derived in a worker pool.
 """
 from __future__ import annotations
@@ -30,11 +31,14 @@ def _cpu_of_children() -> float:
 
 
 def run_once(tree: Path) -> tuple[float, float, int]:
-    """(CPU seconds, wall seconds, exit code) of one `python -m proofs` in `tree`."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    cpu0, wall0 = _cpu_of_children(), time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "proofs"], cwd=tree, env=env, capture_output=True, text=True)
-    return _cpu_of_children() - cpu0, time.perf_counter() - wall0, done.returncode
+    """(CPU seconds, wall seconds, exit code) of one `python -m proofs` in `tree`, with an empty derivation cache
+    directory (cold, as on a fresh machine: what the checkout ships is all there is)."""
+    with tempfile.TemporaryDirectory(prefix="proofs-cache-") as cache_dir:
+        env = {**os.environ, "PYTHONPATH": str(tree), "FDIV_CACHE_DIR": cache_dir}
+        env.pop("FDIV_NO_CACHE", None)
+        cpu0, wall0 = _cpu_of_children(), time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "proofs"], cwd=tree, env=env, capture_output=True, text=True)
+        return _cpu_of_children() - cpu0, time.perf_counter() - wall0, done.returncode
 
 
 def export(rev: str, into: Path) -> Path:

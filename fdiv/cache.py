@@ -65,6 +65,21 @@ def key(spec, values: dict, seconds: float) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+#: The catalogue's derivations, shipped with the package (`python -m fdiv.docs --write` regenerates the file from
+#: fresh derivations, `--check` fails when it differs): read when the disk cache misses, so a fresh checkout's
+#: `python -m proofs` or `fdiv gen` does not derive the catalogue again. Its keys carry the source digest like any
+#: entry: after a change to the derivation code they no longer match and are simply not used.
+SEED = Path(__file__).parent / "catalogue_derivations.json"
+
+
+@cache
+def _seed() -> dict:
+    try:
+        return json.loads(SEED.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - a missing or unreadable seed only costs time
+        return {}
+
+
 def get(k: str, spec):
     """The cached derivation for key k (a fresh copy), or None."""
     if k in _MEMORY:
@@ -72,14 +87,31 @@ def get(k: str, spec):
     folder = directory()
     if folder is None:
         return None
-    path = folder / f"{k}.json"
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        d = _from_record(record, spec)
-    except Exception:  # noqa: BLE001 - a missing, unreadable or stale entry is simply not used
-        return None
-    _MEMORY[k] = d
-    return _copy(d)
+    for read in (lambda: json.loads((folder / f"{k}.json").read_text(encoding="utf-8")), lambda: _seed()[k]):
+        try:
+            d = _from_record(read(), spec)
+        except Exception:  # noqa: BLE001 - a missing, unreadable or stale entry is simply not used
+            continue
+        _MEMORY[k] = d
+        return _copy(d)
+    return None
+
+
+def seed_text() -> str:
+    """The seed file's text, from fresh derivations of the catalogue (never from a cache)."""
+    from . import catalogue
+    from .derive import _derive, step_seconds
+
+    records = {}
+    for name in catalogue.names():
+        spec = catalogue.get(name)
+        f, values = spec.expr({})
+        if any(isinstance(v, SymbolicRange) for v in values.values()):
+            continue
+        record = _to_record(_derive(spec, f, values, []))
+        if record is not None:
+            records[key(spec, values, step_seconds())] = record
+    return json.dumps(records, sort_keys=True, indent=0) + "\n"
 
 
 def put(k: str, d) -> None:

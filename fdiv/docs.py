@@ -22,6 +22,7 @@ def catalogue_table() -> str:
 
 
 def expected() -> dict[Path, str]:
+    from . import cache
     from .emit import catalogue_modules
 
     table = catalogue_table()
@@ -33,6 +34,7 @@ def expected() -> dict[Path, str]:
         ROOT / "docs" / "published-table.md": document() + "\n",
         ROOT / "README.md": f"{head}{BEGIN}\n{table}\n{END}{tail}",
         **catalogue_modules(),
+        cache.SEED: cache.seed_text(),
     }
 
 

@@ -98,3 +98,30 @@ def test_derive_all_reads_its_rendering_from_the_cache(monkeypatch, capsys):
     monkeypatch.setattr(parallel, "derive_all", fail)
     assert main(["derive", "--all", "--format", "markdown"]) == 0
     assert capsys.readouterr().out == first
+
+
+def test_catalogue_derivations_ship_with_the_package(fresh_cache, monkeypatch):
+    """An empty cache directory (a fresh machine) still reads the catalogue from the shipped seed, without
+    deriving: the same objects as a fresh derivation (python -m fdiv.docs --check keeps the file equal to fresh
+    derivations). FDIV_NO_CACHE turns the seed off too."""
+    monkeypatch.setenv("FDIV_NO_CACHE", "1")
+    fresh = fdiv.derive("jensen-shannon")  # derived here, no cache and no seed
+    monkeypatch.delenv("FDIV_NO_CACHE")
+    monkeypatch.setattr(cache, "_MEMORY", {})
+    _forbid_deriving(monkeypatch)
+    seeded = fdiv.derive("jensen-shannon")
+    assert not list(fresh_cache.glob("*.json"))  # nothing written: the seed answered
+    for field in ("f", "conjugate", "activation", "optimal_critic", "ratio_from_critic", "f_prime_at_one"):
+        assert getattr(seeded, field) == getattr(fresh, field)
+    monkeypatch.setattr(cache, "_MEMORY", {})
+    monkeypatch.setenv("FDIV_NO_CACHE", "1")
+    with pytest.raises(AssertionError, match="derived again"):
+        fdiv.derive("jensen-shannon")
+
+
+def test_a_seed_entry_for_other_sources_is_not_used(fresh_cache, monkeypatch):
+    """Seed keys carry the source digest: after a change to the derivation code nothing in the seed matches."""
+    monkeypatch.setattr(cache, "_source_digest", lambda: "a different source")
+    _forbid_deriving(monkeypatch)
+    with pytest.raises(AssertionError, match="derived again"):
+        fdiv.derive("jensen-shannon")
