@@ -5,10 +5,10 @@ STAMP = .setup.stamp
 
 .PHONY: setup demo test bench docs figures clean
 
-# torch is pinned to the local CPU wheel; the package itself only declares a range.
-$(STAMP): pyproject.toml
+# torch is pinned to the local CPU wheel, the rest to constraints.txt; the package itself only declares ranges.
+$(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[test,plot]'
+	$(PIP) install -q -c constraints.txt -e '.[test,plot]'
 	@touch $(STAMP)
 
 setup: $(STAMP)

@@ -4,12 +4,23 @@ Limits count the CPU time of this process (ITIMER_PROF / SIGPROF), not wall-cloc
 gets the same verdict on an idle laptop and on a machine busy with other work. SymPy is pure Python, so the
 signal handler interrupts it between bytecodes. Limits nest: an inner limit never outlives an outer one.
 Off the main thread (where signals cannot be used) calls run unlimited.
+
+A signal handler may run in the middle of anything, so the alarm is careful where it raises:
+* it never raises inside the limits' own bookkeeping, an import, a garbage-collector callback or a `__del__`
+  (an exception there is swallowed or leaves a half-imported module); it waits for the next alarm instead;
+* the timer repeats every REFIRE CPU seconds after a deadline, so an expiry that some code swallowed
+  (`except BaseException: pass`) is raised again until the limited block ends;
+* the handler stays installed once a limit has been used (it does nothing when no limit is active), so a late
+  SIGPROF can never meet the default action, which would kill the process.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -21,8 +32,8 @@ from .errors import DerivationError, DerivationTimeout, FdivError, SpecError
 DEFAULT_STEP_SECONDS = 20.0
 #: The most a limit may be set to (a day); larger values are refused rather than overflowing the timer.
 MAX_SECONDS = 86400.0
-
-_deadlines: list[tuple[float, object]] = []  # (CPU-time deadline, the limit that set it)
+#: CPU seconds between repeated alarms once a deadline has passed (or an alarm had to wait).
+REFIRE = 0.02
 
 
 def parse_seconds(text: str, *, where: str) -> float:
@@ -45,46 +56,115 @@ class _Expired(BaseException):
     """Raised inside the limited block; BaseException so SymPy's `except Exception` cannot swallow it."""
 
 
-def _on_alarm(signum, frame):  # noqa: ARG001
-    raise _Expired()
+class _Entry:
+    """One active limit: its CPU-time deadline and the limit that owns it (an inner limit that would outlive
+    the enclosing one takes over the enclosing deadline and owner)."""
+    __slots__ = ("deadline", "owner")
+
+    def __init__(self, deadline: float, owner: object) -> None:
+        self.deadline, self.owner = deadline, owner
+
+
+_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR, without importing inspect
+_active: list[_Entry] = []  # innermost last
+_foreign: object = None  # a Python handler that was there before ours, given back when no limit is active
 
 
 def _arm(seconds: float) -> None:
-    signal.setitimer(signal.ITIMER_PROF, max(seconds, 1e-4))
+    signal.setitimer(signal.ITIMER_PROF, max(seconds, 1e-4), REFIRE)
 
 
-@contextmanager
-def time_limit(what: str, seconds: float | None = None) -> Iterator[None]:
+def _unsafe(frame, limited) -> bool:
+    """Whether raising in `frame` could be swallowed or leave broken state: it runs (directly or through
+    calls) the limits' own code, contextlib's enter/exit, a GC callback, a finaliser, or an import begun inside
+    the limited block (whose frame is `limited`)."""
+    callbacks = {cb.__code__ for cb in gc.callbacks if hasattr(cb, "__code__")}
+    while frame is not None and frame is not limited:
+        code = frame.f_code
+        if (code in _OWN_CODE or code in callbacks or code.co_name == "__del__"
+                or code.co_filename.startswith("<frozen importlib")):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _caller(frame):
+    """The frame whose code holds the `with` block: past generator-based context managers (`step`) and
+    contextlib, whose frames are not on the stack while the block runs."""
+    while frame.f_back is not None and (frame.f_code.co_flags & _CO_GENERATOR
+                                        or frame.f_code in _OWN_CODE):
+        frame = frame.f_back
+    return frame
+
+
+def _on_alarm(signum, frame):  # noqa: ARG001
+    if not _active or time.process_time() < _active[-1].deadline:
+        return  # stale (its limit has ended) or early: the armed timer stands
+    if frame is not None and _unsafe(frame, getattr(_active[-1].owner, "_frame", None)):
+        # Not here: come back in a millisecond (an alarm that trips during a collection is handled in the GC
+        # callback, so in GC-heavy code most alarms land there; soon enough one lands in the block itself)
+        signal.setitimer(signal.ITIMER_PROF, 1e-3, REFIRE)
+        return
+    raise _Expired()
+
+
+class time_limit:  # noqa: N801 - used like a function, as before
     """Run the block for at most `seconds` of CPU time (default: the step limit); raise DerivationTimeout
     naming `what`."""
-    if seconds is None:
-        seconds = step_seconds()
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    now = time.process_time()
-    token = object()
-    deadline, owner = now + seconds, token
-    if _deadlines and _deadlines[-1][0] < deadline:
-        deadline, owner = _deadlines[-1]  # an inner limit never outlives the enclosing one
-    _deadlines.append((deadline, owner))
-    previous = signal.signal(signal.SIGPROF, _on_alarm)
-    _arm(deadline - now)
-    try:
-        yield
-    except _Expired:
+
+    def __init__(self, what: str, seconds: float | None = None) -> None:
+        self.what = what
+        self.seconds = step_seconds() if seconds is None else seconds
+        self._entry: _Entry | None = None
+        self._frame = None  # the frame that entered the block
+
+    def __enter__(self) -> None:
+        global _foreign
+        if threading.current_thread() is not threading.main_thread():
+            return
+        now = time.process_time()
+        entry = _Entry(now + self.seconds, self)
+        if _active and _active[-1].deadline <= entry.deadline:
+            entry = _Entry(_active[-1].deadline, _active[-1].owner)  # never outlive the enclosing limit
+        if signal.getsignal(signal.SIGPROF) is not _on_alarm:
+            previous = signal.signal(signal.SIGPROF, _on_alarm)
+            _foreign = previous if callable(previous) else None
+        self._frame = _caller(sys._getframe(1))
+        _active.append(entry)
+        self._entry = entry
+        _arm(entry.deadline - now)
+
+    def __exit__(self, kind, value, traceback) -> bool:
+        entry, self._entry, self._frame = self._entry, None, None
+        if entry is None:
+            return False
         signal.setitimer(signal.ITIMER_PROF, 0)
-        if owner is not token:
-            raise  # an enclosing limit expired: its own block reports it
-        raise DerivationTimeout(
-            f"{what} exceeded its time limit of {seconds:g} s of CPU time "
-            "(raise it with --time-limit or FDIV_TIME_LIMIT)") from None
-    finally:
-        signal.setitimer(signal.ITIMER_PROF, 0)
-        _deadlines.pop()
-        signal.signal(signal.SIGPROF, previous)
-        if _deadlines:  # re-arm the enclosing limit
-            _arm(_deadlines[-1][0] - time.process_time())
+        for i in range(len(_active) - 1, -1, -1):
+            if _active[i] is entry:
+                del _active[i]
+                break
+        if _active:
+            _arm(_active[-1].deadline - time.process_time())
+        elif _foreign is not None:  # someone else's handler: theirs again
+            signal.signal(signal.SIGPROF, _foreign)
+        if kind is _Expired and entry.owner is self:
+            raise DerivationTimeout(
+                f"{self.what} exceeded its time limit of {self.seconds:g} s of CPU time "
+                "(raise it with --time-limit or FDIV_TIME_LIMIT)") from None
+        return False  # an enclosing limit's expiry travels on to it; any other exception too
+
+
+_OWN_CODE = frozenset({time_limit.__enter__.__code__, time_limit.__exit__.__code__, _arm.__code__,
+                       _unsafe.__code__, _on_alarm.__code__,
+                       contextlib._GeneratorContextManager.__enter__.__code__,
+                       contextlib._GeneratorContextManager.__exit__.__code__})
+
+
+def _forget_in_child() -> None:
+    _active.clear()  # a forked child has no timers: the parent's deadlines (in the parent's CPU time) are not its own
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def attempt(what: str, fn, *args, seconds: float | None = None, **kwargs):

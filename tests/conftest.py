@@ -15,3 +15,44 @@ settings.load_profile(os.environ.get("FDIV_HYPOTHESIS", "ci"))
 # One derivation cache for the whole run (and the next run in this checkout): each heavy derivation happens once,
 # whichever test asks first. Subprocesses inherit it. A fresh clone starts with an empty one.
 os.environ.setdefault("FDIV_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), ".fdiv-cache"))
+
+import faulthandler  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+# A test still running after this many wall-clock seconds is taken for hung: its worker writes every thread's
+# traceback to .pytest-hung/ and exits, so the run ends with that test failed and named (and the traceback in
+# the summary; with -n 0 it stays in that folder) instead of waiting out CI's limit. The slowest test takes about a minute on a loaded 2-core machine.
+HUNG_AFTER = 1200
+HUNG_DIR = Path(__file__).resolve().parents[1] / ".pytest-hung"
+_report = None
+
+
+def pytest_configure(config):
+    global _report
+    if not hasattr(config, "workerinput"):  # the controller (or the only process): start from an empty folder
+        shutil.rmtree(HUNG_DIR, ignore_errors=True)
+    HUNG_DIR.mkdir(exist_ok=True)
+    _report = open(HUNG_DIR / f"{os.getpid()}.txt", "w")  # noqa: SIM115 - open for the process's lifetime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):  # noqa: ARG001
+    faulthandler.dump_traceback_later(HUNG_AFTER, exit=True, file=_report)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+    if hasattr(config, "workerinput"):
+        return
+    for path in sorted(HUNG_DIR.glob("*.txt")):
+        text = path.read_text(errors="replace")
+        if text.strip():
+            terminalreporter.section(f"a test ran past {HUNG_AFTER} s and was stopped; where it was")
+            terminalreporter.write(text)
+    shutil.rmtree(HUNG_DIR, ignore_errors=True)
