@@ -6,8 +6,9 @@ signal handler interrupts it between bytecodes. Limits nest: an inner limit neve
 Off the main thread (where signals cannot be used) calls run unlimited.
 
 A signal handler may run in the middle of anything, so the alarm is careful where it raises:
-* it never raises inside the limits' own bookkeeping, an import, a garbage-collector callback or a `__del__`
-  (an exception there is swallowed or leaves a half-imported module); it waits for the next alarm instead;
+* it never raises inside the limits' own bookkeeping, an import, a garbage-collector callback, a `__del__` or a
+  generator's cleanup (an exception there is swallowed or leaves a half-imported module); it waits for the next
+  alarm instead;
 * the timer repeats every REFIRE CPU seconds after a deadline, so an expiry that some code swallowed
   (`except BaseException: pass`) is raised again until the limited block ends;
 * the handler stays installed once a limit has been used (it does nothing when no limit is active), so a late
@@ -76,8 +77,10 @@ def _arm(seconds: float) -> None:
 
 def _unsafe(frame, limited) -> bool:
     """Whether raising in `frame` could be swallowed or leave broken state: it runs (directly or through
-    calls) the limits' own code, contextlib's enter/exit, a GC callback, a finaliser, or an import begun inside
-    the limited block (whose frame is `limited`)."""
+    calls) the limits' own code, contextlib's enter/exit, a GC callback, a finaliser (`__del__`, a generator's
+    cleanup), or an import begun inside the limited block (whose frame is `limited`)."""
+    if isinstance(sys.exc_info()[1], GeneratorExit):
+        return True  # a generator's cleanup, run by close() or, swallowing what it raises, by its finaliser
     callbacks = {cb.__code__ for cb in gc.callbacks if hasattr(cb, "__code__")}
     while frame is not None and frame is not limited:
         code = frame.f_code

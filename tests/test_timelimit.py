@@ -103,6 +103,29 @@ def test_the_alarm_never_raises_inside_a_gc_callback(monkeypatch):
     assert unraisable == []
 
 
+def test_the_alarm_never_raises_inside_a_generators_cleanup(monkeypatch):
+    """A generator dropped inside the block runs its `finally` as it is finalised, where an exception is
+    'ignored': the cleanup finishes and the limit raises afterwards, in the block."""
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    cleaned = []
+
+    def generator():
+        try:
+            yield 1
+        finally:
+            burn(0.3)  # the alarm (0.05 s) falls in here
+            cleaned.append(True)
+
+    with pytest.raises(DerivationTimeout):
+        with time_limit("dropping a generator", 0.05):
+            g = generator()
+            next(g)
+            del g  # finalised here, by reference counting
+            burn()
+    assert cleaned == [True] and unraisable == []
+
+
 def test_an_import_begun_inside_the_block_completes(tmp_path, monkeypatch):
     """A module whose import takes 0.3 s of CPU, imported under a 0.01 s limit: the import finishes whole (no
     half-initialised module), then the limit raises."""
