@@ -24,7 +24,8 @@ import pytest  # noqa: E402
 
 # A test still running after this many wall-clock seconds is taken for hung: its worker writes every thread's
 # traceback to .pytest-hung/ and exits, so the run ends with that test failed and named (and the traceback in
-# the summary; with -n 0 it stays in that folder) instead of waiting out CI's limit. The slowest test takes about a minute on a loaded 2-core machine.
+# the summary; with -n 0 it stays in that folder) instead of waiting out CI's limit. The slowest test takes
+# about 20 s (pytest --durations), a few times that on a cold cache and a loaded machine.
 HUNG_AFTER = 1200
 HUNG_DIR = Path(__file__).resolve().parents[1] / ".pytest-hung"
 _report = None
