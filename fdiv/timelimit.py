@@ -78,10 +78,6 @@ def _arm(seconds: float) -> None:
     signal.setitimer(signal.ITIMER_PROF, max(seconds, 1e-4), REFIRE)
 
 
-def _soon() -> None:
-    signal.setitimer(signal.ITIMER_PROF, 1e-3, REFIRE)
-
-
 def _unsafe(frame, owner: time_limit) -> bool:
     """Whether raising in `frame` could be swallowed, leave broken state, or miss its block: it runs (directly
     or through calls) the limits' own code, a context manager's enter/exit (mpmath's workdps restores the
@@ -119,7 +115,7 @@ def _on_alarm(signum, frame):  # noqa: ARG001
     if frame is not None and _unsafe(frame, _active[-1].owner):
         # Not here: come back in a millisecond (an alarm that trips during a collection is handled in the GC
         # callback, so in GC-heavy code most alarms land there; soon enough one lands in the block itself)
-        _soon()
+        _arm(1e-3)
         return
     raise _Expired()
 
@@ -129,7 +125,7 @@ def _unraisable(info) -> None:
     weakref callback, say) is not reported; the alarm comes again at once. Anything else goes to the hook
     that was there before."""
     if isinstance(info.exc_value, _Expired):
-        _soon()
+        _arm(1e-3)
     elif _hook_before is not None:
         _hook_before(info)
 
@@ -197,7 +193,7 @@ class time_limit:  # noqa: N801 - used like a function, as before
 
 
 _CONTEXTLIB_ENTER = contextlib._GeneratorContextManager.__enter__.__code__
-_OWN_CODE = frozenset({_arm.__code__, _soon.__code__, _unsafe.__code__, _on_alarm.__code__,
+_OWN_CODE = frozenset({_arm.__code__, _unsafe.__code__, _on_alarm.__code__,
                        _unraisable.__code__})
 
 
