@@ -73,6 +73,19 @@ class Derivation:
 
         return latex_card(self)
 
+    def paper_activation(self) -> sp.Expr | None:
+        """The f-GAN paper's activation as the catalogue records it, at this derivation's parameter values (the
+        paper's own row for alpha > 1), or None where none is recorded. A parameter kept symbolic stays a symbol."""
+        from .parse import EXTENDED, parse
+        from .published import _published_for
+
+        text = _published_for(self.spec, self.parameters).get("activation") if self.spec.published else None
+        if text is None:
+            return None
+        syms = {"v": V, **{k: sp.Symbol(k, real=True) for k in self.parameters}}
+        expr = parse(text, syms, where=f"{self.name}: published activation", functions=EXTENDED)
+        return expr.xreplace({syms[k]: v for k, v in self.parameters.items() if not isinstance(v, SymbolicRange)})
+
     def notes(self) -> list[str]:
         """What a user should know that is not an error (printed as `note:` lines by the CLI)."""
         out = []
@@ -118,7 +131,7 @@ class Derivation:
             "limits": {"f(0+)": str(self.f_at_zero), "f'(0+)": str(self.f_prime_at_zero),
                        "f'(oo)": str(self.f_prime_at_infinity), "f(1)": str(self.f_at_one)},
             "activation_rule": self.activation_rule,
-            "published_activation": self.spec.published.get("activation"),
+            "published_activation": None if (paper := self.paper_activation()) is None else str(paper),
             "checks": [c.to_json() for c in self.checks],
         }
 

@@ -37,7 +37,7 @@ def _show(e) -> str:
 
 
 def text_one(d: Derivation) -> str:
-    pub = d.spec.published.get("activation")
+    pub = d.paper_activation()
     lines = [
         f"{_label(d)}: {d.spec.title or d.name}",
         f"  f(u)                = {_show(d.f)}",
@@ -49,7 +49,7 @@ def text_one(d: Derivation) -> str:
         f"  critic range        = {_show(d.critic_range)}   (range of f' on (0, oo))",
         f"  sigma_f(v)          = {_show(d.activation)}   [{d.activation_rule}]",
     ]
-    if pub and pub != str(d.activation):
+    if pub is not None and not _same(pub, d.activation):
         lines.append(f"  paper's sigma_f(v)  = {pub}")
     lines += [
         f"  T*(u) = f'(u)       = {_show(d.optimal_critic)}",
@@ -61,6 +61,16 @@ def text_one(d: Derivation) -> str:
     ]
     lines += [f"    {c}" for c in d.checks]
     return "\n".join(lines)
+
+
+def _same(a: sp.Expr, b: sp.Expr) -> bool:
+    """a = b, by SymPy's simplification under a short time limit (not proved equal counts as different)."""
+    from .timelimit import attempt
+
+    if a == b:
+        return True
+    ok, diff = attempt("comparing the paper's activation", sp.simplify, a - b, seconds=2)
+    return ok and diff == 0
 
 
 WIDTH = 100
