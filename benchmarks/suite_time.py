@@ -56,8 +56,9 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as folder:
         env = dict(os.environ, **{OUT: folder}, PYTHONPATH=os.pathsep.join([str(ROOT / "benchmarks"), str(ROOT)]))
         load_before, before, start = os.getloadavg(), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-        code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "suite_time", *argv], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL)
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "suite_time", *argv], cwd=ROOT, env=env,
+                             capture_output=True, text=True)
+        code = run.returncode
         wall, after, load_after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN), os.getloadavg()
         workers = {p.stem: json.loads(p.read_text()) for p in Path(folder).glob("*.json")}
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -65,6 +66,10 @@ def main(argv: list[str]) -> int:
     for costs in workers.values():
         for name, seconds in costs.items():
             per_file[name] += seconds
+    lines = run.stdout.splitlines()
+    for line in [x for x in lines if x.startswith(("FAILED", "ERROR"))] + lines[-1:]:
+        print(line)
+    print(f"warnings summary: {'yes' if any('warnings summary' in x for x in lines) else 'none'}")
     print(f"pytest exit code {code}; cores {os.cpu_count()}; load average before {load_before[0]:.1f}, "
           f"after {load_after[0]:.1f}")
     print(f"wall {FINITE.check('wall', wall):.0f} s; CPU of the whole run {FINITE.check('CPU', cpu):.0f} s "

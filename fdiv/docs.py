@@ -50,10 +50,19 @@ def cli_output(*argv: str) -> str:
 
 
 def leading_digits(x: float, n: int) -> str:
-    """The first n significant digits of x, cut (not rounded), then an ellipsis: 0.111421... -> '0.11142…'."""
-    d = Decimal(repr(x))
-    quantum = Decimal(1).scaleb(d.adjusted() - n + 1)
-    return f"{d.quantize(quantum, rounding='ROUND_DOWN')}…"
+    """The first n significant digits of x, cut (not rounded), then an ellipsis: 0.111421... -> '0.11142…',
+    1.3484988e307 -> '1.3484…e+307'. The README quotes values to digits every platform computes alike (a last
+    digit may differ between CPUs' vectorised exp and log), so the check stays a check of the mathematics."""
+    sign, digits, exponent = Decimal(repr(x)).as_tuple()
+    adjusted = len(digits) + exponent - 1  # the power of 10 of the leading digit
+    kept = "".join(map(str, digits[:n])).ljust(n, "0")
+    head = "-" if sign else ""
+    if adjusted < -5 or adjusted >= n:
+        return f"{head}{kept[0]}.{kept[1:]}…e{adjusted:+d}"
+    if adjusted < 0:
+        return f"{head}0.{'0' * (-adjusted - 1)}{kept}…"
+    whole, frac = kept[:adjusted + 1], kept[adjusted + 1:]
+    return f"{head}{whole}.{frac}…" if frac else f"{head}{whole}…"
 
 
 def _gauss(name: str, p: tuple[float, float], q: tuple[float, float]) -> float:
@@ -97,28 +106,37 @@ def _json_contract_example() -> str:
     data = json.loads(cli_output("derive", "pearson", "--format", "json"))
     data["activation_rule"] = "..."
     data["checks"] = [{"name": "...", **{k: v for k, v in data["checks"][0].items() if k != "name"}}]
-    items = [json.dumps({k: v}, ensure_ascii=False)[1:-1] for k, v in data.items()]
-    lines, line = [], "{"
-    for item in items:
-        piece = item if line == "{" else f" {item}"
-        if len(line) + len(piece) + 2 > 112 and line != "{":
+    lines, line = [], ""
+    for item in (json.dumps({k: v}, ensure_ascii=False)[1:-1] for k, v in data.items()):
+        if line and len(line) + len(item) + 4 > 112:  # each line opens with '{' or ' ' and closes with ',' or '}'
             lines.append(line + ",")
-            line = " " + item
+            line = item
         else:
-            line = line + ("" if line == "{" else ",") + piece
-    lines.append(line + "}")
-    return "\n```json\n" + "\n".join(lines) + "\n```\n"
+            line = f"{line}, {item}" if line else item
+    return "\n```json\n{" + "\n ".join([*lines, line]) + "}\n```\n"
+
+
+def _gauss_json(*argv: str) -> str:
+    """What `fdiv gauss ... --format json` prints, its value cut to 10 digits and its error bound to 2."""
+    data = json.loads(cli_output("gauss", *argv, "--format", "json"))
+    return (f'`{{"value": {leading_digits(data["value"], 10)}, "method": "{data["method"]}", '
+            f'"abs_error": {data["abs_error"]:.1e}}}`')
+
+
+def _gauss_value(*argv: str) -> str:
+    return leading_digits(json.loads(cli_output("gauss", *argv, "--format", "json"))["value"], 12)
+
+
+_ALPHA_OVERFLOW = ("alpha", "--param", "alpha=3", "--p", "3.484375,0.05", "--q", "0.046875,0.05", "--method")
 
 
 FACTS: dict[str, Callable[[], str]] = {
     # the JSD and JS of P = N(1, 1) and Q = N(0, 1), by quadrature (the README's critic example and fdiv.estimate)
     "jsd-n1-n0": lambda: leading_digits(_gauss("jsd", (1.0, 1.0), (0.0, 1.0)), 5),
     "js-n1-n0": lambda: leading_digits(_gauss("jensen-shannon", (1.0, 1.0), (0.0, 1.0)), 5),
-    "gauss-kl-json": lambda: f"`{cli_output('gauss', 'kl', '--p', '0,1', '--q', '1,2', '--format', 'json')}`",
-    "gauss-alpha-quadrature": lambda: cli_output("gauss", "alpha", "--param", "alpha=3", "--p", "3.484375,0.05",
-                                                 "--q", "0.046875,0.05", "--method", "quadrature").split()[0],
-    "gauss-alpha-closed-form": lambda: cli_output("gauss", "alpha", "--param", "alpha=3", "--p", "3.484375,0.05",
-                                                  "--q", "0.046875,0.05", "--method", "closed-form").split()[0],
+    "gauss-kl-json": lambda: _gauss_json("kl", "--p", "0,1", "--q", "1,2"),
+    "gauss-alpha-quadrature": lambda: _gauss_value(*_ALPHA_OVERFLOW, "quadrature"),
+    "gauss-alpha-closed-form": lambda: _gauss_value(*_ALPHA_OVERFLOW, "closed-form"),
     "proofs-summary": lambda: f"`{_proofs_summary()}`",
     "notes-claims": _notes,
     "notes-refuted": lambda: _notes("refuted"),

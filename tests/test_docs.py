@@ -50,3 +50,6 @@ def test_leading_digits_cut_and_do_not_round():
     assert docs.leading_digits(0.11142148218473617, 5) == "0.11142…"
     assert docs.leading_digits(0.22284296436947237, 5) == "0.22284…"
     assert docs.leading_digits(0.0999999, 2) == "0.099…"
+    assert docs.leading_digits(1.3484988106265894e307, 5) == "1.3484…e+307"
+    assert docs.leading_digits(-2.5e-9, 3) == "-2.50…e-9"
+    assert docs.leading_digits(123.456, 3) == "123…" and docs.leading_digits(123.456, 4) == "123.4…"
