@@ -75,15 +75,17 @@ def test_help_has_a_description_and_examples_that_parse(command, capsys):
 
 
 def test_plot_no_cache_writes_no_cache_entry(tmp_path, monkeypatch):
-    """Without the flag, plotting kl reads the shipped seed and writes the entry to the cache directory; with it,
-    the directory is never touched. (The in-process memo is emptied first: it answers before the disk.)"""
+    """Without the flag, plotting alpha at a value the shipped seed does not hold derives it and writes the entry
+    to the cache directory; with it, the directory is never touched. (The in-process memo is emptied first: it
+    answers before the disk.)"""
     pytest.importorskip("matplotlib")
     from fdiv import cache as derivation_cache
 
     for flags, expect_entries in (([], True), (["--no-cache"], False)):
         monkeypatch.setattr(derivation_cache, "_MEMORY", {})
         cache = tmp_path / ("on" if expect_entries else "off")
-        r = run("plot", "kl", "-o", str(tmp_path / f"kl{len(flags)}.png"), *flags, env={"FDIV_CACHE_DIR": str(cache)})
+        r = run("plot", "alpha", "--param", "alpha=2", "-o", str(tmp_path / f"a{len(flags)}.png"), *flags,
+                env={"FDIV_CACHE_DIR": str(cache)})
         assert r.returncode == 0, r.stderr
         entries = list(cache.glob("*.json")) if cache.exists() else []
         assert bool(entries) == expect_entries, (flags, entries)
