@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
+import sympy as sp
 from scipy import integrate
 
 from .errors import NumericsError
@@ -139,9 +140,122 @@ def f_divergence(spec, p: tuple[float, float], q: tuple[float, float], *, high_p
     shift = float(gen.f_at_one)
     if not _finite(pair, gen):
         return Estimate(math.inf, 0.0, "quadrature")
-    est = _mpmath_quad(pair, gen, dps) if high_precision else _scipy_quad(pair, gen)
+    if high_precision:
+        work = _digits_needed(pair, gen, dps)
+        est = _mpmath_quad(pair, gen, work)
+        noise = _rounding_error(pair, gen, work + 10)
+    else:
+        est = _scipy_quad(pair, gen)
+        noise = _rounding_error(pair, gen, None)
+    if math.isfinite(est.value) and noise > TRUST * abs(est.value) and noise > 1e-300:
+        raise NumericsError(f"{gen.name}: f loses its digits where the integral lives (float rounding of about "
+                            f"{noise:.2g} against a value of about {est.value:.2g}): "
+                            + ("use --method mpmath or a closed form" if not high_precision else "use a closed form"))
+    error = est.abs_error + noise if math.isfinite(est.value) else est.abs_error
     # log_value is set only beyond e^709, where adding a finite f(1) changes nothing at float precision
-    return Estimate(est.value + shift, est.abs_error, est.method, est.log_value)
+    return Estimate(est.value + shift, error, est.method, est.log_value)
+
+
+#: The largest integrand rounding error, relative to the value, that a quadrature reports (as part of its
+#: error bar) rather than refusing.
+TRUST = 1e-2
+_GRID = 41
+
+
+def _probe_points(pair: _Pair) -> list[tuple[str, object, object]]:
+    """(frame, point, weight) on a coarse grid over both densities: z over q and p's bulk (weight phi(z) dz),
+    and p's window in t when it is integrated there (weight phi(t) dt)."""
+    scale = max(1.0, pair.sr)
+    lo, hi = min(0.0, pair.mu) - 8 * scale, max(0.0, pair.mu) + 8 * scale
+    out = [("z", lo + (hi - lo) * k / (_GRID - 1), (hi - lo) / (_GRID - 1)) for k in range(_GRID)]
+    if pair.windowed:
+        out += [("t", -8 + 16 * k / (_GRID - 1), 16 / (_GRID - 1)) for k in range(_GRID)]
+    return out
+
+
+def _integrand_at(pair: _Pair, gen: Generator, frame: str, v, *, dps: int | None):
+    """g(u) (frame z) or g(u)/u (frame t) at the grid point v: in float64 exactly as the float integrand forms
+    it (dps None), else in mpmath at dps digits; None where u leaves the float range (the float integrand
+    switches to mpmath there) or the value is not real."""
+    if dps is None:
+        ell = pair.ell_z(v) if frame == "z" else pair.ell_t(v)
+        if not -700 < ell < 700:
+            return None
+        try:
+            with np.errstate(all="ignore"):
+                u = math.exp(ell)
+                value = float(gen.shifted_numpy(u))
+        except (OverflowError, ZeroDivisionError, ValueError, TypeError):
+            return None
+        value = value / u if frame == "t" else value
+        return mpmath.mpf(value) if math.isfinite(value) else None
+    with mpmath.workdps(dps):
+        r, sr, mu, delta, log_r = pair.mp_constants()
+        x = mpmath.mpf(v)
+        if frame == "z":
+            ell = (0.5 * x * x - (x - mu) ** 2 / (2 * r) - log_r / 2 if pair.windowed else
+                   (delta * x * x + 2 * mu * x - mu * mu - r * log_r) / (2 * r))
+        else:
+            z = mu + sr * x
+            ell = (z * z - x * x - log_r) / 2
+        u = mpmath.exp(ell)
+        try:
+            value = gen.shifted_mpmath(u)
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+            return None
+        if isinstance(value, mpmath.mpc):
+            value = value.real
+        value = value / u if frame == "t" else value
+        return +value if mpmath.isfinite(value) else None
+
+
+def _reference_digits(gen: Generator) -> int:
+    """Digits at which g itself is exact enough to judge others: 60 more than twice the largest decimal
+    exponent of a parameter (alpha = 1e-200 is then exact against 1)."""
+    exponents = [abs(float(sp.log(abs(v), 10))) for v in gen.parameters.values()
+                 if isinstance(v, sp.Basic) and v.is_number and v != 0]
+    return 60 + 2 * int(max(exponents, default=0))
+
+
+def _rounding_error(pair: _Pair, gen: Generator, dps: int | None, refs: list | None = None) -> float:
+    """An estimate of int q |g_computed - g| (the error the quadrature inherits from evaluating g, float64 when
+    dps is None, else mpmath at dps digits), four times a trapezoid sum over the probe grid, each point
+    against g at _reference_digits (refs: those reference values, when the caller has them)."""
+    points = _probe_points(pair)
+    refs = refs if refs is not None else _references(pair, gen, points)
+    total = 0.0
+    for (frame, v, h), ref in zip(points, refs):
+        if ref is None:
+            continue
+        got = _integrand_at(pair, gen, frame, v, dps=dps)
+        weight = h * math.exp(-0.5 * v * v) / math.sqrt(2 * math.pi)
+        total += weight * float(abs(ref) if got is None else abs(got - ref))
+    return 4 * total
+
+
+def _references(pair: _Pair, gen: Generator, points) -> list:
+    dps = max(_reference_digits(gen), 2 * MAX_DIGITS)
+    return [_integrand_at(pair, gen, frame, v, dps=dps) for frame, v, _ in points]
+
+
+#: The most digits the mpmath quadrature works at (its cost grows fast with them).
+MAX_DIGITS = 120
+
+
+def _digits_needed(pair: _Pair, gen: Generator, dps: int) -> int:
+    """The working digits for mpmath's quadrature: dps, doubled (up to MAX_DIGITS) while g evaluated there
+    still carries a rounding error above 10^-dps of the integral's size; NumericsError beyond."""
+    points = _probe_points(pair)
+    refs = _references(pair, gen, points)
+    size = sum(h * math.exp(-0.5 * v * v) / math.sqrt(2 * math.pi) * float(abs(x))
+               for (frame, v, h), x in zip(points, refs) if x is not None)
+    digits = dps
+    while digits <= MAX_DIGITS:
+        if _rounding_error(pair, gen, digits + 10, refs) <= 10.0 ** -dps * max(size, 1e-300):
+            return digits
+        digits *= 2
+    raise NumericsError(f"{gen.name}: f cannot be evaluated to {dps} digits here even at {MAX_DIGITS} working digits "
+                        "(its constants cancel against each other): use a closed form")
 
 
 def _log_integrand_mp(pair: _Pair, gen: Generator, v, frame: str = "z"):
