@@ -229,8 +229,10 @@ class _Check:
                 value = self.value(expr, t, f"f* on the {b.kind} branch")
                 if not _close(self.value(self.conj, t, "f*"), value):
                     raise _Fail(f"f* differs from its {b.kind} branch at t = {_show(t)}")
+                if (u == 0) != (b.kind == "boundary"):
+                    raise _Fail(f"(f')^-1({_show(t)}) = {_show(u)} on a {b.kind} branch")
                 if u == 0:
-                    if b.kind != "boundary" or t > self.lo + _TOL * (1 + abs(t)):
+                    if t > self.lo + _TOL * (1 + abs(t)):
                         raise _Fail(f"(f')^-1({_show(t)}) = 0 outside the boundary branch")
                     expected, scale = -self.number(d.f_at_zero, "f(0+)"), 0
                 else:

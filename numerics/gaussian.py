@@ -286,7 +286,7 @@ def _near_log_alpha_integral(p: Gaussian, q: Gaussian, alpha: float, beta: float
             y = linalg.solve_triangular(f + np.eye(p.dim), z[idx], lower=True, check_finite=False)
             with np.errstate(under="ignore"):
                 own = 2.0 * log1pmx(np.diagonal(f)).sum() - (f * f).sum()  # O(b^2): divided by b when per_beta
-            logdets = own / (beta if per_beta else 1.0) - (beta / k) * (2.0 * log1pmx(np.diagonal(e)).sum() - (e * e).sum())
+            logdets = own / (beta if per_beta else 1.0) - k * (2.0 * log1pmx(np.diagonal(e)).sum() - (e * e).sum())
             out[idx] = -0.5 * alpha * k * (y @ y) - 0.5 * logdets
     return out
 
