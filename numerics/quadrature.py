@@ -151,9 +151,11 @@ def f_divergence(spec, p: tuple[float, float], q: tuple[float, float], *, high_p
         raise NumericsError(f"{gen.name}: f loses its digits where the integral lives (float rounding of about "
                             f"{noise:.2g} against a value of about {est.value:.2g}): "
                             + ("use --method mpmath or a closed form" if not high_precision else "use a closed form"))
-    error = est.abs_error + noise if math.isfinite(est.value) else est.abs_error
+    value = est.value + shift
+    # the float rounding of the value (and of adding f(1)) is part of the error too: mpmath's own error is 1e-40
+    error = est.abs_error + noise + math.ulp(value) if math.isfinite(value) else est.abs_error
     # log_value is set only beyond e^709, where adding a finite f(1) changes nothing at float precision
-    return Estimate(est.value + shift, error, est.method, est.log_value)
+    return Estimate(value, error, est.method, est.log_value)
 
 
 #: A quadrature whose integrand rounding error is above both TRUST times its value and ABSOLUTE is refused
