@@ -10,9 +10,11 @@ Only mpmath is imported here; SymPy and the derivation engine are imported when 
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import mpmath
@@ -80,12 +82,31 @@ def representable(y, dtype: str) -> bool:
     return y is not None and abs(y) <= FLOAT_MAX[dtype]
 
 
+_LOOSER: contextvars.ContextVar[float | None] = contextvars.ContextVar("fdiv_rtol", default=None)
+
+
+@contextlib.contextmanager
+def loosened(rtol: float | None) -> Iterator[None]:
+    """Within the block, every relative tolerance is at least `rtol` (a user's --rtol); None changes nothing."""
+    token = _LOOSER.set(rtol)
+    try:
+        yield
+    finally:
+        _LOOSER.reset(token)
+
+
+def rtol_for(dtype: str) -> float:
+    """RTOL[dtype], or the user's looser rtol."""
+    extra = _LOOSER.get()
+    return RTOL[dtype] if extra is None else max(RTOL[dtype], extra)
+
+
 def tolerance(exact_value, dtype: str, *, scale=None, slack: float = 0.0) -> float:
     """The allowed |theirs - exact|: RTOL x scale (default |exact|; for a sum, the sum of its terms' magnitudes),
     plus 10 ulps of 1 when the scale is below 1, plus a conditioning slack the caller states."""
     scale = abs(exact_value) if scale is None else scale
     atol = ATOL_ULPS * EPS[dtype] if scale < 1 else 0.0
-    return float(RTOL[dtype] * scale) + atol + slack
+    return float(rtol_for(dtype) * scale) + atol + slack
 
 
 def to_float(y) -> float:
@@ -106,6 +127,7 @@ class Point:
     ok: bool
     expected: str = ""  # a requirement instead of an exact value ("in dom f* = (-oo, 0)")
     held: float = 0.0  # the exact part of the value that comes from the inputs held fixed (a loss's other term)
+    scale: float = 0.0  # what the error is measured against: |exact|, or the sum of a loss's terms' magnitudes
 
     @property
     def error(self) -> float:
@@ -160,5 +182,6 @@ def compare(inputs: dict, quantity: str, dtype: str, theirs: float | None, exact
         return None
     tol = tolerance(exact_value, dtype, scale=scale, slack=slack)
     ok = theirs is not None and math.isfinite(theirs) and abs(mpmath.mpf(theirs) - exact_value) <= tol
+    size = to_float(abs(exact_value) if scale is None else scale)
     return Point(tuple(inputs.items()), quantity, dtype, theirs, to_float(exact_value), tol, bool(ok),
-                 held=to_float(held))
+                 held=to_float(held), scale=size if math.isfinite(size) else 0.0)
