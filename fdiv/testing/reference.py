@@ -166,6 +166,9 @@ class Point:
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.9g}"
+    if isinstance(v, list):  # a mean or covariance (in full in the JSON)
+        shape = f"{len(v)}x{len(v[0])}" if v and isinstance(v[0], list) else f"{len(v)}"
+        return f"<{shape} array>"
     return str(v)
 
 
