@@ -282,10 +282,12 @@ class ChildFunction(Callee):
     """FILE.py:FUNC run in child processes; see the module notes. `start()` imports it (ChildError when the
     import fails or FUNC is missing); `close()` ends the child."""
 
-    def __init__(self, path: str, name: str, *, kind: str = "torch", cpu_limit: float = 60.0):
+    def __init__(self, path: str, name: str, *, kind: str = "torch", cpu_limit: float = 60.0,
+                 env: dict[str, str | None] | None = None):
         super().__init__(name=name)
         self.path, self.func, self.kind = path, name, kind
         self.cpu_limit = float(cpu_limit)
+        self.env_overrides = dict(env or {})  # variables the child gets as given (None: unset)
         self.ends = 0  # calls that ended their child
         self.import_seconds = 0.0
         self._proc: subprocess.Popen | None = None
@@ -303,9 +305,16 @@ class ChildFunction(Callee):
         root = str(Path(__file__).resolve().parents[2])
         cmd = [sys.executable, "-c", BOOT, root, self.path, self.func, self.kind, repr(self.cpu_limit),
                str(req_r), str(resp_w)]
+        env = dict(os.environ)
+        for k, v in self.env_overrides.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         try:
             self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, pass_fds=(req_r, resp_w), close_fds=True)
+                                          stderr=subprocess.STDOUT, pass_fds=(req_r, resp_w), close_fds=True,
+                                          env=env)
         finally:
             os.close(req_r)
             os.close(resp_w)

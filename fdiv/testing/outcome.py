@@ -71,13 +71,16 @@ def _num(x) -> str:
 def _kind(p: Point) -> str:
     if p.expected:
         if p.expected.startswith(_NOT_RUN):
-            text = p.expected.removeprefix("a value (it ").removeprefix("a value (").rstrip(")")
-            return text.split(" at ", 1)[0]
+            return p.expected.removeprefix("a value (it ").removeprefix("a value (").removesuffix(")")
+        if "beyond" in p.expected and p.theirs is not None and math.isfinite(p.theirs):
+            return "finite where the exact value is beyond the dtype's range (a clamp or cap?)"
         return f"not {p.expected}"
     if p.theirs is None or math.isnan(p.theirs):
         return "NaN"
     if math.isinf(p.theirs):
         return "+inf" if p.theirs > 0 else "-inf"
+    if p.quantity != "value" and p.theirs == 0.0:
+        return "exactly 0 (a clamp, a detach, or an early switch to an asymptote)"
     return "inaccurate"
 
 
@@ -121,6 +124,8 @@ def limits(failures: list[Point]) -> list[str]:
             out.append(f"{dtype} {quantity}s {what} at {where}")
         elif kind in ("NaN", "+inf", "-inf"):
             out.append(f"{dtype} {quantity}s {kind} (overflow or 0/0) at {where}, where the exact value is finite")
+        elif kind.startswith(("exactly 0", "finite where", "not ")):
+            out.append(f"{dtype} {quantity}s {kind} at {where}")
         else:
             out.append(f"{dtype}: {kind} at {where}")
     return out
