@@ -295,6 +295,20 @@ def _informative(fn, role) -> bool:
 
 def explain(fn, role, d: Derivation) -> str:
     """What fn is, when it is not what its role says (empty when nothing fits)."""
+    return explain_with_activation(fn, role, d)[0]
+
+
+def explain_with_activation(fn, role, d: Derivation) -> tuple[str, tuple[sp.Expr, str] | None]:
+    """(what fn is, the activation its activation term was seen to use, as (sigma, name), or None)."""
+    _SEEN.clear()
+    text = _explain(fn, role, d)
+    return text, (_SEEN[0] if _SEEN else None)
+
+
+_SEEN: list[tuple[sp.Expr, str]] = []  # the activation _split identified in the activation term
+
+
+def _explain(fn, role, d: Derivation) -> str:
     from .losses import ROLES, _screen
 
     if not _informative(fn, role):
@@ -346,6 +360,8 @@ def _split(fn, role, d: Derivation, others: list[Derivation]) -> str:
         ref = reference(d, sigma, name)
         if not _matches(real, lambda x: ref.value("activation", x), MODERATE, c, scale, s_real):
             continue
+        if not _SEEN:
+            _SEEN.append((sigma, name))
         matched_fake = False
         for g in [d, *others]:
             rg = reference(g, sigma, name)

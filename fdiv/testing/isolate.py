@@ -34,7 +34,7 @@ from fdiv.errors import FdivError
 
 from .calls import Callee, Returned
 
-MAX_RESTARTS = 3
+MAX_RESTARTS = 8
 WALL_FACTOR = 10  # wall-clock limit per call: this many times the CPU limit (a hang that uses no CPU)
 OUTPUT_KEEP = 16_384  # bytes of the child's output kept from its start and from its end
 _HEADER = struct.Struct("<II")

@@ -494,8 +494,51 @@ def _check(callee: Callee, r: Role, d, activation, xs, dts, gradients) -> Report
         accepted, lead = accept_other_activation(callee, r, d, xs, dts, first)
         if accepted is not None:
             return accepted
-    return _diagnosed(first, callee, r, d, explain_mixups=_moderate_failures(first) and not lead, lead=lead,
-                      xs=xs, dts=dts, gradients=gradients)
+    hint = ""
+    if activation is None and r.uses_activation and r.name != "activation" and _moderate_failures(first):
+        recovered, hint = _recovered(callee, r, d, xs, dts, gradients)
+        if recovered is not None:
+            return recovered
+    report = _diagnosed(first, callee, r, d, explain_mixups=_moderate_failures(first) and not lead, lead=lead,
+                        xs=xs, dts=dts, gradients=gradients)
+    if hint and not report.diagnosis.startswith("this is"):
+        report.diagnosis = "; ".join(filter(None, (report.diagnosis, hint)))
+    return report
+
+
+def _recovered(callee: Callee, r: Role, d, xs, dts, gradients) -> tuple[Report | None, str]:
+    """The loss under the activation read off the loss itself (recover.py): a report when that activation is a
+    valid critic and the loss matches under it at moderate logits; else (None, a suggestion of --activation)."""
+    from .exact import label, reference
+    from .identify import maps_into_domain
+    from .recover import describe, fit, sigma_values
+
+    values = sigma_values(callee, r, d)
+    if values is None:
+        return None, ""
+    sigma = fit(values)
+    what = f"the {r.name} of {label(d)}"
+    if sigma is None:
+        return None, (f"it looks like {what} under an activation fdiv does not recognise ({describe(values)}); if "
+                      f"so, give that activation with --activation EXPR (activation= in Python)")
+    ok, why = maps_into_domain(d, sigma)
+    flag = f"--activation='{sigma}'"
+    if ok is False:
+        return None, (f"it looks like {what} under the activation sigma(v) = {sigma} (read off the loss), but that "
+                      f"is not a valid critic: {why}")
+    name = f"the activation sigma(v) = {sigma}, read off the loss (fdiv does not try this map by itself; {flag} " \
+           f"states it)"
+    ref = reference(d, sigma, name)
+    report = Report(_subject(r, d, callee), compare_role(callee, r, ref, xs, dts, gradients),
+                    tolerance_rule=TOLERANCE_RULE)
+    if report.ok:
+        report.notes.append(f"uses {name}, which maps R into dom f* = {d.conjugate_domain}: a valid critic "
+                            f"parametrisation")
+        return report, ""
+    if not _moderate_failures(report):
+        report.notes.append(f"uses {name} (it matches at moderate logits)")
+        return _diagnosed(report, callee, r, d, explain_mixups=False), ""
+    return None, f"if its critic uses the activation sigma(v) = {sigma}, check it with {flag}"
 
 
 def _moderate_failures(report: Report) -> bool:
@@ -506,13 +549,24 @@ def _moderate_failures(report: Report) -> bool:
                and (p.error > 1e-3 * max(abs(p.exact or 0.0), 1.0)) for p in report.failures)
 
 
-def _diagnosed(report: Report, fn, role: Role, d, explain_mixups: bool, lead: str = "", **_) -> Report:
+def _diagnosed(report: Report, fn, role: Role, d, explain_mixups: bool, lead: str = "", xs=None, dts=None,
+               gradients: bool = True) -> Report:
     """The structural part of the diagnosis (another divergence, a mixed-up term, the boundary branch); the
-    numerical part follows the classification (_numeric_diagnosis)."""
-    from .identify import explain
+    numerical part follows the classification (_numeric_diagnosis). When the explanation identifies the
+    activation the loss's activation term uses, the comparison is redone under it, so that the exact values
+    shown are those of the code's own activation."""
+    from .exact import reference
+    from .identify import _same_function, explain_with_activation
 
-    report.diagnosis = "; ".join(filter(None, (lead, explain(fn, role, d) if explain_mixups else "",
-                                               _boundary_branch(report, role, d))))
+    why, seen = explain_with_activation(fn, role, d) if explain_mixups else ("", None)
+    if seen is not None and xs is not None and not _same_function(seen[0], d.activation):
+        sigma, name = seen
+        redone = Report(report.subject, compare_role(fn, role, reference(d, sigma, name), xs, dts, gradients),
+                        notes=list(report.notes), tolerance_rule=report.tolerance_rule,
+                        extra_failures=list(report.extra_failures))
+        redone.notes.append(f"exact values under the loss's own activation, {name} (its activation term uses it)")
+        report = redone
+    report.diagnosis = "; ".join(filter(None, (lead, why, _boundary_branch(report, role, d))))
     return report
 
 
@@ -523,14 +577,14 @@ def _numeric_diagnosis(report: Report, moderate) -> None:
 
     parts = [report.diagnosis] if report.diagnosis else []
     if report.outcome == WRONG:
-        mod = [p for p in report.points if moderate(p)]
-        first = diagnose(mod)
-        if first:
+        first = diagnose([p for p in report.points if moderate(p)])
+        if first and (not parts or first.startswith(("off by", "NaN", "overflow"))):
             parts.append(first)
-    rest = diagnose(report.points)
-    if rest and rest not in parts:
-        parts.append(rest)
-    report.diagnosis = "; ".join(parts)
+        if not parts:
+            parts.append(diagnose(report.points))
+    else:
+        parts.append(diagnose(report.points))
+    report.diagnosis = "; ".join(dict.fromkeys(x for x in parts if x))
 
 
 def _boundary_branch(report: Report, role: Role, d) -> str:
