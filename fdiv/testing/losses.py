@@ -4,7 +4,8 @@ Roles (the generated modules' contract): activation(v), conjugate(t), conjugate_
 density_ratio(v) elementwise; critic_loss(v_real, v_fake), divergence_estimate(v_real, v_fake),
 generator_loss(v_fake), generator_loss_nonsaturating(v_fake) scalars (means over the batch).
 
-Where a check looks: the extreme logits of reference.LOGIT_GRID plus drawn ones (default_logits), each rounded to
+Where a check looks: the extreme logits of reference.LOGIT_GRID, the moderate +-3, +-6, and drawn ones
+(default_logits), each rounded to
 the dtype; the reference is evaluated at the rounded input. A scalar loss is called once per logit and argument
 (the other argument held at 0, so the report names the point) and once on a whole batch (which checks the means);
 gradients come from autograd. A loss may use another activation than fdiv's sigma_f: the f-GAN paper's and the
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import mpmath
 import numpy as np
 import torch
 
@@ -117,8 +119,9 @@ def drawn_logits(n: int, seed: int = 0) -> list[float]:
 
 
 def default_logits(drawn: int = 25, seed: int = 0) -> list[float]:
-    """The extreme grid (0, +-1, +-20, +-50, +-88.7, +-100, +-1000, +-1e4) plus `drawn` drawn logits."""
-    return list(R.LOGIT_GRID) + drawn_logits(drawn, seed)
+    """The extreme grid (0, +-1, +-20, +-50, +-88.7, +-100, +-1000, +-1e4), the moderate +-3, +-6, plus `drawn`
+    drawn logits."""
+    return list(R.LOGIT_GRID) + list(R.MODERATE_LOGITS) + drawn_logits(drawn, seed)
 
 
 # ------------------------------------------------------------------------------------------- calling their code
@@ -566,8 +569,24 @@ def _diagnosed(report: Report, fn, role: Role, d, explain_mixups: bool, lead: st
                         extra_failures=list(report.extra_failures))
         redone.notes.append(f"exact values under the loss's own activation, {name} (its activation term uses it)")
         report = redone
-    report.diagnosis = "; ".join(filter(None, (lead, why, _boundary_branch(report, role, d))))
+    sigma = seen[0] if seen is not None else _reference_sigma(report, d)
+    report.diagnosis = "; ".join(filter(None, (lead, _boundary_branch(report, role, d, sigma) or why)))
     return report
+
+
+def _reference_sigma(report: Report, d):
+    """The activation the report's exact values used (named in its notes), else fdiv's sigma_f."""
+    from .exact import published_activation
+
+    if any("paper's activation mirrored" in n for n in report.notes):
+        pub = published_activation(d)
+        from fdiv.activation import V
+
+        return pub.xreplace({V: -V}) if pub is not None else d.activation
+    if any("paper's activation" in n for n in report.notes):
+        pub = published_activation(d)
+        return pub if pub is not None else d.activation
+    return d.activation
 
 
 def _numeric_diagnosis(report: Report, moderate) -> None:
@@ -587,15 +606,43 @@ def _numeric_diagnosis(report: Report, moderate) -> None:
     report.diagnosis = "; ".join(dict.fromkeys(x for x in parts if x))
 
 
-def _boundary_branch(report: Report, role: Role, d) -> str:
-    """Published tables give only the smooth branch of f*: say so when only t <= f'(0+) fails."""
+def _boundary_branch(report: Report, role: Role, d, sigma=None) -> str:
+    """Published tables give only the smooth branch of f*: say so when only t <= f'(0+) fails (for a loss: only
+    where its activation puts the conjugate term's argument there)."""
+    import sympy as sp
+
     lo = d.critic_range.lower
-    if role.name != "conjugate" or not report.failures or not lo.is_finite:
+    if not report.failures or not lo.is_finite or d.conjugate_domain.lower != -sp.oo:
         return ""
-    ts = [dict(p.inputs).get("t") for p in report.failures]
-    if all(isinstance(t, float) and t <= float(lo) for t in ts):
-        return (f"wrong only on the boundary branch t <= f'(0+) = {lo}, where f*(t) = -f(0) = {-d.f_at_zero} "
-                f"(the smooth branch alone, as published tables give it, is not f* there)")
+    branch = (f"the boundary branch t <= f'(0+) = {lo}, where f*(t) = -f(0) = {-d.f_at_zero} (the smooth branch "
+              f"alone, as published tables give it, is not f* there)")
+    if role.name == "conjugate":
+        ts = [dict(p.inputs).get("t") for p in report.failures]
+        if all(isinstance(t, float) and t <= float(lo) for t in ts):
+            return f"wrong only on {branch}"
+        return ""
+    conj = [j for _, key, j in role.terms if key == "conjugate_of_activation"]
+    if role.elementwise == "conjugate_of_activation":
+        conj = [0]
+    if not conj or sigma is None:
+        return ""
+    from fdiv.activation import V
+    from fdiv.numeric import mp_function
+
+    s = mp_function(sigma, V)
+    arg = role.args[conj[0]]
+    ts = []
+    for p in report.failures:
+        x = dict(p.inputs).get(arg)
+        if "batch" in dict(p.inputs) or not isinstance(x, float):
+            continue
+        try:
+            with mpmath.workdps(30):
+                ts.append(float(s(mpmath.mpf(x))))
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+            return ""
+    if ts and all(t <= float(lo) for t in ts):
+        return f"wrong where sigma({arg}) <= f'(0+) = {lo}: its conjugate term uses {branch}"
     return ""
 
 
