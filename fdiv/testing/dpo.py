@@ -247,7 +247,8 @@ def _compare_dtype(fn: Callee, rows: list[Row], dtype: str, beta: float, exact: 
         grads = None if r.grads is None else [g.reshape(-1).tolist() for g in r.grads[:4]]
         for i, row in enumerate(rows):
             gi = None if grads is None else [g[i] for g in grads]
-            points += _row_points(row, dtype, values[i], gi, exact(row), "", gradients, gradients and not r.requires_grad)
+            points += _row_points(row, dtype, values[i], gi, exact(row), "", gradients,
+                                  gradients and not r.requires_grad)
         return points
     if not r.failure and r.values is not None and r.values.size == 1:
         notes.add("the mean over the pairs (a scalar)")

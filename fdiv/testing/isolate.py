@@ -1,7 +1,7 @@
 """FILE.py:FUNC in a child process: the code under test cannot end, hang or corrupt the verification.
 
-The child (`python -c BOOT`, running child_main) imports numpy (and torch for tensor checks) first, then the
-user's file, under a CPU-time limit (RLIMIT_CPU) that covers the import and is renewed for every call; it
+The child (`python -c BOOT`, running fdiv._sandbox.child_main) imports numpy (and torch for tensor checks) first,
+then the user's file, under a CPU-time limit (RLIMIT_CPU) that covers the import and is renewed for every call; it
 answers call requests over a pipe pair of its own (never stdin/stdout). Its stdin is /dev/null; its stdout and
 stderr are captured (`output()`), so nothing it prints reaches fdiv's report. Every way a call can end is that
 call's result: an exception of any class (SystemExit included, caught in the child), os._exit or a crash (the
@@ -9,19 +9,14 @@ child's exit status or signal), a CPU limit exceeded (SIGXCPU), a hang without C
 times the CPU limit), a result of the wrong kind. After such an end, the next call starts a fresh child; after
 MAX_RESTARTS ends, the remaining calls are reported as not run.
 
-Messages: 8-byte header (JSON length, binary length), a JSON object, then the arrays' bytes. Each message
-carries a random token the parent chose; the parent never unpickles anything the child sends.
+Messages: fdiv._sandbox's wire format, with a random token per session; the parent never unpickles anything.
 """
 from __future__ import annotations
 
 import inspect
-import json
-import math
 import os
 import secrets
-import select
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -30,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fdiv._sandbox import _pack, _read_message, _write_all
 from fdiv.errors import FdivError
 
 from .calls import Callee, Returned
@@ -37,200 +33,13 @@ from .calls import Callee, Returned
 MAX_RESTARTS = 8
 WALL_FACTOR = 10  # wall-clock limit per call: this many times the CPU limit (a hang that uses no CPU)
 OUTPUT_KEEP = 16_384  # bytes of the child's output kept from its start and from its end
-_HEADER = struct.Struct("<II")
-_MAX_JSON = 1 << 20
-_MAX_BLOB = 1 << 30
 
-BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from fdiv.testing.isolate import child_main; "
+BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from fdiv._sandbox import child_main; "
         "child_main(sys.argv[2:])")
 
 
 class ChildError(FdivError):
     """The file could not be imported, or has no such function (exit code 2 on the CLI)."""
-
-
-# ------------------------------------------------------------------------------------------------ wire format
-def _pack(token: str, head: dict, arrays: list[np.ndarray]) -> bytes:
-    blobs, specs, offset = [], [], 0
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        b = a.tobytes()
-        specs.append({"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": len(b)})
-        blobs.append(b)
-        offset += len(b)
-    body = json.dumps({"token": token, "head": head, "arrays": specs}).encode()
-    blob = b"".join(blobs)
-    return _HEADER.pack(len(body), len(blob)) + body + blob
-
-
-def _unpack(token: str, body: bytes, blob: bytes) -> tuple[dict, list[np.ndarray]]:
-    msg = json.loads(body.decode())
-    if not isinstance(msg, dict) or msg.get("token") != token:
-        raise ValueError("a message without the session token")
-    arrays = []
-    for spec in msg.get("arrays", []):
-        dtype = np.dtype(str(spec["dtype"]))
-        if dtype.kind not in "fiub":
-            raise ValueError(f"unexpected array dtype {dtype}")
-        start, n = int(spec["offset"]), int(spec["nbytes"])
-        shape = tuple(int(x) for x in spec["shape"])
-        a = np.frombuffer(blob[start:start + n], dtype=dtype)
-        arrays.append(a.reshape(shape).copy())
-    head = msg.get("head")
-    return (head if isinstance(head, dict) else {}), arrays
-
-
-def _read_exact(fd: int, n: int, deadline: float | None, alive) -> bytes | None:
-    """n bytes from fd, or None on EOF, a deadline passed or the process gone (alive() False)."""
-    chunks, got = [], 0
-    while got < n:
-        timeout = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
-        ready, _, _ = select.select([fd], [], [], timeout)
-        if not ready:
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
-            if not alive():
-                # the process ended; whatever it wrote is still readable
-                ready, _, _ = select.select([fd], [], [], 0)
-                if not ready:
-                    return None
-            continue
-        chunk = os.read(fd, min(n - got, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def _read_message(fd: int, token: str, deadline: float | None, alive):
-    head = _read_exact(fd, _HEADER.size, deadline, alive)
-    if head is None:
-        return None
-    n_json, n_blob = _HEADER.unpack(head)
-    if n_json > _MAX_JSON or n_blob > _MAX_BLOB:
-        raise ValueError("an oversized message")
-    body = _read_exact(fd, n_json, deadline, alive)
-    blob = _read_exact(fd, n_blob, deadline, alive) if n_blob else b""
-    if body is None or blob is None:
-        return None
-    return _unpack(token, body, blob)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
-# ------------------------------------------------------------------------------------------------------ child
-def child_main(argv: list[str]) -> None:
-    """The child: argv = [file, function, kind, cpu_limit, request_fd, response_fd]."""
-    import resource
-
-    path, name, kind, limit_text, rfd, wfd = argv
-    limit, rfd, wfd = float(limit_text), int(rfd), int(wfd)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it ends this process)
-    try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    except (ValueError, OSError):
-        pass
-    token = sys.stdin.readline().strip()  # the parent's token, then stdin is /dev/null
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    import fdiv.testing.calls as calls  # noqa: F401 - loaded before their code can change sys.path or cwd
-
-    if kind == "torch":
-        import torch  # noqa: F401
-
-    def send(head: dict, arrays: list[np.ndarray] | None = None) -> None:
-        _write_all(wfd, _pack(token, head, arrays or []))
-
-    _arm(resource, limit)
-    start = time.process_time()
-    try:
-        fn = _import(path, name)
-    except _Unusable as exc:
-        send({"status": "unusable", "message": str(exc)})
-        os._exit(0)
-    except BaseException as exc:  # noqa: BLE001 - their module's code, SystemExit included
-        send({"status": "unusable", "message": f"importing {path} raised {_describe(exc)}"})
-        os._exit(0)
-    send({"status": "ready", "seconds": time.process_time() - start, "name": str(getattr(fn, "__name__", name)),
-          "signature": _describe_signature(fn)})
-    while True:
-        msg = _read_message(rfd, token, None, lambda: True)
-        if msg is None:
-            os._exit(0)  # the parent is done (or gone)
-        head, arrays = msg
-        args: list = []
-        it = iter(arrays)
-        for spec in head.get("args", []):
-            args.append(next(it) if spec == "array" else float(spec))
-        _arm(resource, limit)
-        out = calls.run_call(fn, head.get("kind", kind), args, [str(n) for n in head.get("names", [])],
-                             bool(head.get("grad")), bool(head.get("first_of_tuple")))
-        wire_head, wire_arrays = out.to_wire()
-        send({"status": "done", **wire_head}, wire_arrays)
-
-
-class _Unusable(Exception):
-    pass
-
-
-def _arm(resource, limit: float) -> None:
-    """CPU limit: this process's CPU time so far plus `limit` seconds (SIGXCPU when exceeded)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    soft = int(math.ceil(usage.ru_utime + usage.ru_stime + limit))
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
-    try:
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-    except (ValueError, OSError):
-        pass
-
-
-def _describe(exc: BaseException) -> str:
-    from .calls import first_line
-
-    if isinstance(exc, SystemExit):
-        return f"SystemExit({exc.code!r})"
-    if isinstance(exc, SyntaxError):
-        return f"SyntaxError at line {exc.lineno}: {exc.msg}"
-    return first_line(exc)
-
-
-def _import(path_text: str, name: str):
-    import importlib.util
-
-    path = Path(path_text)
-    module_name = f"_fdiv_verify_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise _Unusable(f"{path_text}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # as an import would (dataclasses and pickling look it up)
-    sys.path.insert(0, str(path.resolve().parent))  # its own sibling modules
-    spec.loader.exec_module(module)
-    fn = getattr(module, name, None)
-    if fn is None:
-        found = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
-                       and getattr(v, "__module__", None) == module_name)
-        raise _Unusable(f"{path_text} has no function {name!r}" + (f" (it defines: {', '.join(found)})" if found
-                                                                   else ""))
-    if not callable(fn):
-        raise _Unusable(f"{path_text}:{name} is a {type(fn).__name__}, not a function")
-    return fn
-
-
-def _describe_signature(fn):
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-    return [[p.name, int(p.kind), p.default is not inspect.Parameter.empty] for p in sig.parameters.values()]
 
 
 # ----------------------------------------------------------------------------------------------------- parent

@@ -94,7 +94,8 @@ def _region(points: list[Point]) -> str:
             if c not in cases:
                 cases.append(c)
         shown = ", ".join(f"'{c}'" for c in cases[:4])
-        return f"case{'s' if len(cases) > 1 else ''} {shown}" + (f" and {len(cases) - 4} more" if len(cases) > 4 else "")
+        more = f" and {len(cases) - 4} more" if len(cases) > 4 else ""
+        return f"case{'s' if len(cases) > 1 else ''} {shown}{more}"
     if "r_w" in first:
         return "; ".join(filter(None, (_span(points, "r_w"), _span(points, "r_l"))))
     groups: dict[str, list[Point]] = defaultdict(list)
