@@ -7,7 +7,8 @@ as well as a true one. So every field that reaches output or generated code is t
   f, f(1)             equal the spec's f
   T*(u) = f'(u)       lies in [f'(u-), f'(u+)] of the spec's f (one-sided, so kinks are allowed); f'(1) is the
                       midpoint there
-  critic range        its ends are the stored f'(0+) and f'(oo), and it holds f'(u) for u from 2^-60 to 2^60
+  critic range        its ends are the stored f'(0+) and f'(oo), it holds f'(u) for u from 2^-60 to 2^60, and
+                      a finite end is closed exactly where f is affine (f'' = 0) next to it
   sigma_f and rule    exactly activation(critic range); sigma_f(v) increases and reaches the range's ends
   f* and (f')^-1      branch by branch, at sample t: the branch's u = (f')^-1(t) attains the supremum
                       (t in [f'(u-), f'(u+)], or u = 0 below f'(0+)) and f*(t) = t u - f(u); the Piecewise f*
@@ -78,7 +79,10 @@ class _Check:
                 self.subs[v.symbol.name] = v.sample()
                 self.subs[name] = v.expr().xreplace({v.symbol: v.sample()})
         self.spec_f = self.function(f, U, "the spec's f")
-        self.spec_df = self.function(sp.diff(f.rewrite(sp.Piecewise), U), U, "the spec's f'")
+        pieces = f.rewrite(sp.Piecewise)
+        self.spec_df = self.function(sp.diff(pieces, U), U, "the spec's f'")
+        self.spec_d2 = sp.diff(pieces, U, 2).xreplace({s: self.subs[s.name] for s in f.free_symbols
+                                                        if s.name in self.subs})
         self.cache: dict[tuple[object, object], object] = {}
 
     # -------------------------------------------------------------------------------------- evaluation
@@ -185,6 +189,12 @@ class _Check:
             raise _Fail("the critic range is not (f'(0+), f'(oo))")
         if dom.lower != -sp.oo or dom.lower_closed or dom.upper != crit.upper:
             raise _Fail("dom f* is not (-oo, f'(oo))")
+        for end, closed, point in ((crit.lower, crit.lower_closed, _U[0]), (crit.upper, crit.upper_closed, _U[-1])):
+            if end.is_finite:
+                flat = self.affine_at(point)
+                if flat is not None and flat != closed:
+                    raise _Fail(f"the critic range {crit} is {'closed' if closed else 'open'} at {end}, but f' "
+                                f"{'is' if flat else 'is not'} constant there")
         sigma, rule = activation(crit)
         if (sigma, rule) != (d.activation, d.activation_rule):
             raise _Fail("sigma_f is not the activation of the critic range")
@@ -200,6 +210,15 @@ class _Check:
             if finite is not None and finite != dom.upper_closed:
                 raise _Fail(f"dom f* = {dom}, but f* {'has a finite' if finite else 'has no finite'} limit at "
                             f"{dom.upper}")
+
+    def affine_at(self, u: sp.Expr) -> bool | None:
+        """Whether the spec's f is affine around u (then f' attains the end of the critic range there, which
+        is closed): its second derivative at u is exactly 0 (True), clearly not 0 (False), else undecided."""
+        d2 = self.spec_d2.subs(U, u)
+        if d2 == 0:
+            return True
+        size = sp.N(abs(d2), 50)
+        return False if size.is_number and size > sp.Float("1e-45") else None
 
     def finite_at_end(self) -> bool | None:
         """Whether f* has a finite limit at the finite end b of dom f* (then dom f* is closed there): f* at

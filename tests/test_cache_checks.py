@@ -112,6 +112,8 @@ MUTATIONS = [
            conjugate="Piecewise((-3/4, t <= -1), (t**2/4 + t, True))", branch0_1="-3/4", branch0_2="-1")),
     ("pearson", (), "f(0+) and its branch both 2", _expr(f_at_zero="2", branch0_1="-2",
                                                           conjugate="Piecewise((-2, t <= -2), (t**2/4 + t, True))")),
+    ("pearson", (), "critic range closed at -2", _expr(critic_range=["-2", "oo", True, False])),
+    ("total-variation", (), "critic range open at -1/2", _expr(critic_range=["-1/2", "1/2", False, True])),
     ("total-variation", (), "kink at u = 2", _expr(branch1_4="2", ratio_from_critic="2")),
     ("total-variation", (), "dom f* open at 1/2", _expr(conjugate_domain=["-oo", "1/2", False, False])),
     ("squared-hellinger", (), "dom f* closed at 1", _expr(conjugate_domain=["-oo", "1", False, True])),
