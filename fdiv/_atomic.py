@@ -61,7 +61,7 @@ def read_bounded(path: str | Path, limit: int, *, where: str | None = None, foll
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise ReadError(f"{where}: no such file") from None
+        raise ReadError(f"{where}: cannot read (no such file)") from None
     except OSError as exc:
         if not follow_symlinks and os.path.islink(path):
             raise ReadError(f"{where}: is a symbolic link") from None

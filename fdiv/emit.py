@@ -317,8 +317,11 @@ def check_constants(src: str) -> None:
     stands for one: a constant outside float64 would make the module fail on first call (NameError) or compute
     a loss that is identically 0 or inf. Refused with the constant named; nothing is written."""
     smallest = sys.float_info.min
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.Name) and node.id in ("inf", "nan", "infinity"):
+    tree = ast.parse(src)
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    bound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments) for a in n.args + n.kwonlyargs}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in ("inf", "nan", "infinity") and node.id not in bound:
             raise FdivError(f"the generated module would use {node.id!r} as a number (a constant outside "
                             "float64's range); nothing written: rescale f so its constants stay within "
                             "[2.2e-308, 1e300]")

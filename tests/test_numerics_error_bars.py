@@ -156,3 +156,15 @@ def test_quadrature_is_within_its_error_bar_or_refuses(name, p, q, alpha, method
         return
     exact = truth(name, p, q, alpha)
     assert abs(est.value - exact) <= est.abs_error, (est, exact)
+
+
+def test_a_finite_integral_peaking_far_out_is_not_called_infinite():
+    """chi^2 with 2 var_q - var_p = 0.016 var_q: the integrand rises for 120 standard deviations before it falls,
+    and the finiteness probe at 50 and 100 called it infinite (the closed form: 3.16e28)."""
+    from numerics.quadrature import f_divergence
+
+    p, q = (0.0, 1.578125), (1.0, 0.796875)
+    est = f_divergence("pearson", p, q)
+    exact = truth("pearson", p, q)
+    assert est.value < math.inf and abs(est.value - exact) <= est.abs_error <= 1e-10 * exact
+    assert f_divergence("pearson", (0.0, 5.0), (1.0, 2.0)).value == math.inf  # 2 var_q - var_p < 0: infinite
