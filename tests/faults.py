@@ -490,6 +490,8 @@ SIGNAL_COMMANDS = [
     ["gauss", "jsd", "--p", "0,1", "--q", "1,2", "--method", "mpmath"],
     ["check", "conjugate", "gan", "--claim", "-log(1 - exp(t))", "--no-cache"],
     ["derive", "alpha", "--param", "alpha=(1, oo)", "--no-cache"],
+    ["plot", "kl", "--compare", "gan", "-o", "{out}/figure.png"],
+    ["list"],
 ]
 
 
