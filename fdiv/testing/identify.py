@@ -282,10 +282,10 @@ def _others(d: Derivation) -> list[Derivation]:
 
 
 def _activations(g: Derivation) -> list[tuple[sp.Expr, str]]:
-    out = [(g.activation, f"{label(g)}'s sigma_f")]
+    out = [(g.activation, f"{label(g)}'s sigma_f(v) = {g.activation}")]
     pub = published_activation(g)
     if pub is not None and sp.srepr(pub) != sp.srepr(g.activation):
-        out.append((pub, f"{label(g)}'s published activation"))
+        out.append((pub, f"{label(g)}'s published activation sigma(v) = {pub}"))
     return out
 
 
@@ -382,11 +382,29 @@ def _split(fn, role, d: Derivation, others: list[Derivation]) -> str:
             near.append(f"its terms are those of {label(g)}'s {role.name} with {name}, but it is off by the "
                         f"constant {offset:.9g}")
         if not matched_fake and not near:
-            near.append(f"the activation term uses {name}, but the conjugate term is f* o sigma of no catalogue "
-                        f"divergence ({label(d)} has f*(t) = {d.conjugate})")
+            other = _conjugate_term_activation(d, fake, c, scale, s_fake, library, sigma)
+            if other is not None:
+                near.append(f"the two terms use different activations: the activation term uses {name}, the "
+                            f"conjugate term is f*({other[0]}) with {label(d)}'s f* (f*(t) = {d.conjugate}), that "
+                            f"is {other[1]}")
+            else:
+                near.append(f"the activation term uses {name}, but the conjugate term is f* o sigma of no catalogue "
+                            f"divergence ({label(d)} has f*(t) = {d.conjugate})")
     if near:
         return near[0]
     return ""
+
+
+def _conjugate_term_activation(d: Derivation, fake: list[float], c: float, scale: float, s_fake: int, library,
+                               not_this: sp.Expr) -> tuple[sp.Expr, str] | None:
+    """The library activation under which the conjugate term is d's f* o sigma (up to its constant), if any."""
+    for sigma, name in library:
+        if sp.srepr(sigma) == sp.srepr(not_this):
+            continue
+        ref = reference(d, sigma, name)
+        if _matches(fake, lambda x: ref.value("conjugate_of_activation", x), MODERATE, c, scale, s_fake):
+            return sigma, name
+    return None
 
 
 def _wrong_argument(role, d: Derivation, c: float, real: list[float], fake: list[float], scale: float) -> str:

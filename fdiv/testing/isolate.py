@@ -144,7 +144,7 @@ class ChildFunction(Callee):
             raise ChildError(str(head.get("message", "the child process failed"))[:400])
         self.import_seconds += float(head.get("seconds", 0.0))
         self.seconds += float(head.get("seconds", 0.0))
-        self.name = str(head.get("name", self.func))[:100]
+        self.name = self.func  # as the user named it (a lambda calls itself <lambda>)
         self.signature = _signature_from(head.get("signature"))
 
     def close(self) -> None:
