@@ -253,7 +253,7 @@ def _as_number(r) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------------------------------------ wire format
-def _pack(token: str, head: dict, arrays: list[np.ndarray]) -> bytes:
+def pack(token: str, head: dict, arrays: list[np.ndarray]) -> bytes:
     blobs, specs, offset = [], [], 0
     for a in arrays:
         a = np.ascontiguousarray(a)
@@ -266,7 +266,7 @@ def _pack(token: str, head: dict, arrays: list[np.ndarray]) -> bytes:
     return _HEADER.pack(len(body), len(blob)) + body + blob
 
 
-def _unpack(token: str, body: bytes, blob: bytes) -> tuple[dict, list[np.ndarray]]:
+def unpack(token: str, body: bytes, blob: bytes) -> tuple[dict, list[np.ndarray]]:
     msg = json.loads(body.decode())
     if not isinstance(msg, dict) or msg.get("token") != token:
         raise ValueError("a message without the session token")
@@ -283,7 +283,7 @@ def _unpack(token: str, body: bytes, blob: bytes) -> tuple[dict, list[np.ndarray
     return (head if isinstance(head, dict) else {}), arrays
 
 
-def _read_exact(fd: int, n: int, deadline: float | None, alive) -> bytes | None:
+def read_exact(fd: int, n: int, deadline: float | None, alive) -> bytes | None:
     """n bytes from fd, or None on EOF, a deadline passed or the process gone (alive() False)."""
     chunks, got = [], 0
     while got < n:
@@ -306,21 +306,21 @@ def _read_exact(fd: int, n: int, deadline: float | None, alive) -> bytes | None:
     return b"".join(chunks)
 
 
-def _read_message(fd: int, token: str, deadline: float | None, alive):
-    head = _read_exact(fd, _HEADER.size, deadline, alive)
+def read_message(fd: int, token: str, deadline: float | None, alive):
+    head = read_exact(fd, _HEADER.size, deadline, alive)
     if head is None:
         return None
     n_json, n_blob = _HEADER.unpack(head)
     if n_json > _MAX_JSON or n_blob > _MAX_BLOB:
         raise ValueError("an oversized message")
-    body = _read_exact(fd, n_json, deadline, alive)
-    blob = _read_exact(fd, n_blob, deadline, alive) if n_blob else b""
+    body = read_exact(fd, n_json, deadline, alive)
+    blob = read_exact(fd, n_blob, deadline, alive) if n_blob else b""
     if body is None or blob is None:
         return None
-    return _unpack(token, body, blob)
+    return unpack(token, body, blob)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
@@ -347,7 +347,7 @@ def child_main(argv: list[str]) -> None:
         import torch  # noqa: F401
 
     def send(head: dict, arrays: list[np.ndarray] | None = None) -> None:
-        _write_all(wfd, _pack(token, head, arrays or []))
+        write_all(wfd, pack(token, head, arrays or []))
 
     _arm(resource, limit)
     start = time.process_time()
@@ -362,7 +362,7 @@ def child_main(argv: list[str]) -> None:
     send({"status": "ready", "seconds": time.process_time() - start, "name": str(getattr(fn, "__name__", name)),
           "signature": _describe_signature(fn)})
     while True:
-        msg = _read_message(rfd, token, None, lambda: True)
+        msg = read_message(rfd, token, None, lambda: True)
         if msg is None:
             os._exit(0)  # the parent is done (or gone)
         head, arrays = msg

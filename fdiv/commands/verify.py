@@ -31,7 +31,7 @@ _ROLES = ("critic_loss", "generator_loss", "generator_loss_nonsaturating", "acti
           "conjugate_of_activation", "divergence_estimate", "density_ratio")
 _GAUSSIAN_NAMES = ("kl", "reverse-kl", "jeffrey", "squared-hellinger", "bhattacharyya", "renyi", "pearson", "neyman",
                    "alpha", "total-variation")
-DEFAULT_CALL_SECONDS = 60.0
+DEFAULT_CALL_SECONDS = 300.0
 MAX_OUTPUT_SHOWN = 8192
 EXIT = {"agree": 0, "limited": 1, "wrong": 1}
 

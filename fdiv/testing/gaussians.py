@@ -726,7 +726,7 @@ def check_fid(fn: Callable, *, cases: Sequence[Case] | None = None, batched: boo
             report.diagnosis = (f"returns a complex number at {len(complex_)} case(s) (a matrix square root of a "
                                 f"product of covariances?)")
         elif numeric:
-            lead = ("wrong only where a covariance is singular: " if len(singular) == len(report.failures) else
+            lead = ("off only where a covariance is singular: " if len(singular) == len(report.failures) else
                     "where a covariance is singular: ")
             report.diagnosis = (lead + "square roots of its rounding-noise eigenvalues (sqrtm(Sp @ Sq), or "
                                 "eigenvalues kept without a noise threshold) cost about 1e-8 of the scale; the "

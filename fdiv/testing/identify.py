@@ -282,10 +282,10 @@ def _others(d: Derivation) -> list[Derivation]:
 
 
 def _activations(g: Derivation) -> list[tuple[sp.Expr, str]]:
-    out = [(g.activation, f"{label(g)}'s sigma_f")]
+    out = [(g.activation, f"{label(g)}'s sigma_f(v) = {g.activation}")]
     pub = published_activation(g)
     if pub is not None and sp.srepr(pub) != sp.srepr(g.activation):
-        out.append((pub, f"{label(g)}'s published activation"))
+        out.append((pub, f"{label(g)}'s published activation sigma(v) = {pub}"))
     return out
 
 
@@ -300,35 +300,26 @@ def explain(fn, role, d: Derivation) -> str:
 
 def explain_with_activation(fn, role, d: Derivation) -> tuple[str, tuple[sp.Expr, str] | None]:
     """(what fn is, the activation its activation term was seen to use, as (sigma, name), or None)."""
-    _SEEN.clear()
-    text = _explain(fn, role, d)
-    return text, (_SEEN[0] if _SEEN else None)
-
-
-_SEEN: list[tuple[sp.Expr, str]] = []  # the activation _split identified in the activation term
-
-
-def _explain(fn, role, d: Derivation) -> str:
     from .losses import ROLES, _screen
 
     if not _informative(fn, role):
-        return ""  # NaN or inf at every moderate logit: nothing to match
+        return "", None  # NaN or inf at every moderate logit: nothing to match
     # the negated function, or its sibling role, of the same divergence
     siblings = {"critic_loss": "divergence_estimate", "divergence_estimate": "critic_loss",
                 "generator_loss": "generator_loss_nonsaturating",
                 "generator_loss_nonsaturating": "generator_loss"}
     if role.name in siblings and _screen(fn, ROLES[siblings[role.name]], reference(d)):
-        return f"this is {label(d)}'s {siblings[role.name]}, not its {role.name}"
+        return f"this is {label(d)}'s {siblings[role.name]}, not its {role.name}", None
     if role.name in ("critic_loss", "divergence_estimate") and _screen(_Negated(fn), role, reference(d)):
-        return "the sign is flipped: this is the negated " + role.name
+        return "the sign is flipped: this is the negated " + role.name, None
     others = _others(d)
     for g in others:
         for sigma, name in _activations(g):
             if _screen(fn, role, reference(g, sigma, name)):
-                return f"this is the {role.name} of {label(g)} (with {name}), not of {label(d)}"
+                return f"this is the {role.name} of {label(g)} (with {name}), not of {label(d)}", None
     if len(role.terms) == 2:
         return _split(fn, role, d, others)
-    return ""
+    return "", None
 
 
 def _library(gs: list[Derivation]) -> list[tuple[sp.Expr, str]]:
@@ -341,27 +332,28 @@ def _library(gs: list[Derivation]) -> list[tuple[sp.Expr, str]]:
     return library
 
 
-def _split(fn, role, d: Derivation, others: list[Derivation]) -> str:
+def _split(fn, role, d: Derivation, others: list[Derivation]) -> tuple[str, tuple[sp.Expr, str] | None]:
     """Name the activation term and the conjugate term of a two-term loss separately. Term by term a loss is
     known only up to a constant (JS's loss with sigma is GAN's with sigma - log 2, plus log 4), so a match is
     confirmed by the loss's value at the held point."""
     found = _terms(fn, role, MODERATE)
     if found is None:
-        return ""
+        return "", None
     c, (real, fake), base = found
     scale = abs(base)
     (s_real, _, _), (s_fake, _, _) = role.terms
     wrong_argument = _wrong_argument(role, d, c, real, fake, scale)
     if wrong_argument:
-        return wrong_argument
+        return wrong_argument, None
+    seen: tuple[sp.Expr, str] | None = None  # the activation the activation term uses
     library = _library([d, *others])
     near: list[str] = []  # term-by-term matches whose constant is off
     for sigma, name in library:
         ref = reference(d, sigma, name)
         if not _matches(real, lambda x: ref.value("activation", x), MODERATE, c, scale, s_real):
             continue
-        if not _SEEN:
-            _SEEN.append((sigma, name))
+        if seen is None:
+            seen = (sigma, name)
         matched_fake = False
         for g in [d, *others]:
             rg = reference(g, sigma, name)
@@ -372,21 +364,39 @@ def _split(fn, role, d: Derivation, others: list[Derivation]) -> str:
             offset = base - float(s_real * a + s_fake * b)
             if abs(offset) <= _SCREEN_RTOL * (abs(a) + abs(b) + scale) + 1e-12:
                 if g is d:
-                    return ""  # right at moderate logits with this activation: the failures are elsewhere
+                    return "", seen  # right at moderate logits with this activation: the failures are elsewhere
                 own = f"{label(g)}'s sigma_f" if sp.srepr(sigma) == sp.srepr(g.activation) else name
                 if any(rg.value("conjugate_of_activation", x) is None for x in MODERATE):
                     return (f"the activation term uses {own} ({sigma}), but the conjugate term is f* of {label(g)} "
                             f"(f*(t) = {g.conjugate}), not of {label(d)} (f*(t) = {d.conjugate}); sigma leaves "
-                            f"{label(g)}'s dom f* = {g.conjugate_domain}, so the loss is NaN or inf there")
-                return f"this is the {role.name} of {label(g)} (with {own}), not of {label(d)}"
+                            f"{label(g)}'s dom f* = {g.conjugate_domain}, so the loss is NaN or inf there"), seen
+                return f"this is the {role.name} of {label(g)} (with {own}), not of {label(d)}", None
             near.append(f"its terms are those of {label(g)}'s {role.name} with {name}, but it is off by the "
                         f"constant {offset:.9g}")
         if not matched_fake and not near:
-            near.append(f"the activation term uses {name}, but the conjugate term is f* o sigma of no catalogue "
-                        f"divergence ({label(d)} has f*(t) = {d.conjugate})")
+            other = _conjugate_term_activation(d, fake, c, scale, s_fake, library, sigma)
+            if other is not None:
+                near.append(f"the two terms use different activations: the activation term uses {name}, the "
+                            f"conjugate term is f*({other[0]}) with {label(d)}'s f* (f*(t) = {d.conjugate}), that "
+                            f"is {other[1]}")
+            else:
+                near.append(f"the activation term uses {name}, but the conjugate term is f* o sigma of no catalogue "
+                            f"divergence ({label(d)} has f*(t) = {d.conjugate})")
     if near:
-        return near[0]
-    return ""
+        return near[0], seen
+    return "", seen
+
+
+def _conjugate_term_activation(d: Derivation, fake: list[float], c: float, scale: float, s_fake: int, library,
+                               not_this: sp.Expr) -> tuple[sp.Expr, str] | None:
+    """The library activation under which the conjugate term is d's f* o sigma (up to its constant), if any."""
+    for sigma, name in library:
+        if sp.srepr(sigma) == sp.srepr(not_this):
+            continue
+        ref = reference(d, sigma, name)
+        if _matches(fake, lambda x: ref.value("conjugate_of_activation", x), MODERATE, c, scale, s_fake):
+            return sigma, name
+    return None
 
 
 def _wrong_argument(role, d: Derivation, c: float, real: list[float], fake: list[float], scale: float) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fdiv._sandbox import _pack, _read_message, _write_all
+from fdiv._sandbox import pack, read_message, write_all
 from fdiv.errors import FdivError
 
 from .calls import Callee, Returned
@@ -144,7 +144,7 @@ class ChildFunction(Callee):
             raise ChildError(str(head.get("message", "the child process failed"))[:400])
         self.import_seconds += float(head.get("seconds", 0.0))
         self.seconds += float(head.get("seconds", 0.0))
-        self.name = str(head.get("name", self.func))[:100]
+        self.name = self.func  # as the user named it (a lambda calls itself <lambda>)
         self.signature = _signature_from(head.get("signature"))
 
     def close(self) -> None:
@@ -201,10 +201,10 @@ class ChildFunction(Callee):
                 arrays.append(a)
             else:
                 specs.append(repr(float(a)))
-        data = _pack(self._token, {"kind": kind, "args": specs, "names": list(names), "grad": grad,
+        data = pack(self._token, {"kind": kind, "args": specs, "names": list(names), "grad": grad,
                                    "first_of_tuple": self.first_of_tuple}, arrays)
         try:
-            _write_all(self._wfd, data)
+            write_all(self._wfd, data)
         except OSError:
             return self._ended()
         reply = self._receive(self.cpu_limit * WALL_FACTOR)
@@ -221,7 +221,7 @@ class ChildFunction(Callee):
         assert proc is not None
         deadline = time.monotonic() + wall
         try:
-            msg = _read_message(self._rfd, self._token, deadline, lambda: proc.poll() is None)
+            msg = read_message(self._rfd, self._token, deadline, lambda: proc.poll() is None)
         except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
             self._kill()
             return f"sent a message fdiv cannot read ({exc})"

@@ -93,29 +93,31 @@ class Report:
 
     @property
     def max_scaled_error(self) -> float:
-        """The largest |theirs - exact| / max(scale, 1) over the compared points (inf if any is non-finite): next
-        to 0 the tolerances are absolute (10 ulps of 1), and so is this measure."""
+        """The largest |theirs - exact| / max(scale, 1) over the points where theirs is a finite number (next to 0
+        the tolerances are absolute, 10 ulps of 1, and so is this measure)."""
         out = 0.0
         for p in self.points:
-            if p.expected:
-                if not p.ok:
-                    return math.inf
-                continue
             err = p.error
-            if not math.isfinite(err):
-                return math.inf
+            if p.expected or not math.isfinite(err):
+                continue
             out = max(out, err / max(p.scale, 1.0))
         return out
 
+    @property
+    def without_value(self) -> int:
+        """Points where it gave no finite value (a raise, NaN, an infinity) or one outside a required set."""
+        return sum(1 for p in self.points if not p.ok and (p.expected or not math.isfinite(p.error)))
+
     def precision_line(self) -> str:
-        err = self.max_scaled_error
-        if not math.isfinite(err):
-            return (f"largest error relative to the scale: not finite (a value it could not give, or a non-finite "
-                    f"one, at {len(self.nonfinite) or 'some'} point(s))")
-        below = err < REPORT_PRECISION
-        return (f"largest error relative to the scale: {err:.2g}, {'below' if below else 'above'} the reporting "
-                f"precision {REPORT_PRECISION:.0e} ({REPORT_DIGITS} significant digits: "
-                f"{'invisible' if below else 'visible'} in a value reported to {REPORT_DIGITS} digits)")
+        err, missing = self.max_scaled_error, self.without_value
+        below = err < REPORT_PRECISION and not missing
+        where = f" where it gave a finite value ({missing} point(s) did not)" if missing else ""
+        verdict = (f"below the reporting precision {REPORT_PRECISION:.0e} ({REPORT_DIGITS} significant digits: "
+                   f"invisible in a value reported to {REPORT_DIGITS} digits)" if below else
+                   f"{'below' if err < REPORT_PRECISION else 'above'} the reporting precision {REPORT_PRECISION:.0e} "
+                   f"({REPORT_DIGITS} significant digits)" + ("; the points without a finite value show in any "
+                                                               "report" if missing else ""))
+        return f"largest error relative to the scale: {err:.2g}{where}, {verdict}"
 
     def headline(self) -> str:
         n, bad = len(self.points), len(self.failures) + len(self.extra_failures)
@@ -177,8 +179,9 @@ class Report:
                 "max_rel_error": _finite_or_str(self.max_rel_error),
                 "max_abs_error": _finite_or_str(self.max_abs_error),
                 "max_error_relative_to_scale": _finite_or_str(err),
+                "points_without_a_finite_value": self.without_value,
                 "reporting_precision": {"digits": REPORT_DIGITS, "relative": REPORT_PRECISION,
-                                        "below": bool(math.isfinite(err) and err < REPORT_PRECISION)},
+                                        "below": bool(err < REPORT_PRECISION and not self.without_value)},
                 "limits": list(self.limits), "wrong_because": self.wrong_because,
                 "scope": self.scope, "rtol": self.rtol,
                 "nonfinite": [p.to_json() for p in self.nonfinite[:20]],
