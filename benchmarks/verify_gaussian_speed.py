@@ -5,7 +5,8 @@ diagnosis). The reference measured in the same run: one full closed-form KL at d
 O(d^3) Cholesky route the d = 2048 case used before its shared eigenbasis), in a fresh process.
 
 Run: python benchmarks/verify_gaussian_speed.py [--repeats N]. Prints medians and whether fdiv's CPU per check
-stays under the 2 s target.
+stays under the 2 s target; exits 1 when a comparison is not a finite number (finite.py) or a check misses the
+target or gives the wrong outcome.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from finite import FINITE
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 2.0
@@ -61,7 +64,7 @@ def cli(args: list[str]) -> dict:
     return json.loads(out.stdout)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -71,6 +74,8 @@ def main() -> None:
         runs = {"fid (agrees)": ["fid", f"{user}:fid"], "fid (wrong, diagnosed)": ["fid", f"{user}:fid_wrong"],
                 "kl (agrees)": ["gaussian-divergence", f"{user}:kl", "--against", "kl"],
                 "kl (wrong, diagnosed)": ["gaussian-divergence", f"{user}:kl_wrong", "--against", "kl"]}
+        expected = {"fid (agrees)": "agree", "fid (wrong, diagnosed)": "wrong", "kl (agrees)": "agree",
+                    "kl (wrong, diagnosed)": "wrong"}
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         refs = []
         rows: dict[str, list[dict]] = {k: [] for k in runs}
@@ -82,12 +87,16 @@ def main() -> None:
     ref = statistics.median(refs)
     print(f"reference: one full closed-form KL at d = 2048, {ref:.2f} s CPU (median of {args.repeats})")
     print(f"{'check':26} {'outcome':8} {'fdiv cpu s':>10} {'function cpu s':>14} {'fdiv/ref':>8}  fdiv < {TARGET_S:g} s")
+    failed = False
     for name, rs in rows.items():
         own = statistics.median(r["cpu_seconds"]["fdiv"] for r in rs)
         fn = statistics.median(r["cpu_seconds"]["function"] for r in rs)
-        print(f"{name:26} {rs[0]['outcome']:8} {own:10.2f} {fn:14.2f} {own / ref:8.2f}  "
-              f"{'yes' if own < TARGET_S else 'NO'}")
+        ratio = FINITE.check(f"{name}: fdiv cpu / reference", own / ref)
+        fast = own < TARGET_S
+        failed |= not fast or any(r["outcome"] != expected[name] for r in rs)
+        print(f"{name:26} {rs[0]['outcome']:8} {own:10.2f} {fn:14.2f} {ratio:8.2f}  {'yes' if fast else 'NO'}")
+    return FINITE.exit_code(1 if failed else 0)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -244,9 +245,10 @@ def test_bad_options_are_one_error_line(capsys, files, args, words):
 
 def test_ctrl_c_during_a_verification_leaves_no_child(files):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # as from a terminal: SIGINT at its default (a test worker may run with it ignored, which children inherit)
     proc = subprocess.Popen([sys.executable, "-m", "fdiv", "verify", "fid", f"{files / 'gauss.py'}:sleeps_at_d2",
                              "--max-dim", "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(1.0)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not _children(proc.pid):
