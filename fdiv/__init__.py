@@ -11,11 +11,11 @@ import types
 
 from .errors import FdivError
 
-__version__ = "0.1.0"
+from ._util import __version__
 
 __all__ = ["Derivation", "FdivError", "Spec", "derive", "load_toml", "__version__"]
 
-_LAZY = {"derive": "derive", "Derivation": "derive", "Spec": "spec", "load_toml": "spec"}
+_LAZY = {"derive": "derivation.engine", "Derivation": "derivation.engine", "Spec": "spec.spec", "load_toml": "spec.spec"}
 
 
 class _Package(types.ModuleType):

@@ -118,7 +118,7 @@ def gaussian_fit_estimate(samples_p, samples_q, divergence: str = "kl", *, boots
     from numerics import gaussian as g
     from numerics.closed_forms import CLOSED_FORMS
 
-    from . import catalogue
+    from .spec import catalogue
 
     spec = catalogue.find(divergence)
     if spec is None or spec.name not in CLOSED_FORMS:
@@ -159,7 +159,7 @@ def gaussian_fit_estimate(samples_p, samples_q, divergence: str = "kl", *, boots
 
 def _parameters(spec, params: dict) -> dict:
     """Parameter values of a catalogue entry (defaults filled in), as exact SymPy numbers."""
-    from .derive import derive
+    from .derivation.engine import derive
 
     return derive(spec, **params).parameters if spec.params else {}
 

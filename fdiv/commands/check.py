@@ -47,8 +47,8 @@ def run(args) -> tuple[str, int]:
     """Exit code 0 verified, 1 refuted, 3 undecided (2, bad input, comes from main)."""
     from proofs import claims
 
-    from ..activation import V
-    from ..conjugate import T
+    from ..derivation.activation import V
+    from ..derivation.conjugate import T
 
     if args.kind == "identity":
         verdict = claims.check_identity(args.lhs, args.rhs, args.assume)

@@ -6,7 +6,7 @@ import math
 import sys
 
 from ..errors import FdivError
-from .._text import say
+from .._util.text import say
 from . import common
 
 EPILOG = """examples:

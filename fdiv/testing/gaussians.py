@@ -372,14 +372,14 @@ def resolve(against: str) -> tuple[str, GaussianReference | None]:
         return "squared-hellinger", GAUSSIAN_REFERENCES["squared-hellinger"]
     if key in ("fid", "frechet", "w2"):
         raise FdivError("the Frechet distance is checked by check_fid (fdiv verify fid)")
-    from fdiv import catalogue
+    from fdiv.spec import catalogue
 
     spec = catalogue.find(against)
     if spec is not None:
         return spec.name, GAUSSIAN_REFERENCES.get(spec.name)
     from fdiv.errors import ParseError
-    from fdiv.parse import parse
-    from fdiv.spec import U
+    from fdiv.spec.parse import parse
+    from fdiv.spec.spec import U
 
     try:
         parse(against, {"u": U}, where="f")
@@ -445,7 +445,7 @@ def exact_divergence(against: str, case: Case, params: dict | None = None, *, mc
 def _number(text) -> float:
     if isinstance(text, (int, float)):
         return float(text)
-    from fdiv.parse import parse_number
+    from fdiv.spec.parse import parse_number
 
     return float(parse_number(str(text), where="--param"))
 

@@ -27,8 +27,8 @@ import numpy as np
 import sympy as sp
 import torch
 
-from fdiv.activation import V
-from fdiv.derive import Derivation
+from fdiv.derivation.activation import V
+from fdiv.derivation.engine import Derivation
 
 from . import reference as R
 from .calls import Callee, Returned
@@ -131,7 +131,7 @@ _MP: dict[str, Callable] = {}
 
 
 def _mp(e: sp.Expr) -> Callable:
-    from fdiv.numeric import mp_function
+    from fdiv.derivation.numeric import mp_function
 
     key = sp.srepr(e)
     if key not in _MP:
@@ -268,7 +268,7 @@ def _matches_sum(theirs: list[float], parts: list[tuple[int, Callable]], xs, c: 
 
 
 def _others(d: Derivation) -> list[Derivation]:
-    from fdiv import catalogue
+    from fdiv.spec import catalogue
 
     out = []
     for name in catalogue.names():

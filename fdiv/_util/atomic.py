@@ -16,7 +16,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .errors import FdivError
+from ..errors import FdivError
 
 
 class ReadError(FdivError):

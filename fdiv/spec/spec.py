@@ -10,7 +10,7 @@ from typing import Any
 
 import sympy as sp
 
-from .errors import SpecError
+from ..errors import SpecError
 from .parse import parse, parse_number
 
 U = sp.Symbol("u", positive=True)

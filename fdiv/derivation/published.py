@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy as sp
 
-from . import catalogue
+from ..spec import catalogue
 from .activation import V
 from .conjugate import T, Interval
-from .derive import Derivation, derive
+from .engine import Derivation, derive
 from .numeric import mp_function, real_value, sample_points
-from .parse import EXTENDED, parse
-from .spec import Spec, SymbolicRange
+from ..spec.parse import EXTENDED, parse
+from ..spec.spec import Spec, SymbolicRange
 
 _TOL = mpmath.mpf(10) ** -20
 

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from ..conjugate import T, Branch
-from ..errors import DerivationError
-from ..inverse import PieceConjugate
-from ..spec import U
-from ..timelimit import attempt
+from ...derivation.conjugate import T, Branch
+from ...errors import DerivationError
+from ...derivation.inverse import PieceConjugate
+from ...spec.spec import U
+from ..._util.timelimit import attempt
 from .printer import TorchPrinter
 from .rules import apply_rules
 from .table import T_COMPRESS, Table, build

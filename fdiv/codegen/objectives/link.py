@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from ..validate import Analysis, analyse
+from ...derivation.validate import Analysis, analyse
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,11 @@ def link_of(f: sp.Expr, name: str = "f") -> Link:
 
 
 def catalogue_links(specs) -> dict[str, Link]:
-    """The verdict for each catalogue spec at its default parameters, through the text cache (fdiv.cache): the
+    """The verdict for each catalogue spec at its default parameters, through the text cache (fdiv.derivation.cache): the
     validation behind it costs about a second for the catalogue, which `fdiv list` need not pay every time. The
     address covers each spec's f and defaults and this module's source; an entry of the wrong shape is
     recomputed."""
-    from .. import cache
+    from ...derivation import cache
 
     own = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     keys = [json.dumps([s.name, s.f, [[p.name, p.default] for p in s.params]]) for s in specs] + [own]

@@ -28,10 +28,10 @@ import sympy as sp
 
 from .activation import V, activation
 from .conjugate import T
-from .errors import DerivationTimeout
+from ..errors import DerivationTimeout
 from .numeric import mp_function, real_value, to_mpf
-from .spec import U, SymbolicRange
-from .timelimit import time_limit
+from ..spec.spec import U, SymbolicRange
+from .._util.timelimit import time_limit
 
 #: CPU seconds the whole check of one entry may take (a catalogue entry takes ~0.05 s).
 SECONDS = 10.0

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 
 import sympy as sp
 
-from .errors import ParseError
+from ..errors import ParseError
 
 MAX_LENGTH = 1000  # characters of input
 MAX_NODES = 400  # AST nodes

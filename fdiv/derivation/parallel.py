@@ -15,9 +15,9 @@ import sys
 import threading
 import time
 
-from . import catalogue
-from .derive import Derivation, derive
-from .timelimit import step_seconds
+from ..spec import catalogue
+from .engine import Derivation, derive
+from .._util.timelimit import step_seconds
 
 #: Seconds between a worker's checks that its parent is still alive.
 WATCH_SECONDS = 0.2

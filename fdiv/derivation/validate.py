@@ -14,11 +14,11 @@ import mpmath
 import sympy as sp
 from sympy.calculus.util import continuous_domain
 
-from .checks import SYMBOLIC, Check, numeric_method
-from .errors import DerivationError, ValidationError
+from .._util.checks import SYMBOLIC, Check, numeric_method
+from ..errors import DerivationError, ValidationError
 from .numeric import DPS, mp_function, real_value, sample_points
-from .spec import U
-from .timelimit import attempt, step
+from ..spec.spec import U
+from .._util.timelimit import attempt, step
 
 POSITIVE = sp.Interval.open(0, sp.oo)
 _X = sp.Symbol("x", positive=True)  # substitution variable for positivity proofs

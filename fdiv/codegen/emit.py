@@ -19,12 +19,13 @@ from pathlib import Path
 
 import sympy as sp
 
-from . import __version__, names
-from .activation import V
-from .conjugate import T
-from .derive import Derivation
-from .errors import FdivError
-from .inverse import legend, readable
+from .._util import __version__
+from ..spec import names
+from ..derivation.activation import V
+from ..derivation.conjugate import T
+from ..derivation.engine import Derivation
+from ..errors import FdivError
+from ..derivation.inverse import legend, readable
 from .lower.compose import lower
 from .lower.printer import TorchPrinter
 
@@ -361,7 +362,7 @@ _HEADER = re.compile(r'"""fdiv (loss module|f-DPO preference loss) for [^\n]*\n\
 
 def is_generated(path: Path) -> bool:
     """Whether the regular file at path starts with the header of a module fdiv generated."""
-    from ._atomic import ReadError, read_bounded
+    from .._util.atomic import ReadError, read_bounded
 
     try:
         head = read_bounded(path, 1 << 24, follow_symlinks=False)[:4096]
@@ -409,11 +410,11 @@ def write_atomic(target: Path, text: str, *, force: bool = False) -> None:
         raise
 
 
-LOSSES_DIR = Path(__file__).with_name("losses")
+LOSSES_DIR = Path(__file__).parents[1] / "losses"
 
 
 def catalogue_modules() -> dict[Path, str]:
     """The checked-in modules fdiv/losses/<name>.py, one per catalogue entry (defaults for parameters)."""
-    from .parallel import derive_all
+    from ..derivation.parallel import derive_all
 
     return {LOSSES_DIR / f"{d.name.replace('-', '_')}.py": render_module(d) for d in derive_all()}

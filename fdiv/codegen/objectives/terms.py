@@ -18,8 +18,8 @@ expression. Then
   exponential sum is max(P, N) + log(1 - e^-|P - N|) with P, N the log-sum-exps of its positive and negative
   parts), so a gradient sigma(-m) beta g'(r) is exp of a sum and never 0 * inf.
 
-Everything is a SymPy expression in the primitives of fdiv.lower.rules (softplus, log1mexp) plus
-`signed_sum`, printed by fdiv.lower.printer.TorchPrinter. A term of another shape is refused with the term
+Everything is a SymPy expression in the primitives of fdiv.codegen.lower.rules (softplus, log1mexp) plus
+`signed_sum`, printed by fdiv.codegen.lower.printer.TorchPrinter. A term of another shape is refused with the term
 named. `check` compares the rewritten forms with f' itself at 30 digits.
 """
 from __future__ import annotations
@@ -31,9 +31,9 @@ from math import lcm
 import mpmath
 import sympy as sp
 
-from ..errors import DerivationError
+from ...errors import DerivationError
 from ..lower.rules import log1mexp, softplus
-from ..spec import U
+from ...spec.spec import U
 
 R = sp.Symbol("r", real=True)  # a log-ratio log pi - log pi_ref
 A, B = sp.Symbol("r_w", real=True), sp.Symbol("r_l", real=True)  # the chosen and the rejected response's

@@ -5,16 +5,17 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from . import cache, catalogue
+from ..spec import catalogue
+from . import cache
 from .activation import V, activation
-from .checks import Check
+from .._util.checks import Check
 from .conjugate import T, Interval, conjugate
-from .errors import DerivationError, SpecError
+from ..errors import DerivationError, SpecError
 from .inverse import PieceConjugate, is_numeric
 from .selfcheck import self_checks
 from .numeric import parameter_sample
-from .spec import U, Param, Spec, SymbolicRange, load_toml
-from .timelimit import attempt, step, step_seconds
+from ..spec.spec import U, Param, Spec, SymbolicRange, load_toml
+from .._util.timelimit import attempt, step, step_seconds
 from .validate import analyse
 
 
@@ -76,7 +77,7 @@ class Derivation:
     def paper_activation(self) -> sp.Expr | None:
         """The f-GAN paper's activation as the catalogue records it, at this derivation's parameter values (the
         paper's own row for alpha > 1), or None where none is recorded. A parameter kept symbolic stays a symbol."""
-        from .parse import EXTENDED, parse
+        from ..spec.parse import EXTENDED, parse
         from .published import _published_for
 
         text = _published_for(self.spec, self.parameters).get("activation") if self.spec.published else None
@@ -167,7 +168,7 @@ def resolve_spec(name_or_expr: str, params: dict[str, str] | None = None) -> Spe
             raise SpecError(f"{name_or_expr}: holds {len(specs)} divergences; derive takes one")
         return specs[0]
     if not any(ch in name_or_expr for ch in "u()*+-/"):
-        from .names import suggestion
+        from ..spec.names import suggestion
 
         raise SpecError(f"unknown divergence {ascii(name_or_expr)[:80]}{suggestion(name_or_expr)}")
     return custom_spec(name_or_expr, params)

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..activation import V
-from ..conjugate import T, lambert_of_y_exp_y
-from ..derive import Derivation
-from ..errors import DerivationError
-from ..timelimit import attempt
+from ...derivation.activation import V
+from ...derivation.conjugate import T, lambert_of_y_exp_y
+from ...derivation.engine import Derivation
+from ...errors import DerivationError
+from ..._util.timelimit import attempt
 from .rules import apply_rules, log1mexp, log1mexp_ratio, log_softplus, sigmoid, softplus, wright_omega
 
 _C = sp.Symbol("c", positive=True)
@@ -269,7 +269,7 @@ def _agrees(lowered: sp.Expr, true: sp.Expr) -> bool:
     """lowered == true at the sample logits, 30 digits (the primitives evaluated by their definitions)."""
     import mpmath
 
-    from ..numeric import mp_function
+    from ...derivation.numeric import mp_function
 
     defs = {"softplus": lambda x: mpmath.log1p(mpmath.exp(x)),
             "log_softplus": lambda x: mpmath.log(mpmath.log1p(mpmath.exp(x))),

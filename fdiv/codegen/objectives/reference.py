@@ -22,7 +22,7 @@ from functools import cached_property
 import mpmath
 import sympy as sp
 
-from ..spec import U
+from ...spec.spec import U
 from .terms import R
 
 DPS = 60  # digits; `confirm` repeats at DPS + 20

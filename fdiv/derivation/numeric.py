@@ -50,8 +50,8 @@ def mp_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[object], object]:
 
 def real_value(fn: Callable[[object], object], x, *, dps: int = DPS):
     """fn(x) as an mpf when it is real and finite, else None (complex, nan, inf or an evaluation error)."""
-    from .errors import DerivationTimeout
-    from .timelimit import time_limit
+    from ..errors import DerivationTimeout
+    from .._util.timelimit import time_limit
 
     with mpmath.workdps(dps + 10):
         try:

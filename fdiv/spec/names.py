@@ -11,7 +11,7 @@ import tomllib
 from functools import cache
 from pathlib import Path
 
-from .errors import FdivError
+from ..errors import FdivError
 
 CATALOGUE = Path(__file__).with_name("catalogue.toml")
 

@@ -2,14 +2,14 @@
 
 Convention: D_f(pi||pi_ref) = E_{pi_ref}[f(pi/pi_ref)], so fdiv's `kl` (f = u log u) gives standard DPO.
 The optimum of max_pi E_pi[r] - beta D_f(pi||pi_ref) satisfies r = beta f'(pi/pi_ref) + lambda wherever the
-f-DPO link is valid (fdiv.objectives.link); lambda cancels in the Bradley-Terry probability, so with
+f-DPO link is valid (fdiv.codegen.objectives.link); lambda cancels in the Bradley-Terry probability, so with
 g(r) = f'(e^r) and r = log pi - log pi_ref,
 
     implicit_reward(logp_policy, logp_ref, beta) = beta g(r)
     preference_loss(logp_w, logp_ref_w, logp_l, logp_ref_l, beta) = mean of -log sigmoid(beta (g(r_w) - g(r_l)))
 
 The module takes log-probabilities, never probabilities. g, the margin g(r_w) - g(r_l) and log g' come from
-fdiv.objectives.terms, pass through fdiv.lower.rules and print with fdiv.lower.printer.TorchPrinter. Values
+fdiv.codegen.objectives.terms, pass through fdiv.codegen.lower.rules and print with fdiv.codegen.lower.printer.TorchPrinter. Values
 and gradients are autograd Functions with the backward written out: the gradient of the loss with respect to
 r_w is -sigmoid(-m) beta g'(r_w), formed from log g' so that it is never 0 * inf.
 
@@ -25,14 +25,15 @@ from pathlib import Path
 
 import sympy as sp
 
-from .. import __version__, names
-from ..derive import Derivation
+from ..._util import __version__
+from ...spec import names
+from ...derivation.engine import Derivation
 from ..emit import (_directory, _runtime_sources, _safe_text, _spec_line, check_constants, refuse_to_clobber,
                     write_atomic)
-from ..errors import FdivError
+from ...errors import FdivError
 from ..lower.printer import TorchPrinter
 from ..lower.rules import apply_rules
-from ..spec import U
+from ...spec.spec import U
 from . import terms as T
 from .link import Link, link_of
 

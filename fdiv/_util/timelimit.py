@@ -29,7 +29,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from .errors import DerivationError, DerivationTimeout, FdivError, SpecError
+from ..errors import DerivationError, DerivationTimeout, FdivError, SpecError
 
 #: CPU seconds allowed to one heavy step; FDIV_TIME_LIMIT overrides it (the CLI's --time-limit sets it).
 DEFAULT_STEP_SECONDS = 20.0

@@ -12,11 +12,11 @@ import mpmath
 import sympy as sp
 
 from .activation import V
-from .checks import SYMBOLIC, Check, numeric_method
+from .._util.checks import SYMBOLIC, Check, numeric_method
 from .conjugate import T, Conjugate, lambert_of_y_exp_y
 from .numeric import DPS, golden_max, mp_function, numeric_form, real_value, sample_points, to_mpf
-from .spec import U
-from .timelimit import attempt
+from ..spec.spec import U
+from .._util.timelimit import attempt
 from .validate import Analysis
 
 _TOL = mpmath.mpf(10) ** (-DPS + 8)

@@ -18,7 +18,7 @@ import mpmath
 import sympy as sp
 from sympy.core.function import ArgumentIndexError
 
-from .spec import U
+from ..spec.spec import U
 
 
 def _solve(df, lo, hi, t, d2f=None):

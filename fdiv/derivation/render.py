@@ -6,8 +6,8 @@ import textwrap
 
 import sympy as sp
 
-from .commands.common import FORMATS  # noqa: F401 - one list of formats, kept where the CLI reads it cheaply
-from .derive import Derivation
+from ..commands.common import FORMATS  # noqa: F401 - one list of formats, kept where the CLI reads it cheaply
+from .engine import Derivation
 from .inverse import legend, readable
 
 _COLUMNS = ("divergence", "f(u)", "f*(t)", "dom f*", "critic range", "sigma_f(v)", "f'(1)")  # tables
@@ -65,7 +65,7 @@ def text_one(d: Derivation) -> str:
 
 def _same(a: sp.Expr, b: sp.Expr) -> bool:
     """a = b, by SymPy's simplification under a short time limit (not proved equal counts as different)."""
-    from .timelimit import attempt
+    from .._util.timelimit import attempt
 
     if a == b:
         return True

@@ -8,7 +8,7 @@ pickle or sympify), and an entry is only written when every expression reads bac
 object. The directory is FDIV_CACHE_DIR, else $XDG_CACHE_HOME/fdiv, else ~/.cache/fdiv; FDIV_NO_CACHE=1 (the
 CLI's --no-cache) turns the disk cache off.
 
-A file in the cache proves nothing: an entry is used only after it passes fdiv.cachecheck (its formulas tested
+A file in the cache proves nothing: an entry is used only after it passes fdiv.derivation.cachecheck (its formulas tested
 against the spec's own f, numerically); one that fails, does not parse, is not a regular file (a FIFO, a link to
 /dev/zero) or is larger than MAX_ENTRY_BYTES is not used, and the derivation is made afresh, with a `note:`.
 The shipped seed is checked the same way. A cache directory that cannot be written is used read-only, with one
@@ -29,17 +29,18 @@ from pathlib import Path
 import sympy as sp
 from sympy.core.parameters import distribute
 
-from . import __version__
-from ._atomic import ReadError, read_bounded
-from ._text import escape
-from .checks import Check
+from .._util import __version__
+from .._util.atomic import ReadError, read_bounded
+from .._util.text import escape
+from .._util.checks import Check
 from .conjugate import Branch, Interval
 from .inverse import PieceConjugate, SlopeInverse
-from .parse import EXTENDED, parse
-from .spec import SymbolicRange
+from ..spec.parse import EXTENDED, parse
+from ..spec.spec import SymbolicRange
 
-_SOURCES = ("activation", "cache", "cachecheck", "checks", "conjugate", "derive", "inverse", "numeric", "parse",
-            "selfcheck", "spec", "timelimit", "validate")
+_SOURCES = ("derivation/activation", "derivation/cache", "derivation/cachecheck", "_util/checks",
+            "derivation/conjugate", "derivation/engine", "derivation/inverse", "derivation/numeric", "spec/parse",
+            "derivation/selfcheck", "spec/spec", "_util/timelimit", "derivation/validate")
 _MEMORY: dict[str, object] = {}
 _GRAMMAR = {**EXTENDED, "PieceConjugate": (PieceConjugate, (4,)), "SlopeInverse": (SlopeInverse, (4,)),
             "Lambda": (sp.Lambda, (2,))}
@@ -77,7 +78,7 @@ def take_notes() -> list[str]:
 @cache
 def _source_digest() -> str:
     h = hashlib.sha256()
-    here = Path(__file__).parent
+    here = Path(__file__).parents[1]
     for name in _SOURCES:
         h.update((here / f"{name}.py").read_bytes())
     return h.hexdigest()
@@ -105,7 +106,7 @@ def key(spec, values: dict, seconds: float) -> str:
 #: fresh derivations, `--check` fails when it differs): read when the disk cache misses, so a fresh checkout's
 #: `python -m proofs` or `fdiv gen` does not derive the catalogue again. Its keys carry the source digest like any
 #: entry: after a change to the derivation code they no longer match and are simply not used.
-SEED = Path(__file__).parent / "catalogue_derivations.json"
+SEED = Path(__file__).parents[1] / "catalogue_derivations.json"
 
 
 @cache
@@ -119,7 +120,7 @@ def _seed() -> dict:
 
 def get(k: str, spec, f: sp.Expr | None = None, values: dict | None = None):
     """The cached derivation for key k (a fresh copy), or None: from this process, else the disk cache, else
-    the shipped seed, each only once it passes fdiv.cachecheck against the spec's f (spec.expr() when f and
+    the shipped seed, each only once it passes fdiv.derivation.cachecheck against the spec's f (spec.expr() when f and
     values are not given)."""
     if k in _MEMORY:
         return _copy(_MEMORY[k])
@@ -168,8 +169,8 @@ def _read_entry(path: Path):
 
 def seed_text() -> str:
     """The seed file's text, from fresh derivations of the catalogue (never from a cache)."""
-    from . import catalogue
-    from .derive import _derive, step_seconds
+    from ..spec import catalogue
+    from .engine import _derive, step_seconds
 
     records = {}
     for name in catalogue.names():
@@ -299,7 +300,7 @@ _KINDS = {k: k for k in ("boundary", "smooth", "kink")}
 
 
 def _from_record(record: dict, spec):
-    from .derive import Derivation
+    from .engine import Derivation
 
     table = {name: sp.Symbol(name, **facts) for name, facts in record["symbols"].items()}
 

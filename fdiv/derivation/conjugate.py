@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
-from .checks import Check, numeric_method
-from .errors import DerivationError
+from .._util.checks import Check, numeric_method
+from ..errors import DerivationError
 from .numeric import mp_function, numeric_form, real_value, to_mpf
-from .spec import U
+from ..spec.spec import U
 from .inverse import is_numeric, piece_conjugate, slope_inverse
-from .timelimit import attempt, step_seconds, time_limit
+from .._util.timelimit import attempt, step_seconds, time_limit
 from .validate import Analysis, Piece
 
 T = sp.Symbol("t", real=True)

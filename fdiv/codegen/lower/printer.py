@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..errors import DerivationError
+from ...errors import DerivationError
 
 HELPERS = {"softplus": "_softplus", "log_softplus": "_log_softplus", "log1mexp": "_log1mexp",
            "wright_omega": "_wright_omega", "log_wright_omega": "_log_wright_omega",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import SpecError
+from ..errors import SpecError
 from .spec import Spec, load_toml
 
 _REGISTRY: dict[str, Spec] = {}
