@@ -83,7 +83,7 @@ def test_no_conjugate_is_derived(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("numerics derived a conjugate")
 
-    derive_module = importlib.import_module("fdiv.derivation.engine")  # the package attribute fdiv.derivation.engine is the function
+    derive_module = importlib.import_module("fdiv.derivation.engine")  # the module; fdiv.derive is the function
     monkeypatch.setattr(derive_module, "conjugate", refuse)
     gen_mod._generator.cache_clear()
     gen_mod._derivation.cache_clear()
