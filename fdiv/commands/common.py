@@ -12,7 +12,7 @@ from ..spec.names import canonical, suggestion
 MAX_SPEC_BYTES = 1_000_000
 
 FORMAT_HELP = "output format"
-FORMATS = ("text", "markdown", "latex", "json")  # render.FORMATS, without importing the renderer (SymPy)
+FORMATS = ("text", "markdown", "latex", "json")  # render's formats, read here without SymPy
 PARAM_HELP = "a parameter value K=V (repeatable); exact: 0.25 means 1/4; '(1, oo)' keeps it symbolic"
 TIME_HELP = "CPU seconds allowed to each heavy SymPy step (default 20; the whole command gets 10x)"
 CACHE_HELP = "do not read or write the on-disk derivation cache"

@@ -6,7 +6,6 @@ import textwrap
 
 import sympy as sp
 
-from ..commands.common import FORMATS  # noqa: F401 - one list of formats, kept where the CLI reads it cheaply
 from .engine import Derivation
 from .inverse import legend, readable
 
