@@ -158,7 +158,7 @@ def _command(argv: list[str]) -> int:
             command.validate(args)  # cheap checks, before anything heavy is imported
         from ._util.timelimit import step_seconds
 
-        with time_limit(f"fdiv {args.command}", 10 * step_seconds()):
+        with time_limit(f"fdiv {args.command}", getattr(command, "STEPS", 10) * step_seconds()):
             out = command.run(args)
     except FdivError as exc:
         return _fail(str(exc))

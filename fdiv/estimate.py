@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .errors import FdivError
+from ._util.siblings import load
 
 
 class EstimateError(FdivError):
@@ -115,8 +116,8 @@ def gaussian_fit_estimate(samples_p, samples_q, divergence: str = "kl", *, boots
                           **params) -> SampleEstimate:
     """D_f between the Gaussians fitted to each sample set (closed forms: kl, reverse-kl, pearson, neyman,
     squared-hellinger, jeffrey, total-variation, alpha); standard error from `bootstrap` resamples."""
-    from numerics import gaussian as g
-    from numerics.closed_forms import CLOSED_FORMS
+    g = load("numerics.gaussian")
+    CLOSED_FORMS = load("numerics.closed_forms").CLOSED_FORMS
 
     from .spec import catalogue
 

@@ -35,6 +35,7 @@ from .calls import Callee, Returned
 from .exact import derivation, label, parse_activation, published_activation, reference
 from .reference import Point
 from .report import Report
+from .._util.siblings import load
 
 MODERATE = (-6.0, -3.0, -1.5, -0.5, 0.0, 0.5, 1.5, 3.0, 6.0)
 _PAIRS = (0.0, -1.0, -2.0, 1.0, -4.0, 2.0)  # the held value of the other argument: the first with a finite loss
@@ -73,7 +74,8 @@ def maps_into_domain(d: Derivation, sigma: sp.Expr) -> tuple[bool | None, str]:
     """(True, why) when sigma(R) lies in dom f*, (False, where it leaves) when not, (None, why) if undecided."""
     from dataclasses import replace
 
-    from proofs.claims import REFUTED, VERIFIED, check_activation
+    claims = load("proofs.claims")
+    REFUTED, VERIFIED, check_activation = claims.REFUTED, claims.VERIFIED, claims.check_activation
 
     verdict = check_activation(replace(d, critic_range=d.conjugate_domain), sigma)
     if verdict.verdict == VERIFIED:
