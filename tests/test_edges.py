@@ -216,7 +216,7 @@ def test_a_signal_during_a_module_write_leaves_no_temporary_file(sig, code, line
 
 
 def test_an_interrupted_history_or_figure_write_leaves_no_temporary_file(tmp_path, monkeypatch):
-    from fdiv._util import _atomic
+    from fdiv._util import atomic as _atomic
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
