@@ -268,3 +268,12 @@ def test_plot_history_reads_only_a_bounded_regular_file(kind, tmp_path, capsys, 
         signal.alarm(0)
     one_error(code, err)
     assert ("not a regular file" in err or "larger than" in err) and not (tmp_path / "h.png").exists()
+
+
+def test_plot_history_with_an_integer_too_long_to_read_is_one_error(tmp_path, capsys):
+    """A 5000-digit integer in a history file was an 'internal error' (Python's int-string limit, ValueError)."""
+    path = tmp_path / "history.json"
+    path.write_text('{"step": [1], "bound": [' + "9" * 5000 + "]}")
+    code, out, err = cli(capsys, "plot", "--history", str(path), "-o", str(tmp_path / "h.png"))
+    one_error(code, err)
+    assert "not a history" in err and "internal error" not in err and not (tmp_path / "h.png").exists()
