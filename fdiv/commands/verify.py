@@ -23,7 +23,7 @@ import math
 import sys
 from pathlib import Path
 
-from fdiv._text import escape
+from fdiv._util.text import escape
 from fdiv.errors import FdivError
 
 _TRUST = ("Importing FILE executes its code (as 'python FILE' would), with your permissions, in a child process: "
