@@ -154,10 +154,10 @@ MATH = ("f", "conjugate", "conjugate_domain", "critic_range", "activation", "opt
 def truth(name: str) -> tuple[dict, dict, str, str]:
     """(true record, the math of `derive --format json`, the generated module, the cache key) of a catalogue
     name, from the current cache (checked) or derived."""
-    from fdiv import cache
-    from fdiv.derive import derive
-    from fdiv.emit import render_module
-    from fdiv.timelimit import step_seconds
+    from fdiv.derivation import cache
+    from fdiv.derivation.engine import derive
+    from fdiv.codegen.emit import render_module
+    from fdiv._util.timelimit import step_seconds
 
     d = derive(name)
     spec = d.spec
@@ -248,7 +248,7 @@ def _odd_entry(rng: random.Random, path: Path, record: dict) -> str:
 
 def case_cache(rng: random.Random, tmp: Path, tally: Tally) -> None:
     """A poisoned or odd entry for a catalogue name; derive, gen and check must show the truth."""
-    from fdiv import cache
+    from fdiv.derivation import cache
 
     cls = "cache"
     name = rng.choice(CHEAP)
@@ -414,7 +414,7 @@ def case_constants(rng: random.Random, tmp: Path, tally: Tally) -> None:
     label = f
     if not judge(tally, cls, label, code, text, err) or code != 0:
         return
-    from fdiv.emit import check_constants
+    from fdiv.codegen.emit import check_constants
     from fdiv.errors import FdivError
 
     source = (out / "m.py").read_text()

@@ -7,10 +7,10 @@ import importlib
 import pytest
 
 import fdiv
-from fdiv import cache
+from fdiv.derivation import cache
 from fdiv.cli import main
 
-derive_module = importlib.import_module("fdiv.derive")
+derive_module = importlib.import_module("fdiv.derivation.engine")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A cache that cannot lie: an entry is used only after it passes fdiv.cachecheck against the spec's own f.
+"""A cache that cannot lie: an entry is used only after it passes fdiv.derivation.cachecheck against the spec's own f.
 
 Each mutation below is a lie an edited or corrupted entry could tell (a wrong f*, a critic range that is too
 wide or too narrow, a wrong sigma_f, (f')^-1, f'(1), f(0+), the closedness of dom f*, a numeric branch solving
@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 import fdiv
-from fdiv import cache
+from fdiv.derivation import cache
 from fdiv.cli import main
-from fdiv.timelimit import step_seconds
+from fdiv._util.timelimit import step_seconds
 
-derive_module = importlib.import_module("fdiv.derive")
+derive_module = importlib.import_module("fdiv.derivation.engine")
 SUITE_CACHE = os.environ.get("FDIV_CACHE_DIR")
 
 
@@ -252,7 +252,7 @@ def test_an_unwritable_cache_is_used_read_only_with_one_note(fresh, monkeypatch,
 def test_derive_all_with_an_unwritable_cache_derives_each_entry_once(fresh, monkeypatch):
     """Workers send their derivations back; they used to go only through the disk cache, so a cache that
     could not be written made the parent derive everything a second time."""
-    from fdiv import parallel
+    from fdiv.derivation import parallel
 
     calls = multiprocessing.get_context("fork").Value("i", 0)
     real = derive_module._derive
@@ -305,8 +305,8 @@ def test_a_cache_that_is_checked_stays_fast(fresh):
     """Checking every catalogue entry costs well under a second of CPU (it replaced a rendering cache)."""
     import time
 
-    from fdiv import catalogue
-    from fdiv.cachecheck import problem
+    from fdiv.spec import catalogue
+    from fdiv.derivation.cachecheck import problem
 
     ds = [_truth(name)[0] for name in catalogue.names()]
     start = time.process_time()

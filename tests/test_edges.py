@@ -77,7 +77,7 @@ def test_constants_outside_float64_are_refused_at_parse_time(f, tmp_path, capsys
 
 def test_every_constant_of_a_generated_module_is_a_normal_float(tmp_path, capsys):
     """The last guard, on the module text: a constant SymPy formed while deriving is checked too."""
-    from fdiv.emit import check_constants
+    from fdiv.codegen.emit import check_constants
     from fdiv.errors import FdivError
 
     for path in (ROOT / "fdiv" / "losses").glob("*.py"):
@@ -223,7 +223,7 @@ def test_signals_stop_derive_all_and_its_workers(how, tmp_path):
                                              (signal.SIGTERM, 143, "error: terminated")])
 def test_a_signal_during_a_module_write_leaves_no_temporary_file(sig, code, line, tmp_path, monkeypatch, capsys):
     """The write is interrupted between the temporary file and the rename: one line, no .tmp, no module."""
-    from fdiv import emit
+    from fdiv.codegen import emit
 
     def interrupted(*args, **kwargs):
         os.kill(os.getpid(), sig)
@@ -236,7 +236,7 @@ def test_a_signal_during_a_module_write_leaves_no_temporary_file(sig, code, line
 
 
 def test_an_interrupted_history_or_figure_write_leaves_no_temporary_file(tmp_path, monkeypatch):
-    from fdiv import _atomic
+    from fdiv._util import atomic as _atomic
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

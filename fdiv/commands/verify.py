@@ -23,7 +23,7 @@ import math
 import sys
 from pathlib import Path
 
-from fdiv._text import escape
+from fdiv._util.text import escape
 from fdiv.errors import FdivError
 
 _TRUST = ("Importing FILE executes its code (as 'python FILE' would), with your permissions, in a child process: "
@@ -135,7 +135,7 @@ def validate(args) -> None:
         if (args.against is None) == (args.expr is None):
             raise FdivError(f"verify {args.kind}: give exactly one of --against NAME or --f EXPR")
         if args.against is not None:
-            from fdiv.names import canonical, suggestion
+            from fdiv.spec.names import canonical, suggestion
 
             if canonical(args.against) is None:
                 raise FdivError(f"unknown divergence {args.against!r}{suggestion(args.against)}")
@@ -221,7 +221,7 @@ def _dims(text: str) -> list[int]:
 def _gaussian_name(name: str) -> None:
     import difflib
 
-    from fdiv.names import canonical
+    from fdiv.spec.names import canonical
 
     key = name.strip().lower().replace("_", "-")
     if key in _GAUSSIAN_NAMES or key in ("hellinger", "hellinger2") or canonical(name) is not None:
@@ -230,7 +230,7 @@ def _gaussian_name(name: str) -> None:
         raise FdivError("the Frechet distance is checked by 'fdiv verify fid'")
     if any(c in name for c in "()*+/^") or "u" in name and not key.isalpha():
         return  # an expression f(u), parsed later
-    from fdiv.names import aliases
+    from fdiv.spec.names import aliases
 
     close = difflib.get_close_matches(key, [*_GAUSSIAN_NAMES, *aliases()], n=1, cutoff=0.6)
     hint = f" (did you mean {aliases().get(close[0], close[0])!r}?)" if close else \
