@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     wrong = [(c, v) for c, v in rows if v.verdict != c.expected]
     n = summary(results)
     print(f"proofs: {n['passed']} of {n['proofs']} proofs pass ({n['steps']} steps, {n['numeric']} numeric, "
-          f"{n['assumptions']} assumptions)")
+          f"{n['assumptions']} assumptions, {n['axioms']} axioms, {n['rewrites']} rewrites)")
     for r in failed:
         for s in r.steps:
             if not s.passed:

@@ -8,7 +8,7 @@ from .claims import REFUTED, Verdict
 from .engine import ProofResult, summary
 from .notes import NOT_EXPRESSIBLE, NoteClaim
 
-_REL = {"=": "=", "<=": r"\le", ">=": r"\ge", "!=": r"\ne", "<": "<", ">": ">"}
+_REL = {"=": "=", "<=": r"\le", ">=": r"\ge", "!=": r"\ne", "<": "<", ">": ">", "iff": r"\iff"}
 
 
 def _text(s: str) -> str:
