@@ -22,7 +22,8 @@ from .engine import (E, Lemma, Rule, concave, convex, equal, hypothesis, nonnega
                      registered, strictly_convex, strictly_convex_at)
 
 AXIOMS: dict[str, str] = {
-    "squared norm": "the squared norm v'v of a real vector v is non-negative",
+    "squared norm": "the squared (Frobenius) norm tr(v'v) of a real vector or matrix v is non-negative, and 0 "
+                    "only at v = 0",
     "linearity of expectation": "E(a X + b Y + c) = a E X + b E Y + c for constants a, b, c, and E of a finite "
                                 "sum is the sum of the expectations (also entrywise for random vectors)",
     "identically distributed draws": "draws with one law have the same expectations: E g(Y_i) = E g(Y_1); for "
@@ -186,13 +187,15 @@ def square(e: sp.Expr) -> Lemma:
 
 @axiom("squared norm")
 def squared_norm(v: sp.MatrixExpr) -> Lemma:
-    """v'v >= 0 for a real vector v (matrix symbols: the entries' reality is the statement's)."""
-    return Lemma("a squared norm is non-negative", sp.Trace(v.T * v), [])
+    """tr(v'v) >= 0 for a real vector or matrix v (matrix symbols: the entries' reality is the statement's), with
+    equality exactly at v = 0."""
+    return Lemma("a squared norm is non-negative", sp.Trace(v.T * v), [], equality=(v, sp.ZeroMatrix(*v.shape)))
 
 
 @lemma
 def abs_bound(a: sp.Expr, s: sp.Expr, bound_text: str | None = None) -> Lemma:
     """|a| - s a >= 0 when |s| <= 1: checked as 1 - s^2 >= 0, or a hypothesis when bound_text says why."""
+    s = sp.S(s)
     bound = hypothesis(bound_text) if bound_text else nonnegative(1 - s**2, f"|{s}| <= 1")
     return Lemma("s a <= |a| for |s| <= 1", sp.Abs(a) - s * a, [real(a), bound])
 
@@ -205,6 +208,21 @@ def lipschitz(f: sp.Function, a: sp.Expr, b: sp.Expr, constant: sp.Expr, text: s
     return Lemma(f"{constant}-Lipschitz: f(a) - f(b) <= {constant} |a - b|",
                  constant * sp.Abs(a - b) - (f(a) - f(b)), [hypothesis(text), nonnegative(constant)],
                  equality=(f(a) - f(b), constant * sp.Abs(a - b)))
+
+
+@lemma
+def lipschitz_abs(f: sp.Function, a: sp.Expr, b: sp.Expr, constant: sp.Expr, text: str) -> Lemma:
+    """|f(a) - f(b)| <= K |a - b| for a K-Lipschitz f (the hypothesis `text`)."""
+    constant = sp.S(constant)
+    return Lemma(f"{constant}-Lipschitz: |f(a) - f(b)| <= {constant} |a - b|",
+                 constant * sp.Abs(a - b) - sp.Abs(f(a) - f(b)), [hypothesis(text), nonnegative(constant)])
+
+
+@lemma
+def bounded_product(v: sp.Expr, w: sp.Expr, bound: sp.Expr, text: str) -> Lemma:
+    """|v| |w| <= c^2 when |v| <= c and |w| <= c (the hypothesis `text`, e.g. clipped weights)."""
+    return Lemma("|v| |w| <= c^2 for |v|, |w| <= c", bound**2 - sp.Abs(v) * sp.Abs(w),
+                 [hypothesis(text), positive(bound, f"c = {bound} > 0")])
 
 
 @lemma
@@ -494,6 +512,23 @@ def min_max_by_sign() -> Rule:
                 "evaluation")
 
 
+@axiom("singular values")
+def singular_values(tr_sqrt: sp.Function) -> Rule:
+    """tr_sqrt(C C') -> tr_sqrt(C' C): tr (C C')^(1/2) = tr (C' C)^(1/2), where the argument is a product that
+    splits into a factor C followed by its transpose."""
+    def canonical(z):  # tr_sqrt(C C') and tr_sqrt(C' C) both become the one of the two that prints first
+        arg = z.args[0]
+        mats = list(arg.args) if isinstance(arg, sp.MatMul) else [arg]
+        for j in range(1, len(mats)):
+            left, right = sp.MatMul(*mats[:j]).doit(), sp.MatMul(*mats[j:]).doit()
+            if sp.Transpose(left).doit() == right:
+                other = tr_sqrt(sp.MatMul(right, left).doit())
+                return min(z, other, key=str)
+        return z
+    return Rule("tr (C C')^(1/2) = tr (C' C)^(1/2)", lambda e: e.replace(
+        lambda z: isinstance(z, tr_sqrt), canonical), "axiom")
+
+
 @axiom("finite sums")
 def into_sum() -> Rule:
     """a (sum of terms) = sum of (a term), factors kept in their order (non-commuting symbols allowed)."""
@@ -535,8 +570,8 @@ def sift() -> Rule:
     return Rule("sifting: the sum over s of delta_st h(s) is h(t)", apply, "axiom")
 
 
-__all__ = ["AXIOMS", "Average", "EXPECTATION", "abbreviate", "abs_bound", "axiom", "cdf_derivative",
+__all__ = ["AXIOMS", "Average", "EXPECTATION", "abbreviate", "abs_bound", "axiom", "bounded_product", "cdf_derivative",
            "convex_combination", "convex_combination_generic", "equal_laws", "evaluate", "exchangeable", "fenchel_young", "fenchel_young_generic",
            "identically_distributed", "iid_pairs", "independent_pair", "indicator_bound", "integration_by_parts", "into_sum", "jensen", "leibniz",
-           "linearity", "lipschitz", "log_bound", "log_taylor", "lotus", "min_max_by_sign", "replace_product", "sift", "split_first",
+           "linearity", "lipschitz", "lipschitz_abs", "log_bound", "log_taylor", "lotus", "min_max_by_sign", "replace_product", "sift", "singular_values", "split_first",
            "square", "square_of_sum", "squared_norm", "supporting_line", "supporting_line_generic", "tangent_line", "uniform"]

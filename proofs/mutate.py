@@ -32,10 +32,13 @@ from dataclasses import dataclass, field, fields, replace
 
 import sympy as sp
 
+from fdiv.timelimit import attempt
+
 from . import engine
-from .algebra import is_zero
+from .algebra import is_zero, sign_holds
 from .engine import E, Assumed, Citation, Lemma, Proof, Rule, Step, Substitution
 
+EQUIVALENCE_SECONDS = 5
 FAMILIES = ("sign", "factor", "swap", "citation", "lemma", "rewrite", "limit", "tolerance")
 MUST_CATCH = FAMILIES
 
@@ -73,16 +76,14 @@ def _is_matrix(e) -> bool:
 
 
 def _same(a, b) -> bool:
-    """a and b are the same expression (structurally, or their difference is shown to be 0): an equivalent
-    mutant."""
+    """a and b are the same expression (structurally, or their difference is shown to be 0 within a few CPU
+    seconds): an equivalent mutant."""
     if a == b:
         return True
     if _is_matrix(a) or _is_matrix(b) or not isinstance(a, sp.Expr) or not isinstance(b, sp.Expr):
         return False
-    try:
-        return is_zero(sp.expand(a - b))
-    except Exception:  # noqa: BLE001 - an undecidable difference is not an equivalent mutant
-        return False
+    ok, out = attempt("comparing a mutant", is_zero, sp.expand(a - b), seconds=EQUIVALENCE_SECONDS)
+    return ok and out
 
 
 def _terms(e: sp.Expr) -> list[sp.Expr]:
@@ -126,11 +127,9 @@ def _factor(proof: Proof, i: int, step: Step) -> Iterator[Mutant]:
 
 
 def _variables(e) -> list:
-    atoms = set()
-    for a in sp.preorder_traversal(e):
-        if isinstance(a, sp.Symbol) or (isinstance(a, sp.core.function.AppliedUndef) and not a.free_symbols - {
-                s for s in a.args if isinstance(s, sp.Symbol)}):
-            atoms.add(a)
+    """The free symbols of e and the applied functions in it (p(x), q(z)), not the bound variables of its
+    integrals and sums (exchanging those changes nothing)."""
+    atoms = set(e.free_symbols) | set(e.atoms(sp.core.function.AppliedUndef))
     return sorted(atoms, key=str)
 
 
@@ -343,20 +342,51 @@ def mutants(proofs: list[Proof], families=FAMILIES) -> Iterator[Mutant]:
                 yield from makers[family]()
 
 
+def _in_context(proof: Proof, a, b) -> bool:
+    """a = b in the proof's context (its densities and definitions, integrals through their integrands), within a
+    few CPU seconds."""
+    if a == b:
+        return True
+    if _is_matrix(a) or _is_matrix(b) or not isinstance(a, sp.Expr) or not isinstance(b, sp.Expr):
+        return False
+    ok, out = attempt("comparing a mutant", proof._same, a, b, seconds=EQUIVALENCE_SECONDS)
+    return ok and out
+
+
+def _at_least(proof: Proof, a, b) -> bool:
+    """a >= b shown in the proof's context (integral-free difference, symbolic sign)."""
+    if _is_matrix(a) or _is_matrix(b) or not isinstance(a, sp.Expr) or not isinstance(b, sp.Expr):
+        return False
+
+    def decide():
+        residual, pointwise = proof._difference(a - b)
+        return is_zero(pointwise) and sign_holds(residual, ">=")
+    ok, out = attempt("comparing a mutant", decide, seconds=EQUIVALENCE_SECONDS)
+    return ok and out
+
+
 def equivalent(m: Mutant) -> bool:
-    """The changed side equals the original (a factor 2 or a sign on 0, a swap of symmetric variables), or the
-    lemma built from a changed argument is the same lemma."""
-    old = m.proof.steps[m.index]
-    if m.family == "lemma" and isinstance(m.step.lemma, Lemma) and m.step.rhs == old.rhs:
-        return isinstance(old.lemma, Lemma) and m.step.lemma.same_as(old.lemma)
+    """The mutant states nothing false: its changed side equals the original (a factor 2 or a sign on 0, a swap
+    of symmetric variables), its inequality is implied by the original one (a bound made looser), its sign claim
+    holds anyway, or the lemma built from a changed argument is the same lemma."""
+    old, new, proof = m.proof.steps[m.index], m.step, m.proof
+    if m.family == "lemma" and isinstance(new.lemma, Lemma) and new.rhs == old.rhs:
+        return isinstance(old.lemma, Lemma) and new.lemma.same_as(old.lemma)
     if m.family == "rewrite":  # the changed target cancelled out of the claim: the claim is the original one
-        return _same(old.rhs, m.step.rhs)
-    if m.family in ("sign", "factor", "swap"):
-        if m.step.relation == "sign":
-            return _same(old.lhs, m.step.lhs) if m.family != "factor" else False
-        if old.relation == "!=":
-            return False
-        return _same(old.rhs, m.step.rhs)
+        return _in_context(proof, old.rhs, new.rhs)
+    if m.family == "limit":  # the replacement is the chain's own expression
+        return _in_context(proof, old.lhs, new.lhs)
+    if m.family not in ("sign", "factor", "swap") or old.relation == "!=":
+        return False
+    if old.relation == "sign":
+        return _in_context(proof, old.lhs, new.lhs) or sign_holds(new.lhs, old.extra["rel"])
+    if _in_context(proof, old.rhs, new.rhs):
+        return True
+    rel = old.extra.get("rel", "=") if old.relation == "computed" else old.relation
+    if rel in ("<=", "<"):  # lhs <= rhs implies lhs <= anything larger
+        return _at_least(proof, new.rhs, old.rhs)
+    if rel in (">=", ">"):
+        return _at_least(proof, old.rhs, new.rhs)
     return False
 
 

@@ -15,8 +15,9 @@ import sympy as sp
 
 from . import gaussian
 from .engine import E, Proof, Source, cite, integral, x
-from .lemmas import (abs_bound, convex_combination, convex_combination_generic, integration_by_parts, linearity,
-                     lipschitz, lotus, replace_product, squared_norm)
+from .lemmas import (abs_bound, bounded_product, convex_combination, convex_combination_generic,
+                     integration_by_parts, linearity, lipschitz, lipschitz_abs, lotus, replace_product,
+                     singular_values, squared_norm)
 from .numeric import multiprecision, quadrature
 
 TITLE = "Optimal transport: Kantorovich-Rubinstein, W1 and W_p in 1-D, FID = W2^2, WGAN"
@@ -126,6 +127,82 @@ def wgan_gaussians() -> Proof:
             .start(sp.Subs(sp.Derivative((th - th0) ** 2 / (2 * s**2), th), th, th0 + d))
             .eq(d / s**2, "the KL's gradient (theta - theta_0)/s^2 at theta - theta_0 = delta")
             .limit(d / s**2, s, 0, sp.oo, "it is unbounded as s -> 0"))
+
+
+CLIPPED = "the weights are clipped to [-c, c]: |v_j| <= c and |w_j| <= c"
+SIGMA = "the activation sigma is 1-Lipschitz (ReLU, tanh, ...)"
+
+
+def weight_clipping() -> Proof:
+    """A 1-D critic with one hidden layer of two units, f(x) = v1 sigma(w1 x + b1) + v2 sigma(w2 x + b2): clipping
+    its weights to [-c, c] makes it 2 c^2-Lipschitz, so the clipped WGAN critic estimates at most 2 c^2 W1."""
+    a, b = sp.symbols("a b", real=True)
+    c = sp.Symbol("c", positive=True)
+    v1, v2, w1, w2, b1, b2 = sp.symbols("v1 v2 w1 w2 b1 b2", real=True)
+    sigma = sp.Function("sigma", real=True)
+
+    def f(t):
+        return v1 * sigma(w1 * t + b1) + v2 * sigma(w2 * t + b2)
+    d1 = sigma(w1 * a + b1) - sigma(w1 * b + b1)
+    d2 = sigma(w2 * a + b2) - sigma(w2 * b + b2)
+    return (Proof("WGAN weight clipping: a clipped critic is Lipschitz", Source("002", "Wasserstein GAN (WGAN) and "
+                                                                               "Optimal Transport", 560),
+                  "for f(x) = v1 sigma(w1 x + b1) + v2 sigma(w2 x + b2) with sigma 1-Lipschitz and every weight "
+                  "clipped to [-c, c]: f(a) - f(b) <= (|v1| |w1| + |v2| |w2|) |a - b| <= 2 c^2 |a - b|, so the clipped "
+                  "critics are 2 c^2-Lipschitz and E_P f - E_Q f <= 2 c^2 W1(P, Q) (weak duality for f/(2 c^2)): "
+                  "clipping bounds the critic crudely, by a constant that depends on c and the width",
+                  given=[CLIPPED, SIGMA])
+            .start(f(a) - f(b))
+            .eq(v1 * d1 + v2 * d2, "the biases cancel unit by unit")
+            .le(sp.Abs(v1 * d1) + v2 * d2, abs_bound(v1 * d1, sp.S.One), "v1 d1 <= |v1 d1|")
+            .le(sp.Abs(v1 * d1) + sp.Abs(v2 * d2), abs_bound(v2 * d2, sp.S.One), "v2 d2 <= |v2 d2|")
+            .le(sp.Abs(v1) * sp.Abs(w1 * (a - b)) + sp.Abs(v2 * d2), lipschitz_abs(sigma, w1 * a + b1, w1 * b + b1, 1,
+                                                                                 SIGMA),
+                "|sigma(u) - sigma(u')| <= |u - u'|, times |v1|", weight=sp.Abs(v1))
+            .le(sp.Abs(v1) * sp.Abs(w1 * (a - b)) + sp.Abs(v2) * sp.Abs(w2 * (a - b)),
+                lipschitz_abs(sigma, w2 * a + b2, w2 * b + b2, 1, SIGMA), "the same for the second unit",
+                weight=sp.Abs(v2))
+            .le(c**2 * sp.Abs(a - b) + sp.Abs(v2) * sp.Abs(w2 * (a - b)), bounded_product(v1, w1, c, CLIPPED),
+                "|v1| |w1| <= c^2", weight=sp.Abs(a - b))
+            .le(2 * c**2 * sp.Abs(a - b), bounded_product(v2, w2, c, CLIPPED), "|v2| |w2| <= c^2",
+                weight=sp.Abs(a - b)))
+
+
+def gradient_penalty() -> Proof:
+    """WGAN-GP: at the optimum of the dual, f(X) - f(Y) = |X - Y| almost surely under an optimal coupling (the
+    equality case of the Lipschitz bound), and then f has slope 1 on the segment between X and Y, where the
+    penalty (|f'| - 1)^2 vanishes."""
+    X, Y = sp.Function("X")(sp.Symbol("omega")), sp.Function("Y")(sp.Symbol("omega"))
+    xv, yv = sp.symbols("x y", real=True)
+    r = sp.Symbol("r", nonnegative=True)
+    t = 1 / (1 + r)  # 0 < t <= 1
+    h = sp.Symbol("h", positive=True)  # x - y > 0
+    xt = yv + t * h  # a point of the segment [y, x], x = y + h
+    return (Proof("WGAN-GP: the optimal critic has slope 1 between coupled points",
+                  Source("002", "Wasserstein GAN (WGAN) and Optimal Transport", 563),
+                  "for a 1-Lipschitz f, E|X - Y| - (E f(X) - E f(Y)) = E(|X - Y| - (f(X) - f(Y))) >= 0, with equality "
+                  "exactly when f(X) - f(Y) = |X - Y| almost surely; at the optimum of the dual under an optimal "
+                  "coupling the two sides are equal (W1 = E|X - Y| = E f(X) - E f(Y), Kantorovich-Rubinstein). "
+                  "Then for x = y + h (h > 0) with f(x) - f(y) = h and x_t = y + t h, 0 <= t <= 1: f(x_t) - f(y) "
+                  ">= t h (the rest of the segment can add at most (1 - t) h) and <= t h (Lipschitz), so f rises with "
+                  "slope 1 along the segment: |f'| = 1 there and the gradient penalty lambda E(|f'(x_t)| - 1)^2 "
+                  "vanishes on the segments between coupled points, where WGAN-GP samples it",
+                  given=[LIPSCHITZ], definitions={f(yv + h): f(yv) + h})
+            .start(E(sp.Abs(X - Y)) - (E(f(X)) - E(f(Y))))
+            .eq(E(sp.Abs(X - Y) - f(X) + f(Y)), "linearity", rewrites=[linearity([X, Y])])
+            .ge(0, lipschitz(f, X, Y, 1, LIPSCHITZ), "for every draw")
+            .iff(f(X) - f(Y), sp.Abs(X - Y), "equality in the Lipschitz bound for (almost) every draw")
+            .assume("at the optimum of the dual and under an optimal coupling, E f(X) - E f(Y) = W1 = E|X - Y|", KR)
+            .start(f(xt) - f(yv))
+            .eq((f(yv + h) - f(yv)) - (f(yv + h) - f(xt)), "f(x) - f(y) = h on the coupled pair (x = y + h)")
+            .ge(h - (yv + h - xt), lipschitz(f, yv + h, xt, 1, LIPSCHITZ), "f(x) - f(x_t) <= x - x_t")
+            .eq(t * h, "the rise over [y, x_t] is at least t h")
+            .start(f(xt) - f(yv))
+            .le(sp.Abs(xt - yv), lipschitz(f, xt, yv, 1, LIPSCHITZ), "and at most |x_t - y|")
+            .eq(t * h, "x_t - y = t h >= 0: so f(x_t) = f(y) + t h on the segment")
+            .start(sp.Derivative(f(yv) + sp.Symbol("tau") * h, sp.Symbol("tau")) / h)
+            .eq(1, "the slope of f along the segment (x_t = y + t h, t in (0, 1]): |f'| = 1, the penalty "
+                   "(|f'| - 1)^2 is 0"))
 
 
 def unconstrained_critic() -> Proof:
@@ -275,6 +352,72 @@ def fid_general() -> Proof:
             .eq(Dm + t1 + t2 - 2 * sp.Trace(M), "the traces of the map (cited)", rewrites=[cite(fid_map)]))
 
 
+def fid_properties() -> Proof:
+    """FID(P, Q) = |m1 - m2|^2 + tr(S1 + S2 - 2 (S1^(1/2) S2 S1^(1/2))^(1/2)) is symmetric, >= 0, and 0 exactly
+    when the means and the covariances agree."""
+    n = sp.Symbol("d", positive=True, integer=True)
+    R, M, R1, R2 = (sp.MatrixSymbol(name, n, n) for name in ("R", "M", "R1", "R2"))
+    m1, m2 = sp.MatrixSymbol("m1", n, 1), sp.MatrixSymbol("m2", n, 1)
+    tr_sqrt = sp.Function("tr_sqrt")  # tr_sqrt(K) = tr K^(1/2)
+    S2 = R.I * M**2 * R.I  # M = (R S2 R)^(1/2): R S2 R = M^2
+    v = R - M * R.I
+    dm = sp.Trace((m1 - m2).T * (m1 - m2))
+
+    def fid(a, b, ra, rb):  # with S = R R' for each covariance (any factor)
+        return (sp.Trace((a - b).T * (a - b)) + sp.Trace(ra * ra.T) + sp.Trace(rb * rb.T)
+                - 2 * tr_sqrt(ra.T * rb * rb.T * ra))
+    ok, sym, low, same = _fid_properties_numeric()
+    multi = multiprecision(40, "matrix square roots")
+    return (Proof("FID: symmetric, >= 0, and 0 exactly when the moments agree",
+                  Source("002", "Fréchet Inception Distance", 876),
+                  "symmetric: with S1 = R1 R1' and S2 = R2 R2', S1^(1/2) S2 S1^(1/2) is similar to C C' and "
+                  "S2^(1/2) S1 S2^(1/2) to C' C for C = R1' R2, whose square roots have the same trace (the singular "
+                  "values of C); >= 0: with R = S1^(1/2) and M = (R S2 R)^(1/2) (both symmetric), tr(S1 + S2 - 2 M) "
+                  "= |R - M R^-1|^2 (Frobenius), so FID >= |m1 - m2|^2 >= 0; 0 exactly when m1 = m2 and "
+                  "R = M R^-1, i.e. M = R^2 and then S2 = R^-1 M^2 R^-1 = R^2 = S1. Checked on random 3 x 3 "
+                  "covariances at 40 digits as well",
+                  definitions={R.T: R, M.T: M},
+                  given=["R = S1^(1/2) and M = (R S2 R)^(1/2) are symmetric (principal square roots), so "
+                         "S2 = R^-1 M^2 R^-1"])
+            .start(fid(m1, m2, R1, R2))
+            .eq(fid(m2, m1, R2, R1), "symmetric: tr (C C')^(1/2) = tr (C' C)^(1/2) for C = R1' R2",
+                rewrites=[singular_values(tr_sqrt)])
+            .start(dm + sp.Trace(R * R) + sp.Trace(S2) - 2 * sp.Trace(M))
+            .ge(dm, squared_norm(v), "tr(R R) + tr(R^-1 M^2 R^-1) - 2 tr M = |R - M R^-1|^2")
+            .iff(v, sp.ZeroMatrix(n, n), "the squared norm vanishes only at R = M R^-1")
+            .start(dm)
+            .ge(0, squared_norm(m1 - m2), "|m1 - m2|^2 >= 0")
+            .iff(m1 - m2, sp.ZeroMatrix(n, 1), "0 exactly when m1 = m2")
+            .start(R.I * (R * R) ** 2 * R.I)
+            .eq(R * R, "where R = M R^-1, M = R^2 and S2 = R^-1 M^2 R^-1 = R^2 = S1: the covariances agree")
+            .start(sp.Trace(R * R) + sp.Trace(R * R) - 2 * sp.Trace(R * R))
+            .eq(0, "conversely, at m2 = m1 and S2 = S1: M = (R S1 R)^(1/2) = R^2 = S1, so FID = 0 + tr(S1 + S1 - 2 S1)")
+            .computed("max |FID(P, Q) - FID(Q, P)|", lambda: sym, 0, "symmetric", method=multi)
+            .computed("min over the trials of FID(P, Q) - |m1 - m2|^2", lambda: low, 0, ">= 0", method=multi,
+                      relation=">=")
+            .computed("max |FID(P, P)|", lambda: same, 0, "0 at equal moments", method=multi))
+
+
+def _fid_properties_numeric(trials: int = 4, dim: int = 3):
+    """(ok, max |FID(P, Q) - FID(Q, P)|, min of the trace term, max |FID(P, P)|) for random SPD covariances."""
+    rng = random.Random(11)
+    sym, low, same = mpmath.mpf(0), mpmath.inf, mpmath.mpf(0)
+    with mpmath.workdps(40):
+        def spd():
+            g = mpmath.matrix([[rng.gauss(0, 1) for _ in range(dim)] for _ in range(dim)])
+            return g * g.T + mpmath.eye(dim) * mpmath.mpf("0.1")
+
+        def term(a, b):
+            ra = mpmath.sqrtm(a)
+            return sum((a + b - 2 * mpmath.sqrtm(ra * b * ra))[i, i] for i in range(dim))
+        for _ in range(trials):
+            a, b = spd(), spd()
+            sym = max(sym, abs(term(a, b) - term(b, a)))
+            low = min(low, term(a, b))
+            same = max(same, abs(term(a, a)))
+    return True, sym, low, same
+
+
 def _fid_numeric(trials: int = 4, dim: int = 3):
     """A = S1^(-1/2) (S1^(1/2) S2 S1^(1/2))^(1/2) S1^(-1/2) has A S1 A = S2, and the map's cost
     tr(S1 - S1 A - A S1 + A S1 A) equals the FID trace term: the largest residual at 40 digits."""
@@ -298,4 +441,5 @@ def _fid_numeric(trials: int = 4, dim: int = 3):
 
 def proofs() -> list[Proof]:
     return [weak_duality(), w1_via_kr(), w1_gaussians_numeric(), wgan_gaussians(), unconstrained_critic(),
-            exchange(), quantile_bruteforce(), w2_gaussians_1d(), fid_map(), fid_general()]
+            exchange(), quantile_bruteforce(), w2_gaussians_1d(), fid_map(), fid_general(), fid_properties(),
+            weight_clipping(), gradient_penalty()]
