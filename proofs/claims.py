@@ -627,7 +627,7 @@ def check_integral(lhs_text: str, rhs_text: str, assume: str | None = None) -> V
                 if abs(diff) > 1e-12 + 1000 * err:
                     left, right = (quad(h)[0] for h in sides)
                     return Verdict(REFUTED, "the two integrals differ", "numeric (30-digit quadrature)",
-                                   {"p": f"N({mp_}, {sp_}^2)", "q": f"N({mq}, {sq}^2)",
+                                   {"p": f"N({mp_}, ({sp_})^2)", "q": f"N({mq}, ({sq})^2)",
                                     **{str(s): mpmath.nstr(v, 6) for s, v in smp.items()},
                                     "lhs": mpmath.nstr(left, 15), "rhs": mpmath.nstr(right, 15)})
     if compared < len(DENSITY_PAIRS):
