@@ -657,6 +657,55 @@ def _naive_bayes(c: NoteClaim) -> Verdict:
                     "posterior": str(true.subs(at))})
 
 
+def _bayes_rule(c: NoteClaim) -> Verdict:
+    """004 §1.2: p(x|y) from the parsed formula in pyx = p(y|x), px = p(x), py = p(y), against the conditional
+    computed from an exact joint table (2 values of y, 3 of x, unequal rational probabilities)."""
+    s = {n: sp.Symbol(n, positive=True) for n in ("pyx", "px", "py")}
+    claimed = parse(c.formula, s, where="note")
+    R = sp.Rational
+    joint = {(0, 0): R(1, 10), (1, 0): R(2, 10), (2, 0): R(1, 20), (0, 1): R(3, 20), (1, 1): R(1, 4), (2, 1): R(1, 4)}
+    for (x, y), pxy in joint.items():
+        px = sum(v for (a, _), v in joint.items() if a == x)
+        py = sum(v for (_, b), v in joint.items() if b == y)
+        value = claimed.subs({s["pyx"]: pxy / px, s["px"]: px, s["py"]: py})
+        if value != pxy / py:
+            return Verdict(REFUTED, "not the conditional of the joint table", "exact",
+                           {"x": str(x), "y": str(y), "p(x, y)": str(pxy), "p(x|y)": str(pxy / py),
+                            "claimed": str(value)})
+    return Verdict(VERIFIED, "equals p(x|y) = p(x, y)/p(y) for every cell of an exact joint table",
+                   "exact, on one joint table (not a proof)")
+
+
+def _softmax(c: NoteClaim) -> Verdict:
+    """004 §2.5: the parsed k-th softmax component (in a_k and a1, a2, a3, K = 3) gives K numbers that are
+    positive and sum to 1, symbolically."""
+    s = {n: sp.Symbol(n, real=True) for n in ("a_k", "a1", "a2", "a3")}
+    comp = parse(c.formula, s, where="note", functions=EXTENDED)
+    parts = [comp.subs(s["a_k"], s[f"a{k}"]) for k in (1, 2, 3)]
+    total = sp.Add(*parts)
+    if claims._symbolic_zero(total - 1) and all(p.is_positive for p in parts):
+        return Verdict(VERIFIED, "the three components are positive and sum to 1", "symbolic")
+    at = {s["a1"]: 1, s["a2"]: 2, s["a3"]: -1}
+    return Verdict(REFUTED, "the components are not probabilities", "exact",
+                   {"a": "(1, 2, -1)", "components": str([sp.N(p.subs(at), 6) for p in parts]),
+                    "sum": str(sp.N(total.subs(at), 8))})
+
+
+def _gradient_reversal(c: NoteClaim) -> Verdict:
+    """002 DANN: the feature extractor descends L_cls - lambda_adv L_adv (line 828); with the gradient reversal
+    layer its gradient is grad L_cls + m grad L_adv for the parsed multiplier m. The two must agree for every
+    L_cls, L_adv (as functions of phi)."""
+    phi, lam = sp.Symbol("phi", real=True), sp.Symbol("lambda_adv", positive=True)
+    m = parse(c.formula, {"lambda_adv": lam}, where="note", functions=EXTENDED)
+    cls, adv = sp.Function("L_cls")(phi), sp.Function("L_adv")(phi)
+    wanted = sp.diff(cls - lam * adv, phi)
+    got = sp.diff(cls, phi) + m * sp.diff(adv, phi)
+    if claims._symbolic_zero(sp.expand(wanted - got)):
+        return Verdict(VERIFIED, "grad L_cls + m grad L_adv = grad (L_cls - lambda_adv L_adv)", "symbolic")
+    return Verdict(REFUTED, "the reversed gradient is not the gradient of the objective the features descend",
+                   "symbolic", {"wanted": str(wanted), "with the layer": str(got)})
+
+
 def _update(file: str, section: str, line: int, quote: str, formula: str, role: str, expected: str = VERIFIED,
             correction: str = "", fix: str | None = None) -> NoteClaim:
     """A parameter update w <- w +- alpha (...) for an objective the note maximises or minimises."""
@@ -833,6 +882,14 @@ NOTES: list[NoteClaim] = [
     NoteClaim("002", "7. Special Case: GANs", 323, r"\sigma_f(v)=-\log\bigl(1+e^{-v}\bigr).", "-log(1+exp(-v))",
               "activation", {"name": "jensen-shannon"}, VERIFIED,
               "(maps R into the critic range (-oo, log 2), though not onto it: log 2 - log(1 + e^-v) is onto)"),
+    NoteClaim("002", "7. Special Case: GANs", 329,
+              r"+ \mathbb E_{z\sim p_z}[\log\bigl(1-D_w(g_\theta(z))\bigr)].", "log(1 - 1/(1+exp(-v)))", "identity",
+              {"reference": "log(2 - exp(-log(1+exp(-v))))"}, REFUTED,
+              "with the Jensen-Shannon f of line 319 the second term is -f*(sigma_f(V)) = log(2 - D) (f*(t) = "
+              "-log(2 - e^t)), so the game is E log D + E log(2 - D); the classical game E log D + E log(1 - D) "
+              "comes from the GAN f = u log u - (u+1) log(u+1), whose conjugate line 321 quotes",
+              against="-f*(sigma_f(V)) for the f of line 319, f*(t) = -log(2 - e^t), and sigma_f(v) = -log(1 + e^-v)",
+              fix="log(2 - 1/(1+exp(-v)))"),
     _update("002", "Training Algorithm (DDPM chapter)", 423,
             r"\omega \leftarrow \omega + \alpha_1\,\nabla_{\omega}\,\widehat{J}_D(\omega).", "w + alpha*g", "max"),
     _update("002", "Training Algorithm (DDPM chapter)", 436,
@@ -860,6 +917,10 @@ NOTES: list[NoteClaim] = [
               "L_adv, as the min-max of line 819 says", _dann_ascent,
               "the classifier the min-max of lines 819-821 needs (the one minimising L_adv), on an exact model",
               fix="L_cls - lambda_adv*L_adv"),
+    NoteClaim("002", "Domain-Adversarial Neural Networks (DANN)", 829,
+              r"multiplying the back‐propagated domain‐loss gradient by \(-\lambda_{\rm adv}\)", "-lambda_adv",
+              "custom", {"symbols": ("lambda_adv",)}, VERIFIED, check=_gradient_reversal,
+              against="the gradient of L_cls - lambda_adv L_adv, which the features descend (line 828)"),
     NoteClaim("002", "Domain-Adversarial Neural Networks (DANN), Inference on Target", 837,
               r"Since adversarial training aligns \(p_S(\Phi(x))\approx p_T(\Phi(x))\), the classifier generalizes "
               r"across domains.", "eps_S", "custom", {"symbols": ("eps_S", "d_TV", "lambda_star")}, REFUTED,
@@ -943,6 +1004,9 @@ NOTES: list[NoteClaim] = [
               r"The number of parameters required to specify the joint distribution is $256^3 - 1$", "256**3 - 1",
               "custom", {"cases": [{"sizes": [256, 256, 256]}]}, VERIFIED, check=_count_states,
               against="the number of joint states of three 256-valued channels minus one"),
+    NoteClaim("004", "1.2 Background, Bayes' Rule", 232, r"p(x | y) = \frac{p(y | x) p(x)}{p(y)}", "pyx*px/py",
+              "custom", {"symbols": ("pyx", "px", "py")}, VERIFIED, check=_bayes_rule,
+              against="the conditional p(x, y)/p(y) of an exact joint table"),
     NoteClaim("004", "1.2 Background, Naive Bayes", 263,
               r"p(Y = 1 | x_1, \dots, x_n) = \frac{p(Y = 1) \prod_{i=1}^n p(x_i | Y = 1)}",
               "P1*a1*a2/((1 - P1)*b1*b2 + P1*a1*a2)", "custom", {}, VERIFIED, check=_naive_bayes,
@@ -955,6 +1019,10 @@ NOTES: list[NoteClaim] = [
               "h_i = sigma(W_(:, <i) x_<i + c): the first i - 1 columns, as in §2.4 (line 475)", _matmul_shape,
               "the shapes of the named columns of W (H x d) and x_<i ((i - 1) x 1), i = 1..d",
               fix="W_cols(1, i - 1)"),
+    NoteClaim("004", "2.5 General Discrete Distributions", 509,
+              r"\left(\frac{\exp(a^1)}{\sum_i \exp(a^i)}, \dots, \frac{\exp(a^K)}{\sum_i \exp(a^i)} \right)",
+              "exp(a_k)/(exp(a1) + exp(a2) + exp(a3))", "custom", {"symbols": ("a_k", "a1", "a2", "a3")}, VERIFIED,
+              check=_softmax, against="K = 3 probabilities: positive, summing to 1"),
     NoteClaim("004", "3.1 Relationship Between Loss and KL Divergence", 761,
               r"the term $-\log p_{\theta}(\mathbf{x}) \rightarrow \infty$ as $p_{\theta}(\mathbf{x}) \rightarrow 0$",
               "-log(P)", "custom", {"symbols": ("P",), "var": "P", "point": 0, "dir": "+", "value": "oo"},
@@ -1111,6 +1179,9 @@ NOT_EXPRESSIBLE = [
      "Fenchel-Young is the inequality f(u) + f*(t) >= u t"),
     ("002", "Inference and Sampling", 536, r"\hat x\sim p_{\theta}(x\mid y^*)=G_{\theta^*}(z, y^*).",
      "x^ = G_theta*(z, y*) ~ p_theta(x | y*): a sample is not equal to a density"),
+    ("002", "Domain-Adversarial Neural Networks (DANN)", 796, r"\(C_{\psi}\colon\mathbb{R}^d\to\{1,\dots,C\}\)",
+     "C_psi maps a feature to class probabilities, a point of the simplex (line 805 takes log C_psi(Phi(x))_c and "
+     "line 835 the arg max over c); a map into the labels {1, ..., C} has no c-th component"),
     ("002", "GAN Inversion via Latent Regression", 713, r"p_{x}(x)",
      "the generative model's marginal is p_theta(x) = integral of p_z(z) p_theta(x|z) dz; p_x is the data "
      "distribution it approximates (line 696)"),
