@@ -180,8 +180,8 @@ def _stationary(c: NoteClaim) -> Verdict:
 
 @functools.cache
 def _js(theta: int) -> mpmath.mpf:
-    """JSD(N(0, 1) || N(theta, 1)) by 30-digit quadrature (1/2 KL(p||m) + 1/2 KL(q||m), m = (p + q)/2)."""
-    with mpmath.workdps(30):
+    """JSD(N(0, 1) || N(theta, 1)) by 20-digit quadrature (1/2 KL(p||m) + 1/2 KL(q||m), m = (p + q)/2)."""
+    with mpmath.workdps(20):
         p = lambda x: mpmath.npdf(x, 0, 1)  # noqa: E731
         q = lambda x: mpmath.npdf(x, theta, 1)  # noqa: E731
         m = lambda x: (p(x) + q(x)) / 2  # noqa: E731
@@ -191,8 +191,8 @@ def _js(theta: int) -> mpmath.mpf:
 
 @functools.cache
 def _gan_value() -> mpmath.mpf:
-    """V(G, D*) = integral of p log(p/(p+q)) + q log(q/(p+q)) for p = N(0, 1), q = N(1, 1), 30 digits."""
-    with mpmath.workdps(30):
+    """V(G, D*) = integral of p log(p/(p+q)) + q log(q/(p+q)) for p = N(0, 1), q = N(1, 1), 20 digits."""
+    with mpmath.workdps(20):
         p = lambda x: mpmath.npdf(x, 0, 1)  # noqa: E731
         q = lambda x: mpmath.npdf(x, 1, 1)  # noqa: E731
         return mpmath.quad(lambda x: p(x) * mpmath.log(p(x) / (p(x) + q(x))) + q(x) * mpmath.log(q(x) / (p(x) + q(x))),
@@ -206,32 +206,32 @@ def _minmax_value(c: NoteClaim) -> Verdict:
     number for every theta."""
     J = sp.Symbol("D_JS", real=True)
     claim = c.parsed()
-    with mpmath.workdps(30):
+    with mpmath.workdps(20):
         inner = {th: 2 * _js(th) - 2 * mpmath.log(2) for th in (0, 1, 2)}
         value = min(inner.values())
         for th in (0, 1, 2):
-            claimed = claim.subs(J, sp.Float(_js(th), 30)) if claim.has(J) else claim
-            got = mpmath.mpf(str(sp.N(claimed, 30)))
-            if abs(got - value) > mpmath.mpf(10) ** -20:
+            claimed = claim.subs(J, sp.Float(_js(th), 20)) if claim.has(J) else claim
+            got = mpmath.mpf(str(sp.N(claimed, 20)))
+            if abs(got - value) > mpmath.mpf(10) ** -12:
                 return Verdict(REFUTED, f"the right side depends on theta; min over theta of max_phi V is "
-                               f"{mpmath.nstr(value, 12)}", "numeric (30-digit quadrature)",
+                               f"{mpmath.nstr(value, 12)}", "numeric (20-digit quadrature)",
                                {"p_X": "N(0, 1)", "p_theta": f"N({th}, 1)", "claimed": mpmath.nstr(got, 12),
                                 "min_theta max_phi V": mpmath.nstr(value, 12) + " (theta = 0)"})
     return Verdict(VERIFIED, "equals min over theta of max_phi V at every theta of the family",
-                   "numeric (30-digit quadrature, 3 values of theta)")
+                   "numeric (20-digit quadrature, 3 values of theta)")
 
 
 def _vstar(c: NoteClaim) -> Verdict:
     """004 §6.11: V(G, D*) against the claimed expression in K = KL(p||m) + KL(q||m), m = (p + q)/2, for
     p = N(0, 1), q = N(1, 1), both by quadrature."""
-    with mpmath.workdps(30):
+    with mpmath.workdps(20):
         value = _gan_value()
         kls = 2 * _js(1)
         s = _sym(c)
-        claimed = mpmath.mpf(str(sp.N(c.parsed().subs(s["K"], sp.Float(kls, 30)), 30)))
-    ok = abs(claimed - value) <= mpmath.mpf(10) ** -20
+        claimed = mpmath.mpf(str(sp.N(c.parsed().subs(s["K"], sp.Float(kls, 20)), 20)))
+    ok = abs(claimed - value) <= mpmath.mpf(10) ** -12
     return Verdict(VERIFIED if ok else REFUTED, "V(G, D*) = KL(p||m) + KL(q||m) - log 4" if ok else
-                   "KL(p||m) + KL(q||m) is already 2 JSD: the factor 2 doubles it", "numeric (30-digit quadrature)",
+                   "KL(p||m) + KL(q||m) is already 2 JSD: the factor 2 doubles it", "numeric (20-digit quadrature)",
                    None if ok else {"p_data": "N(0, 1)", "p_theta": "N(1, 1)", "claimed": mpmath.nstr(claimed, 12),
                                     "V(G, D*)": mpmath.nstr(value, 12)})
 
@@ -272,7 +272,7 @@ def _holds(hyp: str, f: sp.Expr, u: sp.Symbol) -> bool:
 def _zero_iff_equal(c: NoteClaim) -> Verdict:
     """003 l. 96: 'D_f(p||q) = 0 <=> p = q' for every f with the listed hypotheses. Each candidate f (a few
     catalogue rows, an affine f, zero, one flat around 1) that meets the hypotheses must give D_f > 0 for two
-    pairs P != Q (30-digit quadrature); one with D_f = 0 refutes the claim."""
+    pairs P != Q (20-digit quadrature); one with D_f = 0 refutes the claim."""
     u = sp.Symbol("u", positive=True)
     hyps = c.parsed()
     tested = 0
@@ -283,14 +283,14 @@ def _zero_iff_equal(c: NoteClaim) -> Verdict:
         tested += 1
         fn = sp.lambdify(u, f, "mpmath")
         for name, p, q, lo, hi in _pairs():
-            with mpmath.workdps(30):
+            with mpmath.workdps(20):
                 d = mpmath.quad(lambda x: q(x) * fn(p(x) / q(x)), [lo, hi] if lo != -mpmath.inf else [lo, 0.5, hi])
-            if abs(d) < mpmath.mpf(10) ** -20:
+            if abs(d) < mpmath.mpf(10) ** -15:
                 return Verdict(REFUTED, f"f(u) = {f} meets every hypothesis ({', '.join(hyps)}), yet D_f = 0 for "
-                               "two different distributions", "numeric (30-digit quadrature)",
+                               "two different distributions", "numeric (20-digit quadrature)",
                                {"f(u)": str(f), "P vs Q": name, "D_f": mpmath.nstr(d, 5)})
     return Verdict(VERIFIED, f"each of the {tested} candidate f's meeting the hypotheses gives D_f > 0 on both "
-                   "pairs", f"numeric (30-digit quadrature, {tested} candidates, 2 pairs); not a proof")
+                   "pairs", f"numeric (20-digit quadrature, {tested} candidates, 2 pairs); not a proof")
 
 
 def _sup_attained(c: NoteClaim) -> Verdict:

@@ -23,12 +23,15 @@ SUMMARY_KEYS = ("proofs", "passed", "steps", "numeric", "assumptions", "axioms",
 # ---------------------------------------------------------------------------------------------------- LaTeX
 class _Printer(LatexPrinter):
     """SymPy's LaTeX with the proofs' naming conventions: sigma2 is sigma squared (not sigma_2), a trailing ~
-    is a tilde (beta~ -> beta tilde), Ey3 is the moment E[y^3], and an applied function named f' is f'."""
+    is a tilde (beta~ -> beta tilde), Ey3 is the moment E[y^3], a trailing _ is dropped (lambda_ -> lambda), an
+    applied function named f' is f', and a claim's integral(g) is the integral of g dx."""
 
     _GREEK_SQUARE = re.compile(r"^(sigma|tau|s)2$")
     _MOMENT = re.compile(r"^E([a-z])(\d)$")
 
     def _name(self, name: str) -> str | None:
+        if name.endswith("_") and len(name) > 1:  # lambda_, pi_: a keyword or a constant's name, underscored
+            return self._deal_with_super_sub(name[:-1])
         if m := self._GREEK_SQUARE.match(name):
             return self._deal_with_super_sub(m.group(1)) + "^{2}"
         if name.endswith("~") and len(name) > 1:
@@ -47,6 +50,9 @@ class _Printer(LatexPrinter):
 
     def _print_Function(self, expr, exp=None):
         name = expr.func.__name__
+        if name == "integral" and len(expr.args) == 1:  # a claim's integral(g): the integral of g over x
+            out = r"\int " + self.parenthesize(expr.args[0], 40) + r"\, dx"
+            return out if exp is None else rf"\left({out}\right)^{{{exp}}}"
         if name.endswith("'") and name[:-1].isidentifier():
             args = ", ".join(self._print(a) for a in expr.args)
             out = rf"{name[:-1]}'\left({args}\right)"
