@@ -124,14 +124,8 @@ def _domain_points(d: Derivation, claim: sp.Expr | None = None) -> list[sp.Expr]
     if claim is not None:
         inside_dom = dom.as_set()
         for g in breakpoints(claim):
-            if g.free_symbols != {T}:
-                continue
-            for r in _roots(g, T)[:6]:
-                scale = max(abs(r), mpmath.mpf(10) ** -12)
-                for dlt in (0, 1e-12, -1e-12, 1e-6, -1e-6, 1e-3, -1e-3):
-                    x = _exact(r + dlt * scale)
-                    if inside_dom.contains(x) == sp.true:
-                        points.append(x)
+            if g.free_symbols == {T}:
+                points += [x for x in _near(g, T) if inside_dom.contains(x) == sp.true]
     # the simplest points first, so a counterexample reads well (t = -3, not t = -2147483649/1073741824)
     return sorted(dict.fromkeys(points), key=_simplicity)
 
@@ -267,6 +261,9 @@ def check_activation(d: Derivation, claim: sp.Expr) -> Verdict:
     rng = d.critic_range
     fn = mp_function(claim, V)
     grid = [sp.Integer(0)] + [s * sp.Rational(2) ** k for k in range(-8, 11) for s in (1, -1)]
+    for g in breakpoints(claim):  # and at and next to each switch of an Abs/Max/Min/Piecewise in the claim
+        if g.free_symbols == {V}:  # (beyond |v| = 2^10 sigma(v) sits at its range's end at every precision used)
+            grid += [x for x in _near(g, V) if abs(x) <= 2**10]
     ok, crit = attempt("solving sigma'(v) = 0", sp.solve, sp.diff(claim, V), V, seconds=10)
     if ok:
         grid += [c for c in crit if c.is_real]
@@ -451,6 +448,20 @@ def _roots(g: sp.Expr, s: sp.Symbol) -> list:
                 continue
             if isinstance(r, mpmath.mpf):
                 out.append(r)
+    return out
+
+
+def _near(g: sp.Expr, s: sp.Symbol) -> list[sp.Expr]:
+    """Exact points at and next to the real zeros of g in s: each zero itself (exact when SymPy solves it, so a
+    counterexample reads t = 3/10), and at relative distances 1e-12, 1e-6 and 1e-3 on both sides."""
+    ok, sols = attempt("a breakpoint of the claim", sp.solve, g, s, seconds=3)
+    exact = [r for r in (sols if ok else []) if r.is_real and r.is_number]
+    out: list[sp.Expr] = []
+    for r in exact[:6] if exact else [_exact(v) for v in _roots(g, s)[:6]]:
+        scale = max(abs(r), sp.Integer(10) ** -12)
+        out.append(r)
+        out += [r + d * scale for d in (sp.Integer(10) ** -12, sp.Integer(10) ** -6, sp.Integer(10) ** -3)]
+        out += [r - d * scale for d in (sp.Integer(10) ** -12, sp.Integer(10) ** -6, sp.Integer(10) ** -3)]
     return out
 
 
@@ -660,10 +671,9 @@ def check_generator(d: Derivation, claim: sp.Expr) -> Verdict:
     claim_fn = mp_function(claim, sp.Symbol("u"))
     probes = [sp.Rational(1, 3), sp.Integer(3), sp.Rational(1, 10), sp.Integer(10)]
     probes += [sp.Integer(10) ** k for k in (-12, -6, -3, 3, 6, 12)]
-    for kind, point in adversarial_points((claim,), [sp.Symbol("u")], [(sp.Symbol("u"), ">", sp.S.Zero)],
-                                          random_points=0):
-        if kind == "breakpoint":
-            probes.append(_exact(point[sp.Symbol("u")]))
+    for switch in breakpoints(claim):
+        if switch.free_symbols == {sp.Symbol("u")}:
+            probes += [x for x in _near(switch, sp.Symbol("u")) if x > 0]
     for point in probes:
         y = real_value(fn, point)
         scale = real_value(claim_fn, point)

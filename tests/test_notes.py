@@ -173,6 +173,12 @@ def test_conjugate_and_generator_checks_sample_far_and_near_breakpoints():
     kl = derivation("kl")
     wrong_f = claims.parse_claim("u*log(u) + Max(0, u - 10**5)", sp.Symbol("u"), kl)
     assert claims.check_generator(kl, wrong_f).verdict == REFUTED  # differs only for u > 1e5
+    from fdiv.activation import V
+
+    gan = derivation("gan")  # leaves the critic range (-oo, 0) only within 1e-5 of v = 3/10
+    spike = claims.parse_claim("Max(-log(1+exp(-v)), 1/100 - 1000*Abs(v - 3/10))", V, gan)
+    verdict = claims.check_activation(gan, spike)
+    assert verdict.verdict == REFUTED and verdict.counterexample["v"] == "3/10"
 
 
 def test_numeric_only_verdicts_are_labelled_and_require_symbolic_refuses_them():
