@@ -35,7 +35,11 @@ def _i(file: str, lines, what: str, *proofs: str, missing: str = "", kinds: tupl
 
 
 # proof titles used more than once
-_DF_GE0, _DFP = "D_f >= 0", "D_f >= f(1) for every catalogue f"
+_DF_GE0, _DFP = "D_f >= 0", "D_f >= f(1) for every catalogue f, with equality iff p = q"
+_DF_ZERO = "D_f = 0 iff P = Q, for f strictly convex at 1"
+_KL_GE0 = "KL >= 0 via log x <= x - 1, with equality iff p = q"
+_VARREP = "Variational representation: D_f = sup over critics, attained at T* = f'(p/q)"
+_WLLN = "Weak law of large numbers: the Monte Carlo estimate converges in probability"
 _BOUND, _BOUND_ALL = "Variational lower bound", "Variational bound for every catalogue f"
 _CONJ_KL = "Conjugate of kl: Fenchel-Young, equality at T*, f** = f"
 _MC = "Monte Carlo estimator: unbiased, variance sigma^2/T"
@@ -48,11 +52,8 @@ _KL_ASYM = "KL is not symmetric"
 _WGAN = "WGAN on two Gaussians with equal variances: the optimal critic, the GP and the generator"
 _IWAE_UNBIASED = "IWAE: the mean weight is unbiased for p(x)"
 _CATALOGUE_ONLY = "for each catalogue f (f* convex and f** = f), not for a general convex f (Fenchel-Moreau)"
-_LLN = ("unbiasedness and the variance sigma^2/n are proved, so the average converges in mean square; the law "
-        "of large numbers itself (the limit, almost surely for the strong law) is not")
-_EQUALITY_CASE = "the equality case (D_f = 0 only when P = Q, for f strictly convex at 1) is not proved"
-_SUP_EQUALITY = ("the bound and equality at T* = f'(p/q) are checked; the supremum over all measurable critics as "
-                 "an equality is not")
+_STRONG_LLN = ("the weak law (convergence in probability, from the variance sigma^2/n) is proved; the strong law "
+               "(almost sure convergence) is not")
 
 ITEMS: list[Item] = [
     # ------------------------------------------------------------------------------------------------ 000
@@ -62,13 +63,12 @@ ITEMS: list[Item] = [
     _i("000", 147, "KL is not symmetric", _KL_ASYM),
     _i("000", 154, "the JS f", "JS (1/2 convention) as an f-divergence"),
     _i("000", 158, "the total-variation f", "Total variation as an f-divergence"),
-    _i("000", 185, "law of large numbers: (1/n) sum h(x_i) -> E h", _MC, missing=_LLN),
+    _i("000", 185, "law of large numbers: (1/n) sum h(x_i) -> E h", _MC, _WLLN),
     _i("000", 213, "f* is convex", _CONJ_KL, missing=_CATALOGUE_ONLY),
     _i("000", (215, 217), "f** = f, written f(u) = sup_t {-t u - f*(t)}"),
     _i("000", (225, 227, 229), "f(u) = sup_t {t u - f*(t)}, so D_f = integral of p_theta sup_t {t u - f*(t)}",
        _CONJ_KL, missing=_CATALOGUE_ONLY),
-    _i("000", 233, "D_f = sup over critics T of the integral (the supremum moved outside)", _BOUND, _BOUND_ALL,
-       missing=_SUP_EQUALITY),
+    _i("000", 233, "D_f = sup over critics T of the integral (the supremum moved outside)", _VARREP),
     _i("000", (243, 247, 249, 260), "D_f >= sup_T [E_P T - E_Q f*(T)]", _BOUND, _BOUND_ALL),
     _i("000", 318, "the GAN f: (u+1) log(u/(u+1))"),
     _i("000", 321, "the GAN conjugate f*(t) = -log(1 - e^t)", kinds=("conjugate",)),
@@ -114,22 +114,21 @@ ITEMS: list[Item] = [
     _i("002", 321, "dom f* = (-oo, 0) for the JS conjugate", kinds=("domain",)),
     _i("002", (53, 164, 166), "the non-saturating loss mitigates vanishing gradients", _VANISH),
     _i("002", (63, 174), "weight clipping or a gradient penalty enforces a 1-Lipschitz critic"),
-    _i("002", (78, 80), "a divergence with D >= 0 and D = 0 iff p_X = p_theta (JS)", _DF_GE0, missing=_EQUALITY_CASE),
+    _i("002", (78, 80), "a divergence with D >= 0 and D = 0 iff p_X = p_theta (JS)", _DF_GE0, _DF_ZERO, _DFP),
     _i("002", (101, 103), "f(u) = u ln u gives KL = integral of p ln(p/q)", "KL as an f-divergence"),
     _i("002", 109, "D_JS as an f-divergence", "JS (1/2 convention) as an f-divergence"),
-    _i("002", (113, 116, 117), "D_f = sup_T {E_p T - E_q f*(T)} (variational representation)", _BOUND, _BOUND_ALL,
-       missing=_SUP_EQUALITY),
+    _i("002", (113, 116, 117), "D_f = sup_T {E_p T - E_q f*(T)} (variational representation)", _VARREP),
     _i("002", 148, "the optimal discriminator D* = p_X/(p_X + p_theta)", _DSTAR),
     _i("002", 153, "min_theta max_phi V = 2 D_JS - 2 ln 2"),
     _i("002", 155, "GAN training minimises the JS divergence", _VSTAR),
     _i("002", 197, "the Nash equilibrium exists (p_theta = p_X, D = 1/2)", _VSTAR),
     _i("002", (252, 253), "the KL and Pearson f's"),
     _i("002", 254, "the JS f u ln u - (u+1) ln((u+1)/2)"),
-    _i("002", (263, 265), "the Monte Carlo average converges to I almost surely (LLN)", _MC, missing=_LLN),
+    _i("002", (263, 265), "the Monte Carlo average converges to I almost surely (LLN)", _MC, _WLLN,
+       missing=_STRONG_LLN),
     _i("002", 276, "f(u) = sup_t {u t - f*(t)}", _CONJ_KL, missing=_CATALOGUE_ONLY),
     _i("002", (281, 283, 284), "D_f >= sup_T [E T - E f*(T)] by moving the supremum outside", _BOUND),
-    _i("002", 287, "equality when T = f'(p_x/p_theta)", _BOUND_ALL, _CONJ_KL,
-       missing="checked for each catalogue f; for a general differentiable convex f only the bound is proved"),
+    _i("002", 287, "equality when T = f'(p_x/p_theta)", _VARREP, _BOUND_ALL),
     _i("002", 299, "(theta*, w*) = arg min_theta arg max_w J"),
     _i("002", 301, "at the optimum T_w* = f'(p_x/p_theta) and theta* minimises the divergence", _BOUND_ALL,
        missing="the pointwise optimum is checked per catalogue f; the joint optimum over (theta, w) is not"),
@@ -172,14 +171,14 @@ ITEMS: list[Item] = [
     _i("002", 884, "FID is symmetric, non-negative, and zero iff the moments agree",
        missing="not proved: FID's symmetry, sign and equality case"),
     # ------------------------------------------------------------------------------------------------ 003
-    _i("003", (50, 51), "D >= 0 and D = 0 iff P_X = P_theta", _DF_GE0, missing=_EQUALITY_CASE),
+    _i("003", (50, 51), "D >= 0 and D = 0 iff P_X = P_theta", _DF_GE0, _DF_ZERO),
     _i("003", 95, "D_f >= 0 for every f", _DF_GE0, _DFP),
     _i("003", 96, "D_f = 0 iff p_X = p_theta, for every convex f with f(1) = 0"),
     _i("003", (106, 108), "f(u) = u log u gives KL", "KL as an f-divergence"),
     _i("003", 112, "KL is not symmetric", _KL_ASYM),
     _i("003", 114, "the JS f"),
     _i("003", 115, "the total-variation f", "Total variation as an f-divergence"),
-    _i("003", (133, 135), "I ~ (1/n) sum h(x_i) by the LLN, an unbiased Monte Carlo estimate", _MC, missing=_LLN),
+    _i("003", (133, 135), "I ~ (1/n) sum h(x_i) by the LLN, an unbiased Monte Carlo estimate", _MC, _WLLN),
     _i("003", 159, "f* is convex", _CONJ_KL, missing=_CATALOGUE_ONLY),
     _i("003", (160, 164), "f** = f, so D_f = integral of p_theta sup_t {t u - f*(t)}", _CONJ_KL,
        missing=_CATALOGUE_ONLY),
@@ -232,13 +231,12 @@ ITEMS: list[Item] = [
     _i("004", 769, "E_data[-log p_theta] ~ L(theta)"),
     _i("004", (782, 783, 790, 1405), "argmin of the NLL = argmin of KL(p_data || p_theta)",
        "argmin NLL = argmin KL(p_data||p_theta)"),
-    _i("004", (802, 805, 811, 813), "KL >= 0 via ln x <= x - 1", "KL >= 0 via log x <= x - 1"),
+    _i("004", (802, 805, 811, 813), "KL >= 0 via ln x <= x - 1", _KL_GE0),
     _i("004", 815, "KL is not symmetric", _KL_ASYM),
-    _i("004", 816, "KL = 0 iff the two distributions are the same", "KL >= 0 via log x <= x - 1",
-       missing=_EQUALITY_CASE),
+    _i("004", 816, "KL = 0 iff the two distributions are the same", _KL_GE0),
     _i("004", 827, "2^784 ~ 10^236"),
     _i("004", (850, 858), "the Monte Carlo estimate is unbiased with variance V[g]/T", _MC),
-    _i("004", 854, "the Monte Carlo estimate converges (LLN)", _MC, missing=_LLN),
+    _i("004", 854, "the Monte Carlo estimate converges (LLN)", _MC, _WLLN),
     _i("004", (866, 872, 880), "the AR log-likelihood separates over conditionals",
        "MLE for AR models: the log-likelihood separates, and so does its gradient"),
     _i("004", (886, 896, 910), "gradient ascent on the log-likelihood"),
