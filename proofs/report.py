@@ -101,6 +101,8 @@ def _how(step) -> str:
     parts = [_text(step.method)]
     if step.assumptions:
         parts.append("**assumption:** " + _text("; ".join(step.assumptions)))
+    if getattr(step, "axioms", None):
+        parts.append("*axiom:* " + _text("; ".join(dict.fromkeys(step.axioms))))
     if step.detail:
         parts.append(_text(step.detail))
     if not step.passed:
@@ -148,6 +150,22 @@ def summary_line(counts: dict) -> str:
     return f"{counts['passed']} of {counts['proofs']} proofs pass ({', '.join(rest)})"
 
 
+def _axioms(results: list[ProofResult]) -> list[str]:
+    """The named standard results the report takes without proof, each with the number of steps resting on it."""
+    try:
+        from .engine import axioms_used
+        from .lemmas import AXIOMS
+    except ImportError:  # an engine without named axioms
+        return []
+    used = axioms_used(results)
+    if not used:
+        return []
+    out = ["The axioms: named standard results taken without proof (each step that rests on one says so):", ""]
+    out += [f"- *{_text(name)}* ({n} step{'s' if n != 1 else ''}): {_text(AXIOMS.get(name, ''))}"
+            for name, n in used.items()]
+    return out + [""]
+
+
 def proofs_markdown(results: list[ProofResult], titles: dict[str, str]) -> str:
     counts = summary(results)
     out = ["# Machine-checked derivations", "",
@@ -167,6 +185,7 @@ def proofs_markdown(results: list[ProofResult], titles: dict[str, str]) -> str:
            "- **assumption**: a hypothesis of the statement, a cited theorem or a trusted rewrite, not checked "
            "here, and counted.", "",
            f"**{summary_line(counts)}.**", ""]
+    out += _axioms(results)
     number = 0
     topics: list[str] = []
     for r in results:
