@@ -851,8 +851,9 @@ NOTES: list[NoteClaim] = [
               "custom", {}, REFUTED,
               "clipping every weight to [-c, c] bounds the Lipschitz constant by a K that grows with c and the "
               "widths (n1 c^2 sqrt(n0) for a two-layer linear critic), not by 1; the critic then estimates K W1, "
-              "which is why clipping works up to scale. A gradient penalty is a soft constraint: the best critic "
-              "of the penalised objective has slope 1 + Delta/(2 lambda) > 1 (the proof 'WGAN on two Gaussians')",
+              "which is why clipping works up to scale. A gradient penalty is a soft constraint: the best linear "
+              "critic of the penalised objective has slope 1 + Delta/(2 lambda) > 1 (the corrected objective of "
+              "line 563)",
               _clipping, "the steepest two-layer critic whose weights are clipped to [-c, c]",
               fix="n1*sqrt(n0)*c**2"),
     NoteClaim("002", "2. Definition of f-Divergences", 252, r"$f(u)=u\log u$", "u*log(u)", "generator",

@@ -32,6 +32,8 @@ class _Printer(LatexPrinter):
     def _name(self, name: str) -> str | None:
         if name.endswith("_") and len(name) > 1:  # lambda_, pi_: a keyword or a constant's name, underscored
             return self._deal_with_super_sub(name[:-1])
+        if name == "eps" or name.startswith("eps_"):  # eps, eps_S: epsilon
+            return self._deal_with_super_sub("varepsilon" + name[3:])
         if m := self._GREEK_SQUARE.match(name):
             return self._deal_with_super_sub(m.group(1)) + "^{2}"
         if name.endswith("~") and len(name) > 1:
