@@ -12,8 +12,10 @@ engine still accepts it. A mutant that is provably the same step (its changed si
   swap       two variables of the right side exchanged (p <-> q, mu <-> sigma, ...)
   citation   a cited proof replaced by another proof of the report that passes
   lemma      the lemma's gap changed together with the step's claim, so that they still match (a lemma that
-             is not tied to its objects then certifies the changed claim)
-  rewrite    a rewrite's target changed together with the step's claim, so that they still match
+             is not tied to its objects then certifies the changed claim); and one argument of the lemma (or
+             one value of a citation's substitution) doubled, the step unchanged
+  rewrite    a rewrite's target changed together with the step's claim, so that they still match (a
+             substitution's right side, a rule's result, a citation's substitution)
   limit      a limit's expression replaced by another with the same limit (value + 1/k, ...)
   tolerance  a computed step's tolerance loosened to 1e-2 with its formula off by 0.1 %
 
@@ -32,7 +34,7 @@ import sympy as sp
 
 from . import engine
 from .algebra import is_zero
-from .engine import E, Lemma, Proof, Step
+from .engine import E, Assumed, Citation, Lemma, Proof, Rule, Step, Substitution
 
 FAMILIES = ("sign", "factor", "swap", "citation", "lemma", "rewrite", "limit", "tolerance")
 MUST_CATCH = FAMILIES
@@ -152,11 +154,10 @@ def _swap(proof: Proof, i: int, step: Step) -> Iterator[Mutant]:
                 return
 
 
-def _citations(step: Step) -> list[tuple[str, object]]:
-    """(where, factory) for each proof the step cites."""
-    out = [("cites", f) for f in step.extra.get("cites", ())]
-    if step.lemma is not None:
-        out += [("condition", c.subject) for c in step.lemma.conditions if c.kind == "proof"]
+def _citations(step: Step) -> list[tuple[str, int, Citation]]:
+    """(where, index, citation) for each proof the step cites: as its lemma, or as its k-th rewrite."""
+    out = [("lemma", -1, step.lemma)] if isinstance(step.lemma, Citation) else []
+    out += [("rewrite", k, r) for k, r in enumerate(step.rewrites) if isinstance(r, Citation)]
     return out
 
 
@@ -165,20 +166,21 @@ def _unrelated(proof: Proof, pool: list[Proof]) -> Proof:
     return next(p for p in pool if p.title != proof.title)
 
 
+def _with_citation(step: Step, where: str, k: int, citation: Citation) -> Step:
+    if where == "lemma":
+        return _copy(step, lemma=citation)
+    rewrites = list(step.rewrites)
+    rewrites[k] = citation
+    return _copy(step, rewrites=tuple(rewrites))
+
+
 def _citation(proof: Proof, i: int, step: Step, pool: list[Proof]) -> Iterator[Mutant]:
-    for where, factory in _citations(step):
-        cited = factory()
+    for where, k, citation in _citations(step):
+        cited = citation.factory()
         other = _unrelated(cited, pool)
-        if where == "cites":
-            cites = tuple((lambda o=other: o) if f is factory else f for f in step.extra["cites"])
-            yield Mutant("citation", proof, i, _copy(step, extra={**step.extra, "cites": cites}),
-                         f"'{cited.title}' replaced by '{other.title}'")
-        else:
-            conditions = [engine.Condition(c.text, c.kind, (lambda o=other: o) if c.subject is factory else c.subject,
-                                           c.var, c.at) for c in step.lemma.conditions]
-            lemma = Lemma(step.lemma.name, step.lemma.gap, conditions)
-            yield Mutant("citation", proof, i, _copy(step, lemma=lemma),
-                         f"'{cited.title}' replaced by '{other.title}'")
+        swapped = replace(citation, factory=lambda o=other: o)
+        yield Mutant("citation", proof, i, _with_citation(step, where, k, swapped),
+                     f"'{cited.title}' replaced by '{other.title}'")
 
 
 def _aggregate(proof: Proof, step: Step, lhs, delta: sp.Expr) -> sp.Expr:
@@ -192,43 +194,107 @@ def _aggregate(proof: Proof, step: Step, lhs, delta: sp.Expr) -> sp.Expr:
     return step.weight * delta
 
 
+def _altered_args(args: tuple) -> Iterator[tuple[int, tuple]]:
+    """(position, args) with one expression argument doubled (not a bare symbol: that is a variable)."""
+    for k, a in enumerate(args):
+        if isinstance(a, sp.Expr) and not isinstance(a, sp.Symbol) and not _is_matrix(a) and a != 0:
+            yield k, args[:k] + (2 * a,) + args[k + 1:]
+            return
+
+
+def _rebuilt(obj, args: tuple):
+    key, _, kwargs = obj.origin
+    out = engine._BUILDERS[key](*args, **dict(kwargs))
+    out.origin, out.axiom = (key, args, kwargs), obj.axiom
+    return out
+
+
 def _lemma(proof: Proof, i: int, step: Step, lhs) -> Iterator[Mutant]:
     if step.relation not in ("<=", ">=") or step.lemma is None:
         return
+    lemma = step.lemma
+    if isinstance(lemma, Citation):
+        for k, (old, new) in enumerate(lemma.subs.pairs):
+            if isinstance(new, sp.Expr) and new != 0:
+                pairs = lemma.subs.pairs[:k] + ((old, 2 * new),) + lemma.subs.pairs[k + 1:]
+                yield Mutant("lemma", proof, i, _copy(step, lemma=replace(lemma, subs=Substitution(pairs))),
+                             f"the substitution's value for {old} doubled")
+                return
+        return
     # the claim made stronger by 1 (false where the original is tight), the lemma's gap lowered to match
-    lemma = Lemma(step.lemma.name, step.lemma.gap - 1, list(step.lemma.conditions))
+    shifted = Lemma(lemma.name, lemma.gap - 1, list(lemma.conditions), lemma.equality, lemma.origin, lemma.axiom)
     change = _aggregate(proof, step, lhs, sp.S.One)
     rhs = step.rhs - change if step.relation == "<=" else step.rhs + change
-    yield Mutant("lemma", proof, i, _copy(step, lemma=lemma, rhs=rhs), "the lemma's gap and the claim shifted by 1")
+    yield Mutant("lemma", proof, i, _copy(step, lemma=shifted, rhs=rhs), "the lemma's gap and the claim shifted by 1")
+    if lemma.origin is not None:
+        for k, args in _altered_args(lemma.origin[1]):
+            try:
+                altered = _rebuilt(lemma, args)
+            except Exception:  # noqa: BLE001 - a builder that cannot take the changed argument: no mutant
+                continue
+            yield Mutant("lemma", proof, i, _copy(step, lemma=altered), f"the lemma's argument {k + 1} doubled")
 
 
-def _apply(rewrites, e):
-    for _, rule in rewrites:
-        e = rule(e) if callable(rule) else engine._substitute(e, rule)
+def _apply(proof: Proof, rewrites, e):
+    """The rewrites as a mutant presents them (a rule's own function, a citation's instances, a substitution)."""
+    for r in rewrites:
+        if isinstance(r, tuple):
+            e = engine._substitute(e, r[1])
+        elif isinstance(r, Rule):
+            e = r.fn(e)
+        elif isinstance(r, Assumed):
+            e = r.rule(e) if callable(r.rule) and not isinstance(r.rule, dict) else engine._substitute(e, r.rule)
+        elif isinstance(r, Citation):
+            final = {f.lhs: f for f in r.factory().facts() if f.rel == "=" and f.cond is None}
+            for fact in final.values():
+                inst = engine._instance(fact, r.subs)
+                if inst is not None:
+                    e = engine._substitute(e, {inst.lhs: inst.rhs})
     return e
+
+
+def _altered_rewrite(r):
+    """The rewrite with its target changed, or None."""
+    if isinstance(r, tuple):
+        return (r[0], {old: 2 * new if new != 0 else new + 1 for old, new in r[1].items()})
+    if isinstance(r, Rule):
+        def altered(e, fn=r.fn):
+            out = fn(e)
+            return out if out == e else 2 * out
+        return replace(r, fn=altered)
+    if isinstance(r, Assumed):
+        if isinstance(r.rule, dict):
+            return replace(r, rule={old: 2 * new if new != 0 else new + 1 for old, new in r.rule.items()})
+        return replace(r, rule=lambda e, fn=r.rule: (lambda out: out if out == e else 2 * out)(fn(e)))
+    if isinstance(r, Citation):
+        for k, (old, new) in enumerate(r.subs.pairs):
+            if isinstance(new, sp.Expr) and not isinstance(new, sp.Symbol) and new != 0:
+                return replace(r, subs=Substitution(r.subs.pairs[:k] + ((old, 2 * new),) + r.subs.pairs[k + 1:]))
+        facts = [f for f in r.factory().facts() if f.rel == "=" and f.cond is None]
+        if facts:  # no substitution to change: the cited equality's right side doubled, as a substitution
+            last = facts[-1]
+            return ("the cited equality, changed", {last.lhs: 2 * last.rhs if last.rhs != 0 else last.rhs + 1})
+    return None
 
 
 def _rewrite(proof: Proof, i: int, step: Step, lhs) -> Iterator[Mutant]:
     if step.relation not in ("=", "<=", ">=") or not step.rewrites or lhs is None or _is_matrix(step.rhs):
         return
-    for k, (name, rule) in enumerate(step.rewrites):
-        if callable(rule):
-            def altered(e, rule=rule):
-                out = rule(e)
-                return out if out == e else 2 * out
-            new_rule = altered
-        else:
-            new_rule = {old: 2 * new if new != 0 else new + 1 for old, new in rule.items()}
+    for k, r in enumerate(step.rewrites):
+        new = _altered_rewrite(r)
+        if new is None:
+            continue
         rewrites = list(step.rewrites)
-        rewrites[k] = (name, new_rule)
+        rewrites[k] = new
         try:
-            a, am = _apply(step.rewrites, lhs), _apply(rewrites, lhs)
-            b, bm = _apply(step.rewrites, step.rhs), _apply(rewrites, step.rhs)
+            a, am = _apply(proof, step.rewrites, lhs), _apply(proof, rewrites, lhs)
+            b, bm = _apply(proof, step.rewrites, step.rhs), _apply(proof, rewrites, step.rhs)
             rhs = step.rhs + (am - a) - (bm - b)
         except Exception:  # noqa: BLE001 - a rule that cannot take the changed form: no mutant
             continue
         if _is_matrix(rhs) or (am == a and bm == b):
             continue
+        name = r[0] if isinstance(r, tuple) else getattr(r, "name", "?")
         yield Mutant("rewrite", proof, i, _copy(step, rewrites=tuple(rewrites), rhs=rhs),
                      f"the target of '{name}' changed, and the claim with it")
 
@@ -278,8 +344,13 @@ def mutants(proofs: list[Proof], families=FAMILIES) -> Iterator[Mutant]:
 
 
 def equivalent(m: Mutant) -> bool:
-    """The changed side equals the original (a factor 2 or a sign on 0, a swap of symmetric variables)."""
+    """The changed side equals the original (a factor 2 or a sign on 0, a swap of symmetric variables), or the
+    lemma built from a changed argument is the same lemma."""
     old = m.proof.steps[m.index]
+    if m.family == "lemma" and isinstance(m.step.lemma, Lemma) and m.step.rhs == old.rhs:
+        return isinstance(old.lemma, Lemma) and m.step.lemma.same_as(old.lemma)
+    if m.family == "rewrite":  # the changed target cancelled out of the claim: the claim is the original one
+        return _same(old.rhs, m.step.rhs)
     if m.family in ("sign", "factor", "swap"):
         if m.step.relation == "sign":
             return _same(old.lhs, m.step.lhs) if m.family != "factor" else False

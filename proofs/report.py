@@ -12,7 +12,7 @@ from .claims import REFUTED, Verdict
 from .engine import ProofResult, summary
 from .notes import NOT_EXPRESSIBLE, NoteClaim
 
-_REL = {"=": "=", "<=": r"\le", ">=": r"\ge", "!=": r"\ne", "<": "<", ">": ">"}
+_REL = {"=": "=", "<=": r"\le", ">=": r"\ge", "!=": r"\ne", "<": "<", ">": ">", "iff": r"\iff"}
 FOLD = 600  # characters of LaTeX above which a step is folded (a <details> block: the summary shows why and how)
 TITLES = {"000": "Mathematical foundations, VDM and GANs (handwritten)", "001": "VDM and GANs (week 2)",
           "002": "GANs, VAEs, DDPM, WGAN, Bi-GAN, DANN, FID", "003": "Generative modelling and VDM (project notes)",
