@@ -46,7 +46,7 @@ def cgan_optimum() -> Proof:
 def cgan_logit() -> Proof:
     py, px_y, qx_y = sp.symbols("p_y p_x_given_y q_x_given_y", positive=True)
     pyx, qyx, px, qx = sp.symbols("p_y_given_x q_y_given_x p_x q_x", positive=True)
-    return (Proof("cGAN: the optimal logit and its Bayes split", Source("004", "6.14 Conditional GAN with Projection Discriminator", 1617),
+    return (Proof("cGAN: the optimal logit and its Bayes split", Source("004", "the notes name the projection discriminator (004 §6.14, line 1617) but the section is empty", held=False),
                   "the optimal logit is log(P/Q) = log(p(x|y)/p_theta(x|y)) (the class prior p(y) is shared), and by "
                   "Bayes' rule it is log(p(y|x)/q(y|x)) + log(p(x)/q(x))")
             .start(sp.log(sigmoid(sp.log(py * px_y / (py * qx_y)))) - sp.log(py * px_y / (py * px_y + py * qx_y)))
@@ -74,7 +74,7 @@ def projection() -> Proof:
 
     psi = sp.log(zq) - sp.log(zp) + sp.log(r)
     proof = Proof("Projection discriminator: the optimal logit is y'V phi(x) + psi(phi(x))",
-                  Source("004", "6.14 Conditional GAN with Projection Discriminator", 1617),
+                  Source("004", "the notes name the projection discriminator (004 §6.14, line 1617) but the section is empty", held=False),
                   "with softmax conditionals p(y|x) = softmax(V_p phi(x))_y and q(y|x) = softmax(V_q phi(x))_y, the "
                   "optimal logit log(p(y|x)/q(y|x)) + log(p(x)/q(x)) equals e_y' (V_p - V_q) phi(x) plus "
                   "psi(x) = log Z_q(x) - log Z_p(x) + log(p(x)/q(x)), which does not depend on the class y "

@@ -30,7 +30,9 @@ from .numeric import float64
 
 TITLE = "RL-based alignment: KL-regularised RL, DPO and f-DPO"
 
-NOTE = Source("002", "RL-based alignment for LLMs, RLHF, PPO, DPO", 689)
+NOTE = Source("000", "the notes name RL-based alignment (RLHF, PPO, DPO) in their list of families (000 lines 14-15) "
+                     "and as a heading of 002 (line 689, over GAN-inversion text); they derive nothing about it",
+              held=False)
 FAMILY = Source("000", "Family of DGMs: 6. RL-Based Alignment for LLMs (RLHF, PPO, DPO)", 14)
 
 y = sp.Symbol("y", real=True)  # a response; integrals over y are sums over the responses

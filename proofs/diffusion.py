@@ -17,6 +17,9 @@ from .engine import Proof, Rule, Source, cite, integral
 from .lemmas import axiom, evaluate, split_first
 
 TITLE = "Diffusion models: DDPM marginal, posterior, ELBO and the epsilon loss"
+DDPM = Source("002", "the notes state the DDPM forward step q(x_t|x_(t-1)) and the reverse model (002 lines 349-352, "
+                     "374-377); the marginal, the posterior, the ELBO and the epsilon loss are not derived there",
+              held=False)
 
 n = sp.Symbol("n", positive=True, integer=True)
 a_t, abar_prev = sp.symbols("alpha_t alphabar_prev", positive=True)  # alphabar_prev = alphabar_(t-1)
@@ -34,7 +37,7 @@ def characteristic(arg: sp.Expr) -> sp.Expr:
 
 @functools.cache
 def gaussian_cf() -> Proof:
-    return (Proof("The characteristic function of N(0, 1)", Source("002", "Forward Diffusion Process", 377),
+    return (Proof("The characteristic function of N(0, 1)", DDPM,
                   "E exp(i s y) = exp(-s^2/2) for y ~ N(0, 1); for y ~ N(0, c I_n) it is exp(-c |s|^2/2) (a product "
                   "over the independent coordinates)", var=Y)
             .start(characteristic(S))
@@ -53,7 +56,7 @@ def ddpm_marginal() -> Proof:
     b = sp.sqrt(1 - at)  # the scale of the new noise
     beta1 = sp.Symbol("beta_1", positive=True)
     return (Proof("q(x_t|x_0) = N(sqrt(alphabar_t) x_0, (1 - alphabar_t) I), in vector form",
-                  Source("002", "Forward Diffusion Process", 377),
+                  DDPM,
                   "by induction on t from x_t = sqrt(alpha_t) x_(t-1) + sqrt(beta_t) eps_t: if x_(t-1) = "
                   "sqrt(alphabar_(t-1)) x_0 + sqrt(1 - alphabar_(t-1)) eps' with eps' ~ N(0, I) independent of "
                   "eps_t, the mean is sqrt(alphabar_t) x_0, and the noise a eps' + b eps_t has the characteristic "
@@ -95,7 +98,7 @@ def ddpm_posterior() -> Proof:
         return log_joint(v) + sq(v - mean) / (2 * var)
 
     return (Proof("DDPM posterior q(x_(t-1)|x_t, x_0) = N(mu~_t, beta~_t I), in vector form",
-                  Source("002", "Forward Diffusion Process", 374),
+                  DDPM,
                   "log q(x_t|x_(t-1)) + log q(x_(t-1)|x_0) = -|x_(t-1) - mu~_t|^2/(2 beta~_t) + (terms free of "
                   "x_(t-1)), with beta~_t = (1 - alphabar_(t-1)) beta_t/(1 - alphabar_t) and mu~_t = "
                   "sqrt(alphabar_(t-1)) beta_t/(1 - alphabar_t) x_0 + sqrt(alpha_t)(1 - alphabar_(t-1))/(1 - "
@@ -114,7 +117,7 @@ def ddpm_elbo() -> Proof:
     log_pT = sp.Symbol("log_p_T", real=True)  # log p(x_T)
 
     peel = split_first(t, 1, T, shift=False)  # a sum over t = 1..T is its t = 1 term plus the sum over 2..T
-    return (Proof("DDPM: the negative ELBO is L_T + sum of L_(t-1) + L_0", Source("002", "Denoising Diffusion Probabilistic Models", 352),
+    return (Proof("DDPM: the negative ELBO is L_T + sum of L_(t-1) + L_0", DDPM,
                   "log q(x_(1:T)|x_0)/p_theta(x_(0:T)) = [log q(x_T|x_0)/p(x_T)] + sum over t = 2..T of "
                   "[log q(x_(t-1)|x_t, x_0)/p_theta(x_(t-1)|x_t)] - log p_theta(x_0|x_1), pointwise, for any T: the "
                   "forward process is Markov, Bayes' rule turns each step q(x_t|x_(t-1)) = q(x_t|x_(t-1), x_0) into "
@@ -151,7 +154,7 @@ def ddpm_step_kl() -> Proof:
     start = gaussian_kl_multivariate().facts()[-1].instance(general.subs).lhs
     kl = (sp.Trace((s2 * I).I * (bt * I)) + sp.Trace((m2 - m1).T * (s2 * I).I * (m2 - m1)) - n
           + n * sp.log(s2) - n * sp.log(bt)) / 2
-    return (Proof("DDPM: a per-step KL between isotropic Gaussians", Source("002", "Denoising Diffusion Probabilistic Models", 352),
+    return (Proof("DDPM: a per-step KL between isotropic Gaussians", DDPM,
                   "KL(N(mu~, beta~ I) || N(mu_theta, sigma_t^2 I)) = |mu~ - mu_theta|^2/(2 sigma_t^2) + "
                   "n/2 (beta~/sigma_t^2 - 1 + log(sigma_t^2/beta~)): the d-dimensional formula with S1 = beta~ I, "
                   "S2 = sigma_t^2 I (log det = n log of the scale); only the first term depends on theta")
@@ -169,7 +172,7 @@ def ddpm_epsilon() -> Proof:
     mu_th = (xt - beta_t / sp.sqrt(1 - abar_t) * eps_th) / sp.sqrt(a_t)
     s2 = sp.Symbol("sigma2", positive=True)
     weight = beta_t**2 / (2 * s2 * a_t * (1 - abar_t))
-    return (Proof("DDPM: the epsilon-prediction loss and its weights", Source("002", "Denoising Diffusion Probabilistic Models", 352),
+    return (Proof("DDPM: the epsilon-prediction loss and its weights", DDPM,
                   "with x_t = sqrt(alphabar_t) x_0 + sqrt(1 - alphabar_t) eps, the posterior mean is mu~_t = "
                   "(x_t - beta_t/sqrt(1 - alphabar_t) eps)/sqrt(alpha_t); parameterising mu_theta the same way with "
                   "eps_theta(x_t, t), |mu~_t - mu_theta|^2/(2 sigma_t^2) = beta_t^2/(2 sigma_t^2 alpha_t "
@@ -225,7 +228,7 @@ def ddpm_exact_model() -> Proof:
         sol = sp.solve([sp.diff(objective, c), sp.diff(objective, d)], [c, d], dict=True)[0]
     slope_star = sp.sqrt(1 - ab2) / var[2]  # E[eps | x2] = Cov(eps, x2)/Var(x2) (x2 - E x2)
     return (Proof("DDPM on an exact model: the per-step KLs sum to -log q(x_0), and the optimal denoiser",
-                  Source("002", "Denoising Diffusion Probabilistic Models", 352),
+                  DDPM,
                   "1-D data x_0 ~ N(1/2, 2), T = 2, beta = (1/10, 1/5), observed x_0 = 1. With the true reverse "
                   "kernels p(x_(t-1)|x_t) = q(x_(t-1)|x_t) and p(x_2) = q(x_2) the ELBO is log q(x_0) exactly, so "
                   "L_T + L_1 + L_0, each computed in closed form (Gaussian conditioning and moments), must equal "

@@ -81,8 +81,11 @@ class Source:
     file: str  # a note file in the course notes, e.g. "004"
     section: str
     line: int | None = None
+    held: bool = True  # False: the notes name the topic but hold no such derivation (section says where it is named)
 
     def __str__(self) -> str:
+        if not self.held:
+            return f"not in the notes: {self.section}"
         return f"{self.file} {self.section}" + (f" (line {self.line})" if self.line else "")
 
 

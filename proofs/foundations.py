@@ -67,7 +67,7 @@ def law_of_large_numbers() -> Proof:
     indicator bound Z >= a 1[Z >= a], for every draw) = sigma^2/(T eps^2) -> 0."""
     Z = centred_mean() ** 2
     return (Proof("Weak law of large numbers: the Monte Carlo estimate converges in probability",
-                  Source("000", "Algorithm for f-Divergence Minimization", 160),
+                  Source("000", "Algorithm for f-Divergence Minimization, Law of Large Numbers", 185),
                   "P(|(1/T) sum g(X_t) - mu| >= eps) <= sigma^2/(T eps^2) for every eps > 0 (Chebyshev), which "
                   "tends to 0 as T -> oo: the Monte Carlo estimate of E g(X) converges to it in probability",
                   densities=[p(x)], definitions=MOMENTS, given=[IID])

@@ -89,7 +89,8 @@ def numeric_zero(diff: sp.Expr, ranges: dict | None = None) -> tuple[str, bool, 
     tol = mpmath.mpf(10) ** (-DPS + 8)
     for _ in range(MAX_DRAWS):
         point = [_draw(s, rng, ranges) for s in symbols]
-        at = ", ".join(f"{s} = {v:.6g}" for s, v in zip(symbols, point))
+        at = ("at " + ", ".join(f"{s} = {v:.6g}" for s, v in zip(symbols, point))) if symbols else \
+            "(no free symbols: the difference is a constant)"
         with mpmath.workdps(DPS + 10):
             try:
                 y = fn(*[mpmath.mpf(v) for v in point])
@@ -99,7 +100,7 @@ def numeric_zero(diff: sp.Expr, ranges: dict | None = None) -> tuple[str, bool, 
             if isinstance(y, mpmath.mpc):
                 if abs(y.imag) > tol * (1 + abs(y.real)):
                     return (f"numeric ({DPS} digits)", False,
-                            f"left - right is complex ({mpmath.nstr(y, 6)}) at {at}, where every symbol is "
+                            f"left - right is complex ({mpmath.nstr(y, 6)}) {at}, where every symbol is "
                             "admissible: a domain error")
                 y = y.real
             if not mpmath.isfinite(y):
@@ -107,7 +108,7 @@ def numeric_zero(diff: sp.Expr, ranges: dict | None = None) -> tuple[str, bool, 
                 continue
             checked += 1
             if abs(y) > tol:
-                return f"numeric ({DPS} digits)", False, f"left - right = {mpmath.nstr(y, 8)} at {at}"
+                return f"numeric ({DPS} digits)", False, f"left - right = {mpmath.nstr(y, 8)} {at}"
         if checked >= MIN_POINTS:
             break
     skip = sum(skipped.values())

@@ -20,7 +20,9 @@ from .numeric import float64
 
 TITLE = "PPO: the policy gradient, the clipped surrogate and the KL penalty"
 
-NOTE = Source("002", "RL-based alignment for LLMs, RLHF, PPO, DPO", 689)
+NOTE = Source("000", "the notes name RL-based alignment (RLHF, PPO, DPO) in their list of families (000 lines 14-15) "
+                     "and as a heading of 002 (line 689, over GAN-inversion text); they derive nothing about it",
+              held=False)
 
 e = sp.Symbol("e", positive=True)
 eps = e / (1 + e)  # the clip range, any value in (0, 1)

@@ -21,7 +21,8 @@ from .numeric import float64
 
 TITLE = "State-space models: ZOH and bilinear discretisation, stability, recurrence = convolution"
 
-NOTE = Source("002", "State-space Models (SSMs), Su, Mamba", 597)
+NOTE = Source("000", "the notes name state-space models (S4, Mamba) in their list of families (000 lines 12-13) and "
+                     "as a heading of 002 (line 597, over Bi-GAN text); they derive nothing about them", held=False)
 
 t = sp.Symbol("t", nonnegative=True)
 dt = sp.Symbol("Delta", positive=True)
