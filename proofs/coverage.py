@@ -54,7 +54,7 @@ _CHAIN = "Chain rule: the product of the conditionals is the joint"
 _KL_ASYM = "KL is not symmetric"
 _WGAN = "WGAN on two Gaussians with equal variances: the optimal critic, the GP and the generator"
 _IWAE_UNBIASED = "IWAE: the mean weight is unbiased for p(x)"
-_CATALOGUE_ONLY = "for each catalogue f (f* convex and f** = f), not for a general convex f (Fenchel-Moreau)"
+_CATALOGUE_ONLY = "checked for each catalogue f (f* convex and f** = f), not for a general convex f (Fenchel-Moreau)"
 _STRONG_LLN = ("the weak law (convergence in probability, from the variance sigma^2/n) is proved; the strong law "
                "(almost sure convergence) is not")
 
@@ -397,7 +397,7 @@ def coverage_markdown(coverage: list[Row]) -> list[str]:
             "left out. The items that are partly covered or not covered:", ""]
     for row in coverage:
         if row.status in ("partly", "not covered"):
-            out.append(f"- {row.item.file} line {_lines(row.item)} ({row.status}): {_text(row.item.what)}. "
+            out.append(f"- {row.item.file} line {_lines(row.item)} ({row.status}): {_text(row.item.what)} — "
                        f"{_text(row.detail)}.")
     out += ["", "<details><summary>Every item, with what checks it</summary>", "",
             "| note | lines | claim | status | checked by |", "|---|---|---|---|---|"]
