@@ -9,7 +9,7 @@ import sympy as sp
 
 from .engine import E, Proof, Source, integral, x
 from .gaussian import moments_proof, standard_moments_proof
-from .lemmas import (identically_distributed, iid_pairs, independent_pair, indicator_bound, linearity, lotus,
+from .lemmas import (IID, identically_distributed, iid_pairs, independent_pair, indicator_bound, linearity, lotus,
                      sift, square_of_sum)
 
 TITLE = "Foundations: Gaussian moments, the Monte Carlo estimator, the law of large numbers"
@@ -24,7 +24,6 @@ mu, sigma2 = sp.Symbol("mu", real=True), sp.Symbol("sigma2", positive=True)
 eps = sp.Symbol("epsilon", positive=True)
 MOMENTS = {integral(g(x) * p(x)): mu, integral(g(x) ** 2 * p(x)): sigma2 + mu**2}  # E g = mu, E g^2 = sigma^2 + mu^2
 SOURCE = Source("004", "Properties of the Monte Carlo Estimate", 850)
-IID = "X_1, ..., X_T are independent draws with density p"
 
 
 def centred_mean() -> sp.Expr:

@@ -371,7 +371,11 @@ def equivalent(m: Mutant) -> bool:
     holds anyway, or the lemma built from a changed argument is the same lemma."""
     old, new, proof = m.proof.steps[m.index], m.step, m.proof
     if m.family == "lemma" and isinstance(new.lemma, Lemma) and new.rhs == old.rhs:
-        return isinstance(old.lemma, Lemma) and new.lemma.same_as(old.lemma)
+        # the lemma built from the changed argument states the same inequality (Jensen for log is
+        # scale-invariant: log(avg 2X) - avg log 2X = log(avg X) - avg log X)
+        return isinstance(old.lemma, Lemma) and (new.lemma.same_as(old.lemma) or (
+            [c.kind for c in new.lemma.conditions] == [c.kind for c in old.lemma.conditions]
+            and _in_context(proof, new.lemma.gap, old.lemma.gap)))
     if m.family == "rewrite":  # the changed target cancelled out of the claim: the claim is the original one
         return _in_context(proof, old.rhs, new.rhs)
     if m.family == "limit":  # the replacement is the chain's own expression
@@ -382,6 +386,12 @@ def equivalent(m: Mutant) -> bool:
         return _in_context(proof, old.lhs, new.lhs) or sign_holds(new.lhs, old.extra["rel"])
     if _in_context(proof, old.rhs, new.rhs):
         return True
+    if old.rewrites:  # the same value once the step's own rewrites (which the engine checks) are applied
+        try:
+            if _in_context(proof, _apply(proof, old.rewrites, old.rhs), _apply(proof, old.rewrites, new.rhs)):
+                return True
+        except Exception:  # noqa: BLE001 - a rewrite that cannot take the changed side: not shown equal
+            pass
     rel = old.extra.get("rel", "=") if old.relation == "computed" else old.relation
     if rel in ("<=", "<"):  # lhs <= rhs implies lhs <= anything larger
         return _at_least(proof, new.rhs, old.rhs)

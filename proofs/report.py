@@ -139,6 +139,8 @@ def _source(text: str) -> str:
 def _proof_markdown(number: int, r: ProofResult) -> list[str]:
     out = [f"### {number}. {_text(_prose(r.title))}{'' if r.passed else ' (FAILED)'}", "", _source(r.source), "",
            f"**Claim.** {_text(_prose(r.statement))}", ""]
+    if getattr(r, "premises", None):  # the statement's hypotheses: densities, definitions, given premises
+        out += ["**Premises.** " + _text("; ".join(r.premises)) + ".", ""]
     for k, s in enumerate(r.steps, 1):
         out += _step(k, s)
     out.append("")
