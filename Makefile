@@ -30,9 +30,10 @@ bench: setup
 	$(PY) benchmarks/losses.py
 	$(PY) benchmarks/compile_check.py
 
+# proofs first: the README's facts about the proofs read docs/proofs.json
 docs: setup
-	$(PY) -m fdiv.docs --write
 	$(PY) -m proofs --write
+	$(PY) -m fdiv.docs --write
 
 # The README's figures and mixture table (docs/mixture.md); the experiment trains every catalogue divergence.
 figures: setup

@@ -18,6 +18,7 @@ import time
 import torch
 
 from fdiv import catalogue
+from finite import FINITE
 
 FUNCTIONS = ("activation", "conjugate", "conjugate_of_activation", "density_ratio", "critic_loss")
 
@@ -31,6 +32,14 @@ def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
         return 0.0
     scale = b[both].abs().max().clamp(min=torch.finfo(b.dtype).tiny)
     return ((a[both] - b[both]).abs().max() / scale).item()
+
+
+def row(name: str, worst: list[float], eager_t: float, comp_t: float) -> str:
+    """One module's line; a non-finite difference (compiled and eager disagree on where the values or gradients
+    are finite: rel_diff gives inf) or ratio is recorded, and fails the run."""
+    return (f"{name:24} {FINITE.check(f'{name} value vs eager', worst[0]):20.1e} "
+            f"{FINITE.check(f'{name} gradient vs eager', worst[1]):19.1e} {eager_t * 1e3:8.2f}ms "
+            f"{comp_t * 1e3:8.2f}ms {FINITE.check(f'{name} time ratio', comp_t / eager_t):6.2f}")
 
 
 def median_time(fn, v_real, v_fake, sync, repeat=15) -> float:
@@ -84,10 +93,9 @@ def main() -> int:
             failed += 1
             print(f"{name:24} FAILED: {type(exc).__name__}: {str(exc).splitlines()[0]}")
             continue
-        print(f"{name:24} {worst[0]:20.1e} {worst[1]:19.1e} {eager_t * 1e3:8.2f}ms {comp_t * 1e3:8.2f}ms "
-              f"{comp_t / eager_t:6.2f}")
+        print(row(name, worst, eager_t, comp_t))
     print(f"{len(catalogue.names()) - failed} of {len(catalogue.names())} modules compile with fullgraph=True")
-    return 1 if failed else 0
+    return FINITE.exit_code(1 if failed else 0)
 
 
 if __name__ == "__main__":

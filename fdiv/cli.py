@@ -8,7 +8,9 @@ checked before SymPy or torch load, so a typo fails at once. Every value flag ta
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -20,7 +22,20 @@ from .errors import FdivError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
-        raise FdivError(f"{self.prog}: {message}")
+        raise FdivError(f"{self.prog}: {message}{_did_you_mean(message)}")
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<given>[^']*)' \(choose from (?P<choices>.*)\)$")
+
+
+def _did_you_mean(message: str) -> str:
+    """' (did you mean 'derive'?)' when argparse refused a near miss of a command or a choice."""
+    m = _INVALID_CHOICE.search(message)
+    if m is None:
+        return ""
+    choices = re.findall(r"'([^']*)'", m.group("choices"))
+    close = difflib.get_close_matches(m.group("given"), choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class _Help(argparse.RawDescriptionHelpFormatter):

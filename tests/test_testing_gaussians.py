@@ -55,7 +55,8 @@ def pearson_without_domain_check(mean_p, cov_p, mean_q, cov_q):
     delta = mean_p - mean_q
     log_int = (delta @ np.linalg.solve(s, delta) - 0.5 * np.linalg.slogdet(s)[1]
                + np.linalg.slogdet(cov_q)[1] - 0.5 * np.linalg.slogdet(cov_p)[1])
-    return float(np.expm1(log_int))
+    with np.errstate(over="ignore"):  # where chi^2 is infinite it overflows to inf: the planted bug, not noise
+        return float(np.expm1(log_int))
 
 
 def pearson_numerics(mean_p, cov_p, mean_q, cov_q):

@@ -15,6 +15,9 @@ import scipy.special  # noqa: F401
 import scipy.stats  # noqa: F401
 
 import fdiv.testing  # noqa: F401
+import fdiv.testing.estimators  # noqa: F401  fdiv.testing loads these lazily; loaded here for the same reason
+import fdiv.testing.gaussians  # noqa: F401
+import fdiv.testing.losses  # noqa: F401
 import fdiv.testing.plugin  # noqa: F401
 import numerics.gaussian  # noqa: F401
 

@@ -9,6 +9,10 @@ Fixtures:
     fdiv_dtype       "float32" and "float64" (tests using it run once per dtype)
     fdiv_logits      the extreme grid plus drawn logits (a list of floats)
     fdiv_gaussian_cases  the built-in hard Gaussian cases up to d = 64 (fdiv_reference.gaussian_cases for more)
+
+pytest loads this module in every project of an environment where fdiv is installed, so it imports only pytest
+(and fdiv's light package module): torch, numpy and SymPy load when a fixture is first used
+(tests/test_plugin_cost.py holds it to that).
 """
 from __future__ import annotations
 
