@@ -15,7 +15,7 @@ import sympy as sp
 
 from . import gaussian
 from .engine import E, Proof, Source, cite, integral, x
-from .lemmas import (abs_bound, bounded_product, convex_combination, convex_combination_generic,
+from .lemmas import (abs_bound, below_abs, bounded_product, convex_combination, convex_combination_generic,
                      integration_by_parts, linearity, lipschitz, lipschitz_abs, lotus, replace_product,
                      singular_values, squared_norm)
 from .numeric import multiprecision, quadrature
@@ -154,8 +154,8 @@ def weight_clipping() -> Proof:
                   given=[CLIPPED, SIGMA])
             .start(f(a) - f(b))
             .eq(v1 * d1 + v2 * d2, "the biases cancel unit by unit")
-            .le(sp.Abs(v1 * d1) + v2 * d2, abs_bound(v1 * d1, sp.S.One), "v1 d1 <= |v1 d1|")
-            .le(sp.Abs(v1 * d1) + sp.Abs(v2 * d2), abs_bound(v2 * d2, sp.S.One), "v2 d2 <= |v2 d2|")
+            .le(sp.Abs(v1 * d1) + v2 * d2, below_abs(v1 * d1), "v1 d1 <= |v1 d1|")
+            .le(sp.Abs(v1 * d1) + sp.Abs(v2 * d2), below_abs(v2 * d2), "v2 d2 <= |v2 d2|")
             .le(sp.Abs(v1) * sp.Abs(w1 * (a - b)) + sp.Abs(v2 * d2), lipschitz_abs(sigma, w1 * a + b1, w1 * b + b1, 1,
                                                                                  SIGMA),
                 "|sigma(u) - sigma(u')| <= |u - u'|, times |v1|", weight=sp.Abs(v1))
