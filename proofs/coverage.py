@@ -46,6 +46,8 @@ _CONJ_ALL = tuple(f"Conjugate of {name}: Fenchel-Young, equality at T*, f** = f"
     "total-variation", "kl", "reverse-kl", "pearson", "neyman", "squared-hellinger", "jeffrey", "jensen-shannon", "jsd",
     "js-weighted", "gan", "alpha", "triangular", "kl-normalised", "reverse-kl-normalised"))
 _MC = "Monte Carlo estimator: unbiased, variance sigma^2/T"
+_CLIP = "WGAN weight clipping: a clipped critic is Lipschitz"
+_GP = "WGAN-GP: the optimal critic has slope 1 between coupled points"
 _GAN_ROW = "The GAN row of VDM is the GAN objective"
 _DSTAR = "Optimal discriminator D* = p/(p+q)"
 _VSTAR = "V(G, D*) = 2 JSD - log 4, and min_G max_D V = -log 4"
@@ -116,7 +118,7 @@ ITEMS: list[Item] = [
     _i("002", (13, 321), "the JS conjugate f*(t) = -log(1 - e^t)", kinds=("conjugate",)),
     _i("002", 321, "dom f* = (-oo, 0) for the JS conjugate", kinds=("domain",)),
     _i("002", (53, 164, 166), "the non-saturating loss mitigates vanishing gradients", _VANISH),
-    _i("002", (63, 174), "weight clipping or a gradient penalty enforces a 1-Lipschitz critic"),
+    _i("002", (63, 174), "weight clipping or a gradient penalty enforces a 1-Lipschitz critic", _CLIP, _GP),
     _i("002", (78, 80), "a divergence with D >= 0 and D = 0 iff p_X = p_theta (JS)", _DF_GE0, _DF_ZERO, _DFP),
     _i("002", (101, 103), "f(u) = u ln u gives KL = integral of p ln(p/q)", "KL as an f-divergence"),
     _i("002", 109, "D_JS as an f-divergence", "JS (1/2 convention) as an f-divergence"),
@@ -148,12 +150,12 @@ ITEMS: list[Item] = [
     _i("002", (519, 524), "the cGAN objective; at the optimum the generator matches p(x|y)",
        "cGAN: the optimal discriminator on (x, y)", "cGAN on an exact model: the optimal discriminator is a projection discriminator"),
     _i("002", 540, "disjoint supports: the discriminator separates perfectly and the generator's gradient vanishes",
-       missing="not proved: JSD = log 2 for disjoint supports and the vanishing generator gradient"),
+       "Disjoint supports: JSD = log 2 for every theta, and the generator's gradient vanishes"),
     _i("002", (551, 554, 555, 556, 557), "Kantorovich-Rubinstein duality: W1 = sup over 1-Lipschitz f",
        "Weak duality: E_P f - E_Q f <= E|X - Y| for every coupling", "1-D W1 = integral of |F - G| (Kantorovich-Rubinstein)",
        "W1 between two 1-D Gaussians: critic, area and coupling agree",
        missing="weak duality (sup <= inf) is proved; the equality is a cited, counted assumption (checked in 1-D)"),
-    _i("002", (562, 563, 564), "the gradient penalty, added to the critic's objective"),
+    _i("002", (562, 563, 564), "weight clipping; the gradient penalty, added to the critic's objective", _CLIP, _GP),
     _i("002", (569, 570, 571, 572), "the WGAN objective with a 1-Lipschitz critic", _WGAN),
     _i("002", (576, 579, 586), "discrete transport plans and their cost; the optimal plan",
        "Monotone matching is optimal for a convex cost (the exchange argument)",
@@ -174,7 +176,7 @@ ITEMS: list[Item] = [
        "FID = W2^2 between Gaussians (general covariances)", "W2^2 between 1-D Gaussians equals the FID expression",
        "FID: the map y = A x and its traces"),
     _i("002", 884, "FID is symmetric, non-negative, and zero iff the moments agree",
-       missing="not proved: FID's symmetry, sign and equality case"),
+       "FID: symmetric, >= 0, and 0 exactly when the moments agree"),
     # ------------------------------------------------------------------------------------------------ 003
     _i("003", (50, 51), "D >= 0 and D = 0 iff P_X = P_theta", _DF_GE0, _DF_ZERO),
     _i("003", 95, "D_f >= 0 for every f", _DF_GE0, _DFP),

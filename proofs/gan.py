@@ -142,7 +142,7 @@ def disjoint_supports() -> Proof:
     jsd_theta = sp.Integral(half_jsd(one, zero), (xs, 0, 1)) + sp.Integral(half_jsd(one, zero), (xs, theta, theta + 1))
     from .lemmas import evaluate
     return (Proof("Disjoint supports: JSD = log 2 for every theta, and the generator's gradient vanishes",
-                  Source("004", "6.17 Issue Analysis", 1649),
+                  Source("002", "Instability of f-Divergence-Based Training", 540),
                   "P = U[0, 1] and Q_theta = U[theta, theta + 1] with theta > 1: on (0, 1) p = 1 and q = 0, on "
                   "(theta, theta + 1) p = 0 and q = 1, elsewhere both are 0. With 0 log 0 = 0 the JSD integrand "
                   "(p log(2p/(p + q)) + q log(2q/(p + q)))/2 is log(2)/2 on each support and 0 elsewhere, so "
