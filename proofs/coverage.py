@@ -46,6 +46,8 @@ _CONJ_ALL = tuple(f"Conjugate of {name}: Fenchel-Young, equality at T*, f** = f"
     "total-variation", "kl", "reverse-kl", "pearson", "neyman", "squared-hellinger", "jeffrey", "jensen-shannon", "jsd",
     "js-weighted", "gan", "alpha", "triangular", "kl-normalised", "reverse-kl-normalised"))
 _MC = "Monte Carlo estimator: unbiased, variance sigma^2/T"
+_CLIP = "WGAN weight clipping: a clipped critic is Lipschitz"
+_GP = "WGAN-GP: the optimal critic has slope 1 between coupled points"
 _GAN_ROW = "The GAN row of VDM is the GAN objective"
 _DSTAR = "Optimal discriminator D* = p/(p+q)"
 _VSTAR = "V(G, D*) = 2 JSD - log 4, and min_G max_D V = -log 4"
@@ -116,7 +118,7 @@ ITEMS: list[Item] = [
     _i("002", (13, 321), "the JS conjugate f*(t) = -log(1 - e^t)", kinds=("conjugate",)),
     _i("002", 321, "dom f* = (-oo, 0) for the JS conjugate", kinds=("domain",)),
     _i("002", (53, 164, 166), "the non-saturating loss mitigates vanishing gradients", _VANISH),
-    _i("002", (63, 174), "weight clipping or a gradient penalty enforces a 1-Lipschitz critic"),
+    _i("002", (63, 174), "weight clipping or a gradient penalty enforces a 1-Lipschitz critic", _CLIP, _GP),
     _i("002", (78, 80), "a divergence with D >= 0 and D = 0 iff p_X = p_theta (JS)", _DF_GE0, _DF_ZERO, _DFP),
     _i("002", (101, 103), "f(u) = u ln u gives KL = integral of p ln(p/q)", "KL as an f-divergence"),
     _i("002", 109, "D_JS as an f-divergence", "JS (1/2 convention) as an f-divergence"),
@@ -153,10 +155,8 @@ ITEMS: list[Item] = [
        "Weak duality: E_P f - E_Q f <= E|X - Y| for every coupling", "1-D W1 = integral of |F - G| (Kantorovich-Rubinstein)",
        "W1 between two 1-D Gaussians: critic, area and coupling agree",
        missing="weak duality (sup <= inf) is proved; the equality is a cited, counted assumption (checked in 1-D)"),
-    _i("002", (560, 562), "weight clipping enforces a Lipschitz constraint (with some constant)",
-       "WGAN weight clipping: a clipped critic is Lipschitz"),
-    _i("002", (563, 564), "the gradient penalty, added to the critic's objective",
-       "WGAN-GP: the optimal critic has slope 1 between coupled points"),
+    _i("002", (560, 562), "weight clipping enforces a Lipschitz constraint (with some constant)", _CLIP),
+    _i("002", (563, 564), "the gradient penalty, added to the critic's objective", _GP),
     _i("002", (569, 570, 571, 572), "the WGAN objective with a 1-Lipschitz critic", _WGAN),
     _i("002", (576, 579, 586), "discrete transport plans and their cost; the optimal plan",
        "Monotone matching is optimal for a convex cost (the exchange argument)",

@@ -201,6 +201,12 @@ def abs_bound(a: sp.Expr, s: sp.Expr, bound_text: str | None = None) -> Lemma:
 
 
 @lemma
+def below_abs(a: sp.Expr) -> Lemma:
+    """a <= |a| for real a."""
+    return Lemma("a <= |a|", sp.Abs(a) - a, [real(a, f"{a} is real")])
+
+
+@lemma
 def lipschitz(f: sp.Function, a: sp.Expr, b: sp.Expr, constant: sp.Expr, text: str) -> Lemma:
     """f(a) - f(b) <= K |a - b| for a K-Lipschitz f (the hypothesis `text`); equality exactly when
     f(a) - f(b) = K |a - b|."""
@@ -570,7 +576,7 @@ def sift() -> Rule:
     return Rule("sifting: the sum over s of delta_st h(s) is h(t)", apply, "axiom")
 
 
-__all__ = ["AXIOMS", "Average", "EXPECTATION", "abbreviate", "abs_bound", "axiom", "bounded_product", "cdf_derivative",
+__all__ = ["AXIOMS", "Average", "EXPECTATION", "abbreviate", "abs_bound", "axiom", "below_abs", "bounded_product", "cdf_derivative",
            "convex_combination", "convex_combination_generic", "equal_laws", "evaluate", "exchangeable", "fenchel_young", "fenchel_young_generic",
            "identically_distributed", "iid_pairs", "independent_pair", "indicator_bound", "integration_by_parts", "into_sum", "jensen", "leibniz",
            "linearity", "lipschitz", "lipschitz_abs", "log_bound", "log_taylor", "lotus", "min_max_by_sign", "replace_product", "sift", "singular_values", "split_first",

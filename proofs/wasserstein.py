@@ -15,7 +15,7 @@ import sympy as sp
 
 from . import gaussian
 from .engine import E, Proof, Source, cite, integral, x
-from .lemmas import (abs_bound, bounded_product, convex_combination, convex_combination_generic,
+from .lemmas import (abs_bound, below_abs, bounded_product, convex_combination, convex_combination_generic,
                      integration_by_parts, linearity, lipschitz, lipschitz_abs, lotus, replace_product,
                      singular_values, squared_norm)
 from .numeric import multiprecision, quadrature
@@ -146,7 +146,7 @@ def weight_clipping() -> Proof:
     d1 = sigma(w1 * a + b1) - sigma(w1 * b + b1)
     d2 = sigma(w2 * a + b2) - sigma(w2 * b + b2)
     return (Proof("WGAN weight clipping: a clipped critic is Lipschitz", Source("002", "Wasserstein GAN (WGAN) and "
-                                                                               "Optimal Transport", 560),
+                                                                               "Optimal Transport", 562),
                   "for f(x) = v1 sigma(w1 x + b1) + v2 sigma(w2 x + b2) with sigma 1-Lipschitz and every weight "
                   "clipped to [-c, c]: f(a) - f(b) <= (|v1| |w1| + |v2| |w2|) |a - b| <= 2 c^2 |a - b|, so the clipped "
                   "critics are 2 c^2-Lipschitz and E_P f - E_Q f <= 2 c^2 W1(P, Q) (weak duality for f/(2 c^2)): "
@@ -154,8 +154,8 @@ def weight_clipping() -> Proof:
                   given=[CLIPPED, SIGMA])
             .start(f(a) - f(b))
             .eq(v1 * d1 + v2 * d2, "the biases cancel unit by unit")
-            .le(sp.Abs(v1 * d1) + v2 * d2, abs_bound(v1 * d1, sp.S.One), "v1 d1 <= |v1 d1|")
-            .le(sp.Abs(v1 * d1) + sp.Abs(v2 * d2), abs_bound(v2 * d2, sp.S.One), "v2 d2 <= |v2 d2|")
+            .le(sp.Abs(v1 * d1) + v2 * d2, below_abs(v1 * d1), "v1 d1 <= |v1 d1|")
+            .le(sp.Abs(v1 * d1) + sp.Abs(v2 * d2), below_abs(v2 * d2), "v2 d2 <= |v2 d2|")
             .le(sp.Abs(v1) * sp.Abs(w1 * (a - b)) + sp.Abs(v2 * d2), lipschitz_abs(sigma, w1 * a + b1, w1 * b + b1, 1,
                                                                                  SIGMA),
                 "|sigma(u) - sigma(u')| <= |u - u'|, times |v1|", weight=sp.Abs(v1))
@@ -369,7 +369,7 @@ def fid_properties() -> Proof:
     ok, sym, low, same = _fid_properties_numeric()
     multi = multiprecision(40, "matrix square roots")
     return (Proof("FID: symmetric, >= 0, and 0 exactly when the moments agree",
-                  Source("002", "Fréchet Inception Distance", 876),
+                  Source("002", "Fréchet Inception Distance", 884),
                   "symmetric: with S1 = R1 R1' and S2 = R2 R2', S1^(1/2) S2 S1^(1/2) is similar to C C' and "
                   "S2^(1/2) S1 S2^(1/2) to C' C for C = R1' R2, whose square roots have the same trace (the singular "
                   "values of C); >= 0: with R = S1^(1/2) and M = (R S2 R)^(1/2) (both symmetric), tr(S1 + S2 - 2 M) "
