@@ -29,6 +29,8 @@ bench: setup
 	$(PY) benchmarks/numerics_hot_paths.py
 	$(PY) benchmarks/losses.py
 	$(PY) benchmarks/compile_check.py
+	$(PY) benchmarks/verify_speed.py
+	$(PY) benchmarks/verify_gaussian_speed.py
 
 # proofs first: the README's facts about the proofs read docs/proofs.json
 docs: setup

@@ -196,7 +196,7 @@ def derive(name_or_expr: str | Spec, **params) -> Derivation:
     spec = name_or_expr if isinstance(name_or_expr, Spec) else resolve_spec(name_or_expr, params)
     f, values = spec.expr(params)
     address = cache.key(spec, values, step_seconds())
-    hit = cache.get(address, spec)
+    hit = cache.get(address, spec, f, values)
     if hit is not None:
         return hit
     ranges = [v for v in values.values() if isinstance(v, SymbolicRange)]

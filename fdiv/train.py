@@ -34,6 +34,8 @@ from .errors import FdivError
 Sampler = Callable[[int], torch.Tensor]
 SCHEMES = ("alternating", "single-step")
 SCHEDULES = ("cosine", "constant")
+#: The largest training history read back (a history of a million steps is about 60 MB of JSON).
+MAX_HISTORY_BYTES = 256 << 20
 _MAX_TRACED = 8  # generator parameters are traced in the history when they have at most this many entries
 
 
@@ -157,12 +159,12 @@ class History:
 
     @classmethod
     def load(cls, path: str | Path) -> History:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise TrainingError(f"{path}: cannot read ({exc.strerror})") from None
-        except UnicodeDecodeError:
-            raise TrainingError(f"{path}: not a UTF-8 text file") from None
+        from ._atomic import ReadError, read_text_bounded
+
+        try:  # a regular file within MAX_HISTORY_BYTES: a FIFO or /dev/zero is refused, not read
+            text = read_text_bounded(path, MAX_HISTORY_BYTES, where=str(path))
+        except ReadError as exc:
+            raise TrainingError(str(exc)) from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import FdivError, SpecError
+from .._text import say
 from ..names import canonical, suggestion
 
 MAX_SPEC_BYTES = 1_000_000
@@ -91,4 +92,4 @@ def derivation(args):
 
 def notes(d) -> None:
     for line in d.notes():
-        print(f"note: {line}", file=sys.stderr)
+        say(f"note: {line}")

@@ -13,8 +13,10 @@ EPILOG = """examples:
   fdiv gen --f "(sqrt(u) - 1)**4" --name quartic -o .  a numeric conjugate: a root solve with exact gradients
   fdiv gen kl --objective dpo -o .                   writes ./kl_dpo.py: DPO (f-DPO for other f's)
 
-The module imports torch only. It is written atomically and never through a symbolic link; --name must be a
-plain module name that shadows no importable module."""
+The module imports torch only. It is written atomically and never through a symbolic link, and it replaces an
+existing file only if fdiv generated that file (its header says so) unless --force. --name must be a plain
+module name that shadows no importable module and no start-up hook (sitecustomize, usercustomize, conftest,
+setup)."""
 
 
 def add_parser(sub, formatter) -> None:
@@ -26,6 +28,8 @@ def add_parser(sub, formatter) -> None:
                    help="fgan: the f-GAN losses (default); dpo: the f-DPO preference loss")
     p.add_argument("--name", dest="module", metavar="MODULE", help="module name (default: the divergence's name)")
     p.add_argument("-o", dest="out", required=True, metavar="DIR", help="an existing directory")
+    p.add_argument("--force", action="store_true",
+                   help="replace DIR/MODULE.py even if it is not a module fdiv generated")
     common.add_limits(p)
 
 
@@ -45,7 +49,7 @@ def run(args) -> str:
     if args.objective == "dpo":  # f* and f(1) play no part in the preference loss: no notes about them
         from ..objectives.dpo import write_module
     d = common.derivation(args)
-    path = write_module(d, args.out, args.module)
+    path = write_module(d, args.out, args.module, force=args.force)
     if args.objective == "fgan":
         common.notes(d)
     return f"wrote {path}"

@@ -1,8 +1,10 @@
-"""fdiv as a reference oracle for other people's code: losses, activations, conjugates, Gaussian divergences, FID
-and Monte Carlo estimators against fdiv's exact derivations.
+"""fdiv as a reference oracle for other people's code: losses, activations, conjugates, DPO / f-DPO preference
+losses, Gaussian divergences, FID and Monte Carlo estimators against fdiv's exact derivations.
 
-Every check_* returns a Report (verdict, worst point, max relative/absolute error, non-finite points, a one-line
-diagnosis); its assert_* twin raises AssertionError with that report. Hypothesis strategies are in
+Every check_* returns a Report (outcome: agree, numerically limited or wrong; worst point, errors, non-finite
+points, a one-line diagnosis); its assert_* twin raises AssertionError with that report, verdict first. The
+function under test gets its own copies of the inputs and runs in this process (`fdiv verify` runs it in a child
+process: fdiv.testing.isolate). Hypothesis strategies are in
 fdiv.testing.strategies, the pytest fixtures in fdiv.testing.plugin (a pytest11 entry point).
 
 Importing this package loads nothing heavy: the pytest plugin lives inside it, and pytest imports the plugin in
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 
 # Where each public name lives; an assert_* twin lives beside its check_*.
 _EXPORTS = {
+    "dpo": ("DPOFunctionError", "check_dpo"),
     "estimators": ("EstimatorError", "check_divergence_estimator", "check_elbo_estimator", "check_estimator",
                    "check_iwae_estimator"),
     "gaussians": ("Case", "GaussianFunctionError", "check_fid", "check_gaussian_divergence", "gaussian_cases"),
@@ -23,7 +26,7 @@ _EXPORTS = {
                "check_critic_loss", "check_density_ratio", "check_divergence_estimate", "check_generator_loss",
                "check_generator_loss_nonsaturating", "check_loss", "default_logits", "drawn_logits"),
     "reference": ("DTYPES", "LOGIT_GRID", "RTOL", "Point"),
-    "report": ("ASSERTS", "Report"),
+    "report": ("AGREE", "ASSERTS", "LIMITED", "WRONG", "Report"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _WHERE.update({name.replace("check_", "assert_", 1): module
@@ -32,6 +35,7 @@ _WHERE.update({name.replace("check_", "assert_", 1): module
 __all__ = sorted(name for name in _WHERE if name != "ASSERTS")
 
 if TYPE_CHECKING:  # what a type checker and an IDE see; at run time __getattr__ below loads each name
+    from .dpo import DPOFunctionError, check_dpo
     from .estimators import (EstimatorError, check_divergence_estimator, check_elbo_estimator, check_estimator,
                              check_iwae_estimator)
     from .gaussians import Case, GaussianFunctionError, check_fid, check_gaussian_divergence, gaussian_cases
@@ -39,7 +43,7 @@ if TYPE_CHECKING:  # what a type checker and an IDE see; at run time __getattr__
                          check_critic_loss, check_density_ratio, check_divergence_estimate, check_generator_loss,
                          check_generator_loss_nonsaturating, check_loss, default_logits, drawn_logits)
     from .reference import DTYPES, LOGIT_GRID, RTOL, Point
-    from .report import ASSERTS, Report
+    from .report import AGREE, ASSERTS, LIMITED, WRONG, Report
 
 
 def __getattr__(name: str):

@@ -4,8 +4,10 @@
         fdiv_reference.assert_critic_loss(my_loss, "gan", dtypes=[fdiv_dtype])
 
 Fixtures:
-    fdiv_reference   the oracle: every check_*/assert_* of fdiv.testing, plus exact values (value, divergence,
-                     frechet) and the built-in Gaussian hard cases
+    fdiv_reference   the oracle: every check_*/assert_* of fdiv.testing (losses, check_dpo, Gaussians, FID,
+                     estimators), plus exact values (value, divergence, frechet) and the built-in Gaussian hard
+                     cases. The function under test runs in the test's own process, on its own copies of the
+                     inputs; `fdiv verify` isolates it in a child process instead.
     fdiv_dtype       "float32" and "float64" (tests using it run once per dtype)
     fdiv_logits      the extreme grid plus drawn logits (a list of floats)
     fdiv_gaussian_cases  the built-in hard Gaussian cases up to d = 64 (fdiv_reference.gaussian_cases for more)
