@@ -100,9 +100,16 @@ def test_every_constant_of_a_generated_module_is_a_normal_float(tmp_path, capsys
 def test_toml_title_and_published_activation_are_printed_escaped(tmp_path, capsys):
     """Terminal escapes in a TOML title or published activation could fake `[ok]` lines."""
     spec = tmp_path / "evil.toml"
-    spec.write_text('[[divergence]]\nname = "evil"\nf = "(u - 1)**2"\n'
-                    'title = "x\\u001b[2K\\r    [ok] all verified\\u009b"\n'
-                    'published = { activation = "v\\u001b]0;pwned\\u0007\\u202e" }\n')
+    title = 'title = "x\\u001b[2K\\r    [ok] all verified\\u009b"\n'
+    # a published activation is an expression: control characters in it are refused (one line, exit 2), and
+    # the error line itself carries none of them
+    spec.write_text('[[divergence]]\nname = "evil"\nf = "(u - 1)**2"\n' + title
+                    + 'published = { activation = "v\\u001b]0;pwned\\u0007\\u202e" }\n')
+    code, out, err = cli(capsys, "derive", str(spec))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "published activation" in err, err
+    assert not any(ch in err for ch in "\x1b\r\x07\x9b\u202e"), err
+    spec = tmp_path / "titled.toml"
+    spec.write_text('[[divergence]]\nname = "titled"\nf = "(u - 1)**2"\n' + title)
     for fmt in ("text", "json", "markdown"):
         code, out, err = cli(capsys, "derive", str(spec), "--format", fmt)
         assert code == 0, err
