@@ -444,8 +444,8 @@ def _roots(g: sp.Expr, s: sp.Symbol) -> list:
         with mpmath.workdps(DPS + 10):
             try:
                 r = mpmath.findroot(fn, mpmath.mpf(start))
-            except (ValueError, ZeroDivisionError, TypeError, OverflowError):
-                continue
+            except (ValueError, ZeroDivisionError, TypeError, OverflowError, NameError):  # NameError: no mpmath
+                continue                                                                 # form of a function
             if isinstance(r, mpmath.mpf):
                 out.append(r)
     return out
@@ -509,6 +509,36 @@ def adversarial_points(exprs, symbols: list[sp.Symbol], conditions, *, seed: int
     return [(kind, p) for kind, p in points if _admissible(p, conditions)]
 
 
+def extremum_points(lhs: sp.Expr, rhs: sp.Expr, symbols: list[sp.Symbol], conditions, *, seed: int = 0
+                    ) -> list[tuple[str, dict]]:
+    """Points at and next to the critical points of lhs - rhs in each symbol (the others at random values):
+    a smooth difference confined to a narrow region (a bump at x = 500 or at x = 7e-4) peaks there, where
+    random magnitudes miss it. Costlier than adversarial_points (a solve per symbol), so check_identity tries
+    them only when those found no difference."""
+    rng = random.Random(seed + 1)
+    points: list[tuple[str, dict]] = []
+    with mpmath.workdps(DPS + 10):
+        gap = lhs - rhs
+        for s in sorted(gap.free_symbols & set(symbols), key=str):
+            base = {t: _draw(rng, t, conditions) for t in symbols}
+            slope = sp.diff(gap, s).xreplace({t: sp.Float(base[t], DPS + 10) for t in symbols if t != s})
+            # off the switches of Abs/Max/sign (the breakpoints cover those) the slope has no DiracDelta
+            slope = slope.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
+            slope = slope.rewrite(sp.Piecewise) if slope.has(sp.Heaviside) else slope
+            if slope.has(sp.Derivative, sp.Subs):
+                continue
+            # SymPy cannot solve through sign/Abs: solve on each side of them too (sign = +-1, Abs = +-arg)
+            sides = [slope] + [slope.replace(lambda e: isinstance(e, sp.sign), lambda e: sp.Integer(k))
+                               .replace(lambda e: isinstance(e, sp.Abs), lambda e: k * e.args[0])
+                               for k in (1, -1)] if slope.has(sp.sign, sp.Abs) else [slope]
+            roots = [r for side in dict.fromkeys(sides) for r in _roots(side, s)[:6]]
+            for r in roots[:12]:
+                scale = max(abs(r), mpmath.mpf(10) ** -12)
+                for d in (0, 1e-6, -1e-6):
+                    points.append(("extremum", {**base, s: r + d * scale}))
+    return [(kind, p) for kind, p in points if _admissible(p, conditions)]
+
+
 def check_identity(lhs_text: str, rhs_text: str, assume: str | None = None, *, seed: int = 0) -> Verdict:
     """lhs = rhs for every real value of the free symbols that satisfies the assumptions.
 
@@ -531,9 +561,19 @@ def check_identity(lhs_text: str, rhs_text: str, assume: str | None = None, *, s
     symbols = list(plain.values())
     fns = [sp.lambdify(symbols, e, "mpmath") for e in (lhs, rhs)]
     points = adversarial_points((lhs, rhs), symbols, conditions, seed=seed)
-    near = sum(kind == "breakpoint" for kind, _ in points)
+
+    proved: list[bool] = []
+
+    def compared():  # the critical points of the difference (a solve each) only once the others agree and
+        yield from list(points)  # SymPy cannot prove the identity
+        proved.append(_symbolic_zero((lhs - rhs).subs(assumed)))
+        if not proved[0]:
+            extra = extremum_points(lhs, rhs, symbols, conditions, seed=seed)
+            points.extend(extra)
+            yield from extra
+
     checked = unevaluable = 0
-    for _, point in points:
+    for _, point in compared():
         a, b = (_evaluate(fn, point, DPS + 10) for fn in fns)
         if a is _UNEVALUABLE or b is _UNEVALUABLE:
             unevaluable += 1
@@ -553,15 +593,19 @@ def check_identity(lhs_text: str, rhs_text: str, assume: str | None = None, *, s
                            {**{str(s): _num(x) for s, x in point.items()},
                             "lhs": "undefined or not real" if a is None else _num(a),
                             "rhs": "undefined or not real" if b is None else _num(b)})
-    if _symbolic_zero((lhs - rhs).subs(assumed)):
+    if proved[0] if proved else _symbolic_zero((lhs - rhs).subs(assumed)):
         return Verdict(VERIFIED, f"{lhs} = {rhs}", "symbolic")
     if checked < MIN_POINTS:
         return Verdict(UNDECIDED, f"only {checked} admissible points where either side is defined were found in "
                        f"{len(points)} tries ({unevaluable} too large to evaluate); a numeric verdict needs "
                        f"{MIN_POINTS}", "")
+    near = sum(kind == "breakpoint" for kind, _ in points)
+    peaks = sum(kind == "extremum" for kind, _ in points)
     return Verdict(VERIFIED, f"{lhs} = {rhs} at {checked} admissible points",
                    f"numeric (30 digits, {checked} points: magnitudes 1e-12 to 1e12, integers"
-                   f"{f', {near} at or next to breakpoints' if near > 0 else ''}); SymPy could not prove it")
+                   f"{f', {near} at or next to breakpoints' if near > 0 else ''}"
+                   f"{f', {peaks} at or next to critical points of the difference' if peaks > 0 else ''}); "
+                   f"SymPy could not prove it")
 
 
 # ----------------------------------------------------------------------------------------------------- integral

@@ -126,6 +126,10 @@ FAR_OR_NEAR = [
     ("Max(x*y, 10**-6)", "x*y", "x>0,y>0", lambda x: True),
     ("sqrt(x**2 + 10**-9)", "Abs(x)", None, lambda x: True),  # differs by ~1e-9/|x|: visible at small |x|
     ("x*(1 + Max(0, sign(x - 500)))", "x", "x>0", lambda x: x > 500),
+    # smooth and narrow: no breakpoint, random magnitudes miss them; the critical points of the difference don't
+    ("x + exp(-(x - 500)**2)", "x", None, lambda x: abs(x - 500) < 5),
+    ("x + exp(-(x + 700)**2)*sign(x - 3)", "x", None, lambda x: abs(x + 700) < 5),  # SymPy cannot solve through sign
+    ("x + exp(-(10**8*x - 7)**2)/10**8", "x", "x>0", lambda x: x < 1e-3),
 ]
 
 

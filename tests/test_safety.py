@@ -280,5 +280,6 @@ def test_too_few_points_is_undecided(monkeypatch):
     # with fewer than MIN_POINTS comparable points it is undecided, never verified
     few = claims.adversarial_points
     monkeypatch.setattr(claims, "adversarial_points", lambda *a, **k: few(*a, **k)[:claims.MIN_POINTS - 1])
+    monkeypatch.setattr(claims, "extremum_points", lambda *a, **k: [])
     verdict = claims.check_identity("LambertW(x)", "log(x) - log(LambertW(x))", "x>1000000")
     assert verdict.verdict == claims.UNDECIDED and "numeric verdict needs" in verdict.reason
