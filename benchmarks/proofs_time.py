@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BEFORE = "2d06d9d"
+BUDGET = 30.0  # CPU seconds `python -m proofs` may take with a cold cache (issue #22)
 
 
 def _cpu_of_children() -> float:
@@ -72,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         each = " ".join(f"{r[0]:.1f}" for r in runs)
         print(f"  {label:28s} runs [{each}]  CPU {cpu:6.1f} s   wall {wall:6.1f} s   exit {codes}")
     print(f"  after / before CPU: {med['after'] / med['before']:.2f}")
-    return 0
+    within = med["after"] <= BUDGET
+    print(f"  after: {med['after']:.1f} s CPU, {'within' if within else 'OVER'} the budget of {BUDGET:g} s")
+    return 0 if within else 1
 
 
 if __name__ == "__main__":

@@ -77,9 +77,17 @@ def _proofs_json() -> dict:
 
 
 def _proofs_summary() -> str:
+    """The summary line `python -m proofs` prints: every count the proofs' summary gives, in its order."""
     n = _proofs_json()["summary"]
-    return (f"proofs: {n['passed']} of {n['proofs']} proofs pass ({n['steps']} steps, {n['numeric']} numeric, "
-            f"{n['assumptions']} assumptions)")
+    counts = ", ".join(f"{v} {k}" for k, v in n.items() if k not in ("proofs", "passed"))
+    return f"proofs: {n['passed']} of {n['proofs']} proofs pass ({counts})"
+
+
+def _notes_coverage() -> str:
+    """The coverage table's totals (docs/notes-check.md), as a sentence."""
+    n = _proofs_json()["coverage"]["counts"]["all"]
+    return (f"{sum(n.values())} checkable claims in the five notes: {n['checked']} checked, {n['refuted']} refuted, "
+            f"{n['partly']} partly covered, {n['not covered']} not covered")
 
 
 def _notes(verdict: str | None = None) -> str:
@@ -142,6 +150,7 @@ FACTS: dict[str, Callable[[], str]] = {
     "notes-claims": _notes,
     "notes-refuted": lambda: _notes("refuted"),
     "notes-slips": lambda: str(len(_proofs_json()["not_expressible"])),
+    "notes-coverage": _notes_coverage,
     "verify-comparisons": lambda: str(len(_gan_critic_loss_report().points)),
     "verify-logits": lambda: str(len(_default_logits())),
     "json-contract": _json_contract_example,

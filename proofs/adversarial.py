@@ -12,6 +12,8 @@ import sympy as sp
 from . import gaussian
 from .engine import E, Proof, Source, integral, x
 from .gan import jsd, sigmoid
+from .lemmas import equal_laws
+from .numeric import quadrature
 
 TITLE = "Conditional GANs, the projection discriminator, Bi-GAN and DANN"
 
@@ -44,7 +46,7 @@ def cgan_optimum() -> Proof:
 def cgan_logit() -> Proof:
     py, px_y, qx_y = sp.symbols("p_y p_x_given_y q_x_given_y", positive=True)
     pyx, qyx, px, qx = sp.symbols("p_y_given_x q_y_given_x p_x q_x", positive=True)
-    return (Proof("cGAN: the optimal logit and its Bayes split", Source("004", "6.14 Conditional GAN with Projection Discriminator", 1617),
+    return (Proof("cGAN: the optimal logit and its Bayes split", Source("004", "the notes name the projection discriminator (004 §6.14, line 1617) but the section is empty", held=False),
                   "the optimal logit is log(P/Q) = log(p(x|y)/p_theta(x|y)) (the class prior p(y) is shared), and by "
                   "Bayes' rule it is log(p(y|x)/q(y|x)) + log(p(x)/q(x))")
             .start(sp.log(sigmoid(sp.log(py * px_y / (py * qx_y)))) - sp.log(py * px_y / (py * px_y + py * qx_y)))
@@ -72,7 +74,7 @@ def projection() -> Proof:
 
     psi = sp.log(zq) - sp.log(zp) + sp.log(r)
     proof = Proof("Projection discriminator: the optimal logit is y'V phi(x) + psi(phi(x))",
-                  Source("004", "6.14 Conditional GAN with Projection Discriminator", 1617),
+                  Source("004", "the notes name the projection discriminator (004 §6.14, line 1617) but the section is empty", held=False),
                   "with softmax conditionals p(y|x) = softmax(V_p phi(x))_y and q(y|x) = softmax(V_q phi(x))_y, the "
                   "optimal logit log(p(y|x)/q(y|x)) + log(p(x)/q(x)) equals e_y' (V_p - V_q) phi(x) plus "
                   "psi(x) = log Z_q(x) - log Z_p(x) + log(p(x)/q(x)), which does not depend on the class y "
@@ -116,21 +118,20 @@ def bigan_inversion() -> Proof:
     z = sp.Symbol("z", real=True)
     Enc, Gen = sp.Function("E_phi", real=True), sp.Function("G_theta", real=True)
     xr = sp.Symbol("x", real=True)
-    equal_joints = ("hypothesis: at the optimum the joint laws are equal (JSD = 0), so E_x h(x, E(x)) = "
-                    "E_z h(G(z), z) for every h; here h(x, z) = (z - E(x))^2 and h(x, z) = (x - G(z))^2",
-                    {E((z - Enc(Gen(z))) ** 2): E((Enc(xr) - Enc(xr)) ** 2),
-                     E((xr - Gen(Enc(xr))) ** 2): E((Gen(Enc(xr)) - Gen(Enc(xr))) ** 2)})
+    fake, real = sp.Tuple(Gen(z), z), sp.Tuple(xr, Enc(xr))
+    same = equal_laws(fake, real)
     return (Proof("Bi-GAN: at the optimum the encoder inverts the generator",
                   Source("002", "Bi-Directional Generative Adversarial Networks", 640),
                   "if p_data(x) delta(z - E(x)) = p_z(z) delta(x - G(z)) as laws, then E_z (z - E(G(z)))^2 = 0 and "
                   "E_x (x - G(E(x)))^2 = 0: E(G(z)) = z for p_z-almost every z and G(E(x)) = x for p_data-almost "
-                  "every x (a non-negative variable with mean 0 vanishes almost surely)")
+                  "every x (a non-negative variable with mean 0 vanishes almost surely)",
+                  names={fake: real})
             .start(E((z - Enc(Gen(z))) ** 2))
-            .eq(0, "h(x, z) = (z - E(x))^2 under the fake joint equals its value under the real joint, where "
-                   "z = E(x)", rewrites=[equal_joints])
+            .eq(0, "h(x, z) = (z - E(x))^2 has the same mean under the fake joint (G(z), z) and the real joint "
+                   "(x, E(x)), where it is 0", rewrites=[same])
             .start(E((xr - Gen(Enc(xr))) ** 2))
-            .eq(0, "h(x, z) = (x - G(z))^2 under the real joint equals its value under the fake joint, where "
-                   "x = G(z)", rewrites=[equal_joints]))
+            .eq(0, "h(x, z) = (x - G(z))^2 has the same mean under the real joint and the fake joint, where it "
+                   "is 0", rewrites=[same]))
 
 
 def bigan_gaussian_model() -> Proof:
@@ -214,11 +215,10 @@ def dann_gaussian_model() -> Proof:
             .eq(sp.Rational(1, 2) - f_, "the log-ratio of the feature densities")
             .start(s * (1 - d_star) - t * d_star)
             .eq(0, "dL_adv/dw0 integrand -s (1 - D) + t D vanishes at D* (and times f for dL_adv/dw1)")
-            # 20-digit quadrature of smooth integrands: agreement to 1e-15 is far above its error
             .computed("L_adv(w*)", lambda: l_adv(mpmath.mpf(1) / 2, -1), sp.Float(reference, 20),
-                      "the minimum log 4 - 2 JSD", method="numeric (20-digit quadrature)", tol=1e-15)
+                      "the minimum log 4 - 2 JSD", method=quadrature(20))
             .computed("L_adv(-w*)", lambda: l_adv(-mpmath.mpf(1) / 2, 1), sp.Float(reference, 20),
-                      "gradient ascent in w moves away from the optimum", method="numeric (20-digit quadrature)",
+                      "gradient ascent in w moves away from the optimum", method=quadrature(20),
                       relation=">="))
 
 

@@ -26,10 +26,13 @@ from .derivations import derivation
 from .engine import Proof, Source, integral
 from .gan import sigmoid
 from .lemmas import log_bound
+from .numeric import float64
 
 TITLE = "RL-based alignment: KL-regularised RL, DPO and f-DPO"
 
-NOTE = Source("002", "RL-based alignment for LLMs, RLHF, PPO, DPO", 689)
+NOTE = Source("000", "the notes name RL-based alignment (RLHF, PPO, DPO) in their list of families (000 lines 14-15) "
+                     "and as a heading of 002 (line 689, over GAN-inversion text); they derive nothing about it",
+              held=False)
 FAMILY = Source("000", "Family of DGMs: 6. RL-Based Alignment for LLMs (RLHF, PPO, DPO)", 14)
 
 y = sp.Symbol("y", real=True)  # a response; integrals over y are sums over the responses
@@ -90,9 +93,10 @@ def dpo_reparametrisation() -> Proof:
                   "inverting pi* = pi_ref e^(r/beta)/Z gives r = beta log(pi*/pi_ref) + beta log Z; in the "
                   "Bradley-Terry probability P(y_w > y_l) = sigma(r_w - r_l) the unknown beta log Z cancels, so "
                   "the negative log-likelihood of a preference is -log sigma(beta log(pi_w/piref_w) - beta "
-                  "log(pi_l/piref_l)) in terms of the policy alone: the DPO loss (Rafailov et al., 2023, eq. 7)")
+                  "log(pi_l/piref_l)) in terms of the policy alone: the DPO loss (Rafailov et al., 2023, eq. 7)",
+                  definitions=star)
             .start(implicit(pw, qw))
-            .eq(rw, "the reward recovered at the optimum", rewrites=[("pi_w = pi*(y_w) = piref_w e^(r_w/beta)/Z", star)])
+            .eq(rw, "the reward recovered at the optimum: pi_w = pi*(y_w) = piref_w e^(r_w/beta)/Z")
             .start(_sigmoid(_plus(implicit(pw, qw), _neg(implicit(pl, ql)))))
             .eq(sigmoid(h), "beta log Z cancels in the difference")
             .start(_neg(sp.log(_sigmoid(_plus(implicit(pw, qw), _neg(implicit(pl, ql)))))))
@@ -122,9 +126,9 @@ def fdpo_kkt() -> Proof:
     rw, rl = sp.symbols("r_w r_l", real=True)
     fp = sp.Function("fprime")  # f', named so that the statement reads as written
     lagrangian = p * ry - beta * q * f(p / q) - lam * p + mu * p
-    derivative_of_f = ("f' is the derivative of f (chain rule: d/dp q f(p/q) = f'(p/q))",
-                       lambda e: e.doit().replace(lambda z: isinstance(z, sp.Subs), lambda z: fp(z.args[2][0])))
-    stationary = ("stationarity with mu = 0: r = beta f'(u) + lambda", {rw: beta * fp(uw) + lam, rl: beta * fp(ul) + lam})
+    v = sp.Symbol("v", positive=True)
+    derivative = {fp(p / q): sp.Subs(sp.Derivative(f(v), v), v, p / q)}  # fprime is f'
+    stationary = {rw: beta * fp(uw) + lam, rl: beta * fp(ul) + lam}  # stationarity with mu = 0
     return (Proof("f-DPO: the KKT conditions on the simplex and the implicit reward beta f'(pi/pi_ref)", NOTE,
                   "max over the simplex of sum_y pi(y) r(y) - beta sum_y pi_ref(y) f(pi(y)/pi_ref(y)): the "
                   "objective is concave (f convex) and the constraints affine, so the KKT conditions characterise "
@@ -133,14 +137,15 @@ def fdpo_kkt() -> Proof:
                   "f'(pi*/pi_ref) + lambda with one lambda for all responses; lambda cancels in sigma(r_w - r_l). "
                   "With f'(0+) finite, responses with r(y) < lambda + beta f'(0+) get pi*(y) = 0 and mu(y) > 0: "
                   "there the implicit reward is not r - lambda and the loss is not the Bradley-Terry likelihood "
-                  "(Wang et al., 2023, Theorem 1). f strictly convex makes pi* unique and f' invertible")
+                  "(Wang et al., 2023, Theorem 1). f strictly convex makes pi* unique and f' invertible",
+                  definitions={**derivative, **stationary})
             .assume("KKT: for a concave objective with affine constraints (Slater's condition holds at pi = pi_ref), "
                     "the KKT conditions are necessary and sufficient", "Boyd and Vandenberghe (2004), section 5.5.3")
             .start(sp.Derivative(lagrangian, p))
-            .eq(ry - beta * fp(p / q) - lam + mu, "stationarity in pi(y)", rewrites=[derivative_of_f])
+            .eq(ry - beta * fp(p / q) - lam + mu, "stationarity in pi(y) (chain rule: d/dp q f(p/q) = f'(p/q))")
             .start(sigmoid(rw - rl))
-            .eq(sigmoid(beta * fp(uw) - beta * fp(ul)), "lambda cancels in the Bradley-Terry probability",
-                rewrites=[stationary]))
+            .eq(sigmoid(beta * fp(uw) - beta * fp(ul)), "with mu = 0, r = beta f'(u) + lambda: lambda cancels in the "
+                                                        "Bradley-Terry probability"))
 
 
 @functools.cache
@@ -158,6 +163,10 @@ def fdpo_catalogue() -> Proof:
         if isinstance(fp, sp.Piecewise):  # total variation: f'(0+) is the first piece's value
             fp = fp.args[0][0]
         valid = d.f_prime_at_zero == -sp.oo
+        if name == "total-variation":
+            proof.start(fp)
+        else:
+            proof.start(sp.Derivative(d.f, U)).eq(fp, f"{name}: f' (fdiv's optimal critic)")
         proof.limit(fp, U, 0, d.f_prime_at_zero,
                     f"{name}: f'(0+) = {d.f_prime_at_zero}" + ("" if valid else ", finite: no valid link"))
         if valid:
@@ -177,7 +186,11 @@ def alpha_family() -> Proof:
             .start(sp.diff(f, u))
             .eq(fp, "f'")
             .sign(sp.diff(f, u, 2), ">", "f'' = u^(alpha - 2) > 0")
+            .start(sp.diff(f, u).subs(a, 1 - k))
+            .eq(fp.subs(a, 1 - k), "f' at alpha = 1 - k")
             .limit(fp.subs(a, 1 - k), u, 0, -sp.oo, "alpha = 1 - k < 1: f'(0+) = -oo, a valid link")
+            .start(sp.diff(f, u).subs(a, 1 + k))
+            .eq(fp.subs(a, 1 + k), "f' at alpha = 1 + k")
             .limit(fp.subs(a, 1 + k), u, 0, -1 / k, "alpha = 1 + k > 1: f'(0+) = -1/k, finite"))
 
 
@@ -238,11 +251,11 @@ def exact_world() -> Proof:
     # Pearson (f = (u - 1)^2, f'(u) = 2 (u - 1), f'(0+) = -2): pi* = pi_ref max(0, 1 + (r - lam)/(2 beta))
     u = [sp.Max(0, 1 + ri / (2 * half)) for ri in rs]  # lambda = 0: u = (2, 1, 0)
     lam = sp.Symbol("lambda", real=True)
-    normaliser = ("lambda = 0, the root of sum_y pi_ref(y) max(0, 1 + (r(y) - lambda)/(2 beta)) = 1", {lam: 0})
+    normaliser = {lam: 0}  # lambda = 0, the root of sum_y pi_ref(y) max(0, 1 + (r(y) - lambda)/(2 beta)) = 1
     v = sp.Symbol("v", positive=True)
     fp = lambda at: sp.Subs(2 * (v - 1), v, at)  # noqa: E731 - Pearson's f'(u), shown at its point
     p1, p3 = sp.symbols("pistar_1 pistar_3", positive=True)
-    optimum = ("pi*(y) = pi_ref(y) e^(r(y)/beta)/Z", {p1: star[0], p3: star[2]})
+    optimum = {p1: star[0], p3: star[2]}  # pi*(y) = pi_ref(y) e^(r(y)/beta)/Z
 
     def kkt(i: int) -> sp.Expr:  # r_i - beta f'(u_i) - lambda
         return _plus(rs[i], _neg(sp.Mul(half, fp(u[i]), evaluate=False)), _neg(lam))
@@ -257,26 +270,24 @@ def exact_world() -> Proof:
                   "mu_3 = 1 > 0, and its implicit rewards give sigma(2) for y_1 over y_3 where the true "
                   "probability is sigma(3): a finite f'(0+) breaks the link. The generated kl module equals the "
                   "standard DPO loss -logsigmoid(beta ((logp_w - logpref_w) - (logp_l - logpref_l))) in float64, "
-                  "values and gradients, at log-ratios from -1e4 to 1e4")
+                  "values and gradients, at log-ratios from -1e4 to 1e4", definitions={**optimum, **normaliser})
             .computed("sum of pi*(y)", lambda: sp.Add(*star), 1, "pi* is a distribution",
                       method="exact computation")
             .start(_sigmoid(_plus(half * sp.log(p1 / third), _neg(half * sp.log(p3 / third)))))
-            .eq(sigmoid(rs[0] - rs[2]), "the implicit rewards give the true preference probability",
-                rewrites=[optimum])
+            .eq(sigmoid(rs[0] - rs[2]), "the implicit rewards give the true preference probability")
             .computed("sum of pi_ref (Pearson u)", lambda: sp.Add(*[third * v for v in u]), 1,
                       "the Pearson optimum is a distribution", method="exact computation")
             .start(kkt(0))
-            .eq(0, "KKT at y_1: u_1 = 2, pi > 0 and mu = 0", rewrites=[normaliser])
+            .eq(0, "KKT at y_1: u_1 = 2, pi > 0 and mu = 0 (lambda = 0)")
             .start(kkt(1))
-            .eq(0, "KKT at y_2: u_2 = 1", rewrites=[normaliser])
+            .eq(0, "KKT at y_2: u_2 = 1")
             .start(_neg(kkt(2)))
-            .eq(1, "KKT at y_3: u_3 = 0, so the multiplier mu_3 = -(r_3 - beta f'(0) - lambda) = 1 > 0",
-                rewrites=[normaliser])
+            .eq(1, "KKT at y_3: u_3 = 0, so the multiplier mu_3 = -(r_3 - beta f'(0) - lambda) = 1 > 0")
             .start(_sigmoid(_plus(implicit(0), _neg(implicit(2)))))
             .ne(sigmoid(rs[0] - rs[2]), "the Pearson implicit rewards do not give the preference probability")
             .computed("max relative difference, generated kl module vs standard DPO", _generated_kl_against_dpo, 0,
-                      "values and gradients agree to rounding", method="numeric (float64 torch, 81 pairs, "
-                      "beta = 0.1 and 2)", tol=1e-12))
+                      "values and gradients agree to rounding", method=float64("numeric (float64 torch, 81 pairs, "
+                                                                               "beta = 0.1 and 2)")))
 
 
 def proofs() -> list[Proof]:

@@ -15,6 +15,8 @@ import sympy as sp
 
 from . import gaussian
 from .engine import Proof, Source, integral
+from .lemmas import evaluate
+from .numeric import float64
 
 TITLE = "Autoregressive models: chain rule, FVSBN, NADE, RNADE, MADE, MLE"
 
@@ -27,13 +29,14 @@ def sigmoid(z):
 
 def chain_rule() -> Proof:
     M = sp.Function("M", positive=True)  # M(i) = p(x_1, ..., x_i), M(0) = 1
-    telescoping = ("a telescoping sum", lambda e: e.doit())
+    telescoping = evaluate("a telescoping sum")
     return (Proof("Chain rule: the product of the conditionals is the joint", Source("004", "1.2 Background, Chain Rule", 228),
                   "with the conditionals p(x_i | x_<i) = M_i/M_(i-1), M_i the marginal of the first i variables "
-                  "and M_0 = 1: log of the product = sum of log M_i - log M_(i-1) = log M_n, the joint (any n)")
+                  "and M_0 = 1: log of the product = sum of log M_i - log M_(i-1) = log M_n, the joint (any n)",
+                  definitions={M(0): 1})
             .start(sp.Sum(sp.log(M(i)) - sp.log(M(i - 1)), (i, 1, n)))
             .eq(sp.log(M(n)) - sp.log(M(0)), "the sum telescopes", rewrites=[telescoping])
-            .eq(sp.log(M(n)), "M_0 = 1", rewrites=[("M_0 = 1 (the empty marginal)", {M(0): 1})]))
+            .eq(sp.log(M(n)), "M_0 = 1 (the empty marginal)"))
 
 
 def fvsbn() -> Proof:
@@ -121,8 +124,10 @@ def parameter_counts() -> Proof:
                   "equal-weight Gaussians: 2 K outputs (means and log-scales) per conditional. Checked against the "
                   f"numel() of torch modules for d = {d0} (28 x 28 pixels), H = {h0}, K = {k0}")
             .start(sp.Sum(i, (i, 1, d)))
-            .eq(d * (d + 1) / 2, "arithmetic series", rewrites=[("evaluate the sum", lambda e: e.doit())])
-            .limit(d * (d + 1) / 2 / (d**2 / 2), d, sp.oo, 1, "d(d + 1)/2 ~ d^2/2")
+            .eq(d * (d + 1) / 2, "arithmetic series", rewrites=[evaluate("evaluate the sum")])
+            .start(sp.Mul(d * (d + 1) / 2, 1 / (d**2 / 2), evaluate=False))
+            .eq((d + 1) / d, "the count over d^2/2")
+            .limit((d + 1) / d, d, sp.oo, 1, "d(d + 1)/2 ~ d^2/2")
             .computed("FVSBN numel", lambda: sum(p.numel() for p in _fvsbn_module(d0).parameters()),
                       (d * (d + 1) / 2).subs(d, d0), "one Linear(i - 1, 1) per conditional", method=torch_count)
             .computed("NADE numel", lambda: sum(p.numel() for p in _nade_module(d0, h0).parameters()),
@@ -172,9 +177,9 @@ def nade_recursion() -> Proof:
                   "x_i agree (torch, float64, d = 4, H = 3, seeded random weights), and the chain-rule product "
                   "sums to 1 over all 16 binary vectors")
             .computed("max |direct - recursion|", lambda: sp.Float(worst_and_total()[0], 20), 0,
-                      "the same hidden units", method="numeric (torch float64)", tol=1e-12)
+                      "the same hidden units", method=float64("numeric (torch float64)"))
             .computed("sum of p(x) over {0, 1}^4", lambda: sp.Float(worst_and_total()[1], 20), 1,
-                      "a normalised joint", method="numeric (torch float64)", tol=1e-12))
+                      "a normalised joint", method=float64("numeric (torch float64)")))
 
 
 def rnade_mixture() -> Proof:
@@ -270,7 +275,7 @@ def fvsbn_gradient() -> Proof:
             .start(sp.Derivative(bern, ak))
             .eq(xk - sigmoid(ak), "derivative of the Bernoulli log-likelihood in its logit")
             .computed("max |autograd - closed form|", lambda: sp.Float(worst(), 20), 0, "the same gradient",
-                      method="numeric (torch float64)", tol=1e-12))
+                      method=float64("numeric (torch float64)")))
 
 
 def proofs() -> list[Proof]:

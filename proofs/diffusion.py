@@ -13,9 +13,13 @@ import sympy as sp
 from fdiv._util.timelimit import time_limit
 
 from . import gaussian
-from .engine import Proof, Source, integral
+from .engine import Proof, Rule, Source, cite, integral
+from .lemmas import axiom, evaluate, split_first
 
 TITLE = "Diffusion models: DDPM marginal, posterior, ELBO and the epsilon loss"
+DDPM = Source("002", "the notes state the DDPM forward step q(x_t|x_(t-1)) and the reverse model (002 lines 349-352, "
+                     "374-377); the marginal, the posterior, the ELBO and the epsilon loss are not derived there",
+              held=False)
 
 n = sp.Symbol("n", positive=True, integer=True)
 a_t, abar_prev = sp.symbols("alpha_t alphabar_prev", positive=True)  # alphabar_prev = alphabar_(t-1)
@@ -23,38 +27,53 @@ abar_t = a_t * abar_prev
 beta_t = 1 - a_t
 
 
+Y, S = sp.Symbol("y", real=True), sp.Symbol("s", real=True)
+
+
+def characteristic(arg: sp.Expr) -> sp.Expr:
+    """E exp(i arg y) for y ~ N(0, 1), as an integral."""
+    return integral(sp.exp(sp.I * arg * Y) * gaussian.gaussian(Y, 0, 1), Y)
+
+
 @functools.cache
 def gaussian_cf() -> Proof:
-    y, s = sp.Symbol("y", real=True), sp.Symbol("s", real=True)
-    return (Proof("The characteristic function of N(0, 1)", Source("002", "Forward Diffusion Process", 377),
+    return (Proof("The characteristic function of N(0, 1)", DDPM,
                   "E exp(i s y) = exp(-s^2/2) for y ~ N(0, 1); for y ~ N(0, c I_n) it is exp(-c |s|^2/2) (a product "
-                  "over the independent coordinates)", var=y)
-            .start(integral(sp.exp(sp.I * s * y) * gaussian.gaussian(y, 0, 1), y))
-            .eq(sp.exp(-s**2 / 2), "SymPy integrate (completing the square)",
-                rewrites=[("evaluate the integral", lambda e: e.doit())]))
+                  "over the independent coordinates)", var=Y)
+            .start(characteristic(S))
+            .eq(sp.exp(-S**2 / 2), "SymPy integrate (completing the square)",
+                rewrites=[evaluate("evaluate the integral")]))
 
 
 def ddpm_marginal() -> Proof:
     x0 = sp.MatrixSymbol("x_0", n, 1)
-    r = sp.Symbol("r", positive=True)  # |s|^2
-    a = sp.sqrt(a_t) * sp.sqrt(1 - abar_prev)  # the scale of the carried noise
-    b = sp.sqrt(beta_t)  # the scale of the new noise
+    sv = sp.Symbol("s_j", real=True)  # one coordinate of s
+    # alpha_t and alphabar_(t-1) lie in (0, 1): written 1/(1 + u) and 1/(1 + v), u, v > 0, so that the noise
+    # scales are real
+    u, v = sp.symbols("u v", positive=True)
+    at, ab_prev = 1 / (1 + u), 1 / (1 + v)
+    a = sp.sqrt(at) * sp.sqrt(1 - ab_prev)  # the scale of the carried noise
+    b = sp.sqrt(1 - at)  # the scale of the new noise
     beta1 = sp.Symbol("beta_1", positive=True)
     return (Proof("q(x_t|x_0) = N(sqrt(alphabar_t) x_0, (1 - alphabar_t) I), in vector form",
-                  Source("002", "Forward Diffusion Process", 377),
+                  DDPM,
                   "by induction on t from x_t = sqrt(alpha_t) x_(t-1) + sqrt(beta_t) eps_t: if x_(t-1) = "
                   "sqrt(alphabar_(t-1)) x_0 + sqrt(1 - alphabar_(t-1)) eps' with eps' ~ N(0, I) independent of "
                   "eps_t, the mean is sqrt(alphabar_t) x_0, and the noise a eps' + b eps_t has the characteristic "
                   "function exp(-a^2 |s|^2/2) exp(-b^2 |s|^2/2) (independence: the expectation of a product of "
-                  "functions of independent variables factorises), that of N(0, (a^2 + b^2) I) with "
-                  "a^2 + b^2 = 1 - alphabar_t")
+                  "functions of independent variables factorises; coordinate by coordinate, each factor is the "
+                  "characteristic function of N(0, 1) at a s_j and b s_j), that of N(0, (a^2 + b^2) I) with "
+                  "a^2 + b^2 = 1 - alphabar_t (alpha_t = 1/(1 + u) and alphabar_(t-1) = 1/(1 + v) in (0, 1))",
+                  var=Y)
             .start(sp.Add(1, -(1 - beta1), evaluate=False))
             .eq(beta1, "t = 1: the variance 1 - alphabar_1 is beta_1 (mean sqrt(alpha_1) x_0 by definition)")
             .start(sp.MatMul(sp.sqrt(a_t), sp.MatMul(sp.sqrt(abar_prev), x0, evaluate=False), evaluate=False))
             .eq(sp.sqrt(abar_t) * x0, "step, mean: sqrt(alpha_t) times the mean of x_(t-1)")
-            .start(sp.exp(-a**2 * r / 2) * sp.exp(-b**2 * r / 2))
-            .eq(sp.exp(-(1 - abar_t) * r / 2), "step, noise: the product of the two Gaussian characteristic "
-                                               "functions is that of N(0, (1 - alphabar_t) I)", cites=[gaussian_cf]))
+            .start(characteristic(a * sv) * characteristic(b * sv))
+            .eq(sp.exp(-a**2 * sv**2 / 2) * sp.exp(-b**2 * sv**2 / 2), "the characteristic function of N(0, 1) at "
+                "a s_j and at b s_j (cited)", rewrites=[cite(gaussian_cf, {S: a * sv}), cite(gaussian_cf, {S: b * sv})])
+            .eq(sp.exp(-(1 - at * ab_prev) * sv**2 / 2), "step, noise: the product of the two Gaussian characteristic "
+                                                   "functions is that of N(0, 1 - alphabar_t) in each coordinate"))
 
 
 def posterior_parameters():
@@ -79,7 +98,7 @@ def ddpm_posterior() -> Proof:
         return log_joint(v) + sq(v - mean) / (2 * var)
 
     return (Proof("DDPM posterior q(x_(t-1)|x_t, x_0) = N(mu~_t, beta~_t I), in vector form",
-                  Source("002", "Forward Diffusion Process", 374),
+                  DDPM,
                   "log q(x_t|x_(t-1)) + log q(x_(t-1)|x_0) = -|x_(t-1) - mu~_t|^2/(2 beta~_t) + (terms free of "
                   "x_(t-1)), with beta~_t = (1 - alphabar_(t-1)) beta_t/(1 - alphabar_t) and mu~_t = "
                   "sqrt(alphabar_(t-1)) beta_t/(1 - alphabar_t) x_0 + sqrt(alpha_t)(1 - alphabar_(t-1))/(1 - "
@@ -97,16 +116,8 @@ def ddpm_elbo() -> Proof:
     P = sp.Function("log_p_rev")  # log p_theta(x_(t-1) | x_t)
     log_pT = sp.Symbol("log_p_T", real=True)  # log p(x_T)
 
-    def peel(e):  # a sum over t = 1..T is its t = 1 term plus the sum over t = 2..T
-        return e.replace(lambda z: isinstance(z, sp.Sum) and z.limits[0][1] == 1,
-                         lambda z: z.function.subs(t, 1) + sp.Sum(z.function, (t, 2, T)))
-
-    def bayes(e):  # q(x_t|x_(t-1)) = q(x_(t-1)|x_t, x_0) q(x_t|x_0)/q(x_(t-1)|x_0), t >= 2; q(x_1|x_0) itself
-        e = e.replace(lambda z: isinstance(z, sp.Sum) and z.function == Fq(t),
-                      lambda z: sp.Sum(R(t), *z.limits) + sp.Sum(Mg(t) - Mg(t - 1), *z.limits).doit())
-        return e.xreplace({Fq(1): Mg(1)})
-
-    return (Proof("DDPM: the negative ELBO is L_T + sum of L_(t-1) + L_0", Source("002", "Denoising Diffusion Probabilistic Models", 352),
+    peel = split_first(t, 1, T, shift=False)  # a sum over t = 1..T is its t = 1 term plus the sum over 2..T
+    return (Proof("DDPM: the negative ELBO is L_T + sum of L_(t-1) + L_0", DDPM,
                   "log q(x_(1:T)|x_0)/p_theta(x_(0:T)) = [log q(x_T|x_0)/p(x_T)] + sum over t = 2..T of "
                   "[log q(x_(t-1)|x_t, x_0)/p_theta(x_(t-1)|x_t)] - log p_theta(x_0|x_1), pointwise, for any T: the "
                   "forward process is Markov, Bayes' rule turns each step q(x_t|x_(t-1)) = q(x_t|x_(t-1), x_0) into "
@@ -116,7 +127,18 @@ def ddpm_elbo() -> Proof:
             .start(sp.Sum(Fq(t), (t, 1, T)) - log_pT - sp.Sum(P(t), (t, 1, T)))
             .eq((Mg(T) - log_pT) + sp.Sum(R(t) - P(t), (t, 2, T)) - P(1),
                 "Markov and Bayes; the sum of log q(x_t|x_0) - log q(x_(t-1)|x_0) telescopes",
-                rewrites=[("peel off t = 1", peel), ("Bayes' rule with the Markov property", bayes)]))
+                rewrites=[peel, markov_bayes(Fq, R, Mg, t)]))
+
+
+@axiom("Bayes' rule")
+def markov_bayes(step: sp.Function, posterior: sp.Function, marginal: sp.Function, t: sp.Symbol) -> Rule:
+    """log q(x_t|x_(t-1)) = log q(x_(t-1)|x_t, x_0) + log q(x_t|x_0) - log q(x_(t-1)|x_0) for t >= 2 (Markov, then
+    Bayes), the sum of the marginal terms telescoping; q(x_1|x_0) is itself the marginal at t = 1."""
+    def rule(e):
+        e = e.replace(lambda z: isinstance(z, sp.Sum) and z.function == step(t),
+                      lambda z: sp.Sum(posterior(t), *z.limits) + sp.Sum(marginal(t) - marginal(t - 1), *z.limits).doit())
+        return e.xreplace({step(1): marginal(1)})
+    return Rule("Bayes' rule with the Markov property", rule, "axiom")
 
 
 def ddpm_step_kl() -> Proof:
@@ -124,15 +146,22 @@ def ddpm_step_kl() -> Proof:
     bt, s2 = sp.Symbol("beta~", positive=True), sp.Symbol("sigma2", positive=True)
     I = sp.Identity(n)
     from .mle_vae import gaussian_kl_multivariate
+    d = sp.Symbol("d", positive=True, integer=True)
+    subs = {d: n, sp.MatrixSymbol("m1", d, 1): m1, sp.MatrixSymbol("m2", d, 1): m2,
+            sp.MatrixSymbol("S1", d, d): bt * I, sp.MatrixSymbol("S2", d, d): s2 * I,
+            sp.Symbol("logdet_S1", real=True): n * sp.log(bt), sp.Symbol("logdet_S2", real=True): n * sp.log(s2)}
+    general = cite(gaussian_kl_multivariate, subs)
+    start = gaussian_kl_multivariate().facts()[-1].instance(general.subs).lhs
     kl = (sp.Trace((s2 * I).I * (bt * I)) + sp.Trace((m2 - m1).T * (s2 * I).I * (m2 - m1)) - n
           + n * sp.log(s2) - n * sp.log(bt)) / 2
-    return (Proof("DDPM: a per-step KL between isotropic Gaussians", Source("002", "Denoising Diffusion Probabilistic Models", 352),
+    return (Proof("DDPM: a per-step KL between isotropic Gaussians", DDPM,
                   "KL(N(mu~, beta~ I) || N(mu_theta, sigma_t^2 I)) = |mu~ - mu_theta|^2/(2 sigma_t^2) + "
                   "n/2 (beta~/sigma_t^2 - 1 + log(sigma_t^2/beta~)): the d-dimensional formula with S1 = beta~ I, "
                   "S2 = sigma_t^2 I (log det = n log of the scale); only the first term depends on theta")
-            .start(kl)
+            .start(start)
+            .eq(kl, "the d-dimensional formula (cited at S1 = beta~ I, S2 = sigma_t^2 I, d = n)", rewrites=[general])
             .eq(sp.Trace((m1 - m2).T * (m1 - m2)) / (2 * s2) + n * (bt / s2 - 1 + sp.log(s2) - sp.log(bt)) / 2,
-                "(sigma^2 I)^-1 = I/sigma^2, tr(I_n) = n", cites=[gaussian_kl_multivariate]))
+                "(sigma^2 I)^-1 = I/sigma^2, tr(I_n) = n"))
 
 
 def ddpm_epsilon() -> Proof:
@@ -143,7 +172,7 @@ def ddpm_epsilon() -> Proof:
     mu_th = (xt - beta_t / sp.sqrt(1 - abar_t) * eps_th) / sp.sqrt(a_t)
     s2 = sp.Symbol("sigma2", positive=True)
     weight = beta_t**2 / (2 * s2 * a_t * (1 - abar_t))
-    return (Proof("DDPM: the epsilon-prediction loss and its weights", Source("002", "Denoising Diffusion Probabilistic Models", 352),
+    return (Proof("DDPM: the epsilon-prediction loss and its weights", DDPM,
                   "with x_t = sqrt(alphabar_t) x_0 + sqrt(1 - alphabar_t) eps, the posterior mean is mu~_t = "
                   "(x_t - beta_t/sqrt(1 - alphabar_t) eps)/sqrt(alpha_t); parameterising mu_theta the same way with "
                   "eps_theta(x_t, t), |mu~_t - mu_theta|^2/(2 sigma_t^2) = beta_t^2/(2 sigma_t^2 alpha_t "
@@ -199,7 +228,7 @@ def ddpm_exact_model() -> Proof:
         sol = sp.solve([sp.diff(objective, c), sp.diff(objective, d)], [c, d], dict=True)[0]
     slope_star = sp.sqrt(1 - ab2) / var[2]  # E[eps | x2] = Cov(eps, x2)/Var(x2) (x2 - E x2)
     return (Proof("DDPM on an exact model: the per-step KLs sum to -log q(x_0), and the optimal denoiser",
-                  Source("002", "Denoising Diffusion Probabilistic Models", 352),
+                  DDPM,
                   "1-D data x_0 ~ N(1/2, 2), T = 2, beta = (1/10, 1/5), observed x_0 = 1. With the true reverse "
                   "kernels p(x_(t-1)|x_t) = q(x_(t-1)|x_t) and p(x_2) = q(x_2) the ELBO is log q(x_0) exactly, so "
                   "L_T + L_1 + L_0, each computed in closed form (Gaussian conditioning and moments), must equal "

@@ -17,8 +17,9 @@ from fdiv.spec.spec import U
 from . import gaussian
 from .derivations import derivation
 from .algebra import interval_point, one_sided
-from .engine import Lemma, Proof, Source, convex, integral, x
-from .lemmas import abs_bound, by_proof, fenchel_young_generic, supporting_line, supporting_line_generic
+from .engine import Proof, Source, cite, integral, x
+from .lemmas import (CONJUGATE, CONVEX_F, STRICT_F, abs_bound, fenchel_young_generic, supporting_line,
+                     supporting_line_generic, tangent_line)
 
 TITLE = "f-divergences and the variational bound"
 
@@ -28,39 +29,59 @@ f = sp.Function("f")
 f_star = sp.Function("f_star")
 Tx = sp.Function("T", real=True)(x)
 g = sp.Symbol("g", real=True)  # a subgradient of f at 1
+NORMALISED = {f(1): 0}  # the premise f(1) = 0
 
 
+@functools.cache
 def nonnegative() -> Proof:
     return (Proof("D_f >= 0", Source("003", "Properties of f-Divergence", 95),
                   "D_f(P||Q) >= 0 for every convex f with f(1) = 0: f lies above its supporting line at u = 1, "
-                  "f(u) >= f(1) + g (u - 1), and the line integrates to f(1) = 0", densities=[p, q])
+                  "f(u) >= f(1) + g (u - 1), and the line integrates to f(1) = 0", densities=[p, q],
+                  definitions=NORMALISED, given=[CONVEX_F])
             .start(integral(q * f(p / q)))
             .ge(integral(q * (f(1) + g * (p / q - 1))), supporting_line_generic(f, p / q, 1, g), weight=q)
             .eq(f(1), "q (p/q - 1) = p - q integrates to 0; q integrates to 1")
-            .eq(0, "f(1) = 0", rewrites=[("hypothesis: f(1) = 0", {f(1): 0})]))
+            .eq(0, "f(1) = 0"))
+
+
+@functools.cache
+def equality_case() -> Proof:
+    return (Proof("D_f = 0 iff P = Q, for f strictly convex at 1", Source("003", "Properties of f-Divergence", 95),
+                  "for f convex with f(1) = 0 and strictly convex at u = 1 (f(u) > f(1) + g (u - 1) for u != 1): "
+                  "D_f(P||Q) = 0 exactly when p = q almost everywhere. D_f >= the integral of q (f(1) + g (p/q - "
+                  "1)) = 0, with equality exactly when f(p/q) = f(1) + g (p/q - 1) wherever q > 0, i.e. p/q = 1",
+                  densities=[p, q], definitions=NORMALISED, given=[CONVEX_F, STRICT_F])
+            .start(integral(q * f(p / q)))
+            .ge(integral(q * (f(1) + g * (p / q - 1))), supporting_line_generic(f, p / q, 1, g, True), weight=q)
+            .eq(0, "q (p/q - 1) = p - q integrates to 0; f(1) = 0")
+            .iff(p / q, 1, "the supporting line touches f only at u = 1, and q > 0"))
 
 
 @functools.cache
 def nonnegative_catalogue() -> Proof:
-    proof = Proof("D_f >= f(1) for every catalogue f", Source("003", "Properties of f-Divergence", 95),
-                  "for each f of the catalogue: f is convex (f'' >= 0 on each piece, slopes rising at kinks), so "
-                  "f(u) >= f(1) + f'(1) (u - 1); integrating against q gives D_f >= f(1), which is 0 for every "
-                  "row but the GAN row (f(1) = -log 4)", densities=[p, q])
+    proof = Proof("D_f >= f(1) for every catalogue f, with equality iff p = q",
+                  Source("003", "Properties of f-Divergence", 95),
+                  "for each f of the catalogue: f is convex (f'' >= 0 on each piece, slopes rising at kinks) and "
+                  "strictly convex at u = 1 (f''(1) > 0, or, for total variation, the subgradient 0 strictly between "
+                  "the slopes -1/2 and 1/2 of the kink), so f(u) >= f(1) + f'(1) (u - 1) with equality only at "
+                  "u = 1; integrating against q gives D_f >= f(1), with equality exactly when p = q almost "
+                  "everywhere. f(1) is 0 for every row but the GAN row (f(1) = -log 4)", densities=[p, q])
     for name in catalogue.names():
         d = derivation(name)
-        lemma = supporting_line(d.f, U, p / q, sp.S.One, d.f_prime_at_one)
-        proof.start(integral(q * d.f.subs(U, p / q))).ge(d.f_at_one, lemma, f"{name}: supporting line at u = 1",
-                                                          weight=q)
+        lemma = supporting_line(d.f, U, p / q, sp.S.One, d.f_prime_at_one, True)
+        (proof.start(integral(q * d.f.subs(U, p / q)))
+         .ge(d.f_at_one, lemma, f"{name}: supporting line at u = 1", weight=q)
+         .iff(p / q, 1, f"{name}: the line touches f only at u = 1"))
     return proof
 
 
 def zero_when_equal() -> Proof:
     return (Proof("D_f(P||P) = 0", Source("000", "Properties of f-Divergence (ii)", 137),
-                  "D_f(P||Q) = 0 when p = q", densities=[p])
+                  "D_f(P||Q) = 0 when p = q", densities=[p], definitions=NORMALISED)
             .start(integral(p * f(p / p)))
             .eq(f(1) * integral(p), "p/p = 1")
             .eq(f(1), "p integrates to 1")
-            .eq(0, "f(1) = 0", rewrites=[("hypothesis: f(1) = 0", {f(1): 0})]))
+            .eq(0, "f(1) = 0"))
 
 
 def _as_f_divergence(name: str, target: sp.Expr, title: str, source: Source) -> Proof:
@@ -103,9 +124,34 @@ def kl_not_symmetric() -> Proof:
 def variational_bound() -> Proof:
     fy = fenchel_young_generic(f, f_star, p / q, Tx)
     return (Proof("Variational lower bound", Source("002", "4. Variational (Dual) Representation", 284),
-                  "D_f(P||Q) >= E_P[T] - E_Q[f*(T)] for every critic T", densities=[p, q])
+                  "D_f(P||Q) >= E_P[T] - E_Q[f*(T)] for every critic T", densities=[p, q], given=[CONJUGATE])
             .start(integral(q * f(p / q)))
             .ge(integral(p * Tx - q * f_star(Tx)), fy, weight=q))
+
+
+ATTAINED = ("f is differentiable and convex, so the supremum defining f*(t) at t = f'(u) is attained at u: "
+            "f*(f'(u)) = u f'(u) - f(u)")
+
+
+def variational_representation() -> Proof:
+    """sup over critics T of E_P T - E_Q f*(T) = D_f: the bound for every T (Fenchel-Young), attained at
+    T* = f'(p/q) (the equality case of Fenchel-Young)."""
+    fp = sp.Function("fprime")  # f'
+    u_star = p / q
+    objective = integral(p * Tx - q * f_star(Tx))
+    return (Proof("Variational representation: D_f = sup over critics, attained at T* = f'(p/q)",
+                  Source("002", "4. Variational (Dual) Representation", 284),
+                  "D_f(P||Q) = sup over all critics T of E_P[T] - E_Q[f*(T)], and the supremum is attained at "
+                  "T*(x) = f'(p(x)/q(x)): every critic gives at most D_f (Fenchel-Young, pointwise), and T* gives "
+                  "exactly D_f, because f*(f'(u)) = u f'(u) - f(u)", densities=[p, q],
+                  definitions={f_star(fp(u_star)): u_star * fp(u_star) - f(u_star)}, given=[CONJUGATE, ATTAINED])
+            .start(integral(q * f(p / q)))
+            .ge(objective, fenchel_young_generic(f, f_star, p / q, Tx), "Fenchel-Young for every critic T",
+                weight=q)
+            .start(integral(p * fp(u_star) - q * f_star(fp(u_star))))
+            .eq(integral(q * f(p / q)), "at T* = f'(p/q): p f'(p/q) - q (p/q f'(p/q) - f(p/q)) = q f(p/q)")
+            .sup(objective, Tx, integral(q * f(p / q)), fp(u_star), "the bound holds for every T and T* attains "
+                 "it"))
 
 
 def _smooth(conjugate: sp.Expr) -> sp.Expr:
@@ -148,10 +194,7 @@ def conjugate_facts(name: str) -> Proof:
     proof.start(sp.Subs(fp, U, r_in)).eq(t_in, "r(t) inverts f' on the critic range")
     proof.start(sp.Add(t_in * r_in, -sp.Subs(d.f, U, r_in), evaluate=False)).eq(
         sp.Subs(fs, T, t_in), "f*(t) is the value of u t - f(u) at its maximiser u = r(t)")
-    tangent = Lemma("tangent line of the convex f at r(t)",
-                    d.f.subs(U, u) - d.f.subs(U, r.subs(T, t_in))
-                    - fp.subs(U, r.subs(T, t_in)) * (u - r.subs(T, t_in)),
-                    [convex(d.f, U, f"f = {d.f} convex on u > 0")])
+    tangent = tangent_line(d.f, U, u, r_in)
     proof.start(d.f.subs(U, u) + fs.subs(T, t_in) - u * t_in).ge(0, tangent, "Fenchel-Young")
     proof.start(sp.Add(U * fp, -sp.Subs(fs, T, fp), evaluate=False)).eq(
         d.f, "equality at T* = f'(u) (f'(u) is in the critic range)")
@@ -197,23 +240,42 @@ def _tv_facts(proof: Proof, d) -> Proof:
     return proof
 
 
+def critic_point(name: str) -> tuple[sp.Expr, sp.Symbol]:
+    """The point t of the critic range's interior that conjugate_facts(name) writes through a parameter, and that
+    parameter (positive, or real for the whole line)."""
+    d = derivation(name)
+    if name == "total-variation":
+        w = sp.Symbol("w", positive=True)
+        return w / (1 + w) - sp.Rational(1, 2), w
+    if d.conjugate.has(sp.LambertW):
+        w = sp.Symbol("w", positive=True)
+        return 1 - w - sp.log(w), w
+    t_in = interval_point(d.critic_range.lower, d.critic_range.upper)
+    return t_in, next(iter(t_in.free_symbols))
+
+
 def variational_bound_catalogue() -> Proof:
+    S = sp.Function("S", positive=True)(x)
+    R = sp.Function("R", real=True)(x)
     proof = Proof("Variational bound for every catalogue f", Source("002", "4. Variational (Dual) Representation", 284),
-                  "for each f of the catalogue and every critic T(x) in the critic range (T = sigma_f(V)): "
-                  "D_f(P||Q) >= E_P[T] - E_Q[f*(T)], from Fenchel-Young for that f (proved above)",
-                  densities=[p, q])
+                  "for each f of the catalogue and every critic T(x) in the open critic range (T = sigma_f(V)), "
+                  "written T(x) = t(S(x)) through the parametrisation t of the range that 'Conjugate of f' uses "
+                  "(S(x) > 0, or real for the whole line): D_f(P||Q) >= E_P[T] - E_Q[f*(T)], from Fenchel-Young "
+                  "for that f (cited, at u = p/q and the parameter S(x))", densities=[p, q])
+    u = sp.Symbol("u", positive=True)
     for name in catalogue.names():
         d = derivation(name)
         fs = _smooth(d.conjugate) if name != "total-variation" else T
-        gap = d.f.subs(U, p / q) + fs.subs(T, Tx) - p / q * Tx
-        lemma = by_proof(f"Fenchel-Young for {name}", gap, functools.partial(conjugate_facts, name))
-        proof.start(integral(q * d.f.subs(U, p / q))).ge(integral(p * Tx - q * fs.subs(T, Tx)), lemma,
+        t_in, param = critic_point(name)
+        critic = t_in.subs(param, S if param.is_positive else R)
+        lemma = cite(functools.partial(conjugate_facts, name), {u: p / q, param: S if param.is_positive else R})
+        proof.start(integral(q * d.f.subs(U, p / q))).ge(integral(p * critic - q * fs.subs(T, critic)), lemma,
                                                           f"{name}", weight=q)
     return proof
 
 
 def proofs() -> list[Proof]:
-    out = [nonnegative(), nonnegative_catalogue(), zero_when_equal(), kl(), js(), tv(), kl_not_symmetric(),
-           variational_bound(), variational_bound_catalogue()]
+    out = [nonnegative(), equality_case(), nonnegative_catalogue(), zero_when_equal(), kl(), js(), tv(),
+           kl_not_symmetric(), variational_bound(), variational_representation(), variational_bound_catalogue()]
     out += [conjugate_facts(name) for name in catalogue.names()]
     return out

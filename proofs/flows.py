@@ -6,6 +6,7 @@ import sympy as sp
 
 from . import gaussian
 from .engine import Proof, Source, integral
+from .lemmas import abbreviate, cdf_derivative, evaluate
 
 TITLE = "Normalizing flows: change of variables, coupling layers, log-likelihood"
 
@@ -16,26 +17,23 @@ h = sp.Function("h")  # h = f^-1
 xi = sp.Symbol("xi")
 
 
-def _cdf_rule():
-    return ("F_Z' = p_Z (the density is the derivative of the CDF)", lambda e: e.replace(
-        lambda y: isinstance(y, sp.Subs), lambda y: pz(y.args[2][0])).replace(
-        lambda y: isinstance(y, sp.Derivative) and y.args[0].func == Fz, lambda y: pz(y.args[0].args[0])))
-
-
 def change_of_variables_1d() -> Proof:
     k = sp.Symbol("k", positive=True)  # |h'(x)| at the point
-    inc = ("h increasing: h'(x) = k > 0", {sp.Derivative(h(x_), x_): k})
-    dec = ("h decreasing: h'(x) = -k < 0", {sp.Derivative(h(x_), x_): -k})
+    hi, hd = sp.Function("h_inc"), sp.Function("h_dec")  # the inverse of an increasing and of a decreasing f
+    rule = cdf_derivative(Fz, pz)
     return (Proof("Change of variables in 1-D, increasing and decreasing maps",
                   Source("004", "5.1 Change of Variables formula, 1-D", 1301),
                   "X = f(Z) with f strictly monotone and inverse h: if f increases, P(X <= x) = F_Z(h(x)); if it "
-                  "decreases, P(X <= x) = 1 - F_Z(h(x)). Differentiating: p_X(x) = p_Z(h(x)) |h'(x)| in both cases")
-            .start(sp.diff(Fz(h(x_)), x_))
-            .eq(pz(h(x_)) * sp.diff(h(x_), x_), "chain rule", rewrites=[_cdf_rule()])
-            .eq(pz(h(x_)) * sp.Abs(sp.diff(h(x_), x_)), "increasing: h' = |h'|", rewrites=[inc])
-            .start(sp.diff(1 - Fz(h(x_)), x_))
-            .eq(-pz(h(x_)) * sp.diff(h(x_), x_), "chain rule", rewrites=[_cdf_rule()])
-            .eq(pz(h(x_)) * sp.Abs(sp.diff(h(x_), x_)), "decreasing: -h' = |h'|", rewrites=[dec]))
+                  "decreases, P(X <= x) = 1 - F_Z(h(x)). Differentiating: p_X(x) = p_Z(h(x)) |h'(x)| in both cases",
+                  definitions={sp.Derivative(hi(x_), x_): k, sp.Derivative(hd(x_), x_): -k},
+                  given=["h_inc = f^-1 for an increasing f (h_inc' = k > 0 at x), h_dec = f^-1 for a decreasing f "
+                         "(h_dec' = -k < 0 at x)"])
+            .start(sp.diff(Fz(hi(x_)), x_))
+            .eq(pz(hi(x_)) * sp.diff(hi(x_), x_), "chain rule; F_Z' = p_Z", rewrites=[rule])
+            .eq(pz(hi(x_)) * sp.Abs(sp.diff(hi(x_), x_)), "increasing: h' = |h'|")
+            .start(sp.diff(1 - Fz(hd(x_)), x_))
+            .eq(-pz(hd(x_)) * sp.diff(hd(x_), x_), "chain rule; F_Z' = p_Z", rewrites=[rule])
+            .eq(pz(hd(x_)) * sp.Abs(sp.diff(hd(x_), x_)), "decreasing: -h' = |h'|"))
 
 
 def change_of_variables_nd() -> Proof:
@@ -48,7 +46,10 @@ def change_of_variables_nd() -> Proof:
                   "p_Z(f^-1(x)) |det J_(f^-1)(x)|; by the chain rule J_(f^-1)(f(z)) J_f(z) = I, so "
                   "det J_(f^-1)(x) = 1/det J_f(z) at z = f^-1(x): both forms of the note agree")
             .assume("for a C^1 diffeomorphism the integral of g(x) dx over B equals the integral of "
-                    "g(f(z)) |det J_f(z)| dz over f^-1(B)", "the substitution theorem for multiple integrals (cited)")
+                    "g(f(z)) |det J_f(z)| dz over f^-1(B)",
+                    "the substitution theorem for multiple integrals, not proved here: its proof needs the "
+                    "local approximation of f by its Jacobian on small cubes and the measure of their images "
+                    "(Rudin, Real and Complex Analysis, Theorem 7.26), beyond a symbolic engine")
             .start(sp.MatMul(J.I, J, evaluate=False))
             .eq(sp.Identity(n), "the chain rule for f^-1 o f = id: J_(f^-1)(f(z)) = J_f(z)^-1")
             .start(sp.Determinant(J.I))
@@ -75,7 +76,7 @@ def coupling_layer() -> Proof:
             .eq(sp.Matrix([z1, z2]), "f^-1(f(z)) = z")
             .start(sp.Determinant(sp.ImmutableMatrix(Jf)))
             .eq(sp.exp(s(z1)), "det J_f: the Jacobian is lower triangular",
-                rewrites=[("evaluate the determinant", lambda e: e.doit())])
+                rewrites=[evaluate("evaluate the determinant")])
             .start(Jinv.subs(at_fz) * Jf)
             .eq(sp.eye(2), "J_(f^-1)(f(z)) J_f(z) = I")
             .start(integral(density, x2))
@@ -88,29 +89,27 @@ def linear_flow() -> Proof:
     A = sp.MatrixSymbol("A", n, n)
     X = sp.MatrixSymbol("x", n, 1)
     dA = sp.Symbol("det_A", real=True, nonzero=True)
-    det_rule = ("det A' = det A = det_A (real, non-zero: A is invertible)",
-                lambda e: e.xreplace({sp.Determinant(A): dA, sp.Determinant(A.T): dA}))
+    names = {sp.Determinant(A): dA, sp.Determinant(A.T): dA}  # det A' = det A, real and non-zero (invertible)
     return (Proof("Linear flow: p_X(x) = p_Z(A^-1 x) |det A^-1| is the N(0, A A') density",
                   Source("004", "5.1 Change of Variables, linear", 1307),
                   "X = A Z with Z ~ N(0, I_n) and A invertible: the quadratic form (A^-1 x)'(A^-1 x) = x'(A A')^-1 x "
-                  "and |det A^-1| = 1/sqrt(det(A A')) (matrix symbols, any n)")
+                  "and |det A^-1| = 1/sqrt(det(A A')) (matrix symbols, any n)", names=names)
             .start(sp.Trace((A.I * X).T * (A.I * X)))
             .eq(sp.Trace(sp.MatMul(X.T, sp.Inverse(A * A.T), X, evaluate=False)), "(A^-1)' A^-1 = (A A')^-1")
             .start(1 / sp.sqrt(sp.Determinant(A * A.T)))
             .eq(sp.Abs(sp.Determinant(A.I)), "det(A A') = det(A)^2 and det(A^-1) = 1/det(A)",
-                rewrites=[("det of a product and of an inverse", lambda e: e.replace(
-                    lambda z: isinstance(z, sp.Determinant), lambda z: z.doit())), det_rule]))
+                rewrites=[evaluate("det of a product and of an inverse"), abbreviate(tuple(names.items()))]))
 
 
 def composed_flows() -> Proof:
     n = sp.Symbol("n", positive=True, integer=True)
     K1, K2, K3 = (sp.MatrixSymbol(f"K{i}", n, n) for i in (1, 2, 3))  # Jacobians of the inverse layers
     dets = {sp.Determinant(K): sp.Symbol(f"det_K{i}", real=True, nonzero=True) for i, K in enumerate((K1, K2, K3), 1)}
-    named = ("the layers' determinants, real and non-zero", lambda e: e.xreplace(dets))
+    named = abbreviate(tuple(dets.items()))  # the layers' determinants, real and non-zero
     return (Proof("Composition of flows: log-dets add", Source("004", "5.3 A Flow of Transformations", 1362),
                   "the inverse of f^3 o f^2 o f^1 has Jacobian K1 K2 K3 (chain rule, K_m the Jacobian of (f^m)^-1 "
                   "at z_m); det is multiplicative, so log|det| of the composition is the sum of the layers' "
-                  "log|det| (matrix symbols, any n)")
+                  "log|det| (matrix symbols, any n)", names=dets)
             .start(sp.Determinant(K1 * K2 * K3))
             .eq(sp.Determinant(K1) * sp.Determinant(K2) * sp.Determinant(K3), "det of a product")
             .start(sp.log(sp.Abs(sp.Determinant(K1) * sp.Determinant(K2) * sp.Determinant(K3))))

@@ -12,8 +12,7 @@ from fdiv.spec.spec import U
 
 from . import fdivergence, gaussian
 from .derivations import derivation
-from .engine import Lemma, Proof, Source, integral, x
-from .lemmas import by_proof
+from .engine import Citation, Proof, Source, cite, integral, x
 
 TITLE = "GANs: the objective, the optimal discriminator, gradients"
 
@@ -70,11 +69,9 @@ def jsd(a=p, b=q) -> sp.Expr:
     return (integral(a * sp.log(a / m)) + integral(b * sp.log(b / m))) / 2
 
 
-def jsd_nonnegative() -> Lemma:
-    """JSD >= 0, from 'D_f >= f(1) for every catalogue f' (the jsd row, f(1) = 0)."""
-    f_jsd = derivation("jsd").f
-    return by_proof("JSD >= 0 (the jsd row of 'D_f >= f(1) for every catalogue f')",
-                    integral(q * f_jsd.subs(U, p / q)), fdivergence.nonnegative_catalogue)
+def jsd_nonnegative() -> Citation:
+    """JSD >= 0: the jsd row of 'D_f >= f(1) for every catalogue f' (f(1) = 0), at the same p and q."""
+    return cite(fdivergence.nonnegative_catalogue)
 
 
 def value_at_optimum() -> Proof:
@@ -86,7 +83,8 @@ def value_at_optimum() -> Proof:
             .eq(integral(p * sp.log(2 * p / (p + q))) + integral(q * sp.log(2 * q / (p + q))) - sp.log(4),
                 "log 2 + log 2 = log 4, taken out through the normalisation of p and q")
             .eq(2 * jsd() - sp.log(4), "definition of JSD with m = (p + q)/2")
-            .ge(-sp.log(4), jsd_nonnegative(), "JSD >= 0", weight=2)
+            .ge(-sp.log(4), jsd_nonnegative(), "JSD >= 0 (the jsd row of 'D_f >= f(1) for every catalogue f')",
+                weight=2)
             .start((2 * jsd() - sp.log(4)).subs(q, p))
             .eq(-sp.log(4), "at q = p the JSD integrands vanish (log 1 = 0)"))
 
@@ -129,7 +127,55 @@ def narrow_gaussians() -> Proof:
             .eq((th - th0) / eps**2, "derivative in theta"))
 
 
+def disjoint_supports() -> Proof:
+    """P = U[0, 1] and Q_theta = U[theta, theta + 1] with theta = 1 + s > 1: the supports are disjoint."""
+    s_, t = sp.symbols("s t", positive=True)
+    theta = 1 + s_
+    xs = sp.Symbol("x", real=True)
+    pd = sp.Heaviside(xs, 1) * sp.Heaviside(1 - xs, 1)  # the density of U[0, 1]
+    qd = pd.subs(xs, xs - theta)  # the density of U[theta, theta + 1]
+    in_p, in_q = t / (1 + t), theta + t / (1 + t)  # points of (0, 1) and of (theta, theta + 1)
+    half_jsd = lambda a, b: a * sp.log(2 * a / (a + b)) / 2  # noqa: E731 - p log(2p/(p + q))/2 at one point
+    at = lambda e, point: sp.Subs(e, xs, point)  # noqa: E731 - shown as a substitution, evaluated when checked
+    z = sp.Symbol("z", real=True)
+    one, zero = sp.S.One, sp.S.Zero
+    jsd_theta = sp.Integral(half_jsd(one, zero), (xs, 0, 1)) + sp.Integral(half_jsd(one, zero), (xs, theta, theta + 1))
+    from .lemmas import evaluate
+    return (Proof("Disjoint supports: JSD = log 2 for every theta, and the generator's gradient vanishes",
+                  Source("002", "Instability of f-Divergence-Based Training", 540),
+                  "P = U[0, 1] and Q_theta = U[theta, theta + 1] with theta > 1: on (0, 1) p = 1 and q = 0, on "
+                  "(theta, theta + 1) p = 0 and q = 1, elsewhere both are 0. With 0 log 0 = 0 the JSD integrand "
+                  "(p log(2p/(p + q)) + q log(2q/(p + q)))/2 is log(2)/2 on each support and 0 elsewhere, so "
+                  "JSD(P||Q_theta) = log 2 whatever theta: its gradient in theta is 0. The optimal discriminator "
+                  "D* = p/(p + q) is 0 on the generator's support, so the minimax generator loss E_Q log(1 - D*) is "
+                  "0 for every theta (gradient 0), while W1(P, Q_theta) = theta has gradient 1 (the coupling "
+                  "X + theta and the critic f(x) = x, weak duality)")
+            .start(at(qd, in_p)).eq(0, "q = 0 on (0, 1) (x = t/(1 + t)): theta > 1")
+            .start(at(pd, in_p)).eq(1, "p = 1 on (0, 1)")
+            .start(at(pd, in_q)).eq(0, "p = 0 on (theta, theta + 1)")
+            .start(at(qd, in_q)).eq(1, "q = 1 on (theta, theta + 1)")
+            .start(at(half_jsd(pd, qd), in_p))
+            .eq(sp.log(2) / 2, "the JSD integrand on (0, 1), where q = 0 (its q-term is 0 log 0 = 0)")
+            .start(at(half_jsd(qd, pd), in_q))
+            .eq(sp.log(2) / 2, "the JSD integrand on (theta, theta + 1), where p = 0")
+            .start(jsd_theta)
+            .eq(sp.log(2), "JSD(P||Q_theta): log(2)/2 over each support of length 1",
+                rewrites=[evaluate("evaluate the integrals")])
+            .start(sp.Derivative(jsd_theta, s_))
+            .eq(0, "its gradient in theta vanishes", rewrites=[evaluate("evaluate the integrals")])
+            .start(at(pd / (pd + qd), in_q))
+            .eq(0, "D* = p/(p + q) = 0 on the generator's support")
+            .start(sp.Derivative(sp.Integral(sp.log(1 - sp.S.Zero), (z, 0, 1)), s_))
+            .eq(0, "the minimax generator loss E_z log(1 - D*(theta + z)) = 0 for every theta: no gradient",
+                rewrites=[evaluate("evaluate the integral")])
+            .start(sp.Integral(xs, (xs, theta, theta + 1)) - sp.Integral(xs, (xs, 0, 1)))
+            .eq(theta, "the critic f(x) = x: E_Q f - E_P f = theta, and the coupling X + theta costs theta: W1 = "
+                       "theta", rewrites=[evaluate("evaluate the integrals")])
+            .start(sp.Derivative(theta, s_))
+            .eq(1, "W1's gradient in theta is 1"))
+
+
 def proofs() -> list[Proof]:
     return [gan_row(), optimal_discriminator(), optimal_logit(), value_at_optimum(), vanishing_gradient(),
-            kl_generator_loss(), narrow_gaussians()]
+            kl_generator_loss(), narrow_gaussians(), disjoint_supports()]
 

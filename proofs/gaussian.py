@@ -2,8 +2,9 @@
 polynomial is a finite sum (symbolic, exact), without SymPy's general integrator.
 
 E[x^k] = sum over even j <= k of C(k, j) m^(k-j) v^(j/2) (j - 1)!!  (x = m + sqrt(v) y, E y^j = (j - 1)!! for
-even j and 0 for odd j); the proof "Gaussian moments" in the report checks E y^j by integration and the
-shift by the binomial theorem.
+even j and 0 for odd j); the proof "Standard Gaussian moments" checks E y^j by integration (j <= 4), and
+"Gaussian moments" E x^k for k <= 4 from it (the substitution x = m + sqrt(v) y, the binomial theorem). The
+rule `moments_rule` rests on that proof: it evaluates polynomials of degree <= MAX_DEGREE only.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import sympy as sp
 
 from fdiv._util.timelimit import attempt
 
-from .engine import Proof, Source, integral
+from .engine import Proof, Rule, Source, cite, integral, registered
+
+MAX_DEGREE = 4  # the moments "Gaussian moments" proves
 
 
 def gaussian(var: sp.Symbol, mean: sp.Expr, variance: sp.Expr) -> sp.Expr:
@@ -47,8 +50,10 @@ def kl(m1, v1, m2, v2, var: sp.Symbol | None = None) -> sp.Expr:
     return simpler if ok else value
 
 
-def moments_rule(var: sp.Symbol):
-    """A rewrite: the integral of gaussian(var, m, v) * polynomial(var) becomes its moment sum."""
+@registered()
+def moments_rule(var: sp.Symbol) -> Rule:
+    """A rewrite: the integral of gaussian(var, m, v) * polynomial(var) of degree <= MAX_DEGREE becomes its
+    moment sum (each an instance of 'Gaussian moments'); other integrals are left as they are."""
     def match(z) -> bool:
         return isinstance(z, sp.Integral) and len(z.limits) == 1 and z.limits[0][0] == var
 
@@ -75,28 +80,54 @@ def moments_rule(var: sp.Symbol):
                     return z
                 if any(f.has(var) for f in rest.atoms(sp.exp)):
                     return z
+            if not rest.is_polynomial(var) or sp.Poly(sp.expand(rest), var).degree() > MAX_DEGREE:
+                return z
             total += expectation(rest, var, mean, variance)
         return total
-    return ("Gaussian moments: the integral of N(x; m, v) times a polynomial is a sum of moments",
-            lambda e: e.replace(match, evaluate))
+    return Rule("Gaussian moments: the integral of N(x; m, v) times a polynomial is a sum of moments",
+                lambda e: e.replace(match, evaluate), "cited", rests_on=moments_proof)
 
 
-def moments_proof() -> Proof:
-    """E y^j for y ~ N(0, 1) by integration (j <= 4), then E x^k for x = m + sqrt(v) y by the binomial theorem."""
+@registered()
+def substitute_variable(var: sp.Symbol, expr: sp.Expr, new: sp.Symbol) -> Rule:
+    """Integrals over var rewritten by the substitution var = expr(new) (SymPy's Integral.transform, which
+    includes the Jacobian)."""
+    return Rule(f"substitute {var} = {expr}", lambda e: e.replace(
+        lambda z: isinstance(z, sp.Integral) and len(z.limits) == 1 and z.limits[0][0] == var,
+        lambda z: z.transform(var, (expr, new))), "evaluation")
+
+
+@functools.cache
+def standard_moments_proof() -> Proof:
+    """E y^j for y ~ N(0, 1) by integration, j <= MAX_DEGREE."""
     y = sp.Symbol("y", real=True)
+    proof = Proof("Standard Gaussian moments", Source("004", "1.2 Background, Gaussian density", 280),
+                  f"for y ~ N(0, 1): E y^j = (j - 1)!! for even j and 0 for odd j (j <= {MAX_DEGREE})", var=y,
+                  densities=[gaussian(y, 0, 1)])
+    from .lemmas import evaluate
+
+    for j in range(MAX_DEGREE + 1):
+        proof.start(integral(y**j * gaussian(y, 0, 1), y)).eq(moment(j, 0, 1), f"j = {j}: SymPy integrate",
+                                                               rewrites=[evaluate("evaluate the integral")])
+    return proof
+
+
+@functools.cache
+def moments_proof() -> Proof:
+    """E x^k for x ~ N(m, v), k <= MAX_DEGREE: the substitution x = m + sqrt(v) y, the binomial theorem and
+    linearity of the integral, then the standard moments (cited)."""
+    xv, y = sp.Symbol("x", real=True), sp.Symbol("y", real=True)
     m = sp.Symbol("m", real=True)
     v = sp.Symbol("v", positive=True)
     proof = Proof("Gaussian moments", Source("004", "1.2 Background, Gaussian density", 280),
-                  "for y ~ N(0, 1): E y^j = (j - 1)!! for even j and 0 for odd j (j <= 4); for x = m + sqrt(v) y "
-                  "~ N(m, v), E x^k is the moment sum the proofs use", var=y)
-    evaluate = ("evaluate the integral", lambda e: e.doit())
-    for j in range(5):
-        proof.start(integral(y**j * gaussian(y, 0, 1), y)).eq(moment(j, 0, 1), f"j = {j}: SymPy integrate",
-                                                               rewrites=[evaluate])
-    ey = {sp.Symbol(f"Ey{j}"): moment(j, 0, 1) for j in range(5)}
-    for k in range(1, 5):
-        # E (m + sqrt(v) y)^k by the binomial theorem and linearity, with E y^j from the integrals above
-        binomial = sum(sp.binomial(k, j) * m ** (k - j) * sp.sqrt(v) ** j * sp.Symbol(f"Ey{j}") for j in range(k + 1))
-        proof.start(binomial).eq(moment(k, m, v), f"k = {k}: binomial theorem, linearity, E y^j above",
-                                 rewrites=[("E y^j (integrals above)", ey)])
+                  f"for x ~ N(m, v): E x^k is the moment sum the proofs use (k <= {MAX_DEGREE}), from x = m + "
+                  "sqrt(v) y with y ~ N(0, 1)", var=y, densities=[gaussian(y, 0, 1)])
+    for k in range(1, MAX_DEGREE + 1):
+        binomial = sum(sp.binomial(k, j) * m ** (k - j) * sp.sqrt(v) ** j * integral(y**j * gaussian(y, 0, 1), y)
+                       for j in range(k + 1))
+        (proof.start(integral(xv**k * gaussian(xv, m, v), xv))
+         .eq(integral((m + sp.sqrt(v) * y) ** k * gaussian(y, 0, 1), y), "x = m + sqrt(v) y",
+             rewrites=[substitute_variable(xv, m + sp.sqrt(v) * y, y)])
+         .eq(binomial, f"k = {k}: binomial theorem, linearity of the integral")
+         .eq(moment(k, m, v), "the standard moments", rewrites=[cite(standard_moments_proof)]))
     return proof

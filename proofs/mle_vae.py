@@ -11,8 +11,10 @@ import functools
 import sympy as sp
 
 from . import gaussian
-from .engine import E, Proof, Source, identically_distributed, integral, linearity, x
-from .lemmas import by_proof, jensen, log_bound, log_taylor
+from .engine import E, Proof, Rule, Source, cite, integral, registered, x
+from .foundations import monte_carlo_proof
+from .lemmas import (EXPECTATION, IID, axiom, exchangeable, identically_distributed, jensen, leibniz, linearity,
+                     log_bound, log_taylor, lotus, uniform)
 
 TITLE = "Maximum likelihood and VAEs: ELBO, beta-VAE, IWAE"
 
@@ -46,25 +48,28 @@ def mle_is_kl() -> Proof:
             .eq(-entropy + nll, "log(p/m) = log p - log m, linearity")
             .start(sp.diff(kl - nll, theta))
             .eq(0, "d/dtheta of (KL - NLL) = d/dtheta of -H(p_data) = 0: both have the same minimisers",
-                rewrites=[("differentiate under the integral",
-                           lambda e: e.replace(lambda z: isinstance(z, sp.Derivative), lambda z: z.doit(deep=False)))])
+                rewrites=[leibniz()])
             .start(sp.Sum(-sp.log(sp.Function("p_theta", positive=True)(xi[i], theta)) / n, (i, 1, n)))
             .eq(loss / n, "the empirical expectation of -log p_theta is the loss divided by n"))
 
 
 @functools.cache
 def kl_nonnegative() -> Proof:
-    return (Proof("KL >= 0 via log x <= x - 1", Source("004", "3.1 KL Divergence: Non-negative", 802),
-                  "KL(p||q) >= 0", densities=[p, q_])
+    return (Proof("KL >= 0 via log x <= x - 1, with equality iff p = q",
+                  Source("004", "3.1 KL Divergence: Non-negative", 802),
+                  "KL(p||q) >= 0 for densities p and q, and KL(p||q) = 0 exactly when p = q almost everywhere "
+                  "(log y = y - 1 only at y = 1)", densities=[p, q_])
             .start(integral(p * sp.log(p / q_)))
             .eq(-integral(p * sp.log(q_ / p)), "log(p/q) = -log(q/p)")
             .ge(-integral(p * (q_ / p - 1)), log_bound(q_ / p), weight=p)
-            .eq(0, "q/p times p is q; p and q integrate to 1"))
+            .eq(0, "q/p times p is q; p and q integrate to 1")
+            .iff(q_ / p, 1, "log y = y - 1 only at y = 1, and p > 0"))
 
 
 def kl_lemma(a: sp.Expr, b: sp.Expr, var: sp.Symbol):
-    """KL(a||b) = integral of a log(a/b) d var >= 0, from 'KL >= 0 via log x <= x - 1'."""
-    return by_proof("KL >= 0 (proved above)", integral(a * sp.log(a / b), var), kl_nonnegative)
+    """KL(a||b) = integral of a log(a/b) d var >= 0: 'KL >= 0' at p = a, q = b, x = var (a and b must be
+    densities there)."""
+    return cite(kl_nonnegative, {p: a, q_: b, x: var})
 
 
 @functools.cache
@@ -73,7 +78,7 @@ def elbo_decomposition() -> Proof:
     kl_post = integral(qz * sp.log(qz / (p_xz / p_x)), z)
     return (Proof("log p(x) = ELBO + KL(q(z|x) || p(z|x)) >= ELBO", Source("004", "4.3 Variational Inference", 1036),
                   "with p(z|x) = p(x, z)/p(x); the KL term is >= 0, so the ELBO is a lower bound", densities=[qz],
-                  var=z)
+                  var=z, definitions=MARGINAL)
             .start(sp.log(p_x))
             .eq(elbo + kl_post, "log(p(x,z)/q) + log(q p(x)/p(x,z)) = log p(x), and q integrates to 1")
             .ge(elbo, kl_lemma(qz, p_xz / p_x, z), "KL(q || p(z|x)) >= 0"))
@@ -103,24 +108,21 @@ def gaussian_kl_diagonal() -> Proof:
     """L latent dimensions, q = prod_i N(mu_i, sigma_i^2), p = N(0, I)."""
     i, L = sp.Symbol("i", positive=True, integer=True), sp.Symbol("L", positive=True, integer=True)
     mu, s, zi = sp.IndexedBase("mu", real=True), sp.IndexedBase("sigma", positive=True), sp.IndexedBase("z")
-    KL1 = sp.Function("KL_1")  # KL_1(mu, sigma) = KL(N(mu, sigma^2) || N(0, 1))
-    log_ratio = sp.Function("log_r")  # log N(z_i; mu_i, sigma_i^2) - log N(z_i; 0, 1)
-    marg = ("E over the product q of a function of z_i alone is the E over its factor q_i: "
-            "E_q log_r(z_i) = KL_1(mu_i, sigma_i)",
-            lambda e: e.replace(lambda y: isinstance(y, E) and y.args[0].func == log_ratio,
-                                lambda y: KL1(mu[y.args[0].args[1]], s[y.args[0].args[1]])))
     mu1, s1 = sp.Symbol("mu", real=True), sp.Symbol("sigma", positive=True)
-    one_d = ("the one-dimensional closed form (proved above)",
-             lambda e: e.replace(lambda y: isinstance(y, KL1),
-                                 lambda y: ((mu1**2 + s1**2 - 1 - sp.log(s1**2)) / 2).subs({mu1: y.args[0], s1: y.args[1]})))
+    qi, pi = gaussian.gaussian(zi[i], mu[i], s[i] ** 2), gaussian.gaussian(zi[i], 0, 1)
+    marginal = lotus(zi[i], z, gaussian.gaussian(z, mu[i], s[i] ** 2), z)
     return (Proof("Closed-form Gaussian KL, L dimensions", Source("004", "4.3 Decomposition & Calculation", 1068),
                   "KL(N(mu, diag sigma^2) || N(0, I)) = 1/2 sum_i (mu_i^2 + sigma_i^2 - 1 - log sigma_i^2): the "
-                  "log-ratio of product densities is a sum over dimensions, and each term's expectation involves "
-                  "only its own coordinate")
-            .start(E(sp.Sum(log_ratio(zi[i], i), (i, 1, L))))
-            .eq(sp.Sum(E(log_ratio(zi[i], i)), (i, 1, L)), "linearity", rewrites=[("linearity", linearity([log_ratio]))])
+                  "log-ratio of product densities is a sum over dimensions, and each term's expectation under the "
+                  "product q involves only its own coordinate, whose law is N(mu_i, sigma_i^2)", var=z)
+            .start(E(sp.Sum(sp.log(qi / pi), (i, 1, L))))
+            .eq(sp.Sum(E(sp.log(qi / pi)), (i, 1, L)), "linearity", rewrites=[linearity([zi])])
+            .eq(sp.Sum(integral(gaussian.gaussian(z, mu[i], s[i] ** 2)
+                                * sp.log(gaussian.gaussian(z, mu[i], s[i] ** 2) / gaussian.gaussian(z, 0, 1)), z),
+                       (i, 1, L)), "under the product q, z_i ~ N(mu_i, sigma_i^2) (its marginal)", rewrites=[marginal])
             .eq(sp.Sum((mu[i] ** 2 + s[i] ** 2 - 1 - sp.log(s[i] ** 2)) / 2, (i, 1, L)),
-                "each term is a one-dimensional Gaussian KL", rewrites=[marg, one_d], cites=[gaussian_kl_1d]))
+                "each term is a one-dimensional Gaussian KL (cited at mu = mu_i, sigma = sigma_i)",
+                rewrites=[cite(gaussian_kl_1d, {mu1: mu[i], s1: s[i]})]))
 
 
 @functools.cache
@@ -129,15 +131,24 @@ def quadratic_form_expectation() -> Proof:
     i, j = sp.symbols("i j", positive=True, integer=True)
     d = sp.Symbol("d", positive=True, integer=True)
     A, S, mm, a, xx = (sp.IndexedBase(n) for n in ("A", "S", "m", "a", "x"))
-    second = ("E x_i x_j = S_ij + m_i m_j and E x_i = m_i (mean and covariance)",
-              lambda e: e.replace(lambda y: isinstance(y, E), lambda y: _second_moments(y.args[0], xx, S, mm)))
+    second = second_moments(xx, S, mm)
     return (Proof("Expectation of a quadratic form", Source("004", "1.2 Background, Gaussian density", 284),
                   "E[(x - a)' A (x - a)] = tr(A S) + (m - a)' A (m - a) for x with mean m and covariance S, in "
-                  "any dimension d (sums over i, j = 1..d; tr(A S) = sum A_ij S_ji = sum A_ij S_ij for symmetric S)")
+                  "any dimension d (sums over i, j = 1..d; tr(A S) = sum A_ij S_ji = sum A_ij S_ij for symmetric S)",
+                  given=["x has mean m and covariance S: E x_i = m_i, E x_i x_j = S_ij + m_i m_j"])
             .start(E(sp.Sum(A[i, j] * (xx[i] - a[i]) * (xx[j] - a[j]), (i, 1, d), (j, 1, d))))
             .eq(sp.Sum(A[i, j] * S[i, j], (i, 1, d), (j, 1, d))
                 + sp.Sum(A[i, j] * (mm[i] - a[i]) * (mm[j] - a[j]), (i, 1, d), (j, 1, d)),
                 "linearity of E inside the finite sums", rewrites=[second]))
+
+
+@axiom("linearity of expectation")
+def second_moments(xx: sp.IndexedBase, S: sp.IndexedBase, mm: sp.IndexedBase) -> Rule:
+    """E of a polynomial of degree <= 2 in the x_i inside finite sums, by linearity, with E x_i = m_i and
+    E x_i x_j = S_ij + m_i m_j (the definitions of the mean and the covariance)."""
+    return Rule("E x_i x_j = S_ij + m_i m_j and E x_i = m_i (mean and covariance), linearity",
+                lambda e: e.replace(lambda y: isinstance(y, E), lambda y: _second_moments(y.args[0], xx, S, mm)),
+                "axiom")
 
 
 def _second_moments(arg: sp.Expr, xx, S, mm) -> sp.Expr:
@@ -174,8 +185,8 @@ def gaussian_kl_multivariate() -> Proof:
     def log_density(mean, cov, logdet):
         return -d / 2 * sp.log(2 * sp.pi) - logdet / 2 - sp.Trace((X - mean).T * cov.I * (X - mean)) / 2
 
-    quad = ("E_p (x - a)' A (x - a) = tr(A S1) + (m1 - a)' A (m1 - a) (proved above)", _quadratic_rule(X, m1, S1, QF))
-    lin = ("linearity of E_p", _linear_rule(QF, X))
+    quad = quadratic_forms(X, m1, S1, QF)
+    lin = matrix_linearity(QF, X)
     return (Proof("Gaussian KL in d dimensions", Source("004", "4.3 Decomposition & Calculation", 1068),
                   "KL(N(m1, S1) || N(m2, S2)) = 1/2 [tr(S2^-1 S1) + (m2 - m1)' S2^-1 (m2 - m1) - d + "
                   "log det S2 - log det S1], for any dimension d (matrix symbols; S1, S2 symmetric positive "
@@ -183,9 +194,23 @@ def gaussian_kl_multivariate() -> Proof:
             .start(QF(log_density(m1, S1, D1) - log_density(m2, S2, D2)))
             .eq(sp.Trace(S2.I * S1) / 2 + sp.Trace((m2 - m1).T * S2.I * (m2 - m1)) / 2
                 - sp.Trace(S1.I * S1) / 2 + (D2 - D1) / 2, "linearity; the expectation of each quadratic form",
-                rewrites=[lin, quad], cites=[quadratic_form_expectation])
+                rewrites=[lin, quad])
             .eq((sp.Trace(S2.I * S1) + sp.Trace((m2 - m1).T * S2.I * (m2 - m1)) - d + D2 - D1) / 2,
                 "tr(S1^-1 S1) = tr(I_d) = d"))
+
+
+@axiom("linearity of expectation")
+def matrix_linearity(QF: sp.Function, X: sp.MatrixSymbol) -> Rule:
+    """E_p of a sum: constants come out; each trace is opened into its products (the trace is linear)."""
+    return Rule("linearity of E_p", _linear_rule(QF, X), "axiom")
+
+
+@registered()
+def quadratic_forms(X: sp.MatrixSymbol, mean: sp.MatrixSymbol, cov: sp.MatrixSymbol, QF: sp.Function) -> Rule:
+    """E_p tr(u' A v) for u, v in {x, a constant}: E x = m and E x'Ax = tr(A S) + m'Am, each an instance of
+    'Expectation of a quadratic form' (written with matrices)."""
+    return Rule("E_p (x - a)' A (x - a) = tr(A S1) + (m1 - a)' A (m1 - a)", _quadratic_rule(X, mean, cov, QF),
+                "cited", rests_on=quadratic_form_expectation)
 
 
 def _linear_rule(QF, X):
@@ -251,10 +276,11 @@ def beta_vae() -> Proof:
     return (Proof("beta-VAE: for beta >= 1 the beta-ELBO is below the ELBO, hence below log p(x)",
                   Source("004", "4.4 beta-VAE", 1088),
                   "L_beta = E_q log p(x|z) - beta KL(q || p(z)) = ELBO - (beta - 1) KL(q || p(z)) <= ELBO <= log p(x) "
-                  "for beta >= 1 (beta = 1 + b, b >= 0); at beta = 1 it is the ELBO", densities=[qz], var=z)
+                  "for beta >= 1 (beta = 1 + b, b >= 0); at beta = 1 it is the ELBO", densities=[qz, p_z], var=z)
             .start(recon - beta * kl_prior)
             .eq(elbo - b * kl_prior, "log p(x|z) p(z)/q = log p(x|z) - log(q/p(z))")
-            .le(elbo, kl_lemma(qz, p_z, z), "KL(q || p(z)) >= 0, times beta - 1 >= 0", weight=b)
+            .le(elbo, kl_lemma(qz, p_z, z), "KL(q || p(z)) >= 0 (cited at p = q(z|x), q = p(z)), times "
+                "beta - 1 >= 0", weight=b)
             .start((recon - beta * kl_prior).subs(b, 0))
             .eq(elbo, "beta = 1: the ELBO"))
 
@@ -291,33 +317,44 @@ def linear_gaussian_vae() -> Proof:
 
 # -------------------------------------------------------------------------------------------------- IWAE
 i_, k_ = sp.symbols("i k", positive=True, integer=True)
-w = sp.Function("w", positive=True)  # w(i) = p(x, z_i)/q(z_i|x), z_i i.i.d. from q
+Zd = sp.Function("Z")  # the draws z_1, z_2, ... from q(z|x)
+P_XZ, Q = p_xz.func, qz.func
+
+
+def w(i) -> sp.Expr:
+    """The importance weight w_i = p(x, z_i)/q(z_i|x) of the draw z_i."""
+    return P_XZ(Zd(i)) / Q(Zd(i))
+
+
+def mean_weight(k=k_, index=i_) -> sp.Expr:
+    return sp.Sum(w(index), (index, 1, k)) / k
+
+
+DRAW = lotus(Zd(1), z, qz, z)  # z_1 has density q: E h(z_1) = integral of q h
+IWAE_PREMISES = {"densities": [qz], "var": z, "definitions": MARGINAL, "given": [IID]}
 
 
 @functools.cache
 def iwae_unbiased() -> Proof:
-    mean_w = sp.Sum(w(i_), (i_, 1, k_)) / k_
-    law = ("z_1 ~ q and w = p(x, z)/q(z|x): E w(1) = integral of q (p(x, z)/q) dz",
-           {E(w(1)): integral(qz * p_xz / qz, z)})
     same = identically_distributed(E, i_)
     return (Proof("IWAE: the mean weight is unbiased for p(x)", Source("004", "4.5 Proof for Property 1", 1148),
-                  "E[(1/k) sum w_i] = p(x)", var=z, definitions=MARGINAL)
-            .start(E(mean_w))
-            .eq(sp.Sum(E(w(i_)), (i_, 1, k_)) / k_, "linearity", rewrites=[("linearity", linearity([w]))])
+                  "E[(1/k) sum w_i] = p(x) for w_i = p(x, z_i)/q(z_i|x), z_i i.i.d. from q(z|x)", **IWAE_PREMISES)
+            .start(E(mean_weight()))
+            .eq(sp.Sum(E(w(i_)), (i_, 1, k_)) / k_, "linearity", rewrites=[linearity([Zd])])
             .eq(E(w(1)), "identically distributed; k equal terms", rewrites=[same])
-            .eq(p_x, "q cancels; p(x) is the integral of p(x, z) dz", rewrites=[law]))
+            .eq(p_x, "z_1 ~ q: the integral of q p(x, z)/q; p(x) is the integral of p(x, z) dz", rewrites=[DRAW])
+            .start(sp.Sum(E(w(i_)), (i_, 1, k_)))
+            .eq(k_ * p_x, "the sum of the k means, each p(x)", rewrites=[same, DRAW]))
 
 
 @functools.cache
 def iwae_upper() -> Proof:
-    mean_w = sp.Sum(w(i_), (i_, 1, k_)) / k_
     y = sp.Symbol("y", positive=True)
     return (Proof("IWAE: L_k <= log p(x)", Source("004", "4.5 Proof for Property 1", 1154),
-                  "E[log (1/k) sum w_i] <= log E[(1/k) sum w_i] = log p(x)")
-            .start(E(sp.log(mean_w)))
-            .le(sp.log(E(mean_w)), jensen(sp.log, E(mean_w), E(sp.log(mean_w)), y, "expectation over z_1..z_k"))
-            .eq(sp.log(p_x), "the mean weight is unbiased", rewrites=[("unbiased", {E(mean_w): p_x})],
-                cites=[iwae_unbiased]))
+                  "E[log (1/k) sum w_i] <= log E[(1/k) sum w_i] = log p(x)", **IWAE_PREMISES)
+            .start(E(sp.log(mean_weight())))
+            .le(sp.log(E(mean_weight())), jensen(sp.log, mean_weight(), EXPECTATION, y), "Jensen for the concave log")
+            .eq(sp.log(p_x), "the mean weight is unbiased (cited)", rewrites=[cite(iwae_unbiased)]))
 
 
 def iwae_monotone() -> Proof:
@@ -326,57 +363,60 @@ def iwae_monotone() -> Proof:
     y = sp.Symbol("y", positive=True)
     total = sp.Sum(w(j), (j, 1, k_ + 1))
     loo = (total - w(i_)) / k_  # the mean of the k weights other than w_i
-    L = sp.Function("L")
-    exch = ("i.i.d. draws: any k of them have the law of z_1..z_k, so E log(leave-one-out mean) = L_k",
-            lambda e: e.replace(lambda z_: isinstance(z_, E) and z_.args[0].has(w),
-                                lambda z_: L(k_)).doit())
+    m = sp.Function("m", positive=True)  # m(i): that leave-one-out mean, positive as a mean of positive weights
     return (Proof("IWAE: L_k <= L_(k+1)", Source("004", "4.5 Property 1", 1117),
-                  "the mean of k + 1 weights is the uniform average of its k + 1 leave-one-out means; log is "
-                  "concave (Jensen over the k + 1 choices), and each leave-one-out mean of k i.i.d. weights has "
-                  "E log = L_k")
+                  "the mean of k + 1 weights is the uniform average of its k + 1 leave-one-out means m_i; log is "
+                  "concave (Jensen over the k + 1 choices, for every draw), and each m_i, the mean of k i.i.d. "
+                  "weights, has the law of the mean of the first k, so E log m_i = L_k",
+                  **{**IWAE_PREMISES, "definitions": {**MARGINAL, m(i_): loo}})
             .start(total / (k_ + 1))
             .eq(sp.Sum(loo, (i_, 1, k_ + 1)) / (k_ + 1), "each w_j is left out once: sum_i (S - w_i) = k S")
-            .start(E(sp.log(sp.Sum(loo, (i_, 1, k_ + 1)) / (k_ + 1))))
-            .ge(E(sp.Sum(sp.log(loo), (i_, 1, k_ + 1)) / (k_ + 1)),
-                jensen(sp.log, sp.Sum(loo, (i_, 1, k_ + 1)) / (k_ + 1), sp.Sum(sp.log(loo), (i_, 1, k_ + 1)) / (k_ + 1),
-                       y, "uniform over the k + 1 leave-one-out means"), "Jensen for each draw")
-            .eq(sp.Sum(E(sp.log(loo)), (i_, 1, k_ + 1)) / (k_ + 1), "linearity",
-                rewrites=[("linearity", linearity([w]))])
-            .eq(L(k_), "exchangeability; k + 1 equal terms", rewrites=[exch]))
+            .start(E(sp.log(mean_weight(k_ + 1, j))))
+            .eq(E(sp.log(sp.Sum(m(i_), (i_, 1, k_ + 1)) / (k_ + 1))), "the mean of the k + 1 leave-one-out means")
+            .ge(E(sp.Sum(sp.log(m(i_)), (i_, 1, k_ + 1)) / (k_ + 1)),
+                jensen(sp.log, m(i_), uniform(i_, 1, k_ + 1), y), "Jensen for each draw")
+            .eq(sp.Sum(E(sp.log(m(i_))), (i_, 1, k_ + 1)) / (k_ + 1), "linearity", rewrites=[linearity([Zd, m])])
+            .eq(E(sp.log(mean_weight())), "exchangeability; k + 1 equal terms",
+                rewrites=[exchangeable(m(i_), mean_weight())]))
 
 
 def iwae_first_is_elbo() -> Proof:
     return (Proof("IWAE: L_1 = ELBO", Source("004", "4.5 Proof for Property 1", 1184),
-                  "with one sample the mean weight is w_1 = p(x, z_1)/q(z_1|x), z_1 ~ q", var=z, densities=[qz])
+                  "with one sample the mean weight is w_1 = p(x, z_1)/q(z_1|x), z_1 ~ q", **IWAE_PREMISES)
             .start(E(sp.log(w(1))))
             .eq(integral(qz * sp.log(p_xz / qz), z), "z_1 ~ q: E log w_1 is the integral of q log(p(x, z)/q)",
-                rewrites=[("z_1 ~ q", {E(sp.log(w(1))): integral(qz * sp.log(p_xz / qz), z)})]))
+                rewrites=[DRAW]))
+
+
+LOWER = ("every weight is >= a > 0, so the mean weight over p(x) is >= c = a/p(x), and c <= 1 since p(x) = E w "
+         ">= a")
 
 
 def iwae_limit() -> Proof:
     """0 <= log p(x) - L_k <= sigma^2/(2 k a^2) when every weight is >= a > 0 and Var w = sigma^2."""
-    Wb = sp.Symbol("Wbar_k", positive=True)  # the mean of k weights (random)
     a = sp.Symbol("a", positive=True)
     sigma2 = sp.Symbol("sigma2", positive=True)
-    Y = Wb / p_x
+    Y = mean_weight() / p_x
     c = a / p_x
-    unbiased = ("the mean weight is unbiased: E Wbar_k = p(x)", {E(Wb): p_x})
-    variance = ("Var Wbar_k = sigma^2/k (Monte Carlo estimator, proved above) and E Wbar_k = p(x)",
-                {E(Wb**2): sigma2 / k_ + p_x**2, E(Wb): p_x})
-    from .foundations import monte_carlo_proof
+    u = sp.Symbol("u", positive=True)
+    from . import foundations as mc
+    variance = cite(monte_carlo_proof, {mc.g: sp.Lambda(u, P_XZ(u) / Q(u)), mc.X: Zd, mc.p: Q, x: z, mc.t: i_,
+                                        mc.n: k_, mc.mu: p_x, mc.sigma2: sigma2})
     return (Proof("IWAE: L_k -> log p(x) for weights bounded below", Source("004", "4.5 Property 2", 1126),
                   "if every weight w = p(x, z)/q(z|x) satisfies w >= a > 0 and Var w = sigma^2 is finite, then "
                   "0 <= log p(x) - L_k <= sigma^2/(2 k a^2), which tends to 0 as k -> oo (with L_k <= log p(x) "
-                  "proved above)")
-            .start(sp.log(p_x) - E(sp.log(Wb)))
-            .eq(E(-sp.log(Y)), "log p(x) is a constant", rewrites=[("linearity", linearity([Wb]))])
-            .eq(E(-sp.log(Y) - (1 - Y)), "E (1 - Wbar_k/p(x)) = 0", rewrites=[("linearity", linearity([Wb])), unbiased],
-                cites=[iwae_unbiased])
-            .le(E((Y - 1) ** 2) / (2 * c**2),
-                log_taylor(Y, c, "every weight is >= a > 0, so Wbar_k/p(x) >= c = a/p(x), and c <= 1 since "
-                                 "p(x) = E w >= a"), "for every draw, then monotonicity of E")
-            .eq(sigma2 / (2 * k_ * a**2), "E (Wbar_k/p(x) - 1)^2 = Var Wbar_k / p(x)^2",
-                rewrites=[("linearity", linearity([Wb])), variance], cites=[monte_carlo_proof])
+                  "proved above)",
+                  **{**IWAE_PREMISES, "definitions": {**MARGINAL, integral(p_xz**2 / qz, z): sigma2 + p_x**2},
+                     "given": [IID, LOWER]})
+            .start(sp.log(p_x) - E(sp.log(mean_weight())))
+            .eq(E(-sp.log(Y)), "log p(x) is a constant", rewrites=[linearity([Zd])])
+            .eq(E(-sp.log(Y) - (1 - Y)), "E (1 - Wbar_k/p(x)) = 0: the mean weight is unbiased (cited)",
+                rewrites=[linearity([Zd]), cite(iwae_unbiased)])
+            .le(E((Y - 1) ** 2) / (2 * c**2), log_taylor(Y, c, LOWER), "for every draw, then monotonicity of E")
+            .eq(E((sp.Sum(w(i_) - p_x, (i_, 1, k_)) / k_) ** 2) / (2 * c**2 * p_x**2), "constants out of E",
+                rewrites=[linearity([Zd], expand=False)])
+            .eq(sigma2 / (2 * k_ * a**2), "Var Wbar_k = sigma^2/k: the Monte Carlo variance (cited at g = p(x, .)/q, "
+                                          "draws z_i ~ q, mu = p(x))", rewrites=[variance])
             .limit(sigma2 / (2 * k_ * a**2), k_, sp.oo, 0, "the bound vanishes as k -> oo"))
 
 

@@ -5,6 +5,7 @@ never as a proof.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import mpmath
 import sympy as sp
@@ -13,6 +14,47 @@ from sympy.core.function import AppliedUndef
 DPS = 30
 MIN_POINTS = 20  # admissible points a numeric equality needs
 MAX_DRAWS = 400
+# No computed step may use a looser relative tolerance, whatever its reason: at 1e-8 a slip of 0.1 % (or any
+# error above 1e-8) in a formula is still caught.
+MAX_TOL = 1e-8
+
+
+@dataclass(frozen=True)
+class Method:
+    """How a computed step's value was obtained, and the tolerance that method earns (its floor): a value
+    compared more loosely needs a reason, shown in the report (Proof.computed)."""
+    label: str
+    floor: float
+    basis: str
+
+
+EXACT = Method("exact computation", 0.0, "exact arithmetic: the values must be equal")
+# float64 rounding: unit roundoff 1.1e-16; the checks below do at most a few thousand operations on values of
+# order 1 (relative errors add up linearly in the worst case), so 1e-12 leaves a margin of ~10x
+FLOAT64_FLOOR = 1e-12
+
+
+def exact(label: str = "exact computation") -> Method:
+    return Method(label, 0.0, "exact arithmetic: the values must be equal")
+
+
+def float64(label: str = "numeric (float64)") -> Method:
+    return Method(label, FLOAT64_FLOOR, "float64 rounding of at most a few thousand operations on values of "
+                  "order 1 (unit roundoff 1.1e-16)")
+
+
+def quadrature(dps: int) -> Method:
+    """mpmath's tanh-sinh quadrature at dps digits of a smooth integrand split at its kinks: its error estimate
+    stays below 10^-(dps - 5) (five digits of margin)."""
+    return Method(f"numeric ({dps}-digit quadrature)", 10.0 ** -(dps - 5),
+                  f"tanh-sinh quadrature at {dps} digits of smooth pieces: error below 1e-{dps - 5}")
+
+
+def multiprecision(dps: int, what: str) -> Method:
+    """A dps-digit multiprecision computation (matrix square roots, inverses) of well-conditioned inputs:
+    10^-(dps - 15) leaves 15 digits for the conditioning."""
+    return Method(f"numeric ({dps}-digit {what})", 10.0 ** -(dps - 15),
+                  f"{dps}-digit arithmetic, 15 digits left for conditioning")
 
 
 def _draw(s: sp.Symbol, rng: random.Random, ranges: dict) -> float:
@@ -47,7 +89,8 @@ def numeric_zero(diff: sp.Expr, ranges: dict | None = None) -> tuple[str, bool, 
     tol = mpmath.mpf(10) ** (-DPS + 8)
     for _ in range(MAX_DRAWS):
         point = [_draw(s, rng, ranges) for s in symbols]
-        at = ", ".join(f"{s} = {v:.6g}" for s, v in zip(symbols, point))
+        at = ("at " + ", ".join(f"{s} = {v:.6g}" for s, v in zip(symbols, point))) if symbols else \
+            "(no free symbols: the difference is a constant)"
         with mpmath.workdps(DPS + 10):
             try:
                 y = fn(*[mpmath.mpf(v) for v in point])
@@ -57,7 +100,7 @@ def numeric_zero(diff: sp.Expr, ranges: dict | None = None) -> tuple[str, bool, 
             if isinstance(y, mpmath.mpc):
                 if abs(y.imag) > tol * (1 + abs(y.real)):
                     return (f"numeric ({DPS} digits)", False,
-                            f"left - right is complex ({mpmath.nstr(y, 6)}) at {at}, where every symbol is "
+                            f"left - right is complex ({mpmath.nstr(y, 6)}) {at}, where every symbol is "
                             "admissible: a domain error")
                 y = y.real
             if not mpmath.isfinite(y):
@@ -65,7 +108,7 @@ def numeric_zero(diff: sp.Expr, ranges: dict | None = None) -> tuple[str, bool, 
                 continue
             checked += 1
             if abs(y) > tol:
-                return f"numeric ({DPS} digits)", False, f"left - right = {mpmath.nstr(y, 8)} at {at}"
+                return f"numeric ({DPS} digits)", False, f"left - right = {mpmath.nstr(y, 8)} {at}"
         if checked >= MIN_POINTS:
             break
     skip = sum(skipped.values())

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .algebra import sign_holds
 from .engine import Proof, Source
+from .lemmas import min_max_by_sign
+from .numeric import float64
 
 TITLE = "PPO: the policy gradient, the clipped surrogate and the KL penalty"
 
-NOTE = Source("002", "RL-based alignment for LLMs, RLHF, PPO, DPO", 689)
+NOTE = Source("000", "the notes name RL-based alignment (RLHF, PPO, DPO) in their list of families (000 lines 14-15) "
+                     "and as a heading of 002 (line 689, over GAN-inversion text); they derive nothing about it",
+              held=False)
 
 e = sp.Symbol("e", positive=True)
 eps = e / (1 + e)  # the clip range, any value in (0, 1)
@@ -42,29 +45,7 @@ INSIDE = 1 - eps + 2 * eps * w / (1 + w)  # 1 - eps < rho < 1 + eps
 BELOW = (1 - eps) / (1 + s)  # 0 < rho < 1 - eps
 
 
-def _resolve(expr: sp.Expr) -> sp.Expr:
-    """Min and Max decided argument by argument where the sign of the difference of two arguments is proved
-    (sign_holds, under the symbols' assumptions); undecided ones are left as they are."""
-    def pick(z, keep_smaller: bool):
-        args = list(z.args)
-        changed = True
-        while changed and len(args) > 1:
-            changed = False
-            for i in range(len(args)):
-                for j in range(len(args)):
-                    if i != j and sign_holds(args[j] - args[i], ">="):  # args[i] <= args[j]
-                        args.pop(j if keep_smaller else i)
-                        changed = True
-                        break
-                if changed:
-                    break
-        return args[0] if len(args) == 1 else z.func(*args)
-
-    return expr.replace(lambda z: isinstance(z, (sp.Min, sp.Max)),
-                        lambda z: pick(z, isinstance(z, sp.Min)))
-
-
-RESOLVE = ("min and max decided by the proved sign of the difference of their arguments", _resolve)
+RESOLVE = min_max_by_sign()
 
 
 def score_function() -> Proof:
@@ -102,7 +83,7 @@ def score_function() -> Proof:
 
     return proof.computed("max |autograd - score-function formula|", autograd_gap, 0,
                           "torch's gradient of E[R] is the score-function estimator's expectation",
-                          method="numeric (float64 torch autograd, 3 actions)", tol=1e-14)
+                          method=float64("numeric (float64 torch autograd, 3 actions)"), tol=1e-14)
 
 
 def clipped_surrogate() -> Proof:

@@ -17,7 +17,7 @@ import sympy as sp
 import fdiv
 from fdiv.derivation.activation import V
 from proofs import all_proofs, claims
-from proofs.engine import CHECKABLE, Proof, Source, mutate_step
+from proofs.engine import CHECKABLE, Lemma, Proof, Source, mutate_step
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = json.loads((ROOT / "docs" / "proofs.json").read_text(encoding="utf-8"))
@@ -30,8 +30,8 @@ def test_python_m_proofs_passes_and_reports_are_current():
     run = subprocess.run([sys.executable, "-m", "proofs", "--check"], cwd=ROOT, capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
-    line = re.search(r"proofs: (\d+) of (\d+) proofs pass \((\d+) steps, (\d+) numeric, (\d+) assumptions\)",
-                     run.stdout)
+    line = re.search(r"proofs: (\d+) of (\d+) proofs pass \((\d+) steps, (\d+) numeric, (\d+) assumptions, "
+                     r"(\d+) axioms, (\d+) rewrites\)", run.stdout)
     assert line and line.group(1) == line.group(2), run.stdout
     assert "0 not as expected" in run.stdout
     assert int(line.group(2)) == REPORT["summary"]["proofs"]
@@ -52,7 +52,7 @@ def test_no_constant_side_conditions(proofs):
     seen = hypotheses = 0
     for proof in proofs:
         for step in proof.steps:
-            for cond in (step.lemma.conditions if step.lemma else []):
+            for cond in (step.lemma.conditions if isinstance(step.lemma, Lemma) else []):
                 seen += 1
                 if cond.assumption:
                     hypotheses += 1
@@ -135,37 +135,47 @@ def test_mutated_steps_of_every_kind_fail(proofs):
 
 
 def test_changing_a_side_conditions_subject_fails_the_step(proofs):
-    """For lemma steps with checked conditions (a sign, convexity, an equality, a cited proof, a real value),
-    each condition on a changed subject (negated, shifted, made complex, or the cited proof mutated) makes the
-    step fail: up to four conditions of each kind, spread over the proofs."""
+    """For lemma steps with checked conditions (a sign, convexity, an equality, a real value), each condition on a
+    changed subject (negated, shifted, made complex) is rejected by its check, and a lemma carrying the changed
+    condition is refused (it is no longer what its rule builds from its arguments): up to four conditions of
+    each kind, spread over the proofs."""
     by_kind: dict[str, list] = {}
     for proof in proofs:
         for i, step in enumerate(proof.steps):
-            for j, cond in enumerate(step.lemma.conditions if step.lemma else []):
+            for j, cond in enumerate(step.lemma.conditions if isinstance(step.lemma, Lemma) else []):
                 if not cond.assumption:
                     by_kind.setdefault(cond.kind, []).append((proof, i, j))
-    assert set(by_kind) >= {"positive", "nonnegative", "convex", "concave", "zero", "proof", "real"}
+    assert set(by_kind) >= {"positive", "nonnegative", "convex", "concave", "zero", "real", "strictly_convex",
+                            "strictly_convex_at"}
     survivors = []
     for kind, entries in by_kind.items():
         for proof, i, j in _spread(entries, 4):
             step = proof.steps[i]
+            cond = step.lemma.conditions[j]
+            assert cond.check()[0], (proof.title, cond.text)
+            if cond.mutated().check()[0]:
+                survivors.append(f"{proof.title}: step {i}, condition '{cond.text}' ({kind}) on a changed subject")
             conditions = [c if k != j else c.mutated() for k, c in enumerate(step.lemma.conditions)]
-            lemma = type(step.lemma)(step.lemma.name, step.lemma.gap, conditions)
+            lemma = Lemma(step.lemma.name, step.lemma.gap, conditions, step.lemma.equality, step.lemma.origin,
+                          step.lemma.axiom)
             mutated = type(step)(**{**step.__dict__, "lemma": lemma})
             if proof.check_step(i, mutated).passed:
-                survivors.append(f"{proof.title}: step {i}, condition '{step.lemma.conditions[j].text}' ({kind})")
+                survivors.append(f"{proof.title}: step {i}, condition '{cond.text}' ({kind})")
     assert survivors == []
 
 
 def test_a_lemma_whose_side_condition_fails_is_rejected():
-    """Jensen's inequality in the concave direction, applied to exp (convex): the side condition fails."""
-    from proofs.lemmas import jensen
+    """Jensen's inequality in the concave direction, applied to exp (convex) over two points: the side condition
+    fails."""
+    from proofs.lemmas import jensen, uniform
 
     y = sp.Symbol("y", positive=True)
     a, b = sp.symbols("a b", positive=True)
-    mean, mean_phi = (a + b) / 2, (sp.exp(a) + sp.exp(b)) / 2
+    i = sp.Symbol("i", positive=True, integer=True)
+    X = a + (b - a) * (i - 1)  # a at i = 1, b at i = 2
+    avg = uniform(i, 1, 2)
     proof = (Proof("wrong Jensen", Source("test", "-"), "exp((a+b)/2) >= (e^a + e^b)/2")
-             .start(mean_phi).le(sp.exp(mean), jensen(sp.exp, mean, mean_phi, y, "two points")))
+             .start(avg(sp.exp(X))).le(sp.exp(avg(X)), jensen(sp.exp, X, avg, y)))
     result = proof.check()
     assert not result.passed and "side condition" in result.steps[0].detail
 
@@ -193,17 +203,17 @@ def test_numeric_fallback_needs_20_admissible_points_and_counts_skips():
 
 
 def test_assumptions_are_counted_and_cited_proofs_must_pass():
-    from proofs.engine import summary
-    from proofs.lemmas import by_proof
+    from proofs.engine import cite, summary
 
     a = sp.Symbol("a", real=True)
-    failing = Proof("false", Source("test", "-"), "").start(a).eq(a + 1, "wrong")
+    failing = Proof("false", Source("test", "-"), "").start(a**2).ge(-1, cite(lambda: Proof("x", Source("t", "-"), "")
+                                                                                .start(a).eq(a + 1, "wrong")))
     proof = (Proof("cites", Source("test", "-"), "")
              .assume("a hypothesis", "cited")
-             .start(a**2 + 1).ge(1, by_proof("square", a**2, lambda: failing), "uses a failing proof"))
+             .start(a**2 + 1).ge(1, cite(lambda: failing), "uses a failing proof"))
     result = proof.check()
     assert summary([result])["assumptions"] == 1
-    assert not result.steps[1].passed and "side condition" in result.steps[1].detail
+    assert not result.steps[1].passed and "does not pass" in result.steps[1].detail
 
 
 def test_matrix_sum_and_fubini_rules():
@@ -245,7 +255,8 @@ def test_note_000_line_340_is_refuted_with_its_counterexample():
 
 @pytest.mark.parametrize("file, line", [
     ("000", 340), ("004", 1574), ("004", 1188), ("002", 827), ("002", 153), ("002", 874), ("004", 769),
-    ("004", 504), ("004", 1195), ("000", 318), ("004", 1466), ("004", 1707),
+    ("004", 504), ("004", 1195), ("000", 318), ("004", 1466), ("004", 1707), ("001", 300), ("001", 304),
+    ("002", 563), ("002", 63), ("002", 837), ("002", 299), ("003", 211), ("003", 245), ("004", 1653),
 ])
 def test_named_mistakes_are_refuted(file, line):
     entries = _note(file, line)
@@ -254,8 +265,8 @@ def test_named_mistakes_are_refuted(file, line):
 
 
 @pytest.mark.parametrize("file, line, word", [
-    ("000", 129, "lower semicontinuous"), ("001", 304, "grad"), ("004", 1095, "input data x"),
-    ("004", 1195, "R^D"), ("004", 900, "shadows"), ("001", 300, "grad"),
+    ("000", 129, "lower semicontinuous"), ("003", 257, "grad_w J"), ("004", 1095, "input data x"),
+    ("004", 1195, "R^D"), ("004", 900, "shadows"), ("002", 796, "simplex"),
 ])
 def test_mistakes_that_are_not_formulas_are_listed(file, line, word):
     rows = [r for r in REPORT["not_expressible"] if r["file"] == file and r["line"] == line]

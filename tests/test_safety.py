@@ -270,10 +270,16 @@ def test_a_symbolic_parameter_never_verifies_blindly(args, capsys):
     assert code in (1, 3) and "Traceback" not in err, out + err
 
 
-def test_too_few_points_is_undecided():
+def test_too_few_points_is_undecided(monkeypatch):
     from proofs import claims
 
-    # W(x) = log x - log W(x) holds for x > 0, SymPy cannot prove it, and no random draw (|x| up to 100) is
-    # admissible: fewer than MIN_POINTS compared points is undecided, never verified
+    # W(x) = log x - log W(x) holds for x > 0 and SymPy cannot prove it: the sampler respects x > 1e6 (x = 1e6 +
+    # magnitude), so it is verified numerically, and labelled so
     verdict = claims.check_identity("LambertW(x)", "log(x) - log(LambertW(x))", "x>1000000")
-    assert verdict.verdict == claims.UNDECIDED
+    assert verdict.verdict == claims.VERIFIED and verdict.method.startswith("numeric") and not verdict.proved
+    # with fewer than MIN_POINTS comparable points it is undecided, never verified
+    few = claims.adversarial_points
+    monkeypatch.setattr(claims, "adversarial_points", lambda *a, **k: few(*a, **k)[:claims.MIN_POINTS - 1])
+    monkeypatch.setattr(claims, "extremum_points", lambda *a, **k: [])
+    verdict = claims.check_identity("LambertW(x)", "log(x) - log(LambertW(x))", "x>1000000")
+    assert verdict.verdict == claims.UNDECIDED and "numeric verdict needs" in verdict.reason

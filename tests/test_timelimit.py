@@ -217,7 +217,7 @@ def test_a_limit_inside_an_import_still_holds(tmp_path, monkeypatch):
     module calling fdiv at import time). Imports outside the block do not defer its alarm."""
     (tmp_path / "limits_at_import.py").write_text(textwrap.dedent("""
         from fdiv.errors import DerivationTimeout
-        from fdiv.timelimit import time_limit
+        from fdiv._util.timelimit import time_limit
         try:
             with time_limit("at import", 0.05):
                 for _ in range(10**9):
@@ -265,7 +265,7 @@ def test_a_forked_child_does_not_inherit_the_parents_deadlines():
 
 STRESS = """
 import sys
-from fdiv import timelimit as tl
+from fdiv._util import timelimit as tl
 from fdiv.errors import FdivError
 
 def busy(n):

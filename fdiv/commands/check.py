@@ -14,7 +14,13 @@ EPILOG = """examples:
   fdiv check identity --lhs "log(p*q)" --rhs "log(p) + log(q)" --assume "p>0,q>0"
 
 exit codes: 0 verified, 1 refuted (with a counterexample), 3 undecided (with the reason), 2 bad input.
+A verification that rests on numbers alone is labelled numeric; --require-symbolic turns it into undecided
+(exit 3), so CI can ask for a proof. Identity claims are tried at magnitudes from 1e-12 to 1e12, both signs,
+integers and next to every breakpoint of Abs/Max/Min/Piecewise.
 Claims use fdiv's own output grammar: Piecewise((expr, cond), ...), comparisons, & |, LambertW, tanh, oo."""
+
+
+SYMBOLIC_HELP = "exit 3 (undecided) unless the verdict is a symbolic proof or a refutation"
 
 
 def add_parser(sub, formatter) -> None:
@@ -29,6 +35,7 @@ def add_parser(sub, formatter) -> None:
         common.add_target(k)
         k.add_argument("--claim", required=True, help=what)
         k.add_argument("--format", choices=("text", "json"), default="text", help=common.FORMAT_HELP)
+        k.add_argument("--require-symbolic", action="store_true", help=SYMBOLIC_HELP)
         common.add_limits(k)
     ident = kinds.add_parser("identity", help="check lhs = rhs for all real values of the free symbols",
                              formatter_class=formatter, epilog=EPILOG)
@@ -36,6 +43,7 @@ def add_parser(sub, formatter) -> None:
     ident.add_argument("--rhs", required=True, help="right-hand side")
     ident.add_argument("--assume", help="conditions such as 'p>0,q>0'")
     ident.add_argument("--format", choices=("text", "json"), default="text", help=common.FORMAT_HELP)
+    ident.add_argument("--require-symbolic", action="store_true", help=SYMBOLIC_HELP)
     common.add_limits(ident)
 
 
@@ -61,6 +69,8 @@ def run(args) -> tuple[str, int]:
             verdict = claims.check_conjugate(d, claims.parse_claim(args.claim, T, d))
         else:
             verdict = claims.check_activation(d, claims.parse_claim(args.claim, V, d))
+    if args.require_symbolic:
+        verdict = claims.require_symbolic(verdict)
     if args.kind == "conjugate":
         # after the verdict: a bad claim is one error line, nothing else. Only a claim about f* hears the notes:
         # f(1) != 0 shifts f* (dom f* and sigma_f do not move), and a numeric conjugate is how f* was evaluated;
