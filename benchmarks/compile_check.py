@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from fdiv import catalogue
+from fdiv.spec import catalogue
 from finite import FINITE
 
 FUNCTIONS = ("activation", "conjugate", "conjugate_of_activation", "density_ratio", "critic_loss")

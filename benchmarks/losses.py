@@ -163,7 +163,7 @@ def _catalogue_module(name: str):
 
 def _numeric_module(f: str, out: Path, i: int):
     import fdiv
-    from fdiv.emit import write_module
+    from fdiv.codegen.emit import write_module
 
     path = write_module(fdiv.derive(f), out, f"numeric_{i}")
     spec = importlib.util.spec_from_file_location(f"numeric_{i}", path)
@@ -177,8 +177,8 @@ def naive(name: str) -> Loss | None:
     lambdified with SymPy's torch printer: the same function as the generated loss, without stable rewriting."""
     import sympy as sp
 
-    from fdiv.activation import V
-    from fdiv.conjugate import T
+    from fdiv.derivation.activation import V
+    from fdiv.derivation.conjugate import T
     from fdiv.testing.exact import derivation
 
     d = derivation(name)
@@ -327,7 +327,7 @@ def main() -> int:
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
-    from fdiv import catalogue
+    from fdiv.spec import catalogue
 
     rows = args.rows or [*catalogue.names(), *NUMERIC]
     tmp = tempfile.TemporaryDirectory()

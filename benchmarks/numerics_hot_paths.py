@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fdiv.derive import derive  # noqa: E402
+from fdiv.derivation.engine import derive  # noqa: E402
 from numerics import gaussian as g  # noqa: E402
 from numerics import montecarlo as mc  # noqa: E402
 from numerics.closed_forms import divergence  # noqa: E402

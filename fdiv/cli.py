@@ -3,7 +3,7 @@
 Conventions: bad input is one `error:` line on stderr and exit code 2, with nothing written; what a user
 should know but is not an error is a `note:` line on stderr; Ctrl-C is one line and exit 130, SIGTERM one line
 and exit 143 (both after cleanup: no temporary file stays, pool workers stop); output that cannot be written (a
-full disk) is one error line. Everything printed is escaped (fdiv._text), so no text from a file can drive the
+full disk) is one error line. Everything printed is escaped (fdiv._util.text), so no text from a file can drive the
 terminal. Arguments are
 checked before SymPy or torch load, so a typo fails at once. Every value flag takes values that start with '-'
 (`--q -0.2,2`). The whole command runs under a CPU-time limit of ten times the per-step limit.
@@ -20,8 +20,8 @@ import threading
 import warnings
 from collections.abc import Sequence
 
-from . import __version__
-from ._text import escape, say as _say, silence as _silence
+from ._util import __version__
+from ._util.text import escape, say as _say, silence as _silence
 from .commands import COMMANDS, load
 from .errors import FdivError
 
@@ -144,7 +144,7 @@ def _run(argv: list[str]) -> int:
 
 
 def _command(argv: list[str]) -> int:
-    from .timelimit import parse_seconds, time_limit
+    from ._util.timelimit import parse_seconds, time_limit
 
     try:
         parser = build_parser()
@@ -156,9 +156,9 @@ def _command(argv: list[str]) -> int:
         command = load(args.command)
         if hasattr(command, "validate"):
             command.validate(args)  # cheap checks, before anything heavy is imported
-        from .timelimit import step_seconds
+        from ._util.timelimit import step_seconds
 
-        with time_limit(f"fdiv {args.command}", 10 * step_seconds()):
+        with time_limit(f"fdiv {args.command}", getattr(command, "STEPS", 10) * step_seconds()):
             out = command.run(args)
     except FdivError as exc:
         return _fail(str(exc))
@@ -195,7 +195,7 @@ def _fail(message: str) -> int:
 
 def _notes() -> None:
     """The notes the derivation cache collected (a damaged entry, a read-only directory)."""
-    cache = sys.modules.get("fdiv.cache")
+    cache = sys.modules.get("fdiv.derivation.cache")
     if cache is not None:
         for line in cache.take_notes():
             _say(f"note: {_one_line(line)}")

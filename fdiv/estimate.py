@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .errors import FdivError
+from ._util.siblings import load
 
 
 class EstimateError(FdivError):
@@ -115,10 +116,10 @@ def gaussian_fit_estimate(samples_p, samples_q, divergence: str = "kl", *, boots
                           **params) -> SampleEstimate:
     """D_f between the Gaussians fitted to each sample set (closed forms: kl, reverse-kl, pearson, neyman,
     squared-hellinger, jeffrey, total-variation, alpha); standard error from `bootstrap` resamples."""
-    from numerics import gaussian as g
-    from numerics.closed_forms import CLOSED_FORMS
+    g = load("numerics.gaussian")
+    CLOSED_FORMS = load("numerics.closed_forms").CLOSED_FORMS
 
-    from . import catalogue
+    from .spec import catalogue
 
     spec = catalogue.find(divergence)
     if spec is None or spec.name not in CLOSED_FORMS:
@@ -159,7 +160,7 @@ def gaussian_fit_estimate(samples_p, samples_q, divergence: str = "kl", *, boots
 
 def _parameters(spec, params: dict) -> dict:
     """Parameter values of a catalogue entry (defaults filled in), as exact SymPy numbers."""
-    from .derive import derive
+    from .derivation.engine import derive
 
     return derive(spec, **params).parameters if spec.params else {}
 

@@ -18,12 +18,12 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from . import __version__
-from .activation import V
-from .conjugate import T
-from .derive import Derivation
+from ._util import __version__
+from .derivation.activation import V
+from .derivation.conjugate import T
+from .derivation.engine import Derivation
 from .errors import FdivError
-from .spec import U
+from .spec.spec import U
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -125,7 +125,7 @@ def _stable_clip_ids(svg: bytes) -> bytes:
 
 def save(fig: Figure, path: str | Path) -> Path:
     """Render first, then write atomically: a failure leaves no file behind."""
-    from ._atomic import write_bytes
+    from ._util.atomic import write_bytes
 
     return write_bytes(path, render(fig, format_of(path)))
 
@@ -154,7 +154,7 @@ def numeric(expr: sp.Expr, var: sp.Symbol) -> Callable[[np.ndarray], np.ndarray]
 
 
 def _mp_value(expr: sp.Expr, var: sp.Symbol, x: float) -> complex:
-    from .numeric import mp_function, real_value
+    from .derivation.numeric import mp_function, real_value
 
     value = real_value(mp_function(expr, var), x)
     return complex(float(value)) if value is not None else complex(np.nan)
@@ -313,7 +313,7 @@ def _panel_conjugate(ax, d: Derivation, t: np.ndarray, colour: str, label: str,
 def _limit_at(d: Derivation, end: sp.Expr, side: int) -> float:
     """lim f*(t) as t -> end from inside dom f*, numerically at 50 digits: the values at end -+ 10^-k,
     k = 10, 20, 40, either settle (the limit) or keep growing (+inf, as for -log(-t) at 0)."""
-    from .numeric import mp_function, real_value
+    from .derivation.numeric import mp_function, real_value
 
     fn = mp_function(d.conjugate, T)
     with mpmath.workdps(60):

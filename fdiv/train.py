@@ -58,17 +58,17 @@ def load_loss(spec: str, **params) -> ModuleType:
     A catalogue entry at its default parameters is the shipped module fdiv.losses.<name>; anything else is
     derived, emitted into a temporary directory and imported from there (cached per spec and parameters).
     """
-    from . import catalogue
+    from .spec import catalogue
 
     key = (spec, tuple(sorted((k, str(v)) for k, v in params.items())))
     if key in _LOADED:
         return _LOADED[key]
     found = catalogue.find(spec)
-    if found is not None and not params:  # shipped as fdiv.losses.<name with '_' for '-'> (see fdiv.emit)
+    if found is not None and not params:  # shipped as fdiv.losses.<name with '_' for '-'> (see fdiv.codegen.emit)
         module = importlib.import_module(f"fdiv.losses.{found.name.replace('-', '_').lower()}")
     else:
-        from .derive import derive, resolve_spec
-        from .emit import write_module
+        from .derivation.engine import derive, resolve_spec
+        from .codegen.emit import write_module
 
         d = derive(resolve_spec(spec, {k: str(v) for k, v in params.items()}), **params)
         with tempfile.TemporaryDirectory(prefix="fdiv-loss-") as tmp:
@@ -122,7 +122,7 @@ class History:
 
     def save(self, path: str | Path) -> Path:
         """Write the history as JSON (inf as Infinity), atomically."""
-        from ._atomic import write_bytes
+        from ._util.atomic import write_bytes
 
         return write_bytes(path, (json.dumps(self.to_json(), indent=1) + "\n").encode())
 
@@ -159,7 +159,7 @@ class History:
 
     @classmethod
     def load(cls, path: str | Path) -> History:
-        from ._atomic import ReadError, read_text_bounded
+        from ._util.atomic import ReadError, read_text_bounded
 
         try:  # a regular file within MAX_HISTORY_BYTES: a FIFO or /dev/zero is refused, not read
             text = read_text_bounded(path, MAX_HISTORY_BYTES, where=str(path))
@@ -171,7 +171,13 @@ class History:
             raise TrainingError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
         except RecursionError:
             raise TrainingError(f"{path}: JSON nested too deeply to be a history") from None
+        except ValueError as exc:  # an integer of more than 4300 digits: no history holds one
+            raise TrainingError(f"{path}: not a history ({_one_line(exc)})") from None
         return cls.from_json(data, where=str(path))
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:120]
 
 
 def _is_number(x: Any) -> bool:

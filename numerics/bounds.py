@@ -13,8 +13,8 @@ import numpy as np
 import sympy as sp
 from scipy import integrate, special
 
-from fdiv.conjugate import T
-from fdiv.derive import Derivation
+from fdiv.derivation.conjugate import T
+from fdiv.derivation.engine import Derivation
 
 from .generator import derivation
 from .quadrature import Estimate, _check

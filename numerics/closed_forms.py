@@ -12,8 +12,8 @@ from collections.abc import Callable
 import numpy as np
 import sympy as sp
 
-from fdiv import catalogue
-from fdiv.spec import Spec, SymbolicRange
+from fdiv.spec import catalogue
+from fdiv.spec.spec import Spec, SymbolicRange
 
 from . import gaussian as g
 from .errors import NumericsError

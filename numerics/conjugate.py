@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import mpmath
 
-from fdiv.numeric import golden_max
+from fdiv.derivation.numeric import golden_max
 
 
 COARSE = [-1200, -600, -300, -150, -100, -80] + list(range(-60, 201, 2))

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from fdiv.activation import V
-from fdiv.derive import Derivation
-from fdiv.spec import U
+from fdiv.derivation.activation import V
+from fdiv.derivation.engine import Derivation
+from fdiv.spec.spec import U
 
 from .gaussian import Gaussian
 from .generator import derivation
@@ -60,8 +60,8 @@ def compose_conjugate(d: Derivation, critic: sp.Expr) -> sp.Expr:
 
 @functools.lru_cache(maxsize=256)
 def _composed(conjugate: sp.Expr, critic: sp.Expr) -> sp.Expr:
-    from fdiv.conjugate import T, lambert_of_y_exp_y
-    from fdiv.timelimit import attempt
+    from fdiv.derivation.conjugate import T, lambert_of_y_exp_y
+    from fdiv._util.timelimit import attempt
 
     expr = lambert_of_y_exp_y(conjugate.subs(T, critic))
     ok, simpler = attempt("simplifying f* of the critic", sp.simplify, expr, seconds=10)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from fdiv import catalogue
-from fdiv.derive import Derivation, derive, resolve_spec
+from fdiv.spec import catalogue
+from fdiv.derivation.engine import Derivation, derive, resolve_spec
 from fdiv.errors import FdivError
-from fdiv.spec import U, Spec, SymbolicRange
-from fdiv.validate import Analysis, analyse
+from fdiv.spec.spec import U, Spec, SymbolicRange
+from fdiv.derivation.validate import Analysis, analyse
 
 from .errors import NumericsError
 

@@ -16,9 +16,9 @@ import numpy as np
 import sympy as sp
 import torch
 
-from fdiv.conjugate import T
-from fdiv.derive import Derivation
-from fdiv.spec import U, Spec
+from fdiv.derivation.conjugate import T
+from fdiv.derivation.engine import Derivation
+from fdiv.spec.spec import U, Spec
 
 from .errors import NumericsError
 from .gaussian import Gaussian

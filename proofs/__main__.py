@@ -15,16 +15,21 @@ from . import run_all, topic_modules
 from .engine import summary
 from .report import notes_markdown, proofs_json, proofs_markdown
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+_HERE = Path(__file__).resolve().parent
+#: The checked-in reports: docs/ in a checkout; an installed fdiv carries read-only copies as package data.
+SHIPPED = _HERE / "reports"
+DOCS = SHIPPED if SHIPPED.is_dir() else _HERE.parent / "docs"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proofs")
+def main(argv: list[str] | None = None, prog: str = "python -m proofs") -> int:
+    parser = argparse.ArgumentParser(prog=prog)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="write the reports")
     mode.add_argument("--check", action="store_true", help="fail when the checked-in reports differ")
     parser.add_argument("--out", type=Path, default=DOCS, help="report directory (default: docs/)")
     args = parser.parse_args(argv)
+    if args.write and args.out == SHIPPED:
+        parser.error("--write needs --out DIR here: the reports of an installed fdiv are read-only")
     def progress(done: int, total: int, title: str) -> None:  # on a terminal only: logs stay clean
         sys.stderr.write(f"\rproofs: {done}/{total} {title[:60]:60}")
         if done == total:

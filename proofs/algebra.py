@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from fdiv.timelimit import attempt
+from fdiv._util.timelimit import attempt
 
 
 def _positive_symbol(name: str = "s") -> sp.Symbol:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import sympy as sp
 
-from fdiv import catalogue
-from fdiv.spec import U
+from fdiv.spec import catalogue
+from fdiv.spec.spec import U
 
 from .derivations import derivation
 from .engine import Proof, Source, integral
@@ -204,7 +204,7 @@ def _generated_kl_against_dpo() -> sp.Float:
     standard DPO loss -logsigmoid(beta ((lw - lrw) - (ll - lrl))) at log-ratios from -1e4 to 1e4."""
     import torch
 
-    from fdiv.objectives.dpo import write_module
+    from fdiv.codegen.objectives.dpo import write_module
 
     with tempfile.TemporaryDirectory() as tmp:
         path = write_module(derivation("kl"), tmp, "kl_dpo_check")

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy as sp
 
-from fdiv.activation import V
-from fdiv.conjugate import T, Interval
-from fdiv.derive import Derivation
+from fdiv.derivation.activation import V
+from fdiv.derivation.conjugate import T, Interval
+from fdiv.derivation.engine import Derivation
 from fdiv.errors import ParseError
-from fdiv.numeric import DPS, mp_function, real_value, sample_points, to_mpf
-from fdiv.parse import CONSTANTS, EXTENDED, parse
-from fdiv.spec import parse_interval
-from fdiv.timelimit import attempt
+from fdiv.derivation.numeric import DPS, mp_function, real_value, sample_points, to_mpf
+from fdiv.spec.parse import CONSTANTS, EXTENDED, parse
+from fdiv.spec.spec import parse_interval
+from fdiv._util.timelimit import attempt
 
 from .algebra import is_zero
 
@@ -121,7 +121,7 @@ def parameter_samples(d: Derivation) -> list[dict[sp.Symbol, sp.Expr]]:
     """Values for a derivation's symbolic parameters (a range such as alpha in (1, oo)): three points of each
     range, so a numeric comparison never runs on an expression with a free parameter (which evaluates
     nowhere and would verify anything). [{}] when every parameter has a value."""
-    from fdiv.spec import SymbolicRange
+    from fdiv.spec.spec import SymbolicRange
 
     ranges = [v for v in d.parameters.values() if isinstance(v, SymbolicRange)]
     if not ranges:
@@ -157,7 +157,7 @@ def check_conjugate(d: Derivation, claim: sp.Expr) -> Verdict:
     otherwise undecided, saying how many points were skipped and why."""
     true = d.conjugate
     if d.numeric:
-        from fdiv.inverse import readable
+        from fdiv.derivation.inverse import readable
 
         shown = str(readable(true))
     else:

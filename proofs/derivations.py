@@ -8,8 +8,8 @@ from __future__ import annotations
 import functools
 
 import fdiv
-from fdiv import catalogue
-from fdiv.derive import Derivation
+from fdiv.spec import catalogue
+from fdiv.derivation.engine import Derivation
 
 
 @functools.cache

@@ -10,7 +10,7 @@ import functools
 
 import sympy as sp
 
-from fdiv.timelimit import time_limit
+from fdiv._util.timelimit import time_limit
 
 from . import gaussian
 from .engine import Proof, Source, integral

@@ -49,7 +49,7 @@ import mpmath
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from fdiv.timelimit import attempt
+from fdiv._util.timelimit import attempt
 
 from .algebra import expand_log_safe, is_zero, matrix_zero, second_derivative_sign, sign_holds
 

@@ -10,9 +10,9 @@ import functools
 
 import sympy as sp
 
-from fdiv import catalogue
-from fdiv.conjugate import T
-from fdiv.spec import U
+from fdiv.spec import catalogue
+from fdiv.derivation.conjugate import T
+from fdiv.spec.spec import U
 
 from . import gaussian
 from .derivations import derivation

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from fdiv.activation import V as v
-from fdiv.conjugate import T
-from fdiv.spec import U
+from fdiv.derivation.activation import V as v
+from fdiv.derivation.conjugate import T
+from fdiv.spec.spec import U
 
 from . import fdivergence, gaussian
 from .derivations import derivation

@@ -11,7 +11,7 @@ import functools
 
 import sympy as sp
 
-from fdiv.timelimit import attempt
+from fdiv._util.timelimit import attempt
 
 from .engine import Proof, Source, integral
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy as sp
 
-from fdiv.activation import V
-from fdiv.conjugate import T
-from fdiv.parse import EXTENDED, parse
-from fdiv.timelimit import attempt
+from fdiv.derivation.activation import V
+from fdiv.derivation.conjugate import T
+from fdiv.spec.parse import EXTENDED, parse
+from fdiv._util.timelimit import attempt
 
 from . import claims
 from .claims import REFUTED, UNDECIDED, VERIFIED, Verdict

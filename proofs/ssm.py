@@ -17,6 +17,7 @@ import sympy as sp
 
 from .engine import Proof, Source
 from .lemmas import supporting_line
+from fdiv._util.siblings import load
 
 TITLE = "State-space models: ZOH and bilinear discretisation, stability, recurrence = convolution"
 
@@ -182,7 +183,7 @@ def exact_model() -> Proof:
     def gaps():
         import numpy as np
 
-        from numerics import ssm
+        ssm = load("numerics.ssm")
 
         rng = np.random.default_rng(3)
         A, B, C = ssm.random_stable(rng, 4)

@@ -113,7 +113,7 @@ def judge(tally: Tally, cls: str, label: str, code, out: str, err: str, *, codes
     if "Traceback" in err or "internal error" in err or code not in codes:
         tally.add("tracebacks", cls, f"{label}: exit {code}: {err[-300:]}")
     lines = [line for line in err.splitlines() if line.strip()]
-    if any(not line.startswith(("error: ", "note: ", "deriving: ")) for line in lines):
+    if any(not line.startswith(("error: ", "note: ", "deriving: ", "  | ")) for line in lines):
         tally.add("tracebacks", cls, f"{label}: stray stderr: {err[-300:]}")
     if code == 2 and sum(line.startswith("error: ") for line in lines) != 1:
         tally.add("tracebacks", cls, f"{label}: exit 2 without exactly one error line: {err[-300:]}")
@@ -154,10 +154,10 @@ MATH = ("f", "conjugate", "conjugate_domain", "critic_range", "activation", "opt
 def truth(name: str) -> tuple[dict, dict, str, str]:
     """(true record, the math of `derive --format json`, the generated module, the cache key) of a catalogue
     name, from the current cache (checked) or derived."""
-    from fdiv import cache
-    from fdiv.derive import derive
-    from fdiv.emit import render_module
-    from fdiv.timelimit import step_seconds
+    from fdiv.derivation import cache
+    from fdiv.derivation.engine import derive
+    from fdiv.codegen.emit import render_module
+    from fdiv._util.timelimit import step_seconds
 
     d = derive(name)
     spec = d.spec
@@ -248,7 +248,7 @@ def _odd_entry(rng: random.Random, path: Path, record: dict) -> str:
 
 def case_cache(rng: random.Random, tmp: Path, tally: Tally) -> None:
     """A poisoned or odd entry for a catalogue name; derive, gen and check must show the truth."""
-    from fdiv import cache
+    from fdiv.derivation import cache
 
     cls = "cache"
     name = rng.choice(CHEAP)
@@ -414,7 +414,7 @@ def case_constants(rng: random.Random, tmp: Path, tally: Tally) -> None:
     label = f
     if not judge(tally, cls, label, code, text, err) or code != 0:
         return
-    from fdiv.emit import check_constants
+    from fdiv.codegen.emit import check_constants
     from fdiv.errors import FdivError
 
     source = (out / "m.py").read_text()
@@ -652,7 +652,7 @@ ORACLE_FUNCS = {
     "base_exception": ("raise Stop('stop')", False),
     "writes_fd1": ("os.write(1, b'not json\\n'); print('x'); return fid(*a)", True),
     "moves_around": ("os.chdir('/'); sys.path.clear(); return fid(*a)", True),
-    "edits_inputs": ("r = fid(*a); a[1][...] = 0; return r", True),
+    "edits_inputs": ("r = fid(*a); a[1][...] = 0; return r", False),  # documented: an in-place edit fails
     "zeroes_then_answers": ("a[0][...] = 0; a[2][...] = 0; return fid(*a)", False),
     "complex": ("return complex(fid(*a), 1.0)", False),
     "nan": ("return float('nan')", False),

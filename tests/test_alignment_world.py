@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import fdiv
-from fdiv import catalogue
-from fdiv.objectives import dpo
-from fdiv.objectives.link import link_of
-from fdiv.spec import U
+from fdiv.spec import catalogue
+from fdiv.codegen.objectives import dpo
+from fdiv.codegen.objectives.link import link_of
+from fdiv.spec.spec import U
 from numerics import preference
 from numerics.errors import NumericsError
 

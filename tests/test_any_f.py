@@ -15,10 +15,10 @@ import sympy as sp
 import torch
 
 import fdiv
-from fdiv.conjugate import T
-from fdiv.emit import write_module
-from fdiv.numeric import mp_function, real_value
-from fdiv.spec import U
+from fdiv.derivation.conjugate import T
+from fdiv.codegen.emit import write_module
+from fdiv.derivation.numeric import mp_function, real_value
+from fdiv.spec.spec import U
 from numerics.conjugate import numeric_conjugate
 
 import fdiv.testing as ft
@@ -254,10 +254,10 @@ def test_quartic_self_checks_all_pass():
 def test_a_wrong_quartic_conjugate_still_fails_the_self_checks():
     from dataclasses import replace
 
-    from fdiv.activation import activation
-    from fdiv.conjugate import conjugate
-    from fdiv.selfcheck import self_checks
-    from fdiv.validate import analyse
+    from fdiv.derivation.activation import activation
+    from fdiv.derivation.conjugate import conjugate
+    from fdiv.derivation.selfcheck import self_checks
+    from fdiv.derivation.validate import analyse
 
     a = analyse((U - 1) ** 4)
     c = conjugate(a)
@@ -269,7 +269,7 @@ def test_a_wrong_quartic_conjugate_still_fails_the_self_checks():
 # --------------------------------------------------------------------------------------- branch points
 def _branch_logits(d) -> list[float]:
     """The logits where sigma_f meets a boundary between branches of f* (inside the critic range)."""
-    from fdiv.lower.compose import _inverse_activation
+    from fdiv.codegen.lower.compose import _inverse_activation
 
     out = []
     a, b = d.critic_range.lower, d.critic_range.upper
@@ -289,7 +289,7 @@ BRANCHED = ["Abs(u-1)**3", "tv", "triangular", "pearson", "alpha", "(u-1)**4", "
 def test_branch_points_have_finite_exact_gradients(f, tmp_path):
     """At each branch point and one ulp either side, in both dtypes: finite values and gradients of f*(sigma(v)),
     equal to the exact derivative (mpmath) where it is finite."""
-    from fdiv.activation import V
+    from fdiv.derivation.activation import V
 
     d = fdiv.derive(f)
     m = _module(f, tmp_path, "branched")

@@ -1,4 +1,4 @@
-"""A cache that cannot lie: an entry is used only after it passes fdiv.cachecheck against the spec's own f.
+"""A cache that cannot lie: an entry is used only after it passes fdiv.derivation.cachecheck against the spec's own f.
 
 Each mutation below is a lie an edited or corrupted entry could tell (a wrong f*, a critic range that is too
 wide or too narrow, a wrong sigma_f, (f')^-1, f'(1), f(0+), the closedness of dom f*, a numeric branch solving
@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 import fdiv
-from fdiv import cache
+from fdiv.derivation import cache
 from fdiv.cli import main
-from fdiv.timelimit import step_seconds
+from fdiv._util.timelimit import step_seconds
 
-derive_module = importlib.import_module("fdiv.derive")
+derive_module = importlib.import_module("fdiv.derivation.engine")
 SUITE_CACHE = os.environ.get("FDIV_CACHE_DIR")
 
 
@@ -225,7 +225,8 @@ def test_an_entry_that_is_not_a_small_regular_file_is_not_read(kind, fresh):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     signal.alarm(20)  # a hang fails the test instead of the run
     try:
-        assert cache.get(k, d.spec, f, values) is None
+        with pytest.warns(cache.CacheWarning, match="not used"):
+            assert cache.get(k, d.spec, f, values) is None
     finally:
         signal.alarm(0)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing huge was read
@@ -251,7 +252,7 @@ def test_an_unwritable_cache_is_used_read_only_with_one_note(fresh, monkeypatch,
 def test_derive_all_with_an_unwritable_cache_derives_each_entry_once(fresh, monkeypatch):
     """Workers send their derivations back; they used to go only through the disk cache, so a cache that
     could not be written made the parent derive everything a second time."""
-    from fdiv import parallel
+    from fdiv.derivation import parallel
 
     calls = multiprocessing.get_context("fork").Value("i", 0)
     real = derive_module._derive
@@ -268,7 +269,8 @@ def test_derive_all_with_an_unwritable_cache_derives_each_entry_once(fresh, monk
     monkeypatch.setattr(cache.tempfile, "mkstemp", denied)
     monkeypatch.setattr(cache, "_READ_ONLY", [])
     names = ["kl", "reverse-kl", "jsd"]
-    ds = parallel.derive_all(names, processes=2)
+    with pytest.warns(cache.CacheWarning, match="cannot be written"):
+        ds = parallel.derive_all(names, processes=2)
     assert [d.name for d in ds] == names and all(d.ok for d in ds)
     assert calls.value == len(names)
     assert len(cache.take_notes()) == 1
@@ -303,8 +305,8 @@ def test_a_cache_that_is_checked_stays_fast(fresh):
     """Checking every catalogue entry costs well under a second of CPU (it replaced a rendering cache)."""
     import time
 
-    from fdiv import catalogue
-    from fdiv.cachecheck import problem
+    from fdiv.spec import catalogue
+    from fdiv.derivation.cachecheck import problem
 
     ds = [_truth(name)[0] for name in catalogue.names()]
     start = time.process_time()

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 import sympy as sp
 
-from fdiv.checks import numeric_method
+from fdiv._util.checks import numeric_method
 from fdiv.cli import build_parser, main
 
 
@@ -79,7 +79,7 @@ def test_plot_no_cache_writes_no_cache_entry(tmp_path, monkeypatch):
     to the cache directory; with it, the directory is never touched. (The in-process memo is emptied first: it
     answers before the disk.)"""
     pytest.importorskip("matplotlib")
-    from fdiv import cache as derivation_cache
+    from fdiv.derivation import cache as derivation_cache
 
     for flags, expect_entries in (([], True), (["--no-cache"], False)):
         monkeypatch.setattr(derivation_cache, "_MEMORY", {})

@@ -11,9 +11,9 @@ import sympy as sp
 from hypothesis import given, settings, strategies as st
 
 import fdiv
-from fdiv.conjugate import T
-from fdiv.numeric import to_mpf
-from fdiv.spec import U
+from fdiv.derivation.conjugate import T
+from fdiv.derivation.numeric import to_mpf
+from fdiv.spec.spec import U
 from numerics.conjugate import grows_without_bound, numeric_conjugate
 
 log = sp.log

@@ -12,8 +12,8 @@ import pytest
 import sympy as sp
 
 import fdiv
-from fdiv.checks import Check
-from fdiv.render import _tex, _tex_interval
+from fdiv._util.checks import Check
+from fdiv.derivation.render import _tex, _tex_interval
 
 CLI_PAGE = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 

@@ -3,10 +3,10 @@ import pytest
 import sympy as sp
 
 import fdiv
-from fdiv.conjugate import T
+from fdiv.derivation.conjugate import T
 from fdiv.errors import DerivationTimeout, SpecError, ValidationError
-from fdiv.spec import U
-from fdiv import catalogue
+from fdiv.spec.spec import U
+from fdiv.spec import catalogue
 
 
 @pytest.mark.parametrize("name", catalogue.names())
@@ -31,10 +31,10 @@ def test_self_check_fails_for_a_wrong_conjugate():
     """The machinery can fail: feed the checks the f-GAN Pearson conjugate (no t <= -2 branch)."""
     from dataclasses import replace
 
-    from fdiv.activation import activation
-    from fdiv.conjugate import conjugate
-    from fdiv.selfcheck import self_checks
-    from fdiv.validate import analyse
+    from fdiv.derivation.activation import activation
+    from fdiv.derivation.conjugate import conjugate
+    from fdiv.derivation.selfcheck import self_checks
+    from fdiv.derivation.validate import analyse
 
     a = analyse((U - 1) ** 2)
     c = conjugate(a)

@@ -11,7 +11,7 @@ def test_generated_documents_are_current():
 
 def test_catalogue_page_lists_every_entry():
     readme = (docs.ROOT / "docs" / "divergences.md").read_text(encoding="utf-8")
-    from fdiv import catalogue
+    from fdiv.spec import catalogue
 
     for name in catalogue.names():
         assert f"| `{name}" in readme

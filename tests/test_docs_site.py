@@ -35,7 +35,7 @@ def test_the_site_builds_strict(copy, tmp_path):
     result = build(copy, tmp_path / "site")
     assert result.returncode == 0, result.stderr
     api = (tmp_path / "site" / "api.html").read_text(encoding="utf-8")
-    assert 'id="fdiv.derive.derive"' in api and 'id="fdiv.testing.dpo.check_dpo"' in api  # the reference is there
+    assert 'id="fdiv.derivation.engine.derive"' in api and 'id="fdiv.testing.dpo.check_dpo"' in api  # the reference is there
 
 
 @pytest.mark.parametrize("plant", ["link", "reference"])

@@ -1,6 +1,6 @@
 """f-DPO preference-loss modules (fdiv gen --objective dpo): fdiv's kl is standard DPO to rounding; every module
 with a valid link is stable for log-ratios from -1e4 to 1e4 in float32 and float64, values and gradients,
-against the exact losses (fdiv.objectives.reference, mpmath); specs without a valid link are refused with the
+against the exact losses (fdiv.codegen.objectives.reference, mpmath); specs without a valid link are refused with the
 reason; the module is deterministic, compiles, imports torch only and carries no raw user text."""
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fdiv
-from fdiv import catalogue
+from fdiv.spec import catalogue
 from fdiv.errors import FdivError
-from fdiv.objectives import dpo, reference
-from fdiv.objectives.link import link_of
+from fdiv.codegen.objectives import dpo, reference
+from fdiv.codegen.objectives.link import link_of
 from tests.test_cli import run
 
 VALID = [n for n in catalogue.names() if link_of(fdiv.derive(n).f, n).valid]
@@ -248,7 +248,7 @@ def test_fdiv_list_shows_the_link():
 def test_list_verdicts_come_back_from_the_cache_unchanged(tmp_path, monkeypatch):
     """fdiv list reads the catalogue's verdicts from the text cache: the cached verdicts equal the computed ones,
     and an entry of the wrong shape is recomputed (and rewritten), never trusted."""
-    from fdiv.objectives.link import catalogue_links
+    from fdiv.codegen.objectives.link import catalogue_links
 
     monkeypatch.setenv("FDIV_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("FDIV_NO_CACHE", raising=False)

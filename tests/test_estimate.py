@@ -10,8 +10,8 @@ import torch
 
 import fdiv
 from fdiv import estimate
-from fdiv.conjugate import T
-from fdiv.spec import U
+from fdiv.derivation.conjugate import T
+from fdiv.spec.spec import U
 from fdiv.errors import FdivError
 from numerics import gaussian as g
 from numerics.closed_forms import divergence

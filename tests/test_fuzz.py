@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 import fdiv
 from fdiv.cli import main
 from fdiv.errors import FdivError
-from fdiv.parse import EXTENDED, parse
-from fdiv.spec import U
-from fdiv.timelimit import time_limit
+from fdiv.spec.parse import EXTENDED, parse
+from fdiv.spec.spec import U
+from fdiv._util.timelimit import time_limit
 
 from .fuzzing import argv_lists, expressions, text_fields, toml_documents
 

@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fdiv.testing as ft
-from fdiv import catalogue
-from fdiv.emit import module_name, write_module
+from fdiv.spec import catalogue
+from fdiv.codegen.emit import module_name, write_module
 from fdiv.testing import strategies as fst
 from fdiv.testing.exact import derivation
 

@@ -9,9 +9,9 @@ import sympy as sp
 import torch
 
 import fdiv
-from fdiv import catalogue
-from fdiv.lower import rules
-from fdiv.lower.runtime import _log1mexp, _log_softplus, _softplus, _wright_omega
+from fdiv.spec import catalogue
+from fdiv.codegen.lower import rules
+from fdiv.codegen.lower.runtime import _log1mexp, _log_softplus, _softplus, _wright_omega
 
 x = sp.Symbol("x", real=True)
 
@@ -120,7 +120,7 @@ def test_divergence_estimate_at_optimal_logits(name):
 
 
 def test_generated_user_module_imports(tmp_path):
-    from fdiv.emit import write_module
+    from fdiv.codegen.emit import write_module
 
     path = write_module(fdiv.derive("u*log(u) + (u - 1)**2"), tmp_path, "mine")
     spec = importlib.util.spec_from_file_location("mine", path)
@@ -183,7 +183,7 @@ def test_integer_and_half_integer_powers_print_without_the_pow_kernel(power, tmp
     normal float, and overflow where it does, over 1e-8 ... 1e8, in both dtypes."""
     import re
 
-    from fdiv.lower.printer import TorchPrinter
+    from fdiv.codegen.lower.printer import TorchPrinter
 
     u = sp.Symbol("u", positive=True)
     text = TorchPrinter(u, "u").emit(u**power)
@@ -208,7 +208,7 @@ def test_termwise_distance_to_the_end_of_the_slope_range_is_exact_and_float64_sa
     one denominator (u^7) overflows float64, within 1e-13 of mpmath at u = 1e60 and 1e120."""
     import mpmath
 
-    from fdiv.lower.numeric import U, _termwise
+    from fdiv.codegen.lower.numeric import U, _termwise
 
     f = sp.sqrt(1 + U**2) + (U - 1) ** 2 / (U + 1) - sp.sqrt(2)
     for e in (2 - sp.diff(f, U), 2 * U - f):
@@ -226,7 +226,7 @@ def test_log_max_is_the_largest_y_whose_exponential_is_finite():
     make t u* - f(u*) inf - inf)."""
     import numpy as np
 
-    from fdiv.lower.numeric import _log_max
+    from fdiv.codegen.lower.numeric import _log_max
 
     for np_dtype, dtype in ((np.float32, torch.float32), (np.float64, torch.float64)):
         y = torch.tensor(_log_max(np_dtype), dtype=dtype)
@@ -240,7 +240,7 @@ def test_inverse_table_reproduces_a_known_inverse():
     smooth f' needs no more than 1 step in float32 and 2 in float64."""
     import numpy as np
 
-    from fdiv.lower import table
+    from fdiv.codegen.lower import table
 
     G = lambda u: np.log(u) + 1.0  # noqa: E731
     mapping = lambda y: (np.exp(y), np.exp(y))  # noqa: E731
@@ -259,7 +259,7 @@ def test_inverse_table_reproduces_a_known_inverse():
 def test_cube_root_cusp_is_found_where_f_second_derivative_vanishes():
     """(sqrt(u) - 1)^4 has f''(1) = 0: the table is indexed by the cube root of t - f'(1) = t there; (u - 1)^2 +
     (1 - u)^2/u (f'' >= 2) has no cusp."""
-    from fdiv.lower import numeric
+    from fdiv.codegen.lower import numeric
 
     for f, cusp in (("(sqrt(u)-1)**4", 0.0), ("(u-1)**2 + (1-u)**2/u", None)):
         piece = fdiv.derive(f).branches
@@ -273,7 +273,7 @@ def test_numeric_conjugate_next_to_a_cube_root_cusp(tmp_path):
     """(sqrt(u) - 1)^4: f''(1) = 0, so u*(t) = 1 + O(t^(1/3)) has infinite slope at t = 0, where Newton's step
     divides by ~0. The gradient of f*(t), u*(t), matches mpmath (30 digits) at t = +-1e-30 ... +-1e-3 in both
     dtypes, to the accuracy suite's tolerances (1e-5 relative in float32, 1e-11 in float64)."""
-    from fdiv.emit import write_module
+    from fdiv.codegen.emit import write_module
 
     path = write_module(fdiv.derive("(sqrt(u)-1)**4"), tmp_path, "quartic")
     spec = importlib.util.spec_from_file_location("quartic", path)

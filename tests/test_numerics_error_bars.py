@@ -36,7 +36,7 @@ def truth(name: str, p, q, alpha=None):
                                          ("alpha", "1/3"), ("alpha", "3"), ("alpha", "-1/2")])
 def test_reference_forms_match_quadrature(name, alpha):
     """The reference itself: each textbook form against mpmath's quadrature of int q f(p/q) at 30 digits."""
-    from fdiv import catalogue
+    from fdiv.spec import catalogue
 
     f_text = catalogue.get(name).f
     u = sp.Symbol("u", positive=True)

@@ -18,9 +18,9 @@ import pytest
 import sympy as sp
 
 from fdiv.cli import main
-from fdiv.derive import resolve_spec
+from fdiv.derivation.engine import resolve_spec
 from fdiv.errors import FdivError
-from fdiv.spec import U
+from fdiv.spec.spec import U
 from numerics import generator as gen_mod
 from numerics import gaussian as g
 from numerics import montecarlo as mc
@@ -83,7 +83,7 @@ def test_no_conjugate_is_derived(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("numerics derived a conjugate")
 
-    derive_module = importlib.import_module("fdiv.derive")  # the package attribute fdiv.derive is the function
+    derive_module = importlib.import_module("fdiv.derivation.engine")  # the module; fdiv.derive is the function
     monkeypatch.setattr(derive_module, "conjugate", refuse)
     gen_mod._generator.cache_clear()
     gen_mod._derivation.cache_clear()
@@ -92,7 +92,7 @@ def test_no_conjugate_is_derived(monkeypatch):
     assert math.isfinite(divergence("alpha", P, Q, alpha="1/3").value)
     assert math.isfinite(mc.f_divergence("kl", GP, GQ, n=1000).value)
     monkeypatch.setenv("FDIV_NO_CACHE", "1")  # a fresh derivation (not one read back from the cache) ...
-    monkeypatch.setattr(importlib.import_module("fdiv.cache"), "_MEMORY", {})
+    monkeypatch.setattr(importlib.import_module("fdiv.derivation.cache"), "_MEMORY", {})
     with pytest.raises(AssertionError, match="derived a conjugate"):  # ... shows the probe does bite
         derive_module.derive("kl")
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import fdiv
-from fdiv import catalogue
+from fdiv.spec import catalogue
 from numerics import bounds, gaussian as g
 from numerics.closed_forms import divergence
 from numerics.critics import QuadraticCritic, optimal_critic, optimal_critic_1d

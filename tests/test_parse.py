@@ -3,8 +3,8 @@ import pytest
 import sympy as sp
 
 from fdiv.errors import ParseError
-from fdiv.parse import parse
-from fdiv.spec import U
+from fdiv.spec.parse import parse
+from fdiv.spec.spec import U
 
 SYMS = {"u": U, "alpha": sp.Symbol("alpha", real=True)}
 

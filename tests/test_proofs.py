@@ -15,7 +15,7 @@ import pytest
 import sympy as sp
 
 import fdiv
-from fdiv.activation import V
+from fdiv.derivation.activation import V
 from proofs import all_proofs, claims
 from proofs.engine import CHECKABLE, Proof, Source, mutate_step
 

@@ -1,8 +1,8 @@
 """The f-GAN table cross-check finds exactly the known differences, and each published formula still bounds."""
 import pytest
 
-from fdiv import catalogue
-from fdiv.published import check_row
+from fdiv.spec import catalogue
+from fdiv.derivation.published import check_row
 
 
 @pytest.fixture(scope="module")

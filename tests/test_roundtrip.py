@@ -9,12 +9,12 @@ import sympy as sp
 from sympy.core.parameters import distribute
 
 import fdiv
-from fdiv import catalogue
-from fdiv.activation import V
+from fdiv.spec import catalogue
+from fdiv.derivation.activation import V
 from fdiv.cli import main
-from fdiv.conjugate import T
-from fdiv.parse import EXTENDED, parse
-from fdiv.spec import U
+from fdiv.derivation.conjugate import T
+from fdiv.spec.parse import EXTENDED, parse
+from fdiv.spec.spec import U
 from proofs import claims
 
 from .test_any_f import BRANCHED, NUMERIC_FS

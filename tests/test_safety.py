@@ -134,7 +134,7 @@ def test_a_failed_write_leaves_the_old_module_intact(tmp_path):
 
 
 def _writer(target: str, text: str, rounds: int) -> None:
-    from fdiv.emit import write_atomic
+    from fdiv.codegen.emit import write_atomic
 
     for _ in range(rounds):
         write_atomic(Path(target), text)

@@ -8,9 +8,9 @@ import pytest
 import sympy as sp
 
 import fdiv
-from fdiv.conjugate import T
+from fdiv.derivation.conjugate import T
 from fdiv.errors import SpecError
-from fdiv.spec import U
+from fdiv.spec.spec import U
 from numerics.conjugate import numeric_conjugate
 
 ALPHA = sp.Symbol("alpha", real=True)

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 
 import fdiv
 import fdiv.testing as ft
-from fdiv import catalogue
-from fdiv.objectives import dpo
-from fdiv.objectives.link import link_of
+from fdiv.spec import catalogue
+from fdiv.codegen.objectives import dpo
+from fdiv.codegen.objectives.link import link_of
 from fdiv.testing.dpo import DPOFunctionError
 
 pytest_plugins = ["pytester"]

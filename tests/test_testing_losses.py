@@ -238,10 +238,10 @@ def test_report_json_has_the_contract_keys():
 
 def test_light_import():
     """fdiv.testing's torch-facing modules import neither SymPy nor the derivation engine at module level."""
-    heavy = {"sympy", "fdiv.derive", "fdiv.activation", "fdiv.conjugate", "fdiv.parse", "numerics", "proofs",
+    heavy = {"sympy", "fdiv.derivation.engine", "fdiv.derivation.activation", "fdiv.derivation.conjugate", "fdiv.spec.parse", "numerics", "proofs",
              "hypothesis", "scipy"}
     for name in ("__init__", "losses", "reference", "report", "diagnose", "gaussians", "estimators", "plugin", "calls",
-                 "isolate", "outcome", "dpo", "../_sandbox"):
+                 "isolate", "outcome", "dpo", "../_util/sandbox"):
         tree = ast.parse((ROOT / "fdiv" / "testing" / f"{name}.py").read_text())
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         modules = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}

@@ -20,9 +20,9 @@ from pathlib import Path
 import mpmath
 import pytest
 
-from fdiv import timelimit
+from fdiv._util import timelimit
 from fdiv.errors import DerivationTimeout
-from fdiv.timelimit import time_limit
+from fdiv._util.timelimit import time_limit
 
 ROOT = Path(__file__).resolve().parents[1]
 

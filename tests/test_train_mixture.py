@@ -17,7 +17,7 @@ import fdiv
 from fdiv.cli import main
 from fdiv.errors import FdivError
 from fdiv.experiments import mixture
-from fdiv.spec import U
+from fdiv.spec.spec import U
 
 P = mixture.DEFAULT
 
@@ -136,5 +136,5 @@ def test_readme_shows_the_generated_table():
     root = Path(__file__).resolve().parents[1]
     table = (root / "docs" / "mixture.md").read_text()
     assert table.startswith("P = 0.75 N(-0.75, 0.7^2) + 0.25 N(2.25, 0.7^2)")
-    assert len([ln for ln in table.splitlines() if ln.startswith("| ")]) == 1 + len(fdiv.catalogue.names())
+    assert len([ln for ln in table.splitlines() if ln.startswith("| ")]) == 1 + len(fdiv.spec.catalogue.names())
     assert mixture.readme_synced(root / "docs" / "training.md", root / "docs" / "mixture.md")

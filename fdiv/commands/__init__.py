@@ -8,7 +8,7 @@ from types import ModuleType
 
 #: command -> module in this package, in the order `fdiv --help` lists them
 COMMANDS = {"list": "listing", "derive": "derive", "gen": "gen", "gauss": "gauss", "check": "check",
-            "verify": "verify", "plot": "plot", "experiment": "experiment"}
+            "verify": "verify", "plot": "plot", "experiment": "experiment", "proofs": "proofs"}
 
 
 def load(command: str) -> ModuleType:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from . import common
+from .._util.siblings import load
 
 EPILOG = """examples:
   fdiv check conjugate jensen-shannon --claim "-log(1 - exp(t))"    refuted (that is the GAN row's f*)
@@ -45,10 +46,10 @@ def validate(args) -> None:
 
 def run(args) -> tuple[str, int]:
     """Exit code 0 verified, 1 refuted, 3 undecided (2, bad input, comes from main)."""
-    from proofs import claims
+    claims = load("proofs.claims")
 
-    from ..activation import V
-    from ..conjugate import T
+    from ..derivation.activation import V
+    from ..derivation.conjugate import T
 
     if args.kind == "identity":
         verdict = claims.check_identity(args.lhs, args.rhs, args.assume)

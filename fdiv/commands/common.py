@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 
 from ..errors import FdivError, SpecError
-from .._text import say
-from ..names import canonical, suggestion
+from .._util.text import say
+from ..spec.names import canonical, suggestion
 
 MAX_SPEC_BYTES = 1_000_000
 
 FORMAT_HELP = "output format"
-FORMATS = ("text", "markdown", "latex", "json")  # render.FORMATS, without importing the renderer (SymPy)
+FORMATS = ("text", "markdown", "latex", "json")  # render's formats, read here without SymPy
 PARAM_HELP = "a parameter value K=V (repeatable); exact: 0.25 means 1/4; '(1, oo)' keeps it symbolic"
 TIME_HELP = "CPU seconds allowed to each heavy SymPy step (default 20; the whole command gets 10x)"
 CACHE_HELP = "do not read or write the on-disk derivation cache"
@@ -77,7 +77,7 @@ def spec_file(path_text: str) -> Path:
 
 def target(args):
     """The Spec or name derive() takes."""
-    from ..derive import custom_spec
+    from ..derivation.engine import custom_spec
 
     if args.expr is not None:
         return custom_spec(args.expr, params(args.param))
@@ -85,7 +85,7 @@ def target(args):
 
 
 def derivation(args):
-    from ..derive import derive
+    from ..derivation.engine import derive
 
     return derive(target(args), **params(args.param))
 

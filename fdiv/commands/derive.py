@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import FdivError
-from .._text import say
+from .._util.text import say
 from . import common
 
 EPILOG = """examples:
@@ -43,7 +43,7 @@ def validate(args) -> None:
 
 
 def run(args):
-    from ..render import render
+    from ..derivation.render import render
 
     if args.all:
         return _all(args.format)
@@ -64,8 +64,8 @@ def _with_self_checks(ds: list, out: str):
 
 def _all(fmt: str):
     """The catalogue table, from derivations read from the cache (each checked first) or made on all cores."""
-    from ..parallel import derive_all
-    from ..render import render
+    from ..derivation.parallel import derive_all
+    from ..derivation.render import render
 
     ds = derive_all(progress=sys.stderr.isatty())
     return _with_self_checks(ds, render(ds, fmt, table=True))

@@ -6,8 +6,9 @@ import math
 import sys
 
 from ..errors import FdivError
-from .._text import say
+from .._util.text import say
 from . import common
+from .._util.siblings import load
 
 EPILOG = """examples:
   fdiv gauss kl --p 0,1 --q 1,2                 closed form
@@ -51,7 +52,7 @@ def validate(args) -> None:
 
 
 def run(args) -> str:
-    from numerics.closed_forms import divergence
+    divergence = load("numerics.closed_forms").divergence
 
     p, q = mean_var(args.p, "--p"), mean_var(args.q, "--q")
     params = common.params(args.param)
@@ -66,8 +67,8 @@ def run(args) -> str:
 
 def divergence_of_spec(spec, p, q, method, params):
     """D_f by quadrature from f alone: no conjugate is needed, so every f that passes validation gets a value."""
-    from numerics.generator import generator
-    from numerics.quadrature import f_divergence
+    generator = load("numerics.generator").generator
+    f_divergence = load("numerics.quadrature").f_divergence
 
     if method == "closed-form":
         raise FdivError("gauss: a user-written f has no registered closed form; use --method quadrature")

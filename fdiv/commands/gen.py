@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import FdivError
-from ..names import module_name
+from ..spec.names import module_name
 from . import common
 
 EPILOG = """examples:
@@ -44,10 +44,10 @@ def validate(args) -> None:
 
 
 def run(args) -> str:
-    from ..emit import write_module
+    from ..codegen.emit import write_module
 
     if args.objective == "dpo":  # f* and f(1) play no part in the preference loss: no notes about them
-        from ..objectives.dpo import write_module
+        from ..codegen.objectives.dpo import write_module
     d = common.derivation(args)
     path = write_module(d, args.out, args.module, force=args.force)
     if args.objective == "fgan":

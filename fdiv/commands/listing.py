@@ -12,14 +12,14 @@ def add_parser(sub, formatter) -> None:
 
 
 def _links(specs) -> dict:
-    """Whether each spec (parameters at their defaults) has a valid f-DPO link (fdiv.objectives.link)."""
-    from ..objectives.link import catalogue_links
+    """Whether each spec (parameters at their defaults) has a valid f-DPO link (fdiv.codegen.objectives.link)."""
+    from ..codegen.objectives.link import catalogue_links
 
     return catalogue_links(specs)
 
 
 def run(args) -> str:
-    from .. import catalogue
+    from ..spec import catalogue
 
     specs = catalogue.specs()
     links = _links(specs)

@@ -36,7 +36,7 @@ def add_parser(subparsers, formatter=None) -> argparse.ArgumentParser:
 
 
 def run(args) -> str:
-    from .. import catalogue
+    from ..spec import catalogue
 
     chosen = sum(x is not None for x in (args.name, args.expr, args.history))
     if chosen != 1:
@@ -61,7 +61,7 @@ def run(args) -> str:
         return f"wrote {plot.save(fig, out)}"
 
     from .common import params as _params
-    from ..derive import custom_spec, derive
+    from ..derivation.engine import custom_spec, derive
 
     params = _params(args.param)
     if args.name is not None and catalogue.find(args.name) is None and not args.name.endswith(".toml"):

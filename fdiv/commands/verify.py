@@ -23,6 +23,7 @@ import math
 import sys
 from pathlib import Path
 
+from fdiv._util.text import escape
 from fdiv.errors import FdivError
 
 _TRUST = ("Importing FILE executes its code (as 'python FILE' would), with your permissions, in a child process: "
@@ -134,7 +135,7 @@ def validate(args) -> None:
         if (args.against is None) == (args.expr is None):
             raise FdivError(f"verify {args.kind}: give exactly one of --against NAME or --f EXPR")
         if args.against is not None:
-            from fdiv.names import canonical, suggestion
+            from fdiv.spec.names import canonical, suggestion
 
             if canonical(args.against) is None:
                 raise FdivError(f"unknown divergence {args.against!r}{suggestion(args.against)}")
@@ -220,7 +221,7 @@ def _dims(text: str) -> list[int]:
 def _gaussian_name(name: str) -> None:
     import difflib
 
-    from fdiv.names import canonical
+    from fdiv.spec.names import canonical
 
     key = name.strip().lower().replace("_", "-")
     if key in _GAUSSIAN_NAMES or key in ("hellinger", "hellinger2") or canonical(name) is not None:
@@ -229,7 +230,7 @@ def _gaussian_name(name: str) -> None:
         raise FdivError("the Frechet distance is checked by 'fdiv verify fid'")
     if any(c in name for c in "()*+/^") or "u" in name and not key.isalpha():
         return  # an expression f(u), parsed later
-    from fdiv.names import aliases
+    from fdiv.spec.names import aliases
 
     close = difflib.get_close_matches(key, [*_GAUSSIAN_NAMES, *aliases()], n=1, cutoff=0.6)
     hint = f" (did you mean {aliases().get(close[0], close[0])!r}?)" if close else \
@@ -289,13 +290,15 @@ def _run(args, saved: dict[str, str | None]) -> tuple[str, int]:
 
 
 def _replay(output: str, path: str) -> None:
-    """What the file printed, after the fact and on stderr (bounded)."""
+    """What the file printed, after the fact and on stderr (bounded): under one `note:` line, each line indented
+    behind '  | ', so that the code under test cannot print a line that reads as fdiv's own `error:` or `note:`."""
     if not output:
         return
     shown = output if len(output) <= MAX_OUTPUT_SHOWN else output[:MAX_OUTPUT_SHOWN // 2] + \
         f"\n[... {len(output) - MAX_OUTPUT_SHOWN} characters omitted ...]\n" + output[-MAX_OUTPUT_SHOWN // 2:]
+    lines = "".join(f"  | {escape(line)}\n" for line in shown.splitlines())  # no raw terminal escapes either
     try:
-        sys.stderr.write(shown if shown.endswith("\n") else shown + "\n")
+        sys.stderr.write(f"note: what {escape(path)} printed (stdout and stderr, captured):\n{lines}")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass

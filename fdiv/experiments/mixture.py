@@ -28,10 +28,10 @@ import sympy as sp
 import torch
 from scipy import integrate, optimize, special
 
-from .. import catalogue
-from ..derive import Derivation, derive
+from ..spec import catalogue
+from ..derivation.engine import Derivation, derive
 from ..errors import FdivError
-from ..spec import U
+from ..spec.spec import U
 
 if TYPE_CHECKING:
     from ..train import History
@@ -449,7 +449,7 @@ def readme_synced(readme: Path, table: Path, *, write: bool = False) -> bool:
         raise FdivError(f"{readme}: the markers {BEGIN!r} and {END!r} are missing")
     wanted = f"{head}{BEGIN}\n{block}\n{END}{tail}"
     if write and wanted != text:
-        from .._atomic import write_bytes
+        from .._util.atomic import write_bytes
 
         write_bytes(readme, wanted.encode("utf-8"))
     return write or wanted == text

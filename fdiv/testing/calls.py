@@ -1,6 +1,6 @@
 """Calling the code under test without trusting it: it gets its own copies of the inputs, and whatever it does
 (raise any exception, return the wrong kind of thing, edit its input in place, write to stdout) becomes a
-`Returned` describing that one call, never an exception in fdiv (fdiv._sandbox does the calling).
+`Returned` describing that one call, never an exception in fdiv (fdiv._util.sandbox does the calling).
 
 Two callees share one interface (`call(kind, args, names, grad) -> Returned`):
 - `LocalFunction(fn)` calls fn in this process (the Python API and the pytest fixtures). The inputs are fresh
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fdiv._sandbox import Returned, first_line, run_call
+from fdiv._util.sandbox import Returned, first_line, run_call
 
 __all__ = ["Callee", "LocalFunction", "Returned", "as_callee", "first_line", "run_call"]
 

@@ -4,7 +4,7 @@ The function under test: fn(logp_w, logp_ref_w, logp_l, logp_ref_l, beta) with f
 log-probabilities of the chosen (w) and rejected (l) responses under the policy and the reference) and a float
 beta; it returns the per-pair losses (shape (N,)) or their mean (a scalar), or a tuple whose first element is one
 of those (TRL's dpo_loss returns (losses, chosen_rewards, rejected_rewards)). The exact loss, with
-g(r) = f'(e^r) and r = logp - logp_ref (fdiv.objectives.reference, 60-digit mpmath from f' itself):
+g(r) = f'(e^r) and r = logp - logp_ref (fdiv.codegen.objectives.reference, 60-digit mpmath from f' itself):
 
     L = -log sigmoid(beta (g(r_w) - g(r_l))),  dL/dlogp_w = -dL/dlogp_ref_w = dL/dr_w,  likewise for l.
 
@@ -132,14 +132,14 @@ def _f_prime(against, params: dict | None, convention: str):
         if "alpha" not in params:
             raise FdivError("convention f-dpo-paper maps the f-DPO paper's alpha to fdiv's 1 - alpha: give alpha "
                             "(--param alpha=0.3) and the alpha divergence")
-        from fdiv.parse import parse_number
+        from fdiv.spec.parse import parse_number
 
         value = parse_number(str(params["alpha"]), where="--param alpha")
         params["alpha"] = str(1 - value)
         note = (f"alpha = {params['alpha']} in fdiv's convention, 1 - alpha of the f-DPO paper's alpha = {value} "
                 f"(f'(u) = (1 - u^-alpha)/alpha)")
     d = derivation(against, params or None)
-    from fdiv.objectives.link import link_of
+    from fdiv.codegen.objectives.link import link_of
 
     link = link_of(d.f, d.name if d.name != "custom" else "f")
     if not link.valid:
@@ -151,7 +151,7 @@ class _Exact:
     """Per row: (L, dL/dr_w, dL/dr_l) as reference.Points (value and condition), cached."""
 
     def __init__(self, d, beta: float):
-        from fdiv.objectives import reference as ref
+        from fdiv.codegen.objectives import reference as ref
 
         self.ex = ref.exact(d.optimal_critic)
         self.beta = beta
@@ -422,8 +422,8 @@ def _screen(fn: Callee, g_exact: _Exact, beta: float) -> bool:
 
 def _other_divergence(fn: Callee, d, beta: float, convention: str, params) -> str:
     """Which f-DPO loss it is instead: another catalogue divergence, the other alpha convention, another beta."""
-    from fdiv import catalogue
-    from fdiv.objectives.link import link_of
+    from fdiv.spec import catalogue
+    from fdiv.codegen.objectives.link import link_of
 
     from .exact import derivation, label
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from fdiv.activation import V
-from fdiv.conjugate import T
-from fdiv.derive import Derivation, custom_spec, derive
+from fdiv.derivation.activation import V
+from fdiv.derivation.conjugate import T
+from fdiv.derivation.engine import Derivation, custom_spec, derive
 from fdiv.errors import FdivError
-from fdiv.parse import EXTENDED, parse
+from fdiv.spec.parse import EXTENDED, parse
 
 from .reference import exact
 
@@ -37,7 +37,7 @@ def derivation(against, params: dict | None = None) -> Derivation:
 
 @functools.lru_cache(maxsize=128)
 def _derivation(against: str, params: tuple[tuple[str, str], ...]) -> Derivation:
-    from fdiv import catalogue
+    from fdiv.spec import catalogue
 
     values = dict(params)
     if catalogue.find(against) is not None or against.endswith(".toml"):
@@ -67,14 +67,14 @@ def parse_activation(text: str | sp.Expr, d: Derivation) -> sp.Expr:
 
 def published_activation(d: Derivation) -> sp.Expr | None:
     """The f-GAN paper's activation recorded in the catalogue (for this parameter value), or None."""
-    from fdiv.published import _published_for
+    from fdiv.derivation.published import _published_for
 
     text = _published_for(d.spec, d.parameters).get("activation") if d.spec.published else None
     return parse_activation(text, d) if text else None
 
 
 def _mp(expr: sp.Expr, var: sp.Symbol) -> MpFunction:
-    from fdiv.numeric import mp_function  # numeric conjugate branches solve f'(u) = t at the caller's precision
+    from fdiv.derivation.numeric import mp_function  # numeric conjugate branches solve f'(u) = t at the caller's precision
 
     return mp_function(expr, var)
 

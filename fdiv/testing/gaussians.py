@@ -44,6 +44,7 @@ from fdiv.errors import FdivError
 from .calls import Callee, Returned, as_callee
 from .reference import Point
 from .report import Report, with_assert
+from .._util.siblings import load
 
 EPS64 = float(np.finfo(np.float64).eps)
 RTOL_GAUSS = 1e-9
@@ -230,7 +231,7 @@ def gaussian_reference(*names: str, scale: Callable | None = None, params: tuple
 
 
 def _g():
-    from numerics import gaussian
+    gaussian = load("numerics.gaussian")
 
     return gaussian
 
@@ -304,7 +305,7 @@ def _product_pair(case: Case):
 
 
 def _sum_log_alpha(p1, q1, alpha: float) -> float:
-    from numerics.gaussian import _log_alpha_integral
+    _log_alpha_integral = load("numerics.gaussian")._log_alpha_integral
 
     return float(np.sum(_log_alpha_integral(p1, q1, alpha)))
 
@@ -372,14 +373,14 @@ def resolve(against: str) -> tuple[str, GaussianReference | None]:
         return "squared-hellinger", GAUSSIAN_REFERENCES["squared-hellinger"]
     if key in ("fid", "frechet", "w2"):
         raise FdivError("the Frechet distance is checked by check_fid (fdiv verify fid)")
-    from fdiv import catalogue
+    from fdiv.spec import catalogue
 
     spec = catalogue.find(against)
     if spec is not None:
         return spec.name, GAUSSIAN_REFERENCES.get(spec.name)
     from fdiv.errors import ParseError
-    from fdiv.parse import parse
-    from fdiv.spec import U
+    from fdiv.spec.parse import parse
+    from fdiv.spec.spec import U
 
     try:
         parse(against, {"u": U}, where="f")
@@ -429,12 +430,12 @@ def exact_divergence(against: str, case: Case, params: dict | None = None, *, mc
 
     d = derivation(name, params)
     if case.dim == 1:
-        from numerics.quadrature import f_divergence
+        f_divergence = load("numerics.quadrature").f_divergence
 
         est = f_divergence(d, (case.mean_p[0], case.cov_p[0, 0]), (case.mean_q[0], case.cov_q[0, 0]))
         tol = RTOL_GAUSS * abs(est.value) + 4 * est.abs_error + COND_FACTOR * EPS64 if math.isfinite(est.value) else 0.0
         return Exact(est.value, tol, "quadrature", scale=abs(est.value) if math.isfinite(est.value) else 0.0)
-    from numerics import montecarlo
+    montecarlo = load("numerics.montecarlo")
 
     p, q = _pair(case)
     est = montecarlo.f_divergence(d, p, q, n=mc_samples, seed=0)
@@ -445,7 +446,7 @@ def exact_divergence(against: str, case: Case, params: dict | None = None, *, mc
 def _number(text) -> float:
     if isinstance(text, (int, float)):
         return float(text)
-    from fdiv.parse import parse_number
+    from fdiv.spec.parse import parse_number
 
     return float(parse_number(str(text), where="--param"))
 

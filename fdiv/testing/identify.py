@@ -27,14 +27,15 @@ import numpy as np
 import sympy as sp
 import torch
 
-from fdiv.activation import V
-from fdiv.derive import Derivation
+from fdiv.derivation.activation import V
+from fdiv.derivation.engine import Derivation
 
 from . import reference as R
 from .calls import Callee, Returned
 from .exact import derivation, label, parse_activation, published_activation, reference
 from .reference import Point
 from .report import Report
+from .._util.siblings import load
 
 MODERATE = (-6.0, -3.0, -1.5, -0.5, 0.0, 0.5, 1.5, 3.0, 6.0)
 _PAIRS = (0.0, -1.0, -2.0, 1.0, -4.0, 2.0)  # the held value of the other argument: the first with a finite loss
@@ -73,7 +74,8 @@ def maps_into_domain(d: Derivation, sigma: sp.Expr) -> tuple[bool | None, str]:
     """(True, why) when sigma(R) lies in dom f*, (False, where it leaves) when not, (None, why) if undecided."""
     from dataclasses import replace
 
-    from proofs.claims import REFUTED, VERIFIED, check_activation
+    claims = load("proofs.claims")
+    REFUTED, VERIFIED, check_activation = claims.REFUTED, claims.VERIFIED, claims.check_activation
 
     verdict = check_activation(replace(d, critic_range=d.conjugate_domain), sigma)
     if verdict.verdict == VERIFIED:
@@ -131,7 +133,7 @@ _MP: dict[str, Callable] = {}
 
 
 def _mp(e: sp.Expr) -> Callable:
-    from fdiv.numeric import mp_function
+    from fdiv.derivation.numeric import mp_function
 
     key = sp.srepr(e)
     if key not in _MP:
@@ -268,7 +270,7 @@ def _matches_sum(theirs: list[float], parts: list[tuple[int, Callable]], xs, c: 
 
 
 def _others(d: Derivation) -> list[Derivation]:
-    from fdiv import catalogue
+    from fdiv.spec import catalogue
 
     out = []
     for name in catalogue.names():

@@ -1,6 +1,6 @@
 """FILE.py:FUNC in a child process: the code under test cannot end, hang or corrupt the verification.
 
-The child (`python -c BOOT`, running fdiv._sandbox.child_main) imports numpy (and torch for tensor checks) first,
+The child (`python -c BOOT`, running fdiv._util.sandbox.child_main) imports numpy (and torch for tensor checks) first,
 then the user's file, under a CPU-time limit (RLIMIT_CPU) that covers the import and is renewed for every call; it
 answers call requests over a pipe pair of its own (never stdin/stdout). Its stdin is /dev/null; its stdout and
 stderr are captured (`output()`), so nothing it prints reaches fdiv's report. Every way a call can end is that
@@ -9,7 +9,7 @@ child's exit status or signal), a CPU limit exceeded (SIGXCPU), a hang without C
 times the CPU limit), a result of the wrong kind. After such an end, the next call starts a fresh child; after
 MAX_RESTARTS ends, the remaining calls are reported as not run.
 
-Messages: fdiv._sandbox's wire format, with a random token per session; the parent never unpickles anything.
+Messages: fdiv._util.sandbox's wire format, with a random token per session; the parent never unpickles anything.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fdiv._sandbox import pack, read_message, write_all
+from fdiv._util.sandbox import pack, read_message, write_all
 from fdiv.errors import FdivError
 
 from .calls import Callee, Returned
@@ -34,7 +34,7 @@ MAX_RESTARTS = 8
 WALL_FACTOR = 10  # wall-clock limit per call: this many times the CPU limit (a hang that uses no CPU)
 OUTPUT_KEEP = 16_384  # bytes of the child's output kept from its start and from its end
 
-BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from fdiv._sandbox import child_main; "
+BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); from fdiv._util.sandbox import child_main; "
         "child_main(sys.argv[2:])")
 
 

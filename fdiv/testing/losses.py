@@ -580,7 +580,7 @@ def _reference_sigma(report: Report, d):
 
     if any("paper's activation mirrored" in n for n in report.notes):
         pub = published_activation(d)
-        from fdiv.activation import V
+        from fdiv.derivation.activation import V
 
         return pub.xreplace({V: -V}) if pub is not None else d.activation
     if any("paper's activation" in n for n in report.notes):
@@ -626,8 +626,8 @@ def _boundary_branch(report: Report, role: Role, d, sigma=None) -> str:
         conj = [0]
     if not conj or sigma is None:
         return ""
-    from fdiv.activation import V
-    from fdiv.numeric import mp_function
+    from fdiv.derivation.activation import V
+    from fdiv.derivation.numeric import mp_function
 
     s = mp_function(sigma, V)
     arg = role.args[conj[0]]

@@ -20,8 +20,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from fdiv.activation import V
-from fdiv.derive import Derivation
+from fdiv.derivation.activation import V
+from fdiv.derivation.engine import Derivation
 
 from .exact import reference
 

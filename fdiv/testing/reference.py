@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import mpmath
 
-from ..numeric import as_real
+from ..derivation.numeric import as_real
 
 #: The extreme logits every loss check visits (both dtypes), before any drawn ones.
 LOGIT_GRID = (0.0, 1.0, -1.0, 20.0, -20.0, 50.0, -50.0, 88.7, -88.7, 100.0, -100.0, 1000.0, -1000.0, 1e4, -1e4)

@@ -106,7 +106,7 @@ def divergences(*, catalogue: bool = True, random_f: bool = True):
     """fdiv Derivations: catalogue entries (at their default parameters) and random valid f's: c f (c > 0),
     f + c (u - 1), alpha(alpha) and js-weighted(pi) at random rational parameters. Each is derived once per
     process (cached); a draw costs up to a second the first time."""
-    from fdiv import catalogue as cat
+    from fdiv.spec import catalogue as cat
 
     from .exact import derivation
 

@@ -1,0 +1,420 @@
+"""Emit a readable, deterministic torch module for one derivation (the API in the design notes).
+
+Safe by construction: the module holds only what the printers produced. User text (spec strings, titles,
+file names) never reaches it: f and the derived formulas appear as SymPy's canonical printing of the parsed
+expressions (whose alphabet has no quote, backslash or '#'), names are validated identifiers, and the source is
+compiled before it is written. Writes are atomic (a temporary file in the target directory, fsync, rename), never
+through a symlink, and a failure leaves any previous file untouched.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import os
+import re
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import sympy as sp
+
+from .._util import __version__
+from ..spec import names
+from ..derivation.activation import V
+from ..derivation.conjugate import T
+from ..derivation.engine import Derivation
+from ..errors import FdivError
+from ..derivation.inverse import legend, readable
+from .lower.compose import lower
+from .lower.printer import TorchPrinter
+
+RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
+_HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
+                 "_wright_omega",
+                 "_log_wright_omega", "_log1mexp_ratio",
+                 "_bracketed_newton", "_chunked", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+_NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"]}
+#: What SymPy's printer of a parsed expression can produce; anything else in a derived formula is refused.
+_PRINTED = re.compile(r"[A-Za-z0-9_ ().,*+\-/<>=!|&~^\[\]{}:;']*")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@cache
+def _runtime_sources() -> dict[str, str]:
+    """The source of each runtime helper, read from runtime.py as text (emitting never imports torch)."""
+    text = RUNTIME.read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    return {node.name: ast.get_source_segment(text, node) for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
+def module_name(d: Derivation | None, name: str | None = None) -> str:
+    """The module's name: --name, else the divergence's name (see names.module_name for what is refused)."""
+    return names.module_name(name if name is not None else (d.name if d.name != "custom" else "custom_f"))
+
+
+def _safe_text(e: object) -> str:
+    """A formula as SymPy prints it (numeric branches shown as ustar/fstar_numeric), checked to hold only
+    characters SymPy's printer produces: nothing can end a docstring or start a comment."""
+    text = str(readable(e)) if isinstance(e, sp.Basic) else str(e)
+    if not _PRINTED.fullmatch(text):
+        raise FdivError("a derived formula holds characters SymPy does not print; refusing to emit it")
+    return text
+
+
+_SHARED = {"wright_omega": "w", "softplus": "s", "log_softplus": "ls", "sigmoid": "g"}
+
+
+def _common(expr: sp.Expr) -> tuple[list[tuple[sp.Symbol, sp.Expr]], sp.Expr]:
+    """Helper calls that occur more than once, bound once (Jeffrey's omega(1 - v) twice costs 2x): innermost
+    first, named w0, s0, ls0, ... in a fixed order. Not inside a Piecewise, whose branches see other inputs."""
+    if expr.has(sp.Piecewise):
+        return [], expr
+    bound: list[tuple[sp.Symbol, sp.Expr]] = []
+    for fname, prefix in _SHARED.items():
+        calls = [a for a in sp.preorder_traversal(expr) if getattr(a.func, "__name__", "") == fname]
+        repeated = sorted({a for a in calls if calls.count(a) > 1}, key=sp.default_sort_key)
+        for i, call in enumerate(repeated):
+            sym = sp.Symbol(f"{prefix}{i}")
+            expr = expr.subs(call, sym)
+            bound.append((sym, call))
+    # a later binding may contain an earlier call: substitute earlier names into later definitions
+    out = []
+    for sym, call in bound:
+        for prev, prev_call in out:
+            call = call.subs(prev_call, prev)
+        out.append((sym, call))
+    return sorted(out, key=lambda b: len(b[1].free_symbols & {s for s, _ in out})), expr
+
+
+def _body(printer: TorchPrinter, expr: sp.Expr, var: str, result: str = "{}") -> str:
+    """The statements of a function body: shared helper calls and a Piecewise's branch inputs, then `return`."""
+    printer.branches = []
+    if not expr.free_symbols:  # still a function of the input, so autograd sees a (zero) gradient
+        return "return " + result.format(f"{var} * 0.0 + {printer.emit(expr)}")
+    bound, expr = _common(expr)
+    printer.local_names = {sym: sym.name for sym, _ in bound}
+    lines = [f"{sym.name} = {printer.emit(call)}" for sym, call in bound]
+    text = printer.emit(expr)
+    printer.local_names = {}
+    return "\n    ".join([*lines, *printer.branches, "return " + result.format(text)])
+
+
+def _split_constant(e: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    const = sp.Add(*[a for a in sp.Add.make_args(e) if not a.free_symbols])
+    return const, e - const
+
+
+def _mean(printer: TorchPrinter, e: sp.Expr) -> str:
+    """mean(k X) as mean(X) * k: the constant factor (a sign included) is applied to the scalar, not to every
+    element (one kernel less forward and one backward)."""
+    factors = sp.Mul.make_args(sp.factor_terms(e))
+    k = sp.Mul(*[f for f in factors if not f.free_symbols])
+    # the factored rest as it stands: expanding it would also split exp(a + b) into a product that can overflow
+    text = printer.emit(sp.Mul(*[f for f in factors if f.free_symbols]) if k != 1 else e)
+    text = f"{text}.mean()" if text.isidentifier() else f"({text}).mean()"
+    return text if k == 1 else f"-{text}" if k == -1 else f"{text} * {float(k)!r}"
+
+
+def _fused_fake(fake: sp.Expr, slope: sp.Expr, helpers: set[str]) -> str:
+    """class _CriticFake: mean f*(v) over v_fake, whose backward pass is the derivation's slope (f')^-1(v) times the
+    incoming gradient, instead of autograd's graph through f*. Subexpressions of f*(v) that the slope shares
+    (omega(1 - v), e^(v - 1)) are computed once in the forward pass and saved."""
+    bindings, (value, grad) = sp.cse([fake, slope], symbols=sp.numbered_symbols("x"), optimizations="basic")
+    names = {sym: sym.name for sym, _ in bindings}
+    p = TorchPrinter(V, "v", names)
+    body = [f"{sym.name} = {p.emit(e)}" for sym, e in bindings]
+    saved = sorted((sym.name for sym in grad.free_symbols if sym in names), key=lambda x: int(x[1:]))
+    saved += ["v"] if V in grad.free_symbols else []
+    mean = _mean(p, value)
+    k = sp.Mul(*[f for f in sp.Mul.make_args(grad) if not f.free_symbols])
+    scale = "grad * ctx.scale" if k == 1 else f"grad * (ctx.scale * {float(k)!r})"
+    slope_text = p.emit(grad / k)
+    helpers |= p.helpers
+    unpack = f"{', '.join(saved)}, = ctx.saved_tensors" if saved else ""
+    return "\n".join([
+        "class _CriticFake(torch.autograd.Function):",
+        '    """mean f*(sigma_f(v)) over v_fake; backward: d/dv f*(v) = (f\')^-1(v), the density ratio (sigma_f(v) = v),',
+        '    in place of autograd\'s graph through f*."""',
+        "",
+        "    @staticmethod",
+        "    def forward(ctx, v):",
+        *[f"        {line}" for line in body],
+        "        ctx.scale = 1.0 / v.numel()",
+        f"        ctx.save_for_backward({', '.join(saved)})",
+        f"        return {mean}",
+        "",
+        "    @staticmethod",
+        "    @once_differentiable",
+        "    def backward(ctx, grad):",
+        *([f"        {unpack}"] if unpack else []),
+        f"        return {slope_text} * ({scale})" if not (grad / k).is_Pow or (grad / k).exp != -1 else
+        f"        return ({scale}) / {p._wrap((grad / k).base, sp.Pow)}",
+    ])
+
+
+def _critic_loss(low, helpers: set[str]) -> tuple[str, str]:
+    """(classes, body): mean f*(sigma(v_fake)) + mean(-sigma(v_real)), each printed inline with its constant taken
+    out of the mean: one fused pass per input instead of two calls and a negation (as fast as hand-written). Where
+    sigma_f(v) = v and the slope of f* is derived, the fake side is one autograd.Function (_fused_fake). A Piecewise
+    needs statements, so it keeps the calls."""
+    c1, fake = _split_constant(low.conjugate_of_activation)
+    c2, real = _split_constant(-low.activation)
+    if fake.has(sp.Piecewise) or real.has(sp.Piecewise) or not (fake.free_symbols and real.free_symbols):
+        return "", "return conjugate_of_activation(v_fake).mean() - activation(v_real).mean()"
+    classes, lines = "", []
+    br, real = _common(real)
+    names_r = {sym: f"{sym.name}_real" for sym, _ in br}
+    pr = TorchPrinter(V, "v_real", names_r)
+    slope = low.conjugate_of_activation_slope
+    if slope is not None and slope.free_symbols:
+        classes = _fused_fake(fake, slope, helpers)
+        fake_text = "_CriticFake.apply(v_fake)"
+    else:
+        bf, fake = _common(fake)
+        names_f = {sym: f"{sym.name}_fake" for sym, _ in bf}
+        pf = TorchPrinter(V, "v_fake", names_f)
+        lines = [f"{names_f[sym]} = {pf.emit(call)}" for sym, call in bf]
+        fake_text = _mean(pf, fake)
+        helpers |= pf.helpers
+    lines += [f"{names_r[sym]} = {pr.emit(call)}" for sym, call in br]
+    text = f"return {fake_text} + {_mean(pr, real)}".replace("+ -", "- ")
+    text = "\n    ".join([*lines, text])
+    helpers |= pr.helpers
+    const = c1 + c2
+    return classes, text + (f" + {float(const)!r}" if const > 0 else f" - {float(-const)!r}" if const < 0 else "")
+
+
+def _imports(code: str) -> str:
+    lines = ["import math", ""] if "math." in code else []
+    lines.append("import torch")
+    if "F." in code:
+        lines.append("import torch.nn.functional as F")
+    if "once_differentiable" in code:
+        lines.append("from torch.autograd.function import once_differentiable")
+    return "\n".join(lines)
+
+
+def _spec_line(d: Derivation) -> str:
+    """The spec as the module names it: the catalogue name (validated) or 'user f', with parameter values as
+    SymPy prints them."""
+    name = d.name if _NAME.fullmatch(d.name.replace("-", "_")) else "user f"
+    params = ", ".join(f"{k} = {_safe_text(v)}" for k, v in d.parameters.items()
+                       if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k)) or "none"
+    return f"{'user f' if d.name == 'custom' else name} (parameters: {params})"
+
+
+def render_module(d: Derivation) -> str:
+    if not d.ok:
+        failed = next(c for c in d.checks if not c.passed)
+        raise FdivError(f"self-check failed: {failed.name}: {failed.detail}; refusing to generate a loss from it")
+    low = lower(d)
+    pv, pt = TorchPrinter(V), TorchPrinter(T)
+    act = _body(pv, low.activation, "v")
+    conj_act = _body(pv, low.conjugate_of_activation, "v")
+    ratio = _body(pv, low.density_ratio, "v", "({}).to(dtype)")
+    conj = _body(pt, low.conjugate, "t")
+    helpers = pv.helpers | pt.helpers
+    critic_classes, critic = _critic_loss(low, helpers)
+    from .lower.numeric import piece_source
+
+    pieces_src = "\n\n\n".join(piece_source(p, helpers) for p in low.pieces)
+    for h in list(helpers):
+        helpers |= set(_NEEDS.get(h, []))
+    sources = _runtime_sources()
+    helper_src = "\n\n\n".join(sources[h] for h in _HELPER_ORDER if h in helpers)
+    code = "\n\n\n".join(x for x in (helper_src, pieces_src, critic_classes) if x)
+    dom, crit = d.conjugate_domain, d.critic_range
+    numeric = legend(d.conjugate)
+    numeric_doc = "".join(f"\n    {_safe_text(line)}" for line in numeric)
+    evaluation = ("numeric: f' has no closed-form inverse, so u* is a root found from a table of the inverse "
+                  "and a fixed number of Newton steps inside the table's bracket, with gradients from the implicit "
+                  "function theorem" if numeric else "closed form")
+    src = f'''"""fdiv loss module for {_spec_line(d)}.
+
+Generated by fdiv {__version__}. Do not edit: regenerate with `fdiv gen`.
+
+Derived over u >= 0 (D_f(P||Q) = E_Q[f(p/q)]); f* is {evaluation}:
+    f(u)            = {_safe_text(d.f)}
+    f(1)            = {_safe_text(d.f_at_one)}
+    f*(t)           = {_safe_text(d.conjugate)}
+    dom f*          = {_safe_text(dom)}
+    critic range    = {_safe_text(crit)}
+    sigma_f(v)      = {_safe_text(d.activation)}
+    T*(u) = f'(u)   = {_safe_text(d.optimal_critic)}
+    (f')^-1(t)      = {_safe_text(d.ratio_from_critic)}
+    f'(1)           = {_safe_text(d.f_prime_at_one)}{numeric_doc}
+"""
+{_imports(code + act + conj + conj_act + ratio + critic)}
+
+
+{code + chr(10) + chr(10) + chr(10) if code else ""}def activation(v):
+    """sigma_f(v) = {_safe_text(d.activation)}: maps R onto the critic range {_safe_text(crit)}."""
+    {act}
+
+
+def conjugate(t):
+    """f*(t) on dom f* = {_safe_text(dom)}; +inf outside."""
+    {conj}
+
+
+def conjugate_of_activation(v):
+    """f*(sigma_f(v)), composed and rewritten for stability."""
+    {conj_act}
+
+
+def critic_loss(v_real, v_fake):
+    """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
+    {critic}
+
+
+def generator_loss(v_fake):
+    """Saddle-point generator loss: -mean f*(sigma_f(v_fake))."""
+    return -conjugate_of_activation(v_fake).mean()
+
+
+def generator_loss_nonsaturating(v_fake):
+    """Non-saturating generator loss: -mean sigma_f(v_fake)."""
+    return -activation(v_fake).mean()
+
+
+def divergence_estimate(v_real, v_fake):
+    """Lower-bound estimate of D_f(P||Q): mean sigma_f(v_real) - mean f*(sigma_f(v_fake))."""
+    return activation(v_real).mean() - conjugate_of_activation(v_fake).mean()
+
+
+def density_ratio(v):
+    """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)).
+
+    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
+    largest value, where reverse mode overflows on the way to a finite gradient."""
+    dtype, v = v.dtype, v.double()
+    {ratio}
+
+
+class Loss(torch.nn.Module):
+    """The losses as a module: forward(v_real, v_fake) is the critic loss."""
+
+    def forward(self, v_real, v_fake):
+        return critic_loss(v_real, v_fake)
+
+    def generator(self, v_fake, nonsaturating=False):
+        return generator_loss_nonsaturating(v_fake) if nonsaturating else generator_loss(v_fake)
+
+    def divergence(self, v_real, v_fake):
+        return divergence_estimate(v_real, v_fake)
+'''
+    try:
+        compile(src, "<generated module>", "exec")
+    except SyntaxError as exc:  # a printer bug, never user text: still, never write a broken module
+        raise FdivError(f"the generated module does not compile ({exc.msg}); nothing written") from None
+    check_constants(src)
+    return src
+
+
+def check_constants(src: str) -> None:
+    """Every number in a generated module is a finite, normal float64 (or 0), and no bare `inf`/`nan` name
+    stands for one: a constant outside float64 would make the module fail on first call (NameError) or compute
+    a loss that is identically 0 or inf. Refused with the constant named; nothing is written."""
+    smallest = sys.float_info.min
+    tree = ast.parse(src)
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    bound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments) for a in n.args + n.kwonlyargs}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in ("inf", "nan", "infinity") and node.id not in bound:
+            raise FdivError(f"the generated module would use {node.id!r} as a number (a constant outside "
+                            "float64's range); nothing written: rescale f so its constants stay within "
+                            "[2.2e-308, 1e300]")
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            value = abs(float(node.value)) if abs(node.value) < 2**1023 else math.inf
+            if value != 0 and not smallest <= value < math.inf:
+                raise FdivError(f"the generated module would need the constant {node.value!r}, outside float64's "
+                                "normal range; nothing written: rescale f so its constants stay within "
+                                "[2.2e-308, 1e300]")
+
+
+def write_module(d: Derivation, out_dir: str | Path, name: str | None = None, *, force: bool = False) -> Path:
+    """Render first, then write atomically: a failed derivation, lowering or write leaves nothing new behind
+    and any previous module untouched. An existing file is replaced only when fdiv generated it (or with
+    force=True)."""
+    out = _directory(out_dir)
+    target = out / f"{module_name(d, name)}.py"
+    refuse_to_clobber(target, force)
+    text = render_module(d)
+    write_atomic(target, text, force=force)
+    return target
+
+
+def _directory(out_dir: str | Path) -> Path:
+    if not isinstance(out_dir, (str, Path)) or str(out_dir) == "":
+        raise FdivError("-o: give an existing directory")
+    out = Path(out_dir)
+    if not out.is_dir():
+        what = "not a directory" if out.exists() else "no such directory"
+        raise FdivError(f"-o {ascii(str(out_dir))}: {what}")
+    return out
+
+
+#: The first lines of every module fdiv writes (f-GAN losses and f-DPO preference losses).
+_HEADER = re.compile(r'"""fdiv (loss module|f-DPO preference loss) for [^\n]*\n\nGenerated by fdiv [^\s]+\. Do not edit')
+
+
+def is_generated(path: Path) -> bool:
+    """Whether the regular file at path starts with the header of a module fdiv generated."""
+    from .._util.atomic import ReadError, read_bounded
+
+    try:
+        head = read_bounded(path, 1 << 24, follow_symlinks=False)[:4096]
+    except ReadError:
+        return False
+    return _HEADER.match(head.decode("utf-8", errors="replace")) is not None
+
+
+def refuse_to_clobber(target: Path, force: bool = False) -> None:
+    """FdivError for a target that is a symbolic link or not a regular file, and (unless force) for an existing
+    file that fdiv did not generate: a hand-written kl.py or setup.py is never replaced by accident."""
+    if target.is_symlink():
+        raise FdivError(f"{target.name}: is a symbolic link; refusing to write through it")
+    if target.exists() and not target.is_file():
+        raise FdivError(f"{target.name}: exists and is not a regular file")
+    if not force and target.exists() and not is_generated(target):
+        raise FdivError(f"{target}: exists and is not a module fdiv generated; refusing to replace it "
+                        "(--force replaces it)")
+
+
+def write_atomic(target: Path, text: str, *, force: bool = False) -> None:
+    """Write text to target via a temporary file in the same directory, fsync and os.replace (after
+    refuse_to_clobber)."""
+    refuse_to_clobber(target, force)
+    data = text.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise FdivError(f"cannot write {target.name} ({exc.strerror or exc}); nothing written") from None
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+LOSSES_DIR = Path(__file__).parents[1] / "losses"
+
+
+def catalogue_modules() -> dict[Path, str]:
+    """The checked-in modules fdiv/losses/<name>.py, one per catalogue entry (defaults for parameters)."""
+    from ..derivation.parallel import derive_all
+
+    return {LOSSES_DIR / f"{d.name.replace('-', '_')}.py": render_module(d) for d in derive_all()}

@@ -1,0 +1,381 @@
+"""The expressions a generated module evaluates, composed and simplified for stability.
+
+sigma_f(v) is written through a positive core c: on (-oo, b), sigma = b - c with c = softplus(-v); on (a, oo),
+sigma = a + c with c = softplus(v). f*(sigma) and (f')^-1(sigma) are simplified in c (SymPy knows c > 0, and
+never rewrites softplus(-v) as log(e^v + 1) - v, which cancels for large v), c-level identities are applied,
+and only then is c replaced by softplus. On a bounded range, 1 -+ tanh(v) = 2 exp(-softplus(+-2v)).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ...derivation.activation import V
+from ...derivation.conjugate import T, lambert_of_y_exp_y
+from ...derivation.engine import Derivation
+from ...errors import DerivationError
+from ..._util.timelimit import attempt
+from .rules import apply_rules, log1mexp, log1mexp_ratio, log_softplus, sigmoid, softplus, wright_omega
+
+_C = sp.Symbol("c", positive=True)
+
+
+@dataclass(frozen=True)
+class Lowered:
+    activation: sp.Expr
+    conjugate: sp.Expr  # f*(t), +oo outside dom f*
+    conjugate_of_activation: sp.Expr
+    density_ratio: sp.Expr
+    pieces: tuple = ()  # numeric branches (lower.numeric.NumericPiece) the expressions call
+    # d/dv conjugate_of_activation where sigma_f(v) = v (None elsewhere: the critic loss then uses autograd)
+    conjugate_of_activation_slope: sp.Expr | None = None
+
+
+def _simplest(*forms: sp.Expr) -> sp.Expr:
+    return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
+
+
+def _simplify(e: sp.Expr) -> sp.Expr:
+    forms = [e]
+    for step in (sp.simplify, lambda x: sp.simplify(sp.logcombine(x, force=True)), sp.expand):
+        ok, form = attempt("simplifying a lowered expression", step, e, seconds=10)
+        if ok and not form.has(sp.zoo, sp.nan):
+            forms.append(form)
+    return _simplest(*forms)
+
+
+def _core(d: Derivation):
+    """(sigma in terms of c, c in terms of v), or None when sigma is used as it is."""
+    lo, hi = d.critic_range.lower, d.critic_range.upper
+    if lo == -sp.oo and hi == sp.oo:
+        return None
+    if lo == -sp.oo:
+        return hi - _C, softplus(-V)
+    if hi == sp.oo:
+        return lo + _C, softplus(V)
+    return None
+
+
+def _split_logs(e: sp.Expr) -> sp.Expr:
+    """log(a b ...) -> log a + log b + ... with every factor made positive (its sign is read at c = 1/2 and
+    c = 3): sums then read 1 - e^(-kc) rather than e^(-kc) - 1; expand_log(force=True) would give I*pi."""
+    def sign_of(x):
+        values = [x.subs(_C, c).evalf(30) for c in (sp.Rational(1, 2), 3)]
+        if all(val.is_real and val > 0 for val in values):
+            return 1
+        if all(val.is_real and val < 0 for val in values):
+            return -1
+        return 0
+
+    def split(x):
+        factors, sign = [], 1
+        for f in sp.Mul.make_args(x.args[0]):
+            base, power = f.as_base_exp()
+            if base.is_Add:
+                content, rest = sp.factor_terms(base).as_coeff_Mul()
+                if content != 1:
+                    factors.append((abs(content), power))
+                    sign *= 1 if content > 0 else (-1) ** power
+                    base = rest
+            s = sign_of(base)
+            if s == 0 or not power.is_integer and s < 0:
+                return x
+            if s < 0:
+                base, sign = -base, sign * (-1) ** power
+            factors.append((base, power))
+        if sign != 1:
+            return x
+        return sp.Add(*[p * sp.log(b) for b, p in factors])
+
+    return e.replace(lambda x: isinstance(x, sp.log) and (x.args[0].is_Mul or x.args[0].is_Pow), split)
+
+
+def _c_identities(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
+    """With c = softplus(-v) and y = e^-c = sigmoid(v): log(1 - y^k) = log(1 - y) + log(1 + y + ... + y^(k-1))
+    for integer k, and log(1 - y) = -softplus(v) exactly (1 - sigmoid(v) = sigmoid(-v)): finite where c
+    underflows. Other k > 0 split off log(k c), which log_softplus keeps finite where c underflows."""
+    minus_v = -c_of_v.args[0]
+
+    def rewrite(x):
+        rest = x.args[0] - 1
+        if not (rest.could_extract_minus_sign() and isinstance(-rest, sp.exp)):
+            return x
+        k = sp.simplify(-(-rest).args[0] / _C)
+        if k.is_Integer and 1 <= k <= 8:
+            # 1 + y + ... + y^(k-1) in its cyclotomic factors, y = e^-c = sigmoid(v): log1p(y) + log1p(y^2) for
+            # k = 4 (one sigmoid, not k - 1 exponentials of multiples of c)
+            y = sp.Symbol("y", positive=True)
+            factors = sp.factor_list(sp.Add(*[y**j for j in range(int(k))]))[1]
+            return -softplus(minus_v) + sp.Add(*[p * sp.log(f) for f, p in factors]).subs(y, sigmoid(minus_v))
+        if k.is_positive and k.is_number:
+            # log(1 - e^(-k c)) = log k + log c + log((1 - e^(-k c))/(k c)): log c = log_softplus(-v) stays finite
+            # where c underflows (JS-weighted with pi = 3/10, k = 10/3, at v > 745)
+            return sp.log(k) + log_softplus(c_of_v.args[0]) + log1mexp_ratio(k * _C)
+        return log1mexp((-rest).args[0])
+
+    return e.replace(lambda x: isinstance(x, sp.log) and x.args[0].is_Add and sp.S.One in x.args[0].args, rewrite)
+
+
+def _tanh_identities(e: sp.Expr) -> sp.Expr:
+    """k - k tanh(v) = 2k exp(-softplus(2v)), k + k tanh(v) = 2k exp(-softplus(-2v)): no cancellation at |v|
+    large."""
+    def match(x):
+        if not (x.is_Add and len(x.args) == 2):
+            return False
+        const, rest = x.as_coeff_Add()
+        coeff = rest.coeff(sp.tanh(V))
+        return const != 0 and rest == coeff * sp.tanh(V) and abs(coeff) == abs(const)
+
+    def repl(x):
+        const, rest = x.as_coeff_Add()
+        coeff = rest.coeff(sp.tanh(V))
+        sign = 1 if coeff == -const else -1
+        return 2 * const * sp.exp(-softplus(2 * sign * V))
+
+    return sp.powdenest(e.replace(match, repl), force=True)
+
+
+def _piecewise_in_v(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
+    """Piecewise((e1, c < k1), (e2, c < k2), ..., (en, True)) in c -> the same in v, branches ordered by v.
+
+    c = softplus(s v) is monotone in v: c < k <=> s v < log(expm1(k)). For s = -1 the branch order reverses
+    and each strict condition becomes a non-strict one on the other side.
+    """
+    if not isinstance(e, sp.Piecewise):
+        return e
+    s = 1 if c_of_v.args[0] == V else -1
+    pieces = []
+    for expr, cond in e.args:
+        if cond is sp.true:
+            pieces.append((expr, None, None))
+            continue
+        if not (isinstance(cond, (sp.StrictLessThan, sp.LessThan)) and cond.lhs == _C and cond.rhs.is_number):
+            raise DerivationError(f"cannot lower the condition {cond.subs(_C, c_of_v)}")
+        if cond.rhs <= 0:  # c > 0: never holds
+            continue
+        pieces.append((expr, (s * sp.log(sp.exp(cond.rhs) - 1)).evalf(30), isinstance(cond, sp.StrictLessThan)))
+    if pieces[-1][1] is not None:
+        raise DerivationError(f"a piecewise expression without an otherwise branch: {e}")
+    if s == 1:
+        return sp.Piecewise(*[(x, sp.true if b is None else (V < b if strict else V <= b)) for x, b, strict in pieces])
+    # reversed: branch i holds for v <= b_(i-1) (the complement of branch i-1's condition); the first for all v
+    out = []
+    for i in range(len(pieces) - 1, -1, -1):
+        if i == 0:
+            out.append((pieces[0][0], sp.true))
+        else:
+            _, b, strict = pieces[i - 1]
+            out.append((pieces[i][0], V <= b if strict else V < b))
+    return sp.Piecewise(*out)
+
+
+def _slope_finite(e: sp.Expr, at: sp.Expr) -> bool:
+    """Whether d e/dc is finite at c = at (30 digits): sqrt(c - 3)*(c - 3) and (c - 3)**(3/2) are equal, but
+    only the second has a derivative that evaluates at c = 3."""
+    ok, slope = attempt("evaluating a slope at a branch point",
+                        lambda: sp.N(sp.diff(e, _C).subs(_C, at), 30), seconds=5)
+    return ok and slope.is_real is True and slope.is_finite is True
+
+
+def _keep_smooth_branches(expanded: sp.Piecewise, kept: sp.Piecewise) -> sp.Piecewise:
+    """Branch by branch, the expanded form unless expanding broke a finite slope at one of the branch's ends
+    (the branch points, where the logits pile up when training converges: an infinite * 0 there is NaN)."""
+    if not isinstance(kept, sp.Piecewise) or len(kept.args) != len(expanded.args):
+        return expanded
+    ends = [c.rhs for _, c in kept.args if c is not sp.true and getattr(c, "rhs", None) is not None
+            and c.rhs.is_number and c.rhs > 0]
+    out = []
+    for (ex, cond), (raw, _) in zip(expanded.args, kept.args):
+        if any(not _slope_finite(ex, k) and _slope_finite(raw, k) for k in ends):
+            ex = raw
+        out.append((ex, cond))
+    return sp.Piecewise(*out)
+
+
+def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
+    """outer(sigma_f(v)) for an expression `outer` in t, simplified and rewritten for stability."""
+    core = _core(d)
+    if core is None:
+        e = outer.subs(T, d.activation)
+        if isinstance(e, sp.Piecewise):
+            e = sp.piecewise_fold(e)
+        e = _simplify(lambert_of_y_exp_y(e))
+        e = _tanh_identities(sp.expand(e)) if e.has(sp.tanh) else e
+        return apply_rules(e)
+    sigma_c, c_of_v = core
+    e = outer.subs(T, sigma_c)
+    if isinstance(e, sp.Piecewise):  # branches below f'(0+) cannot be reached: sigma > f'(0+)
+        e = sp.piecewise_fold(e)
+    e = _simplify(e)
+    kept = _c_identities(_split_logs(e), c_of_v)
+    e = sp.expand(kept)
+    if isinstance(e, sp.Piecewise):
+        e = _keep_smooth_branches(e, kept)
+        e = _piecewise_in_v(e, c_of_v)
+    return apply_rules(e.subs(_C, c_of_v))
+
+
+def _restricted(d: Derivation, conj: sp.Expr) -> sp.Expr:
+    """f*(t) with +oo outside dom f*: branch uppers increase and end below dom f*'s end, so only the last
+    branch needs the domain's condition."""
+    upper = d.conjugate_domain.upper
+    if upper == sp.oo:
+        return conj
+    inside = T <= upper if d.conjugate_domain.upper_closed else T < upper
+    pieces = conj.args if isinstance(conj, sp.Piecewise) else ((conj, sp.true),)
+    return sp.Piecewise(*[(e, inside if c is sp.true else c) for e, c in pieces], (sp.oo, True))
+
+
+def lower(d: Derivation) -> Lowered:
+    if d.numeric:
+        return _lower_numeric(d)
+    conj_act = compose(d, d.conjugate)
+    return Lowered(
+        activation=apply_rules(d.activation),
+        conjugate=apply_rules(_restricted(d, d.conjugate)),
+        conjugate_of_activation=conj_act,
+        density_ratio=compose(d, d.ratio_from_critic),
+        conjugate_of_activation_slope=_slope(d, conj_act),
+    )
+
+
+def _slope(d: Derivation, conj_act: sp.Expr) -> sp.Expr | None:
+    """d/dv f*(sigma_f(v)) for sigma_f(v) = v: (f')^-1(v), the derivation's density ratio (f*' = (f')^-1), for a
+    critic loss whose backward pass is that one expression instead of autograd's graph through f*(v) (Jeffrey:
+    1/omega(1 - v), against the graph of expm1, log omega and omega). Lowered for its value alone (it is never
+    differentiated), so 1/omega stays a reciprocal: exp(omega(x) - x) equals it but cancels in x + omega for
+    x >> 1. Confirmed against SymPy's derivative of the exact f*(v) at 30 digits; None where it is not, where
+    sigma_f is not the identity or where f* is piecewise."""
+    if d.activation != V or conj_act.has(sp.Piecewise) or d.ratio_from_critic.has(sp.Piecewise):
+        return None
+    ok, slope = attempt("lowering the slope of f*(v)", compose, d, d.ratio_from_critic, seconds=20)
+    if not ok or slope.has(sp.Piecewise, sp.zoo, sp.nan):
+        return None
+    slope = slope.replace(lambda e: isinstance(e, sp.exp) and any(
+        w.func == wright_omega and sp.expand(e.args[0] - w + w.args[0]) == 0 for w in e.args[0].atoms(sp.Function)),
+        lambda e: 1 / next(w for w in e.args[0].atoms(sp.Function) if w.func == wright_omega))
+    exact = d.conjugate.subs(T, V)
+    if isinstance(exact, sp.Piecewise):
+        exact = sp.piecewise_fold(exact)
+    ok, agrees = attempt("checking a lowered slope", _agrees, slope, sp.diff(exact, V), seconds=10)
+    return slope if ok and agrees else None
+
+
+_POINTS = ("-7.5", "-1.3", "0.4", "2.2", "9.1")
+
+
+def _agrees(lowered: sp.Expr, true: sp.Expr) -> bool:
+    """lowered == true at the sample logits, 30 digits (the primitives evaluated by their definitions)."""
+    import mpmath
+
+    from ...derivation.numeric import mp_function
+
+    defs = {"softplus": lambda x: mpmath.log1p(mpmath.exp(x)),
+            "log_softplus": lambda x: mpmath.log(mpmath.log1p(mpmath.exp(x))),
+            "sigmoid": lambda x: 1 / (1 + mpmath.exp(-x)), "log1p": mpmath.log1p, "expm1": mpmath.expm1,
+            "log1mexp": lambda x: mpmath.log(-mpmath.expm1(x)),
+            "log1mexp_ratio": lambda x: mpmath.log(-mpmath.expm1(-x) / x),
+            "wright_omega": lambda x: mpmath.lambertw(mpmath.exp(x)).real,
+            "log_wright_omega": lambda x, w: mpmath.log(w)}
+    f_low = sp.lambdify(V, lowered, [defs, "mpmath"])
+    f_true = mp_function(true, V)
+    with mpmath.workdps(30):
+        for p in _POINTS:
+            a, b = f_low(mpmath.mpf(p)), f_true(mpmath.mpf(p))
+            if isinstance(b, mpmath.mpc):
+                b = b.real if abs(b.imag) <= mpmath.mpf(10) ** -25 * max(1, abs(b)) else None
+            if b is None or not mpmath.isfinite(a) or abs(a - b) > mpmath.mpf(10) ** -20 * max(1, abs(b)):
+                return False
+    return True
+
+
+def _inverse_activation(d: Derivation, t: sp.Expr) -> sp.Expr:
+    """v with sigma_f(v) = t (sigma_f is increasing), as an exact expression."""
+    a, b = d.critic_range.lower, d.critic_range.upper
+    if a == -sp.oo and b == sp.oo:
+        return t
+    if a == -sp.oo:
+        return -sp.log(sp.exp(b - t) - 1)
+    if b == sp.oo:
+        return sp.log(sp.exp(t - a) - 1)
+    return sp.atanh((2 * t - a - b) / (b - a))
+
+
+def _log_distances(d: Derivation) -> dict[str, sp.Expr]:
+    """log(sigma_f(v) - a) and log(b - sigma_f(v)) in v, written so that neither underflows: on (a, oo)
+    sigma - a = softplus(v); on (-oo, b) b - sigma = softplus(-v); on (a, b) they are (b - a) sigmoid(+-2v)."""
+    a, b = d.critic_range.lower, d.critic_range.upper
+    if a.is_finite and b.is_finite:
+        return {"lo": sp.log(b - a) - softplus(-2 * V), "hi": sp.log(b - a) - softplus(2 * V)}
+    if a.is_finite:
+        return {"lo": log_softplus(V)}
+    if b.is_finite:
+        return {"hi": log_softplus(-V)}
+    return {}
+
+
+def _lower_numeric(d: Derivation) -> Lowered:
+    """A derivation with numeric branches: each such branch becomes a call of generated solver code
+    (lower.numeric); the closed-form branches are composed as usual; the branches are joined by their
+    thresholds in v (sigma_f is increasing, so the order in t is the order in v)."""
+    from .numeric import branch_call, numeric_pieces
+
+    pieces = numeric_pieces(d.branches)
+    a, b = d.critic_range.lower, d.critic_range.upper
+    log_c_v = _log_distances(d)
+    log_c_t = {"lo": sp.log(T - a) if a.is_finite else None, "hi": sp.log(b - T) if b.is_finite else None}
+
+    def joined(field: str, ratio: bool) -> sp.Expr:
+        pairs = []
+        for i, br in enumerate(d.branches):
+            if br.kind == "boundary":
+                continue  # t <= f'(0+): sigma_f never reaches it
+            if i in pieces:
+                p = pieces[i]
+                split = _inverse_activation(d, (p.slope_lo + p.slope_hi) / 2) if len(p.forms) == 2 else None
+                expr = branch_call(p, d.activation, log_c_v, ratio=ratio, split=split, var=V)
+            else:
+                expr = compose(d, getattr(br, field))
+            pairs.append((expr, br.upper, br.closed))
+        out = []
+        for k, (expr, upper, closed) in enumerate(pairs):
+            if k == len(pairs) - 1 or upper == b:
+                out.append((expr, sp.true))
+                break
+            cut = sp.Float(sp.N(_inverse_activation(d, upper), 30), 30)
+            out.append((expr, V <= cut if closed else V < cut))
+        return _flatten(sp.Piecewise(*out)) if len(out) > 1 else out[0][0]
+
+    conj_pairs = []
+    for i, br in enumerate(d.branches):
+        if i in pieces:
+            p = pieces[i]
+            split = (p.slope_lo + p.slope_hi) / 2 if len(p.forms) == 2 else None
+            expr = branch_call(p, T, log_c_t, split=split, var=T)
+        else:
+            expr = br.expr
+        cond = sp.true if i == len(d.branches) - 1 else (T <= br.upper if br.closed else T < br.upper)
+        conj_pairs.append((expr, cond))
+    conj = _flatten(sp.Piecewise(*conj_pairs)) if len(conj_pairs) > 1 else conj_pairs[0][0]
+    return Lowered(
+        activation=apply_rules(d.activation),
+        conjugate=apply_rules(_restricted(d, conj)),
+        conjugate_of_activation=joined("expr", False),
+        density_ratio=joined("ratio", True),
+        pieces=tuple(pieces.values()),
+    )
+
+
+def _flatten(e: sp.Expr) -> sp.Expr:
+    """A Piecewise whose branch is itself a Piecewise (a piece solved in two anchored forms, split inside the
+    branch's own interval) as one flat Piecewise, in the same order."""
+    if not isinstance(e, sp.Piecewise):
+        return e
+    out = []
+    for expr, cond in e.args:
+        if isinstance(expr, sp.Piecewise):
+            out += list(expr.args[:-1]) + [(expr.args[-1][0], cond)]
+        else:
+            out.append((expr, cond))
+    return sp.Piecewise(*out, evaluate=False)

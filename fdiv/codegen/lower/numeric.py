@@ -1,0 +1,613 @@
+"""Lowering of numeric conjugate branches: torch code that solves f'(u) = t, with exact gradients.
+
+A branch without a closed form is f*(t) = t u* - f(u*), u* the root of f'(u) = t on a piece (lo, hi) where
+f' increases. The generated module solves for y, u = map(y) (e^y on (0, oo), a shifted e^y on (lo, oo), a
+logistic on a finite piece): a table of the inverse built at lowering time (lower.table) gives the knot interval
+that holds the root, a bracket, and a start interpolated in the table's index variable; then a fixed number of
+Newton steps, each clamped to the bracket, chosen per dtype at lowering time by running the same algorithm
+against a bisection (1 or 2 steps in float32, 2 or 3 in float64 for most f). On the CPU the solve runs over
+slices of 256 KiB (runtime._chunked), where its temporaries stay in the cache. The solve runs in the input's dtype
+where f's expressions evaluate in float32 over the whole range (_float32_safe), else in float64. Where no table of
+up to 1024 knots reaches float64 resolution within 4 steps, the piece keeps a 64-step bracketed Newton iteration
+in float64 (runtime._bracketed_newton). The result is wrapped in a torch.autograd.Function whose backward is the
+implicit function theorem: d f*/dt = u*, d u*/dt = 1/f''(u*). Gradients never run through the iterations.
+
+Each piece is solved in one of three forms, chosen so that no digits are lost where u* runs to 0 or oo:
+  direct  f'(u) = t (or its signed log, where f' grows like e^u), indexed by sign(t) log(1 + |t|), or by that
+          of cbrt(t - f'(u0)) where f''(u0) = 0 (the inverse has a cube-root cusp there: (sqrt(u) - 1)^4)
+  lo      log(f'(u) - a) = log c,  t = a + c        (the piece starts at u = 0 with finite slope a = f'(0+))
+  hi      -log(b - f'(u)) = -log c, t = b - c       (the piece runs to oo with finite slope b = f'(oo))
+with f'(u) - a, b - f'(u), a u - f(u) and b u - f(u) simplified symbolically first, so the distances to
+the ends of the slope range are computed without cancellation. The value in the anchored forms is
+(a u - f(u)) + c u or (b u - f(u)) - c u; c u = exp(log c + log u) never overflows before the result does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from ...derivation.conjugate import T, Branch
+from ...errors import DerivationError
+from ...derivation.inverse import PieceConjugate
+from ...spec.spec import U
+from ..._util.timelimit import attempt
+from .printer import TorchPrinter
+from .rules import apply_rules
+from .table import T_COMPRESS, Table, build
+
+_Y_RANGE = {"exp": (-745.0, 709.0), "shifted": (-745.0, 709.0), "logistic": (-745.0, 745.0)}
+
+
+@dataclass(frozen=True)
+class NumericPiece:
+    index: int
+    f: sp.Expr
+    lo: sp.Expr  # the piece is u in (lo, hi)
+    hi: sp.Expr
+    slope_lo: sp.Expr  # f'(lo+), f'(hi-)
+    slope_hi: sp.Expr
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        out = []
+        if self.lo == 0 and self.slope_lo.is_finite:
+            out.append("lo")
+        if self.hi == sp.oo and self.slope_hi.is_finite:
+            out.append("hi")
+        return tuple(out) or ("direct",)
+
+    def call(self, form: str, arg: sp.Expr, ratio: bool = False) -> sp.Expr:
+        """A placeholder the printer writes as a call of the generated function."""
+        return sp.Function(f"_piece{self.index}_{form}{'_ratio' if ratio else ''}")(arg)
+
+
+def numeric_pieces(branches: tuple[Branch, ...]) -> dict[int, NumericPiece]:
+    """The numeric branches by their position in `branches`."""
+    out, previous = {}, -sp.oo
+    for i, b in enumerate(branches):
+        if b.numeric:
+            node = next(iter(b.expr.atoms(PieceConjugate)))
+            f, lo, hi = node.args[1].expr.xreplace({node.args[1].variables[0]: U}), node.args[2], node.args[3]
+            out[i] = NumericPiece(len(out), f, lo, hi, previous, b.upper)
+        previous = b.upper
+    return out
+
+
+def _rationalised(e: sp.Expr) -> sp.Expr:
+    """P + Q sqrt(A) over D as (P^2 - Q^2 A) / ((P - Q sqrt(A)) D): the difference 1 - u/sqrt(1 + u^2) of two
+    nearly equal terms becomes 1/(sqrt(1 + u^2) (sqrt(1 + u^2) + u)), with no cancellation left."""
+    num, den = sp.fraction(sp.together(e))
+    roots = sorted({p for p in num.atoms(sp.Pow) if p.exp == sp.Rational(1, 2) and p.free_symbols},
+                   key=sp.default_sort_key)
+    if len(roots) != 1:
+        return e
+    root = roots[0]
+    parts = sp.collect(sp.expand(num), root, evaluate=False)
+    if set(parts) - {sp.S.One, root}:
+        return e
+    p, q = parts.get(sp.S.One, sp.S.Zero), parts.get(root, sp.S.Zero)
+    return sp.expand(p**2 - q**2 * root.base) / ((p - q * root) * den)
+
+
+def _termwise(e: sp.Expr, at: sp.Expr) -> sp.Expr:
+    """e's terms grouped by the radicals they hold, each radical group less its own asymptote at `at` (a u + b
+    at u = oo, its limit at 0) and rationalised on its own, the rest cancelled into one fraction. Differences of
+    nearly equal large terms then cancel symbolically: 2 - f'(u) for f' = u/sqrt(1 + u^2) + (u - 1)(u + 3)/(u + 1)^2
+    is 1/(sqrt(1 + u^2) (sqrt(1 + u^2) + u)) + 4/(u + 1)^2 (over one denominator, u^7, it overflows at u ~ 1e44),
+    and 2u - f(u) for f = sqrt(1 + u^2) + (u - 1)^2/(u + 1) - sqrt(2) is (3u - 1)/(u + 1) + sqrt(2) - 1/(u +
+    sqrt(1 + u^2)): each accurate in float64 as far as u^2 is a float."""
+    groups: dict[frozenset, list] = {}
+    for term in sp.Add.make_args(sp.expand(e)):
+        radicals = frozenset(p for p in term.atoms(sp.Pow) if p.free_symbols and p.exp.is_Rational and not p.exp.is_Integer)
+        groups.setdefault(radicals, []).append(term)
+    rest = sp.Add(*groups.pop(frozenset(), []))
+    if not groups:
+        return e
+    side = "-" if at == sp.oo else "+"
+    parts = []
+    for terms in groups.values():
+        group = sp.Add(*terms)
+        slope = sp.limit(group / U, U, at, side) if at == sp.oo else sp.S.Zero
+        end = sp.limit(group - slope * U, U, at, side) if slope.is_finite else sp.oo
+        if not (slope.is_finite and end.is_finite):
+            return e
+        parts.append(_rationalised(sp.expand(group - slope * U - end)))
+        rest += slope * U + end
+    return sp.Add(*parts) + sp.cancel(rest)
+
+
+def _error(e: sp.Expr, points: list, *, reach: bool = False) -> int:
+    """How many of the points e evaluates badly in float64 (numpy): more than 1e-13 relative from mpmath (at
+    enough digits that its own cancellation does not matter), or not finite where the exact value is a normal
+    float. With reach=True (points ordered outwards towards an end), how many points lie past the first bad
+    one: a form that stays accurate further towards u = 0 or oo scores lower."""
+    import mpmath
+    import numpy as np
+
+    fast, exact = sp.lambdify(U, e, "numpy"), sp.lambdify(U, e, "mpmath")
+    bad = 0
+    with np.errstate(all="ignore"):
+        for x in points:
+            try:
+                # a form that cancels loses ~2 log10(u) digits: the reference carries them
+                with mpmath.workdps(40 + 2 * int(abs(np.log10(x)))):
+                    ref = exact(mpmath.mpf(x))
+            except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                continue
+            if isinstance(ref, mpmath.mpc) or not mpmath.isfinite(ref) or not 1e-300 < abs(ref) < 1e300:
+                continue
+            try:
+                got = float(fast(np.float64(x)))
+            except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                got = float("nan")
+            if not (np.isfinite(got) and abs(got - ref) <= 1e-13 * abs(ref)):
+                if reach:
+                    return len(points) - points.index(x)
+                bad += 1
+    return bad
+
+
+# Next to u = 1 first: f'(1) is often 0 there, the critic's optimum when p = q, where training converges, and an
+# expanded form (-2/sqrt(u) - 6 sqrt(u) + 2u + 6 for 2 (sqrt(u) - 1)^3/sqrt(u)) loses every digit. Then over the
+# range a float32 or float64 slope can reach.
+_NEAR_ONE = [1 + s * 2.0**-k for k in range(1, 53, 3) for s in (1, -1)]
+_EVERYWHERE = [2.0**k for k in range(-400, 401, 10)]
+_NEAR = {"lo": [2.0**-k for k in range(0, 1001, 10)], "hi": [2.0**k for k in range(0, 1001, 10)]}
+
+
+def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None) -> sp.Expr:
+    """Among equivalent forms (expanded, cancelled, simplified, logs expanded, radicals rationalised), the one
+    evaluated most accurately in float64 where it is used (towards u = 0 or u = oo for a distance to an end of
+    f''s range), then the shortest: a form is judged by how many sample points it evaluates badly in float64,
+    not by its looks. With `prefer` (a predicate: float32-safe), the forms it accepts come first (over one
+    denominator, -u log u + 2 u log(u + 1) overflows float32 at u = 1e37; expanded, f' does not)."""
+    forms = [e]
+    steps = [sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised]
+    if region in _NEAR:
+        steps.append(lambda x: _termwise(x, sp.oo if region == "hi" else sp.S.Zero))
+    for step in steps:
+        ok, form = attempt(what, step, e, seconds=5)
+        if ok and not form.has(sp.zoo, sp.nan, sp.I):
+            forms.append(form)
+    regions = [(_NEAR[region], True)] if region in _NEAR else [(_NEAR_ONE, False), (_EVERYWHERE, False)]
+    scored = []
+    for form in dict.fromkeys(forms):
+        counts = []
+        for points, reach in regions:
+            ok, bad = attempt(what, lambda: _error(form, points, reach=reach), seconds=10)
+            counts.append(bad if ok else len(points) + 1)
+        scored.append((0 if prefer is None or prefer(form) else 1, *counts, sp.count_ops(form), len(str(form)),
+                       form))
+    return min(scored, key=lambda x: x[:-1])[-1]
+
+
+def _printed(e: sp.Expr, helpers: set[str]) -> str:
+    printer = TorchPrinter(U, "u")
+    text = printer.emit(apply_rules(e))
+    helpers |= printer.helpers
+    if printer.branches:
+        raise DerivationError("a numeric branch cannot be lowered: its f is piecewise inside a smooth piece")
+    return text
+
+
+_X = sp.Symbol("x")
+_Y = sp.Symbol("y")  # log u for u = e^y: the solver's own variable, exact and one logarithm fewer
+
+
+def _log_u_as_y(e: sp.Expr) -> sp.Expr:
+    return e.xreplace({sp.log(U): _Y})
+
+
+def _printed_cse(e: sp.Expr, helpers: set[str], log_u_is_y: bool) -> str:
+    """The body of a function of u and x returning e, common subexpressions bound once."""
+    bindings, (out,) = sp.cse([apply_rules(_log_u_as_y(e) if log_u_is_y else e)], symbols=sp.numbered_symbols("w"))
+    printer = TorchPrinter(U, "u", {_X: "x", _Y: "y", **{sym: sym.name for sym, _ in bindings}})
+    lines = [f"{sym.name} = {printer.emit(b)}" for sym, b in bindings] + [f"return {printer.emit(out)}"]
+    helpers |= printer.helpers
+    if printer.branches:
+        raise DerivationError("a numeric branch cannot be lowered: its f is piecewise inside a smooth piece")
+    return "\n    ".join(lines)
+
+
+def _map(piece: NumericPiece) -> tuple[str, str]:
+    """(kind, code computing `u, du` from y)."""
+    if piece.hi == sp.oo:
+        if piece.lo == 0:
+            return "exp", "_exp_map(y)"
+        return "shifted", f"_shifted_exp_map(y, {float(piece.lo)!r})"
+    return "logistic", f"_logistic_map(y, {float(piece.lo)!r}, {float(piece.hi)!r})"
+
+
+def _log_max(dtype) -> float:
+    """The largest y of the dtype whose e^y is finite in it: log of its largest float, rounded down."""
+    y = dtype(np.log(np.finfo(dtype).max))
+    with np.errstate(over="ignore"):
+        while not np.isfinite(np.exp(y)):
+            y = np.nextafter(y, dtype(0))
+    return float(y)
+
+
+def _numpy(e: sp.Expr):
+    return sp.lambdify(U, e, "numpy")
+
+
+def _numpy_map(piece: NumericPiece):
+    lo, hi = float(piece.lo), float(piece.hi)
+    if piece.hi == sp.oo:
+        return lambda y: (lo + np.exp(y), np.exp(y)) if piece.lo != 0 else (np.exp(y), np.exp(y))
+    w = hi - lo
+
+    def logistic(y):
+        s = 1.0 / (1.0 + np.exp(-y))
+        return np.where(y < 0, lo + w * s, hi - w / (1.0 + np.exp(y))), w * s / (1.0 + np.exp(y))
+    return logistic
+
+
+def _newton_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.Expr, helpers: set[str],
+                   log_residual: bool = False, per_y: bool = False) -> str:
+    """def name(y, tau): Newton's correction to y for G(u) = tau, u = map(y): G = f' (direct), log of the gap to
+    an end of f''s range (lo), or minus that log (hi); G' = f'' or f''/gap. f' (or the gap) and f'' share their
+    common subexpressions (one sqrt(u) for both)."""
+    if per_y:  # u = e^y
+        value, d2f = _log_u_as_y(value), _log_u_as_y(d2f)
+    bindings, (g, d2) = sp.cse([apply_rules(value), apply_rules(d2f)], symbols=sp.numbered_symbols("w"))
+    printer = TorchPrinter(U, "u", {_Y: "y", **{sym: sym.name for sym, _ in bindings}})
+    lines = [f"{sym.name} = {printer.emit(e)}" for sym, e in bindings]
+    g_text, d2_text = printer.emit(g), printer.emit(d2)
+    if not per_y:  # d2 is f''(u): times du/dy (per_y: d2 is already f''(u) u, simplified, for u = e^y)
+        d2_text = f"({d2_text}) * du"
+    helpers |= printer.helpers
+    if printer.branches:
+        raise DerivationError("a numeric branch cannot be lowered: its f is piecewise inside a smooth piece")
+    if form == "direct" and log_residual:  # sign(s) log(1 + |s|), s = f'(u): near-linear in y for f' ~ e^u
+        lines.append(f"s = {g_text}")
+        delta = f"(torch.copysign(torch.log1p(s.abs()), s) - tau) * (1.0 + s.abs()) / ({d2_text})"
+    elif form == "direct":
+        delta = f"({g_text} - tau) / ({d2_text})"
+    else:
+        sign = "" if form == "lo" else "-"
+        lines.append(f"gap = {g_text}")
+        delta = f"({sign}torch.log(gap) - tau) * gap / ({d2_text})"
+    body = "\n    ".join([f"u, du = {mapping}", *lines, f"return {delta}"])
+    what = {"direct": "slog f'(u) = tau" if log_residual else "f'(u) = tau", "lo": "log(f'(u) - a) = tau", "hi": "-log(b - f'(u)) = tau"}[form]
+    return f"def {name}(y, tau):\n    \"\"\"Newton's correction to y for {what}, u = map(y).\"\"\"\n    {body}"
+
+
+def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_residual: bool) -> tuple[str, str]:
+    """(constants, def name(x)): the root y of G(map(y)) = tau for the input x, in x's dtype."""
+    k = len(table.knots) - 1
+    upper = name.upper()
+    knots = ", ".join(repr(y) for y in table.knots)
+    zs = ", ".join(repr(z) for z in table.zs)
+    columns = {"LO": table.knots[:-1], "HI": table.knots[1:], "Z0": table.zs[:-1],
+               "SLOPE": [(y1 - y0) / (z1 - z0) for y0, y1, z0, z1 in
+                         zip(table.knots[:-1], table.knots[1:], table.zs[:-1], table.zs[1:])]}
+    # per knot interval: its ends in y (the bracket), its start in z and the slope dy/dz, in each dtype
+    consts = "\n".join(f"{upper}_{key} = torch.tensor([{', '.join(repr(v) for v in values)}], dtype=torch.float64)"
+                        for key, values in columns.items())
+    consts += (f"\n{upper}_TABLES = {{dtype: tuple(t.to(dtype) for t in ({', '.join(f'{upper}_{key}' for key in columns)}))"
+               f"\n    for dtype in (torch.float32, torch.float64)}}")
+    if kind == "cusp":  # the cube root of tau - centre, then sign(z) log(1 + |z|)
+        z = (f"tau - {table.centre!r}\n    z = z.abs().pow_(1.0 / 3.0).log1p_().copysign_(z)"
+             if table.centre else "tau.abs().pow_(1.0 / 3.0).log1p_().copysign_(tau)")
+    elif kind == "slog":
+        z = "tau.abs().log1p_().copysign_(tau)"
+    else:
+        z = "tau"
+    target = {"slog": "z", "cusp": "torch.copysign(torch.log1p(tau.abs()), tau)"}.get(kind) if log_residual else "tau"
+    clamp = f"torch.clamp(z, {table.zs[0]!r}, {table.zs[-1]!r})" if kind == "identity" else "z"
+    return consts, f'''def {name}(x):
+    """y with G(map(y)) = tau: the knot interval of the table that holds the root is a bracket (G increases), the
+    interpolation in z the start, then Newton steps clamped to the bracket (fdiv.lower.table)."""
+    tau = {tau}
+    z = {z}
+    zc = {clamp}
+    pos = zc / torch.add(1.0, zc.abs(), alpha={1.0 / T_COMPRESS!r})
+    pos = pos.mul_({1.0 / table.h!r}).add_({-table.xi0 / table.h!r}).clamp_(0.0, {float(k - 1)!r})
+    idx = pos.nan_to_num_(nan=0.0).int().reshape(-1)  # a NaN input gives a NaN result, not an index error
+    lo, hi, z0, slope = (torch.index_select(t, 0, idx).view_as(x) for t in {upper}_TABLES[x.dtype])
+    y = torch.addcmul(lo, z - z0, slope).clamp_(lo, hi)
+    target = {target}
+    for _ in range({table.steps["float64"]} if x.dtype == torch.float64 else {table.steps["float32"]}):
+        # a correction that is not finite (f' overflowed) is not taken; one that leaves the bracket stops at its end
+        y = (y - {delta}(y, target).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)).clamp_(lo, hi)
+    return y'''
+
+
+def _factored_powers(e: sp.Expr) -> sp.Expr:
+    """The powers of sums in e's factored form (its zeros, kept exact: (sqrt(u) - 1)^2), times the rest expanded
+    (u^(-3/2) (2 u^(3/2) + u) = 2 + 1/sqrt(u), which neither overflows nor underflows)."""
+    factors = sp.Mul.make_args(sp.factor(e))
+    zeros = [f for f in factors if f.is_Pow and f.base.is_Add and f.exp.is_positive]
+    return sp.Mul(*zeros) * sp.expand(sp.Mul(*[f for f in factors if f not in zeros]))
+
+
+def _newton_slope(d2f: sp.Expr, piece: NumericPiece, f: sp.Expr, df: sp.Expr) -> sp.Expr:
+    """f''(u) u, the Newton slope in y for u = e^y, as one expression: the most accurate float32-safe form among
+    those of the product, its factored and its expanded form (u^(3/2) in a denominator underflows at u = 1e-26)."""
+    starts = [d2f * U]
+    # partial fractions: 1/2 - 1/(u + 1) + 1/(2 u), where the factored (u^2 + 1)/(2 u (u + 1)) overflows
+    for step in (sp.factor, _factored_powers, sp.expand, lambda x: sp.apart(sp.expand(x), U)):
+        ok, form = attempt("simplifying f''(u) u", step, d2f * U, seconds=5)
+        if ok:
+            starts.append(form)
+    safe = lambda e: _float32_safe([e], piece, f, df, e)  # noqa: E731
+    forms = [_simplest(e, "simplifying f''(u) u", prefer=safe) for e in starts]
+    return next((e for e in forms if safe(e)), forms[0])
+
+
+def _float32_safe(exprs: list[sp.Expr], piece: NumericPiece, f: sp.Expr, df: sp.Expr,
+                  newton_slope: sp.Expr | None = None) -> bool:
+    """Whether the expressions evaluate in float32 within 1e-4 of float64 (relative, or absolute next to 0) at
+    every u of the piece (a grid of log u from float32's smallest normal to its largest value) where f'(u) and
+    f*(f'(u)) = u f'(u) - f(u) are float32 numbers: where the result fits a float32, no intermediate may
+    overflow ((sqrt(u) - 1)^3 does at u = 5e25, where f*(f'(u)) ~ u^2 already does, and is fine; sqrt(1 + u^2)
+    at u = 2e19, inside the range, is not). Newton's slope may overflow where its value does not fit (the step is
+then 0 and the table's start stands, at |t| ~ 1e38). If one does, the piece is solved in float64 for float32
+inputs too."""
+    big = float(np.finfo(np.float32).max)
+    lo = max(float(piece.lo), float(np.finfo(np.float32).tiny))
+    hi = min(float(piece.hi), big)
+    u64 = np.exp(np.linspace(np.log(lo), np.log(hi), 2001)[1:-1])
+    u32 = u64.astype(np.float32)
+    u64 = u32.astype(np.float64)
+    with np.errstate(all="ignore"):
+        slope = np.asarray(_numpy(df)(u64), dtype=np.float64) * np.ones_like(u64)
+        fstar = u64 * slope - np.asarray(_numpy(f)(u64), dtype=np.float64)
+    inside = (np.abs(slope) <= big) & (np.abs(fstar) <= big)
+    for e in exprs:
+        fn = _numpy(e)
+        with np.errstate(all="ignore"):
+            a = np.asarray(fn(u64), dtype=np.float64) * np.ones_like(u64)
+            b = np.asarray(fn(u32), dtype=np.float64) * np.ones_like(u64)
+        keep = inside & ((np.abs(a) <= big) if e is newton_slope else True)  # an infinite slope: a zero step
+        a, b = a[keep], b[keep]
+        with np.errstate(all="ignore"):  # inf - inf where a form overflows: a rejection, not a warning
+            close = np.isfinite(b) & (np.abs(b - a) <= 1e-4 * np.maximum(np.abs(a), 1.0))
+        if not np.all(close):
+            return False
+    return True
+
+
+def _cusp(df, d2f, piece: NumericPiece) -> float | None:
+    """f'(u0) where f''(u0) = 0 inside the piece (a convex f whose f'' touches 0: f' - f'(u0) ~ (u - u0)^3, and the
+    inverse of f' has a cube-root cusp there), found on a grid of log u and refined by golden section; None if
+    f'' stays away from 0."""
+    lo = float(piece.lo) if piece.lo.is_finite else 0.0
+    hi = float(piece.hi) if piece.hi.is_finite else np.inf
+    ys = np.linspace(-30.0, 30.0, 6001)
+    u = np.exp(ys)
+    u = u[(u > lo) & (u < hi)]
+    if len(u) < 3:
+        return None
+    with np.errstate(all="ignore"):
+        kappa = np.abs(d2f(u) * u / (1.0 + np.abs(df(u)) + np.abs(d2f(u) * u)))
+    if not np.isfinite(kappa).any():
+        return None
+    j = int(np.nanargmin(kappa))
+    if not 0 < j < len(u) - 1 or kappa[j] > 1e-3:
+        return None
+    a, b = np.log(u[j - 1]), np.log(u[j + 1])
+    g = (np.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(100):
+        c, d = b - g * (b - a), a + g * (b - a)
+        with np.errstate(all="ignore"):
+            fc, fd = abs(d2f(np.exp(c))), abs(d2f(np.exp(d)))
+        a, b = (a, d) if fc < fd else (c, b)
+    u0 = float(np.exp(0.5 * (a + b)))
+    with np.errstate(all="ignore"):
+        scale = 1.0 + abs(float(df(u0))) + abs(float(d2f(u0 * 1.5)) * u0)
+        return float(df(u0)) if abs(float(d2f(u0))) * u0 <= 1e-9 * scale else None
+
+
+def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
+    """The functions and autograd classes of one numeric piece."""
+    k = piece.index
+    f = piece.f
+    raw = sp.diff(f, U)
+    df = _simplest(raw, "simplifying f'", prefer=lambda e: _float32_safe([e], piece, f, raw))
+    d2f = _simplest(sp.diff(df, U), "simplifying f''")
+    kind, mapping = _map(piece)
+    helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind], "_chunked"}
+    y_lo, y_hi = _Y_RANGE[kind]
+    interval = f"({piece.lo}, {piece.hi})"
+    np_map, np_d2f = _numpy_map(piece), _numpy(d2f)
+    lines = [
+        f"def _piece{k}_f(u):",
+        f'    """f(u) on u in {interval}."""',
+        f"    return {_printed(f, helpers)}",
+        "",
+        "",
+        f"def _piece{k}_d2f(u):",
+        f'    """f\'\'(u) on u in {interval}."""',
+        f"    return {_printed(d2f, helpers)}",
+    ]
+    log_u = "y" if kind == "exp" else "torch.log(u)"
+    # the Newton slope in y: f''(u) du/dy, for u = e^y simplified as one expression (2 + 2/u^3 overflows in
+    # float32 where (2 + 2/u^3) u = 2 u + 2/u^2 does not)
+    slope_y = _newton_slope(d2f, piece, f, df) if kind == "exp" else d2f
+    float32_ok = _float32_safe([df, slope_y], piece, f, df, slope_y)
+    # f*(t) = t u - f(u) at the root; where f itself overflows float32 (t u with it: u log u at u = 1e37) but f*
+    # does not, f*(t) = (u f'(u) - f(u)) + u (t - f'(u)), u f' - f simplified (u/2 + log(2 sqrt(u)/(u + 1)) - 1/2):
+    # algebraically the same, no overflow, no cancellation of t u against f(u), and still stationary in u (an
+    # error in u* moves it to second order only)
+    rest_value = None
+    if "direct" in piece.forms and not _float32_safe([f], piece, f, df):
+        safe = lambda e: _float32_safe([e], piece, f, df)  # noqa: E731
+        rest = _simplest(U * df - f, "simplifying u f'(u) - f(u)", prefer=safe)
+        if safe(rest):
+            rest_value = rest + U * (_X - df)
+    float32_ok = float32_ok and (rest_value is not None or _float32_safe([f], piece, f, df))
+    for form in piece.forms:
+        if form == "direct":
+            g = df
+            np_g = _numpy(df)
+            index_kind, tau, tau_range = "slog", "x", (-_FLOAT64_MAX, _FLOAT64_MAX)
+            value = f"x * u - _piece{k}_f(u)" if rest_value is None else f"_piece{k}_direct_value(x, u, y)"
+            if rest_value is not None:
+                lines += ["", "", f"def _piece{k}_direct_value(x, u, y):",
+                          f'    """f*(x) = x u - f(u) at the root u of f\'(u) = x, as (u f\'(u) - f(u)) + u (x - f\'(u))."""',
+                          f"    {_printed_cse(rest_value, helpers, kind == 'exp')}"]
+            d_value, d_ratio = "u", f"1.0 / _piece{k}_d2f(u)"
+            doc = "f'(u) = t; input t"
+        else:
+            s = piece.slope_lo if form == "lo" else piece.slope_hi
+            sign = 1 if form == "lo" else -1
+            g = _simplest(sign * (df - s), "simplifying the distance of f' to the end of its range", form)
+            rest = _simplest(s * U - f, "simplifying s u - f(u)", form)
+            float32_ok = float32_ok and _float32_safe([g, rest], piece, f, df)
+            np_gap = _numpy(g)
+            np_g = (lambda gap: (lambda u: np.log(gap(u))))(np_gap) if form == "lo" else \
+                (lambda gap: (lambda u: -np.log(gap(u))))(np_gap)
+            index_kind = "identity"
+            tau, tau_range = ("x", (_LOG_TINY, _LOG_MAX)) if form == "lo" else ("-x", (-_LOG_MAX, -_LOG_TINY))
+            what = f"f'(u) - ({s})" if form == "lo" else f"{s} - f'(u)"
+            lines += ["", "", f"def _piece{k}_{form}_rest(u):",
+                      f'    """{s} u - f(u), without cancellation."""',
+                      f"    return {_printed(rest, helpers)}"]
+            if form == "lo":
+                doc = f"{what} = c, solved as log({what}) = log c; input log c"
+                value = f"_piece{k}_lo_rest(u) + torch.exp(x + {log_u})"
+                d_value, d_ratio = f"torch.exp(x + {log_u})", f"torch.exp(x) / _piece{k}_d2f(u)"
+            else:
+                doc = f"{what} = c, solved as -log({what}) = -log c; input log c"
+                value = f"_piece{k}_hi_rest(u) - torch.exp(x + {log_u})"
+                d_value, d_ratio = f"-torch.exp(x + {log_u})", f"-torch.exp(x) / _piece{k}_d2f(u)"
+        step_name, solve_name = f"_piece{k}_{form}_delta", f"_piece{k}_{form}_solve"
+        centre = _cusp(np_g, np_d2f, piece) if form == "direct" else None
+        if centre is not None:
+            index_kind = "cusp"
+        # Newton on f' itself (cheapest), else on its signed log (f' growing like e^u), else the robust iteration
+        for log_residual in ((False, True) if form == "direct" else (False,)):
+            np_step = _numpy_step(np_g, np_d2f, np_map, form, np_gap if form != "direct" else None, log_residual)
+            ok, table = attempt("tabulating the inverse of f'", build, np_g, np_map, np_step, index_kind, tau_range,
+                                (y_lo, y_hi), centre or 0.0, seconds=60)
+            if ok:
+                break
+        cls = f"_Piece{k}{form.capitalize()}"
+        keep_y = form != "direct" and log_u == "y"  # the backward pass needs log u = y (lo, hi forms)
+        if ok:
+            consts, solve = _solve_source(solve_name, table, index_kind, tau, step_name, log_residual)
+            solver = [consts, "", "", _newton_source(step_name, mapping, form, g, slope_y, helpers, log_residual,
+                                                       per_y=kind == "exp"),
+                      "", "", solve]
+        else:
+            solver = [_robust_source(solve_name, mapping, form, g, d2f, tau, (y_lo, y_hi), helpers)]
+        lines += [
+            "", "",
+            *solver,
+            "", "",
+            f"def _piece{k}_{form}_forward(x):",
+            f'    """(f*, u*, y) at x, u* = map(y) the root."""',
+            f"    y = {solve_name}(x)",
+            *([f"    # u* beyond the dtype's normal range (a table end) stays finite and non-zero: f(0) = 0 * log 0 would",
+               f"    # be NaN where f*(t) -> -f(0+) is finite, and so would inf - inf at u = inf (the upper end is the",
+               f"    # largest y whose e^y is finite in the dtype)",
+               f"    y = torch.clamp(y, math.log(torch.finfo(x.dtype).tiny), "
+               f"{_log_max(np.float32)!r} if x.dtype == torch.float32 else {_log_max(np.float64)!r})"]
+              if kind == "exp" else []),
+            f"    u, _ = {mapping}",
+            f"    value = {value}",
+            "    # NaN only where f*(t) overflows (t u - f(u) as inf - inf) or t is NaN: +inf, and NaN again where t is",
+            "    # (the last term is 0 unless x is NaN; x = +-inf keeps its value)",
+            "    nan = torch.nan_to_num(x, nan=math.nan, posinf=0.0, neginf=0.0).mul_(0.0)",
+            "    value = value.nan_to_num_(nan=math.inf, posinf=math.inf, neginf=-math.inf).add_(nan)",
+            f"    return value, u{', y' if keep_y else ''}",
+            "", "",
+            f"class {cls}(torch.autograd.Function):",
+            f'    """(f*, u*) on u in {interval}: {doc}. Solved in the input\'s dtype; the backward pass is the',
+            '    implicit function theorem (d f*/dt = u*, d u*/dt = 1/f\'\'(u*)), not the iterations."""',
+            "",
+            "    @staticmethod",
+            "    def forward(ctx, x_in):",
+            "        ctx.set_materialize_grads(False)  # an output nobody differentiates (the ratio) costs nothing",
+            "        x = x_in if x_in.dtype in (torch.float32, torch.float64) else x_in.float()" if float32_ok else
+            "        x = x_in.double()  # f's expressions overflow in float32 where u* is a float32 (see _float32_safe)",
+            f"        value, u{', y' if keep_y else ''} = _chunked(_piece{k}_{form}_forward, x)",
+            f"        ctx.save_for_backward(x, u{', y' if keep_y else ''})",
+            "        return value.to(x_in.dtype), u.to(x_in.dtype)",
+            "",
+            "    @staticmethod",
+            "    @once_differentiable",
+            "    def backward(ctx, grad_value, grad_ratio):",
+            f"        x, u{', y' if keep_y else ''} = ctx.saved_tensors",
+            "        x_in_dtype = grad_value.dtype if grad_value is not None else grad_ratio.dtype",
+            "        gv = None if grad_value is None else grad_value.to(x.dtype)",
+            "        gr = None if grad_ratio is None else grad_ratio.to(x.dtype)",
+            "        # the ratio's term only where its incoming gradient is non-zero: d u*/dt = 1/f''(u*) is infinite",
+            "        # where f'' vanishes (u* = 1 for (sqrt(u) - 1)^4, the optimum when P = Q); 0 * inf would be NaN",
+            f"        grad = None if gv is None else gv * ({d_value})",
+            f"        if gr is not None:",
+            f"            ratio = torch.where(gr == 0, torch.zeros_like(gr), gr * ({d_ratio}))",
+            f"            grad = ratio if grad is None else grad + ratio",
+            "        return None if grad is None else grad.to(x_in_dtype)",
+            "", "",
+            f"def _piece{k}_{form}(x):",
+            f"    return {cls}.apply(x)[0]",
+            "", "",
+            f"def _piece{k}_{form}_ratio(x):",
+            f"    return {cls}.apply(x)[1]",
+        ]
+    return "\n".join(lines)
+
+
+def _robust_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.Expr, tau: str,
+                   y_range: tuple[float, float], helpers: set[str]) -> str:
+    """def name(x) where no table reaches float64 resolution within 4 Newton steps (f' growing like e^(e^y),
+    say): a 64-step bracketed Newton iteration (runtime._bracketed_newton) in float64, on asinh(f'(u)) or the log
+    of the gap to an end of f''s range."""
+    helpers.add("_bracketed_newton")
+    bindings, (g, d2) = sp.cse([apply_rules(value), apply_rules(d2f)], symbols=sp.numbered_symbols("w"))
+    printer = TorchPrinter(U, "u", {sym: sym.name for sym, _ in bindings})
+    body = [f"{sym.name} = {printer.emit(e)}" for sym, e in bindings] + [f"s = {printer.emit(g)}"]
+    d2_text = printer.emit(d2)
+    helpers |= printer.helpers
+    if form == "direct":
+        ret, target = f"torch.asinh(s), ({d2_text}) / torch.hypot(torch.ones_like(s), s) * du", "torch.asinh(tau)"
+    else:
+        ret, target = f"{'' if form == 'lo' else '-'}torch.log(s), ({d2_text}) / s * du", "tau"
+    inner = "\n        ".join([f"u, du = {mapping}", *body, f"return {ret}"])
+    return f'''def {name}(x):
+    """y with G(map(y)) = tau: no table reached float64 resolution within 4 Newton steps for this f, so a 64-step
+    bracketed Newton iteration in float64 (rtsafe: Newton inside the bracket, bisection otherwise)."""
+    def g(y):
+        {inner}
+
+    tau = ({tau}).double()
+    return _bracketed_newton({target}, g, {y_range[0]!r}, {y_range[1]!r}).to(x.dtype)'''
+
+
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+_LOG_MAX = float(np.log(np.finfo(np.float64).max))
+_LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
+
+
+def _numpy_step(G, d2f, mapping, form: str, gap, log_residual: bool = False):
+    """Newton's correction in numpy, as the generated _delta function computes it."""
+    def step(y, tau):
+        with np.errstate(all="ignore"):
+            u, du = mapping(y)
+            if form == "direct" and not log_residual:
+                return (G(u) - tau) / (d2f(u) * du)
+            if form == "direct":
+                g = G(u)
+                return (np.copysign(np.log1p(np.abs(g)), g) - np.copysign(np.log1p(np.abs(tau)), tau)) * \
+                    (1.0 + np.abs(g)) / (d2f(u) * du)
+            g = gap(u)
+            return (G(u) - tau) * g / (d2f(u) * du)
+    return step
+
+
+def branch_call(piece: NumericPiece, t: sp.Expr, log_c: dict[str, sp.Expr], *, ratio: bool = False,
+                split: sp.Expr | None = None, var: sp.Symbol = T) -> sp.Expr:
+    """The call that evaluates the piece at t: the anchored form where the piece has one (log c given per
+    form), both split at `split` (in var) when it has two."""
+    forms = piece.forms
+    if forms == ("direct",):
+        return piece.call("direct", t, ratio)
+    if len(forms) == 1:
+        return piece.call(forms[0], log_c[forms[0]], ratio)
+    return sp.Piecewise((piece.call("lo", log_c["lo"], ratio), var < split),
+                        (piece.call("hi", log_c["hi"], ratio), True))

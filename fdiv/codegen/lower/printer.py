@@ -1,0 +1,234 @@
+"""SymPy -> torch source: a visitor with one method per expression kind.
+
+Constants print as exact float literals (repr of the correctly rounded double), so output is deterministic.
+A Piecewise prints as nested torch.where whose branches see a clamped copy of the variable, so the branch not
+taken is evaluated at a safe point inside its own interval and cannot poison values or gradients with NaN.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from ...errors import DerivationError
+
+HELPERS = {"softplus": "_softplus", "log_softplus": "_log_softplus", "log1mexp": "_log1mexp",
+           "wright_omega": "_wright_omega", "log_wright_omega": "_log_wright_omega",
+           "log1mexp_ratio": "_log1mexp_ratio"}
+TORCH = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh", "sqrt": "torch.sqrt", "Abs": "torch.abs",
+         "sign": "torch.sign", "log1p": "torch.log1p", "expm1": "torch.expm1", "sigmoid": "torch.sigmoid"}
+
+
+class TorchPrinter:
+    def __init__(self, var: sp.Symbol, var_text: str | None = None, local_names: dict | None = None):
+        self.var = var
+        self.var_text = var_text or var.name  # how the variable prints (a safe copy inside a branch)
+        self.local_names = local_names or {}  # symbols bound to local variables (common subexpressions)
+        self.helpers: set[str] = set()
+        self.branches: list[str] = []  # assignments a Piecewise needs before the returned expression
+
+    def doprint(self, expr: sp.Expr) -> str:
+        return self.emit(expr)
+
+    def emit(self, e: sp.Expr) -> str:
+        if isinstance(e, sp.Expr) and e.is_number and not e.has(sp.zoo, sp.nan) and not isinstance(e, sp.Number):
+            value = complex(e.evalf(30))
+            if value.imag != 0:
+                raise DerivationError(f"expression is not real: {e}")
+            return repr(value.real)  # a constant such as log(2): one correctly rounded literal
+        for cls in type(e).__mro__:
+            method = getattr(self, "_print_" + cls.__name__, None)
+            if method is not None:
+                return method(e)
+        name = getattr(e.func, "__name__", type(e).__name__)
+        if name in HELPERS:
+            self.helpers.add(HELPERS[name])
+            return f"{HELPERS[name]}({', '.join(self.emit(a) for a in e.args)})"
+        if name in TORCH:
+            return f"{TORCH[name]}({self.emit(e.args[0])})"
+        if name.startswith("_piece") and name.isidentifier():  # generated solver code (lower.numeric)
+            return f"{name}({self.emit(e.args[0])})"
+        raise DerivationError(f"cannot lower {name} to torch (in {e})")
+
+    # atoms
+    def _print_Symbol(self, e):
+        if e in self.local_names:
+            return self.local_names[e]
+        if e != self.var:
+            raise DerivationError(f"unexpected free symbol {e} in a lowered expression")
+        return self.var_text
+
+    def _print_Number(self, e):
+        if e in (sp.oo, -sp.oo):
+            return "math.inf" if e == sp.oo else "-math.inf"
+        if e.has(sp.zoo, sp.nan):
+            raise DerivationError("expression is undefined (zoo or nan)")
+        return repr(float(e))
+
+    def _print_NumberSymbol(self, e):
+        return repr(float(e))
+
+    def _print_Infinity(self, e):
+        return "math.inf"
+
+    def _print_NegativeInfinity(self, e):
+        return "-math.inf"
+
+    # arithmetic
+    def _constant(self, e) -> bool:
+        return not e.free_symbols
+
+    def _print_Add(self, e):
+        if self._constant(e):
+            return repr(float(e))
+        const = sum((a for a in e.args if self._constant(a)), sp.S.Zero)
+        terms = sorted((a for a in e.args if not self._constant(a)), key=sp.default_sort_key)
+        positive = [t for t in terms if not t.could_extract_minus_sign()]
+        if positive and terms[0].could_extract_minus_sign():  # a - b, not -b + a: no negation kernel
+            terms.remove(positive[0])
+            terms.insert(0, positive[0])
+        if const != 0:
+            terms.append(sp.Float(float(const)))
+        out = self.emit(terms[0])
+        for t in terms[1:]:
+            if t.could_extract_minus_sign():
+                out += f" - {self._wrap(-t, sp.Add)}"
+            else:
+                out += f" + {self._wrap(t, sp.Add)}"
+        return out
+
+    def _wrap(self, e, parent) -> str:
+        text = self.emit(e)
+        if e.is_Add or (parent is sp.Pow and (e.is_Mul or e.is_Pow or (e.is_Number and e < 0))):
+            return f"({text})"
+        return text
+
+    def _print_Mul(self, e):
+        if self._constant(e):
+            return repr(float(e))
+        coeff = e.as_coeff_Mul()[0]
+        if e.could_extract_minus_sign() and not (coeff.is_Number and coeff < 0 and coeff != -1):
+            return f"-{self._wrap(-e, sp.Mul)}" if not (-e).is_Add else f"-({self.emit(-e)})"
+        # a negative coefficient other than -1 prints as the factor `* -k`: one kernel, not a negation and a product
+        num, den = [], []
+        const = sp.Mul(*[f for f in sp.Mul.make_args(e) if self._constant(f)])
+        if const != 1:
+            num.append(const)
+        for f in sp.Mul.make_args(e):
+            if self._constant(f):
+                continue
+            base, power = f.as_base_exp()
+            if power.is_Number and power < 0:
+                den.append(base if power == -1 else sp.Pow(base, -power))
+            else:
+                num.append(f)
+        num_text = " * ".join(self._wrap(f, sp.Mul) for f in sorted(num, key=self._constant)) or "1.0"
+        if not den:
+            return num_text
+        den_text = " * ".join(self._wrap(f, sp.Mul) for f in den)
+        return f"{num_text} / ({den_text})" if len(den) > 1 else f"{num_text} / {self._wrap(den[0], sp.Pow)}"
+
+    def _radicand(self, base) -> str:
+        """The base of a fractional power. It is >= 0 wherever the expression is real, but rounding can put it
+        a hair below 0 at a branch point (softplus(v) - 3 at v = log(e^3 - 1) in float32): clamp it there,
+        so the value is 0 rather than NaN (and its gradient, through the clamp, is not NaN either)."""
+        text = self.emit(base)
+        if base.is_nonnegative or getattr(base.func, "__name__", "") in ("softplus", "exp", "sigmoid") or \
+                (base.is_Pow and base.base == sp.E):
+            return text
+        return f"torch.clamp({text}, min=0.0)"
+
+    def _print_Pow(self, e):
+        base, power = e.args
+        if self._constant(e):
+            return repr(float(e))
+        if power == sp.Rational(1, 2):
+            return f"torch.sqrt({self._radicand(base)})"
+        if power == -1:
+            return f"1.0 / {self._wrap(base, sp.Pow)}"
+        if power == -sp.Rational(1, 2):
+            return f"torch.rsqrt({self._radicand(base)})"
+        if power.is_Integer:
+            n = int(power)
+            if n in (2, 3, -2):
+                return f"{self._wrap(base, sp.Pow)} ** {n}"
+            if abs(n) % 2 == 0 or _cheap(base):  # an odd power repeats its base: only a cheap one
+                text = _integer_power(self._wrap(base, sp.Pow), abs(n))
+                return text if n > 0 else f"1.0 / ({text})"
+            return f"{self._wrap(base, sp.Pow)} ** {n}"
+        if power.is_Rational and power.q == 2 and abs(power) > 1 and _cheap(base):  # u^(k + 1/2) = u^k sqrt(u)
+            k = abs(int(power - sp.Rational(1, 2) if power > 0 else power + sp.Rational(1, 2)))
+            root = self._radicand(base)
+            whole = _integer_power(root if root.isidentifier() else f"({root})", k)
+            return f"{whole} * torch.sqrt({root})" if power > 0 else f"torch.rsqrt({root}) / ({whole})"
+        if power.is_Number:
+            text = self._radicand(base)
+            return f"{'(' + text + ')' if base.is_Add or base.is_Mul or base.is_Pow else text} ** {float(power)!r}"
+        if base == sp.E:
+            return f"torch.exp({self.emit(power)})"
+        return f"{self._wrap(base, sp.Pow)} ** {self._wrap(power, sp.Pow)}"
+
+    def _print_exp(self, e):
+        return f"torch.exp({self.emit(e.args[0])})"
+
+    # piecewise
+    def _print_Piecewise(self, e):
+        """Branches in order; branch i holds on (upper_{i-1}, upper_i] (or with < where its condition says);
+        inside it the variable is replaced by a safe interior point wherever the branch is not taken."""
+        pieces = list(e.args)
+        bounds = [self._upper(c) for _, c in pieces]
+        ops = ["<=" if isinstance(c, sp.LessThan) else "<" for _, c in pieces]
+        x = self.var.name
+        out = None
+        for i in range(len(pieces) - 1, -1, -1):
+            expr, _ = pieces[i]
+            hi = (bounds[i], ops[i]) if bounds[i] is not None else None
+            lo = (bounds[i - 1], ">" if ops[i - 1] == "<=" else ">=") if i > 0 else None
+            safe = self._safe(expr, lo, hi)
+            out = safe if out is None else f"torch.where({x} {ops[i]} {float(bounds[i])!r}, {safe}, {out})"
+        return out
+
+    def _upper(self, cond) -> sp.Expr | None:
+        if cond is sp.true:
+            return None
+        if isinstance(cond, (sp.LessThan, sp.StrictLessThan)) and cond.lhs == self.var and not cond.rhs.free_symbols:
+            return cond.rhs
+        raise DerivationError(f"cannot lower the condition {cond}")
+
+    def _safe(self, expr, lo, hi) -> str:
+        """expr on its branch: the variable where the branch holds, an interior point elsewhere, so the branch
+        not taken is finite and its zero gradient stays zero (a clamp would put it on the edge, e.g. at a
+        sqrt(0) or log(0), where 0 * inf = NaN)."""
+        x = self.var.name
+        if not expr.free_symbols:
+            return f"torch.full_like({x}, {self.emit(expr)})"
+        if lo is None and hi is None:
+            return self.emit(expr)
+        if lo is None:
+            point, mask = float(hi[0]) - 1, f"{x} {hi[1]} {float(hi[0])!r}"
+        elif hi is None:
+            point, mask = float(lo[0]) + 1, f"{x} {lo[1]} {float(lo[0])!r}"
+        else:
+            point = (float(lo[0]) + float(hi[0])) / 2
+            mask = f"({x} {lo[1]} {float(lo[0])!r}) & ({x} {hi[1]} {float(hi[0])!r})"
+        name = f"{x}_{len(self.branches)}"
+        self.branches.append(f"{name} = torch.where({mask}, {x}, torch.full_like({x}, {point!r}))")
+        inner = TorchPrinter(self.var, name)
+        text = inner.emit(expr)
+        self.helpers |= inner.helpers
+        return text
+
+
+def _cheap(base: sp.Expr) -> bool:
+    """A base that costs at most one add to evaluate again (u, u + 1): worth repeating to avoid the pow kernel."""
+    return base.is_Symbol or (base.is_Add and all(a.is_Symbol or a.is_Number for a in base.args))
+
+
+def _integer_power(base: str, n: int) -> str:
+    """base ** n for n >= 1 with squares and cubes only: torch computes x ** 2 and x ** 3 as products, any other
+    exponent through the general pow kernel, twenty times slower; each product rounds once (a few ulps at n = 8)."""
+    if n == 1:
+        return base
+    if n in (2, 3):
+        return f"{base} ** {n}"
+    if n % 2 == 0:
+        return f"({_integer_power(base, n // 2)}) ** 2"
+    return f"{_integer_power(base, n - 1)} * {base}"

@@ -1,0 +1,270 @@
+"""Emit an f-DPO preference-loss module: `fdiv gen NAME --objective dpo -o DIR`.
+
+Convention: D_f(pi||pi_ref) = E_{pi_ref}[f(pi/pi_ref)], so fdiv's `kl` (f = u log u) gives standard DPO.
+The optimum of max_pi E_pi[r] - beta D_f(pi||pi_ref) satisfies r = beta f'(pi/pi_ref) + lambda wherever the
+f-DPO link is valid (fdiv.codegen.objectives.link); lambda cancels in the Bradley-Terry probability, so with
+g(r) = f'(e^r) and r = log pi - log pi_ref,
+
+    implicit_reward(logp_policy, logp_ref, beta) = beta g(r)
+    preference_loss(logp_w, logp_ref_w, logp_l, logp_ref_l, beta) = mean of -log sigmoid(beta (g(r_w) - g(r_l)))
+
+The module takes log-probabilities, never probabilities. g, the margin g(r_w) - g(r_l) and log g' come from
+fdiv.codegen.objectives.terms, pass through fdiv.codegen.lower.rules and print with fdiv.codegen.lower.printer.TorchPrinter. Values
+and gradients are autograd Functions with the backward written out: the gradient of the loss with respect to
+r_w is -sigmoid(-m) beta g'(r_w), formed from log g' so that it is never 0 * inf.
+
+Safety is emit's: the module holds only what the printers produced (formulas through emit's _safe_text, the
+spec through its _spec_line), the name is validated by names.module_name, the source is compiled before it is
+written, and the write is atomic (emit.write_atomic).
+"""
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+import sympy as sp
+
+from ..._util import __version__
+from ...spec import names
+from ...derivation.engine import Derivation
+from ..emit import (_directory, _runtime_sources, _safe_text, _spec_line, check_constants, refuse_to_clobber,
+                    write_atomic)
+from ...errors import FdivError
+from ..lower.printer import TorchPrinter
+from ..lower.rules import apply_rules
+from ...spec.spec import U
+from . import terms as T
+from .link import Link, link_of
+
+RUNTIME = Path(__file__).with_name("dpo_runtime.py")
+_BETA, _LOG_BETA = sp.Symbol("beta", positive=True), sp.Symbol("log_beta", real=True)
+_LOWER_ORDER = ["_softplus", "_log_softplus", "_log1mexp"]
+_OWN_ORDER = ["_signed_sum", "_sigmoid_times"]
+
+
+@cache
+def _own_sources() -> dict[str, str]:
+    text = RUNTIME.read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    return {node.name: ast.get_source_segment(text, node) for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+class _Printer(TorchPrinter):
+    """TorchPrinter plus Max (torch.maximum) and signed_sum(s1, l1, s2, l2, ...), a call of the embedded
+    _signed_sum."""
+
+    def _print_Max(self, e: sp.Expr) -> str:
+        out = self.emit(e.args[0])
+        for arg in e.args[1:]:
+            out = f"torch.maximum({out}, {self.emit(arg)})"
+        return out
+
+    def _print_signed_sum(self, e: sp.Expr) -> str:
+        self.helpers.add("_signed_sum")
+        pairs = ", ".join(f"({self.emit(e.args[i])}, {self.emit(e.args[i + 1])})" for i in range(0, len(e.args), 2))
+        return f"_signed_sum({pairs})"
+
+
+def dpo_link(d: Derivation) -> Link:
+    if d.f.free_symbols - {U}:
+        raise FdivError("the f-DPO module needs numeric parameter values; give them with --param K=V")
+    return link_of(d.f, d.name if d.name != "custom" else "f")
+
+
+def _lowered(e: sp.Expr) -> sp.Expr:
+    return apply_rules(e)
+
+
+def _body(printer: _Printer, bindings: list[tuple[sp.Symbol, sp.Expr]], expr: sp.Expr) -> str:
+    lines = [f"{sym.name} = {printer.emit(_lowered(value))}" for sym, value in bindings]
+    return "\n    ".join([*lines, f"return {printer.emit(_lowered(expr))}"])
+
+
+def render_module(d: Derivation) -> str:
+    """The module's source, or an FdivError naming why the spec has no valid f-DPO link. Only f and f' are used
+    (validated and derived by fdiv); f* and its self-checks play no part in the preference loss."""
+    what = "f" if d.name == "custom" else d.name
+    verdict = dpo_link(d)
+    if not verdict.valid:
+        raise FdivError(f"{what} has no valid f-DPO link: {verdict.reason}")
+    fp = d.optimal_critic
+    try:
+        terms = T.decompose(fp)
+        log_slope = T.log_slope(fp)
+    except T.Unsupported as exc:
+        raise FdivError(f"{what}: no stable f-DPO lowering: {exc}") from None
+    T.check(fp, terms, log_slope)
+
+    helpers: set[str] = set()
+    scale = {_BETA: "beta", _LOG_BETA: "log_beta"}
+    reward_bindings, reward_expr = terms.reward(T.R, _BETA, _LOG_BETA)
+    pr = _Printer(T.R, "r", {**scale, **{sym: sym.name for sym, _ in reward_bindings}})
+    reward = _body(pr, reward_bindings, reward_expr)
+    slope = _body(pr, [], log_slope)
+    helpers |= pr.helpers
+    bindings, margin_expr = terms.margin(T.A, T.B, _BETA, _LOG_BETA)
+    pm = _Printer(T.A, "r_w", {T.B: "r_l", **scale, **{sym: sym.name for sym, _ in bindings}})
+    margin = _body(pm, bindings, margin_expr)
+    helpers |= pm.helpers
+    if "_signed_sum" in helpers:
+        helpers.add("_log1mexp")
+    lower_src = _runtime_sources()
+    own_src = _own_sources()
+    code = "\n\n\n".join([lower_src[h] for h in _LOWER_ORDER if h in helpers] +
+                         [own_src[h] for h in _OWN_ORDER if h in helpers or h == "_sigmoid_times"])
+    g_r = fp.subs(U, sp.exp(T.R))
+    src = f'''"""fdiv f-DPO preference loss for {_spec_line(d)}.
+
+Generated by fdiv {__version__}. Do not edit: regenerate with `fdiv gen --objective dpo`.
+
+The policy maximises E_pi[reward] - beta D_f(pi||pi_ref), D_f(pi||pi_ref) = E_pi_ref[f(pi/pi_ref)]; at the
+optimum reward = beta f'(pi/pi_ref) + lambda, and lambda cancels in the Bradley-Terry probability. With
+r = log pi - log pi_ref (inputs are log-probabilities):
+    f(u)                = {_safe_text(d.f)}
+    f'(u)               = {_safe_text(fp)}
+    f'(0+)              = {_safe_text(d.f_prime_at_zero)}
+    f'(e^r)             = {_safe_text(g_r)}
+    implicit reward     = beta f'(e^r)
+    preference loss     = -log sigmoid(beta (f'(e^r_w) - f'(e^r_l))), averaged over the batch
+"""
+import torch
+import torch.nn.functional as F
+
+
+{code}
+
+
+def _reward(r, beta, log_beta):
+    """beta f'(e^r), each term finite wherever its true value is."""
+    {reward}
+
+
+def _log_slope(r):
+    """log of d/dr f'(e^r) = u f''(u) at u = e^r."""
+    {slope}
+
+
+def _margin(r_w, r_l, beta, log_beta):
+    """beta (f'(e^r_w) - f'(e^r_l)), without overflow before the true value overflows, exactly 0 when
+    r_w = r_l."""
+    {margin}
+
+
+def _beta(beta, like):
+    if not like.is_floating_point():  # an integer beta would round to 0 and be refused for the wrong reason
+        raise TypeError("log-probabilities must be floating-point tensors")
+    beta = beta.to(dtype=like.dtype, device=like.device) if isinstance(beta, torch.Tensor) else \\
+        torch.tensor(float(beta), dtype=like.dtype, device=like.device)
+    if not bool((beta > 0).all()):
+        raise ValueError("beta must be positive")
+    return beta
+
+
+class _ImplicitReward(torch.autograd.Function):
+    """beta f'(e^r); d/dr = beta exp(log slope) (no 0 * inf), d/dbeta = f'(e^r)."""
+
+    @staticmethod
+    def forward(ctx, r, beta):
+        reward = _reward(r, beta, torch.log(beta))
+        ctx.save_for_backward(r, beta, reward)
+        return reward
+
+    @staticmethod
+    def backward(ctx, grad):
+        r, beta, reward = ctx.saved_tensors
+        slope = torch.exp(torch.log(beta) + _log_slope(r))
+        grad_r = torch.where(grad == 0, torch.zeros_like(grad), grad * slope)
+        grad_beta = None
+        if ctx.needs_input_grad[1]:
+            grad_beta = torch.where(grad == 0, torch.zeros_like(grad), grad * reward / beta).sum_to_size(beta.shape)
+        return grad_r.sum_to_size(r.shape), grad_beta
+
+
+class _PreferenceLoss(torch.autograd.Function):
+    """-log sigmoid(m), m = beta (f'(e^r_w) - f'(e^r_l)); d/dr_w = -sigmoid(-m) beta g'(r_w), d/dr_l the
+    opposite at r_l, d/dbeta = -sigmoid(-m) (g(r_w) - g(r_l)), each formed without 0 * inf."""
+
+    @staticmethod
+    def forward(ctx, r_w, r_l, beta):
+        m = _margin(r_w, r_l, beta, torch.log(beta))
+        ctx.save_for_backward(r_w, r_l, beta, m)
+        return -F.logsigmoid(m)
+
+    @staticmethod
+    def backward(ctx, grad):
+        r_w, r_l, beta, m = ctx.saved_tensors
+        log_beta = torch.log(beta)
+        log_w = log_beta + _log_slope(r_w)
+        log_l = log_beta + _log_slope(r_l)
+        w = _sigmoid_times(m, torch.exp(log_w), log_w)
+        l = _sigmoid_times(m, torch.exp(log_l), log_l)
+        grad_w = torch.where(grad == 0, torch.zeros_like(grad), -grad * w).sum_to_size(r_w.shape)
+        grad_l = torch.where(grad == 0, torch.zeros_like(grad), grad * l).sum_to_size(r_l.shape)
+        grad_beta = None
+        if ctx.needs_input_grad[2]:
+            delta = m / beta
+            b = _sigmoid_times(m, delta, torch.log(torch.abs(m)) - log_beta)
+            grad_beta = torch.where(grad == 0, torch.zeros_like(grad), -grad * b).sum_to_size(beta.shape)
+        return grad_w, grad_l, grad_beta
+
+
+def implicit_reward(logp_policy, logp_ref, beta):
+    """beta f'(pi/pi_ref) from log-probabilities (the reward up to a per-prompt constant)."""
+    r = logp_policy - logp_ref
+    return _ImplicitReward.apply(r, _beta(beta, r))
+
+
+def preference_loss(logp_w, logp_ref_w, logp_l, logp_ref_l, beta, reduction="mean"):
+    """Mean over the batch of -log sigmoid(beta (f'(pi_w/pi_ref_w) - f'(pi_l/pi_ref_l))), from the
+    log-probabilities of the chosen (w) and rejected (l) responses under the policy and the reference;
+    reduction "sum" or "none" gives the sum or the per-pair losses."""
+    r_w = logp_w - logp_ref_w
+    r_l = logp_l - logp_ref_l
+    losses = _PreferenceLoss.apply(r_w, r_l, _beta(beta, r_w))
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "none":
+        return losses
+    raise ValueError("reduction must be 'mean', 'sum' or 'none'")
+
+
+class Loss(torch.nn.Module):
+    """The preference loss as a module: forward(logp_w, logp_ref_w, logp_l, logp_ref_l) with a fixed beta."""
+
+    def __init__(self, beta=0.1):
+        super().__init__()
+        if not float(beta) > 0:
+            raise ValueError("beta must be positive")
+        self.beta = float(beta)
+
+    def forward(self, logp_w, logp_ref_w, logp_l, logp_ref_l):
+        return preference_loss(logp_w, logp_ref_w, logp_l, logp_ref_l, self.beta)
+
+    def implicit_reward(self, logp_policy, logp_ref):
+        return implicit_reward(logp_policy, logp_ref, self.beta)
+'''
+    try:
+        compile(src, "<generated module>", "exec")
+    except SyntaxError as exc:  # a printer bug, never user text: still, never write a broken module
+        raise FdivError(f"the generated module does not compile ({exc.msg}); nothing written") from None
+    check_constants(src)
+    return src
+
+
+def module_name(d: Derivation, name: str | None = None) -> str:
+    """--name, else <divergence>_dpo (so it sits beside the f-GAN module of the same divergence)."""
+    return names.module_name(name if name is not None else
+                             (f"{d.name}_dpo" if d.name != "custom" else "custom_f_dpo"))
+
+
+def write_module(d: Derivation, out_dir: str | Path, name: str | None = None, *, force: bool = False) -> Path:
+    """Render first, then write atomically: a spec without a valid link, a failed rewrite or a failed write
+    leaves nothing new behind; an existing file is replaced only when fdiv generated it (or with force=True)."""
+    out = _directory(out_dir)
+    target = out / f"{module_name(d, name)}.py"
+    refuse_to_clobber(target, force)
+    write_atomic(target, render_module(d), force=force)
+    return target

@@ -1,0 +1,351 @@
+"""The convex conjugate over u >= 0: f*(t) = sup_{u >= 0} (u t - f(u)), exactly and piecewise.
+
+Branches in increasing t:
+  t <= f'(0+)                     -f(0)          (only when f'(0+) is finite; then f(0) is finite too)
+  f'(lo+) < t < f'(hi-) on a piece  t u(t) - f(u(t)), u(t) = (f')^-1(t) on that piece (the real branch)
+  t in [f'(c-), f'(c+)] at a kink c  t c - f(c)   (subdifferential)
+  t > f'(oo)                      +oo            (outside dom f*)
+The end t = f'(oo) is in dom f* exactly when the supremum is finite there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mpmath
+import sympy as sp
+
+from .._util.checks import Check, numeric_method
+from ..errors import DerivationError
+from .numeric import mp_function, numeric_form, real_value, to_mpf
+from ..spec.spec import U
+from .inverse import is_numeric, piece_conjugate, slope_inverse
+from .._util.timelimit import attempt, step_seconds, time_limit
+from .validate import Analysis, Piece
+
+T = sp.Symbol("t", real=True)
+_S = sp.Symbol("s", positive=True)  # t measured from a finite end of a piece's slope range
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An interval of the real line with exact ends (+-oo allowed); the JSON contract's shape."""
+
+    lower: sp.Expr
+    upper: sp.Expr
+    lower_closed: bool
+    upper_closed: bool
+
+    def to_json(self) -> dict:
+        return {"lower": str(self.lower), "upper": str(self.upper),
+                "lower_closed": self.lower_closed, "upper_closed": self.upper_closed}
+
+    def __str__(self) -> str:
+        return f"{'[' if self.lower_closed else '('}{self.lower}, {self.upper}{']' if self.upper_closed else ')'}"
+
+    def as_set(self) -> sp.Interval:
+        return sp.Interval(self.lower, self.upper, not self.lower_closed, not self.upper_closed)
+
+
+@dataclass(frozen=True)
+class Branch:
+    kind: str  # "boundary" | "smooth" | "kink"
+    expr: sp.Expr  # f*(t) on the branch
+    upper: sp.Expr  # the branch holds for t < upper (t <= upper when closed)
+    closed: bool
+    ratio: sp.Expr  # the maximising u as a function of t: (f')^-1(t)
+
+    @property
+    def numeric(self) -> bool:
+        return is_numeric(self.expr)
+
+
+@dataclass(frozen=True)
+class Conjugate:
+    branches: tuple[Branch, ...]
+    expr: sp.Expr  # Piecewise in t, valid on domain
+    domain: Interval
+    critic_range: Interval
+    ratio: sp.Expr  # (f')^-1(t) on the critic range
+    checks: tuple[Check, ...] = ()  # numeric decisions made on the way (labelled)
+
+    @property
+    def numeric(self) -> bool:
+        """Whether some branch has no closed form (evaluated as a root of f'(u) = t)."""
+        return any(b.numeric for b in self.branches)
+
+
+def conjugate(a: Analysis) -> Conjugate:
+    branches: list[Branch] = []
+    if a.f_prime_at_zero.is_finite:
+        if not a.f_at_zero.is_finite:
+            raise DerivationError(f"f'(0+) = {a.f_prime_at_zero} is finite but f(0+) = {a.f_at_zero} is not")
+        branches.append(Branch("boundary", -a.f_at_zero, a.f_prime_at_zero, True, sp.Integer(0)))
+    for i, piece in enumerate(a.pieces):
+        if not piece.affine:
+            expr, ratio = _smooth_branch(piece)
+            branches.append(Branch("smooth", expr, piece.df_hi, False, ratio))
+        if i + 1 < len(a.pieces):
+            c, nxt = piece.hi, a.pieces[i + 1]
+            if nxt.df_lo != piece.df_hi:
+                branches.append(Branch("kink", sp.expand(T * c - piece.f.subs(U, c)), nxt.df_lo, True, c))
+    upper = a.f_prime_at_infinity
+    closed, checks = False, []
+    if upper.is_finite:
+        closed, check = _finite_at_end(branches[-1], a.pieces[-1], upper)
+        checks = [check] if check else []
+    domain = Interval(-sp.oo, upper, False, closed)
+    critic = Interval(a.f_prime_at_zero, upper, a.pieces[0].affine, a.pieces[-1].affine)
+    inner = [b for b in branches if b.kind != "boundary"] or branches
+    return Conjugate(tuple(branches), _piecewise(branches, "expr"), domain, critic, _piecewise(inner, "ratio"),
+                     tuple(checks))
+
+
+def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, Check | None]:
+    """Is f*(b) = lim_{u -> oo} (b u - f(u)) finite? Tried as that limit in u, then as the limit of the last
+    branch at b-; where SymPy cannot decide, b u - f(u) (increasing in u) is followed out to u = 2^640 at 60
+    digits and the answer is reported as a numeric check."""
+    tries = []
+    if last.kind == "kink":
+        tries.append(lambda: last.expr.subs(T, b))
+    # b u - f(u) increases (its slope b - f'(u) > 0), so f*(b) is its limit: usually far cheaper than the
+    # limit of the branch (0.06 s against 19 s for the alpha-divergence with alpha < 0 symbolic)
+    tries.append(lambda: sp.limit(sp.simplify(b * U - piece.f), U, sp.oo))
+    if last.kind != "kink" and not is_numeric(last.expr):
+        tries.append(lambda: sp.limit(last.expr, T, b, "-"))
+    for fn in tries:
+        ok, at_end = attempt("computing f* at the end of its domain", fn)
+        if ok and isinstance(at_end, sp.Expr) and at_end.is_finite is not None and not isinstance(at_end, sp.Limit) \
+                and not at_end.has(sp.AccumBounds, sp.nan):
+            return bool(at_end.is_finite), None
+    gap = mp_function(b * U - piece.f, U)
+    with mpmath.workdps(60):
+        values = [real_value(gap, mpmath.mpf(2) ** k, dps=60) for k in (40, 80, 160, 320, 640)]
+    if any(v is None for v in values):
+        raise DerivationError(f"could not decide whether t = {b} belongs to dom f*: b u - f(u) is not real for large u")
+    steps = [y - x for x, y in zip(values, values[1:])]
+    finite = steps[-1] < steps[-2] / 4 or steps[-1] < mpmath.mpf(10) ** -25
+    detail = (f"b u - f(u) at u = 2^40 ... 2^640: increments {', '.join(mpmath.nstr(d, 3) for d in steps)}; "
+              f"{'they shrink: a finite limit' if finite else 'they do not shrink: it grows without bound'}")
+    return finite, Check(f"t = {b} {'in' if finite else 'not in'} dom f*", True, numeric_method(len(values), 60),
+                         detail)
+
+
+def _piecewise(branches: list[Branch], field: str) -> sp.Expr:
+    pairs: list[tuple[sp.Expr, sp.Expr]] = []
+    for i, b in enumerate(branches):
+        value = getattr(b, field)
+        cond = sp.true if i == len(branches) - 1 else (T <= b.upper if b.closed else T < b.upper)
+        if pairs and pairs[-1][0] == value:
+            pairs[-1] = (value, cond)
+        else:
+            pairs.append((value, cond))
+    return pairs[0][0] if len(pairs) == 1 else sp.Piecewise(*pairs)
+
+
+def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
+    """(f*(t), u(t)) on a smooth strictly convex piece: invert f'(u) = t on the right real branch.
+
+    Closed forms first (an isolated logarithm, then SymPy's solve, both under time limits); where neither
+    gives a usable real branch, the branch is the numeric conjugate t u*(t) - f(u*(t)) with u*(t) the root
+    of f'(u) = t on the piece (fdiv.inverse), labelled numeric wherever it is shown."""
+    lo_t, hi_t = piece.df_lo, piece.df_hi
+    if hi_t.is_finite:
+        t_of_s, s_of_t, width = hi_t - _S, hi_t - T, hi_t - lo_t
+    elif lo_t.is_finite:
+        t_of_s, s_of_t, width = lo_t + _S, T - lo_t, sp.oo
+    else:
+        t_of_s, s_of_t, width = T, T, None
+    var = _S if width is not None else T
+    samples = _samples(width)
+    cand = None
+    for strategy in (_log_isolated, _solved):  # the cheap one first; solve only when it finds nothing
+        found = [c for c in strategy(piece.df, t_of_s) if _usable(c)]
+        for c in found + [_real_roots(c) for c in found]:
+            c = _tidy_lambert(c)
+            if _is_inverse(c, piece, var, t_of_s, samples):
+                cand = c
+                break
+        if cand is not None:
+            break
+    if cand is None:
+        return numeric_branch(piece)
+    ok, value = attempt("simplifying f*", lambda: _sign_rules(_tidy_lambert(t_of_s * cand - piece.f.subs(U, cand))))
+    if not ok:
+        return numeric_branch(piece)
+    value = _simplest(value, "simplifying f*")
+    if var is _S:
+        value, cand = value.subs(_S, s_of_t), cand.subs(_S, s_of_t)
+    ok, tidy = attempt("simplifying f*", lambda: _sign_rules(_tidy_lambert(value)))
+    value = _simplest(tidy if ok else value, "simplifying f*", deep=False)
+    ratio = _simplest(cand, "simplifying (f')^-1", deep=False)
+    return _lambert_args(value), _lambert_args(ratio)
+
+
+def numeric_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
+    """f*(t) and u*(t) on the piece as numeric functions (no closed form: see fdiv.inverse)."""
+    return piece_conjugate(T, piece.f, piece.lo, piece.hi), slope_inverse(T, piece.df, piece.lo, piece.hi)
+
+
+#: A solution longer than this (SymPy's count_ops) is not a usable closed form: Cardano's formula for a cubic
+#: with complex intermediate terms is exact but evaluates worse than the numeric root and takes minutes to check.
+MAX_SOLUTION_OPS = 60
+
+
+def _usable(cand: sp.Expr) -> bool:
+    return (not cand.has(sp.I, sp.CRootOf, sp.RootSum, sp.Integral, sp.Sum)
+            and cand.free_symbols <= {T, _S} | {s for s in cand.free_symbols if s.name.endswith("_s")}
+            and sp.count_ops(cand) <= MAX_SOLUTION_OPS)
+
+
+def _solved(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
+    """SymPy's solutions of f'(u) = t, or none when it fails or runs out of time: the numeric branch then
+    takes over, so solve gets at most SOLVE_SECONDS unless the user set a time limit explicitly."""
+    ok, out = attempt("solving f'(u) = t", sp.solve, sp.Eq(df, t_of_s), U, seconds=solve_seconds())
+    return list(out) if ok and isinstance(out, list) else []
+
+
+SOLVE_SECONDS = 3.0  # every closed form in the catalogue and the tests solves in < 0.5 s of CPU
+
+
+def solve_seconds() -> float:
+    import os
+
+    return step_seconds() if "FDIV_TIME_LIMIT" in os.environ else min(step_seconds(), SOLVE_SECONDS)
+
+
+def _log_isolated(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
+    """f'(u) = m + sum k_i log A_i(u) with rational k_i / k: then prod A_i^(n_i) = exp(N (t - m)/k), an
+    algebraic equation in u that solve handles at once (JS-weighted with pi = 3/10 defeats solve otherwise)."""
+    def split():
+        e = sp.expand(sp.expand_log(sp.expand(df), force=True))
+        logs, rest = [], []
+        for term in sp.Add.make_args(e):
+            coeff, factor = term.as_independent(U, as_Add=False)
+            if isinstance(factor, sp.log):
+                logs.append((coeff, factor.args[0]))
+            else:
+                rest.append(term)
+        m = sp.Add(*rest)
+        if not logs or m.has(U):
+            return []
+        k = logs[0][0]
+        ratios = [sp.nsimplify(c / k) for c, _ in logs]
+        if not all(r.is_Rational for r in ratios):
+            return []
+        n = sp.ilcm(*[r.q for r in ratios])
+        z = sp.Symbol("z", positive=True)
+        lhs = sp.Mul(*[a ** (r * n) for r, (_, a) in zip(ratios, logs)])
+        roots = sp.solve(sp.Eq(sp.together(lhs), z), U)
+        return [r.subs(z, sp.exp(n * (t_of_s - m) / k)) for r in roots]
+
+    ok, out = attempt("isolating the logarithm in f'(u) = t", split, seconds=min(step_seconds(), 5))
+    return out if ok else []
+
+
+def _samples(width) -> list[sp.Rational]:
+    width = numeric_form(width)
+    if width is None:
+        return [sp.Rational(v) for v in ("-3", "-1/2", "0", "1/3", "2", "5")]
+    if width == sp.oo:
+        return [sp.Rational(v) for v in ("1/10", "1/2", "1", "2", "7")]
+    return [sp.nsimplify(width * sp.Rational(k, 7), rational=True) for k in range(1, 7)]
+
+
+def _is_inverse(cand, piece: Piece, var, t_of_s, samples) -> bool:
+    """Numerically: cand(s) is real, inside the piece, and f'(cand(s)) = t(s) at every sample (30 digits)."""
+    u_fn, df_fn = mp_function(cand, var), mp_function(piece.df, U)
+    t_fn = mp_function(t_of_s, var)
+    lo, hi = to_mpf(piece.lo), to_mpf(piece.hi)
+    for x in samples:
+        u_val = real_value(u_fn, x)
+        if u_val is None or not lo < u_val < hi:
+            return False
+        slope, target = real_value(df_fn, u_val), real_value(t_fn, x)
+        if slope is None or target is None or abs(slope - target) > mpmath.mpf(10) ** -20 * (1 + abs(target)):
+            return False
+    return True
+
+
+def _real_roots(expr: sp.Expr) -> sp.Expr:
+    """Replace principal odd roots b**(p/q) (q odd) by real ones, sign(b)**p * |b|**(p/q)."""
+    def is_odd_root(e):
+        return e.is_Pow and e.exp.is_Rational and not e.exp.is_Integer and e.exp.q % 2 == 1 and not e.base.is_positive
+
+    return expr.replace(is_odd_root, lambda e: sp.sign(e.base) ** e.exp.p * sp.Abs(e.base) ** e.exp)
+
+
+def _sign_rules(expr: sp.Expr) -> sp.Expr:
+    """sign(x)**(2k) -> 1 and x*sign(x) -> |x|: exact wherever an Abs(x) power factor accompanies them."""
+    expr = expr.replace(lambda e: e.is_Pow and isinstance(e.base, sp.sign) and e.exp.is_even, lambda e: sp.Integer(1))
+    return sp.expand(expr).replace(
+        lambda e: e.is_Mul and any(isinstance(f, sp.sign) and f.args[0] in e.args for f in e.args),
+        lambda e: _fold_sign(e))
+
+
+def _fold_sign(e: sp.Mul) -> sp.Expr:
+    for f in e.args:
+        if isinstance(f, sp.sign) and f.args[0] in e.args:
+            return e / (f * f.args[0]) * sp.Abs(f.args[0])
+    return e
+
+
+def _lambert_args(expr: sp.Expr) -> sp.Expr:
+    """Write W's argument as one exponential, W(E*exp(-t)) -> W(exp(1 - t))."""
+    return expr.replace(lambda e: isinstance(e, sp.LambertW), lambda e: sp.LambertW(sp.powsimp(e.args[0])))
+
+
+def _tidy_lambert(expr: sp.Expr) -> sp.Expr:
+    """exp(a + W(z)) -> exp(a) z / W(z) and log(W(z)) -> log(z) - W(z) (z > 0): the W(e^(1-t)) form."""
+    if not expr.has(sp.LambertW):
+        return expr
+
+    def split_exp(e):
+        terms = sp.Add.make_args(e.args[0])
+        ws = [w for w in terms if isinstance(w, sp.LambertW)]
+        rest = sp.Add(*[w for w in terms if not isinstance(w, sp.LambertW)])
+        out = sp.exp(rest)
+        for w in ws:
+            out *= w.args[0] / w
+        return out
+
+    expr = expr.replace(lambda e: isinstance(e, sp.exp) and any(isinstance(w, sp.LambertW) for w in sp.Add.make_args(e.args[0])), split_exp)
+    expr = sp.expand_log(expr, force=True)
+    expr = expr.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sp.LambertW),
+                        lambda e: sp.expand_log(sp.log(e.args[0].args[0]), force=True) - e.args[0])
+    return sp.expand(expr)
+
+
+def _simplest(expr: sp.Expr, what: str, deep: bool = True) -> sp.Expr:
+    """The shortest of a few equivalent forms; simplify() runs under a time limit and is skipped on timeout."""
+    forms = [expr, sp.expand(expr)]
+    steps = [sp.simplify, sp.factor] if deep else [sp.factor, sp.cancel]
+    if expr.has(sp.log):
+        steps.append(lambda e: sp.simplify(sp.logcombine(e, force=True)))
+    for step in steps:
+        ok, form = attempt(what, step, expr, seconds=4)
+        if ok and (expr.has(sp.Piecewise) or not form.has(sp.Piecewise)):
+            forms.append(form)
+    forms += [sp.powsimp(e) for e in forms]
+    return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
+
+
+def lambert_of_y_exp_y(expr: sp.Expr) -> sp.Expr:
+    """W(y e^y) -> y for y > 0 (W inverts y e^y on y >= -1): makes Lambert-W identities provable.
+
+    Recognises the product form y*exp(y) and the exponential form exp(y + log y) (SymPy folds
+    exp(a)*exp(b) into exp(a + b), so e^(-l) * e^(e^(-l)) arrives as exp(-l + exp(-l)))."""
+    def rule(w):
+        z = sp.powsimp(sp.expand_power_exp(w.args[0]))
+        for factor in sp.Mul.make_args(z):
+            if isinstance(factor, sp.exp):
+                y = sp.simplify(factor.args[0])
+                if y.is_positive and sp.simplify(z / factor - y) == 0:
+                    return y
+        if isinstance(z, sp.exp):
+            exponent = z.args[0]
+            for y in sp.Add.make_args(exponent):
+                if y.is_positive and sp.simplify(sp.expand_log(exponent - y - sp.log(y), force=True)) == 0:
+                    return y
+        return w
+
+    return expr.replace(lambda e: isinstance(e, sp.LambertW), rule)

@@ -1,0 +1,155 @@
+"""Self-checks reported with every derivation, each marked symbolic or numeric (30 digits, k points).
+
+  Fenchel-Young equality   f*(f'(u)) + f(u) = u f'(u) on every smooth piece
+  Fenchel-Young inequality f(u) + f*(t) >= u t on a grid of (u, t)
+  value at f'(1)           f*(f'(1)) = f'(1) - f(1)
+  biconjugate              f**(u) = sup_t (u t - f*(t)) = f(u), the sup found by golden-section search
+  activation               sigma_f(R) is inside dom f*
+"""
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+
+from .activation import V
+from .._util.checks import SYMBOLIC, Check, numeric_method
+from .conjugate import T, Conjugate, lambert_of_y_exp_y
+from .numeric import DPS, golden_max, mp_function, numeric_form, real_value, sample_points, to_mpf
+from ..spec.spec import U
+from .._util.timelimit import attempt
+from .validate import Analysis
+
+_TOL = mpmath.mpf(10) ** (-DPS + 8)
+
+
+def self_checks(a: Analysis, c: Conjugate, sigma: sp.Expr, f_prime_at_one: sp.Expr) -> list[Check]:
+    return [
+        _fenchel_young_equality(a, c),
+        _fenchel_young_inequality(a, c),
+        _value_at_f_prime_one(a, c, f_prime_at_one),
+        _biconjugate(a, c),
+        _activation_in_domain(c, sigma),
+    ]
+
+
+def _is_zero(expr: sp.Expr, what: str) -> bool:
+    if expr.has(sp.LambertW):
+        expr = lambert_of_y_exp_y(expr)
+    for step in (sp.simplify, lambda e: sp.simplify(sp.expand_log(e, force=True))):
+        ok, form = attempt(what, step, expr, seconds=3)
+        if ok and form == 0:
+            return True
+    return False
+
+
+def _fenchel_young_equality(a: Analysis, c: Conjugate) -> Check:
+    name = "Fenchel-Young equality f*(f'(u)) + f(u) = u f'(u)"
+    smooth = [b for b in c.branches if b.kind == "smooth"]
+    pieces = [p for p in a.pieces if not p.affine]
+    symbolic, points = True, 0
+    for branch, piece in zip(smooth, pieces):
+        gap = branch.expr.subs(T, piece.df) + piece.f - U * piece.df
+        if not branch.numeric and _is_zero(gap, "checking Fenchel-Young equality"):
+            continue
+        symbolic = False
+        fn, scale = mp_function(gap, U), mp_function(U * piece.df, U)
+        for x in sample_points(piece.lo, piece.hi, 12):
+            value = real_value(fn, x)
+            points += 1
+            if value is None or abs(value) > _TOL * (1 + abs(real_value(scale, x) or 0)):
+                return Check(name, False, numeric_method(points), f"fails at u = {x}")
+    return Check(name, True, SYMBOLIC if symbolic else numeric_method(points))
+
+
+def _fenchel_young_inequality(a: Analysis, c: Conjugate) -> Check:
+    name = "Fenchel-Young inequality f(u) + f*(t) >= u t"
+    f_fn, g_fn = mp_function(a.f, U), mp_function(c.expr, T)
+    us = sample_points(sp.Integer(0), sp.oo, 12)
+    ts = _domain_points(c, 12)
+    gs = [real_value(g_fn, y) for y in ts]  # each f*(t) once (a numeric branch solves f'(u) = t for it)
+    checked = skipped = 0
+    for x in us:
+        fx = real_value(f_fn, x)  # None: too costly to evaluate there (f is real on (0, oo): validated)
+        for y, gy in zip(ts, gs):
+            if fx is None or gy is None:
+                skipped += 1
+                continue
+            checked += 1
+            if fx + gy - to_mpf(x) * to_mpf(y) < -_TOL * (1 + abs(fx) + abs(gy)):
+                return Check(name, False, numeric_method(checked), f"fails at u = {x}, t = {y}")
+    detail = f"{skipped} pairs not evaluable in time were skipped" if skipped else ""
+    return Check(name, checked >= 20, numeric_method(checked), detail or ("" if checked >= 20 else "too few points"))
+
+
+def _value_at_f_prime_one(a: Analysis, c: Conjugate, fp1: sp.Expr) -> Check:
+    name = "f*(f'(1)) = f'(1)" if a.f_at_one == 0 else "f*(f'(1)) = f'(1) - f(1)"
+    gap = c.expr.subs(T, fp1) - (fp1 - a.f_at_one)
+    if not c.numeric and _is_zero(gap, "checking f*(f'(1))"):
+        return Check(name, True, SYMBOLIC)
+    value = real_value(mp_function(gap, T), 0)
+    return Check(name, value is not None and abs(value) < _TOL, numeric_method(1))
+
+
+def _biconjugate(a: Analysis, c: Conjugate) -> Check:
+    """f**(u) = sup_t (u t - f*(t)) at sampled u. u t - f*(t) is concave in t and its maximiser is t = f'(u),
+    so the search runs over an interval around f'(u) (of half-width 1 + |f'(u)|, cut at the end of dom f*):
+    a fixed interval would miss maximisers far out (f'(20) = 27436 for f = (u - 1)^4)."""
+    name = "biconjugate f**(u) = f(u)"
+    g_fn, f_fn = mp_function(c.expr, T), mp_function(a.f, U)
+    us = [sp.Rational(v) for v in ("1/8", "1/2", "1", "2", "5", "20")]
+    upper = to_mpf(c.domain.upper)
+    with mpmath.workdps(DPS + 10):
+        for x in us:
+            xm = mpmath.mpf(x)
+            piece = next(p for p in a.pieces if p.lo < x < p.hi or p.hi == x)
+            slope = real_value(mp_function(piece.df, U), x)
+            if slope is None:
+                return Check(name, False, numeric_method(len(us)), f"f'({x}) is not real")
+
+            def phi(y):
+                g = real_value(g_fn, y)
+                return -mpmath.inf if g is None else xm * y - g
+
+            width = 1 + abs(slope)
+            lo, hi = slope - width, min(slope + width, upper)
+            best = golden_max(phi, lo, hi, iterations=160)
+            fx = real_value(f_fn, x)
+            if fx is None or abs(best - fx) > mpmath.mpf(10) ** (-20) * (1 + abs(fx)):
+                return Check(name, False, numeric_method(len(us)),
+                             f"at u = {x}: f** = {mpmath.nstr(best, 12)}, f = {mpmath.nstr(fx, 12) if fx is not None else fx}")
+    return Check(name, True, numeric_method(len(us)))
+
+
+def _activation_in_domain(c: Conjugate, sigma: sp.Expr) -> Check:
+    name = "activation maps R into dom f*"
+    ok, ends = attempt("checking the activation's range",
+                       lambda: (sp.limit(sigma, V, -sp.oo), sp.limit(sigma, V, sp.oo),
+                                sp.simplify(sp.diff(sigma, V)).is_positive), seconds=10)
+    if not ok:
+        return Check(name, False, SYMBOLIC, ends)
+    lo, hi, increasing = ends
+    d = c.domain
+    # sigma is strictly increasing, so sigma(R) is the open interval (lo, hi): closedness of dom f* cannot matter
+    ok = bool(increasing) and _le(d.lower, lo) and _le(hi, d.upper)
+    return Check(name, ok, SYMBOLIC, f"sigma_f(R) = ({lo}, {hi}), dom f* = {d}")
+
+
+def _le(a: sp.Expr, b: sp.Expr) -> bool:
+    """a <= b for exact constants (+-oo allowed): SymPy's sign of b - a, else 50-digit evaluation."""
+    if a == -sp.oo or b == sp.oo or a == b:
+        return True
+    if a == sp.oo or b == -sp.oo:
+        return False
+    diff = sp.simplify(b - a)
+    if diff.is_nonnegative is not None:
+        return bool(diff.is_nonnegative)
+    return bool(sp.N(numeric_form(diff), 50) >= -sp.Float(10) ** -40)
+
+
+def _domain_points(c: Conjugate, count: int) -> list[sp.Rational]:
+    d = c.domain
+    upper = numeric_form(d.upper) if d.upper.is_finite else sp.Integer(30)
+    pts = [sp.nsimplify(upper - sp.Rational(2) ** k, rational=True) for k in range(-10, 6)]
+    if d.upper_closed:
+        pts.append(numeric_form(d.upper))
+    return pts[: count + 1]
