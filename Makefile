@@ -3,12 +3,12 @@ PY ?= python3
 PIP = $(PY) -m pip
 STAMP = .setup.stamp
 
-.PHONY: setup demo test bench docs figures clean
+.PHONY: setup demo test bench docs site figures clean
 
 # torch is pinned to the local CPU wheel, the rest to constraints.txt; the package itself only declares ranges.
 $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[test,plot]'
+	$(PIP) install -q -c constraints.txt -e '.[test,plot,docs]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -37,7 +37,11 @@ docs: setup
 	$(PY) -m proofs --write
 	$(PY) -m fdiv.docs --write
 
-# The README's figures and mixture table (docs/mixture.md); the experiment trains every catalogue divergence.
+# The documentation site (docs/ + the API reference from the docstrings) in site/; strict: a warning fails it
+site: setup
+	$(PY) -m mkdocs build --strict
+
+# The figures and mixture table of docs/training.md (docs/mixture.md); the experiment trains every catalogue divergence.
 figures: setup
 	$(PY) -m fdiv plot gan --compare kl reverse-kl -o docs/figures/gan-kl-reverse-kl.png
 	$(PY) -m fdiv experiment mixture --format markdown -o docs/figures/mixture.png > docs/mixture.md.tmp

@@ -415,7 +415,7 @@ def coverage_json(coverage: list[Row]) -> dict:
 
 
 def summary_sentence(coverage: list[Row]) -> str:
-    """The README's coverage sentence, from the table."""
+    """The proofs page's coverage sentence, from the table."""
     n = counts_by_note(coverage)["all"]
     total = sum(n.values())
     return (f"{total} checkable claims in the five notes: {n['checked']} checked, {n['refuted']} refuted, "

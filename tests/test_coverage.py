@@ -1,6 +1,6 @@
 """The coverage of the notes and the reports: the coverage table is computed from the verdicts and the proofs
 (a proof that fails or disappears changes it), points only at proofs that exist, holds every claim the
-checker evaluates, and is what the README states; docs/notes-check.md has one section per claim;
+checker evaluates, and is what the proofs page (docs/proofs-guide.md) states; docs/notes-check.md has one section per claim;
 docs/proofs.md renders sigma^2 and tildes, folds long steps and says where the notes hold no derivation;
 python -m proofs runs chosen topics, shows a diff when a report is stale and stops on Ctrl-C with one line."""
 from __future__ import annotations
@@ -80,7 +80,7 @@ def test_the_table_the_json_and_the_readme_say_the_same():
     assert sum(total.values()) == len(ITEMS) >= 190
     sentence = (f"{sum(total.values())} checkable claims in the five notes: {total['checked']} checked, "
                 f"{total['refuted']} refuted, {total['partly']} partly covered, {total['not covered']} not covered")
-    readme = re.sub(r"<!-- /?fact(:[a-z0-9-]+)? -->", "", (ROOT / "README.md").read_text(encoding="utf-8"))
+    readme = re.sub(r"<!-- /?fact(:[a-z0-9-]+)? -->", "", (ROOT / "docs" / "proofs-guide.md").read_text(encoding="utf-8"))
     assert sentence in " ".join(readme.split()), sentence
     assert "checks every derivation and every claim" not in readme
     refuted = sum(e["verdict"] == REFUTED for e in REPORT["notes"])

@@ -15,7 +15,7 @@ import fdiv
 from fdiv._util.checks import Check
 from fdiv.derivation.render import _tex, _tex_interval
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+CLI_PAGE = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_conjugate_evaluation_is_the_json_word(closed, numeric):
 
 
 def test_readme_states_the_python_values(closed, numeric):
-    line = next(x for x in README.read_text().splitlines() if x.startswith("d.numeric, d.conjugate_evaluation"))
+    line = next(x for x in CLI_PAGE.read_text().splitlines() if x.startswith("d.numeric, d.conjugate_evaluation"))
     said = re.findall(r"\((True|False), '([a-z-]+)'\)", line)
     assert said == [("False", closed.conjugate_evaluation), ("True", numeric.conjugate_evaluation)], line
 

@@ -1,4 +1,5 @@
-"""Generated documents are up to date: the README's catalogue table, docs/catalogue.md, docs/published-table.md."""
+"""Generated documents are up to date: the catalogue table of docs/divergences.md, docs/catalogue.md,
+docs/published-table.md, the facts in every page and the README's examples."""
 from fdiv import docs
 
 
@@ -8,8 +9,8 @@ def test_generated_documents_are_current():
     assert not stale, f"regenerate with: python -m fdiv.docs --write ({', '.join(stale)})"
 
 
-def test_readme_table_lists_every_entry():
-    readme = (docs.ROOT / "README.md").read_text(encoding="utf-8")
+def test_catalogue_page_lists_every_entry():
+    readme = (docs.ROOT / "docs" / "divergences.md").read_text(encoding="utf-8")
     from fdiv.spec import catalogue
 
     for name in catalogue.names():
@@ -17,9 +18,9 @@ def test_readme_table_lists_every_entry():
 
 
 def test_facts_are_computed_not_typed():
-    """Every fact marker in the README names a registered fact, every registered fact is used, and the check
+    """Every fact marker in the pages names a registered fact, every registered fact is used, and the check
     above rewrites a planted wrong value (the README's old JSD, 0.1199...) with the computed one."""
-    readme = (docs.ROOT / "README.md").read_text(encoding="utf-8")
+    readme = "".join(p.read_text(encoding="utf-8") for p in docs.page_paths())
     used = set(docs.FACT.findall(readme))
     keys = {key for key, _ in used}
     assert keys == set(docs.FACTS), (keys ^ set(docs.FACTS))
@@ -53,3 +54,17 @@ def test_leading_digits_cut_and_do_not_round():
     assert docs.leading_digits(1.3484988106265894e307, 5) == "1.3484…e+307"
     assert docs.leading_digits(-2.5e-9, 3) == "-2.50…e-9"
     assert docs.leading_digits(123.456, 3) == "123…" and docs.leading_digits(123.456, 4) == "123.4…"
+
+
+def test_readme_examples_are_the_pages_examples():
+    """The README's examples are copied from the pages that explain them (where the suite runs them): an edit
+    to the README's copy alone is put back, and a README block that no page holds is an error."""
+    page = "intro\n<!-- demo:begin -->\n```python\nx = 1\n```\n<!-- demo:end -->\n"
+    edited = "top\n<!-- demo:begin -->\n```python\nx = 2\n```\n<!-- demo:end -->\nend\n"
+    assert docs.with_blocks(edited, [page]) == "top\n<!-- demo:begin -->\n```python\nx = 1\n```\n<!-- demo:end -->\nend\n"
+    import pytest
+
+    with pytest.raises(KeyError, match="other"):
+        docs.with_blocks("<!-- other:begin -->\nx\n<!-- other:end -->", [page])
+    readme = (docs.ROOT / "README.md").read_text(encoding="utf-8")
+    assert {m.group(2) for m in docs.BLOCK.finditer(readme)} >= {"example", "train-example", "verify-example"}

@@ -132,9 +132,9 @@ def test_mixture_validation(kwargs, message):
 
 
 def test_readme_shows_the_generated_table():
-    """README's mixture block is docs/mixture.md as `make figures` wrote it (no recomputation here)."""
+    """The training page's mixture block is docs/mixture.md as `make figures` wrote it (no recomputation)."""
     root = Path(__file__).resolve().parents[1]
     table = (root / "docs" / "mixture.md").read_text()
     assert table.startswith("P = 0.75 N(-0.75, 0.7^2) + 0.25 N(2.25, 0.7^2)")
     assert len([ln for ln in table.splitlines() if ln.startswith("| ")]) == 1 + len(fdiv.spec.catalogue.names())
-    assert mixture.readme_synced(root / "README.md", root / "docs" / "mixture.md")
+    assert mixture.readme_synced(root / "docs" / "training.md", root / "docs" / "mixture.md")

@@ -434,14 +434,14 @@ def table(rows: list[Row], fmt: str = "markdown") -> str:
                      for row in [header, *body])
 
 
-# ------------------------------------------------------------------------------------ README block
+# ------------------------------------------------------------------------------------ the training page's block
 
 BEGIN = "<!-- mixture:begin (docs/mixture.md, written by make figures) -->"
 END = "<!-- mixture:end -->"
 
 
 def readme_synced(readme: Path, table: Path, *, write: bool = False) -> bool:
-    """Whether README's block between the mixture markers holds docs/mixture.md; with write, make it so."""
+    """Whether the page's block between the mixture markers holds docs/mixture.md; with write, make it so."""
     text, block = readme.read_text(encoding="utf-8"), table.read_text(encoding="utf-8").strip()
     head, sep, rest = text.partition(BEGIN)
     _, sep2, tail = rest.partition(END)
@@ -459,5 +459,5 @@ if __name__ == "__main__":  # python -m fdiv.experiments.mixture --write-readme 
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    ok = readme_synced(root / "README.md", root / "docs" / "mixture.md", write="--write-readme" in sys.argv)
+    ok = readme_synced(root / "docs" / "training.md", root / "docs" / "mixture.md", write="--write-readme" in sys.argv)
     sys.exit(0 if ok else 1)
