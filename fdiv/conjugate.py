@@ -326,7 +326,13 @@ def _simplest(expr: sp.Expr, what: str, deep: bool = True) -> sp.Expr:
         if ok and (expr.has(sp.Piecewise) or not form.has(sp.Piecewise)):
             forms.append(form)
     forms += [sp.powsimp(e) for e in forms]
-    return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
+    return min(forms, key=lambda e: (has_log_of_power(e), sp.count_ops(e), len(str(e))))
+
+
+def has_log_of_power(e: sp.Expr) -> bool:
+    """Whether e holds log(b**x) with an exponent x that varies: logcombine(force=True) writes x log b so, and
+    b**x overflows long before x log b does ((1 - e t)**(1/e - t) for f = e^-u normalised)."""
+    return any(a.args[0].is_Pow and bool(a.args[0].exp.free_symbols) for a in e.atoms(sp.log))
 
 
 def lambert_of_y_exp_y(expr: sp.Expr) -> sp.Expr:

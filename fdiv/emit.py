@@ -119,6 +119,12 @@ def _fused_fake(fake: sp.Expr, slope: sp.Expr, helpers: set[str]) -> str:
     incoming gradient, instead of autograd's graph through f*. Subexpressions of f*(v) that the slope shares
     (omega(1 - v), e^(v - 1)) are computed once in the forward pass and saved."""
     bindings, (value, grad) = sp.cse([fake, slope], symbols=sp.numbered_symbols("x"), optimizations="basic")
+    constants: dict[sp.Symbol, sp.Expr] = {}  # a shared constant (sqrt(6)) is a literal, not a tensor to save
+    for sym, e in bindings:
+        if not e.xreplace(constants).free_symbols:
+            constants[sym] = e.xreplace(constants)
+    bindings = [(sym, e.xreplace(constants)) for sym, e in bindings if sym not in constants]
+    value, grad = value.xreplace(constants), grad.xreplace(constants)
     names = {sym: sym.name for sym, _ in bindings}
     p = TorchPrinter(V, "v", names)
     body = [f"{sym.name} = {p.emit(e)}" for sym, e in bindings]

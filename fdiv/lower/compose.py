@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..activation import V
-from ..conjugate import T, lambert_of_y_exp_y
+from ..conjugate import T, has_log_of_power, lambert_of_y_exp_y
 from ..derive import Derivation
 from ..errors import DerivationError
 from ..timelimit import attempt
@@ -33,7 +33,7 @@ class Lowered:
 
 
 def _simplest(*forms: sp.Expr) -> sp.Expr:
-    return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
+    return min(forms, key=lambda e: (has_log_of_power(e), sp.count_ops(e), len(str(e))))
 
 
 def _simplify(e: sp.Expr) -> sp.Expr:
