@@ -80,19 +80,28 @@ def conjugate(a: Analysis) -> Conjugate:
         if not a.f_at_zero.is_finite:
             raise DerivationError(f"f'(0+) = {a.f_prime_at_zero} is finite but f(0+) = {a.f_at_zero} is not")
         branches.append(Branch("boundary", -a.f_at_zero, a.f_prime_at_zero, True, sp.Integer(0)))
+    smooth = [None if piece.affine else _smooth_branch(piece) for piece in a.pieces]
     for i, piece in enumerate(a.pieces):
-        if not piece.affine:
-            expr, ratio = _smooth_branch(piece)
+        if smooth[i] is not None:
+            expr, ratio = smooth[i]
             branches.append(Branch("smooth", expr, piece.df_hi, False, ratio))
         if i + 1 < len(a.pieces):
             c, nxt = piece.hi, a.pieces[i + 1]
-            if nxt.df_lo != piece.df_hi:
+            # a kink's subdifferential [f'(c-), f'(c+)]; at a C1 breakpoint between two smooth branches one of which
+            # is numeric, the single point t = f'(c), which neither root solve holds (its root is a piece's end)
+            c1_point = smooth[i] is not None and smooth[i + 1] is not None and (
+                is_numeric(smooth[i][0]) or is_numeric(smooth[i + 1][0]))
+            if nxt.df_lo != piece.df_hi or c1_point:
                 branches.append(Branch("kink", sp.expand(T * c - piece.f.subs(U, c)), nxt.df_lo, True, c))
     upper = a.f_prime_at_infinity
     closed, checks = False, []
     if upper.is_finite:
-        closed, check = _finite_at_end(branches[-1], a.pieces[-1], upper)
+        closed, at_end, check = _finite_at_end(branches[-1], a.pieces[-1], upper)
         checks = [check] if check else []
+        if closed and branches[-1].numeric and at_end is not None:
+            # the closed end t = f'(oo) of a numeric branch: f*(b) = lim (b u - f(u)) as u -> oo, where f'(u) = b has
+            # no root to solve for (u* = oo)
+            branches.append(Branch("end", at_end, upper, True, sp.oo))
     domain = Interval(-sp.oo, upper, False, closed)
     critic = Interval(a.f_prime_at_zero, upper, a.pieces[0].affine, a.pieces[-1].affine)
     inner = [b for b in branches if b.kind != "boundary"] or branches
@@ -100,10 +109,11 @@ def conjugate(a: Analysis) -> Conjugate:
                      tuple(checks))
 
 
-def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, Check | None]:
+def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, sp.Expr | None, Check | None]:
     """Is f*(b) = lim_{u -> oo} (b u - f(u)) finite? Tried as that limit in u, then as the limit of the last
     branch at b-; where SymPy cannot decide, b u - f(u) (increasing in u) is followed out to u = 2^640 at 60
-    digits and the answer is reported as a numeric check."""
+    digits and the answer is reported as a numeric check. Returns (finite, the exact value where SymPy found it,
+    the numeric check where it did not)."""
     tries = []
     if last.kind == "kink":
         tries.append(lambda: last.expr.subs(T, b))
@@ -116,7 +126,7 @@ def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, Check 
         ok, at_end = attempt("computing f* at the end of its domain", fn)
         if ok and isinstance(at_end, sp.Expr) and at_end.is_finite is not None and not isinstance(at_end, sp.Limit) \
                 and not at_end.has(sp.AccumBounds, sp.nan):
-            return bool(at_end.is_finite), None
+            return bool(at_end.is_finite), at_end if at_end.is_finite else None, None
     gap = mp_function(b * U - piece.f, U)
     with mpmath.workdps(60):
         values = [real_value(gap, mpmath.mpf(2) ** k, dps=60) for k in (40, 80, 160, 320, 640)]
@@ -126,7 +136,7 @@ def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, Check 
     finite = steps[-1] < steps[-2] / 4 or steps[-1] < mpmath.mpf(10) ** -25
     detail = (f"b u - f(u) at u = 2^40 ... 2^640: increments {', '.join(mpmath.nstr(d, 3) for d in steps)}; "
               f"{'they shrink: a finite limit' if finite else 'they do not shrink: it grows without bound'}")
-    return finite, Check(f"t = {b} {'in' if finite else 'not in'} dom f*", True, numeric_method(len(values), 60),
+    return finite, None, Check(f"t = {b} {'in' if finite else 'not in'} dom f*", True, numeric_method(len(values), 60),
                          detail)
 
 
@@ -140,6 +150,11 @@ def _piecewise(branches: list[Branch], field: str) -> sp.Expr:
         else:
             pairs.append((value, cond))
     return pairs[0][0] if len(pairs) == 1 else sp.Piecewise(*pairs)
+
+
+#: Every smooth branch numeric, no closed form tried: a test switch (the two paths compared on one f); the cache key
+#: holds it.
+FORCE_NUMERIC = False
 
 
 def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
@@ -158,6 +173,8 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     var = _S if width is not None else T
     samples = _samples(width)
     cand = None
+    if FORCE_NUMERIC:
+        return numeric_branch(piece)
     for strategy in (_log_isolated, _solved):  # the cheap one first; solve only when it finds nothing
         found = [c for c in strategy(piece.df, t_of_s) if _usable(c)]
         for c in found + [_real_roots(c) for c in found]:

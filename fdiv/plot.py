@@ -186,7 +186,7 @@ def _numpy_node(node: sp.Function) -> Callable[[np.ndarray], np.ndarray]:
     def call(t):
         t = np.asarray(t, dtype=np.float64)
         with np.errstate(all="ignore"):
-            u = mapping(bisect(df, mapping, t * np.ones_like(t), *y_range))[0]
+            u = mapping(bisect(lambda y: df(mapping(y)[0]), mapping, t * np.ones_like(t), *y_range))[0]
             return u if isinstance(node, SlopeInverse) else t * u - f(u)
     return call
 

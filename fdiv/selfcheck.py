@@ -107,6 +107,8 @@ def _biconjugate(a: Analysis, c: Conjugate) -> Check:
                 return Check(name, False, numeric_method(len(us)), f"f'({x}) is not real")
 
             def phi(y):
+                if y > upper or (y == upper and not c.domain.upper_closed):
+                    return -mpmath.inf  # outside dom f*, where f* = +oo (never evaluated there)
                 g = real_value(g_fn, y)
                 return -mpmath.inf if g is None else xm * y - g
 

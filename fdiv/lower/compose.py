@@ -323,8 +323,18 @@ def _lower_numeric(d: Derivation) -> Lowered:
 
     pieces = numeric_pieces(d.branches)
     a, b = d.critic_range.lower, d.critic_range.upper
-    log_c_v = _log_distances(d)
-    log_c_t = {"lo": sp.log(T - a) if a.is_finite else None, "hi": sp.log(b - T) if b.is_finite else None}
+    ends_v = _log_distances(d)
+    ends_t = {"lo": sp.log(T - a) if a.is_finite else None, "hi": sp.log(b - T) if b.is_finite else None}
+
+    def log_c(p, t: sp.Expr, ends: dict) -> dict[str, sp.Expr]:
+        """log c per anchored form of piece p: the distance of t to the end of p's slope range, without
+        cancellation where that end is one of the critic range's (an inner end, at a kink, is an ordinary number)."""
+        out = {}
+        if p.slope_lo.is_finite:
+            out["lo"] = ends["lo"] if p.slope_lo == a and ends.get("lo") is not None else sp.log(t - p.slope_lo)
+        if p.slope_hi.is_finite:
+            out["hi"] = ends["hi"] if p.slope_hi == b and ends.get("hi") is not None else sp.log(p.slope_hi - t)
+        return out
 
     def joined(field: str, ratio: bool) -> sp.Expr:
         pairs = []
@@ -334,7 +344,7 @@ def _lower_numeric(d: Derivation) -> Lowered:
             if i in pieces:
                 p = pieces[i]
                 split = _inverse_activation(d, (p.slope_lo + p.slope_hi) / 2) if len(p.forms) == 2 else None
-                expr = branch_call(p, d.activation, log_c_v, ratio=ratio, split=split, var=V)
+                expr = branch_call(p, d.activation, log_c(p, d.activation, ends_v), ratio=ratio, split=split, var=V)
             else:
                 expr = compose(d, getattr(br, field))
             pairs.append((expr, br.upper, br.closed))
@@ -352,7 +362,7 @@ def _lower_numeric(d: Derivation) -> Lowered:
         if i in pieces:
             p = pieces[i]
             split = (p.slope_lo + p.slope_hi) / 2 if len(p.forms) == 2 else None
-            expr = branch_call(p, T, log_c_t, split=split, var=T)
+            expr = branch_call(p, T, log_c(p, T, ends_t), split=split, var=T)
         else:
             expr = br.expr
         cond = sp.true if i == len(d.branches) - 1 else (T <= br.upper if br.closed else T < br.upper)

@@ -51,6 +51,7 @@ class TorchPrinter:
         self.local_names = local_names or {}  # symbols bound to local variables (common subexpressions)
         self.helpers: set[str] = set()
         self.branches: list[str] = []  # assignments a Piecewise needs before the returned expression
+        self.mask: str | None = None  # the name of the boolean mask of the Piecewise branch being printed
 
     def doprint(self, expr: sp.Expr) -> str:
         return self.emit(expr)
@@ -75,7 +76,9 @@ class TorchPrinter:
         if name in TORCH:
             return f"{TORCH[name]}({self.emit(e.args[0])})"
         if name.startswith("_piece") and name.isidentifier():  # generated solver code (lower.numeric)
-            return f"{name}({self.emit(e.args[0])})"
+            # inside a branch of a Piecewise, the solve runs only where the branch holds (eager mode)
+            mask = f", {self.mask}" if self.mask else ""
+            return f"{name}({self.emit(e.args[0])}{mask})"
         raise DerivationError(f"cannot lower {name} to torch (in {e})")
 
     # atoms
@@ -242,8 +245,12 @@ class TorchPrinter:
             point = (lo_v + hi_v) / 2
             mask = f"({x} {lo[1]} {lo_v!r}) & ({x} {hi[1]} {hi_v!r})"
         name = f"{x}_{len(self.branches)}"
-        self.branches.append(f"{name} = torch.where({mask}, {x}, torch.full_like({x}, {point!r}))")
         inner = TorchPrinter(self.var, name)
+        if any(getattr(a.func, "__name__", "").startswith("_piece") for a in expr.atoms(sp.Function)):
+            inner.mask = f"m{name}"  # a numeric solve: given the mask, it solves only where its branch holds
+            self.branches.append(f"{inner.mask} = {mask}")
+            mask = inner.mask
+        self.branches.append(f"{name} = torch.where({mask}, {x}, torch.full_like({x}, {point!r}))")
         text = inner.emit(expr)
         self.helpers |= inner.helpers
         return text

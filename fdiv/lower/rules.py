@@ -157,11 +157,25 @@ def rule_wright_omega(expr: sp.Expr) -> sp.Expr:
     """W(e^x) -> omega(x), then omega(x) = x - log omega(x) where that cancels terms (Jeffrey: v + omega(1 - v)
     loses all digits for v << 0; 1 - log omega(1 - v) keeps them)."""
     def exp_form(z):
-        """z = a e^x with a > 0 constant -> x + log a (so W(z) = omega(x + log a)), else None."""
-        coeff, rest = z.as_coeff_Mul() if z.is_Mul else (sp.S.One, z)
-        if _is_exp(rest) and coeff.is_positive:
-            return rest.args[0] + sp.log(coeff)
-        return None
+        """z = a e^x1 e^x2 ... with a > 0 constant (6 e^6 e^s) -> x1 + x2 + ... + log a (so W(z) = omega(x + log a)),
+        else None."""
+        if not z.free_symbols:
+            return None
+        const, rest = z.as_independent(*z.free_symbols, as_Add=False)
+        exponents = []
+        for factor in sp.Mul.make_args(rest):
+            base, power = factor.as_base_exp()
+            if _is_exp(factor):
+                exponents.append(factor.args[0])
+            elif _is_exp(base) and not power.free_symbols:
+                exponents.append(base.args[0] * power)
+            elif base == sp.E:
+                exponents.append(power)
+            else:
+                return None
+        if not exponents or not sp.sympify(const).is_positive:
+            return None
+        return sp.Add(*exponents) + sp.expand_log(sp.log(const), force=True)
 
     expr = _replace(expr, lambda e: isinstance(e, sp.LambertW) and exp_form(e.args[0]) is not None,
                         lambda e: wright_omega(exp_form(e.args[0])))

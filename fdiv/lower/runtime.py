@@ -138,6 +138,20 @@ def _chunked(fn, x):
     return tuple(torch.cat(column).view_as(x) for column in zip(*parts))
 
 
+def _solve_where(fn, x, mask, fill):
+    """fn(x) (a tuple of tensors shaped like x, see _chunked) where mask holds and `fill` elsewhere: a numeric branch
+    of a piecewise f* solves only for the inputs its branch takes (each branch of torch.where is evaluated on every
+    element). Everywhere without a mask, and under torch.compile (whose graph has static shapes)."""
+    compiling = getattr(torch.compiler, "is_compiling", lambda: False)()
+    if mask is None or compiling:
+        return _chunked(fn, x)
+    flat = x.reshape(-1)
+    index = mask.reshape(-1).nonzero().squeeze(1)  # once: boolean indexing would find it again for every tensor
+    parts = _chunked(fn, flat.index_select(0, index))
+    return tuple(torch.full_like(flat, value, dtype=part.dtype).index_copy_(0, index, part).view_as(x)
+                 for part, value in zip(parts, fill))
+
+
 def _exp_map(y):
     """u = e^y on (0, oo), and du/dy."""
     u = torch.exp(y)
