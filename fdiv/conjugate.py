@@ -175,7 +175,8 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     cand = None
     if FORCE_NUMERIC:
         return numeric_branch(piece)
-    for strategy in (_log_isolated, _solved):  # the cheap one first; solve only when it finds nothing
+    strategies = [_log_isolated] + ([] if _needs_cardano(piece.df) else [_solved])
+    for strategy in strategies:  # the cheap one first; solve only when it finds nothing
         found = [c for c in strategy(piece.df, t_of_s) if _usable(c)]
         for c in found + [_real_roots(c) for c in found]:
             c = _tidy_lambert(c)
@@ -187,9 +188,11 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     if cand is None:
         return numeric_branch(piece)
     ok, value = attempt("simplifying f*", lambda: _sign_rules(_tidy_lambert(t_of_s * cand - piece.f.subs(U, cand))))
-    if not ok:
+    if not ok or sp.count_ops(value) > MAX_CONJUGATE_OPS:  # stop before simplifying what cannot be used anyway
         return numeric_branch(piece)
     value = _simplest(value, "simplifying f*")
+    if sp.count_ops(value) > MAX_SIMPLIFIED_OPS:
+        return numeric_branch(piece)
     if var is _S:
         value, cand = value.subs(_S, s_of_t), cand.subs(_S, s_of_t)
     ok, tidy = attempt("simplifying f*", lambda: _sign_rules(_tidy_lambert(value)))
@@ -203,15 +206,57 @@ def numeric_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     return piece_conjugate(T, piece.f, piece.lo, piece.hi), slope_inverse(T, piece.df, piece.lo, piece.hi)
 
 
-#: A solution longer than this (SymPy's count_ops) is not a usable closed form: Cardano's formula for a cubic
-#: with complex intermediate terms is exact but evaluates worse than the numeric root and takes minutes to check.
+#: Operation budgets (SymPy's count_ops) of a usable closed form: u(t); f*(t) = t u(t) - f(u(t)) as substituted,
+#: before any simplification (over it, the derivation stops there); f* simplified. Over any of them the branch is
+#: numeric: a closed form that long evaluates worse and slower than the numeric root (the catalogue's longest
+#: f*, JS-weighted's, is 59 operations substituted and 17 simplified).
 MAX_SOLUTION_OPS = 60
+MAX_CONJUGATE_OPS = 150
+MAX_SIMPLIFIED_OPS = 80
 
 
 def _usable(cand: sp.Expr) -> bool:
     return (not cand.has(sp.I, sp.CRootOf, sp.RootSum, sp.Integral, sp.Sum)
             and cand.free_symbols <= {T, _S} | {s for s in cand.free_symbols if s.name.endswith("_s")}
-            and sp.count_ops(cand) <= MAX_SOLUTION_OPS)
+            and sp.count_ops(cand) <= MAX_SOLUTION_OPS and not _nested_odd_root(cand))
+
+
+def _nested_odd_root(e: sp.Expr) -> bool:
+    """Cardano's and Ferrari's signature: a root of index >= 3 of an expression that holds another root. Such a
+    u(t) cancels catastrophically (the cube roots of q +- sqrt(q^2 + p^3) nearly cancel as t grows)."""
+    return any(p.exp.is_Rational and p.exp.q >= 3 and any(q.exp.is_Rational and not q.exp.is_Integer
+                                                             for q in p.base.atoms(sp.Pow))
+               for p in e.atoms(sp.Pow))
+
+
+def _needs_cardano(df: sp.Expr) -> bool:
+    """Whether f'(u) = t is a polynomial equation in x = u^(1/k) (denominators cleared) whose degree, over the gcd
+    of its exponents, is 3 or more with three terms or more: its roots by radicals are Cardano's or Ferrari's
+    (over the budget, and solve needs seconds to find them), so the branch is numeric without asking solve. A rule
+    on the equation's shape, so the choice never depends on how long solve would take."""
+    import math
+
+    if df.has(sp.log, sp.exp, sp.LambertW, sp.Abs, sp.Piecewise) or df.free_symbols != {U}:
+        return False
+    dens = [p.exp.q for p in df.atoms(sp.Pow) if p.base.has(U) and p.exp.is_Rational]
+    k = math.lcm(*dens) if dens else 1
+    x = sp.Symbol("x", positive=True)
+    ok, num = attempt("classifying f'(u) = t", lambda: sp.numer(sp.together(df.subs(U, x**k) - T)), seconds=5)
+    if not ok:
+        return False
+    try:
+        poly = sp.Poly(sp.expand(num), x)
+    except sp.PolynomialError:
+        return False
+    if not all(c.free_symbols <= {T} for c in poly.coeffs()):
+        return False
+    n = poly.degree()
+    if n >= 3:  # shifted by the mean of its roots, a(x + c)^n - b(t) has two terms: (u - 1)^4's f' = t is one root
+        a, b = poly.coeff_monomial(x**n), poly.coeff_monomial(x ** (n - 1))
+        poly = sp.Poly(sp.expand(poly.as_expr().subs(x, x - b / (n * a))), x)
+    exponents = [m for (m,) in poly.monoms()]
+    g = math.gcd(*exponents) if any(exponents) else 1
+    return len(exponents) >= 3 and max(exponents) // max(g, 1) >= 3
 
 
 def _solved(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:

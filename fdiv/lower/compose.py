@@ -216,6 +216,29 @@ def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
     return apply_rules(e.subs(_C, c_of_v))
 
 
+def with_numeric_branches(d: Derivation, indices) -> Derivation:
+    """d with the smooth branches at `indices` (positions in d.branches) replaced by numeric ones, t u* - f(u*) with
+    u* the root of f'(u) = t on the same piece of f (fdiv.inverse): for a closed form that is exact but evaluates
+    badly in floating point. Smooth branches belong to f's non-affine pieces in order (as conjugate() builds them)."""
+    from dataclasses import replace
+
+    from ..conjugate import Branch, _piecewise, numeric_branch
+    from ..validate import _pieces
+
+    pieces = [p for p in _pieces(d.f, "f") if not p.affine]
+    smooth = [i for i, b in enumerate(d.branches) if b.kind == "smooth"]
+    if len(pieces) != len(smooth):
+        raise DerivationError("the smooth branches of f* do not match the pieces of f")
+    branches = list(d.branches)
+    for i, piece in zip(smooth, pieces):
+        if i in indices:
+            expr, ratio = numeric_branch(piece)
+            branches[i] = Branch("smooth", expr, branches[i].upper, branches[i].closed, ratio)
+    inner = [b for b in branches if b.kind != "boundary"] or branches
+    return replace(d, branches=tuple(branches), conjugate=_piecewise(branches, "expr"),
+                   ratio_from_critic=_piecewise(inner, "ratio"))
+
+
 def _restricted(d: Derivation, conj: sp.Expr) -> sp.Expr:
     """f*(t) with +oo outside dom f*: branch uppers increase and end below dom f*'s end, so only the last
     branch needs the domain's condition."""

@@ -128,7 +128,7 @@ def _error(e: sp.Expr, points: list, *, reach: bool = False, var: sp.Symbol = U)
     import mpmath
     import numpy as np
 
-    fast, exact = sp.lambdify(var, e, "numpy"), sp.lambdify(var, e, "mpmath")
+    fast, exact = _numpy(e, var), sp.lambdify(var, e, "mpmath")
     bad = 0
     with np.errstate(all="ignore"):
         for x in points:
@@ -159,18 +159,32 @@ _EVERYWHERE = [2.0**k for k in range(-1000, 1001, 20)]  # as far as a float64 u 
 _NEAR = {"lo": [2.0**-k for k in range(0, 1001, 10)], "hi": [2.0**k for k in range(0, 1001, 10)]}
 
 
-def _vanishing_logs(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
-    """log(X) -> log1p(X - 1) (X - 1 cancelled) for each log whose argument tends to 1 at var = 0, after combining
-    the logs: log(2) - log(2 - d) is -log1p(-d/2), accurate where the difference of two logs of nearly equal numbers
-    is 0 in floating point."""
+def _vanishing_logs(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int = 1) -> sp.Expr:
+    """k log(X) (the logs of e combined, X a product of integer powers) -> k log1p(X - 1), X - 1 cancelled, where X
+    tends to 1 at var = `at` (0 or oo): log(2) - log(2 - d) is -log1p(-d/2), 5/2 (log(u + 1) - log u) is
+    5/2 log1p(1/u), accurate where the difference of two logs of nearly equal numbers is 0 in floating point.
+    sign -1 writes the same with 1/X (-5/2 log1p(-1/(u + 1)) for the latter: the same value, accurate towards oo
+    only)."""
     from .rules import log1p
 
-    combined = sp.logcombine(sp.expand_log(e, force=True), force=True)
-
-    def vanishing(x):
-        return isinstance(x, sp.log) and x.args[0].has(var) and sp.limit(x.args[0], var, 0, "+") == 1
-
-    return combined.replace(vanishing, lambda x: log1p(sp.cancel(x.args[0] - 1)))
+    terms = sp.Add.make_args(sp.expand(sp.expand_log(e, force=True)))
+    logs, rest = [], []
+    for t in terms:
+        k, f = t.as_independent(var, as_Add=False) if t.has(var) else t.as_coeff_Mul()
+        if isinstance(f, sp.log):
+            logs.append((k, f.args[0]))
+        else:
+            rest.append(t)
+    if not any(a.has(var) for _, a in logs):
+        return e
+    k = min((c for c, _ in logs), key=lambda c: abs(c) if c.is_number else sp.oo) * sign
+    ratios = [sp.nsimplify(c / k) for c, _ in logs]
+    if not all(r.is_Integer for r in ratios):
+        return e
+    x = sp.cancel(sp.Mul(*[a**r for r, (_, a) in zip(ratios, logs)]))
+    if sp.limit(x, var, at, "+" if at == 0 else "-") != 1:
+        return e
+    return sp.Add(*rest) + k * log1p(sp.factor(sp.cancel(x - 1)))
 
 
 def _vanishing_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
@@ -192,7 +206,8 @@ def _vanishing_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return e.replace(lambda x: parts(x) is not None, repl)
 
 
-def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var: sp.Symbol = U) -> sp.Expr:
+def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var: sp.Symbol = U,
+              both: bool = False) -> sp.Expr:
     """Among equivalent forms (expanded, cancelled, simplified, logs expanded, radicals rationalised), the one
     evaluated most accurately in float64 where it is used (towards u = 0 or u = oo for a distance to an end of
     f''s range), then the shortest: a form is judged by how many sample points it evaluates badly in float64,
@@ -204,13 +219,18 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     if region in _NEAR:
         steps.append(lambda x: _termwise(x, sp.oo if region == "hi" else sp.S.Zero, var))
     if region == "lo":  # towards var = 0: differences that vanish there, written without the cancellation
-        steps += [lambda x: _vanishing_logs(x, var), lambda x: _vanishing_roots(x, var),
-                  lambda x: _vanishing_roots(_vanishing_logs(x, var), var)]
+        steps += [lambda x: _vanishing_logs(x, var), lambda x: _vanishing_logs(x, var, sign=-1),
+                  lambda x: _vanishing_roots(x, var), lambda x: _vanishing_roots(_vanishing_logs(x, var), var),
+                  lambda x: _vanishing_roots(_vanishing_logs(x, var, sign=-1), var)]
+    if region == "hi":
+        steps += [lambda x: _vanishing_logs(x, var, sp.oo), lambda x: _vanishing_logs(x, var, sp.oo, -1)]
     for step in steps:
         ok, form = attempt(what, step, e, seconds=5)
         if ok and isinstance(form, sp.Expr) and not form.has(sp.zoo, sp.nan, sp.I):
             forms.append(form)
     regions = [(_NEAR[region], True)] if region in _NEAR else [(_NEAR_ONE, False), (_EVERYWHERE, False)]
+    if region in _NEAR and both:  # a form that covers the whole piece: the other end next (outwards from 1)
+        regions.append((_NEAR["hi" if region == "lo" else "lo"], True))
     scored = []
     for form in dict.fromkeys(forms):
         counts = []
@@ -268,8 +288,20 @@ def _log_max(dtype) -> float:
     return float(y)
 
 
-def _numpy(e: sp.Expr):
-    return sp.lambdify(U, e, "numpy")
+def _numpy_helpers() -> dict:
+    """numpy twins of the rewrite rules' primitives (lower.rules), so that what is scored and tabulated in numpy
+    is what the printed torch code computes: the rules applied (e^x - 1 as expm1, log(1 + x) as log1p)."""
+    def softplus(x):
+        return np.logaddexp(0.0, x)
+
+    return {"softplus": softplus, "log_softplus": lambda x: np.log(softplus(x)), "log1p": np.log1p,
+            "expm1": np.expm1, "log1mexp": lambda x: np.log(-np.expm1(x)), "sigmoid": lambda x: 0.5 * (1 + np.tanh(x / 2)),
+            "log1mexp_ratio": lambda x: np.log(-np.expm1(-x) / x)}
+
+
+def _numpy(e: sp.Expr, var: sp.Symbol = U):
+    """e as the generated code evaluates it (rules applied), a numpy function of var."""
+    return sp.lambdify(var, apply_rules(e), [_numpy_helpers(), "numpy"])
 
 
 def _numpy_map(piece: NumericPiece):
@@ -416,7 +448,7 @@ def _float32_safe(exprs: list[sp.Expr], piece: NumericPiece, f: sp.Expr, df: sp.
     for e, half in [(e, near_half) for e in exprs] + [(e, ~near_half) for e in far]:
         if _D in e.free_symbols:  # in the distance d to the piece's end: evaluated at float32 distances
             x32 = d64.astype(np.float32)
-            x64, fn = x32.astype(np.float64), sp.lambdify(_D, e, "numpy")
+            x64, fn = x32.astype(np.float64), _numpy(e, _D)
         else:
             x32, x64, fn = u32, u64, _numpy(e)
         with np.errstate(all="ignore"):
@@ -527,8 +559,10 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             # rounds to 0), towards u = 0 or oo otherwise
             region = form if var is U else "lo"
             what_gap = "simplifying the distance of f' to the end of its range"
-            g = _simplest(_in_variable(sign * (df - s), piece, form), what_gap, region, var=var)
-            d2_near = d2f if var is U else _simplest(_in_variable(d2f, piece, form), "simplifying f''", region, var=var)
+            whole = len(piece.forms) == 1 and kind != "logistic"  # the one form from end to end of the piece
+            g = _simplest(_in_variable(sign * (df - s), piece, form), what_gap, region, var=var, both=whole)
+            d2_near = d2f if var is U else _simplest(_in_variable(d2f, piece, form), "simplifying f''", region,
+                                                     var=var, both=whole)
             if var is not U and len(piece.forms) == 1 and kind == "logistic":
                 # one anchored form across the whole of a finite piece (0, hi): in d = hi - u it cancels towards
                 # u = 0 (d rounds to hi), so that half is computed in u
@@ -711,10 +745,10 @@ def _numpy_residual(var, g, d2, far, argument, u_of_y, form: str):
     """(gap(y), f''(y), normal(y)) in numpy float64, as the generated code computes them: in the form's variable
     (argument(y)), or on a finite piece's far half in u (far); normal(y) is the variable that must be a normal
     float for a root to count."""
-    gap_near, d2_near = sp.lambdify(var, g, "numpy"), sp.lambdify(var, d2, "numpy")
+    gap_near, d2_near = _numpy(g, var), _numpy(d2, var)
     if far is None:
         return (lambda y: gap_near(argument(y))), (lambda y: d2_near(argument(y))), argument
-    gap_far, d2_far = sp.lambdify(U, far[0], "numpy"), sp.lambdify(U, far[1], "numpy")
+    gap_far, d2_far = _numpy(far[0]), _numpy(far[1])
     near = (lambda y: y > 0) if form == "hi" else (lambda y: y < 0)
 
     def pick(a, b):
