@@ -211,9 +211,9 @@ class Point:
     near_zero: bool = False  # passed only through the 10-ulp allowance next to 0
 
 
-def judge(theirs: float, exact, dtype: str) -> tuple[bool, str, float, bool]:
-    """(ok, failure class, relative error, passed only through the allowance next to 0) for one value; exact is
-    an mpf, a float or +-inf (see the module notes for the rule)."""
+def judge(theirs: float, exact, dtype: str, slack: float = 0.0) -> tuple[bool, str, float, bool]:
+    """(ok, failure class, relative error, passed only through an allowance) for one value; exact is an mpf, a
+    float or +-inf (see the module notes for the rule); slack: a conditioning allowance the caller states."""
     big = FLOAT_MAX[dtype]
     if exact is None:
         return True, "", 0.0, False
@@ -237,16 +237,19 @@ def judge(theirs: float, exact, dtype: str) -> tuple[bool, str, float, bool]:
     allowance = 10 * EPS[dtype] if abs(e) < 1 else 0.0
     if err <= strict:
         return True, "", rel, False
-    if err <= TINY[dtype] or err <= strict + allowance:  # an underflow, or within 10 ulps of 1 next to 0
+    if err <= TINY[dtype] or err <= strict + allowance + slack:  # an underflow, 10 ulps of 1 next to 0, slack
         return True, "", rel, True
     return False, "inaccurate", rel, False
 
 
 class Reference:
     """The exact values and gradients at the campaign's logits for one f and one activation (fdiv's sigma_f):
-    f* and u* from numerics.conjugate.SupremumSearch, sigma and sigma' by mpmath at 40 + 0.87 |v| digits."""
+    f* and u* from numerics.conjugate.SupremumSearch, sigma and sigma' by mpmath at 40 + 0.87 |v| digits (e^-2|v|
+    next to 1 for tanh). t = sigma(v) is then kept to 50 digits more than it takes to tell it from the nearest
+    finite end of the critic range or dom f* (the derivation's `ends`, which critic_range_problem checks against
+    f'); the search needs no more, and every digit costs at |v| = 1e4."""
 
-    def __init__(self, f_text: str, activation):
+    def __init__(self, f_text: str, activation, ends=()):
         import mpmath
         import sympy as sp
 
@@ -259,8 +262,8 @@ class Reference:
         self.search = SupremumSearch(parse(f_text, {"u": U}), U)
         self.sigma = sp.lambdify(V, activation, "mpmath")
         self.dsigma = sp.lambdify(V, sp.diff(activation, V), "mpmath")
+        self.ends = [e for e in ends if e.is_finite]
         self._sups: dict = {}
-        self.unresolved = 0
 
     def sup(self, t):
         key = t._mpf_
@@ -277,7 +280,14 @@ class Reference:
             t, ds = self.sigma(mp.mpf(v)), self.dsigma(mp.mpf(v))
             t = t.real if isinstance(t, mp.mpc) else t
             ds = ds.real if isinstance(ds, mp.mpc) else ds
-            s = self.sup(+t)
+            close = 0
+            for e in self.ends:
+                b = mp.mpf(sp_N(e, digits))
+                gap = abs(t - b) / (1 + abs(b))
+                close = max(close, int(-mp.log10(gap)) if 0 < gap < 1 else digits if gap == 0 else 0)
+        with mp.workdps(min(digits, 50 + close)):
+            t_work = +t
+        s = self.sup(t_work)
         out = {"activation": {"value": t, "gradient": ds}}
         value, grad, ratio, ratio_grad = _from_sup(s, ds)
         out["conjugate_of_activation"] = {"value": value, "gradient": grad}
@@ -287,11 +297,17 @@ class Reference:
             tr = _round(t, dtype)
             sr = self.sup(mp.mpf(tr)) if math.isfinite(tr) else None
             if sr is None:
-                out["conjugate"][dtype] = (tr, None, None)
+                out["conjugate"][dtype] = (tr, None, None, None)
                 continue
-            val, grad, _, _ = _from_sup(sr, mp.mpf(1))
-            out["conjugate"][dtype] = (tr, val, grad)
+            val, grad, _, slope = _from_sup(sr, mp.mpf(1))
+            out["conjugate"][dtype] = (tr, val, grad, slope)
         return out
+
+
+def sp_N(e, digits: int):
+    import sympy as sp
+
+    return sp.N(e, digits + 10)
 
 
 def _from_sup(s, dsigma):
@@ -332,13 +348,14 @@ def evaluate(module, role: str, xs: list[float], dtype: str) -> tuple[list[float
     return y.detach().double().tolist(), g.double().tolist()
 
 
-def accuracy(module, f_text: str, activation, logits=LOGITS) -> dict:
-    """Every comparison of the module against the reference at the logits (see the module notes)."""
-    ref = Reference(f_text, activation)
+def accuracy(module, f_text: str, activation, ends=(), logits=LOGITS) -> dict:
+    """Every comparison of the module against the reference at the logits (see the module notes); `ends`: the
+    derivation's ends of the critic range and dom f* (they only set the precision of the reference)."""
+    ref = Reference(f_text, activation, ends)
     exact = {v: ref.at(v) for v in logits}
     points: list[Point] = []
     raised: list[str] = []
-    unresolved = 0
+    unresolved = no_derivative = 0
     for dtype in DTYPES:
         for role in ROLES:
             if role == "conjugate":
@@ -351,17 +368,46 @@ def accuracy(module, f_text: str, activation, logits=LOGITS) -> dict:
                 continue
             values, grads = got
             for i, v in enumerate(logits):
+                slack = {"value": 0.0, "gradient": 0.0}
                 if role == "conjugate":
-                    _, e_value, e_grad = exact[v]["conjugate"][dtype]
+                    _, e_value, e_grad, e_slope = exact[v]["conjugate"][dtype]
+                    if _at_rounded_end(ref, xs[i], dtype):
+                        continue  # t = fl(b): whether t is inside dom f* depends on how b was rounded
+                    slack = _conditioning(ref, xs[i], dtype, e_grad, e_slope)
                 else:
                     e_value, e_grad = exact[v][role]["value"], exact[v][role]["gradient"]
                 for quantity, theirs, e in (("value", values[i], e_value), ("gradient", grads[i], e_grad)):
-                    if e is None:
-                        unresolved += 1
+                    if e is None:  # no certified supremum, or no derivative (at an end, an edge, a cusp)
+                        unresolved += e_value is None
+                        no_derivative += e_value is not None
                         continue
-                    ok, kind, rel, near = judge(theirs, e, dtype)
+                    ok, kind, rel, near = judge(theirs, e, dtype, slack[quantity])
                     points.append(Point(role, quantity, dtype, xs[i], v, theirs, _as_float(e), ok, kind, rel, near))
-    return {"points": points, "raised": raised, "unresolved": unresolved}
+    return {"points": points, "raised": raised, "unresolved": unresolved, "no_derivative": no_derivative}
+
+
+def _at_rounded_end(ref: Reference, t: float, dtype: str) -> bool:
+    """Whether t is an end b of dom f* (numerically: f' at u = e^-+2000) rounded to the dtype, b not a float."""
+    import numpy as np
+
+    for b in ref.search.ends():
+        if b is None:
+            continue
+        fb = float(b) if dtype == "float64" else float(np.float32(float(b)))
+        if t == fb and ref.mp.mpf(fb) != b:
+            return True
+    return False
+
+
+def _conditioning(ref: Reference, t: float, dtype: str, grad, slope) -> dict:
+    """f*(t) takes t as a float and holds the ends of dom f* as floats: one rounding of t or of an end b moves
+    t - b by eps (|t| + |b|), and f* by that times |f*'(t)| = u* (its gradient by that times |d u*/dt|), as in
+    fdiv.testing's rule for conjugates."""
+    ends = [abs(float(b)) for b in ref.search.ends() if b is not None]
+    step = 4 * EPS[dtype] * (abs(t) + max(ends, default=0.0))
+    finite = lambda x: x is not None and ref.mp.isfinite(x)  # noqa: E731
+    return {"value": step * float(abs(grad)) if finite(grad) else 0.0,
+            "gradient": step * float(abs(slope)) if finite(slope) else 0.0}
 
 
 def _as_float(e) -> float:
@@ -369,24 +415,25 @@ def _as_float(e) -> float:
 
 
 def critic_range_problem(d) -> str | None:
-    """The derivation's critic range against f' at u = e^-2000 and e^2000 (30 digits): a finite end must match
-    to 1e-10; an infinite one must be where f' keeps moving (by more than 1 from e^+-1000 to e^+-2000)."""
+    """The derivation's critic range against f'(0+) and f'(oo) read off f' at u = e^-+2000 (numerics.conjugate's
+    SupremumSearch.ends, 900 digits): a finite end must match to 1e-40, an infinite one must be where f' does not
+    settle."""
     import mpmath
     import sympy as sp
 
     from fdiv.spec import U
+    from numerics.conjugate import SupremumSearch
 
-    f = d.f.rewrite(sp.Piecewise) if d.f.has(sp.Abs, sp.Max, sp.Min) else d.f
-    df = sp.lambdify(U, sp.diff(f, U), "mpmath")
-    with mpmath.workdps(30):
-        for end, sign in ((d.critic_range.lower, -1), (d.critic_range.upper, 1)):
-            near, far = df(mpmath.exp(sign * 1000)), df(mpmath.exp(sign * 2000))
-            if end.is_finite:
-                b = mpmath.mpf(sp.N(end, 40))
-                if abs(far - b) > 1e-10 * (1 + abs(b)):
-                    return f"critic range end {end}: f'(e^{sign * 2000}) = {mpmath.nstr(far, 12)}"
-            elif not (abs(far - near) > 1):
-                return f"critic range end {end}: f' settles at {mpmath.nstr(far, 12)}"
+    for end, found in zip((d.critic_range.lower, d.critic_range.upper), SupremumSearch(d.f, U).ends()):
+        if end.is_finite and found is None:
+            return f"critic range end {end}: f' does not settle there"
+        if not end.is_finite and found is not None:
+            return f"critic range end {end}: f' settles at {mpmath.nstr(found, 12)}"
+        if end.is_finite:
+            with mpmath.workdps(60):
+                b = mpmath.mpf(sp.N(end, 60))
+                if abs(found - b) > mpmath.mpf(10) ** -40 * (1 + abs(b)):
+                    return f"critic range end {end}: f' settles at {mpmath.nstr(found, 12)}"
     return None
 
 
@@ -543,11 +590,13 @@ def measure(text: str, d, module, timing: bool) -> dict:
         return rec
     rec["critic_range_problem"] = critic_range_problem(d)
     start = _cpu()
-    acc = accuracy(module, text, d.activation)
+    ends = (d.critic_range.lower, d.critic_range.upper, d.conjugate_domain.lower, d.conjugate_domain.upper)
+    acc = accuracy(module, text, d.activation, ends)
     rec["reference_cpu"] = _cpu() - start
     points = acc["points"]
     rec["raised"] = acc["raised"]
     rec["unresolved"] = acc["unresolved"]
+    rec["no_derivative"] = acc["no_derivative"]
     rec["compared"] = len(points)
     rec["failures"] = [asdict(p) for p in points if not p.ok]
     rec["near_zero"] = sum(p.near_zero for p in points)

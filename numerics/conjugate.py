@@ -56,9 +56,9 @@ def grows_without_bound(f: Callable, t, *, dps: int = 50) -> bool:
 
 # ------------------------------------------------------------------------------ the supremum with its maximiser
 #: Where the search for the maximiser starts (u from 1e-60 to 1e300); it widens, doubling log u, down to e^-X_LOW
-#: (1e-434, below every float: a smaller maximiser is reported as 0) and up to e^X_MAX.
+#: (1e-651, below every float: a smaller maximiser is reported as 0) and up to e^X_MAX.
 X_START = (math.log(1e-60), math.log(1e300))
-X_LOW = 1000.0
+X_LOW = 1500.0
 X_MAX = 50000.0
 _OVERFLOW = mpmath.mpf(10) ** 310  # beyond every dtype: +inf is the right float answer
 
@@ -70,7 +70,8 @@ class Supremum:
     kind: "interior" (f'(u*) = t), "kink" (t strictly inside the subdifferential at a kink c: u* = c, slope 0),
     "zero" (t <= f'(0+): the supremum is approached as u -> 0, u* = 0, f* = -f(0+)), "end" (t >= f'(oo) and the
     supremum is a finite limit as u -> oo: a closed end of dom f*, u* = oo), "infinite" (f*(t) = +oo: t beyond
-    dom f*, or at an open end), or "unresolved" (no certified answer). maximiser is None where it is not unique
+    dom f* or at an open end; or beyond 1e310 with u* past the search: +inf in every dtype), or "unresolved"
+    (no certified answer). maximiser is None where it is not unique
     (f' = t on an interval); slope is None where it is undefined or not a number (at an edge of a kink or of
     f'(0+), where f''(u*) = 0, at an end)."""
 
@@ -107,15 +108,18 @@ class SupremumSearch:
     derivation: it never inverts f'. f' and f'' come from SymPy's diff of f (Abs, Max, Min as Piecewise).
 
     The maximiser is where the slope t - f'(u) of u t - f(u) changes sign. In x = log u, f'(e^x) - t is
-    non-decreasing. A bracket is searched from u = 1e-60 to 1e300 and widened (doubling |log u|) up to e^+-50000,
-    each end's sign certified by two precisions; then Newton steps kept inside the bracket (bisection where a step
-    would leave it or stalls, so kinks and jumps of f' are found too) find log u* to 1e-35; a kink whose
-    subdifferential holds t is taken directly. Precision: at least 40 digits; 40 + 0.43 |log u| wherever f' is
-    evaluated at u (log(u + 1) - log(u) cancels to 1/u); enough to resolve t from f'(0+) and f'(oo) (read off f'
-    at u = e^-+2000 and compared with e^-+1000), and all the digits t holds when it is closer than f' there
-    resolves. f*(t) = u* t - f(u*) at 40 digits more than u* t and f(u*) cancel, and the bracket is certified
-    again: the slope changes sign across log u* -+ 1e-20 at 20 digits more. Where t is at or beyond f'(oo) the
-    supremum is the limit of u t - f(u) as u -> oo: finite when it settles (a closed end), +oo when it grows."""
+    non-decreasing. A bracket is searched from u = 1e-60 to 1e300 and widened (doubling |log u|) down to e^-1500
+    (a smaller maximiser is 0 in every dtype) and up to e^(7 d), d the digits in use (at most e^50000), each end's
+    sign certified by two precisions 20 digits apart; then Newton steps kept inside the bracket (bisection where a
+    step would leave it or stalls, so jumps of f' are found too) find log u* to 1e-35. A kink whose
+    subdifferential holds t is taken directly; where f' = t on an interval (an affine piece of f) the maximiser
+    is reported as not unique. Precision: at least 40 digits; 40 + 0.43 |log u| wherever f' is evaluated at u
+    (log(u + 1) - log(u) cancels to 1/u); enough to tell t from f'(0+) and f'(oo) (read off f' at u = e^-+2000
+    and compared with e^-+1000), and all the digits t holds when it is closer to one than that resolves (where
+    even so an end of the bracket is unresolved, 4x the digits, up to all of t's). f*(t) = u* t - f(u*) at 40
+    digits more than u* t and f(u*) cancel, and the root is certified again: the slope changes sign across log
+    u* -+ 1e-20 at 20 digits more. Where t is at or beyond f'(oo), the supremum is the limit of u t - f(u) as
+    u -> oo: finite where it settles (a closed end), +oo where it grows or passes 1e310."""
 
     def __init__(self, f: sp.Expr, u: sp.Symbol):
         self.kinks = _kinks(f, u)
@@ -184,7 +188,7 @@ class SupremumSearch:
         digits = self._digits_for(t, dps, held)
         while True:
             final = digits >= held + 10
-            found = self._search(t, digits, final, min(X_MAX, max(1000.0, 7.0 * (held + digits))))
+            found = self._search(t, digits, final, min(X_MAX, max(1500.0, 7.0 * (held + digits))))
             if found.kind != "ambiguous":
                 return found
             digits = min(4 * digits, held + 10)
@@ -192,14 +196,17 @@ class SupremumSearch:
     def _side(self, t, x, dps: int):
         """The sign of f'(e^x) - t, certified by evaluating it at two precisions 20 digits apart: -1 or +1 where
         both have that sign and agree to 1e-3 or both exceed 10^(-dps/2) (1 + |t|) (exp(e^x) differs between the
-        two at x = 690, but not in sign), 0 where both are exactly 0 (f' = t on an interval, or to every digit),
-        "?" otherwise (below the resolution), None where f' is undefined."""
+        two at x = 690, but not in sign), 0 where both are exactly 0 on an affine piece of f (f' = t on an
+        interval), "?" otherwise (below the resolution), None where f' is undefined."""
         digits = max(dps, _x_digits(x))
         g1, g2 = self._slope_sign(t, x, digits), self._slope_sign(t, x, digits + 20)
         if g1 is None or g2 is None:
             return None
-        if g1 == 0 and g2 == 0:
-            return 0
+        if g1 == 0 and g2 == 0:  # f' = t on an interval (f'' = 0 there: an affine piece), or t is at an end
+            # f'' = 0 at enough digits for terms of f'' like u^-1 to cancel to u^-4 without vanishing
+            with mpmath.workdps(digits + int(1.74 * abs(x))):
+                flat = self._call(self.d2f, mpmath.exp(x)) == 0
+            return 0 if flat else "?"
         with mpmath.workdps(dps):
             large = mpmath.mpf(10) ** -(dps // 2) * (1 + abs(t))
         if g1 * g2 > 0 and (abs(g1 - g2) <= abs(g2) / 1000 or min(abs(g1), abs(g2)) > large):
@@ -214,11 +221,16 @@ class SupremumSearch:
             edge = False
             for c in self.kinks:
                 c = mpmath.mpf(sp.Float(c, dps + 10))
-                eta = mpmath.mpf(10) ** (-(dps // 2))
-                left, right = self._call(self.df, c * (1 - eta)), self._call(self.df, c * (1 + eta))
-                if left is None or right is None:
+                # f'(c-) and f'(c+), read off at c (1 -+ eta) for eta = 10^-(dps/3) and its square; their change
+                # between the two bounds how far they are from the one-sided limits
+                etas = (mpmath.mpf(10) ** -(dps // 3), mpmath.mpf(10) ** -(2 * (dps // 3)))
+                lefts = [self._call(self.df, c * (1 - e)) for e in etas]
+                rights = [self._call(self.df, c * (1 + e)) for e in etas]
+                if None in lefts or None in rights:
                     continue
-                margin = mpmath.mpf(10) ** (-(dps // 3)) * (1 + abs(t))
+                left, right = lefts[1], rights[1]
+                margin = 10 * max(abs(lefts[0] - left), abs(rights[0] - right)) \
+                    + mpmath.mpf(10) ** -(dps - 5) * (1 + abs(t))
                 if left - t < -margin and right - t > margin:
                     return Supremum("kink", self._psi(t, c, dps + 40), c, mpmath.mpf(0))
                 edge = edge or (left - margin <= t <= right + margin)
@@ -230,14 +242,14 @@ class SupremumSearch:
                 sa = self._side(t, xa, dps)
             if sa is None:
                 return unresolved
-            if sa != -1:  # f'(u) >= t down to u = e^-1000: u* = 0 in every dtype, f* = -f(0+) + (below 1e-400)
+            if sa != -1:  # f'(u) >= t down to u = e^-1500: u* = 0 in every dtype, f* = -f(0+) + (below 1e-600)
                 if sa != 1 and not final:
                     return ambiguous
                 value = self._psi(t, mpmath.exp(xa), max(dps, _x_digits(xa)))
                 # slope 0 strictly inside the boundary branch t < f'(0+); at its edge (t = f'(0+)) it is one-sided,
                 # and where f' = t on an interval the maximiser is not unique
                 a = self.ends()[0]
-                # (f'(0+) = -oo: u* < e^-1000 and 1/f''(u*) with it)
+                # (f'(0+) = -oo: u* < e^-1500 and 1/f''(u*) with it)
                 inside = sa == 1 and (a is None or t < a - mpmath.mpf(10) ** -300 * (1 + abs(a)))
                 return Supremum("zero", value, None if sa == 0 else mpmath.mpf(0), mpmath.mpf(0) if inside else None)
             # the upper end: where it decreases (f'(u) > t)
@@ -264,6 +276,9 @@ class SupremumSearch:
                 return unresolved
             # d u*/dt = 1/f''(u*), undefined where f'' vanishes or jumps at u* (a cusp of u*(t): |u - 1|^3 at
             # u = 1, or an edge of a kink): there f'' changes by orders of magnitude across u* -+ h
+            if lo == 0 or hi == 0:  # f' = t next to u*: on an affine piece of f every u there is a maximiser
+                if self._side(t, x - h if lo == 0 else x + h, dps) == 0:
+                    return Supremum("interior", value, None, None)
             seconds = [self._call(self.d2f, u * mpmath.exp(s)) for s in (-h, h)]
             slope = None
             if all(s is not None and mpmath.isfinite(s) and s > 0 for s in seconds) and not edge \
