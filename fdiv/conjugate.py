@@ -388,13 +388,22 @@ def _simplest(expr: sp.Expr, what: str, deep: bool = True) -> sp.Expr:
         if ok and (expr.has(sp.Piecewise) or not form.has(sp.Piecewise)):
             forms.append(form)
     forms += [sp.powsimp(e) for e in forms]
+    forms += [_log_powers_out(e) for e in forms if has_log_of_power(e)]
     return min(forms, key=lambda e: (has_log_of_power(e), sp.count_ops(e), len(str(e))))
 
 
+def _log_powers_out(e: sp.Expr) -> sp.Expr:
+    """log(b**x) -> x log(b) where b**x is not a square (then b > 0 wherever the log is real)."""
+    return e.replace(lambda a: isinstance(a, sp.log) and a.args[0].is_Pow and bool(a.args[0].free_symbols)
+                     and not a.args[0].exp.is_even, lambda a: a.args[0].exp * sp.log(a.args[0].base))
+
+
 def has_log_of_power(e: sp.Expr) -> bool:
-    """Whether e holds log(b**x) with an exponent x that varies: logcombine(force=True) writes x log b so, and
-    b**x overflows long before x log b does ((1 - e t)**(1/e - t) for f = e^-u normalised)."""
-    return any(a.args[0].is_Pow and bool(a.args[0].exp.free_symbols) for a in e.atoms(sp.log))
+    """Whether e holds log(b**x) of a varying b or x other than a square (b**x > 0, so x log b is the same number):
+    logcombine(force=True) writes x log b so, and b**x overflows long before x log b does ((1 - e t)**(1/e - t)
+    for f = e^-u normalised, (1/(1 - e^(2t/5)))**(5/2) for the GAN f weighted by 5/2)."""
+    return any(a.args[0].is_Pow and bool(a.args[0].free_symbols) and not a.args[0].exp.is_even
+               for a in e.atoms(sp.log))
 
 
 def lambert_of_y_exp_y(expr: sp.Expr) -> sp.Expr:

@@ -30,10 +30,11 @@ from .lower.printer import TorchPrinter
 RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
 _HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
                  "_wright_omega",
-                 "_log_wright_omega", "_log1mexp_ratio",
-                 "_bracketed_newton", "_chunked", "_solve_where", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+                 "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus",
+                 "_InfSlope", "_increasing_past_range", "_bracketed_newton", "_chunked", "_solve_where", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"],
-          "_solve_where": ["_chunked"]}
+          "_solve_where": ["_chunked"],
+          "_log1mexp_softplus": ["_softplus"]}
 #: What SymPy's printer of a parsed expression can produce; anything else in a derived formula is refused.
 _PRINTED = re.compile(r"[A-Za-z0-9_ ().,*+\-/<>=!|&~^\[\]{}:;']*")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -216,12 +217,19 @@ def render_module(d: Derivation, notes: list[str] | None = None) -> str:
     if not d.ok:
         failed = next(c for c in d.checks if not c.passed)
         raise FdivError(f"self-check failed: {failed.name}: {failed.detail}; refusing to generate a loss from it")
-    src = _render(d, lower(d))
+    low = lower(d)
+    src = _render(d, low)
     if not any(b.kind == "smooth" and not b.numeric for b in d.branches) or d.f.free_symbols != {U}:
         return src
     from .lower.judge import judge
 
     failures = judge(d, src)
+    if failures and all(x.role == "density_ratio" and x.what == "gradient" and x.exact == float("inf")
+                        for x in failures):
+        # only the ratio's gradient past the float range (inf * 0 in reverse mode where the value overflowed)
+        guarded = _render(d, low, guard_ratio=True)
+        if not judge(d, guarded):
+            return guarded
     if not failures:
         return src
     forced = sorted({x.branch for x in failures})
@@ -237,11 +245,16 @@ def render_module(d: Derivation, notes: list[str] | None = None) -> str:
                                                            for i in forced])
 
 
-def _render(d: Derivation, low, forced: list | None = None) -> str:
+def _render(d: Derivation, low, forced: list | None = None, guard_ratio: bool = False) -> str:
     pv, pt = TorchPrinter(V), TorchPrinter(T)
     act = _body(pv, low.activation, "v")
     conj_act = _body(pv, low.conjugate_of_activation, "v")
-    ratio = _body(pv, low.density_ratio, "v", "({}).to(dtype)")
+    if guard_ratio:  # past the float range the ratio and its slope are +inf, and the formula never sees such v
+        inner = _body(pv, low.density_ratio, "v").replace("\n    ", "\n        ")
+        pv.helpers |= {"_increasing_past_range", "_InfSlope"}
+        ratio = f"def ratio(v):\n        {inner}\n\n    return _increasing_past_range(ratio, v).to(dtype)"
+    else:
+        ratio = _body(pv, low.density_ratio, "v", "({}).to(dtype)")
     conj = _body(pt, low.conjugate, "t")
     helpers = pv.helpers | pt.helpers
     critic_classes, critic = _critic_loss(low, helpers)

@@ -16,7 +16,9 @@ from ..conjugate import T, has_log_of_power, lambert_of_y_exp_y
 from ..derive import Derivation
 from ..errors import DerivationError
 from ..timelimit import attempt
-from .rules import apply_rules, log1mexp, log1mexp_ratio, log_softplus, sigmoid, softplus, wright_omega
+from ..inverse import NUMERIC_FUNCTIONS as _NUMERIC_NODES
+from ..spec import U
+from .rules import apply_rules, log1mexp, log1mexp_ratio, log1mexp_softplus, log_softplus, sigmoid, softplus, wright_omega
 
 _C = sp.Symbol("c", positive=True)
 
@@ -36,13 +38,14 @@ def _simplest(*forms: sp.Expr) -> sp.Expr:
     return min(forms, key=lambda e: (has_log_of_power(e), sp.count_ops(e), len(str(e))))
 
 
-def _simplify(e: sp.Expr) -> sp.Expr:
+def _simplify(e: sp.Expr) -> list[sp.Expr]:
+    """Equivalent forms of e, the shortest first (then the others, shortest first)."""
     forms = [e]
     for step in (sp.simplify, lambda x: sp.simplify(sp.logcombine(x, force=True)), sp.expand):
         ok, form = attempt("simplifying a lowered expression", step, e, seconds=10)
         if ok and not form.has(sp.zoo, sp.nan):
             forms.append(form)
-    return _simplest(*forms)
+    return sorted(dict.fromkeys(forms), key=lambda x: (has_log_of_power(x), sp.count_ops(x), len(str(x))))
 
 
 def _core(d: Derivation):
@@ -111,7 +114,7 @@ def _c_identities(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
         if k.is_positive and k.is_number:
             # log(1 - e^(-k c)) = log k + log c + log((1 - e^(-k c))/(k c)): log c = log_softplus(-v) stays finite
             # where c underflows (JS-weighted with pi = 3/10, k = 10/3, at v > 745)
-            return sp.log(k) + log_softplus(c_of_v.args[0]) + log1mexp_ratio(k * _C)
+            return log1mexp_softplus(c_of_v.args[0], k)
         return log1mexp((-rest).args[0])
 
     return e.replace(lambda x: isinstance(x, sp.log) and x.args[0].is_Add and sp.S.One in x.args[0].args, rewrite)
@@ -194,26 +197,98 @@ def _keep_smooth_branches(expanded: sp.Piecewise, kept: sp.Piecewise) -> sp.Piec
 
 
 def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
-    """outer(sigma_f(v)) for an expression `outer` in t, simplified and rewritten for stability."""
+    """outer(sigma_f(v)) for an expression `outer` in t, simplified and rewritten for stability: of the equivalent
+    forms, the shortest that evaluates accurately on the logit grid (in numpy, float32 and float64, against the
+    exact composition at high precision; c - 5/2 log(e^(2c/5) - 1) is shorter than -5/2 log(1 - e^(-2c/5)) but
+    overflows at c = 222), else the most accurate."""
     core = _core(d)
     if core is None:
         e = outer.subs(T, d.activation)
         if isinstance(e, sp.Piecewise):
             e = sp.piecewise_fold(e)
-        e = _simplify(lambert_of_y_exp_y(e))
-        e = _tanh_identities(sp.expand(e)) if e.has(sp.tanh) else e
-        return apply_rules(e)
+        forms = []
+        for form in _simplify(lambert_of_y_exp_y(e)):
+            form = _tanh_identities(sp.expand(form)) if form.has(sp.tanh) else form
+            forms.append(apply_rules(form))
+        return _most_accurate(d, outer, forms)
     sigma_c, c_of_v = core
     e = outer.subs(T, sigma_c)
     if isinstance(e, sp.Piecewise):  # branches below f'(0+) cannot be reached: sigma > f'(0+)
         e = sp.piecewise_fold(e)
-    e = _simplify(e)
-    kept = _c_identities(_split_logs(e), c_of_v)
-    e = sp.expand(kept)
-    if isinstance(e, sp.Piecewise):
-        e = _keep_smooth_branches(e, kept)
-        e = _piecewise_in_v(e, c_of_v)
-    return apply_rules(e.subs(_C, c_of_v))
+    forms = []
+    for form in _simplify(e):
+        kept = _c_identities(_split_logs(form), c_of_v)
+        form = sp.expand(kept)
+        if isinstance(form, sp.Piecewise):
+            form = _keep_smooth_branches(form, kept)
+            form = _piecewise_in_v(form, c_of_v)
+        forms.append(apply_rules(form.subs(_C, c_of_v)))
+    return _most_accurate(d, outer, forms)
+
+
+#: The logits a composed form is scored at (both signs): those the generated module is judged at (lower.judge).
+_SCORE_LOGITS = (0.0, 1.0, 5.0, 20.0, 30.0, 50.0, 88.7, 100.0, 1000.0, 1e4)
+
+
+def _most_accurate(d: Derivation, outer: sp.Expr, forms: list[sp.Expr]) -> sp.Expr:
+    """The first of `forms` (the shortest first) with no inaccurate point on the grid, else the one with fewest."""
+    forms = list(dict.fromkeys(forms))
+    if len(forms) == 1 or outer.has(*_NUMERIC_NODES) or d.f.free_symbols - {U}:
+        return forms[0]
+    exact = _exact_values(d, outer)
+    best = None
+    for form in forms:
+        bad = _inaccurate(form, exact)
+        if bad == 0:
+            return form
+        if best is None or bad < best[0]:
+            best = (bad, form)
+    return best[1]
+
+
+def _exact_values(d: Derivation, outer: sp.Expr) -> dict:
+    """outer(sigma_f(v)) at the grid's logits, rounded to each dtype (None where the reference cannot certify it)."""
+    import mpmath
+
+    from ..numeric import mp_function
+    from .judge import exact_value
+
+    fn = mp_function(outer.subs(T, d.activation), V)
+    # the same key as lower.judge's for f*(sigma(v)) and the density ratio: each value is computed once
+    what = ("conjugate_of_activation", "value") if outer == d.conjugate else \
+        ("density_ratio", "value") if outer == d.ratio_from_critic else ("composed", str(outer))
+    key = (*what, str(d.conjugate), str(d.ratio_from_critic), str(d.activation))
+    out = {}
+    for dtype in ("float32", "float64"):
+        import numpy as np
+
+        np_dtype = np.float32 if dtype == "float32" else np.float64
+        xs = [float(np_dtype(s * x)) for x in _SCORE_LOGITS for s in (1, -1)]
+        out[dtype] = (np.array(xs, dtype=np_dtype), [exact_value(key, fn, x, int(abs(x) / 2.3)) for x in xs])
+    return out
+
+
+def _inaccurate(form: sp.Expr, exact: dict) -> int:
+    """How many grid points the form, evaluated in numpy as the printed code would, gets wrong (lower.judge's
+    tolerances)."""
+    import numpy as np
+
+    from .judge import _close
+    from .numpy_model import numpy_function
+
+    try:
+        fn = numpy_function(form, V, rules=False)
+    except Exception:  # noqa: BLE001 - a form numpy cannot evaluate is not chosen
+        return 10**6
+    bad = 0
+    for dtype, (xs, refs) in exact.items():
+        with np.errstate(all="ignore"):
+            try:
+                got = np.broadcast_to(np.asarray(fn(xs), dtype=xs.dtype), xs.shape)
+            except Exception:  # noqa: BLE001
+                return 10**6
+        bad += sum(1 for g, r in zip(got.tolist(), refs) if r is not None and not _close(float(g), r, dtype))
+    return bad
 
 
 def with_numeric_branches(d: Derivation, indices) -> Derivation:
@@ -299,6 +374,7 @@ def _agrees(lowered: sp.Expr, true: sp.Expr) -> bool:
             "sigmoid": lambda x: 1 / (1 + mpmath.exp(-x)), "log1p": mpmath.log1p, "expm1": mpmath.expm1,
             "log1mexp": lambda x: mpmath.log(-mpmath.expm1(x)),
             "log1mexp_ratio": lambda x: mpmath.log(-mpmath.expm1(-x) / x),
+            "log1mexp_softplus": lambda x, k: mpmath.log(-mpmath.expm1(-k * mpmath.log1p(mpmath.exp(x)))),
             "wright_omega": lambda x: mpmath.lambertw(mpmath.exp(x)).real,
             "log_wright_omega": lambda x, w: mpmath.log(w)}
     f_low = sp.lambdify(V, lowered, [defs, "mpmath"])

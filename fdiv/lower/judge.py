@@ -80,6 +80,19 @@ def _exact(fn, x, extra: int):
     return b
 
 
+_EXACT: dict = {}  # exact values already computed in this process, by (what, the expressions, x)
+
+
+def exact_value(key: tuple, fn, x: float, extra: int):
+    """_exact(fn, x, extra), remembered under `key` (which names the expressions fn evaluates) and x: a form's
+    score (lower.compose) and the module's judgement need the same values, each worth thousands of digits at |v| = 1e4."""
+    if (key, x) not in _EXACT:
+        if len(_EXACT) > 20000:
+            _EXACT.clear()
+        _EXACT[key, x] = _exact(fn, x, extra)
+    return _EXACT[key, x]
+
+
 def _close(got: float, exact, dtype: str) -> bool:
     import math
 
@@ -98,6 +111,11 @@ def _close(got: float, exact, dtype: str) -> bool:
 def judge(d: Derivation, source: str) -> list[Failure]:
     """The closed-form branches whose lowered code (`source`, a generated module) is wrong somewhere on the grid."""
     import torch
+
+    names = (str(d.conjugate), str(d.ratio_from_critic), str(d.activation))
+
+    def exact_of(key, fn, x, extra):
+        return exact_value((*key, *names), fn, x, extra)
 
     branches = set(_judged(d))
     if not branches:
@@ -128,6 +146,7 @@ def judge(d: Derivation, source: str) -> list[Failure]:
         t_in = v.detach().clone().requires_grad_()
         conj = namespace["conjugate"](t_in)
         (g_conj,) = torch.autograd.grad(conj.sum(), t_in)
+        coa, dr, conj = coa.detach(), dr.detach(), conj.detach()
         for k, x in enumerate(v.detach().double().tolist()):
             extra = int(abs(x) / 2.3)
             # f*(sigma(v)) and the density ratio at v
@@ -143,14 +162,14 @@ def judge(d: Derivation, source: str) -> list[Failure]:
                                             ("conjugate_of_activation", "gradient", slope, g_coa[k]),
                                             ("density_ratio", "value", r_val, dr[k]),
                                             ("density_ratio", "gradient", r_slope, g_dr[k])):
-                    exact = _exact(fn, x, extra)
+                    exact = exact_of((role, what), fn, x, extra)
                     if exact is not None and not _close(float(got), exact, dtype_name):
                         record(i, role, what, dtype_name, x, float(got), exact)
             # f*(t) at t = x, inside dom f*
             j = _branch_of(d, mpmath.mpf(x))
             if j in branches and d.conjugate_domain.as_set().contains(sp.Float(x, 30)) is sp.true:
                 for what, fn, got in (("value", fstar, conj[k]), ("gradient", ratio, g_conj[k])):
-                    exact = _exact(fn, x, 0)
+                    exact = exact_of(("conjugate", what), fn, x, 0)
                     if exact is not None and not _close_conditioned(float(got), exact, dtype_name, x, d):
                         record(j, "conjugate", what, dtype_name, x, float(got), exact)
     return failures

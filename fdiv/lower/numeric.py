@@ -33,6 +33,7 @@ from ..errors import DerivationError
 from ..inverse import PieceConjugate
 from ..spec import U
 from ..timelimit import attempt
+from .numpy_model import numpy_function
 from .printer import TorchPrinter
 from .rules import apply_rules
 from .table import T_COMPRESS, Table, build
@@ -288,20 +289,9 @@ def _log_max(dtype) -> float:
     return float(y)
 
 
-def _numpy_helpers() -> dict:
-    """numpy twins of the rewrite rules' primitives (lower.rules), so that what is scored and tabulated in numpy
-    is what the printed torch code computes: the rules applied (e^x - 1 as expm1, log(1 + x) as log1p)."""
-    def softplus(x):
-        return np.logaddexp(0.0, x)
-
-    return {"softplus": softplus, "log_softplus": lambda x: np.log(softplus(x)), "log1p": np.log1p,
-            "expm1": np.expm1, "log1mexp": lambda x: np.log(-np.expm1(x)), "sigmoid": lambda x: 0.5 * (1 + np.tanh(x / 2)),
-            "log1mexp_ratio": lambda x: np.log(-np.expm1(-x) / x)}
-
-
 def _numpy(e: sp.Expr, var: sp.Symbol = U):
     """e as the generated code evaluates it (rules applied), a numpy function of var."""
-    return sp.lambdify(var, apply_rules(e), [_numpy_helpers(), "numpy"])
+    return numpy_function(e, var)
 
 
 def _numpy_map(piece: NumericPiece):
@@ -311,8 +301,9 @@ def _numpy_map(piece: NumericPiece):
     w = hi - lo
 
     def logistic(y):
-        s = 1.0 / (1.0 + np.exp(-y))
-        return np.where(y < 0, lo + w * s, hi - w / (1.0 + np.exp(y))), w * s / (1.0 + np.exp(y))
+        with np.errstate(over="ignore"):
+            s = 1.0 / (1.0 + np.exp(-y))
+            return np.where(y < 0, lo + w * s, hi - w / (1.0 + np.exp(y))), w * s / (1.0 + np.exp(y))
     return logistic
 
 
@@ -595,11 +586,11 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
                 value = f"_piece{k}_lo_rest(u) + torch.exp(x + {log_u})"
                 if any(line.startswith(f"def _piece{k}_lo_value(") for line in lines):
                     value = f"_piece{k}_lo_value(x, y)"
-                d_value, d_ratio = f"torch.exp(x + {log_u})", f"torch.exp(x) / _piece{k}_d2f(u)"
+                d_value, d_ratio = "torch.exp(x + torch.log(u))", f"torch.exp(x) / _piece{k}_d2f(u)"
             else:
                 doc = f"{what} = c, solved as -log({what}) = -log c; input log c"
                 value = f"_piece{k}_hi_rest(u) - torch.exp(x + {log_u})"
-                d_value, d_ratio = f"-torch.exp(x + {log_u})", f"-torch.exp(x) / _piece{k}_d2f(u)"
+                d_value, d_ratio = "-torch.exp(x + torch.log(u))", f"-torch.exp(x) / _piece{k}_d2f(u)"
         step_name, solve_name = f"_piece{k}_{form}_delta", f"_piece{k}_{form}_solve"
         centre = _cusp(np_G_of, np_d2f, piece) if form == "direct" else None
         if centre is not None:
@@ -619,7 +610,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             if ok:
                 break
         cls = f"_Piece{k}{form.capitalize()}"
-        keep_y = form != "direct" and log_u == "y"  # the backward pass needs log u = y (lo, hi forms)
+        keep_y = False  # the backward pass takes log u again rather than holding y: one tensor less at the peak
         distance = _distance_source(piece, kind, form) if var is not U else None
         two_sided = (side, *far) if far else None
         if ok:
@@ -811,7 +802,10 @@ def _numpy_argument(piece: NumericPiece, kind: str, form: str):
         return np.exp
     w = float(piece.hi - piece.lo)
     sign = 1.0 if form == "lo" else -1.0
-    return lambda y: w / (1.0 + np.exp(-sign * y))
+    def distance(y):
+        with np.errstate(over="ignore"):
+            return w / (1.0 + np.exp(-sign * y))
+    return distance
 
 
 def branch_call(piece: NumericPiece, t: sp.Expr, log_c: dict[str, sp.Expr], *, ratio: bool = False,

@@ -17,6 +17,7 @@ wright_omega = sp.Function("wright_omega")
 log_wright_omega = sp.Function("log_wright_omega")
 log1mexp_ratio = sp.Function("log1mexp_ratio")  # x >= 0 -> log((1 - e^-x)/x), finite and smooth down to x = 0  # (x, omega(x)) -> log omega(x), see rule_log_wright_omega
 sigmoid = sp.Function("sigmoid")
+log1mexp_softplus = sp.Function("log1mexp_softplus")  # (x, k) -> log(1 - e^(-k softplus(x))), k > 0, for every x
 
 
 def _replace(expr: sp.Expr, match, repl) -> sp.Expr:
@@ -121,6 +122,23 @@ def rule_expm1_scaled(expr: sp.Expr) -> sp.Expr:
         return None
 
     return _replace(expr, lambda e: parts(e) is not None, lambda e: parts(e)[0] * expm1(parts(e)[1]))
+
+
+def rule_reciprocal_expm1_softplus(expr: sp.Expr) -> sp.Expr:
+    """1/expm1(k softplus(x)) -> exp(-(log k + log_softplus(x) + z + log1mexp_ratio(z))), z = k softplus(x), k > 0:
+    the same number (expm1(z) = z e^z (1 - e^-z)/z), computed in log space, so neither the value (2.5 e^v for the GAN
+    f weighted by 5/2 at v = 505) nor its gradient passes through expm1(z)^2, which underflows."""
+    def parts(e):
+        if not (e.is_Pow and e.exp == -1 and e.base.func == expm1):
+            return None
+        k, s_ = e.base.args[0].as_coeff_Mul()
+        return (k, s_) if s_.func == softplus and k.is_positive else None
+
+    def repl(e):
+        k, s_ = parts(e)
+        return sp.exp(-(sp.log(k) + log_softplus(s_.args[0]) + k * s_ + log1mexp_ratio(k * s_)))
+
+    return _replace(expr, lambda e: parts(e) is not None, repl)
 
 
 def rule_reciprocal_expm1(expr: sp.Expr) -> sp.Expr:
@@ -231,9 +249,10 @@ def rule_log_wright_omega(expr: sp.Expr) -> sp.Expr:
 
 
 def rule_log_power(expr: sp.Expr) -> sp.Expr:
-    """log(b**e) -> e log(b) for an exponent e that varies: b**e is positive wherever the log is real, and the power
-    overflows long before its log does (log((1 - e t)**(1/e - t)) from a simplification that combined the logs)."""
-    return _replace(expr, lambda e: isinstance(e, sp.log) and e.args[0].is_Pow and bool(e.args[0].exp.free_symbols),
+    """log(b**e) -> e log(b) for an exponent e that varies or is not an even integer: b**e > 0 wherever the log is
+    real, so b > 0 there, and the power overflows long before its log does (log((1 - e t)**(1/e - t)) and
+    log((1/(1 - e^(2t/5)))**(5/2)) from simplifications that combined the logs)."""
+    return _replace(expr, lambda e: isinstance(e, sp.log) and e.args[0].is_Pow and not e.args[0].exp.is_even,
                     lambda e: e.args[0].exp * sp.log(e.args[0].base))
 
 
@@ -249,7 +268,7 @@ def rule_log_exp(expr: sp.Expr) -> sp.Expr:
 
 
 RULES = (rule_log_exp, rule_log_power, rule_wright_omega, rule_log_reciprocal, rule_log_const_minus_exp, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1_scaled, rule_expm1, rule_expm1_softplus,
-         rule_reciprocal_expm1, rule_log1p, rule_exp_coefficient, rule_log_wright_omega)
+         rule_reciprocal_expm1_softplus, rule_reciprocal_expm1, rule_log1p, rule_exp_coefficient, rule_log_wright_omega)
 
 
 def apply_rules(expr: sp.Expr) -> sp.Expr:

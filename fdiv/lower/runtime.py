@@ -3,6 +3,8 @@
 Each is stable over the whole float range, for values and gradients: where() branches get clamped inputs,
 so the branch not taken never produces inf/NaN gradients.
 """
+import math
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -90,12 +92,44 @@ def _log1mexp_ratio(x):
     return torch.where(small, series, torch.log(-torch.expm1(-xl)) - torch.log(xl))
 
 
+def _log1mexp_softplus(x, k):
+    """log(1 - exp(-k softplus(x))) for a constant k > 0, finite and accurate for every x: log(-expm1(-z)), z = k
+    softplus(x), is accurate wherever z is a normal float (-expm1(-z) = z for tiny z); below x = -80, where
+    softplus(x) = e^x nears the subnormals, it is log k + x (the next term, -z/2, is below e^-80). The mask is the
+    rare x < -80, so the where is cheap."""
+    xc = torch.clamp(x, min=-80.0)
+    return torch.where(x < -80.0, x + math.log(k), torch.log(-torch.expm1(-k * _softplus(xc))))
+
+
 def _log_wright_omega(x, w):
     """log omega(x) given w = omega(x): log w, except below x = -80, where w is e^x and may be subnormal or 0 (log 0
     = -inf, and its gradient inf * 0 = NaN): there x - w. The clamp only guards the branch not taken (w >= e^-80
     > 1e-37 wherever log w is used). x - w elsewhere would cancel for large x; the threshold is far from typical
     logits, so the mask is predictable (torch.where costs 6x an add on a random one)."""
     return torch.where(x < -80.0, x - w, torch.log(torch.clamp(w, min=1e-37)))
+
+
+class _InfSlope(torch.autograd.Function):
+    """+inf, with slope +inf (0 where no gradient comes in): an increasing function past the float range."""
+
+    @staticmethod
+    def forward(ctx, v):
+        return torch.full_like(v, math.inf)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return torch.where(grad == 0, torch.zeros_like(grad), grad * math.inf)
+
+
+def _increasing_past_range(fn, v):
+    """fn(v) for an increasing fn (the density ratio) where it is a float; +inf, with slope +inf, where it overflows
+    (there the ratio grows exponentially, and so does its slope), and the formula is not differentiated there:
+    its reverse pass would form inf * 0 = NaN through the terms that underflowed."""
+    with torch.no_grad():
+        over = torch.isinf(fn(v))
+    safe = torch.where(over, torch.zeros_like(v), v)
+    return torch.where(over, _InfSlope.apply(v), fn(safe))
 
 
 def _bracketed_newton(target, g, lo, hi, steps=64):
