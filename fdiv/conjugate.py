@@ -393,17 +393,25 @@ def _simplest(expr: sp.Expr, what: str, deep: bool = True) -> sp.Expr:
 
 
 def _log_powers_out(e: sp.Expr) -> sp.Expr:
-    """log(b**x) -> x log(b) where b**x is not a square (then b > 0 wherever the log is real)."""
-    return e.replace(lambda a: isinstance(a, sp.log) and a.args[0].is_Pow and bool(a.args[0].free_symbols)
-                     and not a.args[0].exp.is_even, lambda a: a.args[0].exp * sp.log(a.args[0].base))
+    """log(c b1**x1 b2**x2 ...) -> log(c) + x1 log(b1) + ... where no b**x is a square and the constant c > 0 (then
+    each b > 0 wherever the log is real: a product of such powers is positive only if each factor is)."""
+    def split(a):
+        factors = sp.Mul.make_args(a.args[0])
+        const = sp.Mul(*[f for f in factors if not f.free_symbols])
+        powers = [f for f in factors if f.free_symbols]
+        if not const.is_positive or any(f.is_Pow and f.exp.is_even for f in powers):
+            return a
+        return sp.log(const) + sp.Add(*[f.exp * sp.log(f.base) if f.is_Pow else sp.log(f) for f in powers])
+
+    return e.replace(lambda a: isinstance(a, sp.log) and bool(a.args[0].free_symbols), split)
 
 
 def has_log_of_power(e: sp.Expr) -> bool:
     """Whether e holds log(b**x) of a varying b or x other than a square (b**x > 0, so x log b is the same number):
     logcombine(force=True) writes x log b so, and b**x overflows long before x log b does ((1 - e t)**(1/e - t)
     for f = e^-u normalised, (1/(1 - e^(2t/5)))**(5/2) for the GAN f weighted by 5/2)."""
-    return any(a.args[0].is_Pow and bool(a.args[0].free_symbols) and not a.args[0].exp.is_even
-               for a in e.atoms(sp.log))
+    return any(f.is_Pow and bool(f.free_symbols) and not f.exp.is_even
+               for a in e.atoms(sp.log) for f in sp.Mul.make_args(a.args[0]))
 
 
 def lambert_of_y_exp_y(expr: sp.Expr) -> sp.Expr:

@@ -430,9 +430,11 @@ def _lower_numeric(d: Derivation) -> Lowered:
         cancellation where that end is one of the critic range's (an inner end, at a kink, is an ordinary number)."""
         out = {}
         if p.slope_lo.is_finite:
-            out["lo"] = ends["lo"] if p.slope_lo == a and ends.get("lo") is not None else sp.log(t - p.slope_lo)
+            out["lo"] = ends["lo"] if p.slope_lo == a and ends.get("lo") is not None else \
+                apply_rules(sp.log(sp.expand(t - p.slope_lo)))
         if p.slope_hi.is_finite:
-            out["hi"] = ends["hi"] if p.slope_hi == b and ends.get("hi") is not None else sp.log(p.slope_hi - t)
+            out["hi"] = ends["hi"] if p.slope_hi == b and ends.get("hi") is not None else \
+                apply_rules(sp.log(sp.expand(p.slope_hi - t)))
         return out
 
     def joined(field: str, ratio: bool) -> sp.Expr:

@@ -496,6 +496,8 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     d2f = _simplest(sp.diff(df, U), "simplifying f''")
     kind, mapping = _map(piece)
     helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind], "_solve_where"}
+    if kind in ("exp", "shifted"):
+        helpers.add("_beyond_float32")
     u_fill = float(piece.lo) + 1.0 if piece.hi == sp.oo else float(piece.lo + piece.hi) / 2  # a u inside the piece
     y_lo, y_hi = _Y_RANGE[kind]
     interval = f"({piece.lo}, {piece.hi})"
@@ -522,7 +524,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     rest_value = None
     if "direct" in piece.forms and not _float32_safe([f], piece, f, df):
         safe = lambda e: _float32_safe([e], piece, f, df)  # noqa: E731
-        rest = _simplest(U * df - f, "simplifying u f'(u) - f(u)", prefer=safe)
+        rest = _simplest(U * df - piece.f, "simplifying u f'(u) - f(u)", prefer=safe)
         if safe(rest):
             rest_value = rest + U * (_X - df)
     if "direct" in piece.forms:  # f itself is evaluated only by the direct form's value
@@ -558,14 +560,14 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
                 # one anchored form across the whole of a finite piece (0, hi): in d = hi - u it cancels towards
                 # u = 0 (d rounds to hi), so that half is computed in u
                 far = (_simplest(sign * (df - s), what_gap, "lo"), _simplest(d2f, "simplifying f''", "lo"))
-            rest = _simplest(s * U - f, "simplifying s u - f(u)", form if var is U else None)
+            rest = _simplest(s * U - piece.f, "simplifying s u - f(u)", form if var is U else None)
             float32_ok = float32_ok and _float32_safe([g, d2_near], piece, f, df, d2_near, form=form, far=far or ())
             rest_ok = _float32_safe([rest], piece, f, df)
             if not rest_ok and form == "lo" and far is None:
                 # a u - f(u) overflows float32 where f* does not (u log u + (u - 2)^(3/2) at u = 5e25): f*(t) =
                 # (u f'(u) - f(u)) + (c u - u gap(u)) at the root, gap = f'(u) - a = c there, u f' - f simplified
                 safe = lambda e: _float32_safe([e], piece, f, df)  # noqa: E731
-                tangent = _simplest(U * df - f, "simplifying u f'(u) - f(u)", prefer=safe)
+                tangent = _simplest(U * df - piece.f, "simplifying u f'(u) - f(u)", prefer=safe)
                 if safe(tangent):
                     rest_ok = True
                     lines += ["", "", f"def _piece{k}_lo_value(x, y):",
@@ -651,8 +653,14 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             "        # where the branch is not taken: f* = 0 at a u inside the piece (finite backward terms)",
             f"        value, u{', y' if keep_y else ''} = _solve_where(_piece{k}_{form}_forward, x, mask, "
             f"(0.0, {u_fill!r}{f', {float(np.log(u_fill))!r}' if keep_y else ''}))",
+            *(["        # roots beyond float32's range (u* at the top of it): those elements again in float64",
+               f"        x, value, u = _beyond_float32(_piece{k}_{form}_forward, x, value, u)"]
+              if kind in ("exp", "shifted") and float32_ok else []),
             f"        ctx.save_for_backward(x, u{', y' if keep_y else ''})",
-            "        return value.to(x_in.dtype), u.to(x_in.dtype)",
+            *(["        # u* beyond the dtype's range: the ratio is +inf there (u, clamped, still serves f*'s terms)",
+               "        ratio = torch.where(u >= 0.5 * torch.finfo(u.dtype).max, math.inf, u)"]
+              if kind in ("exp", "shifted") else ["        ratio = u"]),
+            "        return value.to(x_in.dtype), ratio.to(x_in.dtype)",
             "",
             "    @staticmethod",
             "    @once_differentiable",
@@ -666,6 +674,9 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             f"        grad = None if gv is None else gv * ({d_value})",
             f"        if gr is not None:",
             f"            ratio = torch.where(gr == 0, torch.zeros_like(gr), gr * ({d_ratio}))",
+            *([f"            ratio = torch.where((u < 0.5 * torch.finfo(u.dtype).max) | (gr == 0), ratio, "
+               f"gr * {'-' if form == 'hi' else ''}math.inf)  # past the range: the slope too"]
+              if kind in ("exp", "shifted") else []),
             f"            grad = ratio if grad is None else grad + ratio",
             "        return None if grad is None else grad.to(x_in_dtype), None",
             "", "",
