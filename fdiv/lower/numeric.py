@@ -188,6 +188,16 @@ def _vanishing_logs(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int = 1) -> 
     return sp.Add(*rest) + k * log1p(sp.factor(sp.cancel(x - 1)))
 
 
+def _rational_part_cancelled(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """e's rational terms in var over one denominator, factored (their constants cancel exactly: 7/3 - 1/(u + 1)^2
+    - 2/(u + 1) + ... is u (...)/(...)), the other terms as they are."""
+    terms = sp.Add.make_args(sp.expand(e))
+    rational = [t for t in terms if t.is_rational_function(var)]
+    if len(rational) < 2:
+        return e
+    return sp.factor(sp.cancel(sp.Add(*rational))) + sp.Add(*[t for t in terms if t not in rational])
+
+
 def _vanishing_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """k sqrt(A) + c -> (k^2 A - c^2)/(k sqrt(A) - c) (cancelled) for each such sum that tends to 0 at var = 0:
     sqrt(1 - d) - 1 is -d/(sqrt(1 - d) + 1), where the difference is 0 in floating point below d = 1e-16."""
@@ -222,9 +232,13 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     if region == "lo":  # towards var = 0: differences that vanish there, written without the cancellation
         steps += [lambda x: _vanishing_logs(x, var), lambda x: _vanishing_logs(x, var, sign=-1),
                   lambda x: _vanishing_roots(x, var), lambda x: _vanishing_roots(_vanishing_logs(x, var), var),
-                  lambda x: _vanishing_roots(_vanishing_logs(x, var, sign=-1), var)]
+                  lambda x: _vanishing_roots(_vanishing_logs(x, var, sign=-1), var),
+                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var), var),
+                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sign=-1), var)]
     if region == "hi":
-        steps += [lambda x: _vanishing_logs(x, var, sp.oo), lambda x: _vanishing_logs(x, var, sp.oo, -1)]
+        steps += [lambda x: _vanishing_logs(x, var, sp.oo), lambda x: _vanishing_logs(x, var, sp.oo, -1),
+                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo), var),
+                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo, -1), var)]
     for step in steps:
         ok, form = attempt(what, step, e, seconds=5)
         if ok and isinstance(form, sp.Expr) and not form.has(sp.zoo, sp.nan, sp.I):
@@ -560,7 +574,8 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
                 # one anchored form across the whole of a finite piece (0, hi): in d = hi - u it cancels towards
                 # u = 0 (d rounds to hi), so that half is computed in u
                 far = (_simplest(sign * (df - s), what_gap, "lo"), _simplest(d2f, "simplifying f''", "lo"))
-            rest = _simplest(s * U - piece.f, "simplifying s u - f(u)", form if var is U else None)
+            rest = _simplest(s * U - piece.f, "simplifying s u - f(u)", form if var is U else None,
+                             both=whole and var is U)
             float32_ok = float32_ok and _float32_safe([g, d2_near], piece, f, df, d2_near, form=form, far=far or ())
             rest_ok = _float32_safe([rest], piece, f, df)
             if not rest_ok and form == "lo" and far is None:
@@ -579,6 +594,11 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             np_G_of = None
             index_kind = "identity"
             tau, tau_range = ("x", (_LOG_TINY, _LOG_MAX)) if form == "lo" else ("-x", (-_LOG_MAX, -_LOG_TINY))
+            if len(piece.forms) == 2:
+                # each form serves up to the middle of the slope range (branch_call's split): its table stops at
+                # three quarters of it, short of the far end, where its inverse has a log singularity
+                reach = float(np.log(0.75 * float(piece.slope_hi - piece.slope_lo)))
+                tau_range = (tau_range[0], reach) if form == "lo" else (-reach, tau_range[1])
             what = f"f'(u) - ({s})" if form == "lo" else f"{s} - f'(u)"
             lines += ["", "", f"def _piece{k}_{form}_rest(u):",
                       f'    """{s} u - f(u), without cancellation."""',
