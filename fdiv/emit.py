@@ -98,6 +98,8 @@ def _body(printer: TorchPrinter, expr: sp.Expr, var: str, result: str = "{}") ->
     lines = [f"{sym.name} = {printer.emit(call)}" for sym, call in bound]
     text = printer.emit(expr)
     printer.local_names = {}
+    if isinstance(expr, sp.Piecewise) and not any(e.free_symbols for e, _ in expr.args):
+        text = f"{var} * 0.0 + {text}"  # constant branches only (a density ratio at kinks): still a function of v
     return "\n    ".join([*lines, *printer.branches, "return " + result.format(text)])
 
 
@@ -219,7 +221,7 @@ def render_module(d: Derivation, notes: list[str] | None = None) -> str:
         raise FdivError(f"self-check failed: {failed.name}: {failed.detail}; refusing to generate a loss from it")
     low = lower(d)
     src = _render(d, low)
-    if not any(b.kind == "smooth" and not b.numeric for b in d.branches) or d.f.free_symbols != {U}:
+    if all(b.numeric for b in d.branches if b.kind != "boundary") or d.f.free_symbols != {U}:
         return src
     from .lower.judge import judge
 
@@ -232,6 +234,10 @@ def render_module(d: Derivation, notes: list[str] | None = None) -> str:
             return guarded
     if not failures:
         return src
+    wrong = next((x for x in failures if d.branches[x.branch].kind != "smooth"), None)
+    if wrong is not None:  # a lowering bug, never to be shipped silently
+        raise FdivError(f"the generated module disagrees with the derivation on a {d.branches[wrong.branch].kind} "
+                        f"branch of f*: {wrong.text()}; refusing to write it (please report it)")
     forced = sorted({x.branch for x in failures})
     numeric_d = with_numeric_branches(d, forced)
     for i in forced:

@@ -210,10 +210,20 @@ def attempt(what: str, fn, *args, seconds: float | None = None, **kwargs):
     Any exception from SymPy counts as a failure of the step (SymPy raises NotImplementedError, TypeError,
     PolynomialError, CoercionFailed, KeyError, ... from deep inside); the caller decides what to do instead.
     """
+    import os as _os
+    _log = _os.environ.get("FDIV_ATTEMPT_LOG")
+    _t0 = time.process_time()
     try:
         with time_limit(what, seconds):
-            return True, fn(*args, **kwargs)
+            out = True, fn(*args, **kwargs)
+        if _log:
+            with open(_log, "a") as _h:
+                _h.write(f"{time.process_time() - _t0:.3f}\t{seconds}\tok\t{what}\n")
+        return out
     except DerivationTimeout as exc:
+        if _log:
+            with open(_log, "a") as _h:
+                _h.write(f"{time.process_time() - _t0:.3f}\t{seconds}\tTIMEOUT\t{what}\n")
         return False, str(exc)
     except RecursionError:
         return False, f"{what} failed: expression too deeply nested"

@@ -202,6 +202,8 @@ def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
     exact composition at high precision; c - 5/2 log(e^(2c/5) - 1) is shorter than -5/2 log(1 - e^(-2c/5)) but
     overflows at c = 222), else the most accurate."""
     core = _core(d)
+    if core is None and isinstance(outer, sp.Piecewise) and d.activation != V:
+        return _branchwise(d, outer)
     if core is None:
         e = outer.subs(T, d.activation)
         if isinstance(e, sp.Piecewise):
@@ -224,6 +226,31 @@ def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
             form = _piecewise_in_v(form, c_of_v)
         forms.append(apply_rules(form.subs(_C, c_of_v)))
     return _most_accurate(d, outer, forms)
+
+
+def _branchwise(d: Derivation, outer: sp.Piecewise) -> sp.Expr:
+    """A piecewise outer(t) composed with an increasing sigma_f branch by branch, each branch's condition t < k
+    (t <= k) written as v < sigma_f^-1(k) (v <= ...): left to simplify, conditions on tanh(v) came back wrong (a
+    branch of 1/4 |u - 2| + 1/2 Max(1/2 - u, 0) dropped). Branches sigma_f never reaches are left out."""
+    a, b = d.critic_range.lower, d.critic_range.upper
+    pairs = []
+    for expr, cond in outer.args:
+        if cond is sp.true:
+            pairs.append((compose(d, expr), sp.true))
+            break
+        if not (isinstance(cond, (sp.StrictLessThan, sp.LessThan)) and cond.lhs == T and cond.rhs.is_number):
+            raise DerivationError(f"cannot lower the condition {cond}")
+        k = cond.rhs
+        if a.is_finite and bool(k <= a):
+            continue  # sigma_f(v) > a: never taken
+        if b.is_finite and bool(k >= b):
+            pairs.append((compose(d, expr), sp.true))
+            break
+        cut = sp.Float(sp.N(_inverse_activation(d, k), 30), 30)
+        pairs.append((compose(d, expr), V < cut if isinstance(cond, sp.StrictLessThan) else V <= cut))
+    if pairs[-1][1] is not sp.true:
+        pairs[-1] = (pairs[-1][0], sp.true)
+    return pairs[0][0] if len(pairs) == 1 else sp.Piecewise(*pairs)
 
 
 #: The logits a composed form is scored at (both signs): those the generated module is judged at (lower.judge).

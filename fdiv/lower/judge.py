@@ -45,8 +45,9 @@ class Failure:
 
 
 def _judged(d: Derivation) -> list[int]:
-    """The branches to judge: closed-form smooth branches (the constant and linear ones are exact anyway)."""
-    return [i for i, b in enumerate(d.branches) if b.kind == "smooth" and not b.numeric]
+    """The branches to judge: every branch with a closed form (a linear one is exact, but which branch sigma_f(v)
+    lands in is the lowering's doing)."""
+    return [i for i, b in enumerate(d.branches) if not b.numeric]
 
 
 def _branch_of(d: Derivation, t) -> int | None:
@@ -139,13 +140,14 @@ def judge(d: Derivation, source: str) -> list[Failure]:
     for dtype_name, dtype in (("float32", torch.float32), ("float64", torch.float64)):
         v = torch.tensor(logits, dtype=dtype, requires_grad=True)
         coa = namespace["conjugate_of_activation"](v)
-        (g_coa,) = torch.autograd.grad(coa.sum(), v)
+        (g_coa,) = torch.autograd.grad(coa.sum(), v, allow_unused=True)
         v2 = v.detach().clone().requires_grad_()
         dr = namespace["density_ratio"](v2)
-        (g_dr,) = torch.autograd.grad(dr.sum(), v2)
+        (g_dr,) = torch.autograd.grad(dr.sum(), v2, allow_unused=True)
         t_in = v.detach().clone().requires_grad_()
         conj = namespace["conjugate"](t_in)
-        (g_conj,) = torch.autograd.grad(conj.sum(), t_in)
+        (g_conj,) = torch.autograd.grad(conj.sum(), t_in, allow_unused=True)
+        g_coa, g_dr, g_conj = (torch.zeros_like(v) if g is None else g for g in (g_coa, g_dr, g_conj))
         coa, dr, conj = coa.detach(), dr.detach(), conj.detach()
         for k, x in enumerate(v.detach().double().tolist()):
             extra = int(abs(x) / 2.3)
@@ -168,8 +170,10 @@ def judge(d: Derivation, source: str) -> list[Failure]:
             # f*(t) at t = x, inside dom f*
             j = _branch_of(d, mpmath.mpf(x))
             if j in branches and d.conjugate_domain.as_set().contains(sp.Float(x, 30)) is sp.true:
-                for what, fn, got in (("value", fstar, conj[k]), ("gradient", ratio, g_conj[k])):
-                    exact = exact_of(("conjugate", what), fn, x, 0)
+                # the branch's own slope (u* = 0 on the boundary branch t <= f'(0+), where the inner ratio is not)
+                slope_j = mp_function(d.branches[j].ratio, T)
+                for what, fn, got in (("value", fstar, conj[k]), ("gradient", slope_j, g_conj[k])):
+                    exact = exact_of(("conjugate", what, j), fn, x, 0)
                     if exact is not None and not _close_conditioned(float(got), exact, dtype_name, x, d):
                         record(j, "conjugate", what, dtype_name, x, float(got), exact)
     return failures
