@@ -407,10 +407,10 @@ def _log_powers_out(e: sp.Expr) -> sp.Expr:
 
 
 def has_log_of_power(e: sp.Expr) -> bool:
-    """Whether e holds log(b**x) of a varying b or x other than a square (b**x > 0, so x log b is the same number):
+    """Whether e holds log(b**x) of a varying b or x, x not an integer (b**x > 0, so x log b is the same number):
     logcombine(force=True) writes x log b so, and b**x overflows long before x log b does ((1 - e t)**(1/e - t)
     for f = e^-u normalised, (1/(1 - e^(2t/5)))**(5/2) for the GAN f weighted by 5/2)."""
-    return any(f.is_Pow and bool(f.free_symbols) and not f.exp.is_even
+    return any(f.is_Pow and bool(f.free_symbols) and not f.exp.is_Integer
                for a in e.atoms(sp.log) for f in sp.Mul.make_args(a.args[0]))
 
 

@@ -31,7 +31,7 @@ RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
 _HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
                  "_wright_omega",
                  "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus",
-                 "_InfSlope", "_increasing_past_range", "_bracketed_newton", "_chunked", "_solve_where", "_beyond_float32", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+                 "_InfSlope", "_past_the_range", "_bracketed_newton", "_chunked", "_solve_where", "_beyond_float32", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"],
           "_solve_where": ["_chunked"],
           "_log1mexp_softplus": ["_softplus"]}
@@ -226,10 +226,9 @@ def render_module(d: Derivation, notes: list[str] | None = None) -> str:
     from .lower.judge import judge
 
     failures = judge(d, src)
-    if failures and all(x.role == "density_ratio" and x.what == "gradient" and x.exact == float("inf")
-                        for x in failures):
-        # only the ratio's gradient past the float range (inf * 0 in reverse mode where the value overflowed)
-        guarded = _render(d, low, guard_ratio=True)
+    if failures and all(x.past_the_range for x in failures):
+        # only gradients past the float range (inf * 0 in reverse mode where the value overflowed)
+        guarded = _render(d, low, guards=frozenset(x.role for x in failures))
         if not judge(d, guarded):
             return guarded
     if not failures:
@@ -251,17 +250,22 @@ def render_module(d: Derivation, notes: list[str] | None = None) -> str:
                                                            for i in forced])
 
 
-def _render(d: Derivation, low, forced: list | None = None, guard_ratio: bool = False) -> str:
+def _render(d: Derivation, low, forced: list | None = None, guards: frozenset = frozenset()) -> str:
+    """The module's source; `guards` names the functions whose value, where it leaves the float range, is +inf with
+    slope +inf (runtime._past_the_range) rather than differentiated there."""
     pv, pt = TorchPrinter(V), TorchPrinter(T)
+
+    def guarded(role: str, printer: TorchPrinter, expr: sp.Expr, var: str, result: str = "{}") -> str:
+        if role not in guards:
+            return _body(printer, expr, var, result)
+        inner = _body(printer, expr, var).replace("\n    ", "\n        ")
+        printer.helpers |= {"_past_the_range", "_InfSlope"}
+        return f"def inside({var}):\n        {inner}\n\n    return {result.format(f'_past_the_range(inside, {var})')}"
+
     act = _body(pv, low.activation, "v")
-    conj_act = _body(pv, low.conjugate_of_activation, "v")
-    if guard_ratio:  # past the float range the ratio and its slope are +inf, and the formula never sees such v
-        inner = _body(pv, low.density_ratio, "v").replace("\n    ", "\n        ")
-        pv.helpers |= {"_increasing_past_range", "_InfSlope"}
-        ratio = f"def ratio(v):\n        {inner}\n\n    return _increasing_past_range(ratio, v).to(dtype)"
-    else:
-        ratio = _body(pv, low.density_ratio, "v", "({}).to(dtype)")
-    conj = _body(pt, low.conjugate, "t")
+    conj_act = guarded("conjugate_of_activation", pv, low.conjugate_of_activation, "v")
+    ratio = guarded("density_ratio", pv, low.density_ratio, "v", "({}).to(dtype)")
+    conj = guarded("conjugate", pt, low.conjugate, "t")
     helpers = pv.helpers | pt.helpers
     critic_classes, critic = _critic_loss(low, helpers)
     from .lower.numeric import piece_source

@@ -122,14 +122,18 @@ class _InfSlope(torch.autograd.Function):
         return torch.where(grad == 0, torch.zeros_like(grad), grad * math.inf)
 
 
-def _increasing_past_range(fn, v):
-    """fn(v) for an increasing fn (the density ratio) where it is a float; +inf, with slope +inf, where it overflows
-    (there the ratio grows exponentially, and so does its slope), and the formula is not differentiated there:
-    its reverse pass would form inf * 0 = NaN through the terms that underflowed."""
-    with torch.no_grad():
-        over = torch.isinf(fn(v))
-    safe = torch.where(over, torch.zeros_like(v), v)
-    return torch.where(over, _InfSlope.apply(v), fn(safe))
+def _past_the_range(fn, v):
+    """fn(v), for an fn that increases where its value leaves the float range (f* at the right end of its domain,
+    the density ratio): there the value and its slope are +inf, and fn is differentiated only where its value is a
+    float (its reverse pass would form inf * 0 = NaN through the terms that underflowed). In the common case, no
+    value past the range, this costs one check; under torch.compile it is fn(v)."""
+    out = fn(v)
+    if getattr(torch.compiler, "is_compiling", lambda: False)():
+        return out
+    over = torch.isposinf(out)
+    if not bool(over.any()):
+        return out
+    return torch.where(over, _InfSlope.apply(v), fn(torch.where(over, torch.zeros_like(v), v)))
 
 
 def _bracketed_newton(target, g, lo, hi, steps=64):
