@@ -19,7 +19,7 @@ from .errors import DerivationError
 from .numeric import mp_function, numeric_form, real_value, to_mpf
 from .spec import U
 from .inverse import is_numeric, piece_conjugate, slope_inverse
-from .timelimit import attempt, step_seconds, time_limit
+from .timelimit import decide, step_seconds, time_limit
 from .validate import Analysis, Piece
 
 T = sp.Symbol("t", real=True)
@@ -123,7 +123,7 @@ def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, sp.Exp
     if last.kind != "kink" and not is_numeric(last.expr):
         tries.append(lambda: sp.limit(last.expr, T, b, "-"))
     for fn in tries:
-        ok, at_end = attempt("computing f* at the end of its domain", fn)
+        ok, at_end = decide("computing f* at the end of its domain", fn)
         if ok and isinstance(at_end, sp.Expr) and at_end.is_finite is not None and not isinstance(at_end, sp.Limit) \
                 and not at_end.has(sp.AccumBounds, sp.nan):
             return bool(at_end.is_finite), at_end if at_end.is_finite else None, None
@@ -187,7 +187,7 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
             break
     if cand is None:
         return numeric_branch(piece)
-    ok, value = attempt("simplifying f*", lambda: _sign_rules(_tidy_lambert(t_of_s * cand - piece.f.subs(U, cand))))
+    ok, value = decide("simplifying f*", lambda: _sign_rules(_tidy_lambert(t_of_s * cand - piece.f.subs(U, cand))))
     if not ok or sp.count_ops(value) > MAX_CONJUGATE_OPS:  # stop before simplifying what cannot be used anyway
         return numeric_branch(piece)
     value = _simplest(value, "simplifying f*")
@@ -195,7 +195,7 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
         return numeric_branch(piece)
     if var is _S:
         value, cand = value.subs(_S, s_of_t), cand.subs(_S, s_of_t)
-    ok, tidy = attempt("simplifying f*", lambda: _sign_rules(_tidy_lambert(value)))
+    ok, tidy = decide("simplifying f*", lambda: _sign_rules(_tidy_lambert(value)))
     value = _simplest(tidy if ok else value, "simplifying f*", deep=False)
     ratio = _simplest(cand, "simplifying (f')^-1", deep=False)
     return _lambert_args(value), _lambert_args(ratio)
@@ -241,7 +241,7 @@ def _needs_cardano(df: sp.Expr) -> bool:
     dens = [p.exp.q for p in df.atoms(sp.Pow) if p.base.has(U) and p.exp.is_Rational]
     k = math.lcm(*dens) if dens else 1
     x = sp.Symbol("x", positive=True)
-    ok, num = attempt("classifying f'(u) = t", lambda: sp.numer(sp.together(df.subs(U, x**k) - T)), seconds=5)
+    ok, num = decide("classifying f'(u) = t", lambda: sp.numer(sp.together(df.subs(U, x**k) - T)), seconds=5)
     if not ok:
         return False
     try:
@@ -260,19 +260,11 @@ def _needs_cardano(df: sp.Expr) -> bool:
 
 
 def _solved(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
-    """SymPy's solutions of f'(u) = t, or none when it fails or runs out of time: the numeric branch then
-    takes over, so solve gets at most SOLVE_SECONDS unless the user set a time limit explicitly."""
-    ok, out = attempt("solving f'(u) = t", sp.solve, sp.Eq(df, t_of_s), U, seconds=solve_seconds())
+    """SymPy's solutions of f'(u) = t, or none when it fails (the numeric branch then takes over). Under the step
+    limit, which fails the derivation as a whole: whether a branch is closed or numeric never depends on how long
+    solve took (the equations that would take it long, cubics and quartics, never reach it: _needs_cardano)."""
+    ok, out = decide("solving f'(u) = t", sp.solve, sp.Eq(df, t_of_s), U)
     return list(out) if ok and isinstance(out, list) else []
-
-
-SOLVE_SECONDS = 3.0  # every closed form in the catalogue and the tests solves in < 0.5 s of CPU
-
-
-def solve_seconds() -> float:
-    import os
-
-    return step_seconds() if "FDIV_TIME_LIMIT" in os.environ else min(step_seconds(), SOLVE_SECONDS)
 
 
 def _log_isolated(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
@@ -300,7 +292,7 @@ def _log_isolated(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
         roots = sp.solve(sp.Eq(sp.together(lhs), z), U)
         return [r.subs(z, sp.exp(n * (t_of_s - m) / k)) for r in roots]
 
-    ok, out = attempt("isolating the logarithm in f'(u) = t", split, seconds=min(step_seconds(), 5))
+    ok, out = decide("isolating the logarithm in f'(u) = t", split, seconds=min(step_seconds(), 5))
     return out if ok else []
 
 
@@ -384,7 +376,7 @@ def _simplest(expr: sp.Expr, what: str, deep: bool = True) -> sp.Expr:
     if expr.has(sp.log):
         steps.append(lambda e: sp.simplify(sp.logcombine(e, force=True)))
     for step in steps:
-        ok, form = attempt(what, step, expr, seconds=4)
+        ok, form = decide(what, step, expr, seconds=4)
         if ok and (expr.has(sp.Piecewise) or not form.has(sp.Piecewise)):
             forms.append(form)
     forms += [sp.powsimp(e) for e in forms]

@@ -14,7 +14,7 @@ from .inverse import PieceConjugate, is_numeric
 from .selfcheck import self_checks
 from .numeric import parameter_sample
 from .spec import U, Param, Spec, SymbolicRange, load_toml
-from .timelimit import attempt, step, step_seconds
+from .timelimit import decide, step, step_seconds
 from .validate import analyse
 
 
@@ -193,7 +193,7 @@ def _lift(d: Derivation, ranges: list[SymbolicRange]) -> None:
         e = e.xreplace(back)
         forms = [e]
         for step in (sp.simplify, sp.factor):
-            ok, form = attempt("simplifying a symbolic-parameter result", step, e, seconds=4)
+            ok, form = decide("simplifying a symbolic-parameter result", step, e, seconds=4)
             if ok:
                 forms.append(form)
         return min(forms, key=lambda x: (sp.count_ops(x), len(str(x))))
@@ -226,7 +226,7 @@ def _tidy(e: sp.Expr) -> sp.Expr:
     """The shortest of a few equivalent forms (each tried under a time limit)."""
     forms = [e]
     for form in (sp.simplify, sp.factor, lambda x: sp.expand_log(x, force=True), sp.expand):
-        ok, out = attempt("simplifying f'", form, e, seconds=3)
+        ok, out = decide("simplifying f'", form, e, seconds=3)
         if ok and not out.has(sp.zoo, sp.nan, sp.I):
             forms.append(out)
     return min(forms, key=lambda x: (sp.count_ops(x), len(str(x))))

@@ -233,6 +233,26 @@ def attempt(what: str, fn, *args, seconds: float | None = None, **kwargs):
         return False, f"{what} failed: {type(exc).__name__}"
 
 
+def decide(what: str, fn, *args, seconds: float | None = None, **kwargs):
+    """attempt() for a step whose outcome shapes a derivation or a generated module (which form is used, which
+    branch is numeric, which check passes): SymPy's failures are still (False, reason), but running out of time fails
+    the step as a whole (DerivationTimeout), so that what a derivation gives never depends on how fast the machine
+    was. The limit is the step limit (FDIV_TIME_LIMIT, --time-limit, default 20 s), or `seconds` where that is longer
+    (every such step is far below either: tens of milliseconds to a few seconds)."""
+    limit = step_seconds() if seconds is None else max(seconds, step_seconds())
+    try:
+        with time_limit(what, limit):
+            return True, fn(*args, **kwargs)
+    except DerivationTimeout:
+        raise
+    except RecursionError:
+        return False, f"{what} failed: expression too deeply nested"
+    except MemoryError:
+        return False, f"{what} failed: out of memory"
+    except Exception as exc:  # noqa: BLE001 - see attempt()
+        return False, f"{what} failed: {type(exc).__name__}"
+
+
 @contextmanager
 def step(what: str, seconds: float | None = None) -> Iterator[None]:
     """A derivation step: under a time limit, and any exception SymPy raises inside becomes one

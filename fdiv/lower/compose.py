@@ -15,7 +15,7 @@ from ..activation import V
 from ..conjugate import T, has_log_of_power, lambert_of_y_exp_y
 from ..derive import Derivation
 from ..errors import DerivationError
-from ..timelimit import attempt
+from ..timelimit import decide
 from ..inverse import NUMERIC_FUNCTIONS as _NUMERIC_NODES
 from ..spec import U
 from .rules import apply_rules, log1mexp, log1mexp_ratio, log1mexp_softplus, log_softplus, sigmoid, softplus, wright_omega
@@ -42,7 +42,7 @@ def _simplify(e: sp.Expr) -> list[sp.Expr]:
     """Equivalent forms of e, the shortest first (then the others, shortest first)."""
     forms = [e]
     for step in (sp.simplify, lambda x: sp.simplify(sp.logcombine(x, force=True)), sp.expand):
-        ok, form = attempt("simplifying a lowered expression", step, e, seconds=10)
+        ok, form = decide("simplifying a lowered expression", step, e, seconds=10)
         if ok and not form.has(sp.zoo, sp.nan):
             forms.append(form)
     return sorted(dict.fromkeys(forms), key=lambda x: (has_log_of_power(x), sp.count_ops(x), len(str(x))))
@@ -176,7 +176,7 @@ def _piecewise_in_v(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
 def _slope_finite(e: sp.Expr, at: sp.Expr) -> bool:
     """Whether d e/dc is finite at c = at (30 digits): sqrt(c - 3)*(c - 3) and (c - 3)**(3/2) are equal, but
     only the second has a derivative that evaluates at c = 3."""
-    ok, slope = attempt("evaluating a slope at a branch point",
+    ok, slope = decide("evaluating a slope at a branch point",
                         lambda: sp.N(sp.diff(e, _C).subs(_C, at), 30), seconds=5)
     return ok and slope.is_real is True and slope.is_finite is True
 
@@ -374,7 +374,7 @@ def _slope(d: Derivation, conj_act: sp.Expr) -> sp.Expr | None:
     sigma_f is not the identity or where f* is piecewise."""
     if d.activation != V or conj_act.has(sp.Piecewise) or d.ratio_from_critic.has(sp.Piecewise):
         return None
-    ok, slope = attempt("lowering the slope of f*(v)", compose, d, d.ratio_from_critic, seconds=20)
+    ok, slope = decide("lowering the slope of f*(v)", compose, d, d.ratio_from_critic, seconds=20)
     if not ok or slope.has(sp.Piecewise, sp.zoo, sp.nan):
         return None
     slope = slope.replace(lambda e: isinstance(e, sp.exp) and any(
@@ -383,7 +383,7 @@ def _slope(d: Derivation, conj_act: sp.Expr) -> sp.Expr | None:
     exact = d.conjugate.subs(T, V)
     if isinstance(exact, sp.Piecewise):
         exact = sp.piecewise_fold(exact)
-    ok, agrees = attempt("checking a lowered slope", _agrees, slope, sp.diff(exact, V), seconds=10)
+    ok, agrees = decide("checking a lowered slope", _agrees, slope, sp.diff(exact, V), seconds=10)
     return slope if ok and agrees else None
 
 

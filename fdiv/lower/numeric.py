@@ -32,7 +32,7 @@ from ..conjugate import T, Branch
 from ..errors import DerivationError
 from ..inverse import PieceConjugate
 from ..spec import U
-from ..timelimit import attempt
+from ..timelimit import decide
 from .numpy_model import numpy_function
 from .printer import TorchPrinter
 from .rules import apply_rules
@@ -240,7 +240,7 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
                   lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo), var),
                   lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo, -1), var)]
     for step in steps:
-        ok, form = attempt(what, step, e, seconds=5)
+        ok, form = decide(what, step, e, seconds=5)
         if ok and isinstance(form, sp.Expr) and not form.has(sp.zoo, sp.nan, sp.I):
             forms.append(form)
     regions = [(_NEAR[region], True)] if region in _NEAR else [(_NEAR_ONE, False), (_EVERYWHERE, False)]
@@ -250,7 +250,7 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     for form in dict.fromkeys(forms):
         counts = []
         for points, reach in regions:
-            ok, bad = attempt(what, lambda: _error(form, points, reach=reach, var=var), seconds=10)
+            ok, bad = decide(what, lambda: _error(form, points, reach=reach, var=var), seconds=10)
             counts.append(bad if ok else len(points) + 1)
         scored.append((0 if prefer is None or prefer(form) else 1, *counts, sp.count_ops(form), len(str(form)),
                        form))
@@ -412,7 +412,7 @@ def _newton_slope(d2f: sp.Expr, piece: NumericPiece, f: sp.Expr, df: sp.Expr) ->
     starts = [d2f * U]
     # partial fractions: 1/2 - 1/(u + 1) + 1/(2 u), where the factored (u^2 + 1)/(2 u (u + 1)) overflows
     for step in (sp.factor, _factored_powers, sp.expand, lambda x: sp.apart(sp.expand(x), U)):
-        ok, form = attempt("simplifying f''(u) u", step, d2f * U, seconds=5)
+        ok, form = decide("simplifying f''(u) u", step, d2f * U, seconds=5)
         if ok:
             starts.append(form)
     safe = lambda e: _float32_safe([e], piece, f, df, e)  # noqa: E731
@@ -627,7 +627,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
         # Newton on f' itself (cheapest), else on its signed log (f' growing like e^u), else the robust iteration
         for log_residual in ((False, True) if form == "direct" else (False,)):
             np_step = _numpy_step(np_G, np_d2, np_map, form, np_gap, log_residual)
-            ok, table = attempt("tabulating the inverse of f'", build, np_G, lambda y, n=np_normal: (n(y),), np_step,
+            ok, table = decide("tabulating the inverse of f'", build, np_G, lambda y, n=np_normal: (n(y),), np_step,
                                 index_kind, tau_range, (y_lo, y_hi), centre or 0.0, seconds=60)
             if ok:
                 break
