@@ -202,7 +202,9 @@ def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
     exact composition at high precision; c - 5/2 log(e^(2c/5) - 1) is shorter than -5/2 log(1 - e^(-2c/5)) but
     overflows at c = 222), else the most accurate."""
     core = _core(d)
-    if core is None and isinstance(outer, sp.Piecewise) and d.activation != V:
+    if isinstance(outer, sp.Piecewise) and (core is None and d.activation != V or
+                                            core is not None and d.critic_range.lower == -sp.oo):
+        # conditions on tanh(v), or on b - c (which SymPy turns into c > k): composed branch by branch
         return _branchwise(d, outer)
     if core is None:
         e = outer.subs(T, d.activation)

@@ -511,7 +511,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     kind, mapping = _map(piece)
     helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind], "_solve_where"}
     if kind in ("exp", "shifted"):
-        helpers.add("_beyond_float32")
+        helpers |= {"_beyond_float32", "_past_top"}
     u_fill = float(piece.lo) + 1.0 if piece.hi == sp.oo else float(piece.lo + piece.hi) / 2  # a u inside the piece
     y_lo, y_hi = _Y_RANGE[kind]
     interval = f"({piece.lo}, {piece.hi})"
@@ -678,7 +678,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
               if kind in ("exp", "shifted") and float32_ok else []),
             f"        ctx.save_for_backward(x, u{', y' if keep_y else ''})",
             *(["        # u* beyond the dtype's range: the ratio is +inf there (u, clamped, still serves f*'s terms)",
-               "        ratio = torch.where(u >= 0.5 * torch.finfo(u.dtype).max, math.inf, u)"]
+               "        ratio = torch.where(u >= _past_top(u), math.inf, u)"]
               if kind in ("exp", "shifted") else ["        ratio = u"]),
             "        return value.to(x_in.dtype), ratio.to(x_in.dtype)",
             "",
@@ -694,7 +694,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             f"        grad = None if gv is None else gv * ({d_value})",
             f"        if gr is not None:",
             f"            ratio = torch.where(gr == 0, torch.zeros_like(gr), gr * ({d_ratio}))",
-            *([f"            ratio = torch.where((u < 0.5 * torch.finfo(u.dtype).max) | (gr == 0), ratio, "
+            *([f"            ratio = torch.where((u < _past_top(u)) | (gr == 0), ratio, "
                f"gr * {'-' if form == 'hi' else ''}math.inf)  # past the range: the slope too"]
               if kind in ("exp", "shifted") else []),
             f"            grad = ratio if grad is None else grad + ratio",

@@ -190,6 +190,12 @@ def _solve_where(fn, x, mask, fill):
                  for part, value in zip(parts, fill))
 
 
+def _past_top(u):
+    """Where u* at the top of a table counts as past the dtype's range: float32's top half (the float64 solve, which
+    _beyond_float32 runs there, reaches further), and float64 from 2^1020 (the tables stop at u = e^709 ~ 2^1023)."""
+    return 0.5 * torch.finfo(torch.float32).max if u.dtype == torch.float32 else 2.0**1020
+
+
 def _beyond_float32(fn, x, value, u):
     """(x, value, u) where the float32 solve put u* at the top of float32's range (the root lies beyond it: f*(t)
     can still be a float32, 2.5 log(1/c) for the GAN f weighted by 5/2 at c = e^-100): those elements solved again in
