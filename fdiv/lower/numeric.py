@@ -546,6 +546,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     np_u = lambda y: np_map(y)[0]  # noqa: E731
     for form in piece.forms:
         far = None  # (f' - s or s - f', f'') in u for the far half of a finite piece (see _two_sided)
+        tail = None  # the asymptotics of the hi form where u* is past the dtype's range (_tail)
         if form == "direct":
             var, g, d2_near = U, df, d2f
             np_G_of = _numpy(df)
@@ -576,6 +577,8 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
                 far = (_simplest(sign * (df - s), what_gap, "lo"), _simplest(d2f, "simplifying f''", "lo"))
             rest = _simplest(s * U - piece.f, "simplifying s u - f(u)", form if var is U else None,
                              both=whole and var is U)
+            if form == "hi" and piece.hi == sp.oo:  # in SymPy's own functions (limits, series), not the rules'
+                tail = _tail(sign * (raw - s), s * U - piece.f)
             float32_ok = float32_ok and _float32_safe([g, d2_near], piece, f, df, d2_near, form=form, far=far or ())
             rest_ok = _float32_safe([rest], piece, f, df)
             if not rest_ok and form == "lo" and far is None:
@@ -613,6 +616,8 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
                 doc = f"{what} = c, solved as -log({what}) = -log c; input log c"
                 value = f"_piece{k}_hi_rest(u) - torch.exp(x + {log_u})"
                 d_value, d_ratio = "-torch.exp(x + torch.log(u))", f"-torch.exp(x) / _piece{k}_d2f(u)"
+                if tail:
+                    d_value = "-torch.exp(x + lu)"
         step_name, solve_name = f"_piece{k}_{form}_delta", f"_piece{k}_{form}_solve"
         centre = _cusp(np_G_of, np_d2f, piece) if form == "direct" else None
         if centre is not None:
@@ -655,11 +660,12 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             *_clamp_source(piece, kind),
             f"    u, _ = {mapping}",
             f"    value = {value}",
+            *(_tail_source(tail, kind) if tail else []),
             "    # NaN only where f*(t) overflows (t u - f(u) as inf - inf) or t is NaN: +inf, and NaN again where t is",
             "    # (the last term is 0 unless x is NaN; x = +-inf keeps its value)",
             "    nan = torch.nan_to_num(x, nan=math.nan, posinf=0.0, neginf=0.0).mul_(0.0)",
             "    value = value.nan_to_num_(nan=math.inf, posinf=math.inf, neginf=-math.inf).add_(nan)",
-            f"    return value, u{', y' if keep_y else ''}",
+            f"    return value, u{', lu' if tail else ''}",
             "", "",
             f"class {cls}(torch.autograd.Function):",
             f'    """(f*, u*) on u in {interval}: {doc}. Solved in the input\'s dtype; the backward pass is the',
@@ -671,12 +677,13 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             "        x = x_in if x_in.dtype in (torch.float32, torch.float64) else x_in.float()" if float32_ok else
             "        x = x_in.double()  # f's expressions overflow in float32 where u* is a float32 (see _float32_safe)",
             "        # where the branch is not taken: f* = 0 at a u inside the piece (finite backward terms)",
-            f"        value, u{', y' if keep_y else ''} = _solve_where(_piece{k}_{form}_forward, x, mask, "
-            f"(0.0, {u_fill!r}{f', {float(np.log(u_fill))!r}' if keep_y else ''}))",
+            f"        value, u{', lu' if tail else ''} = _solve_where(_piece{k}_{form}_forward, x, mask, "
+            f"(0.0, {u_fill!r}{f', {float(np.log(u_fill))!r}' if tail else ''}))",
             *(["        # roots beyond float32's range (u* at the top of it): those elements again in float64",
-               f"        x, value, u = _beyond_float32(_piece{k}_{form}_forward, x, value, u)"]
+               f"        x, value, u{', lu' if tail else ''} = _beyond_float32(_piece{k}_{form}_forward, x, "
+               f"(value, u{', lu' if tail else ''}))"]
               if kind in ("exp", "shifted") and float32_ok else []),
-            f"        ctx.save_for_backward(x, u{', y' if keep_y else ''})",
+            f"        ctx.save_for_backward(x, {'lu' if tail else 'u'}{', y' if keep_y else ''})",
             *(["        # u* beyond the dtype's range: the ratio is +inf there (u, clamped, still serves f*'s terms)",
                "        ratio = torch.where(u >= _past_top(u), math.inf, u)"]
               if kind in ("exp", "shifted") else ["        ratio = u"]),
@@ -685,7 +692,9 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             "    @staticmethod",
             "    @once_differentiable",
             "    def backward(ctx, grad_value, grad_ratio):",
-            f"        x, u{', y' if keep_y else ''} = ctx.saved_tensors",
+            f"        x, {'lu' if tail else 'u'}{', y' if keep_y else ''} = ctx.saved_tensors",
+            *(["        u = torch.exp(lu)" if kind == "exp" else f"        u = torch.exp(lu) + {float(piece.lo)!r}"]
+              if tail else []),
             "        x_in_dtype = grad_value.dtype if grad_value is not None else grad_ratio.dtype",
             "        gv = None if grad_value is None else grad_value.to(x.dtype)",
             "        gr = None if grad_ratio is None else grad_ratio.to(x.dtype)",
@@ -707,6 +716,76 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             f"    return {cls}.apply(x, mask)[1]",
         ]
     return "\n".join(lines)
+
+
+_W = sp.Symbol("w", positive=True)
+
+
+def _tail(gap: sp.Expr, rest: sp.Expr):
+    """(p, log A, R) for a hi form on (lo, oo) whose f* grows without bound at b = f'(oo): b - f'(u) = A u^-p (1 +
+    o(1)) and b u - f(u) = R(log u) + o(1) as u -> oo, R from the series at u = oo (the 5/2-weighted GAN f: p = 1,
+    A = 5/2, R(y) = 5/2 y + 5/2). Past the dtype's range of u, where those o(1) are below e^-700, the root is then
+    y = (log A - log c)/p and f* = R(y) - c e^y: the values of f* there (5/2 log(1/c) ~ 2500 at c = e^-1000) need no
+    u at all. None where the asymptotics are not of that form, or f*(b) is finite (u* = oo at b, f* its limit)."""
+    import mpmath
+
+    from ..numeric import mp_function
+
+    def find():
+        p = -sp.limit(sp.log(gap) / sp.log(U), U, sp.oo)
+        if not (p.is_Rational and p > 0):
+            return None
+        a = sp.limit(gap * U**p, U, sp.oo)
+        if not (a.is_finite and a.is_positive):
+            return None
+        series = sp.series(rest.subs(U, 1 / _W), _W, 0, 1).removeO()
+        r = sp.expand(sp.expand_log(sp.powsimp(sp.powdenest(series.subs(_W, sp.exp(-_Y)), force=True)), force=True))
+        if r.has(_W, sp.Order) or sp.limit(r, _Y, sp.oo) != sp.oo:
+            return None
+        return p, a, r
+
+    ok, found = decide("the asymptotics of b - f'(u) and b u - f(u) at u = oo", find)
+    if not ok or found is None:
+        return None
+    p, a, r = found
+    gap_fn, rest_fn, r_fn = mp_function(gap, U), mp_function(rest, U), mp_function(r, _Y)
+    for k in (200, 300):  # the asymptotic forms agree with the exact ones where they are used (to 20 digits, with
+        with mpmath.workdps(60 + 2 * k):  # the digits that b u - f(u) loses to cancellation carried)
+            u = mpmath.mpf(10) ** k
+            if abs(mpmath.log(gap_fn(u)) - (mpmath.log(to_mp(a)) - to_mp(p) * mpmath.log(u))) > mpmath.mpf(10) ** -20 \
+                    or abs(rest_fn(u) - r_fn(mpmath.log(u))) > mpmath.mpf(10) ** -20 * (1 + abs(rest_fn(u))):
+                return None
+    return p, sp.log(a), r
+
+
+def to_mp(e):
+    import mpmath
+
+    return mpmath.mpf(sp.N(e, 60))
+
+
+def _tail_source(tail, kind: str) -> list[str]:
+    """Lines of a hi form's forward pass for inputs whose root lies past the dtype's range of u (see _tail)."""
+    p, log_a, r = tail
+    printer = TorchPrinter(_Y, "y_tail")
+    r_text = printer.emit(apply_rules(r))
+    return [
+        "    # past the dtype's range of u (b - f'(u) = A u^-p and b u - f(u) = R(log u) there, to below e^-700):",
+        f"    # the root's log u is (log A - log c)/p and f* = R(log u) - c u, with no u (p = {p}, R(y) = {r})",
+        "    lu = y" if kind == "exp" else "    lu = torch.log(u)",
+        f"    y_tail = ({constant(log_a)!r} - x) * {constant(1 / p)!r}",
+        "    tail = y_tail > (87.0 if x.dtype == torch.float32 else 708.0)",
+        "    if getattr(torch.compiler, 'is_compiling', lambda: False)() or bool(tail.any()):",
+        f"        value = torch.where(tail, {r_text} - torch.exp(x + y_tail), value)",
+        "        lu = torch.where(tail, y_tail, lu)",
+        "        u = torch.where(tail, torch.exp(y_tail), u)",
+    ]
+
+
+def constant(e) -> float:
+    from .printer import constant_value
+
+    return constant_value(sp.sympify(e))
 
 
 def _clamp_source(piece: NumericPiece, kind: str) -> list[str]:

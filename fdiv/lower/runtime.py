@@ -196,20 +196,20 @@ def _past_top(u):
     return 0.5 * torch.finfo(torch.float32).max if u.dtype == torch.float32 else 2.0**1020
 
 
-def _beyond_float32(fn, x, value, u):
-    """(x, value, u) where the float32 solve put u* at the top of float32's range (the root lies beyond it: f*(t)
-    can still be a float32, 2.5 log(1/c) for the GAN f weighted by 5/2 at c = e^-100): those elements solved again in
-    float64, and then x, value and u all in float64 (the caller casts its outputs back). As they were without such
-    elements, and under torch.compile."""
+def _beyond_float32(fn, x, outs):
+    """(x, *outs) where the float32 solve put u* (outs[1]) at the top of float32's range (the root lies beyond it:
+    f*(t) can still be a float32, 2.5 log(1/c) for the GAN f weighted by 5/2 at c = e^-100): those elements solved
+    again in float64, and then x and every output in float64 (the caller casts its outputs back). As they were
+    without such elements, and under torch.compile."""
     if x.dtype != torch.float32 or getattr(torch.compiler, "is_compiling", lambda: False)():
-        return x, value, u
-    over = u >= 0.5 * torch.finfo(torch.float32).max
+        return (x, *outs)
+    over = outs[1] >= 0.5 * torch.finfo(torch.float32).max
     if not bool(over.any()):
-        return x, value, u
+        return (x, *outs)
     index = over.reshape(-1).nonzero().squeeze(1)
     parts = fn(x.reshape(-1).index_select(0, index).double())
-    x, value, u = x.double(), value.double().reshape(-1), u.double().reshape(-1)
-    return x, value.index_copy_(0, index, parts[0]).view_as(x), u.index_copy_(0, index, parts[1]).view_as(x)
+    x = x.double()
+    return (x, *(out.double().reshape(-1).index_copy_(0, index, part).view_as(x) for out, part in zip(outs, parts)))
 
 
 def _exp_map(y):
