@@ -119,6 +119,7 @@ def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, sp.Exp
         tries.append(lambda: last.expr.subs(T, b))
     # b u - f(u) increases (its slope b - f'(u) > 0), so f*(b) is its limit: usually far cheaper than the
     # limit of the branch (0.06 s against 19 s for the alpha-divergence with alpha < 0 symbolic)
+    tries.append(lambda: sp.limit(b * U - piece.f, U, sp.oo))  # as it stands first: simplify costs 1 s at times
     tries.append(lambda: sp.limit(sp.simplify(b * U - piece.f), U, sp.oo))
     if last.kind != "kink" and not is_numeric(last.expr):
         tries.append(lambda: sp.limit(last.expr, T, b, "-"))
@@ -175,7 +176,7 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     cand = None
     if FORCE_NUMERIC:
         return numeric_branch(piece)
-    strategies = [_log_isolated] + ([] if _needs_cardano(piece.df) else [_solved])
+    strategies = [_log_isolated] + ([] if _needs_cardano(piece.df) or not _solvable_shape(piece.df) else [_solved])
     for strategy in strategies:  # the cheap one first; solve only when it finds nothing
         found = [c for c in strategy(piece.df, t_of_s) if _usable(c)]
         for c in found + [_real_roots(c) for c in found]:
@@ -227,6 +228,22 @@ def _nested_odd_root(e: sp.Expr) -> bool:
     return any(p.exp.is_Rational and p.exp.q >= 3 and any(q.exp.is_Rational and not q.exp.is_Integer
                                                              for q in p.base.atoms(sp.Pow))
                for p in e.atoms(sp.Pow))
+
+
+def _solvable_shape(df: sp.Expr) -> bool:
+    """Whether f'(u) = t has a shape SymPy's solve inverts in closed form: algebraic (no log or exp of u), or one
+    logarithm or exponential of u next to at most a constant and one power of u (Lambert's W: log u + 1 - 1/u, e^u
+    + u; log(u + 3) + 2u). Anything else (two different logarithms beside a rational term, say) has no such inverse;
+    solve would spend seconds finding that out, so the branch is numeric by this rule."""
+    kernels = {a for a in sp.expand_log(sp.expand(df), force=True).atoms(sp.log, sp.exp) if a.has(U)}
+    if not kernels:
+        return True
+    if len(kernels) > 1 or df.has(sp.LambertW, sp.Abs, sp.Piecewise):
+        return False
+    (kernel,) = kernels
+    rest = sp.expand(sp.expand_log(sp.expand(df), force=True)).subs(kernel, 0)
+    terms = [t for t in sp.Add.make_args(rest) if t.has(U)]
+    return len(terms) <= 1 and all(t.as_independent(U)[1].is_Pow or t.as_independent(U)[1] == U for t in terms)
 
 
 def _needs_cardano(df: sp.Expr) -> bool:

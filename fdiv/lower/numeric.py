@@ -156,8 +156,8 @@ def _error(e: sp.Expr, points: list, *, reach: bool = False, var: sp.Symbol = U)
 # expanded form (-2/sqrt(u) - 6 sqrt(u) + 2u + 6 for 2 (sqrt(u) - 1)^3/sqrt(u)) loses every digit. Then over the
 # range a float32 or float64 slope can reach.
 _NEAR_ONE = [1 + s * 2.0**-k for k in range(1, 53, 3) for s in (1, -1)]
-_EVERYWHERE = [2.0**k for k in range(-1000, 1001, 20)]  # as far as a float64 u reaches: f must not overflow first
-_NEAR = {"lo": [2.0**-k for k in range(0, 1001, 10)], "hi": [2.0**k for k in range(0, 1001, 10)]}
+_EVERYWHERE = [2.0**k for k in range(-1000, 1001, 40)]  # as far as a float64 u reaches: f must not overflow first
+_NEAR = {"lo": [2.0**-k for k in range(0, 1001, 20)], "hi": [2.0**k for k in range(0, 1001, 20)]}
 
 
 def _vanishing_logs(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int = 1) -> sp.Expr:
@@ -218,13 +218,13 @@ def _vanishing_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
 
 
 def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var: sp.Symbol = U,
-              both: bool = False) -> sp.Expr:
+              both: bool = False, extra: tuple = ()) -> sp.Expr:
     """Among equivalent forms (expanded, cancelled, simplified, logs expanded, radicals rationalised), the one
     evaluated most accurately in float64 where it is used (towards u = 0 or u = oo for a distance to an end of
     f''s range), then the shortest: a form is judged by how many sample points it evaluates badly in float64,
     not by its looks. With `prefer` (a predicate: float32-safe), the forms it accepts come first (over one
     denominator, -u log u + 2 u log(u + 1) overflows float32 at u = 1e37; expanded, f' does not)."""
-    forms = [e]
+    forms = [e, *extra]
     steps = [sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
              lambda x: sp.apart(x, var)]
     if region in _NEAR:
@@ -247,13 +247,16 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     if region in _NEAR and both:  # a form that covers the whole piece: the other end next (outwards from 1)
         regions.append((_NEAR["hi" if region == "lo" else "lo"], True))
     scored = []
-    for form in dict.fromkeys(forms):
+    # the shortest first: the first form that is accurate everywhere it is scored (and preferred) is the choice
+    for form in sorted(dict.fromkeys(forms), key=lambda x: (sp.count_ops(x), len(str(x)))):
         counts = []
         for points, reach in regions:
             ok, bad = decide(what, lambda: _error(form, points, reach=reach, var=var), seconds=10)
             counts.append(bad if ok else len(points) + 1)
-        scored.append((0 if prefer is None or prefer(form) else 1, *counts, sp.count_ops(form), len(str(form)),
-                       form))
+        preferred = 0 if prefer is None or prefer(form) else 1
+        if not any(counts) and preferred == 0:
+            return form
+        scored.append((preferred, *counts, sp.count_ops(form), len(str(form)), form))
     return min(scored, key=lambda x: x[:-1])[-1]
 
 
@@ -416,8 +419,7 @@ def _newton_slope(d2f: sp.Expr, piece: NumericPiece, f: sp.Expr, df: sp.Expr) ->
         if ok:
             starts.append(form)
     safe = lambda e: _float32_safe([e], piece, f, df, e)  # noqa: E731
-    forms = [_simplest(e, "simplifying f''(u) u", prefer=safe) for e in starts]
-    return next((e for e in forms if safe(e)), forms[0])
+    return _simplest(d2f * U, "simplifying f''(u) u", prefer=safe, extra=tuple(starts[1:]))
 
 
 def _float32_safe(exprs: list[sp.Expr], piece: NumericPiece, f: sp.Expr, df: sp.Expr,
@@ -616,8 +618,9 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
                 doc = f"{what} = c, solved as -log({what}) = -log c; input log c"
                 value = f"_piece{k}_hi_rest(u) - torch.exp(x + {log_u})"
                 d_value, d_ratio = "-torch.exp(x + torch.log(u))", f"-torch.exp(x) / _piece{k}_d2f(u)"
-                if tail:
+                if tail:  # there d u*/d log c = -u/p (u = (A/c)^(1/p)), where c / f''(u) is 0/0 in floating point
                     d_value = "-torch.exp(x + lu)"
+                    d_ratio = f"torch.where(lu > {min(tail[3], 708.0)!r}, u * {-1 / float(tail[0])!r}, {d_ratio})"
         step_name, solve_name = f"_piece{k}_{form}_delta", f"_piece{k}_{form}_solve"
         centre = _cusp(np_G_of, np_d2f, piece) if form == "direct" else None
         if centre is not None:
@@ -740,7 +743,7 @@ def _tail(gap: sp.Expr, rest: sp.Expr):
             return None
         series = sp.series(rest.subs(U, 1 / _W), _W, 0, 1).removeO()
         r = sp.expand(sp.expand_log(sp.powsimp(sp.powdenest(series.subs(_W, sp.exp(-_Y)), force=True)), force=True))
-        if r.has(_W, sp.Order) or sp.limit(r, _Y, sp.oo) != sp.oo:
+        if r.has(_W, sp.Order) or r.free_symbols - {_Y}:
             return None
         return p, a, r
 
@@ -749,13 +752,20 @@ def _tail(gap: sp.Expr, rest: sp.Expr):
         return None
     p, a, r = found
     gap_fn, rest_fn, r_fn = mp_function(gap, U), mp_function(rest, U), mp_function(r, _Y)
-    for k in (200, 300):  # the asymptotic forms agree with the exact ones where they are used (to 20 digits, with
-        with mpmath.workdps(60 + 2 * k):  # the digits that b u - f(u) loses to cancellation carried)
+
+    def close(k: int) -> bool:
+        """Whether at u = 10^k the asymptotic forms agree with the exact ones to 1e-18 (with the digits that b u -
+        f(u) loses to cancellation carried)."""
+        with mpmath.workdps(60 + 2 * k):
             u = mpmath.mpf(10) ** k
-            if abs(mpmath.log(gap_fn(u)) - (mpmath.log(to_mp(a)) - to_mp(p) * mpmath.log(u))) > mpmath.mpf(10) ** -20 \
-                    or abs(rest_fn(u) - r_fn(mpmath.log(u))) > mpmath.mpf(10) ** -20 * (1 + abs(rest_fn(u))):
-                return None
-    return p, sp.log(a), r
+            return abs(mpmath.log(gap_fn(u)) - (mpmath.log(to_mp(a)) - to_mp(p) * mpmath.log(u))) <= \
+                mpmath.mpf(10) ** -18 and abs(rest_fn(u) - r_fn(mpmath.log(u))) <= mpmath.mpf(10) ** -18 * (1 + abs(rest_fn(u)))
+
+    # from where on (u = 10^k) the asymptotic forms are exact to float64, checked out to 10^300
+    start = next((k for k in (20, 40, 80, 150) if all(close(j) for j in (k, 2 * k, 300) if j <= 300)), None)
+    if start is None:
+        return None
+    return p, sp.log(a), r, float(start * np.log(10.0))
 
 
 def to_mp(e):
@@ -766,15 +776,16 @@ def to_mp(e):
 
 def _tail_source(tail, kind: str) -> list[str]:
     """Lines of a hi form's forward pass for inputs whose root lies past the dtype's range of u (see _tail)."""
-    p, log_a, r = tail
+    p, log_a, r, start = tail
     printer = TorchPrinter(_Y, "y_tail")
     r_text = printer.emit(apply_rules(r))
     return [
-        "    # past the dtype's range of u (b - f'(u) = A u^-p and b u - f(u) = R(log u) there, to below e^-700):",
-        f"    # the root's log u is (log A - log c)/p and f* = R(log u) - c u, with no u (p = {p}, R(y) = {r})",
+        f"    # from u = e^{start:.1f} on, b - f'(u) = A u^-p and b u - f(u) = R(log u) to float64's precision: there the",
+        f"    # root's log u is (log A - log c)/p and f* = R(log u) - c u, with no u (p = {p}, R(y) = {r}), which may lie",
+        "    # past the dtype's range where f* does not",
         "    lu = y" if kind == "exp" else "    lu = torch.log(u)",
         f"    y_tail = ({constant(log_a)!r} - x) * {constant(1 / p)!r}",
-        "    tail = y_tail > (87.0 if x.dtype == torch.float32 else 708.0)",
+        f"    tail = y_tail > {min(start, 708.0)!r}",
         "    if getattr(torch.compiler, 'is_compiling', lambda: False)() or bool(tail.any()):",
         f"        value = torch.where(tail, {r_text} - torch.exp(x + y_tail), value)",
         "        lu = torch.where(tail, y_tail, lu)",

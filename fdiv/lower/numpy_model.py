@@ -39,6 +39,15 @@ HELPERS = {
 }
 
 
+_CACHE: dict = {}
+
+
 def numpy_function(e: sp.Expr, var: sp.Symbol, rules: bool = True):
-    """e as a numpy function of var, the rewrite rules applied first (as the printer's input is)."""
-    return sp.lambdify(var, apply_rules(e) if rules else e, [HELPERS, "numpy"])
+    """e as a numpy function of var, the rewrite rules applied first (as the printer's input is); remembered, since
+    the same forms are scored and tabulated several times."""
+    key = (e, var, rules)
+    if key not in _CACHE:
+        if len(_CACHE) > 2000:
+            _CACHE.clear()
+        _CACHE[key] = sp.lambdify(var, apply_rules(e) if rules else e, [HELPERS, "numpy"])
+    return _CACHE[key]
