@@ -297,6 +297,8 @@ def _log_isolated(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
             else:
                 rest.append(term)
         m = sp.Add(*rest)
+        if m.has(U):  # (u + 1)/(2 (u/2 + 1/2)) is 1
+            m = sp.cancel(sp.together(m))
         if not logs or m.has(U):
             return []
         k = logs[0][0]

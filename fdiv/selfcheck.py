@@ -151,8 +151,9 @@ def _biconjugate_at(c: Conjugate, g_fn, f_fn, piece, x, digits: int) -> str | No
 
         width = 1 + abs(slope)
         lo, hi = slope - width, min(slope + width, upper)
-        # the maximum of a smooth concave function: 0.618^80 ~ 1e-17 of the bracket puts the value within 1e-30 of it
-        best = golden_max(phi, lo, hi, iterations=80 * digits // DPS)
+        # the bracket shrinks 0.618x a step: to 10^-(digits + 3) of itself, since at a kink of f* (total variation) the
+        # value's error is linear in the distance to the maximiser
+        best = golden_max(phi, lo, hi, iterations=int((digits + 3) / 0.2))
         fx = real_value(f_fn, x, dps=digits)
         if fx is None or abs(best - fx) > mpmath.mpf(10) ** (10 - digits) * (1 + abs(fx)):
             return f"at u = {x}: f** = {mpmath.nstr(best, 12)}, f = {mpmath.nstr(fx, 12) if fx is not None else fx}"
