@@ -462,7 +462,8 @@ def _classify_exception(exc: BaseException) -> str:
     from fdiv.errors import FdivError
 
     text = str(exc)
-    if isinstance(exc, MemoryError) or "can't allocate memory" in text or "not enough memory" in text:
+    if isinstance(exc, MemoryError) or any(k in text for k in ("can't allocate memory", "not enough memory",
+                                                                "out of memory")):
         return "oom"
     return "refused" if isinstance(exc, FdivError) else "traceback"
 
@@ -641,7 +642,8 @@ def child(conn, text: str, options: dict) -> None:
                 conn.send(("measure", measure(text, d, module, options["timing"])))
     except BaseException as exc:  # noqa: BLE001 - a failure of the harness itself, reported as such
         try:
-            conn.send(("harness", {"message": _message(exc), "where": _where(exc)}))
+            conn.send(("harness", {"message": _message(exc), "where": _where(exc),
+                                   "oom": isinstance(exc, MemoryError)}))
         except Exception:  # noqa: BLE001
             pass
     finally:
@@ -759,7 +761,8 @@ def _finish(rec: Record, msgs: list, exitcode: int | None, overdue: bool) -> Non
         elif stage == "measure":
             rec.measure = data
         else:
-            rec.outcome, rec.stage, rec.message = "traceback", "harness", f"{data['message']} at {data['where']}"
+            rec.outcome = "oom" if data.get("oom") else "traceback"
+            rec.stage, rec.message = "harness", f"{data['message']} at {data['where']}"
             return
     b = rec.build
     if not b:
