@@ -689,8 +689,8 @@ class Record:
             out.append("time > 3x Jeffrey")
         if speed and speed["mem_ratio"] > 2:
             out.append("memory > 2x Jeffrey")
-        if self.measure.get("speed_error"):
-            out.append("speed measurement failed")
+        if self.measure.get("speed_error"):  # e.g. oom: critic_loss at 1e6 logits exceeds the memory cap
+            out.append(f"1e6 logits: {self.measure['speed_error'].split(':')[0]}")
         return sorted(set(out), key=out.index)
 
     def reproduce(self) -> str:
@@ -915,6 +915,10 @@ def _progress_line(r: Record) -> str:
         parts.append("/".join(b["forms"]))
     if "speed" in m:
         parts.append(f"x{m['speed']['time_ratio']:.2f} jeffrey, mem x{m['speed']['mem_ratio']:.2f}")
+    if "speed_error" in m:
+        parts.append(f"speed: {m['speed_error'][:80]}")
+    if r.outcome != "ok" and r.message:
+        parts.append(f"({r.message[:100]})")
     if "compared" in m:
         parts.append(f"{len(m['failures'])} of {m['compared']} points fail")
     return " ".join(parts) + f"  {r.f}"
@@ -955,9 +959,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         items = items_for(args.seed, args.count, args.only)
     start, cpu_start = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    done: list[Record] = []
+
+    def progress(r: Record) -> None:
+        print(_progress_line(r), flush=True)
+        done.append(r)
+        if args.json:  # after every f, so that an interrupted run keeps what it measured
+            _write_json(args.json, done)
+
     records = run(items, jobs=args.jobs, cpu_limit=args.cpu_limit, measure_limit=args.measure_limit,
-                  mem_limit=args.mem_limit, timing=not args.no_timing, cache=args.cache,
-                  progress=lambda r: print(_progress_line(r), flush=True))
+                  mem_limit=args.mem_limit, timing=not args.no_timing, cache=args.cache, progress=progress)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print()
     print(summary(records))
@@ -965,9 +976,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wall {time.monotonic() - start:.0f} s, children's CPU "
           f"{usage.ru_utime + usage.ru_stime - cpu_start.ru_utime - cpu_start.ru_stime:.0f} s, jobs {args.jobs}")
     if args.json:
-        data = [{**asdict(r), "failure_classes": r.failure_classes()} for r in records]
-        Path(args.json).write_text(json.dumps(data, indent=1, default=str))
+        _write_json(args.json, records)
     return 0
+
+
+def _write_json(path: str, records: list[Record]) -> None:
+    data = [{**asdict(r), "failure_classes": r.failure_classes(), "reproduce": r.reproduce()} for r in records]
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
