@@ -263,11 +263,36 @@ def test_critic_range_check_rejects_a_wrong_end():
     assert "critic range end" in A.critic_range_problem(wrong)
 
 
-def test_a_cpu_overrun_is_a_timeout():
-    """A derivation given 1 CPU second (no cache) is stopped by RLIMIT_CPU and reported as a timeout of derive."""
-    (rec,) = A.run([("t", None, None, "(u - 1)**2 + (1 - u)**2/u + u*log(u)")], cpu_limit=1, measure_limit=1,
-                   timing=False, cache=False)
+def test_a_cpu_overrun_is_a_timeout_and_a_memory_cap_an_oom():
+    """A derivation given 1 CPU second (no cache; this f takes several) is stopped by RLIMIT_CPU and reported as a
+    timeout of derive; given no address space beyond the parent's, it runs out of memory and is reported as such
+    (fdiv's own error says so, and the campaign files it under oom, not refused)."""
+    heavy = "log(1 + u**2) + u**2 + (sqrt(u) - 1)**4 + (u - 1)**2/u"
+    (rec,) = A.run([("t", None, None, heavy)], cpu_limit=1, measure_limit=1, timing=False, cache=False)
     assert (rec.outcome, rec.stage) == ("timeout", "derive"), (rec.outcome, rec.stage, rec.message)
+    (rec,) = A.run([("m", None, None, "(u - 1)**2 + (1 - u)**2/u")], mem_limit=0, timing=False, cache=False)
+    assert rec.outcome == "oom", (rec.outcome, rec.stage, rec.message)
+
+
+def test_how_a_child_that_ends_early_is_filed():
+    """A child killed by SIGXCPU or SIGKILL (the hard CPU limit) is a timeout, by another signal a crash, past the
+    wall-clock limit a timeout; while measuring a built module, the message says so."""
+    import signal
+
+    def filed(msgs, exitcode, overdue=False):
+        rec = A.Record("x", None, None, "u")
+        A._finish(rec, msgs, exitcode, overdue)
+        return rec.outcome, rec.stage, rec.message
+
+    assert filed([], -signal.SIGXCPU)[:2] == ("timeout", "derive")
+    assert filed([], -signal.SIGKILL)[:2] == ("timeout", "derive")
+    assert filed([], -signal.SIGSEGV)[:2] == ("crash", "derive")
+    assert filed([], None, overdue=True)[0] == "timeout"
+    built = ("build", {"outcome": "ok", "stage": "import", "derive_cpu": 1.0, "gen_cpu": 1.0})
+    outcome, stage, message = filed([built], -signal.SIGXCPU)
+    assert (outcome, stage) == ("timeout", "measure") and message.startswith("while measuring")
+    refused = ("build", {"outcome": "refused", "stage": "derive", "message": "self-check failed: x"})
+    assert filed([refused], 0) == ("refused", "derive", "self-check failed: x")
 
 
 # ------------------------------------------------------------------------------------------------ the sample
