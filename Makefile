@@ -29,10 +29,13 @@ bench: setup
 	$(PY) benchmarks/numerics_hot_paths.py
 	$(PY) benchmarks/losses.py
 	$(PY) benchmarks/compile_check.py
+	$(PY) benchmarks/verify_speed.py
+	$(PY) benchmarks/verify_gaussian_speed.py
 
+# proofs first: the README's facts about the proofs read docs/proofs.json
 docs: setup
-	$(PY) -m fdiv.docs --write
 	$(PY) -m proofs --write
+	$(PY) -m fdiv.docs --write
 
 # The README's figures and mixture table (docs/mixture.md); the experiment trains every catalogue divergence.
 figures: setup

@@ -19,6 +19,7 @@ import time
 import torch
 
 from fdiv import catalogue
+from finite import FINITE
 
 FUNCTIONS = ("activation", "conjugate", "conjugate_of_activation", "density_ratio", "critic_loss")
 #: Normwise relative difference allowed between compiled and eager float32 results: a reassociated sum of the
@@ -37,6 +38,14 @@ def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
         return 0.0
     scale = b[both].abs().max().clamp(min=torch.finfo(b.dtype).tiny)
     return ((a[both] - b[both]).abs().max() / scale).item()
+
+
+def row(name: str, worst: list[float], eager_t: float, comp_t: float) -> str:
+    """One module's line; a non-finite difference (compiled and eager disagree on where the values or gradients
+    are finite: rel_diff gives inf) or ratio is recorded, and fails the run."""
+    return (f"{name:24} {FINITE.check(f'{name} value vs eager', worst[0]):20.1e} "
+            f"{FINITE.check(f'{name} gradient vs eager', worst[1]):19.1e} {eager_t * 1e3:8.2f}ms "
+            f"{comp_t * 1e3:8.2f}ms {FINITE.check(f'{name} time ratio', comp_t / eager_t):6.2f}")
 
 
 def median_time(fn, v_real, v_fake, sync, repeat=15) -> float:
@@ -94,11 +103,10 @@ def main() -> int:
         if not max(worst) <= TOLERANCE:  # inf (a value finite in one mode only) or NaN fails too
             failed += 1
             verdict = f"  FAILED: compiled and eager differ (tolerance {TOLERANCE:g})"
-        print(f"{name:24} {worst[0]:20.1e} {worst[1]:19.1e} {eager_t * 1e3:8.2f}ms {comp_t * 1e3:8.2f}ms "
-              f"{comp_t / eager_t:6.2f}{verdict}")
+        print(row(name, worst, eager_t, comp_t) + verdict)
     print(f"{len(catalogue.names()) - failed} of {len(catalogue.names())} modules compile with fullgraph=True and agree "
           "with eager mode")
-    return 1 if failed else 0
+    return FINITE.exit_code(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from finite import FINITE  # noqa: E402
+
 
 def wall(cmd: list[str]) -> float:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -23,7 +25,7 @@ def wall(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
     repeat = parser.parse_args().repeat
@@ -33,9 +35,10 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}")
     print(f"cold import sympy             median {r:6.2f} s  ({', '.join(f'{x:.2f}' for x in ref)})")
     print(f"cold fdiv derive --all        median {f:6.2f} s  ({', '.join(f'{x:.2f}' for x in full)})")
-    print(f"ratio derive --all / import   {f / r:6.1f}x")
+    print(f"ratio derive --all / import   {FINITE.check('derive --all / import', f / r):6.1f}x")
     print(f"target < 10 s: {'met' if f < 10 else 'MISSED'}")
+    return FINITE.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from numerics.gaussian import frechet_distance  # noqa: E402
 from tests.test_numerics_closed_forms import _low_rank, _w2_reference  # noqa: E402
 
+from finite import FINITE  # noqa: E402
+
 
 def sqrtm_fid(mu1, s1, mu2, s2):
     """The common FID code path: covmean = sqrtm(s1 @ s2), drop the imaginary part."""
@@ -32,7 +34,7 @@ def sqrtm_fid(mu1, s1, mu2, s2):
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)), complex_part
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=3)
     trials = parser.parse_args().trials
@@ -52,10 +54,14 @@ def main() -> None:
                 value, imag = fn()
             times[name] = (time.perf_counter() - start) / trials
             err = abs(value - ref) / ref
+            if name == "fdiv":  # sqrtm's failures (complex, negative, inf) are what this benchmark shows
+                FINITE.check(f"{case} fdiv relative error", err)
             flag = "" if np.isfinite(value) and value >= 0 and err <= 1e-8 else "  <- fails 1e-8"
             print(f"{case:32} {name:8} {err:11.2e} {imag:9.1e} {1e3 * times[name]:8.2f}{flag}")
-        print(f"{case:32} time ratio sqrtm / fdiv = {times['sqrtm'] / times['fdiv']:.2f}")
+        ratio = FINITE.check(f"{case} time ratio", times["sqrtm"] / times["fdiv"])
+        print(f"{case:32} time ratio sqrtm / fdiv = {ratio:.2f}")
+    return FINITE.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

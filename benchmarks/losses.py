@@ -49,6 +49,8 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from finite import FINITE  # noqa: E402
+
 LOG2 = math.log(2.0)
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -346,6 +348,8 @@ def main() -> int:
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"{'CPU' if CLOCK is time.process_time else 'wall'} time, median of {args.repeat} "
           f"interleaved calls of critic_loss(v_real, v_fake).backward(), v ~ 3 N(0, 1)")
+    for r in unstable:  # a reference that is not finite where the exact loss is cannot be compared with
+        FINITE.check(f"hand-written {r} at the extreme logits", math.inf)
     if unstable:
         print(f"warning: hand-written references not finite at the extreme logits: {', '.join(unstable)}")
     if differ:
@@ -382,11 +386,19 @@ def main() -> int:
                     for other in similar.get(row, ()):
                         impls[f"row {other}"] = impl("gen", other, generated[other])
                     times = round_times(impls, v_real, v_fake, sync, args.repeat)
+                    for kind, fn in impls.items():  # what was timed computed numbers (naive may overflow: that
+                        if kind == "naive":           # is why it is naive; only its time is compared)
+                            continue
+                        FINITE.check(f"{kind} loss of {row} ({mode}, {dtype_name}, n = {n:.0e})",
+                                     float(fn(v_real, v_fake).detach()))
                     mem = "-"
                     if "hand" in impls and not args.no_memory and device.type == "cpu":
                         m = peak_bytes(impls["gen"], v_real, v_fake) / max(peak_bytes(impls["hand"], v_real, v_fake), 1)
                         mem = f"{m:5.2f}"
                     r = {k: median_ratio(times, "gen", k) for k in ("hand", "naive", "floor", "exp")}
+                    for k, value in r.items():
+                        if value is not None:
+                            FINITE.check(f"gen/{k} of {row} ({mode}, {dtype_name}, n = {n:.0e})", value)
                     for other in similar.get(row, (None,)):  # one line per similar row
                         label = row if other is None else f"{row} (row: {other})"
                         rel = None if other is None else median_ratio(times, "gen", f"row {other}")
@@ -409,7 +421,7 @@ def main() -> int:
         (row, n), value = max(worst.items(), key=lambda x: x[1])
         print(f"worst eager float32 gen/hand: {value:.2f} ({row}, n = {n:.0e})")
     tmp.cleanup()
-    return 0
+    return FINITE.exit_code()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ from numerics import gaussian as g  # noqa: E402
 from numerics import montecarlo as mc  # noqa: E402
 from numerics.closed_forms import divergence  # noqa: E402
 
+from finite import FINITE  # noqa: E402
+
 
 def timed(fn: Callable[[], object]) -> tuple[float, float]:
     """(CPU seconds of this process, wall seconds) of one call."""
@@ -58,7 +60,7 @@ def random_cov(rng: np.random.Generator, d: int) -> np.ndarray:
     return a @ a.T / d + np.eye(d)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--dim", type=int, default=1024)
@@ -72,7 +74,7 @@ def main() -> None:
     print(f"\n1. closed form, first call {cold[0] * 1e3:.2f} ms CPU")
     print(f"   warm divergence('kl')    {t['divergence'][0] * 1e6:8.1f} us CPU  {t['divergence'][1] * 1e6:8.1f} us wall")
     print(f"   bare formula (Python)    {t['bare'][0] * 1e6:8.1f} us CPU  {t['bare'][1] * 1e6:8.1f} us wall")
-    print(f"   ratio {t['divergence'][0] / t['bare'][0]:.1f}x; target < 1 ms: "
+    print(f"   ratio {FINITE.check('warm closed form / bare', t['divergence'][0] / t['bare'][0]):.1f}x; target < 1 ms: "
           f"{'met' if t['divergence'][0] < 1e-3 else 'MISSED'}")
 
     # 2. Monte Carlo by name against by derivation (and re-deriving per call, the old cost)
@@ -83,7 +85,7 @@ def main() -> None:
     t = interleaved({"name": lambda: mc.f_divergence("kl", gp, gq, n=n),
                      "derivation": lambda: mc.f_divergence(d, gp, gq, n=n),
                      "re-derive": lambda: mc.f_divergence(derive("kl"), gp, gq, n=n)}, args.repeat)
-    rate = {k: n / v[0] for k, v in t.items()}
+    rate = {k: FINITE.check(f"Monte Carlo rate {k}", n / v[0]) for k, v in t.items()}
     print(f"\n2. Monte Carlo D_f, n = {n}, d = 2 (samples/s, CPU)")
     for k in t:
         print(f"   {k:<12} {rate[k] / 1e6:8.2f} M/s")
@@ -99,12 +101,14 @@ def main() -> None:
     tP = torch.distributions.MultivariateNormal(torch.as_tensor(mp), scale_tril=torch.as_tensor(P.chol))
     tQ = torch.distributions.MultivariateNormal(torch.as_tensor(mq), scale_tril=torch.as_tensor(Q.chol))
     ours, theirs = float(g.kl(P, Q)), float(torch.distributions.kl_divergence(tP, tQ))
+    FINITE.check("multivariate KL (numerics) - KL (torch)", ours - theirs)
     t = interleaved({"numerics": lambda: g.kl(P, Q), "torch": lambda: torch.distributions.kl_divergence(tP, tQ)},
                     args.repeat)
     print(f"\n3. multivariate KL, d = {dim}, float64 (values {ours:.12g} and {theirs:.12g})")
     for k, (c, w) in t.items():
         print(f"   {k:<9} {c * 1e3:8.1f} ms CPU  {w * 1e3:8.1f} ms wall")
-    cpu_ratio, wall_ratio = t["numerics"][0] / t["torch"][0], t["numerics"][1] / t["torch"][1]
+    cpu_ratio = FINITE.check("KL numerics / torch, CPU", t["numerics"][0] / t["torch"][0])
+    wall_ratio = FINITE.check("KL numerics / torch, wall", t["numerics"][1] / t["torch"][1])
     print(f"   ratio numerics / torch: {cpu_ratio:.2f} CPU, {wall_ratio:.2f} wall; target <= 1.1: "
           f"{'met' if max(cpu_ratio, wall_ratio) <= 1.1 else 'MISSED'}")
 
@@ -113,8 +117,10 @@ def main() -> None:
         torch.distributions.MultivariateNormal(torch.as_tensor(mq), scale_tril=torch.as_tensor(near.chol)), tQ)},
         max(3, args.repeat // 3))
     print(f"   near-equal pair (Sp = Sq + 1e-9 I, the cancellation-free path: a second Cholesky, of the difference): "
-          f"{t['numerics'][0] / t['torch'][0]:.1f}x torch CPU")
+          f"{FINITE.check('near-equal KL numerics / torch', t['numerics'][0] / t['torch'][0]):.1f}x torch CPU")
+    FINITE.check("near-equal KL", float(g.kl(near, Q)))
+    return FINITE.exit_code()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,7 +7,7 @@ SYMBOLIC = "symbolic"
 
 
 def numeric_method(points: int, digits: int = 30) -> str:
-    return f"numeric ({digits} digits, {points} points)"
+    return f"numeric ({digits} digits, {points} point{'' if points == 1 else 's'})"
 
 
 @dataclass(frozen=True)

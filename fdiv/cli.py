@@ -1,26 +1,47 @@
 """The `fdiv` command line (also `python -m fdiv`).
 
 Conventions: bad input is one `error:` line on stderr and exit code 2, with nothing written; what a user
-should know but is not an error is a `note:` line on stderr; Ctrl-C is one line and exit 130. Arguments are
+should know but is not an error is a `note:` line on stderr; Ctrl-C is one line and exit 130, SIGTERM one line
+and exit 143 (both after cleanup: no temporary file stays, pool workers stop); output that cannot be written (a
+full disk) is one error line. Everything printed is escaped (fdiv._text), so no text from a file can drive the
+terminal. Arguments are
 checked before SymPy or torch load, so a typo fails at once. Every value flag takes values that start with '-'
 (`--q -0.2,2`). The whole command runs under a CPU-time limit of ten times the per-step limit.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 
 from . import __version__
+from ._text import escape, say as _say, silence as _silence
 from .commands import COMMANDS, load
 from .errors import FdivError
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
-        raise FdivError(f"{self.prog}: {message}")
+        raise FdivError(f"{self.prog}: {message}{_did_you_mean(message)}")
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<given>[^']*)' \(choose from (?P<choices>.*)\)$")
+
+
+def _did_you_mean(message: str) -> str:
+    """' (did you mean 'derive'?)' when argparse refused a near miss of a command or a choice."""
+    m = _INVALID_CHOICE.search(message)
+    if m is None:
+        return ""
+    choices = re.findall(r"'([^']*)'", m.group("choices"))
+    close = difflib.get_close_matches(m.group("given"), choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class _Help(argparse.RawDescriptionHelpFormatter):
@@ -67,21 +88,45 @@ def _join_values(argv: list[str], flags: set[str]) -> list[str]:
     return out
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that it ends like Ctrl-C: cleanup runs (temporary files go, pool
+    workers stop) and the command prints one line."""
+
+
+def _terminate(signum, frame):  # noqa: ARG001
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = _install(signal.SIGTERM, _terminate)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # SymPy's and numpy's warnings are not the user's business
-            return _run(argv)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `fdiv derive --all | head`
         try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes it at exit
-        except OSError:
-            pass
-        return 0
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # SymPy's and numpy's warnings are not the user's business
+                return _run(argv)
+        except KeyboardInterrupt:
+            _say("error: interrupted")
+            return 130
+        except Terminated:
+            _say("error: terminated")
+            return 128 + signal.SIGTERM
+        except BrokenPipeError:  # `fdiv derive --all | head`
+            _silence(1)
+            return 0
+    finally:
+        if previous is not None:
+            _install(signal.SIGTERM, previous)
+
+
+def _install(signum: int, handler):
+    """Set a signal handler where Python allows it (the main thread); the previous one, else None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signum, handler)
+    except (ValueError, OSError):
+        return None
 
 
 def _run(argv: list[str]) -> int:
@@ -116,27 +161,44 @@ def _command(argv: list[str]) -> int:
         with time_limit(f"fdiv {args.command}", 10 * step_seconds()):
             out = command.run(args)
     except FdivError as exc:
-        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except RecursionError:
-        print("error: expression is too deeply nested", file=sys.stderr)
-        return 2
+        return _fail("expression is too deeply nested")
     except MemoryError:
-        print("error: out of memory", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, BrokenPipeError):
+        return _fail("out of memory")
+    except (KeyboardInterrupt, BrokenPipeError, Terminated):
         raise
     except Exception as exc:  # noqa: BLE001 - never a traceback; the type names the internal failure
-        print(f"error: internal error ({type(exc).__name__}: {_one_line(str(exc))[:200]}); "
-              "please report it with the command line", file=sys.stderr)
-        return 2
+        return _fail(f"internal error ({type(exc).__name__}: {_one_line(str(exc))[:200]}); "
+                     "please report it with the command line")
+    finally:
+        _notes()
     code = 0
     if isinstance(out, tuple):  # (text, exit code)
         out, code = out
     if out:
-        sys.stdout.write(out if out.endswith("\n") else out + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(escape(out if out.endswith("\n") else out + "\n"))
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # a full disk (`> /dev/full`), a closed descriptor
+            _silence(1)
+            return _fail(f"cannot write the output ({exc.strerror or exc})")
     return code
+
+
+def _fail(message: str) -> int:
+    _say(f"error: {_one_line(message)}")
+    return 2
+
+
+def _notes() -> None:
+    """The notes the derivation cache collected (a damaged entry, a read-only directory)."""
+    cache = sys.modules.get("fdiv.cache")
+    if cache is not None:
+        for line in cache.take_notes():
+            _say(f"note: {_one_line(line)}")
 
 
 def _one_line(text: str) -> str:

@@ -18,9 +18,12 @@ from .timelimit import decide, step, step_seconds
 from .validate import analyse
 
 
-@dataclass
+@dataclass(repr=False)
 class Derivation:
-    """The derived objects (SymPy expressions in u, t, v) and the checks that back them."""
+    """The derived objects (SymPy expressions in u, t, v) and the checks that back them.
+
+    In Jupyter it shows as a table (_repr_markdown_, _repr_latex_); to_dict() is the JSON object of
+    `fdiv derive --format json`, to_json_text() the same as text."""
 
     name: str
     spec: Spec
@@ -52,7 +55,36 @@ class Derivation:
 
     @property
     def conjugate_evaluation(self) -> str:
-        return "numeric (root of f'(u) = t)" if self.numeric else "closed form"
+        """"closed-form" or "numeric" (f* has a branch evaluated as a root of f'(u) = t): the JSON's words."""
+        return "numeric" if self.numeric else "closed-form"
+
+    def __repr__(self) -> str:
+        checks = "all checks passed" if self.ok else "a check FAILED"
+        return (f"<Derivation {self.name}: f(u) = {self.f}, f*(t) {self.conjugate_evaluation}, "
+                f"{len(self.checks)} checks, {checks}>")
+
+    def _repr_markdown_(self) -> str:
+        from .render import markdown_card
+
+        return markdown_card(self)
+
+    def _repr_latex_(self) -> str:
+        from .render import latex_card
+
+        return latex_card(self)
+
+    def paper_activation(self) -> sp.Expr | None:
+        """The f-GAN paper's activation as the catalogue records it, at this derivation's parameter values (the
+        paper's own row for alpha > 1), or None where none is recorded. A parameter kept symbolic stays a symbol."""
+        from .parse import EXTENDED, parse
+        from .published import _published_for
+
+        text = _published_for(self.spec, self.parameters).get("activation") if self.spec.published else None
+        if text is None:
+            return None
+        syms = {"v": V, **{k: sp.Symbol(k, real=True) for k in self.parameters}}
+        expr = parse(text, syms, where=f"{self.name}: published activation", functions=EXTENDED)
+        return expr.xreplace({syms[k]: v for k, v in self.parameters.items() if not isinstance(v, SymbolicRange)})
 
     def notes(self) -> list[str]:
         """What a user should know that is not an error (printed as `note:` lines by the CLI)."""
@@ -66,6 +98,17 @@ class Derivation:
         return out
 
     def to_json(self) -> dict:
+        """The same dict as to_dict(): the name the JSON contract documents, kept for the scripts that index it.
+        For the JSON text, to_json_text()."""
+        return self.to_dict()
+
+    def to_json_text(self, indent: int | None = 2) -> str:
+        """The JSON text `fdiv derive --format json` prints."""
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def to_dict(self) -> dict:
         """The JSON contract (every expression a string sympy.parse_expr reads back), plus checks and limits.
 
         Where f* has no closed form, "conjugate" and "ratio_from_critic" are null and "conjugate_numeric"
@@ -83,12 +126,12 @@ class Derivation:
             "ratio_from_critic": None if numeric else str(self.ratio_from_critic),
             "f_prime_at_one": str(self.f_prime_at_one),
             "f_at_one": str(self.f_at_one),
-            "conjugate_evaluation": "numeric" if numeric else "closed-form",
+            "conjugate_evaluation": self.conjugate_evaluation,
             **({"conjugate_numeric": _numeric_json(self)} if numeric else {}),
             "limits": {"f(0+)": str(self.f_at_zero), "f'(0+)": str(self.f_prime_at_zero),
                        "f'(oo)": str(self.f_prime_at_infinity), "f(1)": str(self.f_at_one)},
             "activation_rule": self.activation_rule,
-            "published_activation": self.spec.published.get("activation"),
+            "published_activation": None if (paper := self.paper_activation()) is None else str(paper),
             "checks": [c.to_json() for c in self.checks],
         }
 
@@ -153,7 +196,7 @@ def derive(name_or_expr: str | Spec, **params) -> Derivation:
     spec = name_or_expr if isinstance(name_or_expr, Spec) else resolve_spec(name_or_expr, params)
     f, values = spec.expr(params)
     address = cache.key(spec, values, step_seconds())
-    hit = cache.get(address, spec)
+    hit = cache.get(address, spec, f, values)
     if hit is not None:
         return hit
     ranges = [v for v in values.values() if isinstance(v, SymbolicRange)]

@@ -1,12 +1,23 @@
-"""Generated files: docs/catalogue.md, docs/published-table.md, the README's catalogue table and the loss
-modules fdiv/losses/<name>.py.
+"""Generated files: docs/catalogue.md, docs/published-table.md, the README's catalogue table, every number in the
+README that fdiv computes (the facts below), and the loss modules fdiv/losses/<name>.py.
 
 `python -m fdiv.docs --write` regenerates them; `--check` exits 1 when a checked-in copy differs (CI runs it
 through tests/test_docs.py).
+
+A fact is written in the README between markers, `<!-- fact:KEY -->value<!-- /fact -->` (HTML comments, which
+Markdown does not show), and KEY names a function below that computes the value. The facts about the proofs read
+docs/proofs.json, which `python -m proofs --write` regenerates and `--check` keeps current.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
+import json
+import re
 import sys
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 from .parallel import derive_all
@@ -21,6 +32,137 @@ def catalogue_table() -> str:
     return markdown_table(derive_all())
 
 
+# ----------------------------------------------------------------------------------------------------- facts
+
+FACT = re.compile(r"<!-- fact:([a-z0-9-]+) -->(.*?)<!-- /fact -->", re.S)
+
+
+def cli_output(*argv: str) -> str:
+    """What `fdiv ARGV` prints on stdout, run in this process; a non-zero exit is an error here."""
+    from .cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()) as err:
+        code = main(list(argv))
+    if code != 0:
+        raise RuntimeError(f"fdiv {' '.join(argv)} exited {code}: {err.getvalue().strip()}")
+    return out.getvalue().rstrip("\n")
+
+
+def leading_digits(x: float, n: int) -> str:
+    """The first n significant digits of x, cut (not rounded), then an ellipsis: 0.111421... -> '0.11142…',
+    1.3484988e307 -> '1.3484…e+307'. The README quotes values to digits every platform computes alike (a last
+    digit may differ between CPUs' vectorised exp and log), so the check stays a check of the mathematics."""
+    sign, digits, exponent = Decimal(repr(x)).as_tuple()
+    adjusted = len(digits) + exponent - 1  # the power of 10 of the leading digit
+    kept = "".join(map(str, digits[:n])).ljust(n, "0")
+    head = "-" if sign else ""
+    if adjusted < -5 or adjusted >= n:
+        return f"{head}{kept[0]}.{kept[1:]}…e{adjusted:+d}"
+    if adjusted < 0:
+        return f"{head}0.{'0' * (-adjusted - 1)}{kept}…"
+    whole, frac = kept[:adjusted + 1], kept[adjusted + 1:]
+    return f"{head}{whole}.{frac}…" if frac else f"{head}{whole}…"
+
+
+def _gauss(name: str, p: tuple[float, float], q: tuple[float, float]) -> float:
+    from numerics.closed_forms import divergence
+
+    return divergence(name, p, q).value
+
+
+def _proofs_json() -> dict:
+    return json.loads((ROOT / "docs" / "proofs.json").read_text(encoding="utf-8"))
+
+
+def _proofs_summary() -> str:
+    n = _proofs_json()["summary"]
+    return (f"proofs: {n['passed']} of {n['proofs']} proofs pass ({n['steps']} steps, {n['numeric']} numeric, "
+            f"{n['assumptions']} assumptions)")
+
+
+def _notes(verdict: str | None = None) -> str:
+    notes = _proofs_json()["notes"]
+    return str(sum(1 for c in notes if verdict is None or c["verdict"] == verdict))
+
+
+@functools.cache
+def _gan_critic_loss_report():
+    import fdiv.testing as ft
+    from fdiv.losses import gan
+
+    return ft.check_critic_loss(gan.critic_loss, "gan")
+
+
+def _default_logits() -> list[float]:
+    from .testing import default_logits
+
+    return default_logits()
+
+
+def _json_contract_example() -> str:
+    """`fdiv derive pearson --format json` as printed, packed into lines of at most 112 characters, with the
+    free-text extras elided (the keys the contract fixes are shown whole)."""
+    data = json.loads(cli_output("derive", "pearson", "--format", "json"))
+    data["activation_rule"] = "..."
+    data["checks"] = [{"name": "...", **{k: v for k, v in data["checks"][0].items() if k != "name"}}]
+    lines, line = [], ""
+    for item in (json.dumps({k: v}, ensure_ascii=False)[1:-1] for k, v in data.items()):
+        if line and len(line) + len(item) + 4 > 112:  # each line opens with '{' or ' ' and closes with ',' or '}'
+            lines.append(line + ",")
+            line = item
+        else:
+            line = f"{line}, {item}" if line else item
+    return "\n```json\n{" + "\n ".join([*lines, line]) + "}\n```\n"
+
+
+def _gauss_json(*argv: str) -> str:
+    """What `fdiv gauss ... --format json` prints, its value cut to 10 digits and its error bound to 2."""
+    data = json.loads(cli_output("gauss", *argv, "--format", "json"))
+    return (f'`{{"value": {leading_digits(data["value"], 10)}, "method": "{data["method"]}", '
+            f'"abs_error": {data["abs_error"]:.1e}}}`')
+
+
+def _gauss_value(*argv: str) -> str:
+    return leading_digits(json.loads(cli_output("gauss", *argv, "--format", "json"))["value"], 12)
+
+
+_ALPHA_OVERFLOW = ("alpha", "--param", "alpha=3", "--p", "3.484375,0.05", "--q", "0.046875,0.05", "--method")
+
+
+FACTS: dict[str, Callable[[], str]] = {
+    # the JSD and JS of P = N(1, 1) and Q = N(0, 1), by quadrature (the README's critic example and fdiv.estimate)
+    "jsd-n1-n0": lambda: leading_digits(_gauss("jsd", (1.0, 1.0), (0.0, 1.0)), 5),
+    "js-n1-n0": lambda: leading_digits(_gauss("jensen-shannon", (1.0, 1.0), (0.0, 1.0)), 5),
+    "gauss-kl-json": lambda: _gauss_json("kl", "--p", "0,1", "--q", "1,2"),
+    "gauss-alpha-quadrature": lambda: _gauss_value(*_ALPHA_OVERFLOW, "quadrature"),
+    "gauss-alpha-closed-form": lambda: _gauss_value(*_ALPHA_OVERFLOW, "closed-form"),
+    "proofs-summary": lambda: f"`{_proofs_summary()}`",
+    "notes-claims": _notes,
+    "notes-refuted": lambda: _notes("refuted"),
+    "notes-slips": lambda: str(len(_proofs_json()["not_expressible"])),
+    "verify-comparisons": lambda: str(len(_gan_critic_loss_report().points)),
+    "verify-logits": lambda: str(len(_default_logits())),
+    "json-contract": _json_contract_example,
+}
+
+
+def with_facts(text: str) -> str:
+    """text with every fact's value recomputed; an unknown key is an error."""
+    unknown = sorted({m.group(1) for m in FACT.finditer(text)} - FACTS.keys())
+    if unknown:
+        raise KeyError(f"README: unknown fact(s) {', '.join(unknown)} (see fdiv/docs.py FACTS)")
+    values: dict[str, str] = {}
+
+    def value(m: re.Match) -> str:
+        key = m.group(1)
+        if key not in values:
+            values[key] = FACTS[key]()
+        return f"<!-- fact:{key} -->{values[key]}<!-- /fact -->"
+
+    return FACT.sub(value, text)
+
+
 def expected() -> dict[Path, str]:
     from . import cache
     from .emit import catalogue_modules
@@ -32,7 +174,7 @@ def expected() -> dict[Path, str]:
     return {
         ROOT / "docs" / "catalogue.md": "# The fdiv catalogue\n\nGenerated by `python -m fdiv.docs --write`.\n\n" + table + "\n",
         ROOT / "docs" / "published-table.md": document() + "\n",
-        ROOT / "README.md": f"{head}{BEGIN}\n{table}\n{END}{tail}",
+        ROOT / "README.md": with_facts(f"{head}{BEGIN}\n{table}\n{END}{tail}"),
         **catalogue_modules(),
         cache.SEED: cache.seed_text(),
     }

@@ -43,12 +43,22 @@ def suggestion(name: str) -> str:
     return " (see 'fdiv list', or pass an expression with --f)"
 
 
+#: Names Python, pytest or a build loads by themselves, wherever they sit (none of them is an installed module).
+STARTUP_HOOKS = {
+    "sitecustomize": "imported by Python at start-up",
+    "usercustomize": "imported by Python at start-up",
+    "conftest": "imported by pytest from every directory it collects",
+    "setup": "a project's build script (setup.py)",
+}
+
+
 def module_name(base: str) -> str:
     """A generated module's name, as a safe Python module name ('-' becomes '_').
 
     Refused with the reason: not ASCII letters, digits and '_', a keyword, a dunder name (__init__ would replace
-    a package's init), or the name of an importable top-level module (torch, numpy, fdiv, the standard library:
-    the file would shadow it for every script in that directory)."""
+    a package's init), a name something loads by itself (sitecustomize, conftest, setup: STARTUP_HOOKS), or the
+    name of an importable top-level module (torch, numpy, fdiv, the standard library: the file would shadow it
+    for every script in that directory)."""
     if not isinstance(base, str):
         raise FdivError(f"--name: expected a string, got {type(base).__name__}")
     mod = base.replace("-", "_")
@@ -62,6 +72,9 @@ def module_name(base: str) -> str:
     if mod.startswith("__") or len(mod) > 64:
         raise FdivError(f"--name {shown}: not a usable module name (dunder names and names over 64 characters "
                         "are refused)")
+    if mod in STARTUP_HOOKS:
+        raise FdivError(f"--name {shown}: {mod!r} is {STARTUP_HOOKS[mod]}; a loss module of that name would run "
+                        "where it is not imported on purpose")
     if mod in sys.stdlib_module_names or mod in sys.builtin_module_names or _installed(mod):
         raise FdivError(f"--name {shown}: {mod!r} is an importable module; a file of that name would shadow it")
     return mod

@@ -12,11 +12,17 @@ Work is bounded before it is done: the text's length and node count are capped, 
 subexpression is first evaluated in floating point, so a literal, a product or a power whose value would
 pass 1e300 (or an exponent beyond +-64) is refused before SymPy ever builds it: (((9**64)**64)**64)**64 and
 u**exp(exp(exp(64))) fail at once instead of running for minutes.
+
+Constants stay within float64 from below as well: a nonzero constant smaller in magnitude than the smallest
+normal float64 (2.2e-308) is refused the same way (1e-310, exp(-710)), and so is any constant of the built
+expression outside [2.2e-308, 1e300] that SymPy formed by combining factors the text kept apart
+(u*1e12*1e12*...*log(u)). Such a constant would reach generated code as 0, a subnormal or inf.
 """
 from __future__ import annotations
 
 import ast
 import math
+import sys
 import warnings
 from collections.abc import Mapping
 
@@ -29,6 +35,7 @@ MAX_NODES = 400  # AST nodes
 MAX_LITERAL = 10**12  # magnitude of a numeric literal
 MAX_CONSTANT = 1e300  # magnitude of any constant subexpression (evaluated in floating point first)
 MAX_EXPONENT = 64  # magnitude of a constant exponent (u**(9**9**9) must not reach SymPy)
+MIN_CONSTANT = sys.float_info.min  # smallest magnitude of a nonzero constant: float64's smallest normal number
 
 FUNCTIONS: dict[str, tuple[object, tuple[int, ...]]] = {
     "log": (sp.log, (1,)),
@@ -78,9 +85,33 @@ def parse(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "expressi
     if count > max_nodes:
         raise ParseError(f"{where}: expression has {count} syntax nodes; the limit is {max_nodes}")
     try:
-        return _Builder(symbols, where, functions).build(tree.body)
+        result = _Builder(symbols, where, functions).build(tree.body)
+        _check_constants(result, where)
+        return result
     except RecursionError:
         raise ParseError(f"{where}: expression is too deeply nested") from None
+
+
+def _check_constants(expr: sp.Basic, where: str) -> None:
+    """Every maximal constant subexpression of the built expression within [MIN_CONSTANT, MAX_CONSTANT] in
+    magnitude (or exactly 0): SymPy multiplies u*1e12*1e12 into one coefficient the text never wrote."""
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, sp.Expr) and not e.free_symbols and e.is_number:
+            if e.is_infinite or e in (sp.oo, -sp.oo, sp.zoo):
+                continue  # oo in the extended grammar; the validation of f refuses it where it does not belong
+            value = e.evalf(20)
+            if not value.is_real or value.is_zero or not value.is_finite:
+                continue  # complex or undefined: the checks after parsing decide
+            size, shown = abs(value), f"{_short(str(e), 30)} = {sp.Float(value, 3)}"
+            if size > MAX_CONSTANT:
+                raise ParseError(f"{where}: constant {shown} is too large (limit {MAX_CONSTANT:.0e})")
+            if size < MIN_CONSTANT:
+                raise ParseError(f"{where}: constant {shown} is too small: below float64's smallest normal number "
+                                 f"{MIN_CONSTANT:.3g}, it would become 0 or lose its digits")
+            continue
+        stack.extend(a for a in e.args if isinstance(a, sp.Basic))
 
 
 class _Builder:
@@ -106,10 +137,13 @@ class _Builder:
     # ------------------------------------------------------------------ size of constants, before building
     def bounded(self, node: ast.AST) -> None:
         """Refuse a constant subexpression whose value passes MAX_CONSTANT, judged in floating point."""
-        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Call)) and not self.has_names(node):
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Constant)) and not self.has_names(node):
             value = self.magnitude(node)
-            if value is not None and not abs(value) <= MAX_CONSTANT:
+            if value is not None and not abs(value) <= MAX_CONSTANT and not isinstance(node, ast.Constant):
                 raise self.fail(node, f"constant {_short(ast.unparse(node))} is too large (limit {MAX_CONSTANT:.0e})")
+            if value is not None and 0 < abs(value) < MIN_CONSTANT:
+                raise self.fail(node, f"constant {_short(ast.unparse(node))} is too small: below float64's smallest "
+                                      f"normal number {MIN_CONSTANT:.3g}, it would become 0 or lose its digits")
 
     def has_names(self, node: ast.AST) -> bool:
         calls = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
@@ -123,6 +157,8 @@ class _Builder:
             return float(_evalf(node, self.constants))
         except OverflowError:
             return math.inf
+        except _Underflow:
+            return math.ulp(0.0)  # nonzero, below every normal number
         except Exception:  # noqa: BLE001 - not evaluable in floats (exp(), log(-1), ...): the build decides
             return None
 
@@ -254,12 +290,26 @@ class _Builder:
             raise self.fail(node, f"not a valid Piecewise ({exc})") from None
 
 
+class _Underflow(ArithmeticError):
+    """A nonzero constant that floats hold only as 0 or a subnormal number."""
+
+
+def _small(result: float, *operands: float) -> float:
+    """result, unless it is subnormal, or 0 from nonzero operands of a product, quotient, power or exp."""
+    if 0 < abs(result) < MIN_CONSTANT or (result == 0 and operands and all(x != 0 for x in operands)):
+        raise _Underflow
+    return result
+
+
 def _evalf(node: ast.AST, constants: Mapping[str, sp.Basic]) -> float:
-    """A constant subtree in floating point (raises OverflowError past the float range)."""
+    """A constant subtree in floating point (raises OverflowError past the float range, _Underflow below the
+    normal numbers)."""
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise TypeError
-        return float(node.value)
+        if isinstance(node.value, int) and abs(node.value) > MAX_LITERAL:
+            return math.inf
+        return _small(float(node.value))
     if isinstance(node, ast.Name):
         value = constants[node.id]
         if value in (sp.oo,):
@@ -271,12 +321,17 @@ def _evalf(node: ast.AST, constants: Mapping[str, sp.Basic]) -> float:
     if isinstance(node, ast.BinOp) and isinstance(node.op, _BINOPS):
         a, b = _evalf(node.left, constants), _evalf(node.right, constants)
         if isinstance(node.op, ast.Pow):
-            if a == 0 or abs(b) > MAX_EXPONENT:
-                return math.inf if abs(b) > MAX_EXPONENT else 0.0
-            result = math.pow(abs(a), b)  # the sign does not change the magnitude
+            if a == 0:
+                return 0.0
+            if abs(b) > MAX_EXPONENT and abs(a) != 1:  # far outside the range either way
+                if (abs(a) > 1) == (b > 0):
+                    return math.inf
+                raise _Underflow
+            result = _small(math.pow(abs(a), b), a)  # the sign does not change the magnitude
+        elif isinstance(node.op, (ast.Mult, ast.Div)):
+            result = _small(a * b if isinstance(node.op, ast.Mult) else a / b, a, b)
         else:
-            result = {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
-                node.op, ast.Div) else a / b
+            result = a + b if isinstance(node.op, ast.Add) else a - b
         if not math.isfinite(result):
             raise OverflowError
         return result
@@ -284,7 +339,7 @@ def _evalf(node: ast.AST, constants: Mapping[str, sp.Basic]) -> float:
         args = [_evalf(a, constants) for a in node.args]
         if node.func.id == "exp" and args[0] > 709:
             raise OverflowError
-        return float(_FLOAT_FUNCTIONS[node.func.id](*args))
+        return _small(float(_FLOAT_FUNCTIONS[node.func.id](*args)), *([1.0] if node.func.id == "exp" else []))
     raise TypeError
 
 

@@ -20,7 +20,7 @@ from .conjugate import T, Interval
 from .derive import Derivation, derive
 from .numeric import mp_function, real_value, sample_points
 from .parse import EXTENDED, parse
-from .spec import Spec
+from .spec import Spec, SymbolicRange
 
 _TOL = mpmath.mpf(10) ** -20
 
@@ -41,7 +41,10 @@ class RowCheck:
 
 def _published_for(spec: Spec, values: dict[str, sp.Expr]) -> dict[str, str]:
     pub = {k: v for k, v in spec.published.items() if not k.endswith("_alpha_gt_1")}
-    if "alpha" in values and values["alpha"] > 1:  # the paper gives the alpha > 1 case its own row
+    alpha = values.get("alpha")
+    # a symbolic range lies on one side of 1 (the spec excludes 1): (1, oo) or above is the alpha > 1 case
+    above_one = bool(alpha.lower >= 1) if isinstance(alpha, SymbolicRange) else alpha is not None and bool(alpha > 1)
+    if above_one:  # the paper gives the alpha > 1 case its own row
         pub.update({k.removesuffix("_alpha_gt_1"): v for k, v in spec.published.items() if k.endswith("_alpha_gt_1")})
     return pub
 

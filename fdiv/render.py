@@ -15,8 +15,9 @@ _COLUMNS = ("divergence", "f(u)", "f*(t)", "dom f*", "critic range", "sigma_f(v)
 
 def render(ds: list[Derivation], fmt: str, *, table: bool) -> str:
     if fmt == "json":
-        body = [d.to_json() for d in ds]
-        return json.dumps(body if table else body[0], indent=2, ensure_ascii=False)
+        if not table:
+            return ds[0].to_json_text()
+        return json.dumps([d.to_dict() for d in ds], indent=2, ensure_ascii=False)
     if fmt == "markdown":
         return markdown_table(ds) if table else markdown_one(ds[0])
     if fmt == "latex":
@@ -36,7 +37,7 @@ def _show(e) -> str:
 
 
 def text_one(d: Derivation) -> str:
-    pub = d.spec.published.get("activation")
+    pub = d.paper_activation()
     lines = [
         f"{_label(d)}: {d.spec.title or d.name}",
         f"  f(u)                = {_show(d.f)}",
@@ -48,7 +49,7 @@ def text_one(d: Derivation) -> str:
         f"  critic range        = {_show(d.critic_range)}   (range of f' on (0, oo))",
         f"  sigma_f(v)          = {_show(d.activation)}   [{d.activation_rule}]",
     ]
-    if pub and pub != str(d.activation):
+    if pub is not None and not _same(pub, d.activation):
         lines.append(f"  paper's sigma_f(v)  = {pub}")
     lines += [
         f"  T*(u) = f'(u)       = {_show(d.optimal_critic)}",
@@ -60,6 +61,16 @@ def text_one(d: Derivation) -> str:
     ]
     lines += [f"    {c}" for c in d.checks]
     return "\n".join(lines)
+
+
+def _same(a: sp.Expr, b: sp.Expr) -> bool:
+    """a = b, by SymPy's simplification under a short time limit (not proved equal counts as different)."""
+    from .timelimit import attempt
+
+    if a == b:
+        return True
+    ok, diff = attempt("comparing the paper's activation", sp.simplify, a - b, seconds=2)
+    return ok and diff == 0
 
 
 WIDTH = 100
@@ -121,3 +132,37 @@ def latex_table(ds: list[Derivation]) -> str:
         lines.append(" & ".join([name] + [f"${c}$" for c in cells[1:]]) + r" \\")
     lines += [r"\hline", r"\end{tabular}"]
     return "\n".join(lines)
+
+
+def _card_rows(d: Derivation) -> list[tuple[str, str]]:
+    """(label, LaTeX) for one derivation: what `fdiv derive NAME` prints, as math."""
+    return [("f(u)", _tex(d.f)), ("f^*(t)", _tex(d.conjugate)), (r"\mathrm{dom}\,f^*", _tex_interval(d.conjugate_domain)),
+            (r"\text{critic range}", _tex_interval(d.critic_range)), (r"\sigma_f(v)", _tex(d.activation)),
+            ("T^*(u) = f'(u)", _tex(d.optimal_critic)), ("(f')^{-1}(t)", _tex(d.ratio_from_critic)),
+            ("f'(1)", _tex(d.f_prime_at_one)), ("f(1)", _tex(d.f_at_one))]
+
+
+def _passed(d: Derivation) -> str:
+    failed = [c for c in d.checks if not c.passed]
+    return (f"all {len(d.checks)} self-checks passed" if not failed else
+            f"{len(failed)} of {len(d.checks)} self-checks FAILED: " + "; ".join(c.name for c in failed))
+
+
+def markdown_card(d: Derivation) -> str:
+    """One derivation as a Markdown table with LaTeX cells (a notebook's view of a Derivation)."""
+    lines = [f"**{_label(d)}**" + (f": {d.spec.title}" if d.spec.title else ""), "", "| | |", "|---|---|"]
+    bar = r"\vert "  # a | inside a cell would end it
+    lines += [f"| ${label}$ | ${value.replace('|', bar)}$ |" for label, value in _card_rows(d)]
+    lines.append(f"| $f^*$ | {d.conjugate_evaluation} |")
+    lines += ["", *(f"- numeric: {line}" for line in legend(d.conjugate)), f"- {_passed(d)}",
+              *(f"- note: {n}" for n in d.notes())]
+    return "\n".join(lines) + "\n"
+
+
+def latex_card(d: Derivation) -> str:
+    """One derivation as a LaTeX array (display math), for renderers that prefer LaTeX to Markdown."""
+    name = _label(d).replace("_", r"\_")
+    rows = [f"{label} & {value}" for label, value in _card_rows(d)]
+    rows.append(rf"f^* & \text{{{d.conjugate_evaluation}; {_passed(d)}}}")
+    return (rf"$$\begin{{array}}{{ll}} \multicolumn{{2}}{{l}}{{\textbf{{{name}}}}} \\ "
+            + r" \\ ".join(rows) + r" \end{array}$$")

@@ -25,13 +25,14 @@ def _normal_pdf(mean: float, var: float) -> Callable[[float], float]:
     return lambda x: math.exp(-0.5 * ((x - mean) / s) ** 2) / (s * math.sqrt(2 * math.pi))
 
 
-def _expect(fn: Callable[[float], object], mean: float, var: float, breaks=()) -> tuple[float, float]:
+def _expect(fn: Callable[[float], object], mean: float, var: float, breaks=()) -> tuple[float, float, bool]:
     """E[fn(X)], X ~ N(mean, var), by adaptive quadrature over +-40 sd plus the tails, split at `breaks`
     (points where fn may jump). fn may return an mpmath number where its value leaves the float range (a
-    critic T* = f'(p/q) far in a tail); density and value are then multiplied in mpmath."""
+    critic T* = f'(p/q) far in a tail); density and value are then multiplied in mpmath. The flag says whether
+    QUADPACK could not meet its tolerance on some piece (see _quad)."""
     pdf = _normal_pdf(mean, var)
     s = math.sqrt(var)
-    total, error = 0.0, 0.0
+    total, error, flagged = 0.0, 0.0, False
     log_norm = -0.5 * math.log(2 * math.pi * var)
     for a, b in ((-np.inf, mean - 40 * s), (mean - 40 * s, mean + 40 * s), (mean + 40 * s, np.inf)):
         def integrand(x):
@@ -47,10 +48,30 @@ def _expect(fn: Callable[[float], object], mean: float, var: float, breaks=()) -
                 return float(weighted)
 
         inner = sorted({mean, *(x for x in breaks if a < x < b)})
-        v, e = integrate.quad(integrand, a, b, epsabs=1e-300, epsrel=1e-12, limit=400,
-                              points=inner if np.isfinite(a) and np.isfinite(b) else None)
-        total, error = total + v, error + e
-    return total, error
+        v, e, bad = _quad(integrand, a, b, inner if np.isfinite(a) and np.isfinite(b) else None)
+        total, error, flagged = total + v, error + e, flagged or bad
+    return total, error, flagged
+
+
+def _quad(integrand: Callable[[float], float], a: float, b: float, points) -> tuple[float, float, bool]:
+    """QUADPACK at 1e-12 relative. Where it reports that it could not meet that (roundoff detected, the
+    subdivision limit reached: its error estimate may then be too small), the integral is redone at 1e-10,
+    which it usually meets; if that run is flagged too, the error is at least the two runs' difference and the
+    result is flagged (the Estimate's method says so), never a warning."""
+    v, e, _, *flagged = integrate.quad(integrand, a, b, epsabs=1e-300, epsrel=1e-12, limit=400, points=points,
+                                       full_output=1)
+    if not flagged:
+        return v, e, False
+    v2, e2, _, *flagged2 = integrate.quad(integrand, a, b, epsabs=1e-300, epsrel=1e-10, limit=400, points=points,
+                                          full_output=1)
+    if not flagged2:
+        return v2, e2, False
+    return v2, max(e, e2, abs(v - v2)), True
+
+
+def _estimate(value: float, error: float, flagged: bool) -> Estimate:
+    return Estimate(value, error, "quadrature (QUADPACK missed its tolerance on a piece: the error is the larger "
+                                  "of its estimates and two runs' difference)" if flagged else "quadrature")
 
 
 def variational_bound(spec: str | Derivation, critic, p: tuple[float, float], q: tuple[float, float],
@@ -75,18 +96,18 @@ def variational_bound(spec: str | Derivation, critic, p: tuple[float, float], q:
             with np.errstate(all="ignore"):
                 return float(np.real(conj(t)))
 
-    ep, ee = _expect(t_fn, mp, vp, breaks)
-    fq, fe = _expect(f_star, mq, vq, breaks)
-    return Estimate(ep - fq, ee + fe, "quadrature")
+    ep, ee, e_bad = _expect(t_fn, mp, vp, breaks)
+    fq, fe, f_bad = _expect(f_star, mq, vq, breaks)
+    return _estimate(ep - fq, ee + fe, e_bad or f_bad)
 
 
 def gan_value(logit: Callable[[float], float], p: tuple[float, float], q: tuple[float, float]) -> Estimate:
     """V(D) = E_P log D + E_Q log(1 - D) for D = sigmoid(logit(x)), computed from the logit:
     log D = -softplus(-v), log(1 - D) = -softplus(v) (no log 0 where D rounds to 0 or 1)."""
     (mp, vp), (mq, vq) = _check(*p, "p"), _check(*q, "q")
-    a, ae = _expect(lambda x: -float(np.logaddexp(0.0, -logit(x))), mp, vp)
-    b, be = _expect(lambda x: -float(np.logaddexp(0.0, logit(x))), mq, vq)
-    return Estimate(a + b, ae + be, "quadrature")
+    a, ae, a_bad = _expect(lambda x: -float(np.logaddexp(0.0, -logit(x))), mp, vp)
+    b, be, b_bad = _expect(lambda x: -float(np.logaddexp(0.0, logit(x))), mq, vq)
+    return _estimate(a + b, ae + be, a_bad or b_bad)
 
 
 def optimal_logit(p: tuple[float, float], q: tuple[float, float]) -> Callable[[float], float]:

@@ -230,25 +230,52 @@ def _near_kl(p: Gaussian, q: Gaussian) -> np.ndarray:
     return out
 
 
-def _near_log_alpha_integral(p: Gaussian, q: Gaussian, alpha: float) -> np.ndarray:
-    """log int p^a q^(1-a) without cancellation when P ~ Q; b = 1 - a, S_a whitened by Q is I + b D.
+def _log1p_over(y: np.ndarray) -> np.ndarray:
+    """log(1 + y)/y (1 at y = 0), without forming log(1 + y) for tiny y, which may be subnormal."""
+    tiny = np.abs(y) < 1e-8
+    safe = np.where(tiny, 0.5, y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = np.log1p(safe) / safe
+    return np.where(tiny, 1.0 - y / 2.0 + y * y / 3.0, direct)
+
+
+def _log1pmx_over(y: np.ndarray) -> np.ndarray:
+    """(log(1 + y) - y)/y (0 at y = 0), the same way."""
+    tiny = np.abs(y) < 1e-8
+    safe = np.where(tiny, 0.5, y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = log1pmx(safe) / safe
+    return np.where(tiny, -y / 2.0 + y * y / 3.0, direct)
+
+
+def _near_log_alpha_integral(p: Gaussian, q: Gaussian, alpha: float, beta: float,
+                             per_beta: bool = False) -> np.ndarray:
+    """log int p^a q^b (a + b = 1, both given: b may be far smaller than a's rounding) without cancellation
+    when P ~ Q; S_a whitened by Q is I + b D. With per_beta, the value divided by b, formed without dividing
+    (for b down to the smallest normal float, where the value itself would be subnormal or 0).
 
     1-D: -a b/2 w^2/(1 + b mu) - 1/2 (log1pmx(b mu) - b log1pmx(mu)).
     d > 1: with I + D = (I + E)(I + E)' and I + b D = (I + F)(I + F)',
     log det(I + b D) - b log det(I + D) = 2 sum log1pmx(F_ii) - 2 b sum log1pmx(E_ii) - |F|_F^2 + b |E|_F^2
     (the first-order terms cancel exactly through the traces), and z'(I + b D)^-1 z = |(I + F)^-1 z|^2."""
-    beta = 1.0 - alpha
+    k = 1.0 if per_beta else beta  # the factor b, taken out when dividing by it
     if p.dim == 1:
         mu, log_lam, w2 = _ratio_1d(p, q)
         den = 1.0 + beta * mu
         pd = den > 0
         den = np.where(pd, den, 1.0)
         small = np.abs(mu) < 0.25  # where log1p(b mu) - b log1p(mu) cancels to b(1 - b) mu^2/2: log1pmx forms
-        with np.errstate(divide="ignore", invalid="ignore"):
-            direct = np.log1p(beta * np.where(pd, mu, 0.0)) - beta * log_lam  # huge mu: no b mu terms to cancel
-        logdets = np.where(small, log1pmx(beta * np.where(small, mu, 0.0)) - beta * log1pmx(np.where(small, mu, 0.0)),
-                           direct)
-        return np.where(pd, -0.5 * alpha * beta * w2 / den - 0.5 * logdets, np.inf)
+        mu_pd = np.where(pd, mu, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            y = beta * mu_pd
+            if per_beta:  # log1pmx(b mu)/b = mu log1pmx(y)/y and log1p(b mu)/b = mu log1p(y)/y, y = b mu
+                direct = mu_pd * _log1p_over(y) - log_lam
+                series = mu_pd * _log1pmx_over(np.where(small, y, 0.0)) - log1pmx(np.where(small, mu, 0.0))
+            else:
+                direct = np.log1p(y) - beta * log_lam  # huge mu: no b mu terms to cancel
+                series = log1pmx(np.where(small, y, 0.0)) - beta * log1pmx(np.where(small, mu, 0.0))
+        logdets = np.where(small, series, direct)
+        return np.where(pd, -0.5 * alpha * k * w2 / den - 0.5 * logdets, np.inf)
     dm, z = _whitened_difference(p, q)
     out = np.full(dm.shape[:-2], np.nan)
     for idx in np.ndindex(out.shape):
@@ -257,9 +284,10 @@ def _near_log_alpha_integral(p: Gaussian, q: Gaussian, alpha: float) -> np.ndarr
             out[idx] = np.inf
         elif e is not None:
             y = linalg.solve_triangular(f + np.eye(p.dim), z[idx], lower=True, check_finite=False)
-            logdets = (2.0 * log1pmx(np.diagonal(f)).sum() - 2.0 * beta * log1pmx(np.diagonal(e)).sum()
-                       - (f * f).sum() + beta * (e * e).sum())
-            out[idx] = -0.5 * alpha * beta * (y @ y) - 0.5 * logdets
+            with np.errstate(under="ignore"):
+                own = 2.0 * log1pmx(np.diagonal(f)).sum() - (f * f).sum()  # O(b^2): divided by b when per_beta
+            logdets = own / (beta if per_beta else 1.0) - k * (2.0 * log1pmx(np.diagonal(e)).sum() - (e * e).sum())
+            out[idx] = -0.5 * alpha * k * (y @ y) - 0.5 * logdets
     return out
 
 
@@ -280,13 +308,25 @@ def kl(p: Gaussian, q: Gaussian) -> np.ndarray:
     return np.where(near & np.isfinite(accurate), accurate, value)[()]
 
 
-def _log_alpha_integral(p: Gaussian, q: Gaussian, alpha: float) -> np.ndarray:
+def _log_alpha_integral(p: Gaussian, q: Gaussian, alpha: float, *, per_alpha: bool = False) -> np.ndarray:
     """log int p^a q^(1-a); +inf where S_a = a Sq + (1 - a) Sp is not positive definite:
-    -a(1 - a)/2 (mp - mq)' S_a^-1 (mp - mq) - 1/2 [log det S_a - (1 - a) log det Sp - a log det Sq]."""
+    -a(1 - a)/2 (mp - mq)' S_a^-1 (mp - mq) - 1/2 [log det S_a - (1 - a) log det Sp - a log det Sq].
+    With per_alpha, the value divided by a (for a near 0, without forming the value: it would be subnormal).
+
+    For |a| < 1/2 it is computed as log int q^(1 - a) p^a, the same integral with the roles swapped, so that
+    the small parameter enters exactly (as b) and never through 1 - a, which would round it away: at
+    a = 1e-12 the direct form has lost four digits, at a = 1e-16 all of them."""
     _as_pair(p, q)
+    if abs(alpha) < 0.5:
+        return _log_alpha_integral_of(q, p, 1.0 - alpha, alpha, per_alpha)
+    value = _log_alpha_integral_of(p, q, alpha, 1.0 - alpha, False)
+    return value / alpha if per_alpha else value
+
+
+def _log_alpha_integral_of(p: Gaussian, q: Gaussian, alpha: float, beta: float, per_beta: bool) -> np.ndarray:
+    """log int p^a q^b with a + b = 1 (b exact), divided by b when per_beta."""
     if p.dim == 1:
-        return _near_log_alpha_integral(p, q, alpha)[()]
-    beta = 1.0 - alpha
+        return _near_log_alpha_integral(p, q, alpha, beta, per_beta)[()]
     s_cov = alpha * q.cov + beta * p.cov
     shape = np.broadcast_shapes(p.mean.shape[:-1], q.mean.shape[:-1])
     flat = np.broadcast_to(s_cov, shape + s_cov.shape[-2:]).reshape(-1, p.dim, p.dim)
@@ -298,9 +338,11 @@ def _log_alpha_integral(p: Gaussian, q: Gaussian, alpha: float) -> np.ndarray:
     value = -0.5 * alpha * beta * _mahalanobis2(chol, p.mean - q.mean) - 0.5 * logdets
     value = np.where(ok, value, np.inf)
     near = ok & (np.abs(value) < NEAR * p.dim * (1.0 + abs(alpha) + abs(beta)))
+    if per_beta:
+        value = value / beta
     if not near.any():
         return value[()]
-    accurate = _near_log_alpha_integral(p, q, alpha)
+    accurate = _near_log_alpha_integral(p, q, alpha, beta, per_beta)
     return np.where(near & np.isfinite(accurate), accurate, value)[()]
 
 
@@ -337,18 +379,25 @@ def neyman_chi2(p: Gaussian, q: Gaussian) -> np.ndarray:
 
 
 def alpha_divergence(p: Gaussian, q: Gaussian, alpha: float) -> np.ndarray:
-    """fdiv's alpha row, f = (u^a - 1 - a(u - 1))/(a(a - 1)): (int p^a q^(1-a) - 1)/(a(a - 1)), taken as
-    exp(log I - log(a(a - 1))) where expm1(log I) alone would overflow."""
+    """fdiv's alpha row, f = (u^a - 1 - a(u - 1))/(a(a - 1)): (int p^a q^(1-a) - 1)/(a(a - 1)).
+
+    With g = log I / a (formed without forming log I, see _log_alpha_integral) and x = a g = log I, the value is
+    g expm1(x)/x / (a - 1): no cancellation and no underflow for a down to the smallest normal float, where it
+    tends to KL(Q||P); exp(x - log(a(a - 1))) where expm1(x) alone would overflow."""
     if alpha in (0, 1):
         raise NumericsError("alpha_divergence: alpha must not be 0 or 1")
-    log_i = np.asarray(_log_alpha_integral(p, q, alpha))
-    scale = alpha * (alpha - 1)
-    big = log_i > 700  # only when a(a - 1) > 0: for 0 < a < 1, I <= 1 (Hoelder)
-    finite = np.where(np.isfinite(log_i), log_i, 0.0)
-    with np.errstate(over="ignore"):
-        value = np.where(big, np.exp(np.where(big, finite, 0.0) - math.log(abs(scale))),
-                         np.expm1(np.where(big, 0.0, finite)) / scale)
-    return np.where(np.isinf(log_i), np.inf, value)[()]
+    g = np.asarray(_log_alpha_integral(p, q, alpha, per_alpha=True))
+    infinite = ~np.isfinite(g)  # I diverges: only for a < 0 or a > 1, where a(a - 1) > 0
+    g = np.where(infinite, 0.0, g)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        x = alpha * g
+        small = np.abs(x) < 1e-5
+        xs = np.where(small, 1.0, x)
+        ratio = np.where(small, 1.0 + x / 2.0 + x * x / 6.0 + x * x * x / 24.0, np.expm1(xs) / xs)
+        big = x > 700  # only when a(a - 1) > 0: for 0 < a < 1, I <= 1 (Hoelder)
+        value = np.where(big, np.exp(np.where(big, x, 0.0) - math.log(abs(alpha * (alpha - 1)))),
+                         g * ratio / (alpha - 1))
+    return np.where(infinite, np.inf, value)[()]
 
 
 def jeffrey(p: Gaussian, q: Gaussian) -> np.ndarray:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
+import sympy as sp
 from scipy import integrate
 
 from .errors import NumericsError
@@ -139,9 +140,113 @@ def f_divergence(spec, p: tuple[float, float], q: tuple[float, float], *, high_p
     shift = float(gen.f_at_one)
     if not _finite(pair, gen):
         return Estimate(math.inf, 0.0, "quadrature")
-    est = _mpmath_quad(pair, gen, dps) if high_precision else _scipy_quad(pair, gen)
+    size = 0.0
+    if high_precision:
+        est, noise = _mpmath_quad_exact_f(pair, gen, dps)
+    else:
+        est = _scipy_quad(pair, gen)
+        noise, size = _rounding(pair, gen, None) if math.isfinite(est.value) else (0.0, 0.0)
+    if math.isfinite(est.value) and noise > TRUST * max(abs(est.value), size) and noise > ABSOLUTE:
+        raise NumericsError(f"{gen.name}: f loses its digits where the integral lives (float rounding of about "
+                            f"{noise:.2g} against a value of about {est.value:.2g}): use --method mpmath or a "
+                            "closed form")
+    value = est.value + shift
+    # the float rounding of the value (and of adding f(1)) is part of the error too: mpmath's own error is 1e-40
+    error = est.abs_error + noise + math.ulp(value) if math.isfinite(value) else est.abs_error
     # log_value is set only beyond e^709, where adding a finite f(1) changes nothing at float precision
-    return Estimate(est.value + shift, est.abs_error, est.method, est.log_value)
+    return Estimate(value, error, est.method, est.log_value)
+
+
+#: A quadrature whose integrand rounding error is above both TRUST times its value and ABSOLUTE is refused
+#: (a value whose error bar exceeds it says nothing); below either, the error is part of its error bar
+#: (D_f = 0 +- 4e-31 for a pair 2e-16 apart still bounds D_f usefully, as does any bar below 1e-12).
+TRUST = 1e-2
+ABSOLUTE = 1e-12
+#: Points in the probe of f's rounding (a grid over -8..8 standard deviations).
+GRID = 41
+#: The most digits the mpmath quadrature works at (its cost grows fast with them).
+MAX_DIGITS = 120
+
+
+def _rounding(pair: _Pair, gen: Generator, dps: int | None) -> tuple[float, float]:
+    """(E, S): E estimates int q |g_computed - g|, the error the quadrature inherits from evaluating g (float64
+    when dps is None, else mpmath at dps digits), as four times a trapezoid sum of |g_computed - g| against g at
+    _reference_digits; S is the same sum of g itself, the integral's size. The sums run over -8..8 standard
+    deviations of the density that is narrower in the frame where the integrand is smooth: q's in z, or p's
+    in t when p is the narrow one (where the quadrature itself integrates in t)."""
+    ref_dps = max(_reference_digits(gen), 2 * MAX_DIGITS)
+    frame = "t" if pair.windowed else "z"
+    step = mpmath.mpf(16) / (GRID - 1)
+    error, size = mpmath.mpf(0), mpmath.mpf(0)
+    for k in range(GRID):
+        v = -8 + step * k
+        ref = _integrand_at(pair, gen, frame, v, dps=ref_dps)
+        got = _integrand_at(pair, gen, frame, v, dps=dps)
+        if ref is None or got is None:
+            continue
+        weight = step * mpmath.npdf(v)
+        error += weight * abs(got - ref)
+        size += weight * abs(ref)
+    return float(4 * error), float(size)
+
+
+def _mpmath_quad_exact_f(pair: _Pair, gen: Generator, dps: int) -> tuple[Estimate, float]:
+    """mpmath's quadrature at dps digits, with f evaluated at as many more digits (doubling up to MAX_DIGITS)
+    as it takes for f's rounding to stay below 10^-dps of the integral (or of 1e-10, when the integral is
+    smaller); NumericsError beyond."""
+    work = dps
+    while True:
+        error, size = _rounding(pair, gen, work + 10)
+        if error <= 10.0 ** -dps * max(size, 1e-10):
+            return _mpmath_quad(pair, gen, work), error
+        if 2 * work > MAX_DIGITS:
+            raise NumericsError(f"{gen.name}: f cannot be evaluated to {dps} digits here even at {work} working "
+                                "digits (its constants cancel against each other): use a closed form")
+        work *= 2
+
+
+def _integrand_at(pair: _Pair, gen: Generator, frame: str, v, *, dps: int | None):
+    """g(u) (frame z) or g(u)/u (frame t) at v: in float64 exactly as the float integrand forms
+    it (dps None), else in mpmath at dps digits; None where u leaves the float range (the float integrand
+    switches to mpmath there) or the value is not real."""
+    if dps is None:
+        ell = pair.ell_z(v) if frame == "z" else pair.ell_t(v)
+        if not -700 < ell < 700:
+            return None
+        try:
+            with np.errstate(all="ignore"):
+                u = math.exp(ell)
+                value = float(gen.shifted_numpy(u))
+        except (OverflowError, ZeroDivisionError, ValueError, TypeError):
+            return None
+        value = value / u if frame == "t" else value
+        return mpmath.mpf(value) if math.isfinite(value) else None
+    with mpmath.workdps(dps):
+        r, sr, mu, delta, log_r = pair.mp_constants()
+        x = mpmath.mpf(v)
+        if frame == "z":
+            ell = (0.5 * x * x - (x - mu) ** 2 / (2 * r) - log_r / 2 if pair.windowed else
+                   (delta * x * x + 2 * mu * x - mu * mu - r * log_r) / (2 * r))
+        else:
+            z = mu + sr * x
+            ell = (z * z - x * x - log_r) / 2
+        u = mpmath.exp(ell)
+        try:
+            value = gen.shifted_mpmath(u)
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+            return None
+        if isinstance(value, mpmath.mpc):
+            value = value.real
+        value = value / u if frame == "t" else value
+        return +value if mpmath.isfinite(value) else None
+
+
+def _reference_digits(gen: Generator) -> int:
+    """Digits at which g itself is exact enough to judge others: 60 more than twice the largest decimal
+    exponent of a parameter (alpha = 1e-200 is then exact against 1)."""
+    exponents = [abs(float(sp.log(abs(v), 10))) for v in gen.parameters.values()
+                 if isinstance(v, sp.Basic) and v.is_number and v != 0]
+    return 60 + 2 * int(max(exponents, default=0))
 
 
 def _log_integrand_mp(pair: _Pair, gen: Generator, v, frame: str = "z"):
@@ -170,22 +275,25 @@ def _log_integrand_mp(pair: _Pair, gen: Generator, v, frame: str = "z"):
 
 
 def _finite(pair: _Pair, gen: Generator) -> bool:
-    """Both tails fall off: the log-integrand drops by > 10 between R and 2R of the larger standard deviation
-    beyond the outer mean, R = 50, 100."""
+    """Both tails fall off: the log-integrand drops by > 10 from R to 2R and from 2R to 4R (R in units of the
+    larger standard deviation, beyond the outer mean), at R = 50, or failing that far out, at R = 5e7. The far
+    probe decides where the integrand still rises at 50 on its way to a peak further out (chi^2 with
+    2 var_q - var_p = 0.016 var_q peaks 120 standard deviations out: it is finite, 3.2e28)."""
+    return all(_falls_off(pair, gen, side, 50.0) or _falls_off(pair, gen, side, 5e7) for side in (-1, 1))
+
+
+def _falls_off(pair: _Pair, gen: Generator, side: int, radius: float) -> bool:
     scale = max(1.0, pair.sr)
-    for side in (-1, 1):
-        edge = max(0.0, pair.mu) if side > 0 else min(0.0, pair.mu)  # probe beyond both means
-        zs = [edge + side * k * scale for k in (50, 100, 200)]
-        # g(u) ~ l^2 near u = 1 is computed with cancellation: carry 2 |log10 l| digits more than the 40 used
-        smallest = min(abs(pair.ell_z(z)) for z in zs)
-        extra = 0 if smallest == 0 or smallest > 1e-5 else min(int(-2 * math.log10(smallest)) + 10, 800)
-        with mpmath.workdps(40 + extra):
-            logs = [_log_integrand_mp(pair, gen, z) for z in zs]
-            if logs[2] == -mpmath.inf:  # the integrand vanishes there (p = q, or g = 0 on that side)
-                continue
-            if not (logs[1] < logs[0] - 10 and logs[2] < logs[1] - 10):
-                return False
-    return True
+    edge = max(0.0, pair.mu) if side > 0 else min(0.0, pair.mu)  # probe beyond both means
+    zs = [edge + side * k * radius * scale for k in (1, 2, 4)]
+    # g(u) ~ l^2 near u = 1 is computed with cancellation: carry 2 |log10 l| digits more than the 40 used
+    smallest = min(abs(pair.ell_z(z)) for z in zs)
+    extra = 0 if smallest == 0 or smallest > 1e-5 else min(int(-2 * math.log10(smallest)) + 10, 800)
+    with mpmath.workdps(40 + extra):
+        logs = [_log_integrand_mp(pair, gen, z) for z in zs]
+        if logs[2] == -mpmath.inf:  # the integrand vanishes there (p = q, or g = 0 on that side)
+            return True
+        return bool(logs[1] < logs[0] - 10 and logs[2] < logs[1] - 10)
 
 
 class _Integrand:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import random
+import warnings
 
 import sympy as sp
 
@@ -79,8 +80,12 @@ def _torch():
 def _fvsbn_module(d: int):
     torch = _torch()
     # conditional i (1-based) is a logistic regression on the i - 1 earlier variables; the first is a CPT.
-    # On the meta device: shapes and numel() without allocating or initialising 784 weight tensors
-    return torch.nn.ModuleList([torch.nn.Linear(k, 1, device="meta") for k in range(d)])
+    # On the meta device: shapes and numel() without allocating or initialising 784 weight tensors. The first
+    # layer, Linear(0, 1), is the CPT's bias alone: torch's note that a zero-element weight is not initialised is
+    # expected there
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors is a no-op", UserWarning)
+        return torch.nn.ModuleList([torch.nn.Linear(k, 1, device="meta") for k in range(d)])
 
 
 def _nade_module(d: int, hidden: int):

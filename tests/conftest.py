@@ -57,3 +57,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG0
             terminalreporter.section(f"a test ran past {HUNG_AFTER} s and was stopped; where it was")
             terminalreporter.write(text)
     shutil.rmtree(HUNG_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def pytester(pytester, monkeypatch):
+    """pytester's inner runs load the environment's plugins afresh; pytest-benchmark, where installed, would warn
+    there that xdist (whose worker variable they inherit) disables it. This suite does not use it (see addopts)."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:benchmark")
+    return pytester

@@ -320,7 +320,9 @@ def test_branch_points_have_finite_exact_gradients(f, tmp_path):
 def test_f_gan_at_its_branch_point_trains_to_finite_parameters():
     """The 1-D f-GAN with the Abs(u-1)^3 loss whose logits pile up at v = log(e^3 - 1) (the optimum when P = Q):
     affine generator, MLP critic, 4000 alternating steps at a fixed seed, float32. It turned every parameter
-    to NaN before the branch points were fixed; it must end finite, with the generator near the target."""
+    to NaN before the branch points were fixed; it must end finite, with the generator near the target.
+    The last iterate of an adversarial game circles the equilibrium (its scale swings by 2x over 500 steps), so
+    the generator is judged by its parameters averaged over the second half (Polyak averaging)."""
     import tempfile
 
     torch.manual_seed(0)
@@ -332,7 +334,8 @@ def test_f_gan_at_its_branch_point_trains_to_finite_parameters():
     critic = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
     opt_g = torch.optim.Adam([gen_shift, gen_log_scale], lr=1e-2)
     opt_c = torch.optim.Adam(critic.parameters(), lr=1e-2)
-    for _ in range(4000):
+    avg_shift = avg_log_scale = 0.0
+    for step in range(4000):
         real = target_mean + target_std * torch.randn(128, 1)
         fake = gen_shift + torch.exp(gen_log_scale) * torch.randn(128, 1)
         loss_c = m.critic_loss(critic(real).squeeze(1), critic(fake.detach()).squeeze(1))
@@ -344,11 +347,16 @@ def test_f_gan_at_its_branch_point_trains_to_finite_parameters():
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
+        if step >= 2000:
+            avg_shift += gen_shift.item() / 2000
+            avg_log_scale += gen_log_scale.item() / 2000
     params = [gen_shift, gen_log_scale, *critic.parameters()]
     assert all(torch.isfinite(p).all() for p in params)
-    # 4000 noisy steps of an adversarial game: within 0.25 of the target mean and a factor 1.5 of its scale
-    assert abs(gen_shift.item() - target_mean) < 0.25
-    assert 1 / 1.5 < math.exp(gen_log_scale.item()) / target_std < 1.5
+    # averaged over 2000 noisy steps (seeds 0-5 measured: mean off by at most 0.05, scale by a factor 1.42):
+    # within 0.1 of the target mean and a factor 1.5 of its scale; a critic loss with a wrong sign or
+    # a swapped real/fake term drives the generator away from the target and fails both
+    assert abs(avg_shift - target_mean) < 0.1
+    assert 1 / 1.5 < math.exp(avg_log_scale) / target_std < 1.5
 
 
 def test_overflowing_conjugate_has_an_infinite_not_nan_gradient():

@@ -162,3 +162,19 @@ def test_narrow_gaussians(eps):
     if eps <= 0.01:
         assert gap < 1e-10  # log 2 to within the quadrature's precision
     assert float(g.wasserstein1_1d(theta, eps**2, theta0, eps**2)) == pytest.approx(abs(theta - theta0), rel=1e-15)
+
+
+def test_quadpack_trouble_is_flagged_not_warned():
+    """sin(1/x) on (0, 1] defeats QUADPACK's subdivision limit at 1e-12 and at 1e-10: no IntegrationWarning (the
+    suite runs quiet), the result is flagged, and its error is at least the two runs' difference. A smooth
+    integrand is not flagged."""
+    import warnings
+
+    from numerics.bounds import _quad
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v, e, flagged = _quad(lambda x: math.sin(1 / x) if x > 0 else 0.0, 0.0, 1.0, None)
+        assert flagged and e > 0 and math.isfinite(v)
+        v, e, flagged = _quad(lambda x: math.exp(-x * x), 0.0, 1.0, None)
+        assert not flagged and abs(v - math.sqrt(math.pi) / 2 * math.erf(1.0)) <= max(e, 1e-15)

@@ -55,7 +55,8 @@ def pearson_without_domain_check(mean_p, cov_p, mean_q, cov_q):
     delta = mean_p - mean_q
     log_int = (delta @ np.linalg.solve(s, delta) - 0.5 * np.linalg.slogdet(s)[1]
                + np.linalg.slogdet(cov_q)[1] - 0.5 * np.linalg.slogdet(cov_p)[1])
-    return float(np.expm1(log_int))
+    with np.errstate(over="ignore"):  # where chi^2 is infinite it overflows to inf: the planted bug, not noise
+        return float(np.expm1(log_int))
 
 
 def pearson_numerics(mean_p, cov_p, mean_q, cov_q):
@@ -127,7 +128,8 @@ def test_known_bad_gaussian_divergences_are_refuted(fn, against, diagnosis):
     report = ft.check_gaussian_divergence(fn, against, max_dim=64)
     assert not report.ok and diagnosis in report.diagnosis, report.text()
     assert report.worst is not None and not report.worst.ok
-    with pytest.raises(AssertionError, match="DISAGREE"):
+    assert report.outcome == "wrong"  # each differs at the small well-conditioned cases: not a rounding matter
+    with pytest.raises(AssertionError, match="^WRONG: gaussian divergence"):
         ft.assert_gaussian_divergence(fn, against, max_dim=64)
 
 
@@ -184,9 +186,10 @@ def test_total_variation_in_d_above_1_is_held_to_its_bounds():
 
 
 def test_bad_gaussian_functions_are_errors():
-    with pytest.raises(GaussianFunctionError, match="raised ZeroDivisionError at case '1-D'"):
+    with pytest.raises(GaussianFunctionError, match="no number on any case: it raised ZeroDivisionError: division by "
+                                                    "zero [(]e.g. at case '1-D'[)]"):
         ft.check_fid(lambda *a: 1 / 0, max_dim=8)
-    with pytest.raises(GaussianFunctionError, match="expected a float"):
+    with pytest.raises(GaussianFunctionError, match="returned str of shape [(][)], not a single number"):
         ft.check_gaussian_divergence(lambda *a: "0.5", "kl", max_dim=8)
     from fdiv.errors import FdivError
     with pytest.raises(FdivError, match="unknown divergence"):
@@ -202,5 +205,6 @@ def test_a_raise_on_a_harder_case_fails_that_case():
         return float(torch_kl(mean_p, cov_p, mean_q, cov_q))
 
     report = ft.check_gaussian_divergence(kl_small_only, "kl", max_dim=64)
-    assert not report.ok
+    assert not report.ok and report.outcome == "limited"  # right wherever it answers
     assert all(p.expected.startswith("a value (it raised MemoryError") for p in report.failures)
+    assert any("raised MemoryError: too big at cases 'd=32', 'd=16 ill" in x for x in report.limits), report.limits

@@ -15,6 +15,9 @@ import scipy.special  # noqa: F401
 import scipy.stats  # noqa: F401
 
 import fdiv.testing  # noqa: F401
+import fdiv.testing.estimators  # noqa: F401  fdiv.testing loads these lazily; loaded here for the same reason
+import fdiv.testing.gaussians  # noqa: F401
+import fdiv.testing.losses  # noqa: F401
 import fdiv.testing.plugin  # noqa: F401
 import numerics.gaussian  # noqa: F401
 
@@ -54,7 +57,10 @@ def test_bad(fdiv_reference):
 """)
     result = pytester.runpytest_inprocess("-p", "fdiv.testing.plugin", "-q", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*activation <lambda> against gan: DISAGREE*", "*diagnosis: leaves dom f[*] = (-oo, 0)*"])
+    result.stdout.fnmatch_lines(["*WRONG: activation <lambda> against gan (8 comparisons, 8 failed)*",
+                                 "*diagnosis: leaves dom f[*] = (-oo, 0)*"])
+    # pytest's short summary shows the first line of the message: the verdict, not an empty line
+    result.stdout.fnmatch_lines(["FAILED test_bad.py::test_bad - AssertionError: WRONG: activation <lambda>*"])
 
 
 def test_oracle_exact_values():

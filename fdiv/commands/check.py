@@ -60,7 +60,10 @@ def run(args) -> tuple[str, int]:
             verdict = claims.check_conjugate(d, claims.parse_claim(args.claim, T, d))
         else:
             verdict = claims.check_activation(d, claims.parse_claim(args.claim, V, d))
-    if args.kind != "identity":
-        common.notes(d)  # after the verdict: a bad claim is one error line, nothing else
+    if args.kind == "conjugate":
+        # after the verdict: a bad claim is one error line, nothing else. Only a claim about f* hears the notes:
+        # f(1) != 0 shifts f* (dom f* and sigma_f do not move), and a numeric conjugate is how f* was evaluated;
+        # a domain or activation claim about the same divergence gets no copy of them
+        common.notes(d)
     text = json.dumps(verdict.to_json()) if args.format == "json" else verdict.text()
     return text, claims.EXIT_CODES[verdict.verdict]

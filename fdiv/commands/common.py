@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import FdivError, SpecError
+from .._text import say
 from ..names import canonical, suggestion
 
 MAX_SPEC_BYTES = 1_000_000
@@ -19,7 +20,8 @@ CACHE_HELP = "do not read or write the on-disk derivation cache"
 
 def add_target(p: argparse.ArgumentParser, *, toml: bool = True) -> None:
     p.add_argument("name", nargs="?", help="catalogue name or alias" + (", or a TOML spec file" if toml else ""))
-    p.add_argument("--f", dest="expr", metavar="EXPR", help="your own convex f(u), e.g. 'u*log(u)'")
+    p.add_argument("--f", dest="expr", metavar="EXPR",
+                   help="your own convex f(u), e.g. 'u*log(u)' (f(1) != 0 is accepted, with a note)")
     p.add_argument("--param", action="append", metavar="K=V", help=PARAM_HELP)
 
 
@@ -90,4 +92,4 @@ def derivation(args):
 
 def notes(d) -> None:
     for line in d.notes():
-        print(f"note: {line}", file=sys.stderr)
+        say(f"note: {line}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import FdivError
+from .._text import say
 from . import common
 
 EPILOG = """examples:
@@ -57,24 +58,14 @@ def _with_self_checks(ds: list, out: str):
     if not failed:
         return out
     d, c = failed[0]
-    print(f"error: self-check failed for {d.name}: {c.name}{': ' + c.detail if c.detail else ''}", file=sys.stderr)
+    say(f"error: self-check failed for {d.name}: {c.name}{': ' + c.detail if c.detail else ''}")
     return out, 1
 
 
 def _all(fmt: str):
-    """The catalogue table; a rendering of the same derivations is read back from the cache (< 1 s)."""
-    from .. import cache, catalogue
+    """The catalogue table, from derivations read from the cache (each checked first) or made on all cores."""
     from ..parallel import derive_all
     from ..render import render
-    from ..timelimit import step_seconds
 
-    keys = [cache.key(spec, spec.expr()[1], step_seconds()) for spec in catalogue.specs()]
-    address = cache.text_key(keys, fmt)
-    text = cache.get_text(address)
-    if text is not None:
-        return text
     ds = derive_all(progress=sys.stderr.isatty())
-    result = _with_self_checks(ds, render(ds, fmt, table=True))
-    if not isinstance(result, tuple):
-        cache.put_text(address, result)
-    return result
+    return _with_self_checks(ds, render(ds, fmt, table=True))

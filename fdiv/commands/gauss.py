@@ -6,6 +6,7 @@ import math
 import sys
 
 from ..errors import FdivError
+from .._text import say
 from . import common
 
 EPILOG = """examples:
@@ -72,6 +73,6 @@ def divergence_of_spec(spec, p, q, method, params):
         raise FdivError("gauss: a user-written f has no registered closed form; use --method quadrature")
     g = generator(spec, **params)
     if g.f_at_one != 0:
-        print(f"note: f(1) = {g.f_at_one}, so D_f(P||P) = {g.f_at_one} and the value includes it "
-              "(subtract f(1) from f to normalise)", file=sys.stderr)
+        say(f"note: f(1) = {g.f_at_one}, so D_f(P||P) = {g.f_at_one} and the value includes it "
+            "(subtract f(1) from f to normalise)")
     return f_divergence(g, p, q, high_precision=method == "mpmath")

@@ -14,8 +14,10 @@ EPILOG = """examples:
   fdiv gen --f "(sqrt(u) - 1)**4" --name quartic -o .  a numeric conjugate: a root solve with exact gradients
   fdiv gen kl --objective dpo -o .                   writes ./kl_dpo.py: DPO (f-DPO for other f's)
 
-The module imports torch only. It is written atomically and never through a symbolic link; --name must be a
-plain module name that shadows no importable module."""
+The module imports torch only. It is written atomically and never through a symbolic link, and it replaces an
+existing file only if fdiv generated that file (its header says so) unless --force. --name must be a plain
+module name that shadows no importable module and no start-up hook (sitecustomize, usercustomize, conftest,
+setup)."""
 
 
 def add_parser(sub, formatter) -> None:
@@ -27,6 +29,8 @@ def add_parser(sub, formatter) -> None:
                    help="fgan: the f-GAN losses (default); dpo: the f-DPO preference loss")
     p.add_argument("--name", dest="module", metavar="MODULE", help="module name (default: the divergence's name)")
     p.add_argument("-o", dest="out", required=True, metavar="DIR", help="an existing directory")
+    p.add_argument("--force", action="store_true",
+                   help="replace DIR/MODULE.py even if it is not a module fdiv generated")
     common.add_limits(p)
 
 
@@ -47,9 +51,9 @@ def run(args) -> str:
         from ..objectives.dpo import write_module
     d = common.derivation(args)
     if args.objective == "dpo":
-        return f"wrote {write_module(d, args.out, args.module)}"
+        return f"wrote {write_module(d, args.out, args.module, force=args.force)}"
     notes: list[str] = []
-    path = write_module(d, args.out, args.module, notes)
+    path = write_module(d, args.out, args.module, notes, force=args.force)
     common.notes(d)
     for line in notes + _fallback_notes(path):
         print(f"note: {line}", file=sys.stderr)

@@ -1,35 +1,47 @@
 """`fdiv verify`: check a function in the user's own file against fdiv's exact references.
 
-    fdiv verify loss FILE.py:FUNC --against NAME | --f EXPR --role ROLE [--activation EXPR]
-    fdiv verify fid FILE.py:FUNC
-    fdiv verify gaussian-divergence FILE.py:FUNC --against NAME [--param K=V]
+    fdiv verify loss FILE.py:FUNC --against NAME | --f EXPR --role ROLE [--activation EXPR] [--logits LO,HI]
+    fdiv verify dpo FILE.py:FUNC --against NAME | --f EXPR [--param K=V] [--convention fdiv|f-dpo-paper]
+    fdiv verify fid FILE.py:FUNC [--dims D,...] [--max-dim D]
+    fdiv verify gaussian-divergence FILE.py:FUNC --against NAME [--param K=V] [--dims D,...]
 
-Exit code 0: agrees; 1: disagrees (the report gives the worst counterexample: inputs, theirs, exact);
-2: bad input (a missing file or function, a wrong signature, a function that raises on the simplest input).
-Importing FILE runs its code, as `python FILE` would.
+Every verb: --rtol R (a looser tolerance, printed), --time-limit S (CPU seconds for importing FILE and for each
+call of FUNC), --verbose (the tolerance rule in full), --format text|json.
+
+FILE runs in a child process (fdiv.testing.isolate): its import and every call under the CPU limit, its output
+captured (replayed on stderr after the report, never on stdout), and every way a call can end (any exception,
+SystemExit, os._exit, a signal, a hang, a result of the wrong kind) that call's result. Exit code 0: agrees (a
+complete report); 1: numerically limited or wrong (the report says which, with the ranges or the worst
+counterexample); 2: bad input (a missing file or function, an import that fails, a wrong signature, a function
+that gives no usable result anywhere).
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
 import json
+import math
 import sys
 from pathlib import Path
 
 from fdiv.errors import FdivError
 
-_TRUST = ("Importing FILE executes its code (as 'python FILE' would), with your permissions: verify only files "
-          "you would run.")
+_TRUST = ("Importing FILE executes its code (as 'python FILE' would), with your permissions, in a child process: "
+          "verify only files you would run.")
 _ROLES = ("critic_loss", "generator_loss", "generator_loss_nonsaturating", "activation", "conjugate",
           "conjugate_of_activation", "divergence_estimate", "density_ratio")
+_GAUSSIAN_NAMES = ("kl", "reverse-kl", "jeffrey", "squared-hellinger", "bhattacharyya", "renyi", "pearson", "neyman",
+                   "alpha", "total-variation")
+DEFAULT_CALL_SECONDS = 300.0
+MAX_OUTPUT_SHOWN = 8192
+EXIT = {"agree": 0, "limited": 1, "wrong": 1}
 
 
 def add_parser(subparsers, formatter=None) -> None:
     v = subparsers.add_parser(
-        "verify", help="check your loss, FID or Gaussian divergence against fdiv's exact references",
+        "verify", help="check your loss, DPO loss, FID or Gaussian divergence against fdiv's exact references",
         description="Check a function in your own Python file against fdiv's exact references. Exit code 0: "
-                    "agrees, 1: disagrees (with the worst counterexample), 2: bad input. " + _TRUST)
+                    "agrees, 1: numerically limited or wrong (with the ranges, or the worst counterexample), 2: bad "
+                    "input. " + _TRUST)
     kinds = v.add_subparsers(dest="kind", required=True, parser_class=type(v))
     common = {"formatter_class": argparse.RawDescriptionHelpFormatter}
 
@@ -38,16 +50,31 @@ def add_parser(subparsers, formatter=None) -> None:
                                         "critic_loss(v_real, v_fake) -> scalar, activation(v) -> elementwise, "
                                         "conjugate(t), ...\n\nexample:\n  fdiv verify loss mygan.py:d_loss "
                                         "--against gan --role critic_loss", **common)
-    loss.add_argument("target", metavar="FILE.py:FUNC")
-    loss.add_argument("--against", help="catalogue name (see 'fdiv list')")
-    loss.add_argument("--f", dest="expr", help="or your own f(u), e.g. 'u*log(u)'")
-    loss.add_argument("--param", action="append", metavar="K=V", help="parameter value (repeatable)")
+    _target(loss)
     loss.add_argument("--role", required=True, choices=_ROLES)
     loss.add_argument("--activation", metavar="EXPR",
-                      help="your critic's activation sigma(v) if it is not fdiv's, e.g. --activation='-exp(-v)'")
-    loss.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
-    loss.add_argument("--no-gradients", action="store_true", help="compare values only")
-    loss.add_argument("--format", choices=("text", "json"), default="text")
+                      help="your critic's activation sigma(v) if fdiv does not recognise it, e.g. "
+                           "--activation='1 - 2*exp(v)'")
+    loss.add_argument("--logits", metavar="LO,HI", help="compare only at logits in [LO, HI] (the verdict says so)")
+    _numeric(loss)
+
+    dpo = kinds.add_parser("dpo", help="a DPO / f-DPO preference loss against a divergence",
+                           description=f"{_TRUST}\n\nFUNC(logp_w, logp_ref_w, logp_l, logp_ref_l, beta) takes four "
+                                       "torch tensors of shape (N,) (log-probabilities of the chosen and rejected "
+                                       "responses under the policy and the reference) and a float beta, and returns "
+                                       "the per-pair losses (N,) or their mean (a tuple: its first element). kl is "
+                                       "standard DPO; TRL's forward_kl is reverse-kl.\n\nexamples:\n"
+                                       "  fdiv verify dpo mydpo.py:loss --against kl\n"
+                                       "  fdiv verify dpo fdpo.py:alpha --against alpha --param alpha=0.3 "
+                                       "--convention f-dpo-paper", **common)
+    _target(dpo)
+    dpo.add_argument("--convention", choices=("fdiv", "f-dpo-paper"), default="fdiv",
+                     help="f-dpo-paper: --param alpha is the f-DPO paper's (f'(u) = (1 - u^-alpha)/alpha), fdiv's "
+                          "1 - alpha")
+    dpo.add_argument("--beta", default="0.1", metavar="B", help="the beta passed to FUNC (default 0.1)")
+    dpo.add_argument("--log-ratios", "--logits", dest="logits", metavar="LO,HI",
+                     help="compare only where both log-ratios log pi - log pi_ref lie in [LO, HI]")
+    _numeric(dpo)
 
     for kind, what in (("fid", "a Frechet distance / FID function"),
                        ("gaussian-divergence", "a divergence between Gaussians")):
@@ -57,21 +84,86 @@ def add_parser(subparsers, formatter=None) -> None:
                                          "hard cases (d = 1 and d > 1, ill-conditioned, nearly equal, "
                                          + ("rank-deficient, " if kind == "fid" else "infinite, ")
                                          + "up to d = 2048).\n\nexample:\n  fdiv verify "
-                                         + ("fid myfid.py:fid" if kind == "fid" else
+                                         + ("fid myfid.py:fid --dims 2,8,32,2048" if kind == "fid" else
                                             "gaussian-divergence mykl.py:kl --against kl"), **common)
         g.add_argument("target", metavar="FILE.py:FUNC")
         if kind == "gaussian-divergence":
             g.add_argument("--against", required=True,
-                           help="kl, reverse-kl, jeffrey, squared-hellinger, bhattacharyya, renyi, pearson, "
-                                "neyman, alpha, total-variation, or another catalogue name")
+                           help=", ".join(_GAUSSIAN_NAMES) + ", or another catalogue name")
             g.add_argument("--param", action="append", metavar="K=V", help="e.g. --param alpha=0.5 for renyi")
-        g.add_argument("--max-dim", type=int, default=2048, metavar="D", help="largest case dimension (default 2048)")
+        g.add_argument("--max-dim", type=_int, default=2048, metavar="D", help="largest case dimension (default 2048)")
+        g.add_argument("--dims", metavar="D,...", help="only the cases of these dimensions, e.g. --dims 2,8,32")
         g.add_argument("--batched", action="store_true", help="FUNC takes (B, d), (B, d, d) and returns (B,)")
-        g.add_argument("--format", choices=("text", "json"), default="text")
+        _common(g)
 
 
-def load_function(target: str):
-    """FILE.py:FUNC -> the function (the file's code runs on import; its prints go to stderr)."""
+def _target(p) -> None:
+    p.add_argument("target", metavar="FILE.py:FUNC")
+    p.add_argument("--against", help="catalogue name (see 'fdiv list')")
+    p.add_argument("--f", dest="expr", help="or your own f(u), e.g. 'u*log(u)'")
+    p.add_argument("--param", action="append", metavar="K=V", help="parameter value (repeatable)")
+
+
+def _numeric(p) -> None:
+    p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
+    p.add_argument("--no-gradients", action="store_true", help="compare values only")
+    _common(p)
+
+
+def _common(p) -> None:
+    p.add_argument("--rtol", metavar="R", help="loosen the relative tolerance to R (stated in the verdict)")
+    p.add_argument("--time-limit", dest="call_limit", metavar="S",
+                   help=f"CPU seconds allowed to importing FILE and to each call of FUNC (default "
+                        f"{DEFAULT_CALL_SECONDS:g}; a call that uses no CPU is stopped after 10x as much wall time)")
+    p.add_argument("--verbose", action="store_true", help="state the tolerance rule in full")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+# ------------------------------------------------------------------------------------------------ validation
+def validate(args) -> None:
+    """Cheap checks before torch or SymPy load: the target, the names, the numbers."""
+    _split_target(args.target)
+    if args.kind in ("loss", "dpo"):
+        if (args.against is None) == (args.expr is None):
+            raise FdivError(f"verify {args.kind}: give exactly one of --against NAME or --f EXPR")
+        if args.against is not None:
+            from fdiv.names import canonical, suggestion
+
+            if canonical(args.against) is None:
+                raise FdivError(f"unknown divergence {args.against!r}{suggestion(args.against)}")
+        if args.expr is not None and len(args.expr) > 1000:
+            raise FdivError(f"--f: input is {len(args.expr)} characters long; the limit is 1000")
+        if args.logits is not None:
+            _range(args.logits, "--logits" if args.kind == "loss" else "--log-ratios")
+    if args.kind == "gaussian-divergence":
+        _gaussian_name(args.against)
+    if args.kind in ("fid", "gaussian-divergence"):
+        if args.max_dim < 1:
+            raise FdivError(f"--max-dim must be at least 1, got {args.max_dim}")
+        if args.dims is not None:
+            _dims(args.dims)
+    if args.kind == "dpo":
+        _positive(args.beta, "--beta")
+    if getattr(args, "param", None):
+        from .common import params
+
+        params(args.param)
+    if args.rtol is not None:
+        r = _positive(args.rtol, "--rtol")
+        if not r < 1:
+            raise FdivError(f"--rtol {args.rtol}: expected a relative tolerance below 1")
+    if args.call_limit is not None:
+        _positive(args.call_limit, "--time-limit")
+
+
+def _split_target(target: str) -> tuple[str, str]:
     path_text, sep, name = target.rpartition(":")
     if not sep or not path_text or not name:
         raise FdivError(f"{target!r}: expected FILE.py:FUNCTION, for example mygan.py:critic_loss")
@@ -80,74 +172,159 @@ def load_function(target: str):
         raise FdivError(f"{path_text}: no such file")
     if path.suffix != ".py":
         raise FdivError(f"{path_text}: expected a Python file (.py)")
-    module_name = f"_fdiv_verify_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise FdivError(f"{path_text}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # as an import would (dataclasses and pickling look it up)
-    sys.path.insert(0, str(path.resolve().parent))  # its own sibling modules
+    if not name.isidentifier():
+        raise FdivError(f"{name!r}: not a Python function name")
+    return path_text, name
+
+
+def _number(text: str, flag: str) -> float:
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        sys.modules.pop(module_name, None)
-        raise FdivError(f"{path_text}: syntax error at line {exc.lineno}: {exc.msg}") from None
-    except BaseException as exc:  # their module's code: any failure, SystemExit included, is one line
-        sys.modules.pop(module_name, None)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        text = str(exc).strip().splitlines()
-        raise FdivError(f"importing {path_text} raised {type(exc).__name__}: {text[0][:200] if text else ''}") from None
+        x = float(text)
+    except ValueError:
+        raise FdivError(f"{flag} {text!r}: expected a number") from None
+    if not math.isfinite(x):
+        raise FdivError(f"{flag} {text!r}: expected a finite number")
+    return x
+
+
+def _positive(text: str, flag: str) -> float:
+    x = _number(text, flag)
+    if not x > 0:
+        raise FdivError(f"{flag} {text}: expected a positive number")
+    return x
+
+
+def _range(text: str, flag: str) -> tuple[float, float]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise FdivError(f"{flag} {text!r}: expected LO,HI, for example {flag} -15,15")
+    lo, hi = (_number(x.strip(), flag) for x in parts)
+    if not lo < hi:
+        raise FdivError(f"{flag} {text!r}: expected LO < HI")
+    return lo, hi
+
+
+def _dims(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        try:
+            d = int(part.strip())
+        except ValueError:
+            raise FdivError(f"--dims {text!r}: expected dimensions separated by commas, e.g. --dims 2,8,32") from None
+        if d < 1:
+            raise FdivError(f"--dims {text!r}: dimensions must be positive")
+        out.append(d)
+    return out
+
+
+def _gaussian_name(name: str) -> None:
+    import difflib
+
+    from fdiv.names import canonical
+
+    key = name.strip().lower().replace("_", "-")
+    if key in _GAUSSIAN_NAMES or key in ("hellinger", "hellinger2") or canonical(name) is not None:
+        return
+    if key in ("fid", "frechet", "w2"):
+        raise FdivError("the Frechet distance is checked by 'fdiv verify fid'")
+    if any(c in name for c in "()*+/^") or "u" in name and not key.isalpha():
+        return  # an expression f(u), parsed later
+    from fdiv.names import aliases
+
+    close = difflib.get_close_matches(key, [*_GAUSSIAN_NAMES, *aliases()], n=1, cutoff=0.6)
+    hint = f" (did you mean {aliases().get(close[0], close[0])!r}?)" if close else \
+        f" ({', '.join(_GAUSSIAN_NAMES)}, a catalogue name, or an expression f(u))"
+    raise FdivError(f"unknown divergence {name!r}{hint}")
+
+
+# ------------------------------------------------------------------------------------------------------- run
+_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _single_threaded_references() -> dict[str, str | None]:
+    """fdiv's own linear algebra runs on one BLAS thread (on a busy machine idle BLAS threads spin and count as
+    CPU time: 0.6 s became 6 s); the child gets the environment as it was. Returns that environment's values."""
+    import os
+
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    if "numpy" not in sys.modules:
+        for k in _THREAD_VARS:
+            os.environ[k] = "1"
+    return saved
+
+
+def run(args) -> tuple[str, int]:
+    import os
+
+    saved = _single_threaded_references()
+    try:
+        return _run(args, saved)
     finally:
-        sys.path.remove(str(path.resolve().parent))
-    fn = getattr(module, name, None)
-    if fn is None:
-        found = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
-                       and getattr(v, "__module__", None) == module_name)
-        raise FdivError(f"{path_text} has no function {name!r}" + (f" (it defines: {', '.join(found)})" if found else ""))
-    if not callable(fn):
-        raise FdivError(f"{path_text}:{name} is a {type(fn).__name__}, not a function")
-    return fn
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _run(args, saved: dict[str, str | None]) -> tuple[str, int]:
+    from fdiv.testing.isolate import ChildError, ChildFunction
+
+    validate(args)
+    path, name = _split_target(args.target)
+    limit = _positive(args.call_limit, "--time-limit") if args.call_limit is not None else DEFAULT_CALL_SECONDS
+    child = ChildFunction(path, name, kind="torch" if args.kind in ("loss", "dpo") else "numpy", cpu_limit=limit,
+                          env=saved)
+    try:
+        try:
+            child.start()
+        except ChildError as exc:
+            raise FdivError(str(exc)) from None
+        report = _check(child, args)
+    finally:
+        child.close()
+        _replay(child.output(), path)
+    text = json.dumps(report.to_json(), indent=2) if args.format == "json" else report.text(verbose=args.verbose)
+    return text, EXIT[report.outcome]
+
+
+def _replay(output: str, path: str) -> None:
+    """What the file printed, after the fact and on stderr (bounded)."""
+    if not output:
+        return
+    shown = output if len(output) <= MAX_OUTPUT_SHOWN else output[:MAX_OUTPUT_SHOWN // 2] + \
+        f"\n[... {len(output) - MAX_OUTPUT_SHOWN} characters omitted ...]\n" + output[-MAX_OUTPUT_SHOWN // 2:]
+    try:
+        sys.stderr.write(shown if shown.endswith("\n") else shown + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _check(fn, args):
+    import fdiv.testing as ft
+
+    rtol = float(args.rtol) if args.rtol is not None else None
+    if args.kind == "fid":
+        return ft.check_fid(fn, max_dim=args.max_dim, batched=args.batched, rtol=rtol,
+                            dims=_dims(args.dims) if args.dims else None)
+    params = _params(args.param)
+    if args.kind == "gaussian-divergence":
+        return ft.check_gaussian_divergence(fn, args.against, params=params or None, max_dim=args.max_dim,
+                                            batched=args.batched, rtol=rtol,
+                                            dims=_dims(args.dims) if args.dims else None)
+    against = args.against if args.against is not None else args.expr
+    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    if args.kind == "dpo":
+        return ft.check_dpo(fn, against, params=params or None, convention=args.convention,
+                            beta=_positive(args.beta, "--beta"), dtypes=dtypes, gradients=not args.no_gradients,
+                            rtol=rtol, ratio_range=_range(args.logits, "--log-ratios") if args.logits else None)
+    return ft.check_loss(fn, against, role=args.role, params=params or None, activation=args.activation,
+                         dtypes=dtypes, gradients=not args.no_gradients, rtol=rtol,
+                         logit_range=_range(args.logits, "--logits") if args.logits else None)
 
 
 def _params(items) -> dict[str, str]:
     from .common import params as parse_params
 
     return parse_params(items)
-
-
-def run(args) -> tuple[str, int]:
-    fn = load_function(args.target)
-    with contextlib.redirect_stdout(sys.stderr):  # their prints must not corrupt the report (or its JSON)
-        report = _check(fn, args)
-    text = json.dumps(report.to_json(), indent=2) if args.format == "json" else report.text()
-    return text, 0 if report.ok else 1
-
-
-def _check(fn, args):
-    import fdiv.testing as ft
-
-    if args.kind == "fid":
-        _positive(args.max_dim)
-        return ft.check_fid(fn, max_dim=args.max_dim, batched=args.batched)
-    params = _params(args.param)
-    if args.kind == "gaussian-divergence":
-        _positive(args.max_dim)
-        return ft.check_gaussian_divergence(fn, args.against, params=params or None, max_dim=args.max_dim,
-                                            batched=args.batched)
-    if (args.against is None) == (args.expr is None):
-        raise FdivError("verify loss: give exactly one of --against NAME or --f EXPR")
-    from fdiv import catalogue
-
-    if args.against is not None and catalogue.find(args.against) is None:
-        raise FdivError(f"unknown divergence {args.against!r} (see 'fdiv list', or pass an expression with --f)")
-    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
-    return ft.check_loss(fn, args.against if args.against is not None else args.expr, role=args.role,
-                         params=params or None, activation=args.activation, dtypes=dtypes,
-                         gradients=not args.no_gradients)
-
-
-def _positive(n: int) -> None:
-    if n < 1:
-        raise FdivError(f"--max-dim must be at least 1, got {n}")

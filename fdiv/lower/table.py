@@ -79,8 +79,9 @@ def bisect(G, mapping, tau: np.ndarray, y_lo: float, y_hi: float) -> np.ndarray:
 def reliable(G, mapping, ref: np.ndarray, tau: np.ndarray, y_range) -> np.ndarray:
     with np.errstate(all="ignore"):
         g = G(ref)
+        close = np.abs(g - tau) <= 1e-6 * (np.abs(tau) + 1.0)  # inf - inf is NaN, not close; isfinite(g) below
     inside = (ref > y_range[0] + 1e-9) & (ref < y_range[1] - 1e-9) & (np.abs(mapping(ref)[0]) >= _NORMAL)
-    return np.isfinite(g) & inside & (np.abs(g - tau) <= 1e-6 * (np.abs(tau) + 1.0))
+    return np.isfinite(g) & inside & close
 
 
 def _monotone_ends(knots: np.ndarray) -> np.ndarray:

@@ -27,7 +27,8 @@ import sympy as sp
 
 from .. import __version__, names
 from ..derive import Derivation
-from ..emit import _directory, _runtime_sources, _safe_text, _spec_line, write_atomic
+from ..emit import (_directory, _runtime_sources, _safe_text, _spec_line, check_constants, refuse_to_clobber,
+                    write_atomic)
 from ..errors import FdivError
 from ..lower.printer import TorchPrinter
 from ..lower.rules import apply_rules
@@ -248,6 +249,7 @@ class Loss(torch.nn.Module):
         compile(src, "<generated module>", "exec")
     except SyntaxError as exc:  # a printer bug, never user text: still, never write a broken module
         raise FdivError(f"the generated module does not compile ({exc.msg}); nothing written") from None
+    check_constants(src)
     return src
 
 
@@ -257,10 +259,11 @@ def module_name(d: Derivation, name: str | None = None) -> str:
                              (f"{d.name}_dpo" if d.name != "custom" else "custom_f_dpo"))
 
 
-def write_module(d: Derivation, out_dir: str | Path, name: str | None = None) -> Path:
+def write_module(d: Derivation, out_dir: str | Path, name: str | None = None, *, force: bool = False) -> Path:
     """Render first, then write atomically: a spec without a valid link, a failed rewrite or a failed write
-    leaves nothing new behind."""
+    leaves nothing new behind; an existing file is replaced only when fdiv generated it (or with force=True)."""
     out = _directory(out_dir)
     target = out / f"{module_name(d, name)}.py"
-    write_atomic(target, render_module(d))
+    refuse_to_clobber(target, force)
+    write_atomic(target, render_module(d), force=force)
     return target

@@ -74,7 +74,8 @@ def _constant(values: list[Point]) -> str:
 
 def diagnose(points: list[Point]) -> str:
     """The most specific description of the failures (empty when nothing failed)."""
-    bad = [p for p in points if not p.ok]
+    # calls that gave no value (a raise, a crash) are named by the outcome's limits, not diagnosed here
+    bad = [p for p in points if not p.ok and not p.expected.startswith("a value (")]
     if not bad:
         return ""
     nan = [p for p in bad if not p.expected and (p.theirs is None or math.isnan(p.theirs))]
@@ -84,7 +85,7 @@ def diagnose(points: list[Point]) -> str:
         return f"NaN at every point ({len(values)} values): a log or sqrt of a negative number, or 0/0, everywhere?"
     if inf or nan:
         first = (inf or nan)[0]
-        kind = "overflow: inf" if inf else "NaN"
+        kind = _infinity(inf) if inf else "NaN"
         return (f"{kind} at {_where(inf or nan)} where the exact value is finite "
                 f"(e.g. {first.quantity} at {first.where()}: exact {first.exact:.6g})")
     outside = [p for p in bad if p.expected]
@@ -102,6 +103,12 @@ def diagnose(points: list[Point]) -> str:
         return (f"values agree, gradients do not, at {_where(grads)} (a clamp, a detach or a non-differentiable "
                 f"step?); {_largest(grads, 'gradients')}")
     return ""
+
+
+def _infinity(points: list[Point]) -> str:
+    """'overflow: inf', 'overflow: -inf' or both, from the signs theirs actually has."""
+    signs = sorted({"inf" if p.theirs > 0 else "-inf" for p in points if p.theirs is not None})
+    return "overflow: " + " and ".join(signs)
 
 
 def _early_asymptote(bad: list[Point]) -> str:

@@ -2,13 +2,20 @@
 
 Any sigma that maps R into dom f* gives a valid critic T = sigma(v): -E_P[sigma(v)] + E_Q[f*(sigma(v))] is still
 the negated variational bound. A check therefore tries, after fdiv's sigma_f, the f-GAN paper's activation and
-the usual shapes built from the ends of dom f* and of the critic range (b - softplus(-v), b - exp(-v),
-a + softplus(v), a + exp(v), tanh and sigmoid onto (a, b)), each of which maps into dom f* by construction (the
-published one is checked). A candidate is screened at moderate logits in float64, then compared in full.
+its mirror image sigma(-v), and the usual shapes built from the ends of dom f* and of the critic range, both
+increasing and decreasing (b - softplus(-/+v), b - exp(-/+v), a + softplus(+/-v), a + exp(+/-v), tanh and sigmoid
+onto (a, b) either way round), each of which maps into dom f* by construction (the published one is checked).
+A candidate is screened at moderate logits in float64, then compared in full.
+
+When none of those matches a two-term loss, its activation term is read off the loss itself (sigma(x) - sigma(c)
+from L(x, c) - L(c, c)), the unknown constant sigma(c) is solved for from the conjugate term, and a map
+a + k h(+/-v) (h = v, exp, softplus, tanh, sigmoid) is fitted to it: a fit that maps into dom f* is one more
+candidate, compared in full like the others; otherwise the report suggests --activation.
 
 When nothing matches, `explain` screens the loss against the other catalogue divergences (with their own
-activations), splits a two-term loss into its activation term and its conjugate term and names each, and
-tries the negated loss and the sibling role.
+activations), splits a two-term loss into its activation term and its conjugate term and names each (a term
+evaluated at the wrong argument, or the arguments swapped, included), and tries the negated loss and the
+sibling role.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import math
 from collections.abc import Callable
 
 import mpmath
+import numpy as np
 import sympy as sp
 import torch
 
@@ -23,6 +31,7 @@ from fdiv.activation import V
 from fdiv.derive import Derivation
 
 from . import reference as R
+from .calls import Callee, Returned
 from .exact import derivation, label, parse_activation, published_activation, reference
 from .reference import Point
 from .report import Report
@@ -37,7 +46,8 @@ def _softplus(x: sp.Expr) -> sp.Expr:
 
 
 def _family(d: Derivation) -> list[tuple[sp.Expr, str]]:
-    """Activations that map R into dom f* by construction, from the ends of dom f* and of the critic range."""
+    """Activations that map R into dom f* by construction, from the ends of dom f* and of the critic range,
+    increasing ones first, then their mirror images (v -> -v)."""
     dom, crit = d.conjugate_domain, d.critic_range
     out: list[sp.Expr] = []
     uppers = sorted({e for e in (dom.upper, crit.upper) if e.is_finite and e <= dom.upper}, key=sp.default_sort_key)
@@ -54,7 +64,9 @@ def _family(d: Derivation) -> list[tuple[sp.Expr, str]]:
         for b in uppers:
             if a < b:
                 out += [(a + b) / 2 + (b - a) / 2 * sp.tanh(V), a + (b - a) / (1 + sp.exp(-V))]
-    return [(sigma, f"sigma(v) = {sigma}") for sigma in out]
+    out += [sigma.xreplace({V: -V}) for sigma in out]
+    return [(sigma, f"the activation sigma(v) = {sigma}" + (" (decreasing)" if i >= len(out) // 2 else ""))
+            for i, sigma in enumerate(out)]
 
 
 def maps_into_domain(d: Derivation, sigma: sp.Expr) -> tuple[bool | None, str]:
@@ -75,28 +87,56 @@ def maps_into_domain(d: Derivation, sigma: sp.Expr) -> tuple[bool | None, str]:
 
 def activation_candidates(d: Derivation, activation):
     """The activations to try, in order, lazily (the later ones cost SymPy work only when the first fails):
-    the given one alone, or fdiv's sigma_f, the published one (if it maps into dom f*) and the family."""
+    the given one alone, or fdiv's sigma_f, the published one and its mirror image (if they map into dom f*),
+    and the family."""
     if activation is not None:
         sigma = parse_activation(activation, d)
         yield sigma, f"the given activation sigma(v) = {sigma}"
         return
     yield None, f"fdiv's sigma_f(v) = {d.activation}"
-    seen = {sp.srepr(d.activation)}
+    seen = [d.activation]
     pub = published_activation(d)
-    if pub is not None and sp.srepr(pub) not in seen and maps_into_domain(d, pub)[0]:
-        seen.add(sp.srepr(pub))
-        yield pub, f"the f-GAN paper's activation sigma(v) = {pub}"
+    if pub is not None:
+        for sigma, name in ((pub, f"the f-GAN paper's activation sigma(v) = {pub}"),
+                            (pub.xreplace({V: -V}), f"the f-GAN paper's activation mirrored, sigma(v) = "
+                                                    f"{pub.xreplace({V: -V})} (decreasing)")):
+            if not any(_same_function(sigma, x) for x in seen) and maps_into_domain(d, sigma)[0]:
+                seen.append(sigma)
+                yield sigma, name
     for sigma, name in _family(d):
-        if sp.srepr(sigma) not in seen and not _same_function(sigma, d.activation):
-            seen.add(sp.srepr(sigma))
-            yield sigma, f"the activation {name}"
+        if not any(_same_function(sigma, x) for x in seen):
+            seen.append(sigma)
+            yield sigma, _named(sigma, name, d, pub)
+
+
+def _named(sigma: sp.Expr, name: str, d: Derivation, pub: sp.Expr | None) -> str:
+    """A family member that is, as a function, fdiv's sigma_f or the paper's activation is named as such."""
+    if pub is not None and _same_function(sigma, pub):
+        return f"the f-GAN paper's activation sigma(v) = {sigma}"
+    return name
 
 
 def _same_function(a: sp.Expr, b: sp.Expr) -> bool:
+    if sp.srepr(a) == sp.srepr(b):
+        return True
+    fa, fb = _mp(a), _mp(b)
+    with mpmath.workdps(30):
+        try:
+            return all(abs(fa(mpmath.mpf(x)) - fb(mpmath.mpf(x))) < 1e-20 for x in (-2.5, 0.3, 1.7))
+        except (ValueError, ZeroDivisionError, TypeError, OverflowError):
+            return False
+
+
+_MP: dict[str, Callable] = {}
+
+
+def _mp(e: sp.Expr) -> Callable:
     from fdiv.numeric import mp_function
 
-    fa, fb = mp_function(a, V), mp_function(b, V)
-    return all(abs(fa(mpmath.mpf(x)) - fb(mpmath.mpf(x))) < 1e-20 for x in (-2.5, 0.3, 1.7))
+    key = sp.srepr(e)
+    if key not in _MP:
+        _MP[key] = mp_function(e, V)
+    return _MP[key]
 
 
 # --------------------------------------------------------------------------- a different but valid activation
@@ -106,15 +146,18 @@ def accept_other_activation(fn, role, d: Derivation, xs, dtypes, first: Report) 
     otherwise (None, where it leaves dom f*)."""
     if role.name != "activation":
         return None, ""
-    from .losses import TORCH_DTYPES, call
+    from .losses import TORCH_DTYPES, UserFunctionRaised, call
 
     dom = d.conjugate_domain
     sigma_f = reference(d)
     points: list[Point] = []
     for dtype in dtypes:
         x = torch.tensor(list(xs), dtype=TORCH_DTYPES[dtype])
-        with torch.no_grad():
-            y = call(fn, role, [x], f"{len(xs)} {dtype} inputs").double().tolist()
+        try:
+            with torch.no_grad():
+                y = call(fn, role, [x], f"{len(xs)} {dtype} inputs").double().tolist()
+        except UserFunctionRaised:
+            return None, ""
         for xi, yi in zip(x.double().tolist(), y):
             ok = math.isfinite(yi) and _inside(yi, dom)
             if not ok and math.isfinite(yi) and _at_open_end(yi, dom):
@@ -126,7 +169,8 @@ def accept_other_activation(fn, role, d: Derivation, xs, dtypes, first: Report) 
         from .diagnose import diagnose
 
         return None, diagnose(points)
-    worst = max(first.points, key=lambda p: p.rel_error if math.isfinite(p.rel_error) else 0.0)
+    finite = [p for p in first.points if p.theirs is not None and p.exact is not None and math.isfinite(p.rel_error)]
+    worst = max(finite, key=lambda p: p.rel_error)
     report.notes.append(f"differs from fdiv's sigma_f(v) = {d.activation} (e.g. at {worst.where()}: theirs "
                         f"{worst.theirs:.9g}, sigma_f {worst.exact:.9g}) but maps every tested logit into dom f* = "
                         f"{dom}: a valid critic parametrisation; a loss built on it must use f* o sigma with this sigma")
@@ -143,27 +187,44 @@ def _at_open_end(y: float, dom) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ explanations
+class _Negated(Callee):
+    """-fn: the same calls, values and gradients negated."""
+
+    def __init__(self, inner: Callee):
+        super().__init__(name=inner.name, signature=inner.signature)
+        self.inner = inner
+
+    def _call(self, kind, args, names, grad) -> Returned:
+        r = self.inner.call(kind, args, names, grad)
+        if r.failure or r.values is None:
+            return r
+        return Returned(np.asarray(-r.values), requires_grad=r.requires_grad,
+                        grads=None if r.grads is None else [np.asarray(-g) for g in r.grads])
+
+
+def _value(fn: Callee, role, args: list[float]) -> float:
+    """fn at float64 scalars (no gradient); nan when the call fails."""
+    from .losses import UserFunctionRaised, call
+
+    ts = [torch.tensor([a], dtype=torch.float64) for a in args]
+    try:
+        with torch.no_grad():
+            return call(fn, role, ts, ", ".join(f"{n}={a:.6g}" for n, a in zip(role.args, args))).reshape(-1)[0].item()
+    except UserFunctionRaised:
+        return math.nan
+
+
 def _terms(fn, role, xs) -> tuple[float, list[list[float]], float] | None:
     """(held value c, per term j the user's L(x at j, c elsewhere) - L(c, ..., c) at xs, L(c,...,c)) in
     float64, for the first c where L(c, ..., c) is finite."""
-    from .losses import UserFunctionError, call
-
-    def value(args: list[float]) -> float:
-        ts = [torch.tensor([a], dtype=torch.float64) for a in args]
-        with torch.no_grad():
-            return call(fn, role, ts, ", ".join(f"{n}={a:.6g}" for n, a in zip(role.args, args))).item()
-
     n = len(role.args)
     for c in _PAIRS:
-        try:
-            base = value([c] * n)
-        except UserFunctionError:
-            return None
+        base = _value(fn, role, [c] * n)
         if not math.isfinite(base):
             continue
         rows = []
         for j in range(n):
-            rows.append([value([x if i == j else c for i in range(n)]) - base for x in xs])
+            rows.append([_value(fn, role, [x if i == j else c for i in range(n)]) - base for x in xs])
         return c, rows, base
     return None
 
@@ -189,6 +250,23 @@ def _matches(theirs: list[float], exact: Callable[[float], object], xs, c: float
     return hits >= 3
 
 
+def _matches_sum(theirs: list[float], parts: list[tuple[int, Callable]], xs, c: float, scale: float) -> bool:
+    """theirs[i] == sum of sign (F(x_i) - F(c)) over the parts (an empty list: theirs is 0 everywhere)."""
+    if not parts:
+        return all(math.isfinite(t) and abs(t) <= _SCREEN_RTOL * (scale + 1) for t in theirs)
+    total = []
+    for x in xs:
+        acc = mpmath.mpf(0)
+        for sign, fn in parts:
+            fx, fc = fn(x), fn(c)
+            if fx is None or fc is None:
+                return False
+            acc += sign * (fx - fc)
+        total.append(acc)
+    return all(math.isfinite(t) and abs(mpmath.mpf(t) - w) <= _SCREEN_RTOL * (abs(w) + scale + 1)
+               for t, w in zip(theirs, total))
+
+
 def _others(d: Derivation) -> list[Derivation]:
     from fdiv import catalogue
 
@@ -204,76 +282,78 @@ def _others(d: Derivation) -> list[Derivation]:
 
 
 def _activations(g: Derivation) -> list[tuple[sp.Expr, str]]:
-    out = [(g.activation, f"{label(g)}'s sigma_f")]
+    out = [(g.activation, f"{label(g)}'s sigma_f(v) = {g.activation}")]
     pub = published_activation(g)
     if pub is not None and sp.srepr(pub) != sp.srepr(g.activation):
-        out.append((pub, f"{label(g)}'s published activation"))
+        out.append((pub, f"{label(g)}'s published activation sigma(v) = {pub}"))
     return out
 
 
 def _informative(fn, role) -> bool:
-    from .losses import UserFunctionError, call
-
-    for x in MODERATE:
-        args = [torch.tensor([x], dtype=torch.float64) for _ in role.args]
-        try:
-            with torch.no_grad():
-                if math.isfinite(call(fn, role, args, f"{x}").double().reshape(-1)[0].item()):
-                    return True
-        except UserFunctionError:
-            return False
-    return False
+    return any(math.isfinite(_value(fn, role, [x] * len(role.args))) for x in MODERATE)
 
 
 def explain(fn, role, d: Derivation) -> str:
     """What fn is, when it is not what its role says (empty when nothing fits)."""
-    from .losses import ROLES, UserFunctionError, _screen
+    return explain_with_activation(fn, role, d)[0]
+
+
+def explain_with_activation(fn, role, d: Derivation) -> tuple[str, tuple[sp.Expr, str] | None]:
+    """(what fn is, the activation its activation term was seen to use, as (sigma, name), or None)."""
+    from .losses import ROLES, _screen
 
     if not _informative(fn, role):
-        return ""  # NaN or inf at every moderate logit: nothing to match
-    try:
-        # the negated function, or its sibling role, of the same divergence
-        siblings = {"critic_loss": "divergence_estimate", "divergence_estimate": "critic_loss",
-                    "generator_loss": "generator_loss_nonsaturating",
-                    "generator_loss_nonsaturating": "generator_loss"}
-        if role.name in siblings and _screen(fn, ROLES[siblings[role.name]], reference(d)):
-            return f"this is {label(d)}'s {siblings[role.name]}, not its {role.name}"
-        if role.name in ("critic_loss", "divergence_estimate") and \
-                _screen(lambda *a: -fn(*a), role, reference(d)):
-            return "the sign is flipped: this is the negated " + role.name
-        others = _others(d)
-        for g in others:
-            for sigma, name in _activations(g):
-                if _screen(fn, role, reference(g, sigma, name)):
-                    return f"this is the {role.name} of {label(g)} (with {name}), not of {label(d)}"
-        if len(role.terms) == 2:
-            return _split(fn, role, d, others)
-    except UserFunctionError:
-        return ""
-    return ""
+        return "", None  # NaN or inf at every moderate logit: nothing to match
+    # the negated function, or its sibling role, of the same divergence
+    siblings = {"critic_loss": "divergence_estimate", "divergence_estimate": "critic_loss",
+                "generator_loss": "generator_loss_nonsaturating",
+                "generator_loss_nonsaturating": "generator_loss"}
+    if role.name in siblings and _screen(fn, ROLES[siblings[role.name]], reference(d)):
+        return f"this is {label(d)}'s {siblings[role.name]}, not its {role.name}", None
+    if role.name in ("critic_loss", "divergence_estimate") and _screen(_Negated(fn), role, reference(d)):
+        return "the sign is flipped: this is the negated " + role.name, None
+    others = _others(d)
+    for g in others:
+        for sigma, name in _activations(g):
+            if _screen(fn, role, reference(g, sigma, name)):
+                return f"this is the {role.name} of {label(g)} (with {name}), not of {label(d)}", None
+    if len(role.terms) == 2:
+        return _split(fn, role, d, others)
+    return "", None
 
 
-def _split(fn, role, d: Derivation, others: list[Derivation]) -> str:
+def _library(gs: list[Derivation]) -> list[tuple[sp.Expr, str]]:
+    library, seen = [], set()
+    for g in gs:
+        for sigma, name in _activations(g) + _family(g):
+            if sp.srepr(sigma) not in seen:
+                seen.add(sp.srepr(sigma))
+                library.append((sigma, name))
+    return library
+
+
+def _split(fn, role, d: Derivation, others: list[Derivation]) -> tuple[str, tuple[sp.Expr, str] | None]:
     """Name the activation term and the conjugate term of a two-term loss separately. Term by term a loss is
     known only up to a constant (JS's loss with sigma is GAN's with sigma - log 2, plus log 4), so a match is
     confirmed by the loss's value at the held point."""
     found = _terms(fn, role, MODERATE)
     if found is None:
-        return ""
+        return "", None
     c, (real, fake), base = found
     scale = abs(base)
     (s_real, _, _), (s_fake, _, _) = role.terms
-    library, seen = [], set()
-    for g in [d, *others]:
-        for sigma, name in _activations(g) + _family(g):
-            if sp.srepr(sigma) not in seen:
-                seen.add(sp.srepr(sigma))
-                library.append((sigma, name))
+    wrong_argument = _wrong_argument(role, d, c, real, fake, scale)
+    if wrong_argument:
+        return wrong_argument, None
+    seen: tuple[sp.Expr, str] | None = None  # the activation the activation term uses
+    library = _library([d, *others])
     near: list[str] = []  # term-by-term matches whose constant is off
     for sigma, name in library:
         ref = reference(d, sigma, name)
         if not _matches(real, lambda x: ref.value("activation", x), MODERATE, c, scale, s_real):
             continue
+        if seen is None:
+            seen = (sigma, name)
         matched_fake = False
         for g in [d, *others]:
             rg = reference(g, sigma, name)
@@ -284,18 +364,55 @@ def _split(fn, role, d: Derivation, others: list[Derivation]) -> str:
             offset = base - float(s_real * a + s_fake * b)
             if abs(offset) <= _SCREEN_RTOL * (abs(a) + abs(b) + scale) + 1e-12:
                 if g is d:
-                    return ""  # right at moderate logits with this activation: the failures are elsewhere
+                    return "", seen  # right at moderate logits with this activation: the failures are elsewhere
                 own = f"{label(g)}'s sigma_f" if sp.srepr(sigma) == sp.srepr(g.activation) else name
                 if any(rg.value("conjugate_of_activation", x) is None for x in MODERATE):
                     return (f"the activation term uses {own} ({sigma}), but the conjugate term is f* of {label(g)} "
                             f"(f*(t) = {g.conjugate}), not of {label(d)} (f*(t) = {d.conjugate}); sigma leaves "
-                            f"{label(g)}'s dom f* = {g.conjugate_domain}, so the loss is NaN or inf there")
-                return f"this is the {role.name} of {label(g)} (with {own}), not of {label(d)}"
+                            f"{label(g)}'s dom f* = {g.conjugate_domain}, so the loss is NaN or inf there"), seen
+                return f"this is the {role.name} of {label(g)} (with {own}), not of {label(d)}", None
             near.append(f"its terms are those of {label(g)}'s {role.name} with {name}, but it is off by the "
                         f"constant {offset:.9g}")
         if not matched_fake and not near:
-            near.append(f"the activation term uses {name}, but the conjugate term is f* o sigma of no catalogue "
-                        f"divergence ({label(d)} has f*(t) = {d.conjugate})")
+            other = _conjugate_term_activation(d, fake, c, scale, s_fake, library, sigma)
+            if other is not None:
+                near.append(f"the two terms use different activations: the activation term uses {name}, the "
+                            f"conjugate term is f*({other[0]}) with {label(d)}'s f* (f*(t) = {d.conjugate}), that "
+                            f"is {other[1]}")
+            else:
+                near.append(f"the activation term uses {name}, but the conjugate term is f* o sigma of no catalogue "
+                            f"divergence ({label(d)} has f*(t) = {d.conjugate})")
     if near:
-        return near[0]
+        return near[0], seen
+    return "", seen
+
+
+def _conjugate_term_activation(d: Derivation, fake: list[float], c: float, scale: float, s_fake: int, library,
+                               not_this: sp.Expr) -> tuple[sp.Expr, str] | None:
+    """The library activation under which the conjugate term is d's f* o sigma (up to its constant), if any."""
+    for sigma, name in library:
+        if sp.srepr(sigma) == sp.srepr(not_this):
+            continue
+        ref = reference(d, sigma, name)
+        if _matches(fake, lambda x: ref.value("conjugate_of_activation", x), MODERATE, c, scale, s_fake):
+            return sigma, name
+    return None
+
+
+def _wrong_argument(role, d: Derivation, c: float, real: list[float], fake: list[float], scale: float) -> str:
+    """Both terms evaluated at one argument, or the two arguments swapped, with any candidate activation."""
+    (s_real, k_real, j_real), (s_fake, k_fake, j_fake) = role.terms
+    a_name, b_name = role.args[j_real], role.args[j_fake]
+    for sigma, name in _library([d]):
+        ref = reference(d, sigma, name)
+        act = (s_real, lambda x: ref.value(k_real, x))
+        conj = (s_fake, lambda x: ref.value(k_fake, x))
+        if _matches_sum(real, [act, conj], MODERATE, c, scale) and _matches_sum(fake, [], MODERATE, c, scale):
+            return (f"both terms use {a_name}: the conjugate term f*(sigma({a_name})) should be evaluated at "
+                    f"{b_name} (with {name})")
+        if _matches_sum(real, [], MODERATE, c, scale) and _matches_sum(fake, [act, conj], MODERATE, c, scale):
+            return (f"both terms use {b_name}: the activation term sigma({b_name}) should be evaluated at "
+                    f"{a_name} (with {name})")
+        if _matches_sum(real, [conj], MODERATE, c, scale) and _matches_sum(fake, [act], MODERATE, c, scale):
+            return f"{a_name} and {b_name} are swapped (the terms are {label(d)}'s with {name})"
     return ""

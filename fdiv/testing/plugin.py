@@ -4,11 +4,17 @@
         fdiv_reference.assert_critic_loss(my_loss, "gan", dtypes=[fdiv_dtype])
 
 Fixtures:
-    fdiv_reference   the oracle: every check_*/assert_* of fdiv.testing, plus exact values (value, divergence,
-                     frechet) and the built-in Gaussian hard cases
+    fdiv_reference   the oracle: every check_*/assert_* of fdiv.testing (losses, check_dpo, Gaussians, FID,
+                     estimators), plus exact values (value, divergence, frechet) and the built-in Gaussian hard
+                     cases. The function under test runs in the test's own process, on its own copies of the
+                     inputs; `fdiv verify` isolates it in a child process instead.
     fdiv_dtype       "float32" and "float64" (tests using it run once per dtype)
     fdiv_logits      the extreme grid plus drawn logits (a list of floats)
     fdiv_gaussian_cases  the built-in hard Gaussian cases up to d = 64 (fdiv_reference.gaussian_cases for more)
+
+pytest loads this module in every project of an environment where fdiv is installed, so it imports only pytest
+(and fdiv's light package module): torch, numpy and SymPy load when a fixture is first used
+(tests/test_plugin_cost.py holds it to that).
 """
 from __future__ import annotations
 

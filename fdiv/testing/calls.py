@@ -1,0 +1,105 @@
+"""Calling the code under test without trusting it: it gets its own copies of the inputs, and whatever it does
+(raise any exception, return the wrong kind of thing, edit its input in place, write to stdout) becomes a
+`Returned` describing that one call, never an exception in fdiv (fdiv._sandbox does the calling).
+
+Two callees share one interface (`call(kind, args, names, grad) -> Returned`):
+- `LocalFunction(fn)` calls fn in this process (the Python API and the pytest fixtures). The inputs are fresh
+  copies, compared bit for bit after the call; references are always computed from the caller's own values.
+- `isolate.ChildFunction` runs FILE.py:FUNC in a child process (the CLI): see isolate.py.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fdiv._sandbox import Returned, first_line, run_call
+
+__all__ = ["Callee", "LocalFunction", "Returned", "as_callee", "first_line", "run_call"]
+
+
+# ------------------------------------------------------------------------------------------------- callees
+@dataclass
+class Callee:
+    """What the checks call: a name, a signature (or None), and call(); every call is memoised (the checks try
+    several references on the same inputs) and the in-place edits and CPU time are recorded."""
+
+    name: str = "fn"
+    signature: inspect.Signature | None = None
+    first_of_tuple: bool = False
+    seconds: float = 0.0  # CPU seconds spent in the function (import included for a child)
+    calls: int = 0
+    modified: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (where, argument names)
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    def call(self, kind: str, args: Sequence, names: Sequence[str], grad: bool, where: str = "") -> Returned:
+        # torch calls are memoised (several references look at the same logits); Gaussian cases are called once
+        key = (kind, grad, tuple(names), tuple(_key(a) for a in args)) if kind == "torch" else None
+        out = self._memo.get(key) if key is not None else None
+        if out is None:
+            out = self._call(kind, list(args), list(names), grad)
+            if key is not None:
+                self._memo[key] = out
+            self.calls += 1
+            self.seconds += out.seconds
+            if out.modified:
+                self.modified.append((where, out.modified))
+        return out
+
+    def _call(self, kind, args, names, grad) -> Returned:
+        raise NotImplementedError
+
+    def in_place_failure(self) -> str:
+        """The failed check for arguments changed in place (empty when none was)."""
+        if not self.modified:
+            return ""
+        names = sorted({n for _, ns in self.modified for n in ns})
+        where = self.modified[0][0]
+        return (f"{self.name} changes its argument{'s' if len(names) > 1 else ''} {', '.join(names)} in place "
+                f"({len(self.modified)} call{'s' if len(self.modified) > 1 else ''}, e.g. at {where}): the caller's "
+                f"tensors would be corrupted; every value here was compared with the exact value at the input as "
+                f"given, before the call")
+
+    def close(self) -> None:
+        pass
+
+
+def _key(a):
+    if isinstance(a, np.ndarray):
+        return (str(a.dtype), a.shape, a.tobytes())
+    if isinstance(a, float) and math.isnan(a):
+        return "nan"
+    return a
+
+
+class LocalFunction(Callee):
+    """fn called in this process, on copies of its inputs."""
+
+    def __init__(self, fn: Callable, first_of_tuple: bool = False):
+        super().__init__(name=str(getattr(fn, "__name__", type(fn).__name__)), signature=_signature(fn),
+                         first_of_tuple=first_of_tuple)
+        self.fn = fn
+        if not callable(fn):
+            raise TypeError(f"expected a callable, got {type(fn).__name__}")
+
+    def _call(self, kind, args, names, grad) -> Returned:
+        return run_call(self.fn, kind, args, names, grad, self.first_of_tuple)
+
+
+def _signature(fn) -> inspect.Signature | None:
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+
+
+def as_callee(fn, first_of_tuple: bool = False) -> Callee:
+    """A Callee as given, or a plain callable wrapped to run in this process."""
+    if isinstance(fn, Callee):
+        if first_of_tuple:
+            fn.first_of_tuple = True
+        return fn
+    return LocalFunction(fn, first_of_tuple)

@@ -1,0 +1,60 @@
+"""`make bench` fails on a comparison that is not a finite number (an inf from compiled code once printed as a
+result while the run reported success)."""
+from __future__ import annotations
+
+import ast
+import importlib
+import math
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+
+
+@pytest.fixture
+def bench_modules(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))  # as `python benchmarks/x.py` puts the folder first on sys.path
+    for name in ("finite", "compile_check"):
+        sys.modules.pop(name, None)
+    yield importlib.import_module
+    for name in ("finite", "compile_check"):
+        sys.modules.pop(name, None)
+
+
+def test_finite_fails_on_inf_nan_and_non_numbers(bench_modules, capsys):
+    finite = bench_modules("finite").Finite()
+    assert finite.check("a", 1.5) == 1.5 and finite.exit_code() == 0
+    for label, value in (("inf", math.inf), ("nan", math.nan), ("none", None)):
+        finite.check(label, value)
+    assert finite.exit_code() == 1
+    err = capsys.readouterr().err
+    assert [line.split(": ", 2)[2] for line in err.splitlines()] == ["inf = inf", "nan = nan", "none = None"]
+    assert finite.exit_code(2) == 1  # a script's own failure code is kept only when every comparison was finite
+
+
+def test_compile_check_fails_where_compiled_and_eager_disagree_on_finiteness(bench_modules):
+    """The case that passed before: compiled inf where eager is finite gives rel_diff = inf, which now fails."""
+    cc = bench_modules("compile_check")
+    eager, compiled = torch.tensor([1.0, 2.0]), torch.tensor([1.0, math.inf])
+    worst = [cc.rel_diff(compiled, eager), 0.0]
+    assert worst[0] == math.inf
+    line = cc.row("gan", worst, 1e-3, 1e-3)
+    assert "inf" in line and cc.FINITE.bad == ["gan value vs eager = inf"] and cc.FINITE.exit_code() == 1
+
+
+def test_every_make_bench_script_exits_with_the_finite_verdict():
+    """Each script `make bench` runs records its comparisons and returns FINITE.exit_code() through sys.exit."""
+    target = re.search(r"^bench:.*?\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
+    scripts = re.findall(r"benchmarks/(\w+\.py)", target.group(1))
+    assert len(scripts) >= 5
+    for script in scripts:
+        tree = ast.parse((BENCH / script).read_text())
+        source = ast.unparse(tree)
+        assert "from finite import FINITE" in source, script
+        assert "return FINITE.exit_code(" in source and "sys.exit(main())" in source, script
+        assert source.count("FINITE.check(") >= 1, script
