@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from finite import FINITE
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 5.0
 
@@ -56,13 +58,14 @@ def child(code: str, name: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--names", default="gan,jensen-shannon,kl,jeffrey")
     args = parser.parse_args()
     print(f"{'divergence':16} {'points':>6} {'cold wall/cpu s':>16} {'warm wall/cpu s':>16} "
           f"{'derive wall/cpu s':>18} {'cold/derive (cpu)':>17} {'imports s':>9}  cold < {TARGET_S:g} s")
+    ok_all = True
     for name in args.names.split(","):
         runs, derives = [], []
         for _ in range(args.repeats):  # interleaved, so both see the same machine load
@@ -72,12 +75,14 @@ def main() -> None:
         cold, cold_cpu, warm, warm_cpu = (med(runs, k) for k in ("cold", "cold_cpu", "warm", "warm_cpu"))
         derive, derive_cpu = med(derives, "derive"), med(derives, "derive_cpu")
         ok = all(r["ok"] for r in runs)
+        ok_all = ok_all and ok
         print(f"{name:16} {runs[0]['comparisons']:>6} {cold:8.2f}/{cold_cpu:<7.2f} {warm:8.2f}/{warm_cpu:<7.2f} "
-              f"{derive:9.2f}/{derive_cpu:<8.2f} {cold_cpu / derive_cpu:17.2f} {med(runs, 'imports'):9.2f}  "
+              f"{derive:9.2f}/{derive_cpu:<8.2f} {FINITE.check(f'{name} cold/derive', cold_cpu / derive_cpu):17.2f} {med(runs, 'imports'):9.2f}  "
               f"{'yes' if cold < TARGET_S else 'NO (wall)'}{'' if ok else '  (the check disagreed!)'}")
     print(f"({runs[0]['logits']} logits, values and gradients, float32 and float64; median of {args.repeats}; "
           f"imports: torch, SymPy, fdiv in the verifying process)")
+    return FINITE.exit_code(0 if ok_all else 1)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
