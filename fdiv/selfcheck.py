@@ -55,12 +55,15 @@ PRECISIONS = (DPS, 2 * DPS, 4 * DPS)
 
 
 def _vanishes(fn, x, scale=None) -> int | None:
-    """The first precision of PRECISIONS at which fn(x) is 0 to 10^-(digits - 8) relative to 1 + |scale(x)|, or None
-    (not real, or not small at any of them)."""
+    """The first precision of PRECISIONS at which fn(x) is 0 to 10^-(DPS - 8) relative to 1 + |scale(x)|, or None
+    (not real, or not small at any of them). The tolerance stays that of the first precision: more digits only
+    undo a cancellation in evaluating a correct formula (at a tolerance shrinking with them, a form that cancels
+    k digits would fail at every precision)."""
+    tolerance = mpmath.mpf(10) ** (8 - PRECISIONS[0])
     for digits in PRECISIONS:
         value = real_value(fn, x, dps=digits)
         size = abs(real_value(scale, x, dps=digits) or 0) if scale is not None else 0
-        if value is not None and abs(value) <= mpmath.mpf(10) ** (8 - digits) * (1 + size):
+        if value is not None and abs(value) <= tolerance * (1 + size):
             return digits
     return None
 
