@@ -93,9 +93,22 @@ class Derivation:
             out.append(f"f(1) = {self.f_at_one}, so D_f(P||P) = {self.f_at_one}: subtract it from f to normalise "
                        "(f* shifts by f(1); dom f*, sigma_f and the optimal critic do not change)")
         if self.numeric:
-            out.append("SymPy found no closed form for (f')^-1: f* is evaluated numerically, as "
-                       "t*u - f(u) at the root u of f'(u) = t (30 digits in checks, float64 in generated losses)")
+            cardano = self._cardano_pieces()
+            why = (f"f'(u) = t is a cubic or quartic equation in u (or in a root of u) on {', '.join(cardano)}: its "
+                   "roots by radicals (Cardano's or Ferrari's formulas) run to thousands of operations and lose "
+                   "accuracy in floating point, so" if cardano else
+                   "SymPy found no closed form for (f')^-1 within the operation budget:")
+            out.append(f"{why} f* is evaluated numerically, as t*u - f(u) at the root u of f'(u) = t (30 digits in "
+                       "checks, float64 in generated losses)")
         return out
+
+    def _cardano_pieces(self) -> list[str]:
+        """The intervals of u whose numeric branch is numeric by the Cardano rule (conjugate._needs_cardano)."""
+        from .conjugate import _needs_cardano
+
+        nodes = sorted(self.conjugate.atoms(PieceConjugate), key=lambda n: sp.default_sort_key(n.args[2]))
+        return [f"u in ({n.args[2]}, {n.args[3]})" for n in nodes
+                if _needs_cardano(sp.diff(n.args[1].expr, n.args[1].variables[0]).subs(n.args[1].variables[0], U))]
 
     def to_json(self) -> dict:
         """The same dict as to_dict(): the name the JSON contract documents, kept for the scripts that index it.
