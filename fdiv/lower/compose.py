@@ -139,6 +139,14 @@ def _tanh_identities(e: sp.Expr) -> sp.Expr:
     return sp.powdenest(e.replace(match, repl), force=True)
 
 
+def _point_as_closed(cond):
+    """Eq(x, k), the closed point branch of a kink at a C1 breakpoint (both neighbours open there), as x <= k: it
+    follows a branch x < k, so in order of the branches it holds at x = k only."""
+    if isinstance(cond, sp.Eq) and cond.rhs.is_number:
+        return sp.LessThan(cond.lhs, cond.rhs, evaluate=False)
+    return cond
+
+
 def _piecewise_in_v(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
     """Piecewise((e1, c < k1), (e2, c < k2), ..., (en, True)) in c -> the same in v, branches ordered by v.
 
@@ -153,6 +161,7 @@ def _piecewise_in_v(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
         if cond is sp.true:
             pieces.append((expr, None, None))
             continue
+        cond = _point_as_closed(cond)
         if not (isinstance(cond, (sp.StrictLessThan, sp.LessThan)) and cond.lhs == _C and cond.rhs.is_number):
             raise DerivationError(f"cannot lower the condition {cond.subs(_C, c_of_v)}")
         if cond.rhs <= 0:  # c > 0: never holds
@@ -240,6 +249,7 @@ def _branchwise(d: Derivation, outer: sp.Piecewise) -> sp.Expr:
         if cond is sp.true:
             pairs.append((compose(d, expr), sp.true))
             break
+        cond = _point_as_closed(cond)
         if not (isinstance(cond, (sp.StrictLessThan, sp.LessThan)) and cond.lhs == T and cond.rhs.is_number):
             raise DerivationError(f"cannot lower the condition {cond}")
         k = cond.rhs

@@ -136,7 +136,9 @@ def judge(d: Derivation, source: str) -> list[Failure]:
     dsigma = mp_function(sp.diff(d.activation, V), V)
     fstar = mp_function(d.conjugate, T)
     ratio = mp_function(d.ratio_from_critic, T)
-    dratio = mp_function(sp.diff(d.ratio_from_critic, T), T)
+    # sign(t) or Abs(t) in the ratio (|u - 1|^3) differentiates to DiracDelta: 0 away from its point (at it, the
+    # sqrt(|t|) beside it carries the infinite slope); mpmath has no DiracDelta
+    dratio = mp_function(sp.diff(d.ratio_from_critic, T).replace(sp.DiracDelta, lambda *a: sp.S.Zero), T)
     logits = sorted({s * x for x in LOGITS for s in (1.0, -1.0)})
     failures: list[Failure] = []
 

@@ -209,7 +209,8 @@ class TorchPrinter:
         inside it the variable is replaced by a safe interior point wherever the branch is not taken."""
         pieces = list(e.args)
         bounds = [self._upper(c) for _, c in pieces]
-        ops = ["<=" if isinstance(c, sp.LessThan) else "<" for _, c in pieces]
+        # Eq(x, k): a closed point after a branch x < k (a kink at a C1 breakpoint), i.e. x <= k in order
+        ops = ["<=" if isinstance(c, (sp.LessThan, sp.Eq)) else "<" for _, c in pieces]
         x = self.var.name
         out = None
         for i in range(len(pieces) - 1, -1, -1):
@@ -223,7 +224,8 @@ class TorchPrinter:
     def _upper(self, cond) -> sp.Expr | None:
         if cond is sp.true:
             return None
-        if isinstance(cond, (sp.LessThan, sp.StrictLessThan)) and cond.lhs == self.var and not cond.rhs.free_symbols:
+        if isinstance(cond, (sp.LessThan, sp.StrictLessThan, sp.Eq)) and cond.lhs == self.var and \
+                not cond.rhs.free_symbols:
             return cond.rhs
         raise DerivationError(f"cannot lower the condition {cond}")
 
