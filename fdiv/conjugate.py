@@ -189,10 +189,13 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     if cand is None:
         return numeric_branch(piece)
     ok, value = decide("simplifying f*", lambda: _sign_rules(_tidy_lambert(t_of_s * cand - piece.f.subs(U, cand))))
-    if not ok or sp.count_ops(value) > MAX_CONJUGATE_OPS:  # stop before simplifying what cannot be used anyway
+    # the budgets are for code that runs on numbers: with a symbolic parameter (alpha in (0, 1)) the closed form is
+    # the only one there is (a numeric f* needs numbers), and its length is the parameter's
+    budget = 1 if not ok or value.free_symbols <= {T, _S} else 4
+    if not ok or sp.count_ops(value) > budget * MAX_CONJUGATE_OPS:  # stop before simplifying what cannot be used
         return numeric_branch(piece)
     value = _simplest(value, "simplifying f*")
-    if sp.count_ops(value) > MAX_SIMPLIFIED_OPS:
+    if sp.count_ops(value) > budget * MAX_SIMPLIFIED_OPS:
         return numeric_branch(piece)
     if var is _S:
         value, cand = value.subs(_S, s_of_t), cand.subs(_S, s_of_t)
