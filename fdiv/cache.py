@@ -126,7 +126,9 @@ def get(k: str, spec, f: sp.Expr | None = None, values: dict | None = None):
     the shipped seed, each only once it passes fdiv.cachecheck against the spec's f (spec.expr() when f and
     values are not given)."""
     if k in _MEMORY:
-        return _copy(_MEMORY[k])
+        d = _copy(_MEMORY[k])
+        d.spec = spec  # the key is the mathematics; the title, notes and published forms are the caller's spec's
+        return d
     folder = directory()
     if folder is None:
         return None

@@ -171,7 +171,13 @@ class History:
             raise TrainingError(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from None
         except RecursionError:
             raise TrainingError(f"{path}: JSON nested too deeply to be a history") from None
+        except ValueError as exc:  # an integer of more than 4300 digits: no history holds one
+            raise TrainingError(f"{path}: not a history ({_one_line(exc)})") from None
         return cls.from_json(data, where=str(path))
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:120]
 
 
 def _is_number(x: Any) -> bool:

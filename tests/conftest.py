@@ -39,6 +39,11 @@ def pytest_configure(config):
     _report = open(HUNG_DIR / f"{os.getpid()}.txt", "w")  # noqa: SIM115 - open for the process's lifetime
 
 
+def pytest_unconfigure(config):  # noqa: ARG001
+    if _report is not None:
+        _report.close()  # else Python warns at exit about the unclosed file
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):  # noqa: ARG001
     faulthandler.dump_traceback_later(HUNG_AFTER, exit=True, file=_report)

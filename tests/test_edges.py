@@ -98,16 +98,36 @@ def test_every_constant_of_a_generated_module_is_a_normal_float(tmp_path, capsys
 
 # ------------------------------------------------------------------------------------------- terminal text
 def test_toml_title_and_published_activation_are_printed_escaped(tmp_path, capsys):
-    """Terminal escapes in a TOML title or published activation could fake `[ok]` lines."""
+    """Terminal escapes in a TOML title could fake `[ok]` lines: printed escaped. A published activation is an
+    expression, so control characters in it are bad input: one error line, itself escaped."""
     spec = tmp_path / "evil.toml"
     spec.write_text('[[divergence]]\nname = "evil"\nf = "(u - 1)**2"\n'
-                    'title = "x\\u001b[2K\\r    [ok] all verified\\u009b"\n'
-                    'published = { activation = "v\\u001b]0;pwned\\u0007\\u202e" }\n')
+                    'title = "x\\u001b[2K\\r    [ok] all verified\\u009b"\n')
     for fmt in ("text", "json", "markdown"):
         code, out, err = cli(capsys, "derive", str(spec), "--format", fmt)
         assert code == 0, err
         assert not any(ch in out + err for ch in "\x1b\r\x07\x9b\u202e"), (fmt, out)
     assert "\\u001b[2K\\u000d    [ok] all verified" in cli(capsys, "derive", str(spec))[1]
+    spec = tmp_path / "evil_activation.toml"
+    spec.write_text('[[divergence]]\nname = "evil_activation"\nf = "(u - 1)**2/2"\n'
+                    'published = { activation = "v\\u001b]0;pwned\\u0007\\u202e" }\n')
+    code, out, err = cli(capsys, "derive", str(spec))
+    one_error(code, err)
+    assert "control characters" in err and not any(ch in out + err for ch in "\x1b\r\x07\x9b\u202e"), err
+
+
+def test_a_derivation_from_memory_carries_the_callers_title_and_published_forms(tmp_path, capsys):
+    """Two specs with the same f and name but different titles and published activations share one derivation
+    in this process; each must still show its own (the second used to come back with the first's)."""
+    for i, act in enumerate(("v", "control\\u0007")):
+        spec = tmp_path / f"same{i}.toml"
+        spec.write_text(f'[[divergence]]\nname = "same"\nf = "(u - 1)**2/3"\ntitle = "title {i}"\n'
+                        f'published = {{ activation = "{act}" }}\n')
+    code, out, _ = cli(capsys, "derive", str(tmp_path / "same0.toml"))
+    assert code == 0 and "title 0" in out
+    code, out, err = cli(capsys, "derive", str(tmp_path / "same1.toml"))
+    one_error(code, err)
+    assert "published activation: control characters" in err
 
 
 def test_error_lines_are_escaped(tmp_path, capsys):
@@ -248,3 +268,12 @@ def test_plot_history_reads_only_a_bounded_regular_file(kind, tmp_path, capsys, 
         signal.alarm(0)
     one_error(code, err)
     assert ("not a regular file" in err or "larger than" in err) and not (tmp_path / "h.png").exists()
+
+
+def test_plot_history_with_an_integer_too_long_to_read_is_one_error(tmp_path, capsys):
+    """A 5000-digit integer in a history file was an 'internal error' (Python's int-string limit, ValueError)."""
+    path = tmp_path / "history.json"
+    path.write_text('{"step": [1], "bound": [' + "9" * 5000 + "]}")
+    code, out, err = cli(capsys, "plot", "--history", str(path), "-o", str(tmp_path / "h.png"))
+    one_error(code, err)
+    assert "not a history" in err and "internal error" not in err and not (tmp_path / "h.png").exists()

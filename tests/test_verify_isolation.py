@@ -175,6 +175,10 @@ def test_a_cpu_hog_and_a_sleep_in_one_case(capsys, files):
 def test_output_and_environment_changes_do_not_reach_the_report(capsys, files):
     code, report, err = fid_json(capsys, files, "writes_to_fd1")
     assert code == 0 and report["outcome"] == "agree" and "not json" in err and "printed" in err
+    # replayed under one note line, indented: the code under test cannot print a line that reads as fdiv's own
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert all(line.startswith(("note: ", "  | ")) for line in lines), err
+    assert "  | not json" in lines and sum(line.startswith("note: what") for line in lines) == 1, err
     code, report, _ = fid_json(capsys, files, "moves_around")
     assert code == 0 and report["outcome"] == "agree"
 

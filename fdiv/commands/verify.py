@@ -23,6 +23,7 @@ import math
 import sys
 from pathlib import Path
 
+from fdiv._text import escape
 from fdiv.errors import FdivError
 
 _TRUST = ("Importing FILE executes its code (as 'python FILE' would), with your permissions, in a child process: "
@@ -289,13 +290,15 @@ def _run(args, saved: dict[str, str | None]) -> tuple[str, int]:
 
 
 def _replay(output: str, path: str) -> None:
-    """What the file printed, after the fact and on stderr (bounded)."""
+    """What the file printed, after the fact and on stderr (bounded): under one `note:` line, each line indented
+    behind '  | ', so that the code under test cannot print a line that reads as fdiv's own `error:` or `note:`."""
     if not output:
         return
     shown = output if len(output) <= MAX_OUTPUT_SHOWN else output[:MAX_OUTPUT_SHOWN // 2] + \
         f"\n[... {len(output) - MAX_OUTPUT_SHOWN} characters omitted ...]\n" + output[-MAX_OUTPUT_SHOWN // 2:]
+    lines = "".join(f"  | {escape(line)}\n" for line in shown.splitlines())  # no raw terminal escapes either
     try:
-        sys.stderr.write(shown if shown.endswith("\n") else shown + "\n")
+        sys.stderr.write(f"note: what {escape(path)} printed (stdout and stderr, captured):\n{lines}")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
