@@ -58,3 +58,15 @@ def test_every_make_bench_script_exits_with_the_finite_verdict():
         assert "from finite import FINITE" in source, script
         assert "return FINITE.exit_code(" in source and "sys.exit(main())" in source, script
         assert source.count("FINITE.check(") >= 1, script
+
+
+def test_compile_check_fails_on_opposite_infinities_nan_and_differences_over_its_tolerance(bench_modules):
+    """Compiled +inf where eager is -inf (finite in neither) and NaN in both were 'no difference'; a finite
+    difference above TOLERANCE (1e-4 normwise) printed and passed."""
+    cc = bench_modules("compile_check")
+    inf, nan = math.inf, math.nan
+    assert cc.rel_diff(torch.tensor([1.0, inf]), torch.tensor([1.0, -inf])) == inf
+    assert cc.rel_diff(torch.tensor([1.0, nan]), torch.tensor([1.0, nan])) == inf
+    assert cc.rel_diff(torch.tensor([1.0, inf]), torch.tensor([1.0, inf])) == 0.0
+    assert cc.rel_diff(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 4e-4])) > cc.TOLERANCE
+    assert cc.rel_diff(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-6])) <= cc.TOLERANCE

@@ -52,3 +52,20 @@ def test_inductor_agrees_with_eager(dtype):
         for ge, gc in zip(eager_grads[k], comp_grads[k]):
             assert torch.isfinite(gc).all()
             assert normwise(gc, ge) <= TOLERANCE[dtype], k
+
+
+def test_gan_conjugate_near_the_end_of_its_domain_under_inductor():
+    """f*(t) = -log(1 - e^t) for the GAN row: inductor's CPU code computes expm1(t) as e^t - 1 in float32, which is
+    0 at t = -1e-8, so the compiled conjugate was +inf there while eager mode gives 18.42. The runtime's log1mexp
+    uses a series under compilation. Tolerance 1e-5 relative to the float64 value: the float32 series and log
+    are good to a few eps."""
+    from fdiv.losses import gan
+
+    torch._dynamo.reset()
+    compiled = torch.compile(gan.conjugate, fullgraph=True, backend="inductor")
+    t = torch.tensor([-1e-8, -1e-6, -1e-3, -0.05, -0.0999, -0.1001, -0.2, -1.0, -30.0])
+    exact = gan.conjugate(t.double())
+    got = compiled(t)
+    assert torch.isfinite(got).all(), got
+    assert torch.allclose(got.double(), exact, rtol=1e-5, atol=0), (got, exact)
+

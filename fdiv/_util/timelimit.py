@@ -210,16 +210,46 @@ def attempt(what: str, fn, *args, seconds: float | None = None, **kwargs):
     Any exception from SymPy counts as a failure of the step (SymPy raises NotImplementedError, TypeError,
     PolynomialError, CoercionFailed, KeyError, ... from deep inside); the caller decides what to do instead.
     """
+    import os as _os
+    _log = _os.environ.get("FDIV_ATTEMPT_LOG")
+    _t0 = time.process_time()
     try:
         with time_limit(what, seconds):
-            return True, fn(*args, **kwargs)
+            out = True, fn(*args, **kwargs)
+        if _log:
+            with open(_log, "a") as _h:
+                _h.write(f"{time.process_time() - _t0:.3f}\t{seconds}\tok\t{what}\n")
+        return out
     except DerivationTimeout as exc:
+        if _log:
+            with open(_log, "a") as _h:
+                _h.write(f"{time.process_time() - _t0:.3f}\t{seconds}\tTIMEOUT\t{what}\n")
         return False, str(exc)
     except RecursionError:
         return False, f"{what} failed: expression too deeply nested"
     except MemoryError:
         return False, f"{what} failed: out of memory"
     except Exception as exc:  # noqa: BLE001 - see the docstring
+        return False, f"{what} failed: {type(exc).__name__}"
+
+
+def decide(what: str, fn, *args, seconds: float | None = None, **kwargs):
+    """attempt() for a step whose outcome shapes a derivation or a generated module (which form is used, which
+    branch is numeric, which check passes): SymPy's failures are still (False, reason), but running out of time fails
+    the step as a whole (DerivationTimeout), so that what a derivation gives never depends on how fast the machine
+    was. The limit is the step limit (FDIV_TIME_LIMIT, --time-limit, default 20 s), or `seconds` where that is longer
+    (every such step is far below either: tens of milliseconds to a few seconds)."""
+    limit = step_seconds() if seconds is None else max(seconds, step_seconds())
+    try:
+        with time_limit(what, limit):
+            return True, fn(*args, **kwargs)
+    except DerivationTimeout:
+        raise
+    except RecursionError:
+        return False, f"{what} failed: expression too deeply nested"
+    except MemoryError:
+        return False, f"{what} failed: out of memory"
+    except Exception as exc:  # noqa: BLE001 - see attempt()
         return False, f"{what} failed: {type(exc).__name__}"
 
 

@@ -26,15 +26,18 @@ from ..derivation.conjugate import T
 from ..derivation.engine import Derivation
 from ..errors import FdivError
 from ..derivation.inverse import legend, readable
-from .lower.compose import lower
+from .lower.compose import lower, with_numeric_branches
+from ..spec.spec import U
 from .lower.printer import TorchPrinter
 
 RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
 _HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
                  "_wright_omega",
-                 "_log_wright_omega", "_log1mexp_ratio",
-                 "_bracketed_newton", "_chunked", "_exp_map", "_shifted_exp_map", "_logistic_map"]
-_NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"]}
+                 "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus",
+                 "_InfSlope", "_past_the_range", "_bracketed_newton", "_chunked", "_solve_where", "_past_top", "_beyond_float32", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+_NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"],
+          "_solve_where": ["_chunked"],
+          "_log1mexp_softplus": ["_softplus"]}
 #: What SymPy's printer of a parsed expression can produce; anything else in a derived formula is refused.
 _PRINTED = re.compile(r"[A-Za-z0-9_ ().,*+\-/<>=!|&~^\[\]{}:;']*")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -98,6 +101,8 @@ def _body(printer: TorchPrinter, expr: sp.Expr, var: str, result: str = "{}") ->
     lines = [f"{sym.name} = {printer.emit(call)}" for sym, call in bound]
     text = printer.emit(expr)
     printer.local_names = {}
+    if isinstance(expr, sp.Piecewise) and not any(e.free_symbols for e, _ in expr.args):
+        text = f"{var} * 0.0 + {text}"  # constant branches only (a density ratio at kinks): still a function of v
     return "\n    ".join([*lines, *printer.branches, "return " + result.format(text)])
 
 
@@ -122,6 +127,12 @@ def _fused_fake(fake: sp.Expr, slope: sp.Expr, helpers: set[str]) -> str:
     incoming gradient, instead of autograd's graph through f*. Subexpressions of f*(v) that the slope shares
     (omega(1 - v), e^(v - 1)) are computed once in the forward pass and saved."""
     bindings, (value, grad) = sp.cse([fake, slope], symbols=sp.numbered_symbols("x"), optimizations="basic")
+    constants: dict[sp.Symbol, sp.Expr] = {}  # a shared constant (sqrt(6)) is a literal, not a tensor to save
+    for sym, e in bindings:
+        if not e.xreplace(constants).free_symbols:
+            constants[sym] = e.xreplace(constants)
+    bindings = [(sym, e.xreplace(constants)) for sym, e in bindings if sym not in constants]
+    value, grad = value.xreplace(constants), grad.xreplace(constants)
     names = {sym: sym.name for sym, _ in bindings}
     p = TorchPrinter(V, "v", names)
     body = [f"{sym.name} = {p.emit(e)}" for sym, e in bindings]
@@ -205,16 +216,59 @@ def _spec_line(d: Derivation) -> str:
     return f"{'user f' if d.name == 'custom' else name} (parameters: {params})"
 
 
-def render_module(d: Derivation) -> str:
+def render_module(d: Derivation, notes: list[str] | None = None) -> str:
+    """The module's source. A closed-form branch of f* whose lowered code loses accuracy on the logit grid
+    (lower.judge) is lowered numerically instead, with a line in `notes` saying where and by how much."""
     if not d.ok:
         failed = next(c for c in d.checks if not c.passed)
         raise FdivError(f"self-check failed: {failed.name}: {failed.detail}; refusing to generate a loss from it")
     low = lower(d)
+    src = _render(d, low)
+    if all(b.numeric for b in d.branches if b.kind != "boundary") or d.f.free_symbols != {U}:
+        return src
+    from .lower.judge import judge
+
+    failures = judge(d, src)
+    if failures and all(x.past_the_range for x in failures):
+        # only gradients past the float range (inf * 0 in reverse mode where the value overflowed)
+        guarded = _render(d, low, guards=frozenset(x.role for x in failures))
+        if not judge(d, guarded):
+            return guarded
+    if not failures:
+        return src
+    wrong = next((x for x in failures if d.branches[x.branch].kind != "smooth"), None)
+    if wrong is not None:  # a lowering bug, never to be shipped silently
+        raise FdivError(f"the generated module disagrees with the derivation on a {d.branches[wrong.branch].kind} "
+                        f"branch of f*: {wrong.text()}; refusing to write it (please report it)")
+    forced = sorted({x.branch for x in failures})
+    numeric_d = with_numeric_branches(d, forced)
+    for i in forced:
+        first = next(x for x in failures if x.branch == i)
+        lower_t = d.branches[i - 1].upper if i else -sp.oo
+        line = (f"f* on t in ({lower_t}, {d.branches[i].upper}): {first.text()}; the module solves f'(u) = t "
+                "numerically there")
+        if notes is not None:
+            notes.append(line)
+    return _render(numeric_d, lower(numeric_d), forced=[(d.branches[i - 1].upper if i else -sp.oo, d.branches[i].upper)
+                                                           for i in forced])
+
+
+def _render(d: Derivation, low, forced: list | None = None, guards: frozenset = frozenset()) -> str:
+    """The module's source; `guards` names the functions whose value, where it leaves the float range, is +inf with
+    slope +inf (runtime._past_the_range) rather than differentiated there."""
     pv, pt = TorchPrinter(V), TorchPrinter(T)
+
+    def guarded(role: str, printer: TorchPrinter, expr: sp.Expr, var: str, result: str = "{}") -> str:
+        if role not in guards:
+            return _body(printer, expr, var, result)
+        inner = _body(printer, expr, var).replace("\n    ", "\n        ")
+        printer.helpers |= {"_past_the_range", "_InfSlope"}
+        return f"def inside({var}):\n        {inner}\n\n    return {result.format(f'_past_the_range(inside, {var})')}"
+
     act = _body(pv, low.activation, "v")
-    conj_act = _body(pv, low.conjugate_of_activation, "v")
-    ratio = _body(pv, low.density_ratio, "v", "({}).to(dtype)")
-    conj = _body(pt, low.conjugate, "t")
+    conj_act = guarded("conjugate_of_activation", pv, low.conjugate_of_activation, "v")
+    ratio = guarded("density_ratio", pv, low.density_ratio, "v", "({}).to(dtype)")
+    conj = guarded("conjugate", pt, low.conjugate, "t")
     helpers = pv.helpers | pt.helpers
     critic_classes, critic = _critic_loss(low, helpers)
     from .lower.numeric import piece_source
@@ -231,6 +285,10 @@ def render_module(d: Derivation) -> str:
     evaluation = ("numeric: f' has no closed-form inverse, so u* is a root found from a table of the inverse "
                   "and a fixed number of Newton steps inside the table's bracket, with gradients from the implicit "
                   "function theorem" if numeric else "closed form")
+    if forced:
+        spans = ", ".join(f"({_safe_text(a)}, {_safe_text(b)})" for a, b in forced)
+        evaluation += (f"; on t in {spans} the closed form (fdiv derive) loses accuracy in floating point, so this "
+                       "module solves f'(u) = t there instead")
     src = f'''"""fdiv loss module for {_spec_line(d)}.
 
 Generated by fdiv {__version__}. Do not edit: regenerate with `fdiv gen`.
@@ -334,14 +392,15 @@ def check_constants(src: str) -> None:
                                 "[2.2e-308, 1e300]")
 
 
-def write_module(d: Derivation, out_dir: str | Path, name: str | None = None, *, force: bool = False) -> Path:
+def write_module(d: Derivation, out_dir: str | Path, name: str | None = None, notes: list[str] | None = None, *,
+                 force: bool = False) -> Path:
     """Render first, then write atomically: a failed derivation, lowering or write leaves nothing new behind
     and any previous module untouched. An existing file is replaced only when fdiv generated it (or with
-    force=True)."""
+    force=True). What a user should know about the module goes to `notes`."""
     out = _directory(out_dir)
     target = out / f"{module_name(d, name)}.py"
     refuse_to_clobber(target, force)
-    text = render_module(d)
+    text = render_module(d, notes)
     write_atomic(target, text, force=force)
     return target
 

@@ -99,6 +99,10 @@ def key(spec, values: dict, seconds: float) -> str:
     data = {"version": __version__, "source": _source_digest(), "f": spec.f, "name": spec.name,
             "params": [[p.name, p.default, p.interval, list(p.exclude)] for p in spec.params], "values": params,
             "seconds": seconds}
+    from . import conjugate
+
+    if conjugate.FORCE_NUMERIC:
+        data["force_numeric"] = True
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

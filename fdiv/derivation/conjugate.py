@@ -19,7 +19,7 @@ from ..errors import DerivationError
 from .numeric import mp_function, numeric_form, real_value, to_mpf
 from ..spec.spec import U
 from .inverse import is_numeric, piece_conjugate, slope_inverse
-from .._util.timelimit import attempt, step_seconds, time_limit
+from .._util.timelimit import decide, step_seconds, time_limit
 from .validate import Analysis, Piece
 
 T = sp.Symbol("t", real=True)
@@ -80,19 +80,28 @@ def conjugate(a: Analysis) -> Conjugate:
         if not a.f_at_zero.is_finite:
             raise DerivationError(f"f'(0+) = {a.f_prime_at_zero} is finite but f(0+) = {a.f_at_zero} is not")
         branches.append(Branch("boundary", -a.f_at_zero, a.f_prime_at_zero, True, sp.Integer(0)))
+    smooth = [None if piece.affine else _smooth_branch(piece) for piece in a.pieces]
     for i, piece in enumerate(a.pieces):
-        if not piece.affine:
-            expr, ratio = _smooth_branch(piece)
+        if smooth[i] is not None:
+            expr, ratio = smooth[i]
             branches.append(Branch("smooth", expr, piece.df_hi, False, ratio))
         if i + 1 < len(a.pieces):
             c, nxt = piece.hi, a.pieces[i + 1]
-            if nxt.df_lo != piece.df_hi:
+            # a kink's subdifferential [f'(c-), f'(c+)]; at a C1 breakpoint between two smooth branches one of which
+            # is numeric, the single point t = f'(c), which neither root solve holds (its root is a piece's end)
+            c1_point = smooth[i] is not None and smooth[i + 1] is not None and (
+                is_numeric(smooth[i][0]) or is_numeric(smooth[i + 1][0]))
+            if nxt.df_lo != piece.df_hi or c1_point:
                 branches.append(Branch("kink", sp.expand(T * c - piece.f.subs(U, c)), nxt.df_lo, True, c))
     upper = a.f_prime_at_infinity
     closed, checks = False, []
     if upper.is_finite:
-        closed, check = _finite_at_end(branches[-1], a.pieces[-1], upper)
+        closed, at_end, check = _finite_at_end(branches[-1], a.pieces[-1], upper)
         checks = [check] if check else []
+        if closed and branches[-1].numeric and at_end is not None:
+            # the closed end t = f'(oo) of a numeric branch: f*(b) = lim (b u - f(u)) as u -> oo, where f'(u) = b has
+            # no root to solve for (u* = oo)
+            branches.append(Branch("end", at_end, upper, True, sp.oo))
     domain = Interval(-sp.oo, upper, False, closed)
     critic = Interval(a.f_prime_at_zero, upper, a.pieces[0].affine, a.pieces[-1].affine)
     inner = [b for b in branches if b.kind != "boundary"] or branches
@@ -100,23 +109,25 @@ def conjugate(a: Analysis) -> Conjugate:
                      tuple(checks))
 
 
-def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, Check | None]:
+def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, sp.Expr | None, Check | None]:
     """Is f*(b) = lim_{u -> oo} (b u - f(u)) finite? Tried as that limit in u, then as the limit of the last
     branch at b-; where SymPy cannot decide, b u - f(u) (increasing in u) is followed out to u = 2^640 at 60
-    digits and the answer is reported as a numeric check."""
+    digits and the answer is reported as a numeric check. Returns (finite, the exact value where SymPy found it,
+    the numeric check where it did not)."""
     tries = []
     if last.kind == "kink":
         tries.append(lambda: last.expr.subs(T, b))
     # b u - f(u) increases (its slope b - f'(u) > 0), so f*(b) is its limit: usually far cheaper than the
     # limit of the branch (0.06 s against 19 s for the alpha-divergence with alpha < 0 symbolic)
+    tries.append(lambda: sp.limit(b * U - piece.f, U, sp.oo))  # as it stands first: simplify costs 1 s at times
     tries.append(lambda: sp.limit(sp.simplify(b * U - piece.f), U, sp.oo))
     if last.kind != "kink" and not is_numeric(last.expr):
         tries.append(lambda: sp.limit(last.expr, T, b, "-"))
     for fn in tries:
-        ok, at_end = attempt("computing f* at the end of its domain", fn)
+        ok, at_end = decide("computing f* at the end of its domain", fn)
         if ok and isinstance(at_end, sp.Expr) and at_end.is_finite is not None and not isinstance(at_end, sp.Limit) \
                 and not at_end.has(sp.AccumBounds, sp.nan):
-            return bool(at_end.is_finite), None
+            return bool(at_end.is_finite), at_end if at_end.is_finite else None, None
     gap = mp_function(b * U - piece.f, U)
     with mpmath.workdps(60):
         values = [real_value(gap, mpmath.mpf(2) ** k, dps=60) for k in (40, 80, 160, 320, 640)]
@@ -126,7 +137,7 @@ def _finite_at_end(last: Branch, piece: Piece, b: sp.Expr) -> tuple[bool, Check 
     finite = steps[-1] < steps[-2] / 4 or steps[-1] < mpmath.mpf(10) ** -25
     detail = (f"b u - f(u) at u = 2^40 ... 2^640: increments {', '.join(mpmath.nstr(d, 3) for d in steps)}; "
               f"{'they shrink: a finite limit' if finite else 'they do not shrink: it grows without bound'}")
-    return finite, Check(f"t = {b} {'in' if finite else 'not in'} dom f*", True, numeric_method(len(values), 60),
+    return finite, None, Check(f"t = {b} {'in' if finite else 'not in'} dom f*", True, numeric_method(len(values), 60),
                          detail)
 
 
@@ -140,6 +151,11 @@ def _piecewise(branches: list[Branch], field: str) -> sp.Expr:
         else:
             pairs.append((value, cond))
     return pairs[0][0] if len(pairs) == 1 else sp.Piecewise(*pairs)
+
+
+#: Every smooth branch numeric, no closed form tried: a test switch (the two paths compared on one f); the cache key
+#: holds it.
+FORCE_NUMERIC = False
 
 
 def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
@@ -158,7 +174,10 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     var = _S if width is not None else T
     samples = _samples(width)
     cand = None
-    for strategy in (_log_isolated, _solved):  # the cheap one first; solve only when it finds nothing
+    if FORCE_NUMERIC:
+        return numeric_branch(piece)
+    strategies = [_log_isolated] + ([] if _needs_cardano(piece.df) or not _solvable_shape(piece.df) else [_solved])
+    for strategy in strategies:  # the cheap one first; solve only when it finds nothing
         found = [c for c in strategy(piece.df, t_of_s) if _usable(c)]
         for c in found + [_real_roots(c) for c in found]:
             c = _tidy_lambert(c)
@@ -169,13 +188,18 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
             break
     if cand is None:
         return numeric_branch(piece)
-    ok, value = attempt("simplifying f*", lambda: _sign_rules(_tidy_lambert(t_of_s * cand - piece.f.subs(U, cand))))
-    if not ok:
+    ok, value = decide("simplifying f*", lambda: _sign_rules(_tidy_lambert(t_of_s * cand - piece.f.subs(U, cand))))
+    # the budgets are for code that runs on numbers: with a symbolic parameter (alpha in (0, 1)) the closed form is
+    # the only one there is (a numeric f* needs numbers), and its length is the parameter's
+    budget = 1 if not ok or value.free_symbols <= {T, _S} else 4
+    if not ok or sp.count_ops(value) > budget * MAX_CONJUGATE_OPS:  # stop before simplifying what cannot be used
         return numeric_branch(piece)
     value = _simplest(value, "simplifying f*")
+    if sp.count_ops(value) > budget * MAX_SIMPLIFIED_OPS:
+        return numeric_branch(piece)
     if var is _S:
         value, cand = value.subs(_S, s_of_t), cand.subs(_S, s_of_t)
-    ok, tidy = attempt("simplifying f*", lambda: _sign_rules(_tidy_lambert(value)))
+    ok, tidy = decide("simplifying f*", lambda: _sign_rules(_tidy_lambert(value)))
     value = _simplest(tidy if ok else value, "simplifying f*", deep=False)
     ratio = _simplest(cand, "simplifying (f')^-1", deep=False)
     return _lambert_args(value), _lambert_args(ratio)
@@ -186,31 +210,81 @@ def numeric_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     return piece_conjugate(T, piece.f, piece.lo, piece.hi), slope_inverse(T, piece.df, piece.lo, piece.hi)
 
 
-#: A solution longer than this (SymPy's count_ops) is not a usable closed form: Cardano's formula for a cubic
-#: with complex intermediate terms is exact but evaluates worse than the numeric root and takes minutes to check.
+#: Operation budgets (SymPy's count_ops) of a usable closed form: u(t); f*(t) = t u(t) - f(u(t)) as substituted,
+#: before any simplification (over it, the derivation stops there); f* simplified. Over any of them the branch is
+#: numeric: a closed form that long evaluates worse and slower than the numeric root (the catalogue's longest
+#: f*, JS-weighted's, is 59 operations substituted and 17 simplified).
 MAX_SOLUTION_OPS = 60
+MAX_CONJUGATE_OPS = 150
+MAX_SIMPLIFIED_OPS = 80
 
 
 def _usable(cand: sp.Expr) -> bool:
     return (not cand.has(sp.I, sp.CRootOf, sp.RootSum, sp.Integral, sp.Sum)
             and cand.free_symbols <= {T, _S} | {s for s in cand.free_symbols if s.name.endswith("_s")}
-            and sp.count_ops(cand) <= MAX_SOLUTION_OPS)
+            and sp.count_ops(cand) <= MAX_SOLUTION_OPS and not _nested_odd_root(cand))
+
+
+def _nested_odd_root(e: sp.Expr) -> bool:
+    """Cardano's and Ferrari's signature: a root of index >= 3 of an expression that holds another root. Such a
+    u(t) cancels catastrophically (the cube roots of q +- sqrt(q^2 + p^3) nearly cancel as t grows)."""
+    return any(p.exp.is_Rational and p.exp.q >= 3 and any(q.exp.is_Rational and not q.exp.is_Integer
+                                                             for q in p.base.atoms(sp.Pow))
+               for p in e.atoms(sp.Pow))
+
+
+def _solvable_shape(df: sp.Expr) -> bool:
+    """Whether f'(u) = t has a shape SymPy's solve inverts in closed form: algebraic (no log or exp of u), or one
+    logarithm or exponential of u next to at most a constant and one power of u (Lambert's W: log u + 1 - 1/u, e^u
+    + u; log(u + 3) + 2u). Anything else (two different logarithms beside a rational term, say) has no such inverse;
+    solve would spend seconds finding that out, so the branch is numeric by this rule."""
+    kernels = {a for a in sp.expand_log(sp.expand(df), force=True).atoms(sp.log, sp.exp) if a.has(U)}
+    if not kernels:
+        return True
+    if len(kernels) > 1 or df.has(sp.LambertW, sp.Abs, sp.Piecewise):
+        return False
+    (kernel,) = kernels
+    rest = sp.expand(sp.expand_log(sp.expand(df), force=True)).subs(kernel, 0)
+    terms = [t for t in sp.Add.make_args(rest) if t.has(U)]
+    return len(terms) <= 1 and all(t.as_independent(U)[1].is_Pow or t.as_independent(U)[1] == U for t in terms)
+
+
+def _needs_cardano(df: sp.Expr) -> bool:
+    """Whether f'(u) = t is a polynomial equation in x = u^(1/k) (denominators cleared) whose degree, over the gcd
+    of its exponents, is 3 or more with three terms or more: its roots by radicals are Cardano's or Ferrari's
+    (over the budget, and solve needs seconds to find them), so the branch is numeric without asking solve. A rule
+    on the equation's shape, so the choice never depends on how long solve would take."""
+    import math
+
+    if df.has(sp.log, sp.exp, sp.LambertW, sp.Abs, sp.Piecewise) or df.free_symbols != {U}:
+        return False
+    dens = [p.exp.q for p in df.atoms(sp.Pow) if p.base.has(U) and p.exp.is_Rational]
+    k = math.lcm(*dens) if dens else 1
+    x = sp.Symbol("x", positive=True)
+    ok, num = decide("classifying f'(u) = t", lambda: sp.numer(sp.together(df.subs(U, x**k) - T)), seconds=5)
+    if not ok:
+        return False
+    try:
+        poly = sp.Poly(sp.expand(num), x)
+    except sp.PolynomialError:
+        return False
+    if not all(c.free_symbols <= {T} for c in poly.coeffs()):
+        return False
+    n = poly.degree()
+    if n >= 3:  # shifted by the mean of its roots, a(x + c)^n - b(t) has two terms: (u - 1)^4's f' = t is one root
+        a, b = poly.coeff_monomial(x**n), poly.coeff_monomial(x ** (n - 1))
+        poly = sp.Poly(sp.expand(poly.as_expr().subs(x, x - b / (n * a))), x)
+    exponents = [m for (m,) in poly.monoms()]
+    g = math.gcd(*exponents) if any(exponents) else 1
+    return len(exponents) >= 3 and max(exponents) // max(g, 1) >= 3
 
 
 def _solved(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
-    """SymPy's solutions of f'(u) = t, or none when it fails or runs out of time: the numeric branch then
-    takes over, so solve gets at most SOLVE_SECONDS unless the user set a time limit explicitly."""
-    ok, out = attempt("solving f'(u) = t", sp.solve, sp.Eq(df, t_of_s), U, seconds=solve_seconds())
+    """SymPy's solutions of f'(u) = t, or none when it fails (the numeric branch then takes over). Under the step
+    limit, which fails the derivation as a whole: whether a branch is closed or numeric never depends on how long
+    solve took (the equations that would take it long, cubics and quartics, never reach it: _needs_cardano)."""
+    ok, out = decide("solving f'(u) = t", sp.solve, sp.Eq(df, t_of_s), U)
     return list(out) if ok and isinstance(out, list) else []
-
-
-SOLVE_SECONDS = 3.0  # every closed form in the catalogue and the tests solves in < 0.5 s of CPU
-
-
-def solve_seconds() -> float:
-    import os
-
-    return step_seconds() if "FDIV_TIME_LIMIT" in os.environ else min(step_seconds(), SOLVE_SECONDS)
 
 
 def _log_isolated(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
@@ -226,6 +300,8 @@ def _log_isolated(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
             else:
                 rest.append(term)
         m = sp.Add(*rest)
+        if m.has(U):  # (u + 1)/(2 (u/2 + 1/2)) is 1
+            m = sp.cancel(sp.together(m))
         if not logs or m.has(U):
             return []
         k = logs[0][0]
@@ -238,7 +314,7 @@ def _log_isolated(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
         roots = sp.solve(sp.Eq(sp.together(lhs), z), U)
         return [r.subs(z, sp.exp(n * (t_of_s - m) / k)) for r in roots]
 
-    ok, out = attempt("isolating the logarithm in f'(u) = t", split, seconds=min(step_seconds(), 5))
+    ok, out = decide("isolating the logarithm in f'(u) = t", split, seconds=min(step_seconds(), 5))
     return out if ok else []
 
 
@@ -322,11 +398,34 @@ def _simplest(expr: sp.Expr, what: str, deep: bool = True) -> sp.Expr:
     if expr.has(sp.log):
         steps.append(lambda e: sp.simplify(sp.logcombine(e, force=True)))
     for step in steps:
-        ok, form = attempt(what, step, expr, seconds=4)
+        ok, form = decide(what, step, expr, seconds=4)
         if ok and (expr.has(sp.Piecewise) or not form.has(sp.Piecewise)):
             forms.append(form)
     forms += [sp.powsimp(e) for e in forms]
-    return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
+    forms += [_log_powers_out(e) for e in forms if has_log_of_power(e)]
+    return min(forms, key=lambda e: (has_log_of_power(e), sp.count_ops(e), len(str(e))))
+
+
+def _log_powers_out(e: sp.Expr) -> sp.Expr:
+    """log(c b1**x1 b2**x2 ...) -> log(c) + x1 log(b1) + ... where no b**x is a square and the constant c > 0 (then
+    each b > 0 wherever the log is real: a product of such powers is positive only if each factor is)."""
+    def split(a):
+        factors = sp.Mul.make_args(a.args[0])
+        const = sp.Mul(*[f for f in factors if not f.free_symbols])
+        powers = [f for f in factors if f.free_symbols]
+        if not const.is_positive or any(f.is_Pow and f.exp.is_even for f in powers):
+            return a
+        return sp.log(const) + sp.Add(*[f.exp * sp.log(f.base) if f.is_Pow else sp.log(f) for f in powers])
+
+    return e.replace(lambda a: isinstance(a, sp.log) and bool(a.args[0].free_symbols), split)
+
+
+def has_log_of_power(e: sp.Expr) -> bool:
+    """Whether e holds log(b**x) of a varying b or x, x not an integer (b**x > 0, so x log b is the same number):
+    logcombine(force=True) writes x log b so, and b**x overflows long before x log b does ((1 - e t)**(1/e - t)
+    for f = e^-u normalised, (1/(1 - e^(2t/5)))**(5/2) for the GAN f weighted by 5/2)."""
+    return any(f.is_Pow and bool(f.free_symbols) and not f.exp.is_Integer
+               for a in e.atoms(sp.log) for f in sp.Mul.make_args(a.args[0]))
 
 
 def lambert_of_y_exp_y(expr: sp.Expr) -> sp.Expr:

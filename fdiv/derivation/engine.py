@@ -15,7 +15,7 @@ from .inverse import PieceConjugate, is_numeric
 from .selfcheck import self_checks
 from .numeric import parameter_sample
 from ..spec.spec import U, Param, Spec, SymbolicRange, load_toml
-from .._util.timelimit import attempt, step, step_seconds
+from .._util.timelimit import decide, step, step_seconds
 from .validate import analyse
 
 
@@ -94,9 +94,22 @@ class Derivation:
             out.append(f"f(1) = {self.f_at_one}, so D_f(P||P) = {self.f_at_one}: subtract it from f to normalise "
                        "(f* shifts by f(1); dom f*, sigma_f and the optimal critic do not change)")
         if self.numeric:
-            out.append("SymPy found no closed form for (f')^-1: f* is evaluated numerically, as "
-                       "t*u - f(u) at the root u of f'(u) = t (30 digits in checks, float64 in generated losses)")
+            cardano = self._cardano_pieces()
+            why = (f"f'(u) = t is a cubic or quartic equation in u (or in a root of u) on {', '.join(cardano)}: its "
+                   "roots by radicals (Cardano's or Ferrari's formulas) run to thousands of operations and lose "
+                   "accuracy in floating point, so" if cardano else
+                   "SymPy found no closed form for (f')^-1 within the operation budget:")
+            out.append(f"{why} f* is evaluated numerically, as t*u - f(u) at the root u of f'(u) = t (30 digits in "
+                       "checks, float64 in generated losses)")
         return out
+
+    def _cardano_pieces(self) -> list[str]:
+        """The intervals of u whose numeric branch is numeric by the Cardano rule (conjugate._needs_cardano)."""
+        from .conjugate import _needs_cardano
+
+        nodes = sorted(self.conjugate.atoms(PieceConjugate), key=lambda n: sp.default_sort_key(n.args[2]))
+        return [f"u in ({n.args[2]}, {n.args[3]})" for n in nodes
+                if _needs_cardano(sp.diff(n.args[1].expr, n.args[1].variables[0]).subs(n.args[1].variables[0], U))]
 
     def to_json(self) -> dict:
         """The same dict as to_dict(): the name the JSON contract documents, kept for the scripts that index it.
@@ -237,7 +250,7 @@ def _lift(d: Derivation, ranges: list[SymbolicRange]) -> None:
         e = e.xreplace(back)
         forms = [e]
         for step in (sp.simplify, sp.factor):
-            ok, form = attempt("simplifying a symbolic-parameter result", step, e, seconds=4)
+            ok, form = decide("simplifying a symbolic-parameter result", step, e, seconds=4)
             if ok:
                 forms.append(form)
         return min(forms, key=lambda x: (sp.count_ops(x), len(str(x))))
@@ -270,7 +283,7 @@ def _tidy(e: sp.Expr) -> sp.Expr:
     """The shortest of a few equivalent forms (each tried under a time limit)."""
     forms = [e]
     for form in (sp.simplify, sp.factor, lambda x: sp.expand_log(x, force=True), sp.expand):
-        ok, out = attempt("simplifying f'", form, e, seconds=3)
+        ok, out = decide("simplifying f'", form, e, seconds=3)
         if ok and not out.has(sp.zoo, sp.nan, sp.I):
             forms.append(out)
     return min(forms, key=lambda x: (sp.count_ops(x), len(str(x))))

@@ -16,7 +16,7 @@ from .._util.checks import SYMBOLIC, Check, numeric_method
 from .conjugate import T, Conjugate, lambert_of_y_exp_y
 from .numeric import DPS, golden_max, mp_function, numeric_form, real_value, sample_points, to_mpf
 from ..spec.spec import U
-from .._util.timelimit import attempt
+from .._util.timelimit import decide
 from .validate import Analysis
 
 _TOL = mpmath.mpf(10) ** (-DPS + 8)
@@ -32,21 +32,47 @@ def self_checks(a: Analysis, c: Conjugate, sigma: sp.Expr, f_prime_at_one: sp.Ex
     ]
 
 
+#: Beyond this many operations a gap is not handed to simplify (which can take minutes on it): the check is then
+#: numeric, by a rule on the expression's size rather than by how long simplify ran.
+MAX_SIMPLIFY_OPS = 120
+
+
 def _is_zero(expr: sp.Expr, what: str) -> bool:
     if expr.has(sp.LambertW):
         expr = lambert_of_y_exp_y(expr)
+    if sp.count_ops(expr) > MAX_SIMPLIFY_OPS:
+        return False
     for step in (sp.simplify, lambda e: sp.simplify(sp.expand_log(e, force=True))):
-        ok, form = attempt(what, step, expr, seconds=3)
+        ok, form = decide(what, step, expr)
         if ok and form == 0:
             return True
     return False
+
+
+#: The precisions a numeric check tries in turn: a correct closed form that cancels (loses digits at a sample
+#: point) is judged at the precision that carries them; a wrong one fails at every precision.
+PRECISIONS = (DPS, 2 * DPS, 4 * DPS)
+
+
+def _vanishes(fn, x, scale=None) -> int | None:
+    """The first precision of PRECISIONS at which fn(x) is 0 to 10^-(DPS - 8) relative to 1 + |scale(x)|, or None
+    (not real, or not small at any of them). The tolerance stays that of the first precision: more digits only
+    undo a cancellation in evaluating a correct formula (at a tolerance shrinking with them, a form that cancels
+    k digits would fail at every precision)."""
+    tolerance = mpmath.mpf(10) ** (8 - PRECISIONS[0])
+    for digits in PRECISIONS:
+        value = real_value(fn, x, dps=digits)
+        size = abs(real_value(scale, x, dps=digits) or 0) if scale is not None else 0
+        if value is not None and abs(value) <= tolerance * (1 + size):
+            return digits
+    return None
 
 
 def _fenchel_young_equality(a: Analysis, c: Conjugate) -> Check:
     name = "Fenchel-Young equality f*(f'(u)) + f(u) = u f'(u)"
     smooth = [b for b in c.branches if b.kind == "smooth"]
     pieces = [p for p in a.pieces if not p.affine]
-    symbolic, points = True, 0
+    symbolic, points, digits = True, 0, DPS
     for branch, piece in zip(smooth, pieces):
         gap = branch.expr.subs(T, piece.df) + piece.f - U * piece.df
         if not branch.numeric and _is_zero(gap, "checking Fenchel-Young equality"):
@@ -54,11 +80,12 @@ def _fenchel_young_equality(a: Analysis, c: Conjugate) -> Check:
         symbolic = False
         fn, scale = mp_function(gap, U), mp_function(U * piece.df, U)
         for x in sample_points(piece.lo, piece.hi, 12):
-            value = real_value(fn, x)
+            used = _vanishes(fn, x, scale)
             points += 1
-            if value is None or abs(value) > _TOL * (1 + abs(real_value(scale, x) or 0)):
-                return Check(name, False, numeric_method(points), f"fails at u = {x}")
-    return Check(name, True, SYMBOLIC if symbolic else numeric_method(points))
+            if used is None:
+                return Check(name, False, numeric_method(points, digits), f"fails at u = {x} (up to {PRECISIONS[-1]} digits)")
+            digits = max(digits, used)
+    return Check(name, True, SYMBOLIC if symbolic else numeric_method(points, digits))
 
 
 def _fenchel_young_inequality(a: Analysis, c: Conjugate) -> Check:
@@ -86,8 +113,8 @@ def _value_at_f_prime_one(a: Analysis, c: Conjugate, fp1: sp.Expr) -> Check:
     gap = c.expr.subs(T, fp1) - (fp1 - a.f_at_one)
     if not c.numeric and _is_zero(gap, "checking f*(f'(1))"):
         return Check(name, True, SYMBOLIC)
-    value = real_value(mp_function(gap, T), 0)
-    return Check(name, value is not None and abs(value) < _TOL, numeric_method(1))
+    digits = _vanishes(mp_function(gap, T), 0)
+    return Check(name, digits is not None, numeric_method(1, digits or PRECISIONS[-1]))
 
 
 def _biconjugate(a: Analysis, c: Conjugate) -> Check:
@@ -97,32 +124,48 @@ def _biconjugate(a: Analysis, c: Conjugate) -> Check:
     name = "biconjugate f**(u) = f(u)"
     g_fn, f_fn = mp_function(c.expr, T), mp_function(a.f, U)
     us = [sp.Rational(v) for v in ("1/8", "1/2", "1", "2", "5", "20")]
+    used = DPS
+    for x in us:
+        piece = next(p for p in a.pieces if p.lo < x < p.hi or p.hi == x)
+        for digits in PRECISIONS:  # a closed form that cancels: judged at the precision that carries its digits
+            verdict = _biconjugate_at(c, g_fn, f_fn, piece, x, digits)
+            if verdict is None:
+                used = max(used, digits)
+                break
+        else:
+            return Check(name, False, numeric_method(len(us), PRECISIONS[-1]), verdict)
+    return Check(name, True, numeric_method(len(us), used))
+
+
+def _biconjugate_at(c: Conjugate, g_fn, f_fn, piece, x, digits: int) -> str | None:
+    """None where sup_t (x t - f*(t)) = f(x) to 10^-(digits - 10), else what is wrong, at `digits` digits."""
     upper = to_mpf(c.domain.upper)
-    with mpmath.workdps(DPS + 10):
-        for x in us:
-            xm = mpmath.mpf(x)
-            piece = next(p for p in a.pieces if p.lo < x < p.hi or p.hi == x)
-            slope = real_value(mp_function(piece.df, U), x)
-            if slope is None:
-                return Check(name, False, numeric_method(len(us)), f"f'({x}) is not real")
+    with mpmath.workdps(digits + 10):
+        xm = mpmath.mpf(x)
+        slope = real_value(mp_function(piece.df, U), x, dps=digits)
+        if slope is None:
+            return f"f'({x}) is not real"
 
-            def phi(y):
-                g = real_value(g_fn, y)
-                return -mpmath.inf if g is None else xm * y - g
+        def phi(y):
+            if y > upper or (y == upper and not c.domain.upper_closed):
+                return -mpmath.inf  # outside dom f*, where f* = +oo (never evaluated there)
+            g = real_value(g_fn, y, dps=digits)
+            return -mpmath.inf if g is None else xm * y - g
 
-            width = 1 + abs(slope)
-            lo, hi = slope - width, min(slope + width, upper)
-            best = golden_max(phi, lo, hi, iterations=160)
-            fx = real_value(f_fn, x)
-            if fx is None or abs(best - fx) > mpmath.mpf(10) ** (-20) * (1 + abs(fx)):
-                return Check(name, False, numeric_method(len(us)),
-                             f"at u = {x}: f** = {mpmath.nstr(best, 12)}, f = {mpmath.nstr(fx, 12) if fx is not None else fx}")
-    return Check(name, True, numeric_method(len(us)))
+        width = 1 + abs(slope)
+        lo, hi = slope - width, min(slope + width, upper)
+        # the bracket shrinks 0.618x a step: to 10^-(digits + 3) of itself, since at a kink of f* (total variation) the
+        # value's error is linear in the distance to the maximiser
+        best = golden_max(phi, lo, hi, iterations=int((digits + 3) / 0.2))
+        fx = real_value(f_fn, x, dps=digits)
+        if fx is None or abs(best - fx) > mpmath.mpf(10) ** (10 - digits) * (1 + abs(fx)):
+            return f"at u = {x}: f** = {mpmath.nstr(best, 12)}, f = {mpmath.nstr(fx, 12) if fx is not None else fx}"
+    return None
 
 
 def _activation_in_domain(c: Conjugate, sigma: sp.Expr) -> Check:
     name = "activation maps R into dom f*"
-    ok, ends = attempt("checking the activation's range",
+    ok, ends = decide("checking the activation's range",
                        lambda: (sp.limit(sigma, V, -sp.oo), sp.limit(sigma, V, sp.oo),
                                 sp.simplify(sp.diff(sigma, V)).is_positive), seconds=10)
     if not ok:

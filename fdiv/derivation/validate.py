@@ -18,7 +18,7 @@ from .._util.checks import SYMBOLIC, Check, numeric_method
 from ..errors import DerivationError, ValidationError
 from .numeric import DPS, mp_function, real_value, sample_points
 from ..spec.spec import U
-from .._util.timelimit import attempt, step
+from .._util.timelimit import decide, step
 
 POSITIVE = sp.Interval.open(0, sp.oo)
 _X = sp.Symbol("x", positive=True)  # substitution variable for positivity proofs
@@ -84,7 +84,7 @@ def _check_exponents(f: sp.Expr, name: str) -> None:
 
 def _f_at_one(f: sp.Expr) -> sp.Expr:
     value = f.subs(U, 1)
-    ok, simplified = attempt("simplifying f(1)", sp.simplify, value, seconds=5)
+    ok, simplified = decide("simplifying f(1)", sp.simplify, value, seconds=5)
     value = simplified if ok else value
     if value.has(sp.zoo, sp.nan) or value.is_finite is False:
         raise ValidationError(f"f(1) = {value} is not a real number")
@@ -105,7 +105,7 @@ def _limit(expr: sp.Expr, point: sp.Expr, direction: str, what: str) -> sp.Expr:
 
 def _check_defined(f: sp.Expr, name: str) -> Check:
     """f real and finite on (0, oo): SymPy's continuous_domain, else a numeric scan (labelled)."""
-    ok, domain = attempt("finding where f is defined", continuous_domain, f, U, POSITIVE, seconds=5)
+    ok, domain = decide("finding where f is defined", continuous_domain, f, U, POSITIVE, seconds=5)
     if ok:
         missing = POSITIVE - domain
         if missing is sp.S.EmptySet:
@@ -175,7 +175,7 @@ def _same(a: sp.Expr, b: sp.Expr) -> bool:
     """a == b, proved by simplify under a time limit (False when SymPy cannot tell in time)."""
     if a == b:
         return True
-    ok, diff = attempt("comparing expressions", sp.simplify, a - b, seconds=5)
+    ok, diff = decide("comparing expressions", sp.simplify, a - b, seconds=5)
     return ok and diff == 0
 
 
@@ -209,7 +209,7 @@ def _check_convex(pieces: list[Piece], name: str) -> Check:
         c = left.hi
         if not _same(left.f.subs(U, c), right.f.subs(U, c)):
             raise ValidationError(f"{name}: f is discontinuous at u = {c}, so it is not convex")
-        ok, fall = attempt("comparing slopes at a kink", lambda: sp.simplify(right.df_lo - left.df_hi).is_negative)
+        ok, fall = decide("comparing slopes at a kink", lambda: sp.simplify(right.df_lo - left.df_hi).is_negative)
         if ok and fall:
             raise ValidationError(
                 f"{name}: f is not convex on (0, oo): its slope falls from {left.df_hi} to {right.df_lo} at u = {c}")
@@ -226,7 +226,7 @@ def _nonnegative(expr: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> bool:
     else:
         mapped = expr.subs(U, lo + (hi - lo) * _X / (1 + _X))
     for step in (lambda e: e, sp.cancel, sp.factor, sp.simplify):
-        ok, form = attempt("proving f'' >= 0", step, mapped, seconds=3)
+        ok, form = decide("proving f'' >= 0", step, mapped, seconds=3)
         if ok and form.is_nonnegative:
             return True
     return False

@@ -13,6 +13,8 @@ Derived over u >= 0 (D_f(P||Q) = E_Q[f(p/q)]); f* is closed form:
     (f')^-1(t)      = 1/LambertW(exp(1 - t))
     f'(1)           = 0
 """
+import math
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -61,6 +63,33 @@ def _log_wright_omega(x, w):
     return torch.where(x < -80.0, x - w, torch.log(torch.clamp(w, min=1e-37)))
 
 
+class _InfSlope(torch.autograd.Function):
+    """+inf, with slope +inf (0 where no gradient comes in): an increasing function past the float range."""
+
+    @staticmethod
+    def forward(ctx, v):
+        return torch.full_like(v, math.inf)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return torch.where(grad == 0, torch.zeros_like(grad), grad * math.inf)
+
+
+def _past_the_range(fn, v):
+    """fn(v), for an fn that increases where its value leaves the float range (f* at the right end of its domain,
+    the density ratio): there the value and its slope are +inf, and fn is differentiated only where its value is a
+    float (its reverse pass would form inf * 0 = NaN through the terms that underflowed). In the common case, no
+    value past the range, this costs one check; under torch.compile it is fn(v)."""
+    out = fn(v)
+    if getattr(torch.compiler, "is_compiling", lambda: False)():
+        return out
+    over = torch.isposinf(out)
+    if not bool(over.any()):
+        return out
+    return torch.where(over, _InfSlope.apply(v), fn(torch.where(over, torch.zeros_like(v), v)))
+
+
 class _CriticFake(torch.autograd.Function):
     """mean f*(sigma_f(v)) over v_fake; backward: d/dv f*(v) = (f')^-1(v), the density ratio (sigma_f(v) = v),
     in place of autograd's graph through f*."""
@@ -88,14 +117,20 @@ def activation(v):
 
 def conjugate(t):
     """f*(t) on dom f* = (-oo, oo); +inf outside."""
-    w0 = _wright_omega(-t + 1.0)
-    return torch.expm1(t + w0 - 1.0) - _log_wright_omega(-t + 1.0, w0)
+    def inside(t):
+        w0 = _wright_omega(-t + 1.0)
+        return torch.expm1(t + w0 - 1.0) - _log_wright_omega(-t + 1.0, w0)
+
+    return _past_the_range(inside, t)
 
 
 def conjugate_of_activation(v):
     """f*(sigma_f(v)), composed and rewritten for stability."""
-    w0 = _wright_omega(-v + 1.0)
-    return torch.expm1(v + w0 - 1.0) - _log_wright_omega(-v + 1.0, w0)
+    def inside(v):
+        w0 = _wright_omega(-v + 1.0)
+        return torch.expm1(v + w0 - 1.0) - _log_wright_omega(-v + 1.0, w0)
+
+    return _past_the_range(inside, v)
 
 
 def critic_loss(v_real, v_fake):

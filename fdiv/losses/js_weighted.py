@@ -25,10 +25,14 @@ def _softplus(x):
 
 
 def _log1mexp(x):
-    """log(1 - exp(x)) for x < 0 (Maechler's split at -log 2)."""
-    near = torch.clamp(x, min=-0.6931471805599453)
-    far = torch.clamp(x, max=-0.6931471805599453)
-    return torch.where(x > -0.6931471805599453, torch.log(-torch.expm1(near)), torch.log1p(-torch.exp(far)))
+    """log(1 - exp(x)) for x < 0, without expm1: log(-x) + log((1 - e^x)/(-x)) by its series (to x^6, 1e-15
+    relative) above x = -0.1, below it log1p(-e^x), where 1 - e^x >= 0.095 loses nothing. One formula in eager
+    and compiled code alike: inductor's CPU code computes expm1(x) as exp(x) - 1 in float32 (all digits lost at
+    x = -1e-8, where the conjugate of the GAN row became +inf)."""
+    y = torch.clamp(-x, max=0.1)
+    y2 = y * y
+    series = torch.log(y) + y * (-0.5 + y * (1.0 / 24.0 + y2 * (-1.0 / 2880.0 + y2 * (1.0 / 181440.0))))
+    return torch.where(x > -0.1, series, torch.log1p(-torch.exp(torch.clamp(x, max=-0.1))))
 
 
 def activation(v):

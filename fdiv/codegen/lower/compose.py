@@ -12,11 +12,13 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ...derivation.activation import V
-from ...derivation.conjugate import T, lambert_of_y_exp_y
+from ...derivation.conjugate import T, has_log_of_power, lambert_of_y_exp_y
 from ...derivation.engine import Derivation
 from ...errors import DerivationError
-from ..._util.timelimit import attempt
-from .rules import apply_rules, log1mexp, log1mexp_ratio, log_softplus, sigmoid, softplus, wright_omega
+from ..._util.timelimit import decide
+from ...derivation.inverse import NUMERIC_FUNCTIONS as _NUMERIC_NODES
+from ...spec.spec import U
+from .rules import apply_rules, log1mexp, log1mexp_ratio, log1mexp_softplus, log_softplus, sigmoid, softplus, wright_omega
 
 _C = sp.Symbol("c", positive=True)
 
@@ -33,16 +35,17 @@ class Lowered:
 
 
 def _simplest(*forms: sp.Expr) -> sp.Expr:
-    return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
+    return min(forms, key=lambda e: (has_log_of_power(e), sp.count_ops(e), len(str(e))))
 
 
-def _simplify(e: sp.Expr) -> sp.Expr:
+def _simplify(e: sp.Expr) -> list[sp.Expr]:
+    """Equivalent forms of e, the shortest first (then the others, shortest first)."""
     forms = [e]
     for step in (sp.simplify, lambda x: sp.simplify(sp.logcombine(x, force=True)), sp.expand):
-        ok, form = attempt("simplifying a lowered expression", step, e, seconds=10)
+        ok, form = decide("simplifying a lowered expression", step, e, seconds=10)
         if ok and not form.has(sp.zoo, sp.nan):
             forms.append(form)
-    return _simplest(*forms)
+    return sorted(dict.fromkeys(forms), key=lambda x: (has_log_of_power(x), sp.count_ops(x), len(str(x))))
 
 
 def _core(d: Derivation):
@@ -111,7 +114,7 @@ def _c_identities(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
         if k.is_positive and k.is_number:
             # log(1 - e^(-k c)) = log k + log c + log((1 - e^(-k c))/(k c)): log c = log_softplus(-v) stays finite
             # where c underflows (JS-weighted with pi = 3/10, k = 10/3, at v > 745)
-            return sp.log(k) + log_softplus(c_of_v.args[0]) + log1mexp_ratio(k * _C)
+            return log1mexp_softplus(c_of_v.args[0], k)
         return log1mexp((-rest).args[0])
 
     return e.replace(lambda x: isinstance(x, sp.log) and x.args[0].is_Add and sp.S.One in x.args[0].args, rewrite)
@@ -136,6 +139,14 @@ def _tanh_identities(e: sp.Expr) -> sp.Expr:
     return sp.powdenest(e.replace(match, repl), force=True)
 
 
+def _point_as_closed(cond):
+    """Eq(x, k), the closed point branch of a kink at a C1 breakpoint (both neighbours open there), as x <= k: it
+    follows a branch x < k, so in order of the branches it holds at x = k only."""
+    if isinstance(cond, sp.Eq) and cond.rhs.is_number:
+        return sp.LessThan(cond.lhs, cond.rhs, evaluate=False)
+    return cond
+
+
 def _piecewise_in_v(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
     """Piecewise((e1, c < k1), (e2, c < k2), ..., (en, True)) in c -> the same in v, branches ordered by v.
 
@@ -150,6 +161,7 @@ def _piecewise_in_v(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
         if cond is sp.true:
             pieces.append((expr, None, None))
             continue
+        cond = _point_as_closed(cond)
         if not (isinstance(cond, (sp.StrictLessThan, sp.LessThan)) and cond.lhs == _C and cond.rhs.is_number):
             raise DerivationError(f"cannot lower the condition {cond.subs(_C, c_of_v)}")
         if cond.rhs <= 0:  # c > 0: never holds
@@ -173,7 +185,7 @@ def _piecewise_in_v(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
 def _slope_finite(e: sp.Expr, at: sp.Expr) -> bool:
     """Whether d e/dc is finite at c = at (30 digits): sqrt(c - 3)*(c - 3) and (c - 3)**(3/2) are equal, but
     only the second has a derivative that evaluates at c = 3."""
-    ok, slope = attempt("evaluating a slope at a branch point",
+    ok, slope = decide("evaluating a slope at a branch point",
                         lambda: sp.N(sp.diff(e, _C).subs(_C, at), 30), seconds=5)
     return ok and slope.is_real is True and slope.is_finite is True
 
@@ -194,26 +206,151 @@ def _keep_smooth_branches(expanded: sp.Piecewise, kept: sp.Piecewise) -> sp.Piec
 
 
 def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
-    """outer(sigma_f(v)) for an expression `outer` in t, simplified and rewritten for stability."""
+    """outer(sigma_f(v)) for an expression `outer` in t, simplified and rewritten for stability: of the equivalent
+    forms, the shortest that evaluates accurately on the logit grid (in numpy, float32 and float64, against the
+    exact composition at high precision; c - 5/2 log(e^(2c/5) - 1) is shorter than -5/2 log(1 - e^(-2c/5)) but
+    overflows at c = 222), else the most accurate."""
     core = _core(d)
+    if isinstance(outer, sp.Piecewise) and (core is None and d.activation != V or
+                                            core is not None and d.critic_range.lower == -sp.oo):
+        # conditions on tanh(v), or on b - c (which SymPy turns into c > k): composed branch by branch
+        return _branchwise(d, outer)
     if core is None:
         e = outer.subs(T, d.activation)
         if isinstance(e, sp.Piecewise):
             e = sp.piecewise_fold(e)
-        e = _simplify(lambert_of_y_exp_y(e))
-        e = _tanh_identities(sp.expand(e)) if e.has(sp.tanh) else e
-        return apply_rules(e)
+        forms = []
+        for form in _simplify(lambert_of_y_exp_y(e)):
+            form = _tanh_identities(sp.expand(form)) if form.has(sp.tanh) else form
+            forms.append(apply_rules(form))
+        return _most_accurate(d, outer, forms)
     sigma_c, c_of_v = core
     e = outer.subs(T, sigma_c)
     if isinstance(e, sp.Piecewise):  # branches below f'(0+) cannot be reached: sigma > f'(0+)
         e = sp.piecewise_fold(e)
-    e = _simplify(e)
-    kept = _c_identities(_split_logs(e), c_of_v)
-    e = sp.expand(kept)
-    if isinstance(e, sp.Piecewise):
-        e = _keep_smooth_branches(e, kept)
-        e = _piecewise_in_v(e, c_of_v)
-    return apply_rules(e.subs(_C, c_of_v))
+    forms = []
+    for form in _simplify(e):
+        kept = _c_identities(_split_logs(form), c_of_v)
+        form = sp.expand(kept)
+        if isinstance(form, sp.Piecewise):
+            form = _keep_smooth_branches(form, kept)
+            form = _piecewise_in_v(form, c_of_v)
+        forms.append(apply_rules(form.subs(_C, c_of_v)))
+    return _most_accurate(d, outer, forms)
+
+
+def _branchwise(d: Derivation, outer: sp.Piecewise) -> sp.Expr:
+    """A piecewise outer(t) composed with an increasing sigma_f branch by branch, each branch's condition t < k
+    (t <= k) written as v < sigma_f^-1(k) (v <= ...): left to simplify, conditions on tanh(v) came back wrong (a
+    branch of 1/4 |u - 2| + 1/2 Max(1/2 - u, 0) dropped). Branches sigma_f never reaches are left out."""
+    a, b = d.critic_range.lower, d.critic_range.upper
+    pairs = []
+    for expr, cond in outer.args:
+        if cond is sp.true:
+            pairs.append((compose(d, expr), sp.true))
+            break
+        cond = _point_as_closed(cond)
+        if not (isinstance(cond, (sp.StrictLessThan, sp.LessThan)) and cond.lhs == T and cond.rhs.is_number):
+            raise DerivationError(f"cannot lower the condition {cond}")
+        k = cond.rhs
+        if a.is_finite and bool(k <= a):
+            continue  # sigma_f(v) > a: never taken
+        if b.is_finite and bool(k >= b):
+            pairs.append((compose(d, expr), sp.true))
+            break
+        cut = sp.Float(sp.N(_inverse_activation(d, k), 30), 30)
+        pairs.append((compose(d, expr), V < cut if isinstance(cond, sp.StrictLessThan) else V <= cut))
+    if pairs[-1][1] is not sp.true:
+        pairs[-1] = (pairs[-1][0], sp.true)
+    return pairs[0][0] if len(pairs) == 1 else sp.Piecewise(*pairs)
+
+
+#: The logits a composed form is scored at (both signs): those the generated module is judged at (lower.judge).
+_SCORE_LOGITS = (0.0, 1.0, 5.0, 20.0, 30.0, 50.0, 88.7, 100.0, 1000.0, 1e4)
+
+
+def _most_accurate(d: Derivation, outer: sp.Expr, forms: list[sp.Expr]) -> sp.Expr:
+    """The first of `forms` (the shortest first) with no inaccurate point on the grid, else the one with fewest."""
+    forms = list(dict.fromkeys(forms))
+    if len(forms) == 1 or outer.has(*_NUMERIC_NODES) or d.f.free_symbols - {U}:
+        return forms[0]
+    exact = _exact_values(d, outer)
+    best = None
+    for form in forms:
+        bad = _inaccurate(form, exact)
+        if bad == 0:
+            return form
+        if best is None or bad < best[0]:
+            best = (bad, form)
+    return best[1]
+
+
+def _exact_values(d: Derivation, outer: sp.Expr) -> dict:
+    """outer(sigma_f(v)) at the grid's logits, rounded to each dtype (None where the reference cannot certify it)."""
+    import mpmath
+
+    from ...derivation.numeric import mp_function
+    from .judge import exact_value
+
+    fn = mp_function(outer.subs(T, d.activation), V)
+    # the same key as lower.judge's for f*(sigma(v)) and the density ratio: each value is computed once
+    what = ("conjugate_of_activation", "value") if outer == d.conjugate else \
+        ("density_ratio", "value") if outer == d.ratio_from_critic else ("composed", str(outer))
+    key = (*what, str(d.conjugate), str(d.ratio_from_critic), str(d.activation))
+    out = {}
+    for dtype in ("float32", "float64"):
+        import numpy as np
+
+        np_dtype = np.float32 if dtype == "float32" else np.float64
+        xs = [float(np_dtype(s * x)) for x in _SCORE_LOGITS for s in (1, -1)]
+        out[dtype] = (np.array(xs, dtype=np_dtype), [exact_value(key, fn, x, int(abs(x) / 2.3)) for x in xs])
+    return out
+
+
+def _inaccurate(form: sp.Expr, exact: dict) -> int:
+    """How many grid points the form, evaluated in numpy as the printed code would, gets wrong (lower.judge's
+    tolerances)."""
+    import numpy as np
+
+    from .judge import _close
+    from .numpy_model import numpy_function
+
+    try:
+        fn = numpy_function(form, V, rules=False)
+    except Exception:  # noqa: BLE001 - a form numpy cannot evaluate is not chosen
+        return 10**6
+    bad = 0
+    for dtype, (xs, refs) in exact.items():
+        with np.errstate(all="ignore"):
+            try:
+                got = np.broadcast_to(np.asarray(fn(xs), dtype=xs.dtype), xs.shape)
+            except Exception:  # noqa: BLE001
+                return 10**6
+        bad += sum(1 for g, r in zip(got.tolist(), refs) if r is not None and not _close(float(g), r, dtype))
+    return bad
+
+
+def with_numeric_branches(d: Derivation, indices) -> Derivation:
+    """d with the smooth branches at `indices` (positions in d.branches) replaced by numeric ones, t u* - f(u*) with
+    u* the root of f'(u) = t on the same piece of f (fdiv.inverse): for a closed form that is exact but evaluates
+    badly in floating point. Smooth branches belong to f's non-affine pieces in order (as conjugate() builds them)."""
+    from dataclasses import replace
+
+    from ..conjugate import Branch, _piecewise, numeric_branch
+    from ..validate import _pieces
+
+    pieces = [p for p in _pieces(d.f, "f") if not p.affine]
+    smooth = [i for i, b in enumerate(d.branches) if b.kind == "smooth"]
+    if len(pieces) != len(smooth):
+        raise DerivationError("the smooth branches of f* do not match the pieces of f")
+    branches = list(d.branches)
+    for i, piece in zip(smooth, pieces):
+        if i in indices:
+            expr, ratio = numeric_branch(piece)
+            branches[i] = Branch("smooth", expr, branches[i].upper, branches[i].closed, ratio)
+    inner = [b for b in branches if b.kind != "boundary"] or branches
+    return replace(d, branches=tuple(branches), conjugate=_piecewise(branches, "expr"),
+                   ratio_from_critic=_piecewise(inner, "ratio"))
 
 
 def _restricted(d: Derivation, conj: sp.Expr) -> sp.Expr:
@@ -249,7 +386,7 @@ def _slope(d: Derivation, conj_act: sp.Expr) -> sp.Expr | None:
     sigma_f is not the identity or where f* is piecewise."""
     if d.activation != V or conj_act.has(sp.Piecewise) or d.ratio_from_critic.has(sp.Piecewise):
         return None
-    ok, slope = attempt("lowering the slope of f*(v)", compose, d, d.ratio_from_critic, seconds=20)
+    ok, slope = decide("lowering the slope of f*(v)", compose, d, d.ratio_from_critic, seconds=20)
     if not ok or slope.has(sp.Piecewise, sp.zoo, sp.nan):
         return None
     slope = slope.replace(lambda e: isinstance(e, sp.exp) and any(
@@ -258,7 +395,7 @@ def _slope(d: Derivation, conj_act: sp.Expr) -> sp.Expr | None:
     exact = d.conjugate.subs(T, V)
     if isinstance(exact, sp.Piecewise):
         exact = sp.piecewise_fold(exact)
-    ok, agrees = attempt("checking a lowered slope", _agrees, slope, sp.diff(exact, V), seconds=10)
+    ok, agrees = decide("checking a lowered slope", _agrees, slope, sp.diff(exact, V), seconds=10)
     return slope if ok and agrees else None
 
 
@@ -276,6 +413,7 @@ def _agrees(lowered: sp.Expr, true: sp.Expr) -> bool:
             "sigmoid": lambda x: 1 / (1 + mpmath.exp(-x)), "log1p": mpmath.log1p, "expm1": mpmath.expm1,
             "log1mexp": lambda x: mpmath.log(-mpmath.expm1(x)),
             "log1mexp_ratio": lambda x: mpmath.log(-mpmath.expm1(-x) / x),
+            "log1mexp_softplus": lambda x, k: mpmath.log(-mpmath.expm1(-k * mpmath.log1p(mpmath.exp(x)))),
             "wright_omega": lambda x: mpmath.lambertw(mpmath.exp(x)).real,
             "log_wright_omega": lambda x, w: mpmath.log(w)}
     f_low = sp.lambdify(V, lowered, [defs, "mpmath"])
@@ -323,8 +461,20 @@ def _lower_numeric(d: Derivation) -> Lowered:
 
     pieces = numeric_pieces(d.branches)
     a, b = d.critic_range.lower, d.critic_range.upper
-    log_c_v = _log_distances(d)
-    log_c_t = {"lo": sp.log(T - a) if a.is_finite else None, "hi": sp.log(b - T) if b.is_finite else None}
+    ends_v = _log_distances(d)
+    ends_t = {"lo": sp.log(T - a) if a.is_finite else None, "hi": sp.log(b - T) if b.is_finite else None}
+
+    def log_c(p, t: sp.Expr, ends: dict) -> dict[str, sp.Expr]:
+        """log c per anchored form of piece p: the distance of t to the end of p's slope range, without
+        cancellation where that end is one of the critic range's (an inner end, at a kink, is an ordinary number)."""
+        out = {}
+        if p.slope_lo.is_finite:
+            out["lo"] = ends["lo"] if p.slope_lo == a and ends.get("lo") is not None else \
+                apply_rules(sp.log(sp.expand(t - p.slope_lo)))
+        if p.slope_hi.is_finite:
+            out["hi"] = ends["hi"] if p.slope_hi == b and ends.get("hi") is not None else \
+                apply_rules(sp.log(sp.expand(p.slope_hi - t)))
+        return out
 
     def joined(field: str, ratio: bool) -> sp.Expr:
         pairs = []
@@ -334,7 +484,7 @@ def _lower_numeric(d: Derivation) -> Lowered:
             if i in pieces:
                 p = pieces[i]
                 split = _inverse_activation(d, (p.slope_lo + p.slope_hi) / 2) if len(p.forms) == 2 else None
-                expr = branch_call(p, d.activation, log_c_v, ratio=ratio, split=split, var=V)
+                expr = branch_call(p, d.activation, log_c(p, d.activation, ends_v), ratio=ratio, split=split, var=V)
             else:
                 expr = compose(d, getattr(br, field))
             pairs.append((expr, br.upper, br.closed))
@@ -352,7 +502,7 @@ def _lower_numeric(d: Derivation) -> Lowered:
         if i in pieces:
             p = pieces[i]
             split = (p.slope_lo + p.slope_hi) / 2 if len(p.forms) == 2 else None
-            expr = branch_call(p, T, log_c_t, split=split, var=T)
+            expr = branch_call(p, T, log_c(p, T, ends_t), split=split, var=T)
         else:
             expr = br.expr
         cond = sp.true if i == len(d.branches) - 1 else (T <= br.upper if br.closed else T < br.upper)

@@ -32,7 +32,8 @@ from ...derivation.conjugate import T, Branch
 from ...errors import DerivationError
 from ...derivation.inverse import PieceConjugate
 from ...spec.spec import U
-from ..._util.timelimit import attempt
+from ..._util.timelimit import decide
+from .numpy_model import numpy_function
 from .printer import TorchPrinter
 from .rules import apply_rules
 from .table import T_COMPRESS, Table, build
@@ -51,10 +52,12 @@ class NumericPiece:
 
     @property
     def forms(self) -> tuple[str, ...]:
+        """An anchored form at each finite end of the slope range (a piece that ends at a kink has one there too),
+        the direct form only where the slope range is all of R."""
         out = []
-        if self.lo == 0 and self.slope_lo.is_finite:
+        if self.slope_lo.is_finite:
             out.append("lo")
-        if self.hi == sp.oo and self.slope_hi.is_finite:
+        if self.slope_hi.is_finite:
             out.append("hi")
         return tuple(out) or ("direct",)
 
@@ -91,7 +94,7 @@ def _rationalised(e: sp.Expr) -> sp.Expr:
     return sp.expand(p**2 - q**2 * root.base) / ((p - q * root) * den)
 
 
-def _termwise(e: sp.Expr, at: sp.Expr) -> sp.Expr:
+def _termwise(e: sp.Expr, at: sp.Expr, var: sp.Symbol = U) -> sp.Expr:
     """e's terms grouped by the radicals they hold, each radical group less its own asymptote at `at` (a u + b
     at u = oo, its limit at 0) and rationalised on its own, the rest cancelled into one fraction. Differences of
     nearly equal large terms then cancel symbolically: 2 - f'(u) for f' = u/sqrt(1 + u^2) + (u - 1)(u + 3)/(u + 1)^2
@@ -109,16 +112,16 @@ def _termwise(e: sp.Expr, at: sp.Expr) -> sp.Expr:
     parts = []
     for terms in groups.values():
         group = sp.Add(*terms)
-        slope = sp.limit(group / U, U, at, side) if at == sp.oo else sp.S.Zero
-        end = sp.limit(group - slope * U, U, at, side) if slope.is_finite else sp.oo
+        slope = sp.limit(group / var, var, at, side) if at == sp.oo else sp.S.Zero
+        end = sp.limit(group - slope * var, var, at, side) if slope.is_finite else sp.oo
         if not (slope.is_finite and end.is_finite):
             return e
-        parts.append(_rationalised(sp.expand(group - slope * U - end)))
-        rest += slope * U + end
+        parts.append(_rationalised(sp.expand(group - slope * var - end)))
+        rest += slope * var + end
     return sp.Add(*parts) + sp.cancel(rest)
 
 
-def _error(e: sp.Expr, points: list, *, reach: bool = False) -> int:
+def _error(e: sp.Expr, points: list, *, reach: bool = False, var: sp.Symbol = U) -> int:
     """How many of the points e evaluates badly in float64 (numpy): more than 1e-13 relative from mpmath (at
     enough digits that its own cancellation does not matter), or not finite where the exact value is a normal
     float. With reach=True (points ordered outwards towards an end), how many points lie past the first bad
@@ -126,7 +129,7 @@ def _error(e: sp.Expr, points: list, *, reach: bool = False) -> int:
     import mpmath
     import numpy as np
 
-    fast, exact = sp.lambdify(U, e, "numpy"), sp.lambdify(U, e, "mpmath")
+    fast, exact = _numpy(e, var), sp.lambdify(var, e, "mpmath")
     bad = 0
     with np.errstate(all="ignore"):
         for x in points:
@@ -153,33 +156,107 @@ def _error(e: sp.Expr, points: list, *, reach: bool = False) -> int:
 # expanded form (-2/sqrt(u) - 6 sqrt(u) + 2u + 6 for 2 (sqrt(u) - 1)^3/sqrt(u)) loses every digit. Then over the
 # range a float32 or float64 slope can reach.
 _NEAR_ONE = [1 + s * 2.0**-k for k in range(1, 53, 3) for s in (1, -1)]
-_EVERYWHERE = [2.0**k for k in range(-400, 401, 10)]
-_NEAR = {"lo": [2.0**-k for k in range(0, 1001, 10)], "hi": [2.0**k for k in range(0, 1001, 10)]}
+_EVERYWHERE = [2.0**k for k in range(-1000, 1001, 40)]  # as far as a float64 u reaches: f must not overflow first
+_NEAR = {"lo": [2.0**-k for k in range(0, 1001, 20)], "hi": [2.0**k for k in range(0, 1001, 20)]}
 
 
-def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None) -> sp.Expr:
+def _vanishing_logs(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int = 1) -> sp.Expr:
+    """k log(X) (the logs of e combined, X a product of integer powers) -> k log1p(X - 1), X - 1 cancelled, where X
+    tends to 1 at var = `at` (0 or oo): log(2) - log(2 - d) is -log1p(-d/2), 5/2 (log(u + 1) - log u) is
+    5/2 log1p(1/u), accurate where the difference of two logs of nearly equal numbers is 0 in floating point.
+    sign -1 writes the same with 1/X (-5/2 log1p(-1/(u + 1)) for the latter: the same value, accurate towards oo
+    only)."""
+    from .rules import log1p
+
+    terms = sp.Add.make_args(sp.expand(sp.expand_log(e, force=True)))
+    logs, rest = [], []
+    for t in terms:
+        k, f = t.as_independent(var, as_Add=False) if t.has(var) else t.as_coeff_Mul()
+        if isinstance(f, sp.log):
+            logs.append((k, f.args[0]))
+        else:
+            rest.append(t)
+    if not any(a.has(var) for _, a in logs):
+        return e
+    k = min((c for c, _ in logs), key=lambda c: abs(c) if c.is_number else sp.oo) * sign
+    ratios = [sp.nsimplify(c / k) for c, _ in logs]
+    if not all(r.is_Integer for r in ratios):
+        return e
+    x = sp.cancel(sp.Mul(*[a**r for r, (_, a) in zip(ratios, logs)]))
+    if sp.limit(x, var, at, "+" if at == 0 else "-") != 1:
+        return e
+    return sp.Add(*rest) + k * log1p(sp.factor(sp.cancel(x - 1)))
+
+
+def _rational_part_cancelled(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """e's rational terms in var over one denominator, factored (their constants cancel exactly: 7/3 - 1/(u + 1)^2
+    - 2/(u + 1) + ... is u (...)/(...)), the other terms as they are."""
+    terms = sp.Add.make_args(sp.expand(e))
+    rational = [t for t in terms if t.is_rational_function(var)]
+    if len(rational) < 2:
+        return e
+    return sp.factor(sp.cancel(sp.Add(*rational))) + sp.Add(*[t for t in terms if t not in rational])
+
+
+def _vanishing_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """k sqrt(A) + c -> (k^2 A - c^2)/(k sqrt(A) - c) (cancelled) for each such sum that tends to 0 at var = 0:
+    sqrt(1 - d) - 1 is -d/(sqrt(1 - d) + 1), where the difference is 0 in floating point below d = 1e-16."""
+    def parts(x):
+        if not (x.is_Add and len(x.args) == 2):
+            return None
+        c, rest = x.as_coeff_Add()
+        k, root = rest.as_coeff_Mul()
+        if c == 0 or not (root.is_Pow and root.exp == sp.Rational(1, 2) and root.has(var)):
+            return None
+        return (k, root.base, c) if sp.limit(x, var, 0, "+") == 0 else None
+
+    def repl(x):
+        k, a, c = parts(x)
+        return sp.cancel(k**2 * a - c**2) / (k * sp.sqrt(a) - c)
+
+    return e.replace(lambda x: parts(x) is not None, repl)
+
+
+def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var: sp.Symbol = U,
+              both: bool = False, extra: tuple = ()) -> sp.Expr:
     """Among equivalent forms (expanded, cancelled, simplified, logs expanded, radicals rationalised), the one
     evaluated most accurately in float64 where it is used (towards u = 0 or u = oo for a distance to an end of
     f''s range), then the shortest: a form is judged by how many sample points it evaluates badly in float64,
     not by its looks. With `prefer` (a predicate: float32-safe), the forms it accepts come first (over one
     denominator, -u log u + 2 u log(u + 1) overflows float32 at u = 1e37; expanded, f' does not)."""
-    forms = [e]
-    steps = [sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised]
+    forms = [e, *extra]
+    steps = [sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
+             lambda x: sp.apart(x, var)]
     if region in _NEAR:
-        steps.append(lambda x: _termwise(x, sp.oo if region == "hi" else sp.S.Zero))
+        steps.append(lambda x: _termwise(x, sp.oo if region == "hi" else sp.S.Zero, var))
+    if region == "lo":  # towards var = 0: differences that vanish there, written without the cancellation
+        steps += [lambda x: _vanishing_logs(x, var), lambda x: _vanishing_logs(x, var, sign=-1),
+                  lambda x: _vanishing_roots(x, var), lambda x: _vanishing_roots(_vanishing_logs(x, var), var),
+                  lambda x: _vanishing_roots(_vanishing_logs(x, var, sign=-1), var),
+                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var), var),
+                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sign=-1), var)]
+    if region == "hi":
+        steps += [lambda x: _vanishing_logs(x, var, sp.oo), lambda x: _vanishing_logs(x, var, sp.oo, -1),
+                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo), var),
+                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo, -1), var)]
     for step in steps:
-        ok, form = attempt(what, step, e, seconds=5)
-        if ok and not form.has(sp.zoo, sp.nan, sp.I):
+        ok, form = decide(what, step, e, seconds=5)
+        if ok and isinstance(form, sp.Expr) and not form.has(sp.zoo, sp.nan, sp.I):
             forms.append(form)
     regions = [(_NEAR[region], True)] if region in _NEAR else [(_NEAR_ONE, False), (_EVERYWHERE, False)]
+    if region in _NEAR and both:  # a form that covers the whole piece: the other end next (outwards from 1)
+        regions.append((_NEAR["hi" if region == "lo" else "lo"], True))
     scored = []
-    for form in dict.fromkeys(forms):
+    # the shortest first: the first form that is accurate everywhere it is scored (and preferred) is the choice
+    for form in sorted(dict.fromkeys(forms), key=lambda x: (sp.count_ops(x), len(str(x)))):
         counts = []
         for points, reach in regions:
-            ok, bad = attempt(what, lambda: _error(form, points, reach=reach), seconds=10)
+            ok, bad = decide(what, lambda: _error(form, points, reach=reach, var=var), seconds=10)
             counts.append(bad if ok else len(points) + 1)
-        scored.append((0 if prefer is None or prefer(form) else 1, *counts, sp.count_ops(form), len(str(form)),
-                       form))
+        preferred = 0 if prefer is None or prefer(form) else 1
+        if not any(counts) and preferred == 0:
+            return form
+        scored.append((preferred, *counts, sp.count_ops(form), len(str(form)), form))
     return min(scored, key=lambda x: x[:-1])[-1]
 
 
@@ -200,10 +277,10 @@ def _log_u_as_y(e: sp.Expr) -> sp.Expr:
     return e.xreplace({sp.log(U): _Y})
 
 
-def _printed_cse(e: sp.Expr, helpers: set[str], log_u_is_y: bool) -> str:
+def _printed_cse(e: sp.Expr, helpers: set[str], log_u_is_y: bool, names: dict | None = None) -> str:
     """The body of a function of u and x returning e, common subexpressions bound once."""
     bindings, (out,) = sp.cse([apply_rules(_log_u_as_y(e) if log_u_is_y else e)], symbols=sp.numbered_symbols("w"))
-    printer = TorchPrinter(U, "u", {_X: "x", _Y: "y", **{sym: sym.name for sym, _ in bindings}})
+    printer = TorchPrinter(U, "u", {_X: "x", _Y: "y", **(names or {}), **{sym: sym.name for sym, _ in bindings}})
     lines = [f"{sym.name} = {printer.emit(b)}" for sym, b in bindings] + [f"return {printer.emit(out)}"]
     helpers |= printer.helpers
     if printer.branches:
@@ -229,8 +306,9 @@ def _log_max(dtype) -> float:
     return float(y)
 
 
-def _numpy(e: sp.Expr):
-    return sp.lambdify(U, e, "numpy")
+def _numpy(e: sp.Expr, var: sp.Symbol = U):
+    """e as the generated code evaluates it (rules applied), a numpy function of var."""
+    return numpy_function(e, var)
 
 
 def _numpy_map(piece: NumericPiece):
@@ -240,22 +318,29 @@ def _numpy_map(piece: NumericPiece):
     w = hi - lo
 
     def logistic(y):
-        s = 1.0 / (1.0 + np.exp(-y))
-        return np.where(y < 0, lo + w * s, hi - w / (1.0 + np.exp(y))), w * s / (1.0 + np.exp(y))
+        with np.errstate(over="ignore"):
+            s = 1.0 / (1.0 + np.exp(-y))
+            return np.where(y < 0, lo + w * s, hi - w / (1.0 + np.exp(y))), w * s / (1.0 + np.exp(y))
     return logistic
 
 
 def _newton_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.Expr, helpers: set[str],
-                   log_residual: bool = False, per_y: bool = False) -> str:
+                   log_residual: bool = False, per_y: bool = False, distance: str | None = None,
+                   two_sided: tuple | None = None) -> str:
     """def name(y, tau): Newton's correction to y for G(u) = tau, u = map(y): G = f' (direct), log of the gap to
     an end of f''s range (lo), or minus that log (hi); G' = f'' or f''/gap. f' (or the gap) and f'' share their
     common subexpressions (one sqrt(u) for both)."""
     if per_y:  # u = e^y
         value, d2f = _log_u_as_y(value), _log_u_as_y(d2f)
-    bindings, (g, d2) = sp.cse([apply_rules(value), apply_rules(d2f)], symbols=sp.numbered_symbols("w"))
-    printer = TorchPrinter(U, "u", {_Y: "y", **{sym: sym.name for sym, _ in bindings}})
-    lines = [f"{sym.name} = {printer.emit(e)}" for sym, e in bindings]
-    g_text, d2_text = printer.emit(g), printer.emit(d2)
+    exprs = [apply_rules(value), apply_rules(d2f)] + ([apply_rules(e) for e in two_sided[1:]] if two_sided else [])
+    bindings, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("w"))
+    printer = TorchPrinter(U, "u", {_Y: "y", _D: "d", **{sym: sym.name for sym, _ in bindings}})
+    lines = ([distance] if distance else []) + [f"{sym.name} = {printer.emit(e)}" for sym, e in bindings]
+    g_text, d2_text = printer.emit(reduced[0]), printer.emit(reduced[1])
+    if two_sided:  # the near half in d, the far half of the piece in u
+        side = two_sided[0]
+        g_text = f"torch.where({side}, {g_text}, {printer.emit(reduced[2])})"
+        d2_text = f"torch.where({side}, {d2_text}, {printer.emit(reduced[3])})"
     if not per_y:  # d2 is f''(u): times du/dy (per_y: d2 is already f''(u) u, simplified, for u = e^y)
         d2_text = f"({d2_text}) * du"
     helpers |= printer.helpers
@@ -330,39 +415,53 @@ def _newton_slope(d2f: sp.Expr, piece: NumericPiece, f: sp.Expr, df: sp.Expr) ->
     starts = [d2f * U]
     # partial fractions: 1/2 - 1/(u + 1) + 1/(2 u), where the factored (u^2 + 1)/(2 u (u + 1)) overflows
     for step in (sp.factor, _factored_powers, sp.expand, lambda x: sp.apart(sp.expand(x), U)):
-        ok, form = attempt("simplifying f''(u) u", step, d2f * U, seconds=5)
+        ok, form = decide("simplifying f''(u) u", step, d2f * U, seconds=5)
         if ok:
             starts.append(form)
     safe = lambda e: _float32_safe([e], piece, f, df, e)  # noqa: E731
-    forms = [_simplest(e, "simplifying f''(u) u", prefer=safe) for e in starts]
-    return next((e for e in forms if safe(e)), forms[0])
+    return _simplest(d2f * U, "simplifying f''(u) u", prefer=safe, extra=tuple(starts[1:]))
 
 
 def _float32_safe(exprs: list[sp.Expr], piece: NumericPiece, f: sp.Expr, df: sp.Expr,
-                  newton_slope: sp.Expr | None = None) -> bool:
+                  newton_slope: sp.Expr | None = None, form: str | None = None, far: tuple = ()) -> bool:
     """Whether the expressions evaluate in float32 within 1e-4 of float64 (relative, or absolute next to 0) at
-    every u of the piece (a grid of log u from float32's smallest normal to its largest value) where f'(u) and
-    f*(f'(u)) = u f'(u) - f(u) are float32 numbers: where the result fits a float32, no intermediate may
-    overflow ((sqrt(u) - 1)^3 does at u = 5e25, where f*(f'(u)) ~ u^2 already does, and is fine; sqrt(1 + u^2)
-    at u = 2e19, inside the range, is not). Newton's slope may overflow where its value does not fit (the step is
-then 0 and the table's start stands, at |t| ~ 1e38). If one does, the piece is solved in float64 for float32
-inputs too."""
+    every u of the piece (a grid of log u from float32's smallest normal to its largest value, and of the distance
+    to a finite end other than 0) where f'(u) and f*(f'(u)) = u f'(u) - f(u) are float32 numbers: where the result
+    fits a float32, no intermediate may overflow ((sqrt(u) - 1)^3 does at u = 5e25, where f*(f'(u)) ~ u^2 already
+    does, and is fine; sqrt(1 + u^2) at u = 2e19, inside the range, is not). Newton's slope may overflow where its
+    value does not fit (the step is then 0 and the table's start stands, at |t| ~ 1e38). If one does, the piece is
+    solved in float64 for float32 inputs too. An expression in the distance d to the piece's end is evaluated at
+    float32 distances, on the half of a finite piece next to that end when `far` (its other half's expressions,
+    in u) is given."""
     big = float(np.finfo(np.float32).max)
-    lo = max(float(piece.lo), float(np.finfo(np.float32).tiny))
+    tiny = float(np.finfo(np.float32).tiny)
+    lo = max(float(piece.lo), tiny)
     hi = min(float(piece.hi), big)
-    u64 = np.exp(np.linspace(np.log(lo), np.log(hi), 2001)[1:-1])
-    u32 = u64.astype(np.float32)
+    u_grid = np.exp(np.linspace(np.log(lo), np.log(hi), 2001)[1:-1])
+    end = None if form is None else (float(piece.lo) if form == "lo" else float(piece.hi))
+    if end is not None and end != 0 and np.isfinite(end):  # towards a finite end other than 0: its distance
+        width = min(float(piece.hi - piece.lo), big)
+        near = np.exp(np.linspace(np.log(tiny), np.log(width), 2001)[1:-1])
+        u_grid = np.concatenate([u_grid, end + near if form == "lo" else end - near])
+    u32 = u_grid.astype(np.float32)
     u64 = u32.astype(np.float64)
     with np.errstate(all="ignore"):
+        d64 = np.abs(u_grid - end) if end is not None and np.isfinite(end) else u64
         slope = np.asarray(_numpy(df)(u64), dtype=np.float64) * np.ones_like(u64)
         fstar = u64 * slope - np.asarray(_numpy(f)(u64), dtype=np.float64)
-    inside = (np.abs(slope) <= big) & (np.abs(fstar) <= big)
-    for e in exprs:
-        fn = _numpy(e)
+    inside = (np.abs(slope) <= big) & (np.abs(fstar) <= big) & (u64 > float(piece.lo)) & (u64 < float(piece.hi))
+    mid = float(piece.lo + piece.hi) / 2 if far else None
+    near_half = (u64 > mid if form == "hi" else u64 < mid) if far else np.ones_like(u64, dtype=bool)
+    for e, half in [(e, near_half) for e in exprs] + [(e, ~near_half) for e in far]:
+        if _D in e.free_symbols:  # in the distance d to the piece's end: evaluated at float32 distances
+            x32 = d64.astype(np.float32)
+            x64, fn = x32.astype(np.float64), _numpy(e, _D)
+        else:
+            x32, x64, fn = u32, u64, _numpy(e)
         with np.errstate(all="ignore"):
-            a = np.asarray(fn(u64), dtype=np.float64) * np.ones_like(u64)
-            b = np.asarray(fn(u32), dtype=np.float64) * np.ones_like(u64)
-        keep = inside & ((np.abs(a) <= big) if e is newton_slope else True)  # an infinite slope: a zero step
+            a = np.asarray(fn(x64), dtype=np.float64) * np.ones_like(u64)
+            b = np.asarray(fn(x32), dtype=np.float64) * np.ones_like(u64)
+        keep = inside & half & ((np.abs(a) <= big) if e is newton_slope else True)  # an infinite slope: a zero step
         a, b = a[keep], b[keep]
         with np.errstate(all="ignore"):  # inf - inf where a form overflows: a rejection, not a warning
             close = np.isfinite(b) & (np.abs(b - a) <= 1e-4 * np.maximum(np.abs(a), 1.0))
@@ -405,12 +504,17 @@ def _cusp(df, d2f, piece: NumericPiece) -> float | None:
 def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     """The functions and autograd classes of one numeric piece."""
     k = piece.index
-    f = piece.f
-    raw = sp.diff(f, U)
+    raw = sp.diff(piece.f, U)
+    # f in a form that does not overflow before its value does ((u - 1)^2/(u + 2) as u - 4 + 9/(u + 2): the
+    # numerator overflows at u ~ 1e154, where f* ~ 1e155 is still a float64)
+    f = _simplest(piece.f, "simplifying f", prefer=lambda e: _float32_safe([e], piece, piece.f, raw))
     df = _simplest(raw, "simplifying f'", prefer=lambda e: _float32_safe([e], piece, f, raw))
     d2f = _simplest(sp.diff(df, U), "simplifying f''")
     kind, mapping = _map(piece)
-    helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind], "_chunked"}
+    helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind], "_solve_where"}
+    if kind in ("exp", "shifted"):
+        helpers |= {"_beyond_float32", "_past_top"}
+    u_fill = float(piece.lo) + 1.0 if piece.hi == sp.oo else float(piece.lo + piece.hi) / 2  # a u inside the piece
     y_lo, y_hi = _Y_RANGE[kind]
     interval = f"({piece.lo}, {piece.hi})"
     np_map, np_d2f = _numpy_map(piece), _numpy(d2f)
@@ -436,14 +540,18 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     rest_value = None
     if "direct" in piece.forms and not _float32_safe([f], piece, f, df):
         safe = lambda e: _float32_safe([e], piece, f, df)  # noqa: E731
-        rest = _simplest(U * df - f, "simplifying u f'(u) - f(u)", prefer=safe)
+        rest = _simplest(U * df - piece.f, "simplifying u f'(u) - f(u)", prefer=safe)
         if safe(rest):
             rest_value = rest + U * (_X - df)
-    float32_ok = float32_ok and (rest_value is not None or _float32_safe([f], piece, f, df))
+    if "direct" in piece.forms:  # f itself is evaluated only by the direct form's value
+        float32_ok = float32_ok and (rest_value is not None or _float32_safe([f], piece, f, df))
+    np_u = lambda y: np_map(y)[0]  # noqa: E731
     for form in piece.forms:
+        far = None  # (f' - s or s - f', f'') in u for the far half of a finite piece (see _two_sided)
+        tail = None  # the asymptotics of the hi form where u* is past the dtype's range (_tail)
         if form == "direct":
-            g = df
-            np_g = _numpy(df)
+            var, g, d2_near = U, df, d2f
+            np_G_of = _numpy(df)
             index_kind, tau, tau_range = "slog", "x", (-_FLOAT64_MAX, _FLOAT64_MAX)
             value = f"x * u - _piece{k}_f(u)" if rest_value is None else f"_piece{k}_direct_value(x, u, y)"
             if rest_value is not None:
@@ -455,14 +563,47 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
         else:
             s = piece.slope_lo if form == "lo" else piece.slope_hi
             sign = 1 if form == "lo" else -1
-            g = _simplest(sign * (df - s), "simplifying the distance of f' to the end of its range", form)
-            rest = _simplest(s * U - f, "simplifying s u - f(u)", form)
-            float32_ok = float32_ok and _float32_safe([g, rest], piece, f, df)
-            np_gap = _numpy(g)
-            np_g = (lambda gap: (lambda u: np.log(gap(u))))(np_gap) if form == "lo" else \
-                (lambda gap: (lambda u: -np.log(gap(u))))(np_gap)
+            var = _variable(piece, form)
+            # the distance of f' to its end, written in the distance d of u to the piece's end where that end is
+            # finite and not 0 (u - lo or hi - u: f'(2 - d) for |u - 2|^(3/2) is 3 sqrt(d)/2 exactly, where u - 2
+            # rounds to 0), towards u = 0 or oo otherwise
+            region = form if var is U else "lo"
+            what_gap = "simplifying the distance of f' to the end of its range"
+            whole = len(piece.forms) == 1 and kind != "logistic"  # the one form from end to end of the piece
+            g = _simplest(_in_variable(sign * (df - s), piece, form), what_gap, region, var=var, both=whole)
+            d2_near = d2f if var is U else _simplest(_in_variable(d2f, piece, form), "simplifying f''", region,
+                                                     var=var, both=whole)
+            if var is not U and len(piece.forms) == 1 and kind == "logistic":
+                # one anchored form across the whole of a finite piece (0, hi): in d = hi - u it cancels towards
+                # u = 0 (d rounds to hi), so that half is computed in u
+                far = (_simplest(sign * (df - s), what_gap, "lo"), _simplest(d2f, "simplifying f''", "lo"))
+            rest = _simplest(s * U - piece.f, "simplifying s u - f(u)", form if var is U else None,
+                             both=whole and var is U)
+            if form == "hi" and piece.hi == sp.oo:  # in SymPy's own functions (limits, series), not the rules'
+                tail = _tail(sign * (raw - s), s * U - piece.f)
+            float32_ok = float32_ok and _float32_safe([g, d2_near], piece, f, df, d2_near, form=form, far=far or ())
+            rest_ok = _float32_safe([rest], piece, f, df)
+            if not rest_ok and form == "lo" and far is None:
+                # a u - f(u) overflows float32 where f* does not (u log u + (u - 2)^(3/2) at u = 5e25): f*(t) =
+                # (u f'(u) - f(u)) + (c u - u gap(u)) at the root, gap = f'(u) - a = c there, u f' - f simplified
+                safe = lambda e: _float32_safe([e], piece, f, df)  # noqa: E731
+                tangent = _simplest(U * df - piece.f, "simplifying u f'(u) - f(u)", prefer=safe)
+                if safe(tangent):
+                    rest_ok = True
+                    lines += ["", "", f"def _piece{k}_lo_value(x, y):",
+                              f'    """f*(x) at the root y, as (u f\'(u) - f(u)) + (c u - u (f\'(u) - a)), c = e^x."""',
+                              f"    u, du = {mapping}",
+                              *([f"    {_distance_source(piece, kind, form)}"] if var is not U else []),
+                              f"    {_printed_cse(tangent + sp.exp(_X + sp.log(U)) - U * g, helpers, kind == 'exp', {_D: 'd'})}"]
+            float32_ok = float32_ok and rest_ok
+            np_G_of = None
             index_kind = "identity"
             tau, tau_range = ("x", (_LOG_TINY, _LOG_MAX)) if form == "lo" else ("-x", (-_LOG_MAX, -_LOG_TINY))
+            if len(piece.forms) == 2:
+                # each form serves up to the middle of the slope range (branch_call's split): its table stops at
+                # three quarters of it, short of the far end, where its inverse has a log singularity
+                reach = float(np.log(0.75 * float(piece.slope_hi - piece.slope_lo)))
+                tau_range = (tau_range[0], reach) if form == "lo" else (-reach, tau_range[1])
             what = f"f'(u) - ({s})" if form == "lo" else f"{s} - f'(u)"
             lines += ["", "", f"def _piece{k}_{form}_rest(u):",
                       f'    """{s} u - f(u), without cancellation."""',
@@ -470,31 +611,48 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             if form == "lo":
                 doc = f"{what} = c, solved as log({what}) = log c; input log c"
                 value = f"_piece{k}_lo_rest(u) + torch.exp(x + {log_u})"
-                d_value, d_ratio = f"torch.exp(x + {log_u})", f"torch.exp(x) / _piece{k}_d2f(u)"
+                if any(line.startswith(f"def _piece{k}_lo_value(") for line in lines):
+                    value = f"_piece{k}_lo_value(x, y)"
+                d_value, d_ratio = "torch.exp(x + torch.log(u))", f"torch.exp(x) / _piece{k}_d2f(u)"
             else:
                 doc = f"{what} = c, solved as -log({what}) = -log c; input log c"
                 value = f"_piece{k}_hi_rest(u) - torch.exp(x + {log_u})"
-                d_value, d_ratio = f"-torch.exp(x + {log_u})", f"-torch.exp(x) / _piece{k}_d2f(u)"
+                d_value, d_ratio = "-torch.exp(x + torch.log(u))", f"-torch.exp(x) / _piece{k}_d2f(u)"
+                if tail:  # there d u*/d log c = -u/p (u = (A/c)^(1/p)), where c / f''(u) is 0/0 in floating point
+                    d_value = "-torch.exp(x + lu)"
+                    d_ratio = f"torch.where(lu > {min(tail[3], 708.0)!r}, u * {-1 / float(tail[0])!r}, {d_ratio})"
         step_name, solve_name = f"_piece{k}_{form}_delta", f"_piece{k}_{form}_solve"
-        centre = _cusp(np_g, np_d2f, piece) if form == "direct" else None
+        centre = _cusp(np_G_of, np_d2f, piece) if form == "direct" else None
         if centre is not None:
             index_kind = "cusp"
+        np_arg = _numpy_argument(piece, kind, form)
+        side = "y > 0" if form == "hi" else "y < 0"  # the half of a finite piece next to the form's end
+        np_gap, np_d2, np_normal = _numpy_residual(var, g, d2_near, far, np_arg, np_u, form)
+        if form == "direct":
+            np_G = lambda y, G=np_G_of: G(np_u(y))  # noqa: E731
+        else:
+            np_G = (lambda y, gap=np_gap: np.log(gap(y))) if form == "lo" else (lambda y, gap=np_gap: -np.log(gap(y)))
         # Newton on f' itself (cheapest), else on its signed log (f' growing like e^u), else the robust iteration
         for log_residual in ((False, True) if form == "direct" else (False,)):
-            np_step = _numpy_step(np_g, np_d2f, np_map, form, np_gap if form != "direct" else None, log_residual)
-            ok, table = attempt("tabulating the inverse of f'", build, np_g, np_map, np_step, index_kind, tau_range,
-                                (y_lo, y_hi), centre or 0.0, seconds=60)
+            np_step = _numpy_step(np_G, np_d2, np_map, form, np_gap, log_residual)
+            ok, table = decide("tabulating the inverse of f'", build, np_G, lambda y, n=np_normal: (n(y),), np_step,
+                                index_kind, tau_range, (y_lo, y_hi), centre or 0.0, seconds=60)
             if ok:
                 break
         cls = f"_Piece{k}{form.capitalize()}"
-        keep_y = form != "direct" and log_u == "y"  # the backward pass needs log u = y (lo, hi forms)
+        keep_y = False  # the backward pass takes log u again rather than holding y: one tensor less at the peak
+        distance = _distance_source(piece, kind, form) if var is not U else None
+        two_sided = (side, *far) if far else None
         if ok:
             consts, solve = _solve_source(solve_name, table, index_kind, tau, step_name, log_residual)
-            solver = [consts, "", "", _newton_source(step_name, mapping, form, g, slope_y, helpers, log_residual,
-                                                       per_y=kind == "exp"),
+            per_y = kind == "exp" and var is U
+            solver = [consts, "", "", _newton_source(step_name, mapping, form, g, slope_y if per_y else d2_near, helpers,
+                                                       log_residual, per_y=per_y, distance=distance,
+                                                       two_sided=two_sided),
                       "", "", solve]
         else:
-            solver = [_robust_source(solve_name, mapping, form, g, d2f, tau, (y_lo, y_hi), helpers)]
+            solver = [_robust_source(solve_name, mapping, form, g, d2_near, tau, (y_lo, y_hi), helpers,
+                                     distance=distance, two_sided=two_sided)]
         lines += [
             "", "",
             *solver,
@@ -502,37 +660,44 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             f"def _piece{k}_{form}_forward(x):",
             f'    """(f*, u*, y) at x, u* = map(y) the root."""',
             f"    y = {solve_name}(x)",
-            *([f"    # u* beyond the dtype's normal range (a table end) stays finite and non-zero: f(0) = 0 * log 0 would",
-               f"    # be NaN where f*(t) -> -f(0+) is finite, and so would inf - inf at u = inf (the upper end is the",
-               f"    # largest y whose e^y is finite in the dtype)",
-               f"    y = torch.clamp(y, math.log(torch.finfo(x.dtype).tiny), "
-               f"{_log_max(np.float32)!r} if x.dtype == torch.float32 else {_log_max(np.float64)!r})"]
-              if kind == "exp" else []),
+            *_clamp_source(piece, kind),
             f"    u, _ = {mapping}",
             f"    value = {value}",
+            *(_tail_source(tail, kind) if tail else []),
             "    # NaN only where f*(t) overflows (t u - f(u) as inf - inf) or t is NaN: +inf, and NaN again where t is",
             "    # (the last term is 0 unless x is NaN; x = +-inf keeps its value)",
             "    nan = torch.nan_to_num(x, nan=math.nan, posinf=0.0, neginf=0.0).mul_(0.0)",
             "    value = value.nan_to_num_(nan=math.inf, posinf=math.inf, neginf=-math.inf).add_(nan)",
-            f"    return value, u{', y' if keep_y else ''}",
+            f"    return value, u{', lu' if tail else ''}",
             "", "",
             f"class {cls}(torch.autograd.Function):",
             f'    """(f*, u*) on u in {interval}: {doc}. Solved in the input\'s dtype; the backward pass is the',
             '    implicit function theorem (d f*/dt = u*, d u*/dt = 1/f\'\'(u*)), not the iterations."""',
             "",
             "    @staticmethod",
-            "    def forward(ctx, x_in):",
+            "    def forward(ctx, x_in, mask=None):",
             "        ctx.set_materialize_grads(False)  # an output nobody differentiates (the ratio) costs nothing",
             "        x = x_in if x_in.dtype in (torch.float32, torch.float64) else x_in.float()" if float32_ok else
             "        x = x_in.double()  # f's expressions overflow in float32 where u* is a float32 (see _float32_safe)",
-            f"        value, u{', y' if keep_y else ''} = _chunked(_piece{k}_{form}_forward, x)",
-            f"        ctx.save_for_backward(x, u{', y' if keep_y else ''})",
-            "        return value.to(x_in.dtype), u.to(x_in.dtype)",
+            "        # where the branch is not taken: f* = 0 at a u inside the piece (finite backward terms)",
+            f"        value, u{', lu' if tail else ''} = _solve_where(_piece{k}_{form}_forward, x, mask, "
+            f"(0.0, {u_fill!r}{f', {float(np.log(u_fill))!r}' if tail else ''}))",
+            *(["        # roots beyond float32's range (u* at the top of it): those elements again in float64",
+               f"        x, value, u{', lu' if tail else ''} = _beyond_float32(_piece{k}_{form}_forward, x, "
+               f"(value, u{', lu' if tail else ''}))"]
+              if kind in ("exp", "shifted") and float32_ok else []),
+            f"        ctx.save_for_backward(x, {'lu' if tail else 'u'}{', y' if keep_y else ''})",
+            *(["        # u* beyond the dtype's range: the ratio is +inf there (u, clamped, still serves f*'s terms)",
+               "        ratio = torch.where(u >= _past_top(u), math.inf, u)"]
+              if kind in ("exp", "shifted") else ["        ratio = u"]),
+            "        return value.to(x_in.dtype), ratio.to(x_in.dtype)",
             "",
             "    @staticmethod",
             "    @once_differentiable",
             "    def backward(ctx, grad_value, grad_ratio):",
-            f"        x, u{', y' if keep_y else ''} = ctx.saved_tensors",
+            f"        x, {'lu' if tail else 'u'}{', y' if keep_y else ''} = ctx.saved_tensors",
+            *(["        u = torch.exp(lu)" if kind == "exp" else f"        u = torch.exp(lu) + {float(piece.lo)!r}"]
+              if tail else []),
             "        x_in_dtype = grad_value.dtype if grad_value is not None else grad_ratio.dtype",
             "        gv = None if grad_value is None else grad_value.to(x.dtype)",
             "        gr = None if grad_ratio is None else grad_ratio.to(x.dtype)",
@@ -541,28 +706,132 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             f"        grad = None if gv is None else gv * ({d_value})",
             f"        if gr is not None:",
             f"            ratio = torch.where(gr == 0, torch.zeros_like(gr), gr * ({d_ratio}))",
+            *([f"            ratio = torch.where((u < _past_top(u)) | (gr == 0), ratio, "
+               f"gr * {'-' if form == 'hi' else ''}math.inf)  # past the range: the slope too"]
+              if kind in ("exp", "shifted") else []),
             f"            grad = ratio if grad is None else grad + ratio",
-            "        return None if grad is None else grad.to(x_in_dtype)",
+            "        return None if grad is None else grad.to(x_in_dtype), None",
             "", "",
-            f"def _piece{k}_{form}(x):",
-            f"    return {cls}.apply(x)[0]",
+            f"def _piece{k}_{form}(x, mask=None):",
+            f"    return {cls}.apply(x, mask)[0]",
             "", "",
-            f"def _piece{k}_{form}_ratio(x):",
-            f"    return {cls}.apply(x)[1]",
+            f"def _piece{k}_{form}_ratio(x, mask=None):",
+            f"    return {cls}.apply(x, mask)[1]",
         ]
     return "\n".join(lines)
 
 
+_W = sp.Symbol("w", positive=True)
+
+
+def _tail(gap: sp.Expr, rest: sp.Expr):
+    """(p, log A, R) for a hi form on (lo, oo) whose f* grows without bound at b = f'(oo): b - f'(u) = A u^-p (1 +
+    o(1)) and b u - f(u) = R(log u) + o(1) as u -> oo, R from the series at u = oo (the 5/2-weighted GAN f: p = 1,
+    A = 5/2, R(y) = 5/2 y + 5/2). Past the dtype's range of u, where those o(1) are below e^-700, the root is then
+    y = (log A - log c)/p and f* = R(y) - c e^y: the values of f* there (5/2 log(1/c) ~ 2500 at c = e^-1000) need no
+    u at all. None where the asymptotics are not of that form, or f*(b) is finite (u* = oo at b, f* its limit)."""
+    import mpmath
+
+    from ...derivation.numeric import mp_function
+
+    def find():
+        p = -sp.limit(sp.log(gap) / sp.log(U), U, sp.oo)
+        if not (p.is_Rational and p > 0):
+            return None
+        a = sp.limit(gap * U**p, U, sp.oo)
+        if not (a.is_finite and a.is_positive):
+            return None
+        series = sp.series(rest.subs(U, 1 / _W), _W, 0, 1).removeO()
+        r = sp.expand(sp.expand_log(sp.powsimp(sp.powdenest(series.subs(_W, sp.exp(-_Y)), force=True)), force=True))
+        if r.has(_W, sp.Order) or r.free_symbols - {_Y}:
+            return None
+        return p, a, r
+
+    ok, found = decide("the asymptotics of b - f'(u) and b u - f(u) at u = oo", find)
+    if not ok or found is None:
+        return None
+    p, a, r = found
+    gap_fn, rest_fn, r_fn = mp_function(gap, U), mp_function(rest, U), mp_function(r, _Y)
+
+    def close(k: int) -> bool:
+        """Whether at u = 10^k the asymptotic forms agree with the exact ones to 1e-18 (with the digits that b u -
+        f(u) loses to cancellation carried)."""
+        with mpmath.workdps(60 + 2 * k):
+            u = mpmath.mpf(10) ** k
+            return abs(mpmath.log(gap_fn(u)) - (mpmath.log(to_mp(a)) - to_mp(p) * mpmath.log(u))) <= \
+                mpmath.mpf(10) ** -18 and abs(rest_fn(u) - r_fn(mpmath.log(u))) <= mpmath.mpf(10) ** -18 * (1 + abs(rest_fn(u)))
+
+    # from where on (u = 10^k) the asymptotic forms are exact to float64, checked out to 10^300
+    start = next((k for k in (20, 40, 80, 150) if all(close(j) for j in (k, 2 * k, 300) if j <= 300)), None)
+    if start is None:
+        return None
+    return p, sp.log(a), r, float(start * np.log(10.0))
+
+
+def to_mp(e):
+    import mpmath
+
+    return mpmath.mpf(sp.N(e, 60))
+
+
+def _tail_source(tail, kind: str) -> list[str]:
+    """Lines of a hi form's forward pass for inputs whose root lies past the dtype's range of u (see _tail)."""
+    p, log_a, r, start = tail
+    printer = TorchPrinter(_Y, "y_tail")
+    r_text = printer.emit(apply_rules(r))
+    return [
+        f"    # from u = e^{start:.1f} on, b - f'(u) = A u^-p and b u - f(u) = R(log u) to float64's precision: there the",
+        f"    # root's log u is (log A - log c)/p and f* = R(log u) - c u, with no u (p = {p}, R(y) = {r}), which may lie",
+        "    # past the dtype's range where f* does not",
+        "    lu = y" if kind == "exp" else "    lu = torch.log(u)",
+        f"    y_tail = ({constant(log_a)!r} - x) * {constant(1 / p)!r}",
+        f"    tail = y_tail > {min(start, 708.0)!r}",
+        "    if getattr(torch.compiler, 'is_compiling', lambda: False)() or bool(tail.any()):",
+        f"        value = torch.where(tail, {r_text} - torch.exp(x + y_tail), value)",
+        "        lu = torch.where(tail, y_tail, lu)",
+        "        u = torch.where(tail, torch.exp(y_tail), u)",
+    ]
+
+
+def constant(e) -> float:
+    from .printer import constant_value
+
+    return constant_value(sp.sympify(e))
+
+
+def _clamp_source(piece: NumericPiece, kind: str) -> list[str]:
+    """Lines clamping the root y so that u* stays a normal, finite number of the dtype: where the piece reaches
+    u = 0 (e^y, or hi sigmoid(y) on (0, hi)), f(0) = 0 * log 0 would be NaN where f*(t) -> -f(0+) is finite; where
+    it reaches u = oo, inf - inf (the upper end is the largest y whose e^y is finite in the dtype)."""
+    lower = upper = None
+    if kind == "exp" or (kind == "logistic" and piece.lo == 0):
+        shift = "" if kind == "exp" else f" - {float(np.log(float(piece.hi)))!r}"
+        lower = f"math.log(torch.finfo(x.dtype).tiny){shift}"
+    if kind in ("exp", "shifted"):
+        upper = f"{_log_max(np.float32)!r} if x.dtype == torch.float32 else {_log_max(np.float64)!r}"
+    if lower is None and upper is None:
+        return []
+    return ["    # u* beyond the dtype's normal range (a table end) stays finite and non-zero",
+            f"    y = torch.clamp(y, {lower or 'None'}, {upper or 'None'})" if lower and upper else
+            f"    y = torch.clamp(y, min={lower})" if lower else f"    y = torch.clamp(y, max={upper})"]
+
+
 def _robust_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.Expr, tau: str,
-                   y_range: tuple[float, float], helpers: set[str]) -> str:
+                   y_range: tuple[float, float], helpers: set[str], distance: str | None = None,
+                   two_sided: tuple | None = None) -> str:
     """def name(x) where no table reaches float64 resolution within 4 Newton steps (f' growing like e^(e^y),
     say): a 64-step bracketed Newton iteration (runtime._bracketed_newton) in float64, on asinh(f'(u)) or the log
     of the gap to an end of f''s range."""
     helpers.add("_bracketed_newton")
-    bindings, (g, d2) = sp.cse([apply_rules(value), apply_rules(d2f)], symbols=sp.numbered_symbols("w"))
-    printer = TorchPrinter(U, "u", {sym: sym.name for sym, _ in bindings})
-    body = [f"{sym.name} = {printer.emit(e)}" for sym, e in bindings] + [f"s = {printer.emit(g)}"]
-    d2_text = printer.emit(d2)
+    exprs = [apply_rules(value), apply_rules(d2f)] + ([apply_rules(e) for e in two_sided[1:]] if two_sided else [])
+    bindings, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("w"))
+    printer = TorchPrinter(U, "u", {_D: "d", **{sym: sym.name for sym, _ in bindings}})
+    g_text, d2_text = printer.emit(reduced[0]), printer.emit(reduced[1])
+    if two_sided:
+        g_text = f"torch.where({two_sided[0]}, {g_text}, {printer.emit(reduced[2])})"
+        d2_text = f"torch.where({two_sided[0]}, {d2_text}, {printer.emit(reduced[3])})"
+    body = ([distance] if distance else []) + [f"{sym.name} = {printer.emit(e)}" for sym, e in bindings] + \
+        [f"s = {g_text}"]
     helpers |= printer.helpers
     if form == "direct":
         ret, target = f"torch.asinh(s), ({d2_text}) / torch.hypot(torch.ones_like(s), s) * du", "torch.asinh(tau)"
@@ -584,20 +853,80 @@ _LOG_MAX = float(np.log(np.finfo(np.float64).max))
 _LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
 
 
+def _numpy_residual(var, g, d2, far, argument, u_of_y, form: str):
+    """(gap(y), f''(y), normal(y)) in numpy float64, as the generated code computes them: in the form's variable
+    (argument(y)), or on a finite piece's far half in u (far); normal(y) is the variable that must be a normal
+    float for a root to count."""
+    gap_near, d2_near = _numpy(g, var), _numpy(d2, var)
+    if far is None:
+        return (lambda y: gap_near(argument(y))), (lambda y: d2_near(argument(y))), argument
+    gap_far, d2_far = _numpy(far[0]), _numpy(far[1])
+    near = (lambda y: y > 0) if form == "hi" else (lambda y: y < 0)
+
+    def pick(a, b):
+        def fn(y):
+            with np.errstate(all="ignore"):
+                return np.where(near(y), a(argument(y)), b(u_of_y(y)))
+        return fn
+    return pick(gap_near, gap_far), pick(d2_near, d2_far), lambda y: np.where(near(y), argument(y), u_of_y(y))
+
+
 def _numpy_step(G, d2f, mapping, form: str, gap, log_residual: bool = False):
-    """Newton's correction in numpy, as the generated _delta function computes it."""
+    """Newton's correction in numpy, as the generated _delta function computes it (G, d2f and gap take y)."""
     def step(y, tau):
         with np.errstate(all="ignore"):
-            u, du = mapping(y)
+            _, du = mapping(y)
             if form == "direct" and not log_residual:
-                return (G(u) - tau) / (d2f(u) * du)
+                return (G(y) - tau) / (d2f(y) * du)
             if form == "direct":
-                g = G(u)
+                g = G(y)
                 return (np.copysign(np.log1p(np.abs(g)), g) - np.copysign(np.log1p(np.abs(tau)), tau)) * \
-                    (1.0 + np.abs(g)) / (d2f(u) * du)
-            g = gap(u)
-            return (G(u) - tau) * g / (d2f(u) * du)
+                    (1.0 + np.abs(g)) / (d2f(y) * du)
+            return (G(y) - tau) * gap(y) / (d2f(y) * du)
     return step
+
+
+_D = sp.Symbol("d", positive=True)  # the distance u - lo or hi - u of u to a finite end of its piece (not 0, oo)
+
+
+def _variable(piece: NumericPiece, form: str) -> sp.Symbol:
+    """The variable an anchored form's residual is written in: the distance to the piece's end it is anchored at,
+    where that end is finite and not 0 (u itself is that distance at 0, and grows towards oo)."""
+    if form == "lo" and piece.lo != 0:
+        return _D
+    if form == "hi" and piece.hi != sp.oo:
+        return _D
+    return U
+
+
+def _in_variable(e: sp.Expr, piece: NumericPiece, form: str) -> sp.Expr:
+    var = _variable(piece, form)
+    if var is U:
+        return e
+    return e.xreplace({U: piece.lo + _D}) if form == "lo" else e.xreplace({U: piece.hi - _D})
+
+
+def _distance_source(piece: NumericPiece, kind: str, form: str) -> str:
+    """The line computing d (the distance to the piece's end) from y, after `u, du = map(y)`: e^y itself on
+    (lo, oo), (hi - lo) sigmoid(+-y) on (lo, hi), never a difference of u and the end."""
+    if kind == "shifted":
+        return "d = du"
+    return f"d = torch.sigmoid({'y' if form == 'lo' else '-y'}) * {float(piece.hi - piece.lo)!r}"
+
+
+def _numpy_argument(piece: NumericPiece, kind: str, form: str):
+    """y -> the form's variable in numpy float64 (u, or the distance d as _distance_source computes it)."""
+    mapping = _numpy_map(piece)
+    if form == "direct" or _variable(piece, form) is U:
+        return lambda y: mapping(y)[0]
+    if kind == "shifted":
+        return np.exp
+    w = float(piece.hi - piece.lo)
+    sign = 1.0 if form == "lo" else -1.0
+    def distance(y):
+        with np.errstate(over="ignore"):
+            return w / (1.0 + np.exp(-sign * y))
+    return distance
 
 
 def branch_call(piece: NumericPiece, t: sp.Expr, log_c: dict[str, sp.Expr], *, ratio: bool = False,

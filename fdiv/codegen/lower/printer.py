@@ -12,9 +12,37 @@ from ...errors import DerivationError
 
 HELPERS = {"softplus": "_softplus", "log_softplus": "_log_softplus", "log1mexp": "_log1mexp",
            "wright_omega": "_wright_omega", "log_wright_omega": "_log_wright_omega",
-           "log1mexp_ratio": "_log1mexp_ratio"}
+           "log1mexp_ratio": "_log1mexp_ratio", "log1mexp_softplus": "_log1mexp_softplus"}
 TORCH = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh", "sqrt": "torch.sqrt", "Abs": "torch.abs",
          "sign": "torch.sign", "log1p": "torch.log1p", "expm1": "torch.expm1", "sigmoid": "torch.sigmoid"}
+
+
+# The helpers' definitions, for a constant subexpression that holds one (its value is printed, never a call)
+_DEFINITIONS = {
+    "softplus": lambda x: sp.log(1 + sp.exp(x)), "log_softplus": lambda x: sp.log(sp.log(1 + sp.exp(x))),
+    "log1p": lambda x: sp.log(1 + x), "expm1": lambda x: sp.exp(x) - 1, "log1mexp": lambda x: sp.log(1 - sp.exp(x)),
+    "wright_omega": lambda x: sp.LambertW(sp.exp(x)), "log_wright_omega": lambda x, w: sp.log(w),
+    "log1mexp_ratio": lambda x: sp.log((1 - sp.exp(-x)) / x), "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
+    "log1mexp_softplus": lambda x, k: sp.log(1 - sp.exp(-k * sp.log(1 + sp.exp(x)))),
+}
+
+
+def constant_value(e: sp.Expr) -> float:
+    """A constant as the double nearest its exact value (40 digits); DerivationError where it is not a real
+    number ((-1)**(1/3) is SymPy's principal, complex root: a closed form written with it is not printed)."""
+    try:
+        return float(e)  # SymPy's own rounding where it can evaluate e
+    except TypeError:
+        pass
+    e = e.replace(lambda x: isinstance(x, sp.core.function.AppliedUndef) and x.func.__name__ in _DEFINITIONS,
+                  lambda x: _DEFINITIONS[x.func.__name__](*x.args))
+    if e.has(sp.zoo, sp.nan) or e.free_symbols:
+        raise DerivationError(f"expression is not a real constant: {e}")
+    value = sp.N(e, 40)
+    re, im = value.as_real_imag()
+    if not (re.is_Number and im.is_Number) or abs(im) > sp.Float(10) ** -30 * (1 + abs(re)):
+        raise DerivationError(f"expression is not real: {e}")
+    return float(re)
 
 
 class TorchPrinter:
@@ -24,13 +52,17 @@ class TorchPrinter:
         self.local_names = local_names or {}  # symbols bound to local variables (common subexpressions)
         self.helpers: set[str] = set()
         self.branches: list[str] = []  # assignments a Piecewise needs before the returned expression
+        self.mask: str | None = None  # the name of the boolean mask of the Piecewise branch being printed
 
     def doprint(self, expr: sp.Expr) -> str:
         return self.emit(expr)
 
     def emit(self, e: sp.Expr) -> str:
-        if isinstance(e, sp.Expr) and e.is_number and not e.has(sp.zoo, sp.nan) and not isinstance(e, sp.Number):
-            value = complex(e.evalf(30))
+        if isinstance(e, sp.Expr) and not e.free_symbols and not isinstance(e, sp.Number) and e.args:
+            try:
+                value = complex(e.evalf(30))
+            except TypeError:  # a helper's call (no evalf): its definition's value
+                value = complex(constant_value(e))
             if value.imag != 0:
                 raise DerivationError(f"expression is not real: {e}")
             return repr(value.real)  # a constant such as log(2): one correctly rounded literal
@@ -45,7 +77,9 @@ class TorchPrinter:
         if name in TORCH:
             return f"{TORCH[name]}({self.emit(e.args[0])})"
         if name.startswith("_piece") and name.isidentifier():  # generated solver code (lower.numeric)
-            return f"{name}({self.emit(e.args[0])})"
+            # inside a branch of a Piecewise, the solve runs only where the branch holds (eager mode)
+            mask = f", {self.mask}" if self.mask else ""
+            return f"{name}({self.emit(e.args[0])}{mask})"
         raise DerivationError(f"cannot lower {name} to torch (in {e})")
 
     # atoms
@@ -61,10 +95,10 @@ class TorchPrinter:
             return "math.inf" if e == sp.oo else "-math.inf"
         if e.has(sp.zoo, sp.nan):
             raise DerivationError("expression is undefined (zoo or nan)")
-        return repr(float(e))
+        return repr(constant_value(e))
 
     def _print_NumberSymbol(self, e):
-        return repr(float(e))
+        return repr(constant_value(e))
 
     def _print_Infinity(self, e):
         return "math.inf"
@@ -78,7 +112,7 @@ class TorchPrinter:
 
     def _print_Add(self, e):
         if self._constant(e):
-            return repr(float(e))
+            return repr(constant_value(e))
         const = sum((a for a in e.args if self._constant(a)), sp.S.Zero)
         terms = sorted((a for a in e.args if not self._constant(a)), key=sp.default_sort_key)
         positive = [t for t in terms if not t.could_extract_minus_sign()]
@@ -86,7 +120,7 @@ class TorchPrinter:
             terms.remove(positive[0])
             terms.insert(0, positive[0])
         if const != 0:
-            terms.append(sp.Float(float(const)))
+            terms.append(sp.Float(constant_value(const)))
         out = self.emit(terms[0])
         for t in terms[1:]:
             if t.could_extract_minus_sign():
@@ -103,7 +137,7 @@ class TorchPrinter:
 
     def _print_Mul(self, e):
         if self._constant(e):
-            return repr(float(e))
+            return repr(constant_value(e))
         coeff = e.as_coeff_Mul()[0]
         if e.could_extract_minus_sign() and not (coeff.is_Number and coeff < 0 and coeff != -1):
             return f"-{self._wrap(-e, sp.Mul)}" if not (-e).is_Add else f"-({self.emit(-e)})"
@@ -139,7 +173,7 @@ class TorchPrinter:
     def _print_Pow(self, e):
         base, power = e.args
         if self._constant(e):
-            return repr(float(e))
+            return repr(constant_value(e))
         if power == sp.Rational(1, 2):
             return f"torch.sqrt({self._radicand(base)})"
         if power == -1:
@@ -161,7 +195,7 @@ class TorchPrinter:
             return f"{whole} * torch.sqrt({root})" if power > 0 else f"torch.rsqrt({root}) / ({whole})"
         if power.is_Number:
             text = self._radicand(base)
-            return f"{'(' + text + ')' if base.is_Add or base.is_Mul or base.is_Pow else text} ** {float(power)!r}"
+            return f"{'(' + text + ')' if base.is_Add or base.is_Mul or base.is_Pow else text} ** {constant_value(power)!r}"
         if base == sp.E:
             return f"torch.exp({self.emit(power)})"
         return f"{self._wrap(base, sp.Pow)} ** {self._wrap(power, sp.Pow)}"
@@ -175,7 +209,8 @@ class TorchPrinter:
         inside it the variable is replaced by a safe interior point wherever the branch is not taken."""
         pieces = list(e.args)
         bounds = [self._upper(c) for _, c in pieces]
-        ops = ["<=" if isinstance(c, sp.LessThan) else "<" for _, c in pieces]
+        # Eq(x, k): a closed point after a branch x < k (a kink at a C1 breakpoint), i.e. x <= k in order
+        ops = ["<=" if isinstance(c, (sp.LessThan, sp.Eq)) else "<" for _, c in pieces]
         x = self.var.name
         out = None
         for i in range(len(pieces) - 1, -1, -1):
@@ -183,13 +218,14 @@ class TorchPrinter:
             hi = (bounds[i], ops[i]) if bounds[i] is not None else None
             lo = (bounds[i - 1], ">" if ops[i - 1] == "<=" else ">=") if i > 0 else None
             safe = self._safe(expr, lo, hi)
-            out = safe if out is None else f"torch.where({x} {ops[i]} {float(bounds[i])!r}, {safe}, {out})"
+            out = safe if out is None else f"torch.where({x} {ops[i]} {constant_value(bounds[i])!r}, {safe}, {out})"
         return out
 
     def _upper(self, cond) -> sp.Expr | None:
         if cond is sp.true:
             return None
-        if isinstance(cond, (sp.LessThan, sp.StrictLessThan)) and cond.lhs == self.var and not cond.rhs.free_symbols:
+        if isinstance(cond, (sp.LessThan, sp.StrictLessThan, sp.Eq)) and cond.lhs == self.var and \
+                not cond.rhs.free_symbols:
             return cond.rhs
         raise DerivationError(f"cannot lower the condition {cond}")
 
@@ -202,16 +238,22 @@ class TorchPrinter:
             return f"torch.full_like({x}, {self.emit(expr)})"
         if lo is None and hi is None:
             return self.emit(expr)
+        lo_v = None if lo is None else constant_value(lo[0])
+        hi_v = None if hi is None else constant_value(hi[0])
         if lo is None:
-            point, mask = float(hi[0]) - 1, f"{x} {hi[1]} {float(hi[0])!r}"
+            point, mask = hi_v - 1, f"{x} {hi[1]} {hi_v!r}"
         elif hi is None:
-            point, mask = float(lo[0]) + 1, f"{x} {lo[1]} {float(lo[0])!r}"
+            point, mask = lo_v + 1, f"{x} {lo[1]} {lo_v!r}"
         else:
-            point = (float(lo[0]) + float(hi[0])) / 2
-            mask = f"({x} {lo[1]} {float(lo[0])!r}) & ({x} {hi[1]} {float(hi[0])!r})"
+            point = (lo_v + hi_v) / 2
+            mask = f"({x} {lo[1]} {lo_v!r}) & ({x} {hi[1]} {hi_v!r})"
         name = f"{x}_{len(self.branches)}"
-        self.branches.append(f"{name} = torch.where({mask}, {x}, torch.full_like({x}, {point!r}))")
         inner = TorchPrinter(self.var, name)
+        if any(getattr(a.func, "__name__", "").startswith("_piece") for a in expr.atoms(sp.Function)):
+            inner.mask = f"m{name}"  # a numeric solve: given the mask, it solves only where its branch holds
+            self.branches.append(f"{inner.mask} = {mask}")
+            mask = inner.mask
+        self.branches.append(f"{name} = torch.where({mask}, {x}, torch.full_like({x}, {point!r}))")
         text = inner.emit(expr)
         self.helpers |= inner.helpers
         return text

@@ -17,6 +17,14 @@ wright_omega = sp.Function("wright_omega")
 log_wright_omega = sp.Function("log_wright_omega")
 log1mexp_ratio = sp.Function("log1mexp_ratio")  # x >= 0 -> log((1 - e^-x)/x), finite and smooth down to x = 0  # (x, omega(x)) -> log omega(x), see rule_log_wright_omega
 sigmoid = sp.Function("sigmoid")
+log1mexp_softplus = sp.Function("log1mexp_softplus")  # (x, k) -> log(1 - e^(-k softplus(x))), k > 0, for every x
+
+
+def _replace(expr: sp.Expr, match, repl) -> sp.Expr:
+    """expr.replace(match, repl) on the subexpressions that hold a variable: a constant is printed as one correctly
+    rounded literal, never as a helper call (expm1(-1) in a branch's bound would be a call the printer cannot
+    evaluate)."""
+    return expr.replace(lambda e: bool(e.free_symbols) and match(e), repl)
 
 
 def _is_exp(e: sp.Expr) -> bool:
@@ -33,7 +41,7 @@ def rule_softplus(expr: sp.Expr) -> sp.Expr:
         x = next(a for a in e.args[0].args if _is_exp(a)).args[0]
         return softplus(x)
 
-    return expr.replace(match, repl)
+    return _replace(expr, match, repl)
 
 
 def rule_log1mexp(expr: sp.Expr) -> sp.Expr:
@@ -48,7 +56,7 @@ def rule_log1mexp(expr: sp.Expr) -> sp.Expr:
         other = next(a for a in e.args[0].args if a != 1)
         return log1mexp((-other).args[0])
 
-    return expr.replace(match, repl)
+    return _replace(expr, match, repl)
 
 
 def rule_log_reciprocal(expr: sp.Expr) -> sp.Expr:
@@ -69,7 +77,7 @@ def rule_log_reciprocal(expr: sp.Expr) -> sp.Expr:
         c, base, _ = split(e)
         return sp.log(abs(c)) - sp.log(sp.sign(c) * base)
 
-    return expr.replace(match, repl)
+    return _replace(expr, match, repl)
 
 
 def rule_log_const_minus_exp(expr: sp.Expr) -> sp.Expr:
@@ -85,7 +93,7 @@ def rule_log_const_minus_exp(expr: sp.Expr) -> sp.Expr:
             return c, k, ex.args[0]
         return None
 
-    return expr.replace(lambda e: isinstance(e, sp.log) and parts(e) is not None,
+    return _replace(expr, lambda e: isinstance(e, sp.log) and parts(e) is not None,
                         lambda e: (lambda c, k, x: sp.log(c) + sp.log(1 - sp.exp(x + sp.log(k / c), evaluate=False)))(*parts(e)))
 
 
@@ -99,7 +107,7 @@ def rule_expm1(expr: sp.Expr) -> sp.Expr:
         rest = [a for a in e.args if a is not ex and a != -1]
         return sp.Add(expm1(ex.args[0]), *rest)
 
-    return expr.replace(match, repl)
+    return _replace(expr, match, repl)
 
 
 def rule_expm1_scaled(expr: sp.Expr) -> sp.Expr:
@@ -113,13 +121,30 @@ def rule_expm1_scaled(expr: sp.Expr) -> sp.Expr:
             return k, ex.args[0]
         return None
 
-    return expr.replace(lambda e: parts(e) is not None, lambda e: parts(e)[0] * expm1(parts(e)[1]))
+    return _replace(expr, lambda e: parts(e) is not None, lambda e: parts(e)[0] * expm1(parts(e)[1]))
+
+
+def rule_reciprocal_expm1_softplus(expr: sp.Expr) -> sp.Expr:
+    """1/expm1(k softplus(x)) -> exp(-(log k + log_softplus(x) + z + log1mexp_ratio(z))), z = k softplus(x), k > 0:
+    the same number (expm1(z) = z e^z (1 - e^-z)/z), computed in log space, so neither the value (2.5 e^v for the GAN
+    f weighted by 5/2 at v = 505) nor its gradient passes through expm1(z)^2, which underflows."""
+    def parts(e):
+        if not (e.is_Pow and e.exp == -1 and e.base.func == expm1):
+            return None
+        k, s_ = e.base.args[0].as_coeff_Mul()
+        return (k, s_) if s_.func == softplus and k.is_positive else None
+
+    def repl(e):
+        k, s_ = parts(e)
+        return sp.exp(-(sp.log(k) + log_softplus(s_.args[0]) + k * s_ + log1mexp_ratio(k * s_)))
+
+    return _replace(expr, lambda e: parts(e) is not None, repl)
 
 
 def rule_reciprocal_expm1(expr: sp.Expr) -> sp.Expr:
     """1/expm1(x) -> e^-x / (-expm1(-x)): the same number, but for large x its gradient is e^-x/(1 - e^-x)^2
     rather than e^x/expm1(x)^2 = inf/inf = NaN."""
-    return expr.replace(lambda e: e.is_Pow and e.exp == -1 and e.base.func == expm1,
+    return _replace(expr, lambda e: e.is_Pow and e.exp == -1 and e.base.func == expm1,
                         lambda e: sp.exp(-e.base.args[0]) / (-expm1(-e.base.args[0])))
 
 
@@ -131,7 +156,7 @@ def rule_log1p(expr: sp.Expr) -> sp.Expr:
     def repl(e):
         return log1p(e.args[0] - 1)
 
-    return expr.replace(match, repl)
+    return _replace(expr, match, repl)
 
 
 def rule_log_softplus(expr: sp.Expr) -> sp.Expr:
@@ -140,9 +165,9 @@ def rule_log_softplus(expr: sp.Expr) -> sp.Expr:
     gradient through 1/sqrt(0) once softplus underflows. A power p >= 1 stays a power: its slope p s^(p-1) is
     finite at s = 0, and s^p is one kernel, accurate to an ulp where exp(p log s) multiplies the rounding of
     log s by |p log s|."""
-    expr = expr.replace(lambda e: isinstance(e, sp.log) and e.args[0].func == softplus,
+    expr = _replace(expr, lambda e: isinstance(e, sp.log) and e.args[0].func == softplus,
                         lambda e: log_softplus(e.args[0].args[0]))
-    return expr.replace(lambda e: e.is_Pow and e.base.func == softplus and not (e.exp.is_number and e.exp >= 1),
+    return _replace(expr, lambda e: e.is_Pow and e.base.func == softplus and not (e.exp.is_number and e.exp >= 1),
                         lambda e: sp.exp(e.exp * log_softplus(e.base.args[0])))
 
 
@@ -150,20 +175,34 @@ def rule_wright_omega(expr: sp.Expr) -> sp.Expr:
     """W(e^x) -> omega(x), then omega(x) = x - log omega(x) where that cancels terms (Jeffrey: v + omega(1 - v)
     loses all digits for v << 0; 1 - log omega(1 - v) keeps them)."""
     def exp_form(z):
-        """z = a e^x with a > 0 constant -> x + log a (so W(z) = omega(x + log a)), else None."""
-        coeff, rest = z.as_coeff_Mul() if z.is_Mul else (sp.S.One, z)
-        if _is_exp(rest) and coeff.is_positive:
-            return rest.args[0] + sp.log(coeff)
-        return None
+        """z = a e^x1 e^x2 ... with a > 0 constant (6 e^6 e^s) -> x1 + x2 + ... + log a (so W(z) = omega(x + log a)),
+        else None."""
+        if not z.free_symbols:
+            return None
+        const, rest = z.as_independent(*z.free_symbols, as_Add=False)
+        exponents = []
+        for factor in sp.Mul.make_args(rest):
+            base, power = factor.as_base_exp()
+            if _is_exp(factor):
+                exponents.append(factor.args[0])
+            elif _is_exp(base) and not power.free_symbols:
+                exponents.append(base.args[0] * power)
+            elif base == sp.E:
+                exponents.append(power)
+            else:
+                return None
+        if not exponents or not sp.sympify(const).is_positive:
+            return None
+        return sp.Add(*exponents) + sp.expand_log(sp.log(const), force=True)
 
-    expr = expr.replace(lambda e: isinstance(e, sp.LambertW) and exp_form(e.args[0]) is not None,
+    expr = _replace(expr, lambda e: isinstance(e, sp.LambertW) and exp_form(e.args[0]) is not None,
                         lambda e: wright_omega(exp_form(e.args[0])))
     for w in [a for a in expr.args if a.func == wright_omega] if expr.is_Add else []:
         candidate = sp.expand(expr - w + (w.args[0] - sp.log(w)))
         if len(candidate.args) < len(expr.args):  # the substitution cancelled terms
             expr = candidate
     # 1/omega(x) = exp(omega(x) - x) exactly (omega e^omega = e^x): its gradient never squares a tiny omega
-    return expr.replace(lambda e: e.is_Pow and e.base.func == wright_omega and e.exp == -1,
+    return _replace(expr, lambda e: e.is_Pow and e.base.func == wright_omega and e.exp == -1,
                         lambda e: sp.exp(e.base - e.base.args[0]))
 
 
@@ -183,7 +222,7 @@ def rule_expm1_softplus(expr: sp.Expr) -> sp.Expr:
         tail = sp.Add(*[sp.exp(-m * s_) for m in range(1, int(k))])
         return sp.exp(x + (k - 1) * s_ + (log1p(tail) if tail != 0 else 0))
 
-    return expr.replace(match, repl)
+    return _replace(expr, match, repl)
 
 
 def rule_exp_coefficient(expr: sp.Expr) -> sp.Expr:
@@ -199,18 +238,37 @@ def rule_exp_coefficient(expr: sp.Expr) -> sp.Expr:
         c, rest = e.as_coeff_Mul()
         return sp.exp(rest.args[0] + sp.log(c), evaluate=False)  # evaluated, SymPy would give back c e^z
 
-    return expr.replace(match, repl)
+    return _replace(expr, match, repl)
 
 
 def rule_log_wright_omega(expr: sp.Expr) -> sp.Expr:
     """log(omega(x)) -> log_wright_omega(x, omega(x)) = x - omega(x) where omega is small, log omega elsewhere:
     once omega(x) underflows (Jeffrey's f* at t > 745), log omega is -inf and its gradient inf * 0 = NaN."""
-    return expr.replace(lambda e: isinstance(e, sp.log) and e.args[0].func == wright_omega,
+    return _replace(expr, lambda e: isinstance(e, sp.log) and e.args[0].func == wright_omega,
                         lambda e: log_wright_omega(e.args[0].args[0], e.args[0]))
 
 
-RULES = (rule_wright_omega, rule_log_reciprocal, rule_log_const_minus_exp, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1_scaled, rule_expm1, rule_expm1_softplus,
-         rule_reciprocal_expm1, rule_log1p, rule_exp_coefficient, rule_log_wright_omega)
+def rule_log_power(expr: sp.Expr) -> sp.Expr:
+    """log(b**e) -> e log(b) for an exponent e that varies or is not an even integer: b**e > 0 wherever the log is
+    real, so b > 0 there, and the power overflows long before its log does (log((1 - e t)**(1/e - t)) and
+    log((1/(1 - e^(2t/5)))**(5/2)) from simplifications that combined the logs)."""
+    return _replace(expr, lambda e: isinstance(e, sp.log) and e.args[0].is_Pow and not e.args[0].exp.is_even,
+                    lambda e: e.args[0].exp * sp.log(e.args[0].base))
+
+
+def rule_log_exp(expr: sp.Expr) -> sp.Expr:
+    """log(e^x) -> x and log(k e^x) -> log k + x (k > 0 constant): every lowered expression is real, and e^x
+    underflows to 0 long before x is large (log(exp(-softplus(2 v))) from 1 - tanh(v) = 2 e^-softplus(2v))."""
+    def parts(e):
+        k, rest = e.args[0].as_independent(*e.args[0].free_symbols, as_Add=False) if e.args[0].is_Mul else (1, e.args[0])
+        return (k, rest.args[0]) if _is_exp(rest) and (k == 1 or sp.sympify(k).is_positive) else None
+
+    return _replace(expr, lambda e: isinstance(e, sp.log) and parts(e) is not None,
+                    lambda e: sp.log(parts(e)[0]) + parts(e)[1])
+
+
+RULES = (rule_log_exp, rule_log_power, rule_wright_omega, rule_log_reciprocal, rule_log_const_minus_exp, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1_scaled, rule_expm1, rule_expm1_softplus,
+         rule_reciprocal_expm1_softplus, rule_reciprocal_expm1, rule_log1p, rule_exp_coefficient, rule_log_wright_omega)
 
 
 def apply_rules(expr: sp.Expr) -> sp.Expr:

@@ -3,6 +3,8 @@
 Each is stable over the whole float range, for values and gradients: where() branches get clamped inputs,
 so the branch not taken never produces inf/NaN gradients.
 """
+import math
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -39,10 +41,14 @@ def _log_softplus(x):
 
 
 def _log1mexp(x):
-    """log(1 - exp(x)) for x < 0 (Maechler's split at -log 2)."""
-    near = torch.clamp(x, min=-0.6931471805599453)
-    far = torch.clamp(x, max=-0.6931471805599453)
-    return torch.where(x > -0.6931471805599453, torch.log(-torch.expm1(near)), torch.log1p(-torch.exp(far)))
+    """log(1 - exp(x)) for x < 0, without expm1: log(-x) + log((1 - e^x)/(-x)) by its series (to x^6, 1e-15
+    relative) above x = -0.1, below it log1p(-e^x), where 1 - e^x >= 0.095 loses nothing. One formula in eager
+    and compiled code alike: inductor's CPU code computes expm1(x) as exp(x) - 1 in float32 (all digits lost at
+    x = -1e-8, where the conjugate of the GAN row became +inf)."""
+    y = torch.clamp(-x, max=0.1)
+    y2 = y * y
+    series = torch.log(y) + y * (-0.5 + y * (1.0 / 24.0 + y2 * (-1.0 / 2880.0 + y2 * (1.0 / 181440.0))))
+    return torch.where(x > -0.1, series, torch.log1p(-torch.exp(torch.clamp(x, max=-0.1))))
 
 
 def _wright_omega_value(x):
@@ -90,12 +96,48 @@ def _log1mexp_ratio(x):
     return torch.where(small, series, torch.log(-torch.expm1(-xl)) - torch.log(xl))
 
 
+def _log1mexp_softplus(x, k):
+    """log(1 - exp(-k softplus(x))) for a constant k > 0, finite and accurate for every x: log(-expm1(-z)), z = k
+    softplus(x), is accurate wherever z is a normal float (-expm1(-z) = z for tiny z); below x = -80, where
+    softplus(x) = e^x nears the subnormals, it is log k + x (the next term, -z/2, is below e^-80). The mask is the
+    rare x < -80, so the where is cheap."""
+    xc = torch.clamp(x, min=-80.0)
+    return torch.where(x < -80.0, x + math.log(k), torch.log(-torch.expm1(-k * _softplus(xc))))
+
+
 def _log_wright_omega(x, w):
     """log omega(x) given w = omega(x): log w, except below x = -80, where w is e^x and may be subnormal or 0 (log 0
     = -inf, and its gradient inf * 0 = NaN): there x - w. The clamp only guards the branch not taken (w >= e^-80
     > 1e-37 wherever log w is used). x - w elsewhere would cancel for large x; the threshold is far from typical
     logits, so the mask is predictable (torch.where costs 6x an add on a random one)."""
     return torch.where(x < -80.0, x - w, torch.log(torch.clamp(w, min=1e-37)))
+
+
+class _InfSlope(torch.autograd.Function):
+    """+inf, with slope +inf (0 where no gradient comes in): an increasing function past the float range."""
+
+    @staticmethod
+    def forward(ctx, v):
+        return torch.full_like(v, math.inf)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return torch.where(grad == 0, torch.zeros_like(grad), grad * math.inf)
+
+
+def _past_the_range(fn, v):
+    """fn(v), for an fn that increases where its value leaves the float range (f* at the right end of its domain,
+    the density ratio): there the value and its slope are +inf, and fn is differentiated only where its value is a
+    float (its reverse pass would form inf * 0 = NaN through the terms that underflowed). In the common case, no
+    value past the range, this costs one check; under torch.compile it is fn(v)."""
+    out = fn(v)
+    if getattr(torch.compiler, "is_compiling", lambda: False)():
+        return out
+    over = torch.isposinf(out)
+    if not bool(over.any()):
+        return out
+    return torch.where(over, _InfSlope.apply(v), fn(torch.where(over, torch.zeros_like(v), v)))
 
 
 def _bracketed_newton(target, g, lo, hi, steps=64):
@@ -136,6 +178,42 @@ def _chunked(fn, x):
         return fn(x)
     parts = [fn(piece) for piece in x.reshape(-1).split(size)]
     return tuple(torch.cat(column).view_as(x) for column in zip(*parts))
+
+
+def _solve_where(fn, x, mask, fill):
+    """fn(x) (a tuple of tensors shaped like x, see _chunked) where mask holds and `fill` elsewhere: a numeric branch
+    of a piecewise f* solves only for the inputs its branch takes (each branch of torch.where is evaluated on every
+    element). Everywhere without a mask, and under torch.compile (whose graph has static shapes)."""
+    compiling = getattr(torch.compiler, "is_compiling", lambda: False)()
+    if mask is None or compiling:
+        return _chunked(fn, x)
+    flat = x.reshape(-1)
+    index = mask.reshape(-1).nonzero().squeeze(1)  # once: boolean indexing would find it again for every tensor
+    parts = _chunked(fn, flat.index_select(0, index))
+    return tuple(torch.full_like(flat, value, dtype=part.dtype).index_copy_(0, index, part).view_as(x)
+                 for part, value in zip(parts, fill))
+
+
+def _past_top(u):
+    """Where u* at the top of a table counts as past the dtype's range: float32's top half (the float64 solve, which
+    _beyond_float32 runs there, reaches further), and float64 from 2^1020 (the tables stop at u = e^709 ~ 2^1023)."""
+    return 0.5 * torch.finfo(torch.float32).max if u.dtype == torch.float32 else 2.0**1020
+
+
+def _beyond_float32(fn, x, outs):
+    """(x, *outs) where the float32 solve put u* (outs[1]) at the top of float32's range (the root lies beyond it:
+    f*(t) can still be a float32, 2.5 log(1/c) for the GAN f weighted by 5/2 at c = e^-100): those elements solved
+    again in float64, and then x and every output in float64 (the caller casts its outputs back). As they were
+    without such elements, and under torch.compile."""
+    if x.dtype != torch.float32 or getattr(torch.compiler, "is_compiling", lambda: False)():
+        return (x, *outs)
+    over = outs[1] >= 0.5 * torch.finfo(torch.float32).max
+    if not bool(over.any()):
+        return (x, *outs)
+    index = over.reshape(-1).nonzero().squeeze(1)
+    parts = fn(x.reshape(-1).index_select(0, index).double())
+    x = x.double()
+    return (x, *(out.double().reshape(-1).index_copy_(0, index, part).view_as(x) for out, part in zip(outs, parts)))
 
 
 def _exp_map(y):

@@ -62,14 +62,14 @@ def index_inverse(kind: str, z: np.ndarray, centre: float = 0.0) -> np.ndarray:
 
 
 def bisect(G, mapping, tau: np.ndarray, y_lo: float, y_hi: float) -> np.ndarray:
-    """y in [y_lo, y_hi] with G(map(y)) = tau (the end where tau is beyond G's range). Where G is not finite (f'
-    overflowed) the side is read from y: too high towards u -> oo (y > 0), too low towards u -> 0."""
+    """y in [y_lo, y_hi] with G(y) = tau (G(y) stands for G(map(y)); the end where tau is beyond G's range). Where G
+    is not finite (f' overflowed) the side is read from y: too high towards u -> oo (y > 0), too low towards u -> 0."""
     a = np.full_like(tau, y_lo)
     b = np.full_like(tau, y_hi)
     for _ in range(_BISECTIONS):
         m = 0.5 * (a + b)
         with np.errstate(all="ignore"):
-            r = G(mapping(m)[0]) - tau
+            r = G(m) - tau
         low = np.where(np.isfinite(r), r <= 0.0, m < 0.0)
         a = np.where(low, m, a)
         b = np.where(low, b, m)
@@ -78,7 +78,7 @@ def bisect(G, mapping, tau: np.ndarray, y_lo: float, y_hi: float) -> np.ndarray:
 
 def reliable(G, mapping, ref: np.ndarray, tau: np.ndarray, y_range) -> np.ndarray:
     with np.errstate(all="ignore"):
-        g = G(mapping(ref)[0])
+        g = G(ref)
         close = np.abs(g - tau) <= 1e-6 * (np.abs(tau) + 1.0)  # inf - inf is NaN, not close; isfinite(g) below
     inside = (ref > y_range[0] + 1e-9) & (ref < y_range[1] - 1e-9) & (np.abs(mapping(ref)[0]) >= _NORMAL)
     return np.isfinite(g) & inside & close
@@ -126,7 +126,9 @@ def build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range: 
           centre: float = 0.0) -> Table:
     """The smallest table and step counts that reproduce the bisection to each dtype's tolerance (see module
     docstring); G, mapping and step are numpy functions (step(y, tau) is the Newton correction). The knots are
-    symmetric about xi = 0 (a knot at the cusp, where the interpolation error then vanishes like the distance)."""
+    symmetric about xi = 0 (a knot at the cusp, where the interpolation error then vanishes like the distance).
+    G takes y; mapping(y)[0] is the variable that must be a normal float for a root to count (u, or the distance to
+    the piece's end the residual is written in)."""
     xi_ends = [float(compress(index_transform(kind, np.array(t), centre))) for t in tau_range]
     xi_m = max(abs(x) for x in xi_ends)
     choice = None

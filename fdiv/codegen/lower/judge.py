@@ -1,0 +1,223 @@
+"""Judging closed forms by what their lowered code computes, not by how they look.
+
+A closed-form branch of f* is kept in a generated module only when the module's own functions, run in torch in both
+float32 and float64, agree with a high-precision evaluation of the exact derivation at the logit grid: the values
+and gradients of f*(sigma_f(v)) and of the density ratio (f')^-1(sigma_f(v)), and f*(t) itself. Where they do
+not (a closed form that cancels, or overflows in an intermediate before its value does), that branch is lowered
+numerically instead, and `fdiv gen` says so in a note. The reference is the exact expression at a precision that
+grows with |v| and is confirmed 20 digits higher, so a cancelling closed form is judged by its mathematics.
+"""
+from __future__ import annotations
+
+import math
+
+from dataclasses import dataclass
+
+import mpmath
+import sympy as sp
+
+from ...derivation.activation import V
+from ...derivation.conjugate import T
+from ...derivation.engine import Derivation
+from ...derivation.numeric import mp_function
+
+#: The logits the module is judged at: the campaign's grid and fdiv.testing's, both signs.
+LOGITS = (0.0, 1.0, 5.0, 20.0, 30.0, 50.0, 88.7, 100.0, 1000.0, 1e4)
+RTOL = {"float32": 1e-5, "float64": 1e-10}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One closed-form branch the lowered code gets wrong: where, in which dtype, and by how much."""
+
+    branch: int  # index into d.branches
+    role: str  # "conjugate_of_activation", "density_ratio", "conjugate"
+    what: str  # "value" or "gradient"
+    dtype: str
+    x: float  # the logit (or t for "conjugate")
+    got: float
+    exact: float
+
+    @property
+    def past_the_range(self) -> bool:
+        """A value or gradient that is not finite where the exact one is past the dtype's range anyway (+inf
+        expected): what runtime._past_the_range makes right, rather than a wrong formula."""
+        import numpy as np
+
+        big = float(np.finfo(np.float32 if self.dtype == "float32" else np.float64).max)
+        return not abs(self.got) < float("inf") and self.exact > big
+
+    def text(self) -> str:
+        error = "not finite" if self.got != self.got or abs(self.got) == float("inf") else \
+            f"relative error {abs(self.got - self.exact) / max(abs(self.exact), 1e-300):.1e}"
+        arg = "t" if self.role == "conjugate" else "v"
+        return (f"its lowered closed form gives {self.role} {self.what} {self.got:.6g} at {arg} = {self.x:g} in "
+                f"{self.dtype}, exactly {self.exact:.6g} ({error})")
+
+
+def _judged(d: Derivation) -> list[int]:
+    """The branches to judge: every branch with a closed form (a linear one is exact, but which branch sigma_f(v)
+    lands in is the lowering's doing)."""
+    return [i for i, b in enumerate(d.branches) if not b.numeric]
+
+
+def _branch_of(d: Derivation, t) -> int | None:
+    for i, b in enumerate(d.branches):
+        upper = mpmath.mpf(sp.N(b.upper, 60)) if b.upper.is_finite else (mpmath.inf if b.upper == sp.oo else -mpmath.inf)
+        if t < upper or (b.closed and t == upper):
+            return i
+    return None
+
+
+def _exact(fn, x, extra: int):
+    """fn(x) at a precision that grows with |x| (sigma_f(v) approaches an end of the critic range like e^-|v|),
+    confirmed 20 digits higher; None where it is not real or the two disagree."""
+    values = []
+    for more in (0, 20):
+        with mpmath.workdps(40 + extra + more):
+            try:
+                y = fn(mpmath.mpf(x))
+            except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                return None
+            if isinstance(y, mpmath.mpc):
+                if abs(y.imag) > mpmath.mpf(10) ** -30 * (1 + abs(y.real)):
+                    return None
+                y = y.real
+            values.append(+y)
+    a, b = values
+    if mpmath.isinf(a) and a == b:
+        return a
+    if not (mpmath.isfinite(a) and mpmath.isfinite(b)) or abs(a - b) > mpmath.mpf(10) ** -25 * max(abs(b), 1):
+        return None
+    return b
+
+
+_EXACT: dict = {}  # exact values already computed in this process, by (what, the expressions, x)
+
+
+def exact_value(key: tuple, fn, x: float, extra: int):
+    """_exact(fn, x, extra), remembered under `key` (which names the expressions fn evaluates) and x: a form's
+    score (lower.compose) and the module's judgement need the same values, each worth thousands of digits at |v| = 1e4."""
+    if (key, x) not in _EXACT:
+        if len(_EXACT) > 20000:
+            _EXACT.clear()
+        _EXACT[key, x] = _exact(fn, x, extra)
+    return _EXACT[key, x]
+
+
+def _close(got: float, exact, dtype: str) -> bool:
+    import math
+
+    import numpy as np
+
+    big = float(np.finfo(np.float32 if dtype == "float32" else np.float64).max)
+    if mpmath.isinf(exact) or abs(exact) > big:
+        return got == float("inf") if exact > 0 else got == float("-inf")
+    if not math.isfinite(got):
+        return False
+    eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
+    exact = float(exact)
+    return abs(got - exact) <= RTOL[dtype] * abs(exact) + (10 * eps if abs(exact) < 1 else 0.0)
+
+
+def judge(d: Derivation, source: str) -> list[Failure]:
+    """The closed-form branches whose lowered code (`source`, a generated module) is wrong somewhere on the grid."""
+    import torch
+
+    names = (str(d.conjugate), str(d.ratio_from_critic), str(d.activation))
+
+    def exact_of(key, fn, x, extra):
+        return exact_value((*key, *names), fn, x, extra)
+
+    branches = set(_judged(d))
+    if not branches:
+        return []
+    namespace: dict = {}
+    exec(compile(source, "<fdiv judged module>", "exec"), namespace)  # noqa: S102 - fdiv's own generated code
+    sigma = mp_function(d.activation, V)
+    dsigma = mp_function(sp.diff(d.activation, V), V)
+    fstar = mp_function(d.conjugate, T)
+    ratio = mp_function(d.ratio_from_critic, T)
+    # sign(t) or Abs(t) in the ratio (|u - 1|^3) differentiates to DiracDelta: 0 away from its point (at it, the
+    # sqrt(|t|) beside it carries the infinite slope); mpmath has no DiracDelta
+    dratio = mp_function(sp.diff(d.ratio_from_critic, T).replace(sp.DiracDelta, lambda *a: sp.S.Zero), T)
+    logits = sorted({s * x for x in LOGITS for s in (1.0, -1.0)})
+    failures: list[Failure] = []
+
+    def record(branch, role, what, dtype, x, got, exact):
+        failures.append(Failure(branch, role, what, dtype, x, got, float(exact)))
+
+    for dtype_name, dtype in (("float32", torch.float32), ("float64", torch.float64)):
+        v = torch.tensor(logits, dtype=dtype, requires_grad=True)
+        coa = namespace["conjugate_of_activation"](v)
+        (g_coa,) = torch.autograd.grad(coa.sum(), v, allow_unused=True)
+        v2 = v.detach().clone().requires_grad_()
+        dr = namespace["density_ratio"](v2)
+        (g_dr,) = torch.autograd.grad(dr.sum(), v2, allow_unused=True)
+        t_in = v.detach().clone().requires_grad_()
+        conj = namespace["conjugate"](t_in)
+        (g_conj,) = torch.autograd.grad(conj.sum(), t_in, allow_unused=True)
+        g_coa, g_dr, g_conj = (torch.zeros_like(v) if g is None else g for g in (g_coa, g_dr, g_conj))
+        coa, dr, conj = coa.detach(), dr.detach(), conj.detach()
+        for k, x in enumerate(v.detach().double().tolist()):
+            extra = int(abs(x) / 2.3)
+            # f*(sigma(v)) and the density ratio at v
+            with mpmath.workdps(40 + extra):
+                t = sigma(mpmath.mpf(x))
+            i = _branch_of(d, t)
+            if i in branches:
+                comp = (lambda y: fstar(sigma(y)))
+                slope = (lambda y: ratio(sigma(y)) * dsigma(y))
+                r_val = (lambda y: ratio(sigma(y)))
+                r_slope = (lambda y: dratio(sigma(y)) * dsigma(y))
+                r_exact = None
+                for role, what, fn, got in (("conjugate_of_activation", "value", comp, coa[k]),
+                                            ("conjugate_of_activation", "gradient", slope, g_coa[k]),
+                                            ("density_ratio", "value", r_val, dr[k]),
+                                            ("density_ratio", "gradient", r_slope, g_dr[k])):
+                    exact = exact_of((role, what), fn, x, extra)
+                    if role == "density_ratio" and what == "gradient" and _past_range(dr[k], r_exact, dtype):
+                        continue  # a ratio past the dtype's range is +inf: its slope is no number to compare
+                    if what == "value" and role == "density_ratio":
+                        r_exact = exact
+                    if exact is not None and not _close(float(got), exact, dtype_name):
+                        record(i, role, what, dtype_name, x, float(got), exact)
+            # f*(t) at t = x, inside dom f*
+            j = _branch_of(d, mpmath.mpf(x))
+            if j in branches and d.conjugate_domain.as_set().contains(sp.Float(x, 30)) is sp.true:
+                # the branch's own slope (u* = 0 on the boundary branch t <= f'(0+), where the inner ratio is not)
+                slope_j = mp_function(d.branches[j].ratio, T)
+                for what, fn, got in (("value", fstar, conj[k]), ("gradient", slope_j, g_conj[k])):
+                    exact = exact_of(("conjugate", what, j), fn, x, 0)
+                    if exact is not None and not _close_conditioned(float(got), exact, dtype_name, x, d):
+                        record(j, "conjugate", what, dtype_name, x, float(got), exact)
+    return failures
+
+
+def _past_range(got, exact, dtype) -> bool:
+    """The module's ratio is +inf where the exact one is +oo or exceeds the dtype's largest value."""
+    import torch
+
+    big = torch.finfo(dtype).max
+    return float(got) == math.inf and (exact is None or not mpmath.isfinite(exact) or abs(exact) > big)
+
+
+def _close_conditioned(got: float, exact, dtype: str, t: float, d: Derivation) -> bool:
+    """f*(t) compared with the conditioning of t near a finite end b of dom f* (one rounding of t moves f* by
+    about eps |t| |f*'(t)|): fdiv.testing's allowance, 4 eps (|t| + |b|) |f*'(t)|."""
+    if _close(got, exact, dtype):
+        return True
+    import numpy as np
+
+    b = d.conjugate_domain.upper
+    if not b.is_finite:
+        return False
+    eps = float(np.finfo(np.float32 if dtype == "float32" else np.float64).eps)
+    try:
+        slope = abs(float(mp_function(d.ratio_from_critic, T)(mpmath.mpf(t))))
+    except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+        return False
+    import math
+
+    return math.isfinite(got) and abs(got - float(exact)) <= 4 * eps * (abs(t) + abs(float(b))) * slope + \
+        RTOL[dtype] * abs(float(exact))

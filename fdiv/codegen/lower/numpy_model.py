@@ -1,0 +1,53 @@
+"""numpy twins of the rewrite rules' primitives (lower.rules), so that a lowered expression can be evaluated in
+numpy, float32 or float64, as the printed torch code evaluates it: used to choose among equivalent forms by how
+accurately they evaluate (lower.compose, lower.numeric) before any torch code exists."""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from .rules import apply_rules
+
+
+def _softplus(x):
+    return np.logaddexp(np.zeros_like(x), x)
+
+
+def _wright_omega(x):
+    from scipy.special import wrightomega
+
+    x = np.asarray(x)
+    return wrightomega(x.astype(np.float64)).real.astype(x.dtype)
+
+
+def _log1mexp_softplus(x, k):
+    with np.errstate(all="ignore"):
+        return np.where(x < -80.0, x + np.log(k), np.log(-np.expm1(-k * _softplus(np.maximum(x, -80.0)))))
+
+
+HELPERS = {
+    "softplus": _softplus,
+    "log_softplus": lambda x: np.log(_softplus(x)),
+    "log1p": np.log1p,
+    "expm1": np.expm1,
+    "log1mexp": lambda x: np.log(-np.expm1(x)),
+    "sigmoid": lambda x: 0.5 * (1 + np.tanh(x / 2)),
+    "log1mexp_ratio": lambda x: np.log(-np.expm1(-x) / x),
+    "log1mexp_softplus": lambda x, k: _log1mexp_softplus(x, k),
+    "wright_omega": _wright_omega,
+    "log_wright_omega": lambda x, w: np.where(x < -80.0, x - w, np.log(w)),
+}
+
+
+_CACHE: dict = {}
+
+
+def numpy_function(e: sp.Expr, var: sp.Symbol, rules: bool = True):
+    """e as a numpy function of var, the rewrite rules applied first (as the printer's input is); remembered, since
+    the same forms are scored and tabulated several times."""
+    key = (e, var, rules)
+    if key not in _CACHE:
+        if len(_CACHE) > 2000:
+            _CACHE.clear()
+        _CACHE[key] = sp.lambdify(var, apply_rules(e) if rules else e, [HELPERS, "numpy"])
+    return _CACHE[key]
