@@ -391,11 +391,18 @@ def _tidy_lambert(expr: sp.Expr) -> sp.Expr:
     return sp.expand(expr)
 
 
+_HUGE = 10**30  # digits beyond float64's 17 by far: a coefficient of a float constant near its range's ends
+
+
 def _simplest(expr: sp.Expr, what: str, deep: bool = True) -> sp.Expr:
     """The shortest of a few equivalent forms; simplify() runs under a time limit and is skipped on timeout."""
     forms = [expr, sp.expand(expr)]
-    steps = [sp.simplify, sp.factor] if deep else [sp.factor, sp.cancel]
-    if expr.has(sp.log):
+    # simplify(), factor() and cancel() on a rational of hundreds of digits (f = u log u * 1e-300 has
+    # exp(10^300 t), a polynomial of that degree in exp(t) to them) run past any limit; a rule on the expression,
+    # not a timeout, keeps them out, so the form chosen does not depend on the machine's speed
+    huge = any(abs(r.p) > _HUGE or r.q > _HUGE for r in expr.atoms(sp.Rational))
+    steps = [] if huge else [sp.simplify, sp.factor] if deep else [sp.factor, sp.cancel]
+    if expr.has(sp.log) and not huge:
         steps.append(lambda e: sp.simplify(sp.logcombine(e, force=True)))
     for step in steps:
         ok, form = decide(what, step, expr, seconds=4)

@@ -336,8 +336,8 @@ def with_numeric_branches(d: Derivation, indices) -> Derivation:
     badly in floating point. Smooth branches belong to f's non-affine pieces in order (as conjugate() builds them)."""
     from dataclasses import replace
 
-    from ..conjugate import Branch, _piecewise, numeric_branch
-    from ..validate import _pieces
+    from ...derivation.conjugate import Branch, _piecewise, numeric_branch
+    from ...derivation.validate import _pieces
 
     pieces = [p for p in _pieces(d.f, "f") if not p.affine]
     smooth = [i for i, b in enumerate(d.branches) if b.kind == "smooth"]
