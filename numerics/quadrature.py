@@ -337,7 +337,9 @@ class _Integrand:
                     if math.isfinite(out):
                         return out
                 return math.exp(log_value - shift) if log_value - shift < LOG_FLOAT_MAX else math.inf
-        with mpmath.workdps(20):  # the far tails, where floats over/underflow
+        # the far tails, where floats over/underflow: 20 digits of g, plus what a tiny parameter cancels (for
+        # alpha = 1e-30, u^alpha - 1 is 1e-27 log u: at 20 digits it was 0, and the value 1e5 times too large)
+        with mpmath.workdps(_reference_digits(self.gen) - 40):
             log_value = _log_integrand_mp(pair, self.gen, v, self.frame)
             if log_value == -mpmath.inf:
                 return 0.0
