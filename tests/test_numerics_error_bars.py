@@ -143,7 +143,16 @@ def test_quadrature_refuses_an_f_it_cannot_evaluate(method, capsys):
                                                ("kl", (0.0, 1.0), (0.0, 1.000000001), None),
                                                ("alpha", (0.0, 1.0), (1.0, 2.0), "1e-12"),
                                                ("alpha", (0.0, 1.0), (1.0, 2.0), "1e-8"),
-                                               ("jeffrey", (0.0, 1.0), (0.5, 3.0), None)])
+                                               ("jeffrey", (0.0, 1.0), (0.5, 3.0), None),
+                                               # a narrow p far from q (a fault run, seed 11): q's bulk lies where
+                                               # p underflows, and the tails' g at 20 digits gave 3e82 +- 1e69 for
+                                               # the true 10170.8; 1e-30 gave 1.07e9 +- 4
+                                               ("alpha", (-3.7397524158553397, 0.0014617157528631262),
+                                                (1.489907740278182, 2.3966494375606984), "4.497162844350909e-104"),
+                                               ("alpha", (-3.7397524158553397, 0.0014617157528631262),
+                                                (1.489907740278182, 2.3966494375606984), "1e-30"),
+                                               ("alpha", (-3.7397524158553397, 0.0014617157528631262),
+                                                (1.489907740278182, 2.3966494375606984), "1e-16")])
 @pytest.mark.parametrize("method", ["quadrature", "mpmath"])
 def test_quadrature_is_within_its_error_bar_or_refuses(name, p, q, alpha, method):
     """KL by float quadrature at a mean shift of 1e-9 gave 6.5e-42 +- 4.5e-54 (true 5e-19): the rounding of
