@@ -40,8 +40,10 @@ def test_reference_forms_match_quadrature(name, alpha):
 
     f_text = catalogue.get(name).f
     u = sp.Symbol("u", positive=True)
-    f = sp.sympify(f_text.replace("alpha", f"({alpha})")) if alpha else sp.sympify(f_text)
-    f = f.subs(sp.Symbol("u"), u)
+    from fdiv.spec.parse import parse
+
+    a = sp.Symbol("alpha")
+    f = parse(f_text, {"u": u, "alpha": a}, where=name).subs(a, sp.Rational(alpha) if alpha else a)
     fn = sp.lambdify(u, f, "mpmath")
     for p, q in [((0.0, 1.0), (1.0, 2.0)), ((0.3, 0.7), (-0.2, 1.3))]:
         with mpmath.workdps(30):
