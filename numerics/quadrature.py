@@ -303,6 +303,9 @@ class _Integrand:
     def __init__(self, pair: _Pair, gen: Generator, shift: float, frame: str):
         self.pair, self.g_np, self.gen, self.shift, self.frame = pair, gen.shifted_numpy, gen, shift, frame
         self.top, self.at = -math.inf, None
+        # a parameter below 1e-8 (alpha -> 0) makes float64's g cancel to a few digits (u^alpha - 1 is alpha log u):
+        # g is then evaluated in mpmath everywhere, at the digits the parameter needs
+        self.mp_only = _reference_digits(gen) > 60 + 2 * 8
 
     def _seen(self, log_value: float, v: float) -> None:
         if log_value > self.top:
@@ -316,7 +319,7 @@ class _Integrand:
         else:
             ell = pair.ell_t(v)
             log_base = -0.5 * v * v - LOG_SQRT_2PI  # log phi(t): p dx = phi(t) dt, times g(u)/u below
-        if -700 < ell < 700:  # u = e^l a normal float: below e^-708 it would lose bits
+        if -700 < ell < 700 and not self.mp_only:  # u = e^l a normal float: below e^-708 it would lose bits
             try:
                 with np.errstate(all="ignore"):
                     u = math.exp(ell)
@@ -337,7 +340,9 @@ class _Integrand:
                     if math.isfinite(out):
                         return out
                 return math.exp(log_value - shift) if log_value - shift < LOG_FLOAT_MAX else math.inf
-        with mpmath.workdps(20):  # the far tails, where floats over/underflow
+        # the far tails, where floats over/underflow: 20 digits of g, plus what a tiny parameter cancels (for
+        # alpha = 1e-30, u^alpha - 1 is 1e-27 log u: at 20 digits it was 0, and the value 1e5 times too large)
+        with mpmath.workdps(_reference_digits(self.gen) - 40):
             log_value = _log_integrand_mp(pair, self.gen, v, self.frame)
             if log_value == -mpmath.inf:
                 return 0.0

@@ -117,6 +117,8 @@ MUTATIONS = [
     ("total-variation", (), "kink at u = 2", _expr(branch1_4="2", ratio_from_critic="2")),
     ("total-variation", (), "dom f* open at 1/2", _expr(conjugate_domain=["-oo", "1/2", False, False])),
     ("squared-hellinger", (), "dom f* closed at 1", _expr(conjugate_domain=["-oo", "1", False, True])),
+    ("kl", (), "dom f* closed at oo", _expr(conjugate_domain=["-oo", "oo", False, True])),
+    ("kl", (), "critic range closed at oo", _expr(critic_range=["-oo", "oo", False, True])),
     (NUMERIC, (), "numeric branch solving for another f", _numeric_f),
     ("alpha", ALPHA_RANGE, "symbolic range: boundary value doubled",
      _expr(conjugate="Piecewise((-2/alpha, t <= -1/(alpha - 1)), ((t*(alpha - 1)*(t*(alpha - 1) + 1)**(1/(alpha - 1)) "

@@ -40,8 +40,10 @@ def test_reference_forms_match_quadrature(name, alpha):
 
     f_text = catalogue.get(name).f
     u = sp.Symbol("u", positive=True)
-    f = sp.sympify(f_text.replace("alpha", f"({alpha})")) if alpha else sp.sympify(f_text)
-    f = f.subs(sp.Symbol("u"), u)
+    from fdiv.spec.parse import parse
+
+    a = sp.Symbol("alpha")
+    f = parse(f_text, {"u": u, "alpha": a}, where=name).subs(a, sp.Rational(alpha) if alpha else a)
     fn = sp.lambdify(u, f, "mpmath")
     for p, q in [((0.0, 1.0), (1.0, 2.0)), ((0.3, 0.7), (-0.2, 1.3))]:
         with mpmath.workdps(30):
@@ -143,7 +145,16 @@ def test_quadrature_refuses_an_f_it_cannot_evaluate(method, capsys):
                                                ("kl", (0.0, 1.0), (0.0, 1.000000001), None),
                                                ("alpha", (0.0, 1.0), (1.0, 2.0), "1e-12"),
                                                ("alpha", (0.0, 1.0), (1.0, 2.0), "1e-8"),
-                                               ("jeffrey", (0.0, 1.0), (0.5, 3.0), None)])
+                                               ("jeffrey", (0.0, 1.0), (0.5, 3.0), None),
+                                               # a narrow p far from q (a fault run, seed 11): q's bulk lies where
+                                               # p underflows, and the tails' g at 20 digits gave 3e82 +- 1e69 for
+                                               # the true 10170.8; 1e-30 gave 1.07e9 +- 4
+                                               ("alpha", (-3.7397524158553397, 0.0014617157528631262),
+                                                (1.489907740278182, 2.3966494375606984), "4.497162844350909e-104"),
+                                               ("alpha", (-3.7397524158553397, 0.0014617157528631262),
+                                                (1.489907740278182, 2.3966494375606984), "1e-30"),
+                                               ("alpha", (-3.7397524158553397, 0.0014617157528631262),
+                                                (1.489907740278182, 2.3966494375606984), "1e-16")])
 @pytest.mark.parametrize("method", ["quadrature", "mpmath"])
 def test_quadrature_is_within_its_error_bar_or_refuses(name, p, q, alpha, method):
     """KL by float quadrature at a mean shift of 1e-9 gave 6.5e-42 +- 4.5e-54 (true 5e-19): the rounding of

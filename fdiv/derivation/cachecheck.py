@@ -189,6 +189,9 @@ class _Check:
             raise _Fail("the critic range is not (f'(0+), f'(oo))")
         if dom.lower != -sp.oo or dom.lower_closed or dom.upper != crit.upper:
             raise _Fail("dom f* is not (-oo, f'(oo))")
+        for name, i in (("the critic range", crit), ("dom f*", dom)):  # a closed infinite end printed "(-oo, oo]"
+            if (i.lower.is_infinite and i.lower_closed) or (i.upper.is_infinite and i.upper_closed):
+                raise _Fail(f"{name} {i} is closed at an infinite end")
         for end, closed, point in ((crit.lower, crit.lower_closed, _U[0]), (crit.upper, crit.upper_closed, _U[-1])):
             if end.is_finite:
                 flat = self.affine_at(point)

@@ -9,6 +9,7 @@ Two callees share one interface (`call(kind, args, names, grad) -> Returned`):
 """
 from __future__ import annotations
 
+import abc
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ __all__ = ["Callee", "LocalFunction", "Returned", "as_callee", "first_line", "ru
 
 # ------------------------------------------------------------------------------------------------- callees
 @dataclass
-class Callee:
+class Callee(abc.ABC):
     """What the checks call: a name, a signature (or None), and call(); every call is memoised (the checks try
     several references on the same inputs) and the in-place edits and CPU time are recorded."""
 
@@ -49,8 +50,9 @@ class Callee:
                 self.modified.append((where, out.modified))
         return out
 
+    @abc.abstractmethod
     def _call(self, kind, args, names, grad) -> Returned:
-        raise NotImplementedError
+        """One call of the function under test (in this process or in a child)."""
 
     def in_place_failure(self) -> str:
         """The failed check for arguments changed in place (empty when none was)."""
