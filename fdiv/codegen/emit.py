@@ -33,11 +33,11 @@ from .lower.printer import TorchPrinter
 RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
 _HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
                  "_wright_omega",
-                 "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus",
+                 "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_LogGap", "_log_gap",
                  "_InfSlope", "_past_the_range", "_bracketed_newton", "_chunked", "_solve_where", "_past_top", "_beyond_float32", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"],
           "_solve_where": ["_chunked"],
-          "_log1mexp_softplus": ["_softplus"]}
+          "_log1mexp_softplus": ["_softplus"], "_log_gap": ["_LogGap"]}
 #: What SymPy's printer of a parsed expression can produce; anything else in a derived formula is refused.
 _PRINTED = re.compile(r"[A-Za-z0-9_ ().,*+\-/<>=!|&~^\[\]{}:;']*")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
