@@ -176,6 +176,24 @@ def test_user_f_module_matches_the_exact_references(f, user_modules):
     _assert_accurate(user_modules[f], f, roles=(*ELEMENTWISE, "critic_loss"))
 
 
+# the hard f's of test_any_f: f' has no closed-form inverse, so f* is a numeric solve (table + Newton, IFT gradients)
+from tests.test_any_f import JS_WEIGHTED_03, NUMERIC_FS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def numeric_modules(tmp_path_factory):
+    out = tmp_path_factory.mktemp("jax_numeric")
+    return {f: _load(write_module(fdiv.derive(f), out, f"numeric_{i}", backend="jax"), f"jax_numeric_{i}")
+            for i, f in enumerate(NUMERIC_FS + [JS_WEIGHTED_03])}
+
+
+@pytest.mark.parametrize("f", NUMERIC_FS + [JS_WEIGHTED_03])
+def test_numeric_conjugate_module_matches_the_exact_references(f, numeric_modules):
+    """As test_any_f.test_generated_module_accuracy does for the torch module: the standard logit grid, values and
+    gradients, float32 and float64."""
+    _assert_accurate(numeric_modules[f], f, roles=(*ELEMENTWISE, "critic_loss"), logits=ft.default_logits(drawn=0))
+
+
 def test_xla_flushes_subnormal_inputs_to_zero():
     """Why subnormal inputs are not compared: on the CPU, XLA treats them as 0 (log of one is -inf, not -88.7),
     in jit and eager alike. Should this change, the exemption in _assert_accurate must go."""

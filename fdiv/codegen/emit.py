@@ -46,7 +46,7 @@ _NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softpl
           "_log1mexp_softplus": ["_softplus"]}
 _HELPER_ORDER_JAX = ["_softplus", "_tanh", "_log_softplus", "_log1mexp", "_wright_omega_value", "_wright_omega",
                      "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_past_the_range", "_wide",
-                     "_bracketed_newton", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+                     "_past_top", "_bracketed_newton", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS_JAX = {"_wright_omega": ["_wright_omega_value", "_softplus"], "_wright_omega_value": ["_softplus"],
               "_log_softplus": ["_softplus"], "_log1mexp_softplus": ["_softplus"]}
 #: What SymPy's printer of a parsed expression can produce; anything else in a derived formula is refused.

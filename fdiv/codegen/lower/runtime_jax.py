@@ -136,3 +136,55 @@ _past_the_range.defvjp(_past_the_range_fwd, _past_the_range_bwd)
 def _wide(v):
     """v in float64 where JAX has it (jax_enable_x64), else as it is: float64 is off by default in JAX."""
     return v.astype(jnp.float64) if jax.config.jax_enable_x64 else v
+
+
+def _past_top(u):
+    """Where u* at the top of a table counts as past the dtype's range: float32's top half (the float64 solve, run
+    there where JAX has float64, reaches further), and float64 from 2^1020 (the tables stop at u = e^709)."""
+    return 0.5 * jnp.finfo(jnp.float32).max if u.dtype == jnp.float32 else 2.0**1020
+
+
+def _bracketed_newton(target, g, lo, hi, steps=64):
+    """y in [lo, hi] with g(y) = target, for g increasing in y (g returns its value and derivative): a Newton
+    step where it stays inside the bracket around the root and at least halves the step before it, bisection
+    otherwise (rtsafe). A fixed number of steps in a jax.lax.fori_loop: 64 halvings take any bracket within
+    [-745, 745] below float64 resolution."""
+    a = jnp.full_like(target, lo)
+    b = jnp.full_like(target, hi)
+    y = jnp.clip(jnp.zeros_like(target), lo, hi)
+
+    def step(_, state):
+        a, b, y, dx_old = state
+        value, slope = g(y)
+        r = value - target
+        # where f' overflowed its sign is not to be trusted: u is then far out, too high towards u -> oo (y > 0),
+        # too low towards u -> 0
+        low = jnp.where(jnp.isfinite(r), r <= 0.0, y < 0.0)
+        a = jnp.where(low, y, a)
+        b = jnp.where(low, b, y)
+        newton = y - r / slope
+        take = (newton > a) & (newton < b) & (2.0 * jnp.abs(r) <= jnp.abs(dx_old * slope))
+        mid = 0.5 * (a + b)
+        return a, b, jnp.where(take, newton, mid), jnp.where(take, y - newton, 0.5 * (b - a))
+
+    return jax.lax.fori_loop(0, steps, step, (a, b, y, b - a))[2]
+
+
+def _exp_map(y):
+    """u = e^y on (0, oo), and du/dy."""
+    u = jnp.exp(y)
+    return u, u
+
+
+def _logistic_map(y, lo, hi):
+    """u = lo + (hi - lo) sigmoid(y) on (lo, hi), each end approached without rounding onto it; du/dy."""
+    w = hi - lo
+    s = jax.nn.sigmoid(y)
+    u = jnp.where(y < 0, lo + w * s, hi - w * jax.nn.sigmoid(-y))
+    return u, w * s * jax.nn.sigmoid(-y)
+
+
+def _shifted_exp_map(y, lo):
+    """u = lo + e^y on (lo, oo), and du/dy."""
+    e = jnp.exp(y)
+    return lo + e, e
