@@ -91,11 +91,18 @@ def run_cli(argv: list[str], seconds: float = 120) -> tuple[int | None, str, str
     return code, out.getvalue(), err.getvalue()
 
 
+def _default_sigint() -> None:
+    """SIGINT at its default in a child, as from a terminal (a run started in the background ignores it, children
+    inherit that, and Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_proc(argv: list[str], *, seconds: float = 300, env: dict | None = None, **kw) -> tuple[int | None, str, str]:
     """`python -m fdiv ARGV` in a child; code None when it ran past `seconds` (then it is killed)."""
     full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
     proc = subprocess.Popen([sys.executable, "-m", "fdiv", *argv], stdout=kw.pop("stdout", subprocess.PIPE),
-                            stderr=subprocess.PIPE, text=True, env=full_env, start_new_session=True, **kw)
+                            stderr=subprocess.PIPE, text=True, env=full_env, start_new_session=True,
+                            preexec_fn=kw.pop("preexec_fn", _default_sigint), **kw)
     try:
         out, err = proc.communicate(timeout=seconds)
         return proc.returncode, out or "", err
@@ -526,7 +533,7 @@ def case_signals(rng: random.Random, tmp: Path, tally: Tally) -> None:
     delay = rng.uniform(0.3, 4.0)
     env = dict(os.environ, PYTHONPATH=str(ROOT), FDIV_CACHE_DIR=str(tmp / "cache"))
     proc = subprocess.Popen([sys.executable, "-m", "fdiv", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, start_new_session=True)
+                            text=True, env=env, start_new_session=True, preexec_fn=_default_sigint)
     seen: set[int] = set()
     end = time.monotonic() + delay
     while time.monotonic() < end and proc.poll() is None:

@@ -96,7 +96,7 @@ def test_a_cancelling_closed_form_is_checked_at_the_precision_it_needs():
     digits."""
     from dataclasses import replace
 
-    from fdiv import selfcheck
+    from fdiv.derivation import selfcheck
     from fdiv.derivation.validate import analyse
 
     a = analyse(U * sp.log(U))

@@ -211,8 +211,10 @@ def _cpu_seconds(pid: int) -> float:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see the run under way")
 def test_ctrl_c_is_one_line_and_exit_130():
     """Ctrl-C once the run is under way (1 CPU second in: past the interpreter's start on a busy machine)."""
+    # SIGINT at its default, as from a terminal (a run started in the background ignores it, and children inherit it)
     proc = subprocess.Popen([sys.executable, "-m", "proofs"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while _cpu_seconds(proc.pid) < 1.0 and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -165,11 +165,18 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _default_sigint() -> None:
+    """SIGINT at its default in a child, as from a terminal: a test run started in the background (`cmd &` in a
+    script) ignores SIGINT, children inherit that, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_derive_all(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
     """A cold `derive --all` (nothing cached), once its workers are running."""
     env = dict(ENV, FDIV_CACHE_DIR=str(tmp_path / "cache"), FDIV_NO_CACHE="1")
     proc = subprocess.Popen([sys.executable, "-m", "fdiv", "derive", "--all"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+                            preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         workers = _children(proc.pid)
@@ -230,7 +237,13 @@ def test_a_signal_during_a_module_write_leaves_no_temporary_file(sig, code, line
         time.sleep(1)  # the handler raises here
 
     monkeypatch.setattr(emit.os, "replace", interrupted)
-    got, out, err = cli(capsys, "gen", "kl", "-o", str(tmp_path))
+    if sig == signal.SIGINT:  # Python's handler, as from a terminal (see _default_sigint)
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        got, out, err = cli(capsys, "gen", "kl", "-o", str(tmp_path))
+    finally:
+        if sig == signal.SIGINT:
+            signal.signal(signal.SIGINT, previous)
     assert got == code and err.strip() == line
     assert list(tmp_path.iterdir()) == []
 

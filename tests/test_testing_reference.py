@@ -1,4 +1,4 @@
-"""The exact reference: the adaptive precision gives what the full 40 + 0.4343 |v| digits give, and the tolerance
+"""The exact reference: the adaptive precision gives what the full 40 + 0.8686 |v| digits give, and the tolerance
 rule is the stated one."""
 from __future__ import annotations
 
@@ -48,3 +48,13 @@ def test_tolerance_rule():
     assert R.compare({"v": 1e4}, "value", "float32", math.inf, mpmath.mpf(10) ** 50) is None  # not representable
     p = R.compare({"v": 0.0}, "value", "float64", 1.0 + 2e-11, mpmath.mpf(1))
     assert p is not None and not p.ok and p.badness == pytest.approx(2.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("v", [300.0, 1000.0])
+def test_a_tanh_end_is_seen(v):
+    """1 - tanh(v) = 2 e^-2v (a tanh activation's distance to the end of a bounded critic range): with the digits
+    for e^-|v| only, it read 0 (and the density ratio past such an end, a Piecewise, took its other branch)."""
+    got = R.exact(lambda x: 1 - mpmath.tanh(x), v)
+    with mpmath.workdps(40 + int(v)):
+        want = 2 * mpmath.exp(-2 * mpmath.mpf(v)) / (1 + mpmath.exp(-2 * mpmath.mpf(v)))
+    assert got is not None and abs(got - want) <= mpmath.mpf(10) ** -25 * want, (got, want)

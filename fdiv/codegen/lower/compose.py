@@ -18,7 +18,7 @@ from ...errors import DerivationError
 from ..._util.timelimit import decide
 from ...derivation.inverse import NUMERIC_FUNCTIONS as _NUMERIC_NODES
 from ...spec.spec import U
-from .rules import apply_rules, log1mexp, log1mexp_ratio, log1mexp_softplus, log_softplus, sigmoid, softplus, wright_omega
+from .rules import apply_rules, log_gap, log1mexp, log1mexp_ratio, log1mexp_softplus, log_softplus, sigmoid, softplus, wright_omega
 
 _C = sp.Symbol("c", positive=True)
 
@@ -415,7 +415,7 @@ def _agrees(lowered: sp.Expr, true: sp.Expr) -> bool:
             "log1mexp_ratio": lambda x: mpmath.log(-mpmath.expm1(-x) / x),
             "log1mexp_softplus": lambda x, k: mpmath.log(-mpmath.expm1(-k * mpmath.log1p(mpmath.exp(x)))),
             "wright_omega": lambda x: mpmath.lambertw(mpmath.exp(x)).real,
-            "log_wright_omega": lambda x, w: mpmath.log(w)}
+            "log_wright_omega": lambda x, w: mpmath.log(w), "log_gap": mpmath.log}
     f_low = sp.lambdify(V, lowered, [defs, "mpmath"])
     f_true = mp_function(true, V)
     with mpmath.workdps(30):
@@ -470,10 +470,10 @@ def _lower_numeric(d: Derivation) -> Lowered:
         out = {}
         if p.slope_lo.is_finite:
             out["lo"] = ends["lo"] if p.slope_lo == a and ends.get("lo") is not None else \
-                apply_rules(sp.log(sp.expand(t - p.slope_lo)))
+                log_gap(apply_rules(sp.expand(t - p.slope_lo)))
         if p.slope_hi.is_finite:
             out["hi"] = ends["hi"] if p.slope_hi == b and ends.get("hi") is not None else \
-                apply_rules(sp.log(sp.expand(p.slope_hi - t)))
+                log_gap(apply_rules(sp.expand(p.slope_hi - t)))
         return out
 
     def joined(field: str, ratio: bool) -> sp.Expr:

@@ -15,7 +15,8 @@ from ...errors import DerivationError
 
 HELPERS = {"softplus": "_softplus", "log_softplus": "_log_softplus", "log1mexp": "_log1mexp",
            "wright_omega": "_wright_omega", "log_wright_omega": "_log_wright_omega",
-           "log1mexp_ratio": "_log1mexp_ratio", "log1mexp_softplus": "_log1mexp_softplus"}
+           "log1mexp_ratio": "_log1mexp_ratio", "log1mexp_softplus": "_log1mexp_softplus",
+           "log_gap": "_log_gap"}
 TORCH = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh", "sqrt": "torch.sqrt", "Abs": "torch.abs",
          "sign": "torch.sign", "log1p": "torch.log1p", "expm1": "torch.expm1", "sigmoid": "torch.sigmoid"}
 # XLA's tanh is a few ulps off next to |tanh| = 1, which JAX's slope 1 - tanh^2 magnifies: a helper (runtime_jax)
@@ -50,6 +51,7 @@ _DEFINITIONS = {
     "wright_omega": lambda x: sp.LambertW(sp.exp(x)), "log_wright_omega": lambda x, w: sp.log(w),
     "log1mexp_ratio": lambda x: sp.log((1 - sp.exp(-x)) / x), "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
     "log1mexp_softplus": lambda x, k: sp.log(1 - sp.exp(-k * sp.log(1 + sp.exp(x)))),
+    "log_gap": lambda x: sp.log(x),
 }
 
 

@@ -18,6 +18,9 @@ log_wright_omega = sp.Function("log_wright_omega")
 log1mexp_ratio = sp.Function("log1mexp_ratio")  # x >= 0 -> log((1 - e^-x)/x), finite and smooth down to x = 0  # (x, omega(x)) -> log omega(x), see rule_log_wright_omega
 sigmoid = sp.Function("sigmoid")
 log1mexp_softplus = sp.Function("log1mexp_softplus")  # (x, k) -> log(1 - e^(-k softplus(x))), k > 0, for every x
+# x > 0 -> log x, the distance of t to a kink of f* inside the critic range: floored at the smallest normal float,
+# slope 1/max(x, tiny), so at the kink itself (x = 0 in floats) f* and its gradient stay finite (see runtime)
+log_gap = sp.Function("log_gap")
 
 
 def _replace(expr: sp.Expr, match, repl) -> sp.Expr:

@@ -113,6 +113,29 @@ def _log_wright_omega(x, w):
     return torch.where(x < -80.0, x - w, torch.log(torch.clamp(w, min=1e-37)))
 
 
+class _LogGap(torch.autograd.Function):
+    """log x for the distance x > 0 of t to a kink of f* inside the critic range, floored at the dtype's smallest
+    normal float, with the slope 1/max(x, tiny). At the kink itself x rounds to 0: log 0 = -inf and its slope
+    1/0 times the solver's e^y = 0 would be NaN; floored, the solver sees a t one tiny float inside its branch (f*
+    off by at most tiny * u*) and the chain e^y / max(x, tiny) = 1 carries the exact slope u* through."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xc = torch.clamp(x, min=torch.finfo(x.dtype).tiny)
+        ctx.save_for_backward(xc)
+        return torch.log(xc)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (xc,) = ctx.saved_tensors
+        return grad / xc
+
+
+def _log_gap(x):
+    return _LogGap.apply(x)
+
+
 class _InfSlope(torch.autograd.Function):
     """+inf, with slope +inf (0 where no gradient comes in): an increasing function past the float range."""
 

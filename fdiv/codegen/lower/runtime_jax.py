@@ -108,6 +108,21 @@ def _log_wright_omega(x, w):
     return jnp.where(x < -80.0, x - w, jnp.log(jnp.maximum(w, 1e-37)))
 
 
+@jax.custom_jvp
+def _log_gap(x):
+    """log x for the distance x > 0 of t to a kink of f* inside the critic range, floored at the dtype's smallest
+    normal float, with the slope 1/max(x, tiny): at the kink itself x rounds to 0, where log 0 = -inf and its
+    slope times the solver's e^y = 0 would be NaN."""
+    return jnp.log(jnp.maximum(x, jnp.finfo(x.dtype).tiny))
+
+
+@_log_gap.defjvp
+def _log_gap_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    xc = jnp.maximum(x, jnp.finfo(x.dtype).tiny)
+    return jnp.log(xc), t / xc
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _past_the_range(fn, v):
     """fn(v), for an fn that increases where its value leaves the float range (f* at the right end of its domain,
