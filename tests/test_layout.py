@@ -18,7 +18,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("plumbing", ("fdiv.errors", "fdiv._util")),
     ("spec", ("fdiv.spec",)),
     ("derivation", ("fdiv.derivation",)),
-    ("codegen", ("fdiv.codegen", "fdiv.losses")),
+    ("codegen", ("fdiv.codegen", "fdiv.losses", "fdiv.losses_jax")),
     ("numerics", ("numerics",)),
     ("proofs", ("proofs",)),
     ("applications", ("fdiv",)),  # cli and commands, testing, train, estimate, plot, docs, experiments

@@ -34,7 +34,7 @@ from ...derivation.inverse import PieceConjugate
 from ...spec.spec import U
 from ..._util.timelimit import decide
 from .numpy_model import numpy_function
-from .printer import TorchPrinter
+from .printer import JAX_BACKEND as BACKEND_JAX, Printer
 from .rules import apply_rules, ratio
 from .table import T_COMPRESS, Table, build
 
@@ -294,8 +294,19 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     return min(scored, key=lambda x: x[:-1])[-1]
 
 
-def _printed(e: sp.Expr, helpers: set[str]) -> str:
-    printer = TorchPrinter(U, "u")
+def _fn(backend, name: str) -> str:
+    """The backend's spelling of a function the solver's templates call (torch.exp, jnp.exp, ...)."""
+    if backend is None or backend.name == "torch":
+        return f"torch.{name}"
+    return "jax.nn.sigmoid" if name == "sigmoid" else f"jnp.{name}"
+
+
+def _jax(backend) -> bool:
+    return backend is not None and backend.name == "jax"
+
+
+def _printed(e: sp.Expr, helpers: set[str], backend=None) -> str:
+    printer = Printer(U, "u", backend=backend)
     text = printer.emit(apply_rules(e))
     helpers |= printer.helpers
     if printer.branches:
@@ -311,10 +322,10 @@ def _log_u_as_y(e: sp.Expr) -> sp.Expr:
     return e.xreplace({sp.log(U): _Y})
 
 
-def _printed_cse(e: sp.Expr, helpers: set[str], log_u_is_y: bool, names: dict | None = None) -> str:
+def _printed_cse(e: sp.Expr, helpers: set[str], log_u_is_y: bool, names: dict | None = None, backend=None) -> str:
     """The body of a function of u and x returning e, common subexpressions bound once."""
     bindings, (out,) = sp.cse([apply_rules(_log_u_as_y(e) if log_u_is_y else e)], symbols=sp.numbered_symbols("w"))
-    printer = TorchPrinter(U, "u", {_X: "x", _Y: "y", **(names or {}), **{sym: sym.name for sym, _ in bindings}})
+    printer = Printer(U, "u", {_X: "x", _Y: "y", **(names or {}), **{sym: sym.name for sym, _ in bindings}}, backend)
     lines = [f"{sym.name} = {printer.emit(b)}" for sym, b in bindings] + [f"return {printer.emit(out)}"]
     helpers |= printer.helpers
     if printer.branches:
@@ -360,7 +371,7 @@ def _numpy_map(piece: NumericPiece):
 
 def _newton_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.Expr, helpers: set[str],
                    log_residual: bool = False, per_y: bool = False, distance: str | None = None,
-                   two_sided: tuple | None = None) -> str:
+                   two_sided: tuple | None = None, backend=None) -> str:
     """def name(y, tau): Newton's correction to y for G(u) = tau, u = map(y): G = f' (direct), log of the gap to
     an end of f''s range (lo), or minus that log (hi); G' = f'' or f''/gap. f' (or the gap) and f'' share their
     common subexpressions (one sqrt(u) for both)."""
@@ -368,13 +379,14 @@ def _newton_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.E
         value, d2f = _log_u_as_y(value), _log_u_as_y(d2f)
     exprs = [apply_rules(value), apply_rules(d2f)] + ([apply_rules(e) for e in two_sided[1:]] if two_sided else [])
     bindings, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("w"))
-    printer = TorchPrinter(U, "u", {_Y: "y", _D: "d", **{sym: sym.name for sym, _ in bindings}})
+    printer = Printer(U, "u", {_Y: "y", _D: "d", **{sym: sym.name for sym, _ in bindings}}, backend)
     lines = ([distance] if distance else []) + [f"{sym.name} = {printer.emit(e)}" for sym, e in bindings]
     g_text, d2_text = printer.emit(reduced[0]), printer.emit(reduced[1])
     if two_sided:  # the near half in d, the far half of the piece in u
         side = two_sided[0]
-        g_text = f"torch.where({side}, {g_text}, {printer.emit(reduced[2])})"
-        d2_text = f"torch.where({side}, {d2_text}, {printer.emit(reduced[3])})"
+        where = _fn(backend, "where")
+        g_text = f"{where}({side}, {g_text}, {printer.emit(reduced[2])})"
+        d2_text = f"{where}({side}, {d2_text}, {printer.emit(reduced[3])})"
     if not per_y:  # d2 is f''(u): times du/dy (per_y: d2 is already f''(u) u, simplified, for u = e^y)
         d2_text = f"({d2_text}) * du"
     helpers |= printer.helpers
@@ -382,13 +394,14 @@ def _newton_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.E
         raise DerivationError("a numeric branch cannot be lowered: its f is piecewise inside a smooth piece")
     if form == "direct" and log_residual:  # sign(s) log(1 + |s|), s = f'(u): near-linear in y for f' ~ e^u
         lines.append(f"s = {g_text}")
-        delta = f"(torch.copysign(torch.log1p(s.abs()), s) - tau) * (1.0 + s.abs()) / ({d2_text})"
+        delta = f"(torch.copysign(torch.log1p(s.abs()), s) - tau) * (1.0 + s.abs()) / ({d2_text})" if not \
+            _jax(backend) else f"(jnp.copysign(jnp.log1p(jnp.abs(s)), s) - tau) * (1.0 + jnp.abs(s)) / ({d2_text})"
     elif form == "direct":
         delta = f"({g_text} - tau) / ({d2_text})"
     else:
         sign = "" if form == "lo" else "-"
         lines.append(f"gap = {g_text}")
-        delta = f"({sign}torch.log(gap) - tau) * gap / ({d2_text})"
+        delta = f"({sign}{_fn(backend, 'log')}(gap) - tau) * gap / ({d2_text})"
     body = "\n    ".join([f"u, du = {mapping}", *lines, f"return {delta}"])
     what = {"direct": "slog f'(u) = tau" if log_residual else "f'(u) = tau", "lo": "log(f'(u) - a) = tau", "hi": "-log(b - f'(u)) = tau"}[form]
     return f"def {name}(y, tau):\n    \"\"\"Newton's correction to y for {what}, u = map(y).\"\"\"\n    {body}"
@@ -432,6 +445,120 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     for _ in range({table.steps["float64"]} if x.dtype == torch.float64 else {table.steps["float32"]}):
         # a correction that is not finite (f' overflowed) is not taken; one that leaves the bracket stops at its end
         y = (y - {delta}(y, target).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)).clamp_(lo, hi)
+    return y'''
+
+
+def _jax_piece_source(k: int, form: str, solver: list[str], solve_name: str, mapping: str, value: str, tail,
+                      kind: str, piece: NumericPiece, float32_ok: bool, interval: str, doc: str, d_value: str,
+                      d_ratio: str) -> list[str]:
+    """The JAX functions of one form of a numeric piece: the solve (a fixed number of steps, every element, no
+    mask: under jax.jit shapes are static) and a custom_vjp function (f*, u*) whose backward pass is the implicit
+    function theorem (d f*/dt = u*, d u*/dt = 1/f''(u*)), as the torch module's autograd Function."""
+    name = f"_piece{k}_{form}"
+    lu = ", lu" if tail else ""
+    wide = kind in ("exp", "shifted") and float32_ok
+    return [
+        "", "",
+        *solver,
+        "", "",
+        f"def {name}_forward(x):",
+        f'    """(f*, u*) at x, u* = map(y) the root."""',
+        f"    y = {solve_name}(x)",
+        *_clamp_source(piece, kind, BACKEND_JAX),
+        f"    u, _ = {mapping}",
+        f"    value = {value}",
+        *(_tail_source(tail, kind, BACKEND_JAX) if tail else []),
+        "    # NaN only where f*(t) overflows (t u - f(u) as inf - inf) or t is NaN: +inf, and NaN again where t is",
+        "    # (the last term is 0 unless x is NaN; x = +-inf keeps its value)",
+        "    nan = jnp.nan_to_num(x, nan=math.nan, posinf=0.0, neginf=0.0) * 0.0",
+        "    value = jnp.nan_to_num(value, nan=math.inf, posinf=math.inf, neginf=-math.inf) + nan",
+        f"    return value, u{lu}",
+        "", "",
+        f"def {name}_solved(x_in):",
+        f'    """(f*, u*{lu}) on u in {interval}: {doc}, in the working dtype (x and the outputs)."""',
+        "    x = x_in" if float32_ok else
+        "    x = _wide(x_in)  # f's expressions overflow in float32 where u* is a float32 (see _float32_safe)",
+        f"    value, u{lu} = {name}_forward(x)",
+        *([f"    if x.dtype == jnp.float32 and jax.config.jax_enable_x64:",
+           "        # roots beyond float32's range (u* at the top of it): solved again in float64 (without x64 they stay",
+           "        # at the top of float32's range); every element is evaluated, the float64 pass only where needed",
+           "        over = jnp.any(u >= 0.5 * jnp.finfo(jnp.float32).max)",
+           "        x = x.astype(jnp.float64)",
+           f"        outs = (value, u{lu})",
+           f"        value, u{lu} = jax.lax.cond(over, {name}_forward, "
+           "lambda x: tuple(o.astype(jnp.float64) for o in outs), x)"] if wide else []),
+        f"    return x, value, u{lu}",
+        "", "",
+        "@jax.custom_vjp",
+        f"def {name}_both(x_in):",
+        f'    """(f*, u*) on u in {interval}. Solved in the input\'s dtype; the backward pass is the implicit function',
+        '    theorem (d f*/dt = u*, d u*/dt = 1/f\'\'(u*)), not the iterations."""',
+        f"    return {name}_both_fwd(x_in)[0]",
+        "", "",
+        f"def {name}_both_fwd(x_in):",
+        f"    x, value, u{lu} = {name}_solved(x_in)",
+        *(["    # u* beyond the dtype's range: the ratio is +inf there (u, clamped, still serves f*'s terms)",
+           "    ratio = jnp.where(u >= _past_top(u), math.inf, u)"] if kind in ("exp", "shifted") else
+          ["    ratio = u"]),
+        f"    return (value.astype(x_in.dtype), ratio.astype(x_in.dtype)), (x, {'lu' if tail else 'u'})",
+        "", "",
+        f"def {name}_both_bwd(res, grads):",
+        f"    x, {'lu' if tail else 'u'} = res",
+        *(["    u = jnp.exp(lu)" if kind == "exp" else f"    u = jnp.exp(lu) + {float(piece.lo)!r}"] if tail else []),
+        "    x_in_dtype = grads[0].dtype",
+        "    gv, gr = (g.astype(x.dtype) for g in grads)",
+        "    # each term only where its incoming gradient is non-zero: d u*/dt = 1/f''(u*) is infinite where f''",
+        "    # vanishes (u* = 1 for (sqrt(u) - 1)^4, the optimum when P = Q); 0 * inf would be NaN",
+        f"    grad = jnp.where(gv == 0, 0.0, gv * ({d_value}))",
+        f"    ratio = jnp.where(gr == 0, 0.0, gr * ({d_ratio}))",
+        *([f"    ratio = jnp.where((u < _past_top(u)) | (gr == 0), ratio, gr * {'-' if form == 'hi' else ''}math.inf)"
+           "  # past the range: the slope too"] if kind in ("exp", "shifted") else []),
+        "    return ((grad + ratio).astype(x_in_dtype),)",
+        "", "",
+        f"{name}_both.defvjp({name}_both_fwd, {name}_both_bwd)",
+        "", "",
+        f"def {name}(x):",
+        f"    return {name}_both(x)[0]",
+        "", "",
+        f"def {name}_ratio(x):",
+        f"    return {name}_both(x)[1]",
+    ]
+
+
+def _solve_source_jax(name: str, table: Table, kind: str, tau: str, delta: str, log_residual: bool) -> tuple[str, str]:
+    """_solve_source for JAX: the same table, start and Newton steps, as pure functions (the table's columns are
+    tuples, made arrays of the input's dtype inside the function, where jax.jit folds them into constants)."""
+    k = len(table.knots) - 1
+    upper = name.upper()
+    columns = {"LO": table.knots[:-1], "HI": table.knots[1:], "Z0": table.zs[:-1],
+               "SLOPE": [(y1 - y0) / (z1 - z0) for y0, y1, z0, z1 in
+                         zip(table.knots[:-1], table.knots[1:], table.zs[:-1], table.zs[1:])]}
+    consts = "\n".join(f"{upper}_{key} = ({', '.join(repr(v) for v in values)},)" for key, values in columns.items())
+    if kind == "cusp":  # the cube root of tau - centre, then sign(z) log(1 + |z|)
+        z = (f"tau - {table.centre!r}\n    z = jnp.copysign(jnp.log1p(jnp.abs(z) ** (1.0 / 3.0)), z)"
+             if table.centre else "jnp.copysign(jnp.log1p(jnp.abs(tau) ** (1.0 / 3.0)), tau)")
+    elif kind == "slog":
+        z = "jnp.copysign(jnp.log1p(jnp.abs(tau)), tau)"
+    else:
+        z = "tau"
+    target = {"slog": "z", "cusp": "jnp.copysign(jnp.log1p(jnp.abs(tau)), tau)"}.get(kind) if log_residual else "tau"
+    clamp = f"jnp.clip(z, {table.zs[0]!r}, {table.zs[-1]!r})" if kind == "identity" else "z"
+    columns_text = ", ".join(f"{upper}_{key}" for key in columns)
+    return consts, f'''def {name}(x):
+    """y with G(map(y)) = tau: the knot interval of the table that holds the root is a bracket (G increases), the
+    interpolation in z the start, then Newton steps clamped to the bracket (fdiv.lower.table)."""
+    tau = {tau}
+    z = {z}
+    zc = {clamp}
+    pos = zc / (1.0 + jnp.abs(zc) * {1.0 / T_COMPRESS!r})
+    pos = jnp.clip(pos * {1.0 / table.h!r} + {-table.xi0 / table.h!r}, 0.0, {float(k - 1)!r})
+    idx = jnp.nan_to_num(pos, nan=0.0).astype(jnp.int32)  # a NaN input gives a NaN result, not an index error
+    lo, hi, z0, slope = (jnp.asarray(t, dtype=x.dtype)[idx] for t in ({columns_text}))
+    y = jnp.clip(lo + (z - z0) * slope, lo, hi)
+    target = {target}
+    for _ in range({table.steps["float64"]} if x.dtype == jnp.float64 else {table.steps["float32"]}):
+        # a correction that is not finite (f' overflowed) is not taken; one that leaves the bracket stops at its end
+        y = jnp.clip(y - jnp.nan_to_num({delta}(y, target), nan=0.0, posinf=0.0, neginf=0.0), lo, hi)
     return y'''
 
 
@@ -536,8 +663,9 @@ def _cusp(df, d2f, piece: NumericPiece) -> float | None:
         return float(df(u0)) if abs(float(d2f(u0))) * u0 <= 1e-9 * scale else None
 
 
-def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
-    """The functions and autograd classes of one numeric piece."""
+def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
+    """The functions and autograd classes of one numeric piece (custom_vjp functions for JAX)."""
+    jx = _jax(backend)
     k = piece.index
     raw = sp.diff(piece.f, U)
     # f in a form that does not overflow before its value does ((u - 1)^2/(u + 2) as u - 4 + 9/(u + 2): the
@@ -546,9 +674,10 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     df = _simplest(raw, "simplifying f'", prefer=lambda e: _float32_safe([e], piece, f, raw))
     d2f = _simplest(sp.diff(_plain(df), U), "simplifying f''")
     kind, mapping = _map(piece)
-    helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind], "_solve_where"}
+    helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind],
+                "_wide" if jx else "_solve_where"}
     if kind in ("exp", "shifted"):
-        helpers |= {"_beyond_float32", "_past_top"}
+        helpers |= {"_past_top"} if jx else {"_beyond_float32", "_past_top"}
     u_fill = float(piece.lo) + 1.0 if piece.hi == sp.oo else float(piece.lo + piece.hi) / 2  # a u inside the piece
     y_lo, y_hi = _Y_RANGE[kind]
     interval = f"({piece.lo}, {piece.hi})"
@@ -556,14 +685,15 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
     lines = [
         f"def _piece{k}_f(u):",
         f'    """f(u) on u in {interval}."""',
-        f"    return {_printed(f, helpers)}",
+        f"    return {_printed(f, helpers, backend)}",
         "",
         "",
         f"def _piece{k}_d2f(u):",
         f'    """f\'\'(u) on u in {interval}."""',
-        f"    return {_printed(d2f, helpers)}",
+        f"    return {_printed(d2f, helpers, backend)}",
     ]
-    log_u = "y" if kind == "exp" else "torch.log(u)"
+    exp, log, where = (_fn(backend, n) for n in ("exp", "log", "where"))
+    log_u = "y" if kind == "exp" else f"{log}(u)"
     # the Newton slope in y: f''(u) du/dy, for u = e^y simplified as one expression (2 + 2/u^3 overflows in
     # float32 where (2 + 2/u^3) u = 2 u + 2/u^2 does not)
     slope_y = _newton_slope(d2f, piece, f, df) if kind == "exp" else d2f
@@ -592,7 +722,7 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             if rest_value is not None:
                 lines += ["", "", f"def _piece{k}_direct_value(x, u, y):",
                           f'    """f*(x) = x u - f(u) at the root u of f\'(u) = x, as (u f\'(u) - f(u)) + u (x - f\'(u))."""',
-                          f"    {_printed_cse(rest_value, helpers, kind == 'exp')}"]
+                          f"    {_printed_cse(rest_value, helpers, kind == 'exp', backend=backend)}"]
             d_value, d_ratio = "u", f"1.0 / _piece{k}_d2f(u)"
             doc = "f'(u) = t; input t"
         else:
@@ -628,8 +758,8 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
                     lines += ["", "", f"def _piece{k}_lo_value(x, y):",
                               f'    """f*(x) at the root y, as (u f\'(u) - f(u)) + (c u - u (f\'(u) - a)), c = e^x."""',
                               f"    u, du = {mapping}",
-                              *([f"    {_distance_source(piece, kind, form)}"] if var is not U else []),
-                              f"    {_printed_cse(tangent + sp.exp(_X + sp.log(U)) - U * g, helpers, kind == 'exp', {_D: 'd'})}"]
+                              *([f"    {_distance_source(piece, kind, form, backend)}"] if var is not U else []),
+                              f"    {_printed_cse(tangent + sp.exp(_X + sp.log(U)) - U * g, helpers, kind == 'exp', {_D: 'd'}, backend)}"]
             float32_ok = float32_ok and rest_ok
             np_G_of = None
             index_kind = "identity"
@@ -642,20 +772,20 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
             what = f"f'(u) - ({s})" if form == "lo" else f"{s} - f'(u)"
             lines += ["", "", f"def _piece{k}_{form}_rest(u):",
                       f'    """{s} u - f(u), without cancellation."""',
-                      f"    return {_printed(rest, helpers)}"]
+                      f"    return {_printed(rest, helpers, backend)}"]
             if form == "lo":
                 doc = f"{what} = c, solved as log({what}) = log c; input log c"
-                value = f"_piece{k}_lo_rest(u) + torch.exp(x + {log_u})"
+                value = f"_piece{k}_lo_rest(u) + {exp}(x + {log_u})"
                 if any(line.startswith(f"def _piece{k}_lo_value(") for line in lines):
                     value = f"_piece{k}_lo_value(x, y)"
-                d_value, d_ratio = "torch.exp(x + torch.log(u))", f"torch.exp(x) / _piece{k}_d2f(u)"
+                d_value, d_ratio = f"{exp}(x + {log}(u))", f"{exp}(x) / _piece{k}_d2f(u)"
             else:
                 doc = f"{what} = c, solved as -log({what}) = -log c; input log c"
-                value = f"_piece{k}_hi_rest(u) - torch.exp(x + {log_u})"
-                d_value, d_ratio = "-torch.exp(x + torch.log(u))", f"-torch.exp(x) / _piece{k}_d2f(u)"
+                value = f"_piece{k}_hi_rest(u) - {exp}(x + {log_u})"
+                d_value, d_ratio = f"-{exp}(x + {log}(u))", f"-{exp}(x) / _piece{k}_d2f(u)"
                 if tail:  # there d u*/d log c = -u/p (u = (A/c)^(1/p)), where c / f''(u) is 0/0 in floating point
-                    d_value = "-torch.exp(x + lu)"
-                    d_ratio = f"torch.where(lu > {min(tail[3], 708.0)!r}, u * {-1 / float(tail[0])!r}, {d_ratio})"
+                    d_value = f"-{exp}(x + lu)"
+                    d_ratio = f"{where}(lu > {min(tail[3], 708.0)!r}, u * {-1 / float(tail[0])!r}, {d_ratio})"
         step_name, solve_name = f"_piece{k}_{form}_delta", f"_piece{k}_{form}_solve"
         centre = _cusp(np_G_of, np_d2f, piece) if form == "direct" else None
         if centre is not None:
@@ -676,18 +806,23 @@ def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
                 break
         cls = f"_Piece{k}{form.capitalize()}"
         keep_y = False  # the backward pass takes log u again rather than holding y: one tensor less at the peak
-        distance = _distance_source(piece, kind, form) if var is not U else None
+        distance = _distance_source(piece, kind, form, backend) if var is not U else None
         two_sided = (side, *far) if far else None
         if ok:
-            consts, solve = _solve_source(solve_name, table, index_kind, tau, step_name, log_residual)
+            consts, solve = (_solve_source_jax if jx else _solve_source)(solve_name, table, index_kind, tau, step_name,
+                                                                         log_residual)
             per_y = kind == "exp" and var is U
             solver = [consts, "", "", _newton_source(step_name, mapping, form, g, slope_y if per_y else d2_near, helpers,
                                                        log_residual, per_y=per_y, distance=distance,
-                                                       two_sided=two_sided),
+                                                       two_sided=two_sided, backend=backend),
                       "", "", solve]
         else:
             solver = [_robust_source(solve_name, mapping, form, g, d2_near, tau, (y_lo, y_hi), helpers,
-                                     distance=distance, two_sided=two_sided)]
+                                     distance=distance, two_sided=two_sided, backend=backend)]
+        if jx:
+            lines += _jax_piece_source(k, form, solver, solve_name, mapping, value, tail, kind, piece, float32_ok,
+                                       interval, doc, d_value, d_ratio)
+            continue
         lines += [
             "", "",
             *solver,
@@ -809,11 +944,23 @@ def to_mp(e):
     return mpmath.mpf(sp.N(e, 60))
 
 
-def _tail_source(tail, kind: str) -> list[str]:
+def _tail_source(tail, kind: str, backend=None) -> list[str]:
     """Lines of a hi form's forward pass for inputs whose root lies past the dtype's range of u (see _tail)."""
     p, log_a, r, start = tail
-    printer = TorchPrinter(_Y, "y_tail")
+    printer = Printer(_Y, "y_tail", backend=backend)
     r_text = printer.emit(apply_rules(r))
+    if _jax(backend):  # every element evaluated (static shapes under jax.jit)
+        return [
+            f"    # from u = e^{start:.1f} on, b - f'(u) = A u^-p and b u - f(u) = R(log u) to float64's precision: "
+            "there the root's",
+            f"    # log u is (log A - log c)/p and f* = R(log u) - c u, with no u (p = {p}, R(y) = {r})",
+            "    lu = y" if kind == "exp" else "    lu = jnp.log(u)",
+            f"    y_tail = ({constant(log_a)!r} - x) * {constant(1 / p)!r}",
+            f"    tail = y_tail > {min(start, 708.0)!r}",
+            f"    value = jnp.where(tail, {r_text} - jnp.exp(x + y_tail), value)",
+            "    lu = jnp.where(tail, y_tail, lu)",
+            "    u = jnp.where(tail, jnp.exp(y_tail), u)",
+        ]
     return [
         f"    # from u = e^{start:.1f} on, b - f'(u) = A u^-p and b u - f(u) = R(log u) to float64's precision: there the",
         f"    # root's log u is (log A - log c)/p and f* = R(log u) - c u, with no u (p = {p}, R(y) = {r}), which may lie",
@@ -834,7 +981,7 @@ def constant(e) -> float:
     return constant_value(sp.sympify(e))
 
 
-def _clamp_source(piece: NumericPiece, kind: str) -> list[str]:
+def _clamp_source(piece: NumericPiece, kind: str, backend=None) -> list[str]:
     """Lines clamping the root y so that u* stays a normal, finite number of the dtype: where the piece reaches
     u = 0 (e^y, or hi sigmoid(y) on (0, hi)), f(0) = 0 * log 0 would be NaN where f*(t) -> -f(0+) is finite; where
     it reaches u = oo, inf - inf (the upper end is the largest y whose e^y is finite in the dtype)."""
@@ -846,6 +993,10 @@ def _clamp_source(piece: NumericPiece, kind: str) -> list[str]:
         upper = f"{_log_max(np.float32)!r} if x.dtype == torch.float32 else {_log_max(np.float64)!r}"
     if lower is None and upper is None:
         return []
+    if _jax(backend):
+        return ["    # u* beyond the dtype's normal range (a table end) stays finite and non-zero",
+                f"    y = jnp.clip(y, {(lower or 'None').replace('torch.', 'jnp.')}, "
+                f"{(upper or 'None').replace('torch.', 'jnp.')})"]
     return ["    # u* beyond the dtype's normal range (a table end) stays finite and non-zero",
             f"    y = torch.clamp(y, {lower or 'None'}, {upper or 'None'})" if lower and upper else
             f"    y = torch.clamp(y, min={lower})" if lower else f"    y = torch.clamp(y, max={upper})"]
@@ -853,26 +1004,37 @@ def _clamp_source(piece: NumericPiece, kind: str) -> list[str]:
 
 def _robust_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.Expr, tau: str,
                    y_range: tuple[float, float], helpers: set[str], distance: str | None = None,
-                   two_sided: tuple | None = None) -> str:
+                   two_sided: tuple | None = None, backend=None) -> str:
     """def name(x) where no table reaches float64 resolution within 4 Newton steps (f' growing like e^(e^y),
     say): a 64-step bracketed Newton iteration (runtime._bracketed_newton) in float64, on asinh(f'(u)) or the log
     of the gap to an end of f''s range."""
     helpers.add("_bracketed_newton")
     exprs = [apply_rules(value), apply_rules(d2f)] + ([apply_rules(e) for e in two_sided[1:]] if two_sided else [])
     bindings, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("w"))
-    printer = TorchPrinter(U, "u", {_D: "d", **{sym: sym.name for sym, _ in bindings}})
+    printer = Printer(U, "u", {_D: "d", **{sym: sym.name for sym, _ in bindings}}, backend)
     g_text, d2_text = printer.emit(reduced[0]), printer.emit(reduced[1])
     if two_sided:
-        g_text = f"torch.where({two_sided[0]}, {g_text}, {printer.emit(reduced[2])})"
-        d2_text = f"torch.where({two_sided[0]}, {d2_text}, {printer.emit(reduced[3])})"
+        g_text = f"{_fn(backend, 'where')}({two_sided[0]}, {g_text}, {printer.emit(reduced[2])})"
+        d2_text = f"{_fn(backend, 'where')}({two_sided[0]}, {d2_text}, {printer.emit(reduced[3])})"
     body = ([distance] if distance else []) + [f"{sym.name} = {printer.emit(e)}" for sym, e in bindings] + \
         [f"s = {g_text}"]
     helpers |= printer.helpers
     if form == "direct":
-        ret, target = f"torch.asinh(s), ({d2_text}) / torch.hypot(torch.ones_like(s), s) * du", "torch.asinh(tau)"
+        asinh, hypot, ones = (_fn(backend, n) for n in ("asinh", "hypot", "ones_like"))
+        ret, target = f"{asinh}(s), ({d2_text}) / {hypot}({ones}(s), s) * du", f"{asinh}(tau)"
     else:
-        ret, target = f"{'' if form == 'lo' else '-'}torch.log(s), ({d2_text}) / s * du", "tau"
+        ret, target = f"{'' if form == 'lo' else '-'}{_fn(backend, 'log')}(s), ({d2_text}) / s * du", "tau"
     inner = "\n        ".join([f"u, du = {mapping}", *body, f"return {ret}"])
+    if _jax(backend):
+        return f'''def {name}(x):
+    """y with G(map(y)) = tau: no table reached float64 resolution within 4 Newton steps for this f, so a 64-step
+    bracketed Newton iteration in float64 where JAX has it (rtsafe: Newton inside the bracket, bisection
+    otherwise)."""
+    def g(y):
+        {inner}
+
+    tau = _wide({tau})
+    return _bracketed_newton({target}, g, {y_range[0]!r}, {y_range[1]!r}).astype(x.dtype)'''
     return f'''def {name}(x):
     """y with G(map(y)) = tau: no table reached float64 resolution within 4 Newton steps for this f, so a 64-step
     bracketed Newton iteration in float64 (rtsafe: Newton inside the bracket, bisection otherwise)."""
@@ -941,12 +1103,12 @@ def _in_variable(e: sp.Expr, piece: NumericPiece, form: str) -> sp.Expr:
     return e.xreplace({U: piece.lo + _D}) if form == "lo" else e.xreplace({U: piece.hi - _D})
 
 
-def _distance_source(piece: NumericPiece, kind: str, form: str) -> str:
+def _distance_source(piece: NumericPiece, kind: str, form: str, backend=None) -> str:
     """The line computing d (the distance to the piece's end) from y, after `u, du = map(y)`: e^y itself on
     (lo, oo), (hi - lo) sigmoid(+-y) on (lo, hi), never a difference of u and the end."""
     if kind == "shifted":
         return "d = du"
-    return f"d = torch.sigmoid({'y' if form == 'lo' else '-y'}) * {float(piece.hi - piece.lo)!r}"
+    return f"d = {_fn(backend, 'sigmoid')}({'y' if form == 'lo' else '-y'}) * {float(piece.hi - piece.lo)!r}"
 
 
 def _numpy_argument(piece: NumericPiece, kind: str, form: str):
