@@ -215,6 +215,7 @@ def expected() -> dict[Path, str]:
         ROOT / "docs" / "published-table.md": document() + "\n",
         **{path: with_facts(text) for path, text in texts.items()},
         **catalogue_modules(),
+        **catalogue_modules("jax"),
         cache.SEED: cache.seed_text(),
     }
 

@@ -1,4 +1,9 @@
-"""Emit a readable, deterministic torch module for one derivation (the API in the design notes).
+"""Emit a readable, deterministic torch or JAX module for one derivation (the API in the design notes).
+
+One lowering, two printers: the rewrite and compose stages (lower.compose, lower.rules) and the decisions taken on
+the torch module (which closed forms lower.judge sends to a numeric solve, which functions need the past-the-range
+guard) are the backends' common part; each backend then prints the same expressions with its own table
+(lower.printer.Backend) and embeds its own runtime helpers (lower/runtime.py, lower/runtime_jax.py).
 
 Safe by construction: the module holds only what the printers produced. User text (spec strings, titles,
 file names) never reaches it: f and the derived formulas appear as SymPy's canonical printing of the parsed
@@ -28,9 +33,10 @@ from ..errors import FdivError
 from ..derivation.inverse import legend, readable
 from .lower.compose import lower, with_numeric_branches
 from ..spec.spec import U
-from .lower.printer import TorchPrinter
+from .lower.printer import BACKENDS, Backend, JaxPrinter, Printer, TorchPrinter
 
 RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
+RUNTIME_JAX = Path(__file__).with_name("lower") / "runtime_jax.py"
 _HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
                  "_wright_omega",
                  "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus",
@@ -38,18 +44,51 @@ _HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wr
 _NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"],
           "_solve_where": ["_chunked"],
           "_log1mexp_softplus": ["_softplus"]}
+_HELPER_ORDER_JAX = ["_softplus", "_tanh", "_log_softplus", "_log1mexp", "_wright_omega_value", "_wright_omega",
+                     "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_past_the_range", "_wide",
+                     "_bracketed_newton", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+_NEEDS_JAX = {"_wright_omega": ["_wright_omega_value", "_softplus"], "_wright_omega_value": ["_softplus"],
+              "_log_softplus": ["_softplus"], "_log1mexp_softplus": ["_softplus"]}
 #: What SymPy's printer of a parsed expression can produce; anything else in a derived formula is refused.
 _PRINTED = re.compile(r"[A-Za-z0-9_ ().,*+\-/<>=!|&~^\[\]{}:;']*")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @cache
-def _runtime_sources() -> dict[str, str]:
-    """The source of each runtime helper, read from runtime.py as text (emitting never imports torch)."""
-    text = RUNTIME.read_text(encoding="utf-8")
-    tree = ast.parse(text)
-    return {node.name: ast.get_source_segment(text, node) for node in tree.body
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+def _runtime_sources(backend: str = "torch") -> dict[str, str]:
+    """The source of each runtime helper, read from runtime.py (runtime_jax.py) as text: emitting never imports
+    torch or jax."""
+    return helper_sources(RUNTIME if backend == "torch" else RUNTIME_JAX)
+
+
+def helper_sources(path: Path) -> dict[str, str]:
+    """Each top-level function or class of a runtime file by name, with its decorators and its companions: a
+    function decorated @NAME.defjvp, NAME_fwd, NAME_bwd and the statement NAME.defvjp(...) belong to NAME."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+
+    def segment(node) -> str:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        return "\n".join(lines[first - 1:node.end_lineno])
+
+    out: dict[str, str] = {}
+    for node in ast.parse(text).body:
+        owner = None
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            decorated = [d.value.id for d in getattr(node, "decorator_list", []) if isinstance(d, ast.Attribute)
+                         and isinstance(d.value, ast.Name) and d.attr in ("defjvp", "defvjp")]
+            owner = decorated[0] if decorated else next(
+                (node.name[:-len(end)] for end in ("_fwd", "_bwd") if node.name.endswith(end)
+                 and node.name[:-len(end)] in out), None)
+            if owner is None:
+                out[node.name] = segment(node)
+                continue
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and \
+                isinstance(node.value.func, ast.Attribute) and isinstance(node.value.func.value, ast.Name):
+            owner = node.value.func.value.id
+        if owner in out:
+            out[owner] += "\n\n\n" + segment(node)
+    return out
 
 
 def module_name(d: Derivation | None, name: str | None = None) -> str:
@@ -91,7 +130,7 @@ def _common(expr: sp.Expr) -> tuple[list[tuple[sp.Symbol, sp.Expr]], sp.Expr]:
     return sorted(out, key=lambda b: len(b[1].free_symbols & {s for s, _ in out})), expr
 
 
-def _body(printer: TorchPrinter, expr: sp.Expr, var: str, result: str = "{}") -> str:
+def _body(printer: Printer, expr: sp.Expr, var: str, result: str = "{}") -> str:
     """The statements of a function body: shared helper calls and a Piecewise's branch inputs, then `return`."""
     printer.branches = []
     if not expr.free_symbols:  # still a function of the input, so autograd sees a (zero) gradient
@@ -111,7 +150,7 @@ def _split_constant(e: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     return const, e - const
 
 
-def _mean(printer: TorchPrinter, e: sp.Expr) -> str:
+def _mean(printer: Printer, e: sp.Expr) -> str:
     """mean(k X) as mean(X) * k: the constant factor (a sign included) is applied to the scalar, not to every
     element (one kernel less forward and one backward)."""
     factors = sp.Mul.make_args(sp.factor_terms(e))
@@ -165,27 +204,28 @@ def _fused_fake(fake: sp.Expr, slope: sp.Expr, helpers: set[str]) -> str:
     ])
 
 
-def _critic_loss(low, helpers: set[str]) -> tuple[str, str]:
+def _critic_loss(low, helpers: set[str], backend: Backend = BACKENDS["torch"], calls: bool = False) -> tuple[str, str]:
     """(classes, body): mean f*(sigma(v_fake)) + mean(-sigma(v_real)), each printed inline with its constant taken
     out of the mean: one fused pass per input instead of two calls and a negation (as fast as hand-written). Where
     sigma_f(v) = v and the slope of f* is derived, the fake side is one autograd.Function (_fused_fake). A Piecewise
     needs statements, so it keeps the calls."""
     c1, fake = _split_constant(low.conjugate_of_activation)
     c2, real = _split_constant(-low.activation)
-    if fake.has(sp.Piecewise) or real.has(sp.Piecewise) or not (fake.free_symbols and real.free_symbols):
+    # calls: f*(v) is guarded past the float range (JAX, where torch's fused backward takes the derivation's slope)
+    if calls or fake.has(sp.Piecewise) or real.has(sp.Piecewise) or not (fake.free_symbols and real.free_symbols):
         return "", "return conjugate_of_activation(v_fake).mean() - activation(v_real).mean()"
     classes, lines = "", []
     br, real = _common(real)
     names_r = {sym: f"{sym.name}_real" for sym, _ in br}
-    pr = TorchPrinter(V, "v_real", names_r)
+    pr = Printer(V, "v_real", names_r, backend)
     slope = low.conjugate_of_activation_slope
-    if slope is not None and slope.free_symbols:
+    if slope is not None and slope.free_symbols and backend.name == "torch":  # JAX: autodiff through f*
         classes = _fused_fake(fake, slope, helpers)
         fake_text = "_CriticFake.apply(v_fake)"
     else:
         bf, fake = _common(fake)
         names_f = {sym: f"{sym.name}_fake" for sym, _ in bf}
-        pf = TorchPrinter(V, "v_fake", names_f)
+        pf = Printer(V, "v_fake", names_f, backend)
         lines = [f"{names_f[sym]} = {pf.emit(call)}" for sym, call in bf]
         fake_text = _mean(pf, fake)
         helpers |= pf.helpers
@@ -197,8 +237,12 @@ def _critic_loss(low, helpers: set[str]) -> tuple[str, str]:
     return classes, text + (f" + {float(const)!r}" if const > 0 else f" - {float(-const)!r}" if const < 0 else "")
 
 
-def _imports(code: str) -> str:
+def _imports(code: str, backend: str = "torch") -> str:
     lines = ["import math", ""] if "math." in code else []
+    if backend == "jax":
+        stdlib = [f"import {m}" for m in ("functools", "math") if f"{m}." in code]
+        third = (["import jax"] if re.search(r"\bjax\.", code) else []) + ["import jax.numpy as jnp"]
+        return "\n".join(stdlib + [""] * bool(stdlib) + third)
     lines.append("import torch")
     if "F." in code:
         lines.append("import torch.nn.functional as F")
@@ -216,26 +260,42 @@ def _spec_line(d: Derivation) -> str:
     return f"{'user f' if d.name == 'custom' else name} (parameters: {params})"
 
 
-def render_module(d: Derivation, notes: list[str] | None = None) -> str:
-    """The module's source. A closed-form branch of f* whose lowered code loses accuracy on the logit grid
-    (lower.judge) is lowered numerically instead, with a line in `notes` saying where and by how much."""
+def _backend(backend: str) -> Backend:
+    if backend not in BACKENDS:
+        raise FdivError(f"--backend {ascii(backend)}: expected one of {', '.join(BACKENDS)}")
+    return BACKENDS[backend]
+
+
+def render_module(d: Derivation, notes: list[str] | None = None, backend: str = "torch") -> str:
+    """The module's source for `backend` ("torch" or "jax"). A closed-form branch of f* whose lowered code loses
+    accuracy on the logit grid (lower.judge, run on the torch module) is lowered numerically instead, with a line
+    in `notes` saying where and by how much; the JAX module is printed from the same decisions."""
+    target = _backend(backend)
+    src, plan = _plan(d, notes)
+    return src if target.name == "torch" else _render(*plan, backend=target)
+
+
+def _plan(d: Derivation, notes: list[str] | None) -> tuple[str, tuple]:
+    """(the torch module's source, (derivation, lowering, forced spans, guards)): the decisions every backend
+    prints."""
     if not d.ok:
         failed = next(c for c in d.checks if not c.passed)
         raise FdivError(f"self-check failed: {failed.name}: {failed.detail}; refusing to generate a loss from it")
     low = lower(d)
     src = _render(d, low)
     if all(b.numeric for b in d.branches if b.kind != "boundary") or d.f.free_symbols != {U}:
-        return src
+        return src, (d, low)
     from .lower.judge import judge
 
     failures = judge(d, src)
     if failures and all(x.past_the_range for x in failures):
         # only gradients past the float range (inf * 0 in reverse mode where the value overflowed)
-        guarded = _render(d, low, guards=frozenset(x.role for x in failures))
+        guards = frozenset(x.role for x in failures)
+        guarded = _render(d, low, guards=guards)
         if not judge(d, guarded):
-            return guarded
+            return guarded, (d, low, None, guards)
     if not failures:
-        return src
+        return src, (d, low)
     wrong = next((x for x in failures if d.branches[x.branch].kind != "smooth"), None)
     if wrong is not None:  # a lowering bug, never to be shipped silently
         raise FdivError(f"the generated module disagrees with the derivation on a {d.branches[wrong.branch].kind} "
@@ -249,16 +309,26 @@ def render_module(d: Derivation, notes: list[str] | None = None) -> str:
                 "numerically there")
         if notes is not None:
             notes.append(line)
-    return _render(numeric_d, lower(numeric_d), forced=[(d.branches[i - 1].upper if i else -sp.oo, d.branches[i].upper)
-                                                           for i in forced])
+    spans = [(d.branches[i - 1].upper if i else -sp.oo, d.branches[i].upper) for i in forced]
+    numeric_low = lower(numeric_d)
+    return _render(numeric_d, numeric_low, forced=spans), (numeric_d, numeric_low, spans)
 
 
-def _render(d: Derivation, low, forced: list | None = None, guards: frozenset = frozenset()) -> str:
+_JAX_NOTE = """
+For JAX: pure functions of jax.numpy arrays, usable under jax.jit, jax.grad and jax.vmap, printed from the same
+lowering as the torch module. Custom derivatives (jax.custom_jvp/custom_vjp) stand where the torch module has
+autograd Functions; those written as custom_vjp support reverse mode only. There is no Loss class (no
+torch.nn.Module in JAX): compose the functions. float64 needs jax.config.update("jax_enable_x64", True)."""
+
+
+def _render(d: Derivation, low, forced: list | None = None, guards: frozenset = frozenset(),
+            backend: Backend = BACKENDS["torch"]) -> str:
     """The module's source; `guards` names the functions whose value, where it leaves the float range, is +inf with
     slope +inf (runtime._past_the_range) rather than differentiated there."""
-    pv, pt = TorchPrinter(V), TorchPrinter(T)
+    jax = backend.name == "jax"
+    pv, pt = Printer(V, backend=backend), Printer(T, backend=backend)
 
-    def guarded(role: str, printer: TorchPrinter, expr: sp.Expr, var: str, result: str = "{}") -> str:
+    def guarded(role: str, printer: Printer, expr: sp.Expr, var: str, result: str = "{}") -> str:
         if role not in guards:
             return _body(printer, expr, var, result)
         inner = _body(printer, expr, var).replace("\n    ", "\n        ")
@@ -267,17 +337,22 @@ def _render(d: Derivation, low, forced: list | None = None, guards: frozenset = 
 
     act = _body(pv, low.activation, "v")
     conj_act = guarded("conjugate_of_activation", pv, low.conjugate_of_activation, "v")
-    ratio = guarded("density_ratio", pv, low.density_ratio, "v", "({}).to(dtype)")
+    ratio = guarded("density_ratio", pv, low.density_ratio, "v", "({}).astype(dtype)" if jax else "({}).to(dtype)")
     conj = guarded("conjugate", pt, low.conjugate, "t")
     helpers = pv.helpers | pt.helpers
-    critic_classes, critic = _critic_loss(low, helpers)
+    critic_classes, critic = _critic_loss(low, helpers, backend, jax and "conjugate_of_activation" in guards)
     from .lower.numeric import piece_source
 
-    pieces_src = "\n\n\n".join(piece_source(p, helpers) for p in low.pieces)
+    pieces_src = "\n\n\n".join(piece_source(p, helpers, backend) for p in low.pieces)
+    if jax:
+        helpers.add("_wide")
+    needs, order = (_NEEDS_JAX, _HELPER_ORDER_JAX) if jax else (_NEEDS, _HELPER_ORDER)
     for h in list(helpers):
-        helpers |= set(_NEEDS.get(h, []))
-    sources = _runtime_sources()
-    helper_src = "\n\n\n".join(sources[h] for h in _HELPER_ORDER if h in helpers)
+        helpers |= set(needs.get(h, []))
+    for h in list(helpers):  # a need's own needs (JAX: omega's value uses softplus)
+        helpers |= set(needs.get(h, []))
+    sources = _runtime_sources(backend.name)
+    helper_src = "\n\n\n".join(sources[h] for h in order if h in helpers)
     code = "\n\n\n".join(x for x in (helper_src, pieces_src, critic_classes) if x)
     dom, crit = d.conjugate_domain, d.critic_range
     numeric = legend(d.conjugate)
@@ -289,9 +364,30 @@ def _render(d: Derivation, low, forced: list | None = None, guards: frozenset = 
         spans = ", ".join(f"({_safe_text(a)}, {_safe_text(b)})" for a, b in forced)
         evaluation += (f"; on t in {spans} the closed form (fdiv derive) loses accuracy in floating point, so this "
                        "module solves f'(u) = t there instead")
+    regenerate = "`fdiv gen --backend jax`" if jax else "`fdiv gen`"
+    wide = ("Evaluated in float64 where JAX has it (jax_enable_x64) and returned in v's dtype: a ratio can lie\n"
+            "    within a factor of 2 of float32's largest value, where reverse mode overflows on the way to a finite\n"
+            "    gradient." if jax else
+            "Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's\n"
+            "    largest value, where reverse mode overflows on the way to a finite gradient.")
+    widen = "_wide(v)" if jax else "v.double()"
+    loss_class = "" if jax else '''
+
+
+class Loss(torch.nn.Module):
+    """The losses as a module: forward(v_real, v_fake) is the critic loss."""
+
+    def forward(self, v_real, v_fake):
+        return critic_loss(v_real, v_fake)
+
+    def generator(self, v_fake, nonsaturating=False):
+        return generator_loss_nonsaturating(v_fake) if nonsaturating else generator_loss(v_fake)
+
+    def divergence(self, v_real, v_fake):
+        return divergence_estimate(v_real, v_fake)'''
     src = f'''"""fdiv loss module for {_spec_line(d)}.
 
-Generated by fdiv {__version__}. Do not edit: regenerate with `fdiv gen`.
+Generated by fdiv {__version__}. Do not edit: regenerate with {regenerate}.
 
 Derived over u >= 0 (D_f(P||Q) = E_Q[f(p/q)]); f* is {evaluation}:
     f(u)            = {_safe_text(d.f)}
@@ -302,9 +398,9 @@ Derived over u >= 0 (D_f(P||Q) = E_Q[f(p/q)]); f* is {evaluation}:
     sigma_f(v)      = {_safe_text(d.activation)}
     T*(u) = f'(u)   = {_safe_text(d.optimal_critic)}
     (f')^-1(t)      = {_safe_text(d.ratio_from_critic)}
-    f'(1)           = {_safe_text(d.f_prime_at_one)}{numeric_doc}
+    f'(1)           = {_safe_text(d.f_prime_at_one)}{numeric_doc}{_JAX_NOTE if jax else ""}
 """
-{_imports(code + act + conj + conj_act + ratio + critic)}
+{_imports(code + act + conj + conj_act + ratio + critic, backend.name)}
 
 
 {code + chr(10) + chr(10) + chr(10) if code else ""}def activation(v):
@@ -345,23 +441,9 @@ def divergence_estimate(v_real, v_fake):
 def density_ratio(v):
     """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)).
 
-    Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
-    largest value, where reverse mode overflows on the way to a finite gradient."""
-    dtype, v = v.dtype, v.double()
-    {ratio}
-
-
-class Loss(torch.nn.Module):
-    """The losses as a module: forward(v_real, v_fake) is the critic loss."""
-
-    def forward(self, v_real, v_fake):
-        return critic_loss(v_real, v_fake)
-
-    def generator(self, v_fake, nonsaturating=False):
-        return generator_loss_nonsaturating(v_fake) if nonsaturating else generator_loss(v_fake)
-
-    def divergence(self, v_real, v_fake):
-        return divergence_estimate(v_real, v_fake)
+    {wide}"""
+    dtype, v = v.dtype, {widen}
+    {ratio}{loss_class}
 '''
     try:
         compile(src, "<generated module>", "exec")
@@ -393,14 +475,14 @@ def check_constants(src: str) -> None:
 
 
 def write_module(d: Derivation, out_dir: str | Path, name: str | None = None, notes: list[str] | None = None, *,
-                 force: bool = False) -> Path:
+                 force: bool = False, backend: str = "torch") -> Path:
     """Render first, then write atomically: a failed derivation, lowering or write leaves nothing new behind
     and any previous module untouched. An existing file is replaced only when fdiv generated it (or with
     force=True). What a user should know about the module goes to `notes`."""
     out = _directory(out_dir)
     target = out / f"{module_name(d, name)}.py"
     refuse_to_clobber(target, force)
-    text = render_module(d, notes)
+    text = render_module(d, notes, backend)
     write_atomic(target, text, force=force)
     return target
 
@@ -470,10 +552,14 @@ def write_atomic(target: Path, text: str, *, force: bool = False) -> None:
 
 
 LOSSES_DIR = Path(__file__).parents[1] / "losses"
+LOSSES_DIRS = {"torch": LOSSES_DIR, "jax": Path(__file__).parents[1] / "losses_jax"}
 
 
-def catalogue_modules() -> dict[Path, str]:
-    """The checked-in modules fdiv/losses/<name>.py, one per catalogue entry (defaults for parameters)."""
+def catalogue_modules(backend: str = "torch") -> dict[Path, str]:
+    """The checked-in modules fdiv/losses/<name>.py (fdiv/losses_jax/<name>.py for backend="jax"), one per
+    catalogue entry (defaults for parameters)."""
     from ..derivation.parallel import derive_all
 
-    return {LOSSES_DIR / f"{d.name.replace('-', '_')}.py": render_module(d) for d in derive_all()}
+    _backend(backend)
+    return {LOSSES_DIRS[backend] / f"{d.name.replace('-', '_')}.py": render_module(d, backend=backend)
+            for d in derive_all()}

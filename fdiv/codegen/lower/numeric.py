@@ -501,8 +501,10 @@ def _cusp(df, d2f, piece: NumericPiece) -> float | None:
         return float(df(u0)) if abs(float(d2f(u0))) * u0 <= 1e-9 * scale else None
 
 
-def piece_source(piece: NumericPiece, helpers: set[str]) -> str:
+def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
     """The functions and autograd classes of one numeric piece."""
+    if backend is not None and backend.name != "torch":
+        raise DerivationError("numeric conjugates are not lowered to JAX yet")
     k = piece.index
     raw = sp.diff(piece.f, U)
     # f in a form that does not overflow before its value does ((u - 1)^2/(u + 2) as u - 4 + 9/(u + 2): the

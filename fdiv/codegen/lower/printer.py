@@ -1,10 +1,13 @@
-"""SymPy -> torch source: a visitor with one method per expression kind.
+"""SymPy -> source for a backend (torch or JAX): one visitor with one method per expression kind, and a table per
+backend of what differs between them (function names, where/clamp spelling); the rewrite rules run before it.
 
 Constants print as exact float literals (repr of the correctly rounded double), so output is deterministic.
 A Piecewise prints as nested torch.where whose branches see a clamped copy of the variable, so the branch not
 taken is evaluated at a safe point inside its own interval and cannot poison values or gradients with NaN.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sympy as sp
 
@@ -15,6 +18,29 @@ HELPERS = {"softplus": "_softplus", "log_softplus": "_log_softplus", "log1mexp":
            "log1mexp_ratio": "_log1mexp_ratio", "log1mexp_softplus": "_log1mexp_softplus"}
 TORCH = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh", "sqrt": "torch.sqrt", "Abs": "torch.abs",
          "sign": "torch.sign", "log1p": "torch.log1p", "expm1": "torch.expm1", "sigmoid": "torch.sigmoid"}
+# XLA's tanh is a few ulps off next to |tanh| = 1, which JAX's slope 1 - tanh^2 magnifies: a helper (runtime_jax)
+JAX = {**{k: v.replace("torch.", "jnp.") for k, v in TORCH.items()}, "sigmoid": "jax.nn.sigmoid", "tanh": "_tanh"}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What differs between the targets' spellings: the rest of the printer is shared."""
+    name: str
+    functions: dict  # SymPy function name -> the target's elementwise function
+    where: str  # where(mask, a, b)
+    full_like: str  # full_like(x, value)
+    clamp_min: str  # max(x, 0), {} the operand
+    rsqrt: str
+    maximum: str
+    masked_solves: bool  # a numeric solve inside a Piecewise branch gets its branch's mask (eager torch)
+
+
+TORCH_BACKEND = Backend("torch", TORCH, "torch.where", "torch.full_like", "torch.clamp({}, min=0.0)", "torch.rsqrt",
+                        "torch.maximum", True)
+# under jax.jit shapes are static: every element is evaluated, so a numeric solve takes no mask
+JAX_BACKEND = Backend("jax", JAX, "jnp.where", "jnp.full_like", "jnp.maximum({}, 0.0)", "jax.lax.rsqrt",
+                      "jnp.maximum", False)
+BACKENDS = {b.name: b for b in (TORCH_BACKEND, JAX_BACKEND)}
 
 
 # The helpers' definitions, for a constant subexpression that holds one (its value is printed, never a call)
@@ -45,8 +71,14 @@ def constant_value(e: sp.Expr) -> float:
     return float(re)
 
 
-class TorchPrinter:
-    def __init__(self, var: sp.Symbol, var_text: str | None = None, local_names: dict | None = None):
+class Printer:
+    """The visitor; `backend` says how the target spells what it prints."""
+    backend: Backend = TORCH_BACKEND
+
+    def __init__(self, var: sp.Symbol, var_text: str | None = None, local_names: dict | None = None,
+                 backend: Backend | None = None):
+        if backend is not None:
+            self.backend = backend
         self.var = var
         self.var_text = var_text or var.name  # how the variable prints (a safe copy inside a branch)
         self.local_names = local_names or {}  # symbols bound to local variables (common subexpressions)
@@ -74,13 +106,16 @@ class TorchPrinter:
         if name in HELPERS:
             self.helpers.add(HELPERS[name])
             return f"{HELPERS[name]}({', '.join(self.emit(a) for a in e.args)})"
-        if name in TORCH:
-            return f"{TORCH[name]}({self.emit(e.args[0])})"
+        if name in self.backend.functions:
+            function = self.backend.functions[name]
+            if function.startswith("_"):  # a runtime helper of the backend
+                self.helpers.add(function)
+            return f"{function}({self.emit(e.args[0])})"
         if name.startswith("_piece") and name.isidentifier():  # generated solver code (lower.numeric)
             # inside a branch of a Piecewise, the solve runs only where the branch holds (eager mode)
             mask = f", {self.mask}" if self.mask else ""
             return f"{name}({self.emit(e.args[0])}{mask})"
-        raise DerivationError(f"cannot lower {name} to torch (in {e})")
+        raise DerivationError(f"cannot lower {name} to {self.backend.name} (in {e})")
 
     # atoms
     def _print_Symbol(self, e):
@@ -168,18 +203,18 @@ class TorchPrinter:
         if base.is_nonnegative or getattr(base.func, "__name__", "") in ("softplus", "exp", "sigmoid") or \
                 (base.is_Pow and base.base == sp.E):
             return text
-        return f"torch.clamp({text}, min=0.0)"
+        return self.backend.clamp_min.format(text)
 
     def _print_Pow(self, e):
         base, power = e.args
         if self._constant(e):
             return repr(constant_value(e))
         if power == sp.Rational(1, 2):
-            return f"torch.sqrt({self._radicand(base)})"
+            return f"{self.backend.functions['sqrt']}({self._radicand(base)})"
         if power == -1:
             return f"1.0 / {self._wrap(base, sp.Pow)}"
         if power == -sp.Rational(1, 2):
-            return f"torch.rsqrt({self._radicand(base)})"
+            return f"{self.backend.rsqrt}({self._radicand(base)})"
         if power.is_Integer:
             n = int(power)
             if n in (2, 3, -2):
@@ -192,16 +227,17 @@ class TorchPrinter:
             k = abs(int(power - sp.Rational(1, 2) if power > 0 else power + sp.Rational(1, 2)))
             root = self._radicand(base)
             whole = _integer_power(root if root.isidentifier() else f"({root})", k)
-            return f"{whole} * torch.sqrt({root})" if power > 0 else f"torch.rsqrt({root}) / ({whole})"
+            sqrt, rsqrt = self.backend.functions["sqrt"], self.backend.rsqrt
+            return f"{whole} * {sqrt}({root})" if power > 0 else f"{rsqrt}({root}) / ({whole})"
         if power.is_Number:
             text = self._radicand(base)
             return f"{'(' + text + ')' if base.is_Add or base.is_Mul or base.is_Pow else text} ** {constant_value(power)!r}"
         if base == sp.E:
-            return f"torch.exp({self.emit(power)})"
+            return f"{self.backend.functions['exp']}({self.emit(power)})"
         return f"{self._wrap(base, sp.Pow)} ** {self._wrap(power, sp.Pow)}"
 
     def _print_exp(self, e):
-        return f"torch.exp({self.emit(e.args[0])})"
+        return f"{self.backend.functions['exp']}({self.emit(e.args[0])})"
 
     # piecewise
     def _print_Piecewise(self, e):
@@ -218,7 +254,8 @@ class TorchPrinter:
             hi = (bounds[i], ops[i]) if bounds[i] is not None else None
             lo = (bounds[i - 1], ">" if ops[i - 1] == "<=" else ">=") if i > 0 else None
             safe = self._safe(expr, lo, hi)
-            out = safe if out is None else f"torch.where({x} {ops[i]} {constant_value(bounds[i])!r}, {safe}, {out})"
+            out = safe if out is None else \
+                f"{self.backend.where}({x} {ops[i]} {constant_value(bounds[i])!r}, {safe}, {out})"
         return out
 
     def _upper(self, cond) -> sp.Expr | None:
@@ -235,7 +272,7 @@ class TorchPrinter:
         sqrt(0) or log(0), where 0 * inf = NaN)."""
         x = self.var.name
         if not expr.free_symbols:
-            return f"torch.full_like({x}, {self.emit(expr)})"
+            return f"{self.backend.full_like}({x}, {self.emit(expr)})"
         if lo is None and hi is None:
             return self.emit(expr)
         lo_v = None if lo is None else constant_value(lo[0])
@@ -248,15 +285,25 @@ class TorchPrinter:
             point = (lo_v + hi_v) / 2
             mask = f"({x} {lo[1]} {lo_v!r}) & ({x} {hi[1]} {hi_v!r})"
         name = f"{x}_{len(self.branches)}"
-        inner = TorchPrinter(self.var, name)
-        if any(getattr(a.func, "__name__", "").startswith("_piece") for a in expr.atoms(sp.Function)):
+        inner = type(self)(self.var, name, backend=self.backend)
+        if self.backend.masked_solves and \
+                any(getattr(a.func, "__name__", "").startswith("_piece") for a in expr.atoms(sp.Function)):
             inner.mask = f"m{name}"  # a numeric solve: given the mask, it solves only where its branch holds
             self.branches.append(f"{inner.mask} = {mask}")
             mask = inner.mask
-        self.branches.append(f"{name} = torch.where({mask}, {x}, torch.full_like({x}, {point!r}))")
+        where, full = self.backend.where, self.backend.full_like
+        self.branches.append(f"{name} = {where}({mask}, {x}, {full}({x}, {point!r}))")
         text = inner.emit(expr)
         self.helpers |= inner.helpers
         return text
+
+
+class TorchPrinter(Printer):
+    backend = TORCH_BACKEND
+
+
+class JaxPrinter(Printer):
+    backend = JAX_BACKEND
 
 
 def _cheap(base: sp.Expr) -> bool:

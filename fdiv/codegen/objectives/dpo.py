@@ -31,7 +31,7 @@ from ...derivation.engine import Derivation
 from ..emit import (_directory, _runtime_sources, _safe_text, _spec_line, check_constants, refuse_to_clobber,
                     write_atomic)
 from ...errors import FdivError
-from ..lower.printer import TorchPrinter
+from ..lower.printer import BACKENDS, Printer
 from ..lower.rules import apply_rules
 from ...spec.spec import U
 from . import terms as T
@@ -50,14 +50,14 @@ def _own_sources() -> dict[str, str]:
     return {node.name: ast.get_source_segment(text, node) for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 
-class _Printer(TorchPrinter):
-    """TorchPrinter plus Max (torch.maximum) and signed_sum(s1, l1, s2, l2, ...), a call of the embedded
+class _Printer(Printer):
+    """The lowering printer plus Max (the backend's maximum) and signed_sum(s1, l1, s2, l2, ...), a call of the embedded
     _signed_sum."""
 
     def _print_Max(self, e: sp.Expr) -> str:
         out = self.emit(e.args[0])
         for arg in e.args[1:]:
-            out = f"torch.maximum({out}, {self.emit(arg)})"
+            out = f"{self.backend.maximum}({out}, {self.emit(arg)})"
         return out
 
     def _print_signed_sum(self, e: sp.Expr) -> str:

@@ -1,0 +1,138 @@
+"""JAX helpers that generated JAX modules embed (their source is copied in, so a module imports jax only).
+
+The same helpers as runtime.py, as pure functions of arrays (no in-place updates, no data-dependent shapes), usable
+under jax.jit, jax.grad and jax.vmap. Where torch's helper is an autograd.Function, this one has a custom
+derivative: jax.custom_jvp where the slope is a function of the input alone, jax.custom_vjp where the backward
+pass must look at the incoming gradient (a 0 there stays 0 even where the slope is infinite), so those support
+reverse mode (jax.grad, jax.vjp) and not forward mode, like torch's once_differentiable. A helper's companions
+(its @NAME.defjvp rule, NAME_fwd and NAME_bwd, NAME.defvjp(...)) are copied with it.
+"""
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+
+
+def _softplus(x):
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)), exact over the whole range in both dtypes."""
+    return jnp.logaddexp(x, 0.0)
+
+
+@jax.custom_jvp
+def _log_softplus(x):
+    """log(softplus(x)) with the analytic slope sigmoid(x)/softplus(x). Below -80, where e^x nears float32's
+    subnormals, log(softplus(x)) = x - e^x/2 + ... is x itself; the slope is taken at max(x, -80)."""
+    xc = jnp.maximum(x, -80.0)
+    return jnp.where(x < -80.0, x, jnp.log(_softplus(xc)))
+
+
+@_log_softplus.defjvp
+def _log_softplus_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    xc = jnp.maximum(x, -80.0)
+    s = _softplus(xc)
+    return jnp.where(x < -80.0, x, jnp.log(s)), jax.nn.sigmoid(xc) / s * t
+
+
+@jax.custom_jvp
+def _tanh(x):
+    """tanh(x) with the slope 1 - tanh(x)^2 written as 4 e^-2|x| / (1 + e^-2|x|)^2: XLA's tanh is a few ulps off
+    next to |tanh| = 1, where 1 - tanh^2 would turn that into a relative error of order 1 (at |x| ~ 18)."""
+    return jnp.tanh(x)
+
+
+@_tanh.defjvp
+def _tanh_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    e = jnp.exp(-2.0 * jnp.abs(x))
+    return jnp.tanh(x), 4.0 * e / (1.0 + e) ** 2 * t
+
+
+def _log1mexp(x):
+    """log(1 - exp(x)) for x < 0: log(-x) + log((1 - e^x)/(-x)) by its series (to x^6, 1e-15 relative) above
+    x = -0.1, below it log1p(-e^x); each branch sees only inputs of its own side."""
+    y = jnp.minimum(-x, 0.1)
+    y2 = y * y
+    series = jnp.log(y) + y * (-0.5 + y * (1.0 / 24.0 + y2 * (-1.0 / 2880.0 + y2 * (1.0 / 181440.0))))
+    return jnp.where(x > -0.1, series, jnp.log1p(-jnp.exp(jnp.minimum(x, -0.1))))
+
+
+def _wright_omega_value(x):
+    """omega(x) = W(e^x), the root of w + log w = x, in x's dtype: Winitzki's approximation
+    s (1 - log(1 + s)/(2 + s)), s = softplus(x), then Newton steps, 2 in float32 and 3 in float64. Below -80
+    omega is e^x (1 - e^x + ...) = softplus(x) to 1e-34."""
+    s = _softplus(x)
+    w = s * (1.0 - jnp.log1p(s) / (2.0 + s))
+    for _ in range(3 if x.dtype == jnp.float64 else 2):
+        w = w * (1.0 + (x - w - jnp.log(w)) / (1.0 + w))
+    return jnp.where(x < -80.0, s, w)
+
+
+@jax.custom_jvp
+def _wright_omega(x):
+    """omega(x) = W(e^x) with d omega/dx = omega/(1 + omega), in the input's dtype."""
+    return _wright_omega_value(x)
+
+
+@_wright_omega.defjvp
+def _wright_omega_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    w = _wright_omega_value(x)
+    scale = w / (1.0 + w)
+    # where omega underflows to 0 its true slope is below every float: an infinite incoming gradient (f*
+    # overflowing) must not turn into inf * 0 = NaN (the mask is on the input, so the rule stays linear)
+    return w, jnp.where(scale == 0, 0.0, t * scale)
+
+
+def _log1mexp_ratio(x):
+    """log((1 - exp(-x))/x) for x >= 0: -x/2 + x^2/24 - x^4/2880 below 1e-3, log(-expm1(-x)) - log(x) above;
+    each branch sees only inputs of its own side."""
+    small = x < 1e-3
+    xs = jnp.where(small, x, 0.0)
+    xl = jnp.where(small, 1.0, x)
+    series = xs * (-0.5 + xs * (1.0 / 24.0 - xs * xs / 2880.0))
+    return jnp.where(small, series, jnp.log(-jnp.expm1(-xl)) - jnp.log(xl))
+
+
+def _log1mexp_softplus(x, k):
+    """log(1 - exp(-k softplus(x))) for a constant k > 0: log(-expm1(-z)), z = k softplus(x), and below x = -80,
+    where softplus(x) = e^x nears the subnormals, log k + x."""
+    xc = jnp.maximum(x, -80.0)
+    return jnp.where(x < -80.0, x + math.log(k), jnp.log(-jnp.expm1(-k * _softplus(xc))))
+
+
+def _log_wright_omega(x, w):
+    """log omega(x) given w = omega(x): log w, except below x = -80, where w is e^x and may be subnormal or 0:
+    there x - w. The clamp only guards the branch not taken."""
+    return jnp.where(x < -80.0, x - w, jnp.log(jnp.maximum(w, 1e-37)))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _past_the_range(fn, v):
+    """fn(v), for an fn that increases where its value leaves the float range (f* at the right end of its domain,
+    the density ratio): there the value and its slope are +inf (0 where no gradient comes in), and fn is
+    differentiated only where its value is a float (its reverse pass would form inf * 0 = NaN through the terms
+    that underflowed). The forward pass is fn(v) alone; the backward one differentiates fn at v, with 0 put in
+    where the value overflowed."""
+    return fn(v)
+
+
+def _past_the_range_fwd(fn, v):
+    out = fn(v)
+    return out, (v, jnp.isposinf(out))
+
+
+def _past_the_range_bwd(fn, res, grad):
+    v, over = res
+    _, pullback = jax.vjp(fn, jnp.where(over, 0.0, v))
+    (inside,) = pullback(jnp.where(over, 0.0, grad))
+    return (jnp.where(over, jnp.where(grad == 0, 0.0, grad * math.inf), inside),)
+
+
+_past_the_range.defvjp(_past_the_range_fwd, _past_the_range_bwd)
+
+
+def _wide(v):
+    """v in float64 where JAX has it (jax_enable_x64), else as it is: float64 is off by default in JAX."""
+    return v.astype(jnp.float64) if jax.config.jax_enable_x64 else v
