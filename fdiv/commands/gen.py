@@ -1,4 +1,4 @@
-"""fdiv gen: write a torch loss module for a divergence."""
+"""fdiv gen: write a torch (or JAX) loss module for a divergence."""
 from __future__ import annotations
 
 import sys
@@ -13,8 +13,9 @@ EPILOG = """examples:
   fdiv gen --f "Abs(u - 1)**3" --name cubic -o losses
   fdiv gen --f "(sqrt(u) - 1)**4" --name quartic -o .  a numeric conjugate: a root solve with exact gradients
   fdiv gen kl --objective dpo -o .                   writes ./kl_dpo.py: DPO (f-DPO for other f's)
+  fdiv gen gan --backend jax -o .                    the same functions for JAX (jax.jit, jax.grad, jax.vmap)
 
-The module imports torch only. It is written atomically and never through a symbolic link, and it replaces an
+The module imports torch only (--backend jax: jax and jax.numpy only; writing it does not need jax). It is written atomically and never through a symbolic link, and it replaces an
 existing file only if fdiv generated that file (its header says so) unless --force. --name must be a plain
 module name that shadows no importable module and no start-up hook (sitecustomize, usercustomize, conftest,
 setup)."""
@@ -27,6 +28,8 @@ def add_parser(sub, formatter) -> None:
     common.add_target(p)
     p.add_argument("--objective", choices=("fgan", "dpo"), default="fgan",
                    help="fgan: the f-GAN losses (default); dpo: the f-DPO preference loss")
+    p.add_argument("--backend", default="torch", metavar="{torch,jax}",
+                   help="torch (default) or jax: the same functions, names and docstrings for JAX")
     p.add_argument("--name", dest="module", metavar="MODULE", help="module name (default: the divergence's name)")
     p.add_argument("-o", dest="out", required=True, metavar="DIR", help="an existing directory")
     p.add_argument("--force", action="store_true",
@@ -40,6 +43,8 @@ def validate(args) -> None:
         raise FdivError("-o: give an existing directory")
     if not Path(args.out).is_dir():
         raise FdivError(f"-o {ascii(args.out)}: {'not a directory' if Path(args.out).exists() else 'no such directory'}")
+    if args.backend not in ("torch", "jax"):
+        raise FdivError(f"--backend {ascii(args.backend)}: expected torch or jax")
     if args.module is not None:
         module_name(args.module)
 
@@ -51,9 +56,9 @@ def run(args) -> str:
         from ..codegen.objectives.dpo import write_module
     d = common.derivation(args)
     if args.objective == "dpo":
-        return f"wrote {write_module(d, args.out, args.module, force=args.force)}"
+        return f"wrote {write_module(d, args.out, args.module, force=args.force, backend=args.backend)}"
     notes: list[str] = []
-    path = write_module(d, args.out, args.module, notes, force=args.force)
+    path = write_module(d, args.out, args.module, notes, force=args.force, backend=args.backend)
     common.notes(d)
     for line in notes + _fallback_notes(path):
         print(f"note: {line}", file=sys.stderr)
@@ -65,7 +70,7 @@ def _fallback_notes(path: Path) -> list[str]:
     e^(e^y)), its cost, measured here: critic_loss + backward at 1e5 float32 logits against the catalogue's
     Jeffrey loss, in this process (CPU time, median of 5). Timing only goes into the note, never into the module."""
     text = path.read_text(encoding="utf-8")
-    if "_bracketed_newton(" not in text:
+    if "_bracketed_newton(" not in text or "import torch" not in text:
         return []
     import importlib.util
     import time

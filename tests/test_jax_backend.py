@@ -1,0 +1,337 @@
+"""`fdiv gen --backend jax`: the JAX modules against the same exact references as the torch modules.
+
+For every catalogue spec (the checked-in fdiv/losses_jax), the closed-form user f's of test_losses_accuracy and the
+f-DPO objective: values and gradients (jax.grad) at the standard logit grid (0, +-1, +-20, +-50, +-88.7, +-100,
++-1000, +-1e4, +-3, +-6) in float32 and float64, through fdiv.testing.check_loss (mpmath references of the
+derivation, the stated tolerances: 1e-5 relative in float32, 1e-11 in float64, 10 ulps of 1 next to 0). The JAX
+functions reach check_loss through a small bridge (_Oracle) that computes each module's values and gradients
+under one jax.jit per dtype and shape class (all elementwise functions at once, on inputs padded to a fixed
+length; the losses vmapped over single pairs), which keeps the compile count, and so the test, small.
+Also: the torch module to a few ulps, jax.jit against eager evaluation, jax.vmap, deterministic bytes, imports
+(jax only, read with ast), emitting without jax, the CLI, and planted bugs each check rejects.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+jax = pytest.importorskip("jax", reason="the JAX backend's modules need the optional jax extra (pip install fdiv[jax])")
+jnp = pytest.importorskip("jax.numpy", reason="the JAX backend's modules need the optional jax extra")
+
+import fdiv  # noqa: E402
+import fdiv.testing as ft  # noqa: E402
+from fdiv.codegen.emit import LOSSES_DIRS, catalogue_modules, module_name, render_module, write_module  # noqa: E402
+from fdiv.spec import catalogue  # noqa: E402
+from fdiv.testing.exact import derivation  # noqa: E402
+
+ELEMENTWISE = ("activation", "conjugate", "conjugate_of_activation", "density_ratio")
+LOGITS = ft.default_logits(drawn=0)
+PAD = 64  # every elementwise input is padded to this length: one compiled function per dtype
+
+
+@pytest.fixture(scope="module", autouse=True)
+def x64():
+    """float64 arrays need jax_enable_x64 (off by default); restored afterwards for other tests in the process."""
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", before)
+
+
+class _Replay(torch.autograd.Function):
+    """Values JAX computed, with the gradients of their sum that jax.grad computed as the backward pass (the
+    checks differentiate out.sum() only; an elementwise function's gradient is then elementwise)."""
+
+    @staticmethod
+    def forward(ctx, values, grads, *inputs):
+        ctx.grads = grads
+        return values.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        scalar = g.numel() == 1
+        return (None, None, *[(g.reshape(()) * gr if scalar else g * gr) for gr in ctx.grads])
+
+
+def _grad_of_sum(fn, n):
+    return jax.grad(lambda *a: fn(*a).sum(), argnums=tuple(range(n)))
+
+
+class _Oracle:
+    """A JAX module's functions as torch callables for fdiv.testing, computed under jax.jit."""
+
+    def __init__(self, module):
+        self.module = module
+
+        def elementwise(x):
+            return {role: (getattr(module, role)(x), _grad_of_sum(getattr(module, role), 1)(x)[0])
+                    for role in ELEMENTWISE}
+
+        self._elementwise = jax.jit(elementwise)
+        self._scalar = {}
+        self._memo = {}
+
+    def _both(self, role, n):
+        fn = getattr(self.module, role)
+        return lambda *a: (fn(*a), _grad_of_sum(fn, n)(*a))
+
+    def role(self, role):
+        n = 1 if role.startswith("generator") or role in ELEMENTWISE else 2
+        names = ("v_fake",) if n == 1 and role not in ELEMENTWISE else \
+            (("t",) if role == "conjugate" else ("v",)) if n == 1 else ("v_real", "v_fake")
+
+        def call(*xs):
+            arrays = [np.asarray(x.detach().numpy()) for x in xs]
+            if role in ELEMENTWISE:
+                values, grad = self.elementwise(arrays[0])[role]
+                grads = [grad]
+            else:
+                values, grads = self.scalar(role, n, arrays)
+            return _Replay.apply(torch.from_numpy(np.array(values)), [torch.from_numpy(np.array(g)) for g in grads],
+                                 *xs)
+
+        exec_globals = {"call": call}  # a signature with the role's own argument names (check_signature reads it)
+        exec(f"def {role}({', '.join(names)}):\n    return call({', '.join(names)})", exec_globals)
+        return exec_globals[role]
+
+    def elementwise(self, x: np.ndarray):
+        key = (str(x.dtype), x.tobytes())
+        if key not in self._memo:
+            n = x.size
+            size = PAD * -(-max(n, 1) // PAD)
+            padded = np.zeros(size, dtype=x.dtype)
+            padded[:n] = x.reshape(-1)
+            out = self._elementwise(jnp.asarray(padded))
+            self._memo[key] = {r: (np.asarray(v)[:n].reshape(x.shape), np.asarray(g)[:n].reshape(x.shape))
+                               for r, (v, g) in out.items()}
+        return self._memo[key]
+
+    def scalar(self, role, n, arrays):
+        """A loss at one pair of single logits through a vmapped function over a padded batch (one compile for
+        all such calls), at a batch of logits through its own jitted function."""
+        single = all(a.size == 1 for a in arrays)
+        key = (role, single, str(arrays[0].dtype))
+        if key not in self._scalar:
+            both = self._both(role, n)
+            self._scalar[key] = jax.jit(jax.vmap(both) if single else both)
+        if single:
+            batch = [jnp.asarray(np.broadcast_to(a.reshape(1, 1), (PAD, 1)).copy()) for a in arrays]
+            values, grads = self._scalar[key](*batch)
+            return np.asarray(values)[0], [np.asarray(g)[0].reshape(a.shape) for g, a in zip(grads, arrays)]
+        values, grads = self._scalar[key](*[jnp.asarray(a) for a in arrays])
+        return np.asarray(values), [np.asarray(g) for g in grads]
+
+
+def _load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _subnormal(p) -> bool:
+    tiny = np.finfo(np.float32 if p.dtype == "float32" else np.float64).tiny
+    return any(isinstance(v, float) and 0 < abs(v) < tiny for _, v in p.inputs)
+
+
+def _assert_accurate(module, against, roles=ft.ROLES, logits=LOGITS):
+    """Every role agrees with the exact derivation (check_loss), except at subnormal inputs: XLA on the CPU flushes
+    them to 0 (test_xla_flushes_subnormal_inputs_to_zero), so f*(t) at |t| < 1.2e-38 in float32 is f*(0)."""
+    oracle = _Oracle(module)
+    for role in roles:
+        report = ft.check_loss(oracle.role(role), against, role=role, logits=logits)
+        assert report.points and not report.extra_failures, report.text()
+        assert all(_subnormal(p) for p in report.failures), report.text()
+
+
+# ------------------------------------------------------------------------------------------ accuracy
+@pytest.mark.parametrize("name", catalogue.names())
+def test_catalogue_module_matches_the_exact_references(name):
+    _assert_accurate(importlib.import_module(f"fdiv.losses_jax.{module_name(derivation(name))}"), name)
+
+
+# the closed-form user f's of test_losses_accuracy (a quartic, a kink with a 3/2-power conjugate, a JS variant
+# written by hand, scaled Hellinger, a rational f, reverse KL written out, KL plus a linear term)
+USER_FS = ["(u-1)**4", "Abs(u-1)**3", "u*log(u) - (u+1)*log((u+1)/2)", "2*(sqrt(u)-1)**2", "(u-1)**2/(u+1)",
+           "-log(u) + u - 1", "u*log(u) + 3*(u-1)"]
+
+
+@pytest.fixture(scope="module")
+def user_modules(tmp_path_factory):
+    out = tmp_path_factory.mktemp("jax_user")
+    return {f: _load(write_module(derivation(f), out, f"user_{i}", backend="jax"), f"jax_user_{i}")
+            for i, f in enumerate(USER_FS)}
+
+
+@pytest.mark.parametrize("f", USER_FS)
+def test_user_f_module_matches_the_exact_references(f, user_modules):
+    _assert_accurate(user_modules[f], f, roles=(*ELEMENTWISE, "critic_loss"))
+
+
+def test_xla_flushes_subnormal_inputs_to_zero():
+    """Why subnormal inputs are not compared: on the CPU, XLA treats them as 0 (log of one is -inf, not -88.7),
+    in jit and eager alike. Should this change, the exemption in _assert_accurate must go."""
+    x = jnp.asarray(np.array([3e-39], dtype=np.float32))
+    assert float(jnp.log(x)[0]) == -math.inf and float(jax.jit(jnp.log)(x)[0]) == -math.inf
+    assert math.isclose(math.log(3e-39), -88.70, rel_tol=1e-3)
+
+
+# ------------------------------------------------------------------------------------------ against torch
+def _grid(dtype):
+    return np.array(LOGITS, dtype=dtype)
+
+
+@pytest.mark.parametrize("name", catalogue.names())
+def test_same_numbers_as_the_torch_module(name):
+    """Values of the elementwise functions and their gradients in float64, against the torch module, at the logit
+    grid where both are finite: within 16 ulps relative (each side a few roundings from the exact value; the
+    libraries' exp/log/log1p differ by an ulp or two and a formula of a few such steps compounds them), or 16
+    ulps of 1 next to 0 (a value that cancels to ~0 keeps the absolute error of its terms)."""
+    jax_module = importlib.import_module(f"fdiv.losses_jax.{module_name(derivation(name))}")
+    torch_module = importlib.import_module(f"fdiv.losses.{module_name(derivation(name))}")
+    oracle = _Oracle(jax_module)
+    x = _grid(np.float64)
+    ours = oracle.elementwise(x)
+    eps = np.finfo(np.float64).eps
+    for role in ELEMENTWISE:
+        v = torch.tensor(x, requires_grad=True)
+        out = getattr(torch_module, role)(v)
+        (grad,) = torch.autograd.grad(out.sum(), v)
+        for theirs, mine in ((out.detach().numpy(), ours[role][0]), (grad.numpy(), ours[role][1])):
+            both = np.isfinite(theirs) & np.isfinite(mine)
+            assert np.array_equal(np.isfinite(theirs), np.isfinite(mine)), (role, x, theirs, mine)
+            bad = np.abs(mine - theirs) > 16 * eps * np.maximum(np.abs(theirs), 1.0)
+            assert not (bad & both).any(), (role, x[bad], mine[bad], theirs[bad])
+
+
+# ------------------------------------------------------------------------------------------ jit, vmap, bytes
+def test_jit_gives_the_same_numbers_and_vmap_works():
+    """jax.jit against eager evaluation (jax.disable_jit), both dtypes, every elementwise function of two modules
+    with custom derivatives (Jeffrey: Wright omega and the past-the-range guard; GAN: log-softplus), values and
+    gradients: the same infinities, and the finite numbers within the accuracy check's tolerance (1e-5 relative in
+    float32, 1e-11 in float64, 10 ulps of 1 next to 0): XLA fuses a jitted function and rounds its
+    intermediates in another order than op-by-op evaluation, so they are not bit for bit the same (a gradient
+    of -20/(1 - t)^2 form cancels differently), but both are as accurate as the check demands. jax.vmap of the
+    critic loss over a batch of batches equals the loop over them (4 ulps)."""
+    for name in ("jeffrey", "gan"):
+        module = importlib.import_module(f"fdiv.losses_jax.{name}")
+        for dtype, rtol in ((np.float32, 1e-5), (np.float64, 1e-11)):
+            x = jnp.asarray(_grid(dtype))
+            atol = 10 * np.finfo(dtype).eps
+            for role in ELEMENTWISE:
+                fn = getattr(module, role)
+                both = lambda a, fn=fn: (fn(a), jax.grad(lambda b: fn(b).sum())(a))  # noqa: E731
+                jitted = jax.jit(both)(x)
+                with jax.disable_jit():
+                    eager = both(x)
+                for a, b in zip(jitted, eager):
+                    assert a.dtype == dtype, role
+                    a, b = np.asarray(a), np.asarray(b)
+                    assert np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True), (name, role, a, b)
+            batches = jnp.asarray(np.random.default_rng(0).normal(size=(3, 2, 8)) * 5, dtype=dtype)
+            mapped = jax.vmap(module.critic_loss)(batches[:, 0], batches[:, 1])
+            looped = [module.critic_loss(b[0], b[1]) for b in batches]
+            assert mapped.shape == (3,)
+            assert np.allclose(np.asarray(mapped), np.asarray(looped), rtol=4 * np.finfo(dtype).eps)
+
+
+def test_deterministic_bytes_and_checked_in(tmp_path):
+    """Same spec, same bytes; the checked-in fdiv/losses_jax is what the emitter writes now (the docs check too)."""
+    d = fdiv.derive("jeffrey")
+    assert render_module(d, backend="jax") == render_module(fdiv.derive("jeffrey"), backend="jax")
+    expected = catalogue_modules("jax")
+    assert sorted(p.name for p in expected) == sorted(p.name for p in LOSSES_DIRS["jax"].glob("*.py")
+                                                          if p.name != "__init__.py")
+    for path, text in expected.items():
+        assert path.read_text(encoding="utf-8") == text, path.name
+
+
+ALLOWED = {"jax", "jax.numpy", "math", "functools"}
+
+
+def _imports(text: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+    return names
+
+
+def test_modules_import_jax_only(tmp_path):
+    """Read with ast: every JAX module (catalogue, a user f, DPO) imports jax, jax.numpy, math, functools only, and
+    has no Loss class (no torch.nn.Module in JAX); the check rejects a torch module."""
+    from fdiv.codegen.objectives import dpo
+
+    texts = [p.read_text() for p in LOSSES_DIRS["jax"].glob("*.py") if p.name != "__init__.py"]
+    texts.append(render_module(fdiv.derive("Abs(u-1)**3"), backend="jax"))
+    texts.append(dpo.render_module(fdiv.derive("jsd"), backend="jax"))
+    for text in texts:
+        assert _imports(text) <= ALLOWED, _imports(text) - ALLOWED
+        assert "class Loss" not in text and "torch" not in text.split('"""', 2)[2]
+    assert "torch" in _imports(render_module(fdiv.derive("jsd")))  # planted: the torch module fails the check
+
+
+def test_emitting_never_imports_jax(tmp_path):
+    """gen --backend jax writes the module where jax cannot be imported (emitting reads the runtime as text)."""
+    code = ("import sys; sys.modules['jax'] = None; sys.modules['jax.numpy'] = None\n"
+            "from fdiv.cli import main\n"
+            f"sys.exit(main(['gen', 'jeffrey', '--backend', 'jax', '-o', {str(tmp_path)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "jeffrey.py").read_text() == (LOSSES_DIRS["jax"] / "jeffrey.py").read_text()
+
+
+def test_cli_backend(tmp_path):
+    from tests.test_cli import run
+
+    code, out, err = run("gen", "kl", "--backend", "jax", "-o", str(tmp_path))
+    assert code == 0 and (tmp_path / "kl.py").read_text() == (LOSSES_DIRS["jax"] / "kl.py").read_text()
+    code, out, err = run("gen", "kl", "--backend", "tensorflow", "-o", str(tmp_path / "x"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--backend" in err, err
+    code, out, err = run("gen", "kl", "--objective", "dpo", "--backend", "jax", "-o", str(tmp_path))
+    assert code == 0 and "import jax" in (tmp_path / "kl_dpo.py").read_text()
+
+
+# ------------------------------------------------------------------------------------------ planted bugs
+def _planted(name: str, old: str, new: str, tmp_path):
+    text = (LOSSES_DIRS["jax"] / f"{name}.py").read_text()
+    assert old in text
+    path = tmp_path / f"planted_{name}.py"
+    path.write_text(text.replace(old, new))
+    return _load(path, f"planted_{name}")
+
+
+def _rejected(module, name, role) -> bool:
+    report = ft.check_loss(_Oracle(module).role(role), name, role=role, logits=LOGITS)
+    return any(not _subnormal(p) for p in report.failures)
+
+
+def test_the_accuracy_check_rejects_planted_bugs(tmp_path):
+    """The check above fails on: the naive softplus log(1 + e^v) (inf at v = 1e4 in the GAN conjugate), Wright
+    omega without its custom derivative (autodiff through the Newton steps: NaN where omega underflows), the
+    tanh slope 1 - tanh^2 of XLA's tanh (a relative error of order 1 near |v| = 18), and a density ratio not
+    widened to float64 (overflow in float32 where the ratio is a float32)."""
+    naive = _planted("gan", "return jnp.logaddexp(x, 0.0)", "return jnp.log(1.0 + jnp.exp(x))", tmp_path)
+    assert _rejected(naive, "gan", "conjugate_of_activation")
+    omega = _planted("jeffrey", "@jax.custom_jvp\ndef _wright_omega(x)", "def _wright_omega(x)", tmp_path)
+    omega_src = (tmp_path / "planted_jeffrey.py").read_text()
+    assert "@_wright_omega.defjvp" in omega_src
+    text = omega_src.replace("@_wright_omega.defjvp\n", "")
+    (tmp_path / "planted_jeffrey.py").write_text(text)
+    assert _rejected(_load(tmp_path / "planted_jeffrey.py", "planted_jeffrey2"), "jeffrey", "density_ratio")
+    tanh = _planted("triangular", "@jax.custom_jvp\ndef _tanh(x)", "def _tanh(x)", tmp_path)
+    tanh_src = (tmp_path / "planted_triangular.py").read_text().replace("@_tanh.defjvp\n", "")
+    (tmp_path / "planted_triangular.py").write_text(tanh_src)
+    assert _rejected(_load(tmp_path / "planted_triangular.py", "planted_triangular2"), "triangular", "activation")
+    narrow = _planted("jeffrey", "dtype, v = v.dtype, _wide(v)", "dtype = v.dtype", tmp_path)
+    assert _rejected(narrow, "jeffrey", "density_ratio")
