@@ -28,6 +28,7 @@ bench: setup
 	$(PY) benchmarks/frechet.py
 	$(PY) benchmarks/numerics_hot_paths.py
 	$(PY) benchmarks/losses.py
+	$(PY) benchmarks/losses.py --backend jax
 	$(PY) benchmarks/compile_check.py
 	$(PY) benchmarks/verify_speed.py
 	$(PY) benchmarks/verify_gaussian_speed.py

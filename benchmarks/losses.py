@@ -5,7 +5,7 @@ Run: python benchmarks/losses.py [--big] [--modes eager compile] [--dtypes float
                                  [--no-memory] [--profile] [--backend torch|jax]
 
 --backend jax: the generated JAX modules, jitted, against hand-written stable jnp forms and the torch modules
-(float32, 1e6 logits by default; the table and its acceptance are described in benchmarks/losses_jax.py).
+(float32, 1e6 logits by default; the table and its acceptance are described in benchmarks/jax_losses.py).
 
 Every catalogue row and the numeric-conjugate losses (f's whose f' SymPy cannot invert), in one run, for each
 mode (eager; torch.compile with inductor, fullgraph, static shapes), dtype (float32, float64) and size (1e6 logits
@@ -330,12 +330,12 @@ def main() -> int:
         CLOCK = time.perf_counter
     sizes = [int(s) for s in (args.sizes or ([1e6, 1e7] if args.big else [1e6]))]
     if args.backend == "jax":
-        import losses_jax
+        import jax_losses
 
         args.sizes = sizes
         if "--dtypes" not in sys.argv:
             args.dtypes = ["float32"]
-        return losses_jax.run(args, lambda row: _catalogue_module(row).critic_loss, HAND)
+        return jax_losses.run(args, lambda row: _catalogue_module(row).critic_loss, HAND)
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
