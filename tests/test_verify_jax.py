@@ -78,6 +78,8 @@ def test_jax_twin_gets_the_torch_twins_verdict_and_diagnosis(name, twins):
     assert theirs.outcome == expected, theirs.text()
     assert _shape(theirs.diagnosis) == _shape(ours.diagnosis), (theirs.diagnosis, ours.diagnosis)
     assert len(theirs.points) == len(ours.points)  # the same comparisons: values and gradients in both dtypes
+    assert any("called as a JAX function" in n for n in theirs.notes)
+    assert not any("JAX" in n for n in ours.notes)
 
 
 @needs_jax

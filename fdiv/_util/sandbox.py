@@ -192,7 +192,14 @@ def _root(value) -> str:
 def namespace_backend(fn) -> str:
     """"jax" or "torch" when the function uses one of them and not the other: first the names its code refers to
     (globals and closure, following its own module's helper functions), then every name its module binds; "" when
-    neither tells (neither library, or both)."""
+    neither tells (neither library, or both) or when looking raises (their objects' attributes are their code)."""
+    try:
+        return _namespace_backend(fn)
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def _namespace_backend(fn) -> str:
     import functools
     import inspect
 

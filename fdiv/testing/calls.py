@@ -72,6 +72,12 @@ class Callee(abc.ABC):
                 self.modified.append((where, out.modified))
         return out
 
+    def backend_note(self) -> str:
+        """The report's note on how a JAX function was called (empty for torch)."""
+        if self.backend != "jax":
+            return ""
+        return "called as a JAX function: jax Arrays of each dtype (float64 under jax.enable_x64), gradients by jax.grad"
+
     def _array_backend(self, args: Sequence, names: Sequence[str]) -> str:
         """The library an array call goes to; when neither was given nor read off the module, one call on numpy
         copies of the first inputs decides (a function that returns a jax Array is a JAX function)."""

@@ -340,6 +340,8 @@ def check_dpo(fn: Callable, against, *, params: dict | None = None, convention: 
         report.scope = f"log-ratios in [{ratio_range[0]:g}, {ratio_range[1]:g}] only"
     if convention_note:
         report.notes.append(convention_note)
+    if callee.backend_note():
+        report.notes.append(callee.backend_note())
     report.notes.append(f"reads the result as {' and '.join(sorted(notes))}" if notes else
                         "no call returned a usable result shape")
     moderate = lambda p: _moderate(p)  # noqa: E731

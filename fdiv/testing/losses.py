@@ -436,6 +436,8 @@ def check_loss(fn: Callable, against, *, role: str, params: dict | None = None, 
     report.rtol = rtol
     report.tolerance_short = TOLERANCE_SHORT if rtol is None else \
         f"rtol max(1e-5 (float32), 1e-11 (float64), {rtol:g}) of the scale, 10 ulps of 1 next to 0"
+    if callee.backend_note():
+        report.notes.append(callee.backend_note())
     moved = callee.in_place_failure()
     if moved:
         report.extra_failures.append(moved)
