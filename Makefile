@@ -8,7 +8,7 @@ STAMP = .setup.stamp
 # torch is pinned to the local CPU wheel, the rest to constraints.txt; the package itself only declares ranges.
 $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[test,plot,docs]'
+	$(PIP) install -q -c constraints.txt -e '.[test,plot,docs,jax]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -28,6 +28,7 @@ bench: setup
 	$(PY) benchmarks/frechet.py
 	$(PY) benchmarks/numerics_hot_paths.py
 	$(PY) benchmarks/losses.py
+	$(PY) benchmarks/losses.py --backend jax
 	$(PY) benchmarks/compile_check.py
 	$(PY) benchmarks/verify_speed.py
 	$(PY) benchmarks/verify_gaussian_speed.py

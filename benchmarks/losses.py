@@ -2,7 +2,10 @@
 
 Run: python benchmarks/losses.py [--big] [--modes eager compile] [--dtypes float32 float64] [--rows NAME ...]
                                  [--repeat 15] [--threads N] [--clock cpu|wall] [--device cpu|cuda]
-                                 [--no-memory] [--profile]
+                                 [--no-memory] [--profile] [--backend torch|jax]
+
+--backend jax: the generated JAX modules, jitted, against hand-written stable jnp forms and the torch modules
+(float32, 1e6 logits by default; the table and its acceptance are described in benchmarks/jax_losses.py).
 
 Every catalogue row and the numeric-conjugate losses (f's whose f' SymPy cannot invert), in one run, for each
 mode (eager; torch.compile with inductor, fullgraph, static shapes), dtype (float32, float64) and size (1e6 logits
@@ -317,6 +320,8 @@ def main() -> int:
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--profile", action="store_true",
                         help="also print the ops of one call of the generated and hand-written loss per row")
+    parser.add_argument("--backend", choices=["torch", "jax"], default="torch",
+                        help="jax: jitted generated JAX modules against hand-written jnp forms and the torch modules")
     args = parser.parse_args()
     global CLOCK
     if args.threads:
@@ -324,6 +329,13 @@ def main() -> int:
     if args.clock == "wall" or args.device != "cpu":
         CLOCK = time.perf_counter
     sizes = [int(s) for s in (args.sizes or ([1e6, 1e7] if args.big else [1e6]))]
+    if args.backend == "jax":
+        import jax_losses
+
+        args.sizes = sizes
+        if "--dtypes" not in sys.argv:
+            args.dtypes = ["float32"]
+        return jax_losses.run(args, lambda row: _catalogue_module(row).critic_loss, HAND)
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 

@@ -70,3 +70,32 @@ def test_compile_check_fails_on_opposite_infinities_nan_and_differences_over_its
     assert cc.rel_diff(torch.tensor([1.0, inf]), torch.tensor([1.0, inf])) == 0.0
     assert cc.rel_diff(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 4e-4])) > cc.TOLERANCE
     assert cc.rel_diff(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-6])) <= cc.TOLERANCE
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                    reason="the jax extra is not installed (pip install 'fdiv[jax]')")
+def test_the_hand_written_jax_forms_are_the_torch_modules_losses(monkeypatch):
+    """`benchmarks/losses.py --backend jax` times the generated JAX modules against these forms: each computes the
+    torch module's loss (float64 values and gradients within 1e-8 at moderate logits) and stays finite at the
+    extreme logits. The check rejects a form clamped with jnp.maximum, whose gradient JAX halves at the tie
+    x = -15 (the first version of log-softplus did that)."""
+    import jax.numpy as jnp
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    lj, forms = importlib.import_module("jax_losses"), importlib.import_module("jax_forms")
+    from fdiv.spec import catalogue
+
+    assert set(forms.FORMS) == set(catalogue.names())
+    for row, form in forms.FORMS.items():
+        torch_loss = importlib.import_module(f"fdiv.losses.{row.replace('-', '_')}").critic_loss
+        assert lj.agrees_with_torch(form, torch_loss) and lj.is_stable(form), row
+        assert form.__doc__ and "sigma" in form.__doc__, row  # its formula
+
+    def tied(x):
+        lo, hi = jnp.minimum(x, -15.0), jnp.maximum(x, -15.0)
+        return jnp.where(x < -15.0, lo - jnp.exp(lo) / 2, jnp.log(forms.softplus(hi)))
+
+    def planted(r, f):
+        return jnp.mean(forms.softplus(-r)) - jnp.mean(tied(-f)) - 1
+
+    assert not lj.agrees_with_torch(planted, importlib.import_module("fdiv.losses.reverse_kl").critic_loss)

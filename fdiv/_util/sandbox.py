@@ -5,7 +5,12 @@ tensor call needs it), so a child that checks a numpy function starts without to
 
 run_call kinds: "torch": args are numpy arrays (made into torch tensors, requiring grad when `grad`) and plain
 floats; the result must be a real floating-point torch tensor; with `grad`, d(sum of the output)/d(each tensor
-argument) comes back too (zeros for an argument it does not use). "numpy": args are numpy arrays passed as copies;
+argument) comes back too (zeros for an argument it does not use). "jax": the same contract for a JAX function: the
+arrays become jax Arrays of their dtype (float64 ones under `jax.enable_x64`, which JAX needs to keep them float64;
+float32 calls run under the caller's own JAX configuration), the result must be a real floating-point jax Array,
+and the gradients come from jax.grad of the output's sum (a function jax cannot trace, e.g. one that converts to
+numpy, returns its values without gradients). "detect": one call on plain numpy copies, whose result says which
+library the function uses (`backend`: "jax" when it returns a jax Array, else "torch"). "numpy": args are numpy arrays passed as copies;
 the result is anything with one real number in it (a float, a 0-d array, a torch scalar); complex results come
 back with their imaginary part. "numpy-many": a batch, any real numbers. `first_of_tuple`: a tuple or list result
 stands for its first element (TRL's `dpo_loss` returns (losses, chosen_rewards, rejected_rewards)). An input
@@ -47,13 +52,14 @@ class Returned:
     modified: tuple[str, ...] = ()  # arguments it changed in place
     failure: str = ""  # "raised ValueError: ...", "returned a complex tensor", "ended its process ..."
     seconds: float = 0.0  # CPU seconds the call took
+    backend: str = ""  # kind "detect": the library the function's result belongs to
 
     def to_wire(self) -> tuple[dict, list[np.ndarray]]:
         arrays = [] if self.values is None else [self.values]
         arrays += list(self.grads or [])
         head = {"has_values": self.values is not None, "imag": self.imag, "requires_grad": self.requires_grad,
                 "n_grads": None if self.grads is None else len(self.grads), "modified": list(self.modified),
-                "failure": self.failure, "seconds": self.seconds}
+                "failure": self.failure, "seconds": self.seconds, "backend": self.backend}
         return head, arrays
 
     @classmethod
@@ -64,7 +70,8 @@ class Returned:
         grads = None if n is None else [np.asarray(a, dtype=np.float64) for a in rest[:int(n)]]
         return cls(None if values is None else np.asarray(values, dtype=np.float64), float(head.get("imag", 0.0)),
                    bool(head.get("requires_grad")), grads, tuple(str(x) for x in head.get("modified", [])),
-                   str(head.get("failure", ""))[:500], float(head.get("seconds", 0.0)))
+                   str(head.get("failure", ""))[:500], float(head.get("seconds", 0.0)),
+                   _backend_name(head.get("backend")))
 
 
 def first_line(exc: BaseException) -> str:
@@ -91,6 +98,10 @@ def run_call(fn: Callable, kind: str, args: Sequence, names: Sequence[str], grad
     try:
         if kind == "torch":
             out = _torch_call(fn, args, names, grad, first_of_tuple)
+        elif kind == "jax":
+            out = _jax_call(fn, args, names, grad, first_of_tuple)
+        elif kind == "detect":
+            out = _detect_call(fn, args, first_of_tuple)
         else:
             out = _numpy_call(fn, args, names, first_of_tuple, many=kind == "numpy-many")
     except KeyboardInterrupt:
@@ -158,6 +169,165 @@ def _torch_call(fn, args, names, grad: bool, first_of_tuple: bool) -> Returned:
                             modified=modified)
         else:
             grads.append(g.detach().to(device="cpu", dtype=torch.float64).numpy().copy())
+    return Returned(values, requires_grad=True, grads=grads, modified=modified)
+
+
+# ------------------------------------------------------------------------------------------------------ jax
+JAX_ROOTS = frozenset({"jax", "jaxlib", "flax", "equinox", "optax", "haiku", "chex"})
+BACKENDS = ("torch", "jax")
+
+
+def _backend_name(x) -> str:
+    return x if x in BACKENDS else ""
+
+
+def _root(value) -> str:
+    if isinstance(value, type(sys)):
+        name = value.__name__
+    else:
+        name = getattr(value, "__module__", None) or type(value).__module__ or ""
+    return str(name).split(".")[0]
+
+
+def namespace_backend(fn) -> str:
+    """"jax" or "torch" when the function uses one of them and not the other: first the names its code refers to
+    (globals and closure, following its own module's helper functions), then every name its module binds; "" when
+    neither tells (neither library, or both) or when looking raises (their objects' attributes are their code)."""
+    try:
+        return _namespace_backend(fn)
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def _namespace_backend(fn) -> str:
+    import functools
+    import inspect
+
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    try:
+        inner = inspect.unwrap(fn)  # jax.jit and functools.wraps keep the function they wrap
+    except ValueError:
+        inner = fn
+    if _root(type(inner)) in JAX_ROOTS:
+        return "jax"
+    namespace = getattr(inner, "__globals__", None)
+    if not isinstance(namespace, dict):
+        module = sys.modules.get(getattr(type(inner), "__module__", "") or "")
+        namespace = vars(module) if module is not None else {}
+    return _which(_referenced(inner, namespace)) or _which(list(namespace.values()))
+
+
+def _referenced(fn, namespace: dict, depth: int = 3) -> list:
+    """The objects fn's code names (globals, closure cells), with those of the functions of its own module that it
+    calls, `depth` levels down."""
+    out: list = []
+    seen: set[int] = set()
+    todo = [(fn, depth)]
+    while todo:
+        f, d = todo.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        code = getattr(f, "__code__", None)
+        if code is None:
+            continue
+        names: set[str] = set()
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            names.update(c.co_names)
+            stack.extend(k for k in c.co_consts if isinstance(k, type(code)))
+        values = [namespace[n] for n in names if n in namespace]
+        for cell in getattr(f, "__closure__", None) or ():
+            try:
+                values.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                continue
+        out += values
+        if d > 0:
+            todo += [(v, d - 1) for v in values if getattr(v, "__globals__", None) is namespace]
+    return out
+
+
+def _which(values: list) -> str:
+    roots = set()
+    for value in values:
+        try:
+            roots.add(_root(value))
+        except Exception:  # noqa: BLE001 - an object whose attributes raise
+            continue
+    jax, torch = bool(roots & JAX_ROOTS), "torch" in roots
+    return "jax" if jax and not torch else "torch" if torch and not jax else ""
+
+
+def _is_jax_array(out) -> bool:
+    if "jax" not in sys.modules:
+        return False
+    import jax
+
+    return isinstance(out, jax.Array)
+
+
+def _detect_call(fn, args, first_of_tuple: bool) -> Returned:
+    import warnings
+
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            out = _unwrap(fn(*copies), first_of_tuple)
+        except BaseException as exc:  # noqa: BLE001 - a torch function refuses numpy arrays
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            out = None
+    return Returned(backend="jax" if _is_jax_array(out) else "torch")
+
+
+def _jax_call(fn, args, names, grad: bool, first_of_tuple: bool) -> Returned:
+    import contextlib
+
+    import jax
+    import jax.numpy as jnp
+
+    x64 = any(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in args)
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    with jax.enable_x64(True) if x64 else contextlib.nullcontext():
+        inputs = [jnp.asarray(c) if isinstance(c, np.ndarray) else c for c in copies]
+        try:
+            out = _unwrap(fn(*inputs), first_of_tuple)
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return Returned(failure=_raised(exc), modified=_changed(names, args, copies))
+        modified = _changed(names, args, copies)
+        if not isinstance(out, jax.Array):
+            return Returned(failure=f"returned {type(out).__name__}, not a jax Array", modified=modified)
+        if jnp.iscomplexobj(out):
+            return Returned(failure=f"returned a complex array ({out.dtype})", modified=modified)
+        if not jnp.issubdtype(out.dtype, jnp.floating):
+            return Returned(failure=f"returned a {out.dtype} array, not a floating-point one", modified=modified)
+        values = np.asarray(out, dtype=np.float64).copy()
+        where = [i for i, c in enumerate(inputs) if isinstance(c, jax.Array)]
+        if not (grad and where):
+            return Returned(values, modified=modified)
+
+        def total(*arrays):
+            full = list(inputs)
+            for i, a in zip(where, arrays):
+                full[i] = a
+            return jnp.sum(_unwrap(fn(*full), first_of_tuple))
+
+        try:
+            gs = jax.grad(total, argnums=tuple(range(len(where))))(*[inputs[i] for i in where])
+        except jax.errors.JAXTypeError:
+            # it leaves jax's tracing (numpy, float(), a Python branch on a value): values without gradients
+            return Returned(values, modified=modified)
+        except BaseException as exc:  # noqa: BLE001 - a custom_jvp/custom_vjp rule of theirs
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return Returned(failure=f"its gradient (jax.grad) {_raised(exc)}", modified=modified)
+        grads = [np.asarray(g, dtype=np.float64).reshape(np.shape(inputs[i])).copy() for g, i in zip(gs, where)]
     return Returned(values, requires_grad=True, grads=grads, modified=modified)
 
 
@@ -329,7 +499,8 @@ def write_all(fd: int, data: bytes) -> None:
 
 # ------------------------------------------------------------------------------------------------------ child
 def child_main(argv: list[str]) -> None:
-    """The child: argv = [file, function, kind, cpu_limit, request_fd, response_fd]."""
+    """The child: argv = [file, function, kind, cpu_limit, request_fd, response_fd]. kind "torch" or "jax" imports
+    that library first; "auto" imports neither and reports which one the function's module uses."""
     import resource
 
     path, name, kind, limit_text, rfd, wfd = argv
@@ -345,6 +516,8 @@ def child_main(argv: list[str]) -> None:
 
     if kind == "torch":
         import torch  # noqa: F401
+    elif kind == "jax":  # before the limit is armed, as torch is: the library's import is not their code's time
+        import jax.numpy  # noqa: F401
 
     def send(head: dict, arrays: list[np.ndarray] | None = None) -> None:
         write_all(wfd, pack(token, head, arrays or []))
@@ -360,7 +533,7 @@ def child_main(argv: list[str]) -> None:
         send({"status": "unusable", "message": f"importing {path} raised {_describe(exc)}"})
         os._exit(0)
     send({"status": "ready", "seconds": time.process_time() - start, "name": str(getattr(fn, "__name__", name)),
-          "signature": _describe_signature(fn)})
+          "signature": _describe_signature(fn), "backend": kind if kind in BACKENDS else namespace_backend(fn)})
     while True:
         msg = read_message(rfd, token, None, lambda: True)
         if msg is None:

@@ -5,6 +5,9 @@
     fdiv verify fid FILE.py:FUNC [--dims D,...] [--max-dim D]
     fdiv verify gaussian-divergence FILE.py:FUNC --against NAME [--param K=V] [--dims D,...]
 
+loss and dpo: --backend auto|torch|jax (default auto: the library the file imports; a JAX function gets jax
+Arrays and its gradients come from jax.grad, with the same references, tolerances and verdicts).
+
 Every verb: --rtol R (a looser tolerance, printed), --time-limit S (CPU seconds for importing FILE and for each
 call of FUNC), --verbose (the tolerance rule in full), --format text|json.
 
@@ -46,11 +49,13 @@ def add_parser(subparsers, formatter=None) -> None:
     kinds = v.add_subparsers(dest="kind", required=True, parser_class=type(v))
     common = {"formatter_class": argparse.RawDescriptionHelpFormatter}
 
-    loss = kinds.add_parser("loss", help="a torch loss piece (critic_loss, activation, ...) against a divergence",
-                            description=f"{_TRUST}\n\nFUNC takes torch tensors, as fdiv's generated modules do: "
-                                        "critic_loss(v_real, v_fake) -> scalar, activation(v) -> elementwise, "
-                                        "conjugate(t), ...\n\nexample:\n  fdiv verify loss mygan.py:d_loss "
-                                        "--against gan --role critic_loss", **common)
+    loss = kinds.add_parser("loss", help="a torch or JAX loss piece (critic_loss, activation, ...) against a "
+                                         "divergence",
+                            description=f"{_TRUST}\n\nFUNC takes torch tensors (or jax Arrays), as fdiv's generated "
+                                        "modules do: critic_loss(v_real, v_fake) -> scalar, activation(v) -> "
+                                        "elementwise, conjugate(t), ...\n\nexamples:\n  fdiv verify loss "
+                                        "mygan.py:d_loss --against gan --role critic_loss\n  fdiv verify loss "
+                                        "jaxgan.py:d_loss --against gan --role critic_loss --backend jax", **common)
     _target(loss)
     loss.add_argument("--role", required=True, choices=_ROLES)
     loss.add_argument("--activation", metavar="EXPR",
@@ -106,6 +111,9 @@ def _target(p) -> None:
 
 
 def _numeric(p) -> None:
+    p.add_argument("--backend", choices=("auto", "torch", "jax"), default="auto",
+                   help="the library FUNC uses (default auto: the one FILE imports, else the kind of array FUNC "
+                        "returns); jax: FUNC gets jax Arrays, gradients by jax.grad")
     p.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     p.add_argument("--no-gradients", action="store_true", help="compare values only")
     _common(p)
@@ -152,6 +160,10 @@ def validate(args) -> None:
             _dims(args.dims)
     if args.kind == "dpo":
         _positive(args.beta, "--beta")
+    if args.kind in ("loss", "dpo"):
+        from fdiv.testing.calls import backend_option
+
+        backend_option(args.backend)  # jax without JAX installed: one line, before anything runs
     if getattr(args, "param", None):
         from .common import params
 
@@ -274,8 +286,8 @@ def _run(args, saved: dict[str, str | None]) -> tuple[str, int]:
     validate(args)
     path, name = _split_target(args.target)
     limit = _positive(args.call_limit, "--time-limit") if args.call_limit is not None else DEFAULT_CALL_SECONDS
-    child = ChildFunction(path, name, kind="torch" if args.kind in ("loss", "dpo") else "numpy", cpu_limit=limit,
-                          env=saved)
+    kind = _array_kind(path, args.backend) if args.kind in ("loss", "dpo") else "numpy"
+    child = ChildFunction(path, name, kind=kind, cpu_limit=limit, env=saved)
     try:
         try:
             child.start()
@@ -287,6 +299,31 @@ def _run(args, saved: dict[str, str | None]) -> tuple[str, int]:
         _replay(child.output(), path)
     text = json.dumps(report.to_json(), indent=2) if args.format == "json" else report.text(verbose=args.verbose)
     return text, EXIT[report.outcome]
+
+
+_JAX_ROOTS = ("jax", "jaxlib", "flax", "equinox", "optax", "haiku", "chex")
+
+
+def _array_kind(path: str, backend: str) -> str:
+    """The child's kind for array calls: the backend given, else the library FILE's import statements name (read
+    with ast, nothing run); "auto" when they name neither or both (the child then looks at FUNC's module, and at
+    what FUNC returns)."""
+    import ast
+
+    if backend in ("torch", "jax"):
+        return backend
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (SyntaxError, ValueError, OSError, RecursionError, MemoryError):
+        return "auto"  # importing it will say what is wrong
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".")[0])
+    jax, torch = bool(roots.intersection(_JAX_ROOTS)), "torch" in roots
+    return "jax" if jax and not torch else "torch" if torch and not jax else "auto"
 
 
 def _replay(output: str, path: str) -> None:
@@ -319,10 +356,11 @@ def _check(fn, args):
     against = args.against if args.against is not None else args.expr
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     if args.kind == "dpo":
-        return ft.check_dpo(fn, against, params=params or None, convention=args.convention,
+        return ft.check_dpo(fn, against, params=params or None, convention=args.convention, backend=args.backend,
                             beta=_positive(args.beta, "--beta"), dtypes=dtypes, gradients=not args.no_gradients,
                             rtol=rtol, ratio_range=_range(args.logits, "--log-ratios") if args.logits else None)
     return ft.check_loss(fn, against, role=args.role, params=params or None, activation=args.activation,
+                         backend=args.backend,
                          dtypes=dtypes, gradients=not args.no_gradients, rtol=rtol,
                          logit_range=_range(args.logits, "--logits") if args.logits else None)
 

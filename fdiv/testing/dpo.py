@@ -295,11 +295,13 @@ def _mean_point(rows: list[Row], dtype: str, theirs: float, exact: _Exact, extra
 @with_assert
 def check_dpo(fn: Callable, against, *, params: dict | None = None, convention: str = "fdiv", beta: float = 0.1,
               rows: Sequence[Row] | None = None, ratio_range: tuple[float, float] | None = None,
-              dtypes: Sequence = R.DTYPES, gradients: bool = True, rtol: float | None = None) -> Report:
+              dtypes: Sequence = R.DTYPES, gradients: bool = True, rtol: float | None = None,
+              backend: str = "auto") -> Report:
     """fn(logp_w, logp_ref_w, logp_l, logp_ref_l, beta) -> per-pair losses or their mean, against fdiv's exact
     f-DPO loss for `against` (a catalogue name, an expression in u, or a Derivation; kl is standard DPO), values
     and the gradients of all four inputs, float32 and float64. ratio_range (lo, hi) restricts both log-ratios;
-    convention "f-dpo-paper" reads alpha as the f-DPO paper's (fdiv's alpha = 1 - alpha); rtol loosens."""
+    convention "f-dpo-paper" reads alpha as the f-DPO paper's (fdiv's alpha = 1 - alpha); rtol loosens; backend
+    "torch", "jax" (fn gets jax Arrays, gradients by jax.grad) or "auto" (read off fn's module)."""
     from .exact import label
     from .outcome import classify
 
@@ -308,7 +310,7 @@ def check_dpo(fn: Callable, against, *, params: dict | None = None, convention: 
         raise FdivError(f"beta {beta!r}: expected a positive number")
     if rtol is not None and not (math.isfinite(rtol) and 0 < rtol < 1):
         raise FdivError(f"rtol {rtol}: expected a number in (0, 1)")
-    callee = as_callee(fn, first_of_tuple=True)
+    callee = as_callee(fn, first_of_tuple=True, backend=backend)
     _check_signature(callee)
     d, convention_note = _f_prime(against, params, convention)
     pool = list(rows) if rows is not None else rows_in(*ratio_range) if ratio_range is not None else \
@@ -338,6 +340,8 @@ def check_dpo(fn: Callable, against, *, params: dict | None = None, convention: 
         report.scope = f"log-ratios in [{ratio_range[0]:g}, {ratio_range[1]:g}] only"
     if convention_note:
         report.notes.append(convention_note)
+    if callee.backend_note():
+        report.notes.append(callee.backend_note())
     report.notes.append(f"reads the result as {' and '.join(sorted(notes))}" if notes else
                         "no call returned a usable result shape")
     moderate = lambda p: _moderate(p)  # noqa: E731

@@ -1,7 +1,7 @@
 """FILE.py:FUNC in a child process: the code under test cannot end, hang or corrupt the verification.
 
-The child (`python -c BOOT`, running fdiv._util.sandbox.child_main) imports numpy (and torch for tensor checks) first,
-then the user's file, under a CPU-time limit (RLIMIT_CPU) that covers the import and is renewed for every call; it
+The child (`python -c BOOT`, running fdiv._util.sandbox.child_main) imports numpy (and torch or jax for tensor
+checks, when the parent knows which) first, then the user's file, under a CPU-time limit (RLIMIT_CPU) that covers the import and is renewed for every call; it
 answers call requests over a pipe pair of its own (never stdin/stdout). Its stdin is /dev/null; its stdout and
 stderr are captured (`output()`), so nothing it prints reaches fdiv's report. Every way a call can end is that
 call's result: an exception of any class (SystemExit included, caught in the child), os._exit or a crash (the
@@ -94,7 +94,9 @@ class ChildFunction(Callee):
     def __init__(self, path: str, name: str, *, kind: str = "torch", cpu_limit: float = 60.0,
                  env: dict[str, str | None] | None = None):
         super().__init__(name=name)
-        self.path, self.func, self.kind = path, name, kind
+        self.path, self.func, self.kind = path, name, kind  # "torch", "jax", "auto" (array calls) or "numpy"
+        if kind in ("torch", "jax"):
+            self.backend = kind
         self.cpu_limit = float(cpu_limit)
         self.env_overrides = dict(env or {})  # variables the child gets as given (None: unset)
         self.ends = 0  # calls that ended their child
@@ -146,6 +148,8 @@ class ChildFunction(Callee):
         self.seconds += float(head.get("seconds", 0.0))
         self.name = self.func  # as the user named it (a lambda calls itself <lambda>)
         self.signature = _signature_from(head.get("signature"))
+        if not self.backend and head.get("backend") in ("torch", "jax"):
+            self.backend = str(head["backend"])  # read off the module that FUNC comes from
 
     def close(self) -> None:
         self._stop()

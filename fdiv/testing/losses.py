@@ -1,15 +1,16 @@
-"""Check a user's torch loss pieces against fdiv's exact derivation, in float32 and float64, values and gradients.
+"""Check a user's torch or JAX loss pieces against fdiv's exact derivation, in float32 and float64, values and
+gradients.
 
 Roles (the generated modules' contract): activation(v), conjugate(t), conjugate_of_activation(v),
 density_ratio(v) elementwise; critic_loss(v_real, v_fake), divergence_estimate(v_real, v_fake),
 generator_loss(v_fake), generator_loss_nonsaturating(v_fake) scalars (means over the batch).
 
 Where a check looks: the extreme logits of reference.LOGIT_GRID, the moderate +-3, +-6, and drawn ones
-(default_logits), each rounded to
-the dtype; the reference is evaluated at the rounded input. A scalar loss is called once per logit and argument
-(the other argument held at 0, so the report names the point) and once on a whole batch (which checks the means);
-gradients come from autograd. A loss may use another activation than fdiv's sigma_f: the f-GAN paper's and the
-usual shapes onto dom f* (increasing or decreasing) are recognised, or it is given (identify.py).
+(default_logits), each rounded to the dtype; the reference is evaluated at the rounded input. A scalar loss is
+called once per logit and argument (the other argument held at 0, so the report names the point) and once on a
+whole batch (which checks the means); gradients come from autograd (jax.grad for a JAX function: calls.py). A loss
+may use another activation than fdiv's sigma_f: the f-GAN paper's and the usual shapes onto dom f* (increasing or
+decreasing) are recognised, or it is given (identify.py).
 
 The function is called through a Callee (calls.py): on its own copies of the inputs (an input changed in place is
 a failed check), in this process or, from the CLI, in a child process. Every call's end is that call's result: a
@@ -194,7 +195,8 @@ def _grads(out: torch.Tensor, args: list[torch.Tensor]) -> list[torch.Tensor] | 
 
 def _no_grad_point(inputs: dict, dtype: str) -> Point:
     return Point(tuple(inputs.items()), "gradient", dtype, None, None, 0.0, False,
-                 expected="a differentiable output (it carries no gradient: detached or computed outside torch?)")
+                 expected="a differentiable output (it carries no gradient: detached, or computed outside torch's "
+                          "autograd or jax's tracing, e.g. through numpy?)")
 
 
 # ------------------------------------------------------------------------------------------------ comparisons
@@ -396,7 +398,8 @@ def logits_in(lo: float, hi: float, logits: Sequence[float] | None = None) -> li
 
 def check_loss(fn: Callable, against, *, role: str, params: dict | None = None, activation=None,
                logits: Sequence[float] | None = None, dtypes: Sequence = R.DTYPES, gradients: bool = True,
-               logit_range: tuple[float, float] | None = None, rtol: float | None = None) -> Report:
+               logit_range: tuple[float, float] | None = None, rtol: float | None = None,
+               backend: str = "auto") -> Report:
     """Compare fn, in the given role, with the exact derivation of `against` (a catalogue name, an expression in
     u, or a Derivation), values and gradients, at `logits` (default: default_logits()) in each dtype.
 
@@ -405,6 +408,8 @@ def check_loss(fn: Callable, against, *, role: str, params: dict | None = None, 
     paper's activation, its mirror image and the usual shapes onto dom f*, increasing and decreasing
     (identify.py); the report names the one that matched.
     logit_range (lo, hi): compare only there (the verdict says so); rtol: a looser relative tolerance.
+    backend: "torch", "jax" (fn gets jax Arrays of the dtype, its gradients come from jax.grad) or "auto" (the
+    library fn's module uses, else the kind of array fn returns).
     The outcome is agree, limited (right formula, named ranges where it fails) or wrong.
     """
     from .exact import derivation
@@ -418,7 +423,7 @@ def check_loss(fn: Callable, against, *, role: str, params: dict | None = None, 
         raise FdivError(f"role {role}: f*(t) does not depend on an activation; drop activation=")
     if rtol is not None and not (math.isfinite(rtol) and 0 < rtol < 1):
         raise FdivError(f"rtol {rtol}: expected a number in (0, 1)")
-    callee = as_callee(fn)
+    callee = as_callee(fn, backend=backend)
     check_signature(callee, r)
     d = derivation(against, params)
     xs = logits_in(*logit_range, logits) if logit_range is not None else \
@@ -431,6 +436,8 @@ def check_loss(fn: Callable, against, *, role: str, params: dict | None = None, 
     report.rtol = rtol
     report.tolerance_short = TOLERANCE_SHORT if rtol is None else \
         f"rtol max(1e-5 (float32), 1e-11 (float64), {rtol:g}) of the scale, 10 ulps of 1 next to 0"
+    if callee.backend_note():
+        report.notes.append(callee.backend_note())
     moved = callee.in_place_failure()
     if moved:
         report.extra_failures.append(moved)
