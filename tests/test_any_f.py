@@ -112,16 +112,7 @@ def test_generated_module_accuracy(f, numeric_modules):
         assert report.ok, report.text()
 
 
-# Known, open: float64 density ratios beyond about 1e51 (logits above 170), representable but not reached.
-_RATIO_OPEN = {
-    "sqrt(1 + u**2) + (u-1)**2/(u+1) - sqrt(2)":
-        "Newton's slope u f''(u) is printed over one denominator with u^7, which overflows at u ~ 1e44: beyond, "
-        "no step is taken and the table's start stands, off by orders of magnitude between its sparse tail knots",
-}
-
-
-@pytest.mark.parametrize("f", [pytest.param(f, marks=pytest.mark.xfail(strict=True, reason=_RATIO_OPEN[f]))
-                               if f in _RATIO_OPEN else f for f in NUMERIC_FS + [JS_WEIGHTED_03]])
+@pytest.mark.parametrize("f", NUMERIC_FS + [JS_WEIGHTED_03])
 def test_generated_module_accuracy_at_drawn_logits(f, numeric_modules):
     """The same at seeded drawn logits (fdiv.testing.drawn_logits: up to |v| = 800 and 1e4), which find what a
     grid misses (they found an overflow of the arithmetic-geometric f' at t = 322.5 in float64, now fixed)."""

@@ -189,12 +189,10 @@ def test_numeric_gan_family_past_the_float_range(tmp_path, forced_numeric):
     _accurate(module, f)
 
 
-@pytest.mark.xfail(strict=True, reason="open: f is chosen by float32 safety and printed over one denominator, "
-                   "(u^2 log u + ...)/(u + 2), whose numerator overflows float64 at u ~ 1e154 (f* = +inf from t = 356); "
-                   "the partial fractions u log u - 3 + 9/(u + 2) cancel next to u = 1: it needs a form per region")
 def test_a_numerator_that_overflows_before_f_star_does(tmp_path):
     """(u - 1)^2/(u + 2) + u log u - u + 1 gave -inf for t >= 356: (u - 1)^2 overflows at u ~ 1e154, while f* does
-    not until t ~ 710. f is printed as u - 4 + 9/(u + 2) + ..."""
+    not until t ~ 710. Over one denominator f overflows there, and the partial fractions u - 4 + 9/(u + 2) cancel
+    next to u = 1; as paired quotients, (u - 1) ((u - 1)/(u + 2)), it does neither."""
     f = "(u - 1)**2/(u + 2) + u*log(u) - u + 1"
     module, _ = _module(f, tmp_path, "overflow")
     t = torch.tensor([356.0, 500.0, 700.0, 720.0, 1e4], dtype=torch.float64)
