@@ -465,8 +465,10 @@ def _classify_exception(exc: BaseException) -> str:
     from fdiv.errors import FdivError
 
     text = str(exc)
+    # "error return without exception set": a C extension (gmpy2 under SymPy) whose allocation failed under the
+    # address-space cap and that raised no MemoryError (seen on a busy machine, mem_limit=0)
     if isinstance(exc, MemoryError) or any(k in text for k in ("can't allocate memory", "not enough memory",
-                                                                "out of memory")):
+                                                                "out of memory", "error return without exception set")):
         return "oom"
     return "refused" if isinstance(exc, FdivError) else "traceback"
 

@@ -16,6 +16,7 @@ import importlib.util
 import math
 
 import mpmath
+import numpy as np
 import pytest
 import sympy as sp
 import torch
@@ -354,3 +355,33 @@ def test_plot_of_a_numeric_conjugate(tmp_path, capsys):
     out = tmp_path / "q.png"
     assert main(["plot", "--f", "(sqrt(u) - 1)**4", "-o", str(out)]) == 0
     assert out.stat().st_size > 10_000
+
+
+# ------------------------------------------------------------------------- forms that do not overflow first
+RATIONAL_F = "(u - 1)**2/(u + 1) + 2/3*((u + 3)*log(u + 3))"
+
+
+def test_a_rational_term_is_written_as_quotients_that_do_not_overflow(tmp_path):
+    """(u - 1)^2/(u + 1) over one denominator overflows float64 at u ~ 1.3e154, where f is ~1e154 and f* at t =
+    f'(u) is still a float: the solver's table stopped there and f*(sigma(1000)) came out 5e156 where it is +inf
+    (u* = e^1497). Written as (u - 1) ((u - 1)/(u + 1)) it is a float wherever its value is; the module then gives
+    +inf past the range and the exact value inside it (fdiv.testing's tolerance: 1e-11 relative in float64)."""
+    from fdiv.codegen.lower import numeric
+    from fdiv.codegen.lower.numpy_model import numpy_function
+
+    f = sp.sympify(RATIONAL_F, locals={"u": U})
+    chosen = numeric._simplest(f, "simplifying f")
+    u = 1e200
+    with mpmath.workdps(60):
+        exact = mp_function(f, U)(mpmath.mpf(u))
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(numpy_function(f, U)(np.float64(u)))  # the form as written: the planted overflow
+        got = float(numpy_function(chosen, U)(np.float64(u)))
+    assert abs(got - exact) <= 1e-13 * abs(exact), (chosen, got, exact)
+    module, _ = _module(RATIONAL_F, tmp_path, "rational_f")
+    v = torch.tensor([300.0, 1000.0], dtype=torch.float64)
+    out = module.conjugate_of_activation(v)
+    assert out[1] == math.inf
+    report = ft.check_loss(module.conjugate_of_activation, RATIONAL_F, role="conjugate_of_activation",
+                           logits=[300.0, 1000.0, 1e4])
+    assert report.ok, report.text()

@@ -4,7 +4,7 @@ For every catalogue module and seven user f's, every function of the module cont
 conjugate_of_activation, density_ratio, critic_loss, divergence_estimate, generator_loss,
 generator_loss_nonsaturating), values and gradients, float32 and float64, at the extreme logits 0, +-1, +-20,
 +-50, +-88.7, +-100, +-1000, +-1e4 plus drawn ones, against mpmath evaluating the derivation's exact expressions
-(fdiv.testing.reference: 40 and 60 digits, or 40 + 0.8686 |v| digits where an e^-2|v| could vanish next to 1).
+(fdiv.testing.reference: 40 and 60 digits, or 40 + 0.4343 |v| digits where an e^-|v| could vanish next to 1).
 Tolerances (fdiv.testing.losses.TOLERANCE_RULE): 1e-5 relative in float32, 1e-11 in float64, 10 ulps of 1 next
 to 0, and for conjugate(t) the conditioning term near an end of dom f*. A point whose exact value is not
 representable in the dtype is not compared.

@@ -80,6 +80,12 @@ def _mp(expr: sp.Expr, var: sp.Symbol) -> MpFunction:
 
 
 def _grad(expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """d expr/d var, zero off the kinks of |x| (DiracDelta). A branch that is +-oo (the density ratio past a
+    finite end of the critic range) has no derivative: NaN, so no reference, not SymPy's 0. At the digits a
+    reference uses, sigma(v) can round onto that end (2 - 5 e^-2000 for a tanh at v = 1000 is 2 at 475 digits):
+    the slope of a ratio of e^1000 read as 0."""
+    if isinstance(expr, sp.Piecewise):
+        return sp.Piecewise(*[(sp.nan if e in (sp.oo, -sp.oo) else _grad(e, var), c) for e, c in expr.args])
     return sp.diff(expr, var).replace(sp.DiracDelta, lambda *args: sp.S.Zero)  # d|x|/dx: zero off x = 0
 
 

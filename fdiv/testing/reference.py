@@ -2,8 +2,7 @@
 
 A value is computed at 40 and 60 digits. When the two agree to 25 digits and are neither zero nor tiny, that is
 the reference. Otherwise an O(1) term may have swallowed an e^-|v| (log(1 + exp(-1e4)) is 0 at 60 digits), and
-the value is recomputed at 40 + 0.8686 |v| digits, where e^-2|v| is visible next to 1 (1 - tanh(v), the bounded
-critic ranges' activation, is 2 e^-2v), and 20 digits higher;
+the value is recomputed at 40 + 0.4343 |v| digits, where e^-|v| is visible next to 1, and 20 digits higher;
 those two must agree. A value with no reference (undefined, complex, infinite, or the two precisions disagree)
 is reported as such and never compared.
 
@@ -65,9 +64,8 @@ def _agree(a, b) -> bool:
 
 
 def needed_digits(x: float) -> int:
-    """Digits at which e^-2|x| is still visible next to 1: a tanh activation (a bounded critic range) is within
-    2 e^-2|v| of its end (at e^-|x|, the density ratio of a bounded f' read 0 at v = 1000, where it overflows)."""
-    return 40 + math.ceil(abs(x) * 0.8686)
+    """Digits at which e^-|x| is still visible next to 1."""
+    return 40 + math.ceil(abs(x) * 0.4343)
 
 
 @functools.lru_cache(maxsize=200_000)

@@ -415,7 +415,8 @@ def _agrees(lowered: sp.Expr, true: sp.Expr) -> bool:
             "log1mexp_ratio": lambda x: mpmath.log(-mpmath.expm1(-x) / x),
             "log1mexp_softplus": lambda x, k: mpmath.log(-mpmath.expm1(-k * mpmath.log1p(mpmath.exp(x)))),
             "wright_omega": lambda x: mpmath.lambertw(mpmath.exp(x)).real,
-            "log_wright_omega": lambda x, w: mpmath.log(w), "log_gap": mpmath.log}
+            "log_wright_omega": lambda x, w: mpmath.log(w), "log_gap": mpmath.log,
+            "ratio": lambda p, q: p / q}
     f_low = sp.lambdify(V, lowered, [defs, "mpmath"])
     f_true = mp_function(true, V)
     with mpmath.workdps(30):

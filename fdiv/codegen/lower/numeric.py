@@ -35,7 +35,7 @@ from ...spec.spec import U
 from ..._util.timelimit import decide
 from .numpy_model import numpy_function
 from .printer import JAX_BACKEND as BACKEND_JAX, Printer
-from .rules import apply_rules
+from .rules import apply_rules, ratio
 from .table import T_COMPRESS, Table, build
 
 _Y_RANGE = {"exp": (-745.0, 709.0), "shifted": (-745.0, 709.0), "logistic": (-745.0, 745.0)}
@@ -129,7 +129,7 @@ def _error(e: sp.Expr, points: list, *, reach: bool = False, var: sp.Symbol = U)
     import mpmath
     import numpy as np
 
-    fast, exact = _numpy(e, var), sp.lambdify(var, e, "mpmath")
+    fast, exact = _numpy(e, var), sp.lambdify(var, _plain(e), "mpmath")
     bad = 0
     with np.errstate(all="ignore"):
         for x in points:
@@ -217,6 +217,34 @@ def _vanishing_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return e.replace(lambda x: parts(x) is not None, repl)
 
 
+def _plain(e: sp.Expr) -> sp.Expr:
+    """e without the quotients _paired_ratios keeps whole: for differentiating, rewriting and mpmath."""
+    return e.replace(ratio, lambda p, q: p / q)
+
+
+def _paired_ratios(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """Each rational term of e as a product of quotients of its factors, paired highest degree first and kept
+    whole: (u - 1)^2/(u + 1) is (u - 1) ((u - 1)/(u + 1)) and 4 u (u + 2)/(u + 1)^2 is 4 (u/(u + 1)) ((u + 2)/(u +
+    1)). Over one denominator the numerator overflows float64 at u ~ 1e154, far inside the range where f and f* are
+    floats (the table stopped there and f* came out finite where it is +inf); the quotients are O(1) at every u and
+    as accurate next to their zeros as the quotient itself (expanded, u - 3 + 4/(u + 1) cancels next to u = 1)."""
+    def paired(term: sp.Expr) -> sp.Expr:
+        if not term.has(var) or not term.is_rational_function(var):
+            return term
+        num, den = sp.fraction(sp.factor(term))
+        if not (num.has(var) and den.has(var)):
+            return term
+        (cn, fn), (cd, fd) = sp.factor_list(num, var), sp.factor_list(den, var)
+        nums = sorted((p for p, k in fn for _ in range(k)), key=lambda p: (sp.degree(p, var), sp.default_sort_key(p)))
+        dens = sorted((q for q, k in fd for _ in range(k)), key=lambda q: (sp.degree(q, var), sp.default_sort_key(q)))
+        out = cn / cd
+        while nums and dens:
+            out *= ratio(nums.pop(), dens.pop())
+        return out * sp.Mul(*nums) / sp.Mul(*dens)
+
+    return sp.Add(*[paired(t) for t in sp.Add.make_args(e)])
+
+
 def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var: sp.Symbol = U,
               both: bool = False, extra: tuple = ()) -> sp.Expr:
     """Among equivalent forms (expanded, cancelled, simplified, logs expanded, radicals rationalised), the one
@@ -224,9 +252,11 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     f''s range), then the shortest: a form is judged by how many sample points it evaluates badly in float64,
     not by its looks. With `prefer` (a predicate: float32-safe), the forms it accepts come first (over one
     denominator, -u log u + 2 u log(u + 1) overflows float32 at u = 1e37; expanded, f' does not)."""
+    e, extra = _plain(e), tuple(_plain(x) for x in extra)
     forms = [e, *extra]
     steps = [sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
-             lambda x: sp.apart(x, var)]
+             lambda x: sp.apart(x, var), lambda x: _paired_ratios(x, var),
+             lambda x: _paired_ratios(_rational_part_cancelled(x, var), var)]
     if region in _NEAR:
         steps.append(lambda x: _termwise(x, sp.oo if region == "hi" else sp.S.Zero, var))
     if region == "lo":  # towards var = 0: differences that vanish there, written without the cancellation
@@ -234,11 +264,15 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
                   lambda x: _vanishing_roots(x, var), lambda x: _vanishing_roots(_vanishing_logs(x, var), var),
                   lambda x: _vanishing_roots(_vanishing_logs(x, var, sign=-1), var),
                   lambda x: _rational_part_cancelled(_vanishing_logs(x, var), var),
-                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sign=-1), var)]
+                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sign=-1), var),
+                  lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_logs(x, var), var), var),
+                  lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_logs(x, var, sign=-1), var), var)]
     if region == "hi":
         steps += [lambda x: _vanishing_logs(x, var, sp.oo), lambda x: _vanishing_logs(x, var, sp.oo, -1),
                   lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo), var),
-                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo, -1), var)]
+                  lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo, -1), var),
+                  lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_logs(x, var, sp.oo), var), var),
+                  lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_logs(x, var, sp.oo, -1), var), var)]
     for step in steps:
         ok, form = decide(what, step, e, seconds=5)
         if ok and isinstance(form, sp.Expr) and not form.has(sp.zoo, sp.nan, sp.I):
@@ -539,6 +573,7 @@ def _factored_powers(e: sp.Expr) -> sp.Expr:
 def _newton_slope(d2f: sp.Expr, piece: NumericPiece, f: sp.Expr, df: sp.Expr) -> sp.Expr:
     """f''(u) u, the Newton slope in y for u = e^y, as one expression: the most accurate float32-safe form among
     those of the product, its factored and its expanded form (u^(3/2) in a denominator underflows at u = 1e-26)."""
+    d2f = _plain(d2f)
     starts = [d2f * U]
     # partial fractions: 1/2 - 1/(u + 1) + 1/(2 u), where the factored (u^2 + 1)/(2 u (u + 1)) overflows
     for step in (sp.factor, _factored_powers, sp.expand, lambda x: sp.apart(sp.expand(x), U)):
@@ -637,7 +672,7 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
     # numerator overflows at u ~ 1e154, where f* ~ 1e155 is still a float64)
     f = _simplest(piece.f, "simplifying f", prefer=lambda e: _float32_safe([e], piece, piece.f, raw))
     df = _simplest(raw, "simplifying f'", prefer=lambda e: _float32_safe([e], piece, f, raw))
-    d2f = _simplest(sp.diff(df, U), "simplifying f''")
+    d2f = _simplest(sp.diff(_plain(df), U), "simplifying f''")
     kind, mapping = _map(piece)
     helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind],
                 "_wide" if jx else "_solve_where"}

@@ -36,6 +36,7 @@ HELPERS = {
     "log1mexp_softplus": lambda x, k: _log1mexp_softplus(x, k),
     "wright_omega": _wright_omega,
     "log_wright_omega": lambda x, w: np.where(x < -80.0, x - w, np.log(w)),
+    "ratio": lambda p, q: p / q,
     "log_gap": lambda x: np.log(np.maximum(x, np.finfo(np.asarray(x).dtype).tiny)),
 }
 

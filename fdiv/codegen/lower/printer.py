@@ -51,7 +51,7 @@ _DEFINITIONS = {
     "wright_omega": lambda x: sp.LambertW(sp.exp(x)), "log_wright_omega": lambda x, w: sp.log(w),
     "log1mexp_ratio": lambda x: sp.log((1 - sp.exp(-x)) / x), "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
     "log1mexp_softplus": lambda x, k: sp.log(1 - sp.exp(-k * sp.log(1 + sp.exp(x)))),
-    "log_gap": lambda x: sp.log(x),
+    "log_gap": lambda x: sp.log(x), "ratio": lambda p, q: p / q,
 }
 
 
@@ -196,6 +196,11 @@ class Printer:
             return num_text
         den_text = " * ".join(self._wrap(f, sp.Mul) for f in den)
         return f"{num_text} / ({den_text})" if len(den) > 1 else f"{num_text} / {self._wrap(den[0], sp.Pow)}"
+
+    def _print_ratio(self, e):
+        """p/q kept whole (lower.numeric's paired ratios, (u - 1)/(u + 1)): one parenthesised quotient."""
+        num, den = e.args
+        return f"({self._wrap(num, sp.Mul)} / {self._wrap(den, sp.Pow)})"
 
     def _radicand(self, base) -> str:
         """The base of a fractional power. It is >= 0 wherever the expression is real, but rounding can put it

@@ -21,6 +21,8 @@ log1mexp_softplus = sp.Function("log1mexp_softplus")  # (x, k) -> log(1 - e^(-k 
 # x > 0 -> log x, the distance of t to a kink of f* inside the critic range: floored at the smallest normal float,
 # slope 1/max(x, tiny), so at the kink itself (x = 0 in floats) f* and its gradient stay finite (see runtime)
 log_gap = sp.Function("log_gap")
+# (p, q) -> p/q kept as one quotient (lower.numeric._paired_ratios): SymPy would merge (u - 1) (u - 1)/(u + 1)
+ratio = sp.Function("ratio")
 
 
 def _replace(expr: sp.Expr, match, repl) -> sp.Expr:
