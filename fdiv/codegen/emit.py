@@ -275,6 +275,12 @@ def render_module(d: Derivation, notes: list[str] | None = None, backend: str = 
     return src if target.name == "torch" else _render(*plan, backend=target)
 
 
+def render_modules(d: Derivation, notes: list[str] | None = None) -> dict[str, str]:
+    """The module's source for every backend, from one lowering and one set of decisions."""
+    src, plan = _plan(d, notes)
+    return {name: src if name == "torch" else _render(*plan, backend=b) for name, b in BACKENDS.items()}
+
+
 def _plan(d: Derivation, notes: list[str] | None) -> tuple[str, tuple]:
     """(the torch module's source, (derivation, lowering, forced spans, guards)): the decisions every backend
     prints."""
