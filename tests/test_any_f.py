@@ -113,6 +113,22 @@ def test_generated_module_accuracy(f, numeric_modules):
 
 
 @pytest.mark.parametrize("f", NUMERIC_FS + [JS_WEIGHTED_03])
+def test_jax_module_accuracy(f, tmp_path):
+    """The JAX module of the same f (`fdiv gen --backend jax`: the same tables and Newton steps, custom_vjp with the
+    implicit-function-theorem gradient) against the same references on the same grid, values and jax.grad
+    gradients, float32 and float64, with the same tolerances. In this file, so the references the torch module's
+    test computed (minutes of mpmath root solving) are reused."""
+    pytest.importorskip("jax", reason="the JAX backend's modules need the optional jax extra (pip install fdiv[jax])")
+    path = write_module(fdiv.derive(f), tmp_path, "jax_numeric", backend="jax")
+    spec = importlib.util.spec_from_file_location("jax_numeric", path)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    for role in ("activation", "conjugate", "conjugate_of_activation", "density_ratio", "critic_loss"):
+        report = ft.check_loss(getattr(m, role), f, role=role, logits=ft.default_logits(drawn=0), backend="jax")
+        assert report.ok, report.text()
+
+
+@pytest.mark.parametrize("f", NUMERIC_FS + [JS_WEIGHTED_03])
 def test_generated_module_accuracy_at_drawn_logits(f, numeric_modules):
     """The same at seeded drawn logits (fdiv.testing.drawn_logits: up to |v| = 800 and 1e4), which find what a
     grid misses (they found an overflow of the arithmetic-geometric f' at t = 322.5 in float64, now fixed)."""

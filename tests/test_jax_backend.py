@@ -388,3 +388,70 @@ def test_the_accuracy_check_rejects_planted_bugs(tmp_path):
     assert _rejected(tanh, "triangular", "conjugate_of_activation", ft.default_logits())
     assert not _rejected(importlib.import_module("fdiv.losses_jax.triangular"), "triangular",
                          "conjugate_of_activation", ft.default_logits())
+
+
+# ------------------------------------------------------------------------------------------------ f-DPO
+from tests.test_dpo import BETA, GRID, PAIRS, USER, VALID, _agrees  # noqa: E402
+
+
+def _dpo_failures(module, d) -> list:
+    """Where module's preference_loss (its two gradients) and implicit_reward (its slope) miss the exact values."""
+    import mpmath
+
+    from fdiv.codegen.objectives import reference
+
+    ex = reference.exact(d.optimal_critic)
+    with mpmath.workdps(reference.DPS):
+        exact = [ex.loss(a, b, BETA) for a, b in PAIRS]
+        rewards = [ex.reward(r, BETA) for r in GRID]
+    strict = lambda p: reference.Point(p.value, mpmath.mpf(0))  # noqa: E731 - exact inputs: no condition term
+    loss = jax.jit(lambda a, b: module.preference_loss(a, jnp.zeros_like(a), b, jnp.zeros_like(b), BETA,
+                                                       reduction="none"))
+    loss_grads = jax.jit(jax.grad(lambda a, b: loss(a, b).sum(), argnums=(0, 1)))
+    reward = jax.jit(lambda r: module.implicit_reward(r, jnp.zeros_like(r), BETA))
+    reward_grad = jax.jit(jax.grad(lambda r: reward(r).sum()))
+    failures = []
+    for np_dtype, tdtype in ((np.float32, torch.float32), (np.float64, torch.float64)):
+        a = jnp.asarray([p[0] for p in PAIRS], dtype=np_dtype)
+        b = jnp.asarray([p[1] for p in PAIRS], dtype=np_dtype)
+        values, (ga, gb) = np.asarray(loss(a, b)), (np.asarray(g) for g in loss_grads(a, b))
+        assert values.dtype == np_dtype
+        for i, pair in enumerate(PAIRS):
+            for what, got, point in zip(("loss", "d/dr_w", "d/dr_l"), (values[i], ga[i], gb[i]), exact[i]):
+                if not _agrees(float(got), strict(point), tdtype):
+                    failures.append((np_dtype.__name__, pair, what, float(got), mpmath.nstr(point.value, 10)))
+        r = jnp.asarray(GRID, dtype=np_dtype)
+        rv, rg = np.asarray(reward(r)), np.asarray(reward_grad(r))
+        for i, x in enumerate(GRID):
+            for what, got, point in zip(("reward", "d reward/dr"), (rv[i], rg[i]), rewards[i]):
+                if not _agrees(float(got), strict(point), tdtype):
+                    failures.append((np_dtype.__name__, x, what, float(got), mpmath.nstr(point.value, 10)))
+    return failures
+
+
+@pytest.mark.parametrize("name", VALID + USER)
+def test_dpo_module_matches_the_exact_references(name, tmp_path):
+    """As test_dpo.test_every_fdpo_module_is_stable_on_the_grid does for the torch module: every pair of grid
+    log-ratios, the loss and both gradients (jax.grad), and the implicit reward and its slope, float32 and float64,
+    against 60-digit mpmath from f' itself, with the same tolerance (rtol |exact| + 10 ulps of 1 next to 0)."""
+    from fdiv.codegen.objectives import dpo
+
+    d = fdiv.derive(name)
+    path = dpo.write_module(d, tmp_path, "jax_dpo", backend="jax")
+    spec = importlib.util.spec_from_file_location("jax_dpo", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert _dpo_failures(module, d) == []
+
+
+def test_the_dpo_check_rejects_a_naive_jax_dpo_loss():
+    """A planted bug: standard DPO (kl) written naively, log(1 + e^-(beta margin)), overflows to +inf at margin -1e4
+    where the loss is 5000; and an implicit reward with the wrong sign."""
+    from types import SimpleNamespace
+
+    naive = SimpleNamespace(
+        preference_loss=lambda a, ra, b, rb, beta, reduction="none": jnp.log(1 + jnp.exp(-beta * ((a - ra) - (b - rb)))),
+        implicit_reward=lambda r, rr, beta: -beta * (r - rr))
+    failures = _dpo_failures(naive, fdiv.derive("kl"))
+    assert any(w == "loss" and math.isinf(got) for _, _, w, got, _ in failures)
+    assert any(w == "reward" for _, _, w, _, _ in failures)
