@@ -455,3 +455,35 @@ def test_the_dpo_check_rejects_a_naive_jax_dpo_loss():
     failures = _dpo_failures(naive, fdiv.derive("kl"))
     assert any(w == "loss" and math.isinf(got) for _, _, w, got, _ in failures)
     assert any(w == "reward" for _, _, w, _, _ in failures)
+
+
+def _masked_gradients(module, role, dtype):
+    """Eager and jitted gradients of sum(f(v) where v < 50, else 0) and of sum(f(v)) at points on both sides of
+    where f* leaves the float range (v ~ 88.7 in float32, ~ 709.8 in float64)."""
+    fn = getattr(module, role)
+    v = jnp.asarray(np.array([0.0, 20.0, 80.0, 100.0, 720.0, 1e4], dtype=dtype))
+    masked = jax.grad(lambda a: jnp.where(a < 50.0, fn(a), 0.0).sum())
+    full = jax.grad(lambda a: fn(a).sum())
+    return v, [(np.asarray(masked(v)), np.asarray(jax.jit(masked)(v))),
+               (np.asarray(full(v)), np.asarray(jax.jit(full)(v)))], np.asarray(fn(v))
+
+
+def test_no_gradient_past_the_range_stays_zero(tmp_path):
+    """Past the float range Jeffrey's f* is +inf with slope +inf where a gradient comes in and 0 where none does
+    (a masked loss), eager and jitted, both dtypes: exactly, no tolerance. Without the guard the masked gradient is
+    NaN there (the reverse pass of expm1 forms 0 * e^v = 0 * inf), which the same check rejects."""
+    unguarded = _planted("jeffrey", [("return _past_the_range(inside, t)", "return inside(t)"),
+                                     ("return _past_the_range(inside, v)", "return inside(v)")], tmp_path, "d")
+    shipped = importlib.import_module("fdiv.losses_jax.jeffrey")
+    for role in ("conjugate", "conjugate_of_activation"):
+        for dtype in (np.float32, np.float64):
+            v, ((masked, masked_jit), (full, full_jit)), value = _masked_gradients(shipped, role, dtype)
+            over = np.isposinf(value)
+            assert over.any() and not over[v < 50].any(), (role, dtype, value)
+            for g in (masked, masked_jit):
+                assert np.array_equal(g[v >= 50], np.zeros(int((v >= 50).sum()), dtype)), (role, dtype, g)
+                assert np.isfinite(g[v < 50]).all() and (g[v < 50] > 0).all(), (role, dtype, g)
+            for g in (full, full_jit):
+                assert np.isposinf(g[over]).all() and np.isfinite(g[~over]).all(), (role, dtype, g)
+            _, ((masked, masked_jit), _), _ = _masked_gradients(unguarded, role, dtype)
+            assert np.isnan(masked[over]).any() and np.isnan(masked_jit[over]).any(), (role, dtype, masked)

@@ -67,19 +67,19 @@ def _past_the_range(fn, v):
     """fn(v), for an fn that increases where its value leaves the float range (f* at the right end of its domain,
     the density ratio): there the value and its slope are +inf (0 where no gradient comes in), and fn is
     differentiated only where its value is a float (its reverse pass would form inf * 0 = NaN through the terms
-    that underflowed). The forward pass is fn(v) alone; the backward one differentiates fn at v, with 0 put in
-    where the value overflowed."""
+    that underflowed). The forward pass evaluates fn once, through jax.vjp, and keeps its reverse pass as the
+    residuals; the backward pass runs that with 0 put in where the value overflowed and takes +inf there (what the
+    reverse pass forms at those elements, NaN included, is not selected: fn is elementwise)."""
     return fn(v)
 
 
 def _past_the_range_fwd(fn, v):
-    out = fn(v)
-    return out, (v, jnp.isposinf(out))
+    out, pullback = jax.vjp(fn, v)
+    return out, (pullback, jnp.isposinf(out))
 
 
 def _past_the_range_bwd(fn, res, grad):
-    v, over = res
-    _, pullback = jax.vjp(fn, jnp.where(over, 0.0, v))
+    pullback, over = res
     (inside,) = pullback(jnp.where(over, 0.0, grad))
     return (jnp.where(over, jnp.where(grad == 0, 0.0, grad * math.inf), inside),)
 
