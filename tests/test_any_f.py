@@ -112,13 +112,8 @@ def test_generated_module_accuracy(f, numeric_modules):
         assert report.ok, report.text()
 
 
-# Known, open (JAX float32 only; the torch modules pass the same checks)
-_JAX_OPEN = {
-    "exp(u-1) + u*log(u) - 1": "conjugate(t) at t <= -88.7: u* = e^(t - 1) is subnormal, which XLA on the CPU flushes "
-                               "to 0; the float32 value comes out +inf where f* = 1 - 1/e",
-    "sqrt(1 + u**2) + (u-1)**2/(u+1) - sqrt(2)": "density_ratio slope at v = 20 in float32: +inf where it is 4.6e8",
-    JS_WEIGHTED_03: "density_ratio slope at v = 88.7 in float32: NaN where it is 2.3e38 (next to float32's largest)",
-}
+# Known, open (JAX float32 only; the torch modules pass the same checks): none at present
+_JAX_OPEN: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("f", [pytest.param(f, marks=pytest.mark.xfail(strict=True, reason=_JAX_OPEN[f]))

@@ -487,3 +487,24 @@ def test_no_gradient_past_the_range_stays_zero(tmp_path):
                 assert np.isposinf(g[over]).all() and np.isfinite(g[~over]).all(), (role, dtype, g)
             _, ((masked, masked_jit), _), _ = _masked_gradients(unguarded, role, dtype)
             assert np.isnan(masked[over]).any() and np.isnan(masked_jit[over]).any(), (role, dtype, masked)
+
+
+def test_float32_reverse_pass_rerun_scaled_where_it_overflows():
+    """Without x64, _in_float64 keeps float32 and reruns the reverse pass with the incoming gradient scaled by 2^-64
+    where it is not finite. fn(v) = e^(v - 4 e^-v)/2 at v = 88.7: the plain reverse pass forms -4 * 1.6e38 = -inf
+    times e^-v (flushed to 0), NaN, where the slope is 1.6e38; the rescaled one gives it (rtol 1e-5, float32's
+    check tolerance), and a truly infinite slope (e^v/2 at v = 89.5, past float32's largest) stays +inf."""
+    from fdiv.codegen.lower import runtime_jax as rj
+
+    def fn(v):
+        return jnp.exp(v - 4.0 * jnp.exp(-v)) * 0.5
+
+    with jax.enable_x64(False):
+        v = jnp.float32(88.7)
+        assert math.isnan(float(jax.grad(fn)(v)))  # the planted failure the helper exists for
+        got = float(jax.grad(lambda x: rj._in_float64(fn, x))(v))
+        exact = 0.5 * math.exp(float(v))
+        assert got == pytest.approx(exact, rel=1e-5)
+        assert float(jax.grad(lambda x: rj._in_float64(fn, x))(jnp.float32(20.0))) == \
+            pytest.approx(0.5 * math.exp(20.0), rel=1e-5)
+        assert float(jax.grad(lambda x: rj._in_float64(lambda w: jnp.exp(w) * 0.5, x))(jnp.float32(89.5))) == math.inf

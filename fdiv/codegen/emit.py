@@ -46,8 +46,8 @@ _NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softpl
           "_log1mexp_softplus": ["_softplus"], "_log_gap": ["_LogGap"]}
 _HELPER_ORDER_JAX = ["_softplus", "_tanh", "_log_softplus", "_log1mexp", "_wright_omega_value", "_wright_omega",
                      "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_log_gap", "_past_the_range",
-                     "_wide", "_past_top", "_bracketed_newton", "_exp_map", "_shifted_exp_map", "_logistic_map"]
-_NEEDS_JAX = {"_wright_omega": ["_wright_omega_value", "_softplus"], "_wright_omega_value": ["_softplus"],
+                     "_in_float64", "_rescaled_reverse", "_wide", "_past_top", "_bracketed_newton", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+_NEEDS_JAX = {"_in_float64": ["_rescaled_reverse"], "_wright_omega": ["_wright_omega_value", "_softplus"], "_wright_omega_value": ["_softplus"],
               "_log_softplus": ["_softplus"], "_log1mexp_softplus": ["_softplus"]}
 #: What SymPy's printer of a parsed expression can produce; anything else in a derived formula is refused.
 _PRINTED = re.compile(r"[A-Za-z0-9_ ().,*+\-/<>=!|&~^\[\]{}:;']*")
@@ -343,7 +343,11 @@ def _render(d: Derivation, low, forced: list | None = None, guards: frozenset = 
 
     act = _body(pv, low.activation, "v")
     conj_act = guarded("conjugate_of_activation", pv, low.conjugate_of_activation, "v")
-    ratio = guarded("density_ratio", pv, low.density_ratio, "v", "({}).astype(dtype)" if jax else "({}).to(dtype)")
+    if jax:  # evaluated by _in_float64: float64 under jax_enable_x64, else float32 with a rescaled reverse pass
+        inner = guarded("density_ratio", pv, low.density_ratio, "v").replace("\n    ", "\n        ")
+        ratio = f"def ratio(v):\n        {inner}\n\n    return _in_float64(ratio, v)"
+    else:
+        ratio = guarded("density_ratio", pv, low.density_ratio, "v", "({}).to(dtype)")
     conj = guarded("conjugate", pt, low.conjugate, "t")
     helpers = pv.helpers | pt.helpers
     critic_classes, critic = _critic_loss(low, helpers, backend, jax and "conjugate_of_activation" in guards)
@@ -351,7 +355,7 @@ def _render(d: Derivation, low, forced: list | None = None, guards: frozenset = 
 
     pieces_src = "\n\n\n".join(piece_source(p, helpers, backend) for p in low.pieces)
     if jax:
-        helpers.add("_wide")
+        helpers.add("_in_float64")
     needs, order = (_NEEDS_JAX, _HELPER_ORDER_JAX) if jax else (_NEEDS, _HELPER_ORDER)
     for h in list(helpers):
         helpers |= set(needs.get(h, []))
@@ -373,10 +377,11 @@ def _render(d: Derivation, low, forced: list | None = None, guards: frozenset = 
     regenerate = "`fdiv gen --backend jax`" if jax else "`fdiv gen`"
     wide = ("Evaluated in float64 where JAX has it (jax_enable_x64) and returned in v's dtype: a ratio can lie\n"
             "    within a factor of 2 of float32's largest value, where reverse mode overflows on the way to a finite\n"
-            "    gradient." if jax else
+            "    gradient. Without x64, in float32 with a reverse pass rerun scaled where it overflows (reverse mode\n"
+            "    only)." if jax else
             "Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's\n"
             "    largest value, where reverse mode overflows on the way to a finite gradient.")
-    widen = "_wide(v)" if jax else "v.double()"
+    widen = "" if jax else "dtype, v = v.dtype, v.double()\n    "
     loss_class = "" if jax else '''
 
 
@@ -448,8 +453,7 @@ def density_ratio(v):
     """Estimate of p/q from a critic logit: (f')^-1(sigma_f(v)).
 
     {wide}"""
-    dtype, v = v.dtype, {widen}
-    {ratio}{loss_class}
+    {widen}{ratio}{loss_class}
 '''
     try:
         compile(src, "<generated module>", "exec")

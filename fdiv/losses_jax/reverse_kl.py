@@ -17,6 +17,7 @@ lowering as the torch module. Custom derivatives (jax.custom_jvp/custom_vjp) sta
 autograd Functions; those written as custom_vjp support reverse mode only. There is no Loss class (no
 torch.nn.Module in JAX): compose the functions. float64 needs jax.config.update("jax_enable_x64", True).
 """
+import functools
 import math
 
 import jax
@@ -44,9 +45,37 @@ def _log_softplus_jvp(primals, tangents):
     return jnp.where(x < -80.0, x, jnp.log(s)), jax.nn.sigmoid(xc) / s * t
 
 
-def _wide(v):
-    """v in float64 where JAX has it (jax_enable_x64), else as it is: float64 is off by default in JAX."""
-    return v.astype(jnp.float64) if jax.config.jax_enable_x64 else v
+def _in_float64(fn, v):
+    """fn(v) evaluated in float64 where JAX has it (jax_enable_x64) and returned in v's dtype; without float64, in
+    v's dtype with the reverse pass of _rescaled_reverse (a ratio near float32's largest value overflows there on
+    the way to a finite gradient)."""
+    if jax.config.jax_enable_x64:
+        return fn(v.astype(jnp.float64)).astype(v.dtype)
+    return _rescaled_reverse(fn, v)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _rescaled_reverse(fn, v):
+    """fn(v) for an elementwise fn whose reverse pass may overflow in the products it forms (the incoming gradient
+    times a ratio near float32's largest value, times a slope that underflowed to 0: inf * 0 = NaN) where the
+    gradient itself is a float. The backward pass runs fn's reverse pass as it is and, where that gives no finite
+    number, again with the incoming gradient scaled by 2^-64 and the result scaled back (the reverse pass is linear
+    in the incoming gradient); a gradient that is truly infinite stays so."""
+    return fn(v)
+
+
+def _rescaled_reverse_fwd(fn, v):
+    out, pullback = jax.vjp(fn, v)
+    return out, pullback
+
+
+def _rescaled_reverse_bwd(fn, pullback, grad):
+    (plain,) = pullback(grad)
+    (scaled,) = pullback(grad * 2.0**-64)
+    return (jnp.where(jnp.isfinite(plain), plain, scaled * 2.0**64),)
+
+
+_rescaled_reverse.defvjp(_rescaled_reverse_fwd, _rescaled_reverse_bwd)
 
 
 def activation(v):
@@ -90,6 +119,9 @@ def density_ratio(v):
 
     Evaluated in float64 where JAX has it (jax_enable_x64) and returned in v's dtype: a ratio can lie
     within a factor of 2 of float32's largest value, where reverse mode overflows on the way to a finite
-    gradient."""
-    dtype, v = v.dtype, _wide(v)
-    return (jnp.exp(-_log_softplus(-v))).astype(dtype)
+    gradient. Without x64, in float32 with a reverse pass rerun scaled where it overflows (reverse mode
+    only)."""
+    def ratio(v):
+        return jnp.exp(-_log_softplus(-v))
+
+    return _in_float64(ratio, v)

@@ -785,7 +785,12 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                 d_value, d_ratio = f"-{exp}(x + {log}(u))", f"-{exp}(x) / _piece{k}_d2f(u)"
                 if tail:  # there d u*/d log c = -u/p (u = (A/c)^(1/p)), where c / f''(u) is 0/0 in floating point
                     d_value = f"-{exp}(x + lu)"
-                    d_ratio = f"{where}(lu > {min(tail[3], 708.0)!r}, u * {-1 / float(tail[0])!r}, {d_ratio})"
+                    asymptotic = f"lu > {min(tail[3], 708.0)!r}"
+                    if _jax(backend):  # float32 without jax_enable_x64: f''(u), a ratio of powers of u, can overflow
+                        # where u* is still a float32 (u^7 from u = 3e5); where c / f''(u) is then not finite, the
+                        # asymptote takes over
+                        asymptotic = f"({asymptotic}) | ~jnp.isfinite({d_ratio})"
+                    d_ratio = f"{where}({asymptotic}, u * {-1 / float(tail[0])!r}, {d_ratio})"
         step_name, solve_name = f"_piece{k}_{form}_delta", f"_piece{k}_{form}_solve"
         centre = _cusp(np_G_of, np_d2f, piece) if form == "direct" else None
         if centre is not None:
@@ -994,7 +999,10 @@ def _clamp_source(piece: NumericPiece, kind: str, backend=None) -> list[str]:
     if lower is None and upper is None:
         return []
     if _jax(backend):
-        return ["    # u* beyond the dtype's normal range (a table end) stays finite and non-zero",
+        if lower:  # log(tiny) rounds below itself in float32, and XLA on the CPU flushes the subnormal e^y to 0
+            lower = lower.replace("tiny)", "tiny) + 1e-4", 1)
+        return ["    # u* beyond the dtype's normal range (a table end) stays finite and non-zero (normal: XLA flushes",
+                "    # subnormals to 0)",
                 f"    y = jnp.clip(y, {(lower or 'None').replace('torch.', 'jnp.')}, "
                 f"{(upper or 'None').replace('torch.', 'jnp.')})"]
     return ["    # u* beyond the dtype's normal range (a table end) stays finite and non-zero",
