@@ -43,7 +43,7 @@ SAMPLE = 20
 
 
 def _search(text: str) -> SupremumSearch:
-    return SupremumSearch(sp.sympify(text, locals={"u": U}), U)
+    return SupremumSearch(parse(text, {"u": U}), U)
 
 
 def _close(a, b, rel=mpmath.mpf(10) ** -30):

@@ -28,6 +28,7 @@ from fdiv.derivation.conjugate import T
 from fdiv.codegen.emit import render_module, write_module
 from fdiv.errors import DerivationError, DerivationTimeout
 from fdiv.derivation.numeric import mp_function, real_value
+from fdiv.spec.parse import parse
 from fdiv.spec.spec import U
 
 ROLES = ("activation", "conjugate", "conjugate_of_activation", "density_ratio", "critic_loss")
@@ -367,7 +368,7 @@ def test_a_rational_term_is_written_as_quotients_that_do_not_overflow(tmp_path):
     from fdiv.codegen.lower import numeric
     from fdiv.codegen.lower.numpy_model import numpy_function
 
-    f = sp.sympify(RATIONAL_F, locals={"u": U})
+    f = parse(RATIONAL_F, {"u": U})
     chosen = numeric._simplest(f, "simplifying f")
     u = 1e200
     with mpmath.workdps(60):

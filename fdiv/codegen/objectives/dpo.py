@@ -151,17 +151,9 @@ r = log pi - log pi_ref (inputs are log-probabilities):
     preference loss     = -log sigmoid(beta (f'(e^r_w) - f'(e^r_l))), averaged over the batch'''
 
 
-def _torch_module(d, fp, g_r, code, reward, slope, margin) -> str:
-    return f'''{_doc(d, fp, g_r, "`fdiv gen --objective dpo`")}
-"""
-import torch
-import torch.nn.functional as F
-
-
-{code}
-
-
-def _reward(r, beta, log_beta):
+def _printed_functions(reward: str, slope: str, margin: str) -> str:
+    """The three printed functions of an f-DPO module, the same text for both backends."""
+    return f'''def _reward(r, beta, log_beta):
     """beta f'(e^r), each term finite wherever its true value is."""
     {reward}
 
@@ -174,7 +166,20 @@ def _log_slope(r):
 def _margin(r_w, r_l, beta, log_beta):
     """beta (f'(e^r_w) - f'(e^r_l)), without overflow before the true value overflows, exactly 0 when
     r_w = r_l."""
-    {margin}
+    {margin}'''
+
+
+def _torch_module(d, fp, g_r, code, reward, slope, margin) -> str:
+    return f'''{_doc(d, fp, g_r, "`fdiv gen --objective dpo`")}
+"""
+import torch
+import torch.nn.functional as F
+
+
+{code}
+
+
+{_printed_functions(reward, slope, margin)}
 
 
 def _beta(beta, like):
@@ -291,20 +296,7 @@ import jax.numpy as jnp
 {code}
 
 
-def _reward(r, beta, log_beta):
-    """beta f'(e^r), each term finite wherever its true value is."""
-    {reward}
-
-
-def _log_slope(r):
-    """log of d/dr f'(e^r) = u f''(u) at u = e^r."""
-    {slope}
-
-
-def _margin(r_w, r_l, beta, log_beta):
-    """beta (f'(e^r_w) - f'(e^r_l)), without overflow before the true value overflows, exactly 0 when
-    r_w = r_l."""
-    {margin}
+{_printed_functions(reward, slope, margin)}
 
 
 def _beta(beta, like):
