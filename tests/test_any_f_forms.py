@@ -170,11 +170,11 @@ def test_one_sided_critic_ranges_of_the_gan_family(f, tmp_path):
     _accurate(module, f)
 
 
-@pytest.mark.xfail(strict=True, reason="open: the forced-numeric weighted GAN f* is 2e-11 relative off in float64 at "
-                   "t = -2e-9 (u* ~ 1e9; tolerance 1e-11): the values past the float range are right, this end is not")
 def test_numeric_gan_family_past_the_float_range(tmp_path, forced_numeric):
     """The weighted GAN f numerically: at logit 1000 the root u* = e^1000 is past float64, f* = 2500 is not; it came
-    out +inf. The root's log and f* from the asymptotics of b - f'(u) and b u - f(u) at u = oo."""
+    out +inf. The root's log and f* from the asymptotics of b - f'(u) and b u - f(u) at u = oo. (It was 2e-11 off
+    in float64 at t = -2e-9 until b u - f(u) was written with its logs grouped: u log1p(1/u) ~ 1, not the difference
+    of two terms of u log u.)"""
     f = "5/2*(u*log(u) - (u + 1)*log(u + 1))"
     module, src = _module(f, tmp_path, "gan_numeric")
     assert "y_tail" in src
@@ -207,12 +207,19 @@ def test_a_numerator_that_overflows_before_f_star_does(tmp_path):
     # here (benchmarks/any_f.py reaches 1e4 with its own supremum search)
     ("(u - 1)**2/(u + 1) + 2/3*((u + 3)*log(u + 3))", 1000.0),
     ("3/2*((u - 1)**2/(u + 1)) + 1/2*u**(-3/2) - 1/2 + 3/4*(u - 1)", math.inf),
-    ("1/3*(1/(u + 2)) - sqrt(u) - 1/2 + 1/2*u", math.inf)])
+    ("1/3*(1/(u + 2)) - sqrt(u) - 1/2 + 1/2*u", math.inf),
+    # the reference's root solve at |v| = 1000 takes minutes for these: to 100 (their failures were at 5 and 30)
+    ("1/2*(2/3*u*log(u) - (2/3*u + 1/3)*log(2/3*u + 1/3)) - u**(1/3)/4 + exp(1 - u)/3", 100.0),
+    ("1/4*(u*log(u) - (u + 1)*log(u + 1)) + 4*(sqrt(u) - 3)**2", 100.0),
+    ("(u + 2)*log(u + 2) - log(u)/3", 100.0)])
 def test_numeric_branches_right_at_their_ends(f, reach, tmp_path):
     """Numeric branches whose ends the campaign found wrong: the distance of f' to a finite end computed with a
     log1p and a cancelled rational part (the table did not converge: the 64-step fallback, -inf at t = 998), a closed
     end f'(oo) = 9/4 whose root passes sqrt(float64's max) (ratio 1.3e154, NaN slope), an open end where u* passes
-    float32's range while f* does not (finite 1.8e19 where +inf)."""
+    float32's range while f* does not (finite 1.8e19 where +inf). From a later campaign: b u - f(u) of a weighted
+    GAN term (u log u - u log(2u/3 + 1/3) ~ 1/2, written as a product of powers u^(-4u): +inf at v = 5 where f* is
+    1.37, and 1 % off at v = 30), and f written as log((u + 2)^(u + 2)/...), one sample point better next to u = 1
+    and overflowing from u = 150 on (-inf at v = 30 where f* is 2.3e13)."""
     module, src = _module(f, tmp_path, "ends")
     assert fdiv.derive(f).numeric and "_bracketed_newton(" not in src
     _accurate(module, f, reach=reach)
@@ -233,6 +240,42 @@ def test_cubic_slope_equations_are_numeric_by_rule(f, tmp_path, monkeypatch):
     module, src = _module(f, tmp_path, "cubic")
     assert len(src.encode()) < 100_000
     _accurate(module, f, roles=("conjugate_of_activation", "critic_loss"))
+
+
+def test_equations_with_roots_of_sums_are_numeric_by_rule(monkeypatch):
+    """-4/u^2 + u/sqrt(1 + u^2) = t (degree 6 once the root is eliminated) and -3/2 sqrt(3 - u) - 1/u = t (degree
+    3): solve ran past its 20 s limit on both and the campaign's f's were refused. A rule on the equation's shape
+    sends them numeric without asking solve; u/sqrt(1 + u^2) = t (degree 2) keeps its closed form."""
+    assert conj._radicals_over_budget(sp.diff(4 / U + sp.sqrt(1 + U**2), U))
+    assert conj._radicals_over_budget(-sp.Rational(3, 2) * sp.sqrt(3 - U) - 1 / U)
+    assert not conj._radicals_over_budget(U / sp.sqrt(1 + U**2))
+    assert not conj._radicals_over_budget(sp.sqrt(U) - 1 / U)  # a root of u itself: the Cardano rule's
+    assert not fdiv.derive("sqrt(1 + u**2)").numeric
+
+    def no_solve(*args, **kwargs):
+        raise AssertionError("solve called on an equation the rule sends numeric")
+
+    monkeypatch.setattr(conj, "_solved", no_solve)
+    d = fdiv.derive("4/u + sqrt(1 + u**2)")
+    assert d.ok and d.numeric
+    monkeypatch.undo()
+    d = fdiv.derive("Max(3 - u, 0)**(3/2) - log(u) + 2/3*Abs(u - 1)")
+    assert d.ok and d.numeric
+
+
+def test_a_root_past_the_float_range_has_an_infinite_slope(tmp_path):
+    """(u + 2) log(u + 2) - log(u)/3 at t = 1000: u* = e^999 is past float64's range, and so are f* and its slope
+    u*. The module clamps u* to the top of the range for f*'s terms; its slope came out as that clamped 8.2e307
+    instead of +inf. Below the range it is u* itself."""
+    module, _ = _module("(u + 2)*log(u + 2) - log(u)/3", tmp_path, "past_top")
+    for dtype in (torch.float32, torch.float64):
+        for fn in (module.conjugate, module.conjugate_of_activation):
+            v = torch.tensor([30.0, 1000.0], dtype=dtype, requires_grad=True)
+            value = fn(v)
+            value.sum().backward()
+            assert value[1] == math.inf and v.grad[1] == math.inf, (fn.__name__, value, v.grad)
+            # d f*/dt = u* = e^(t - 1) (1 + O(e^-t)) at t = 30
+            assert abs(v.grad[0].item() / math.exp(29.0) - 1) < 1e-5, v.grad
 
 
 def test_a_cubic_slope_equation_is_named_in_the_note():
@@ -264,6 +307,40 @@ def test_a_closed_form_that_loses_accuracy_when_lowered_is_lowered_numerically(t
     _accurate(module, f)
 
 
+def test_a_bounded_critic_range_is_composed_before_it_is_expanded(tmp_path):
+    """4 exp(-u/2): critic range (-2, 0), sigma_f(v) = tanh(v) - 1, density ratio log(4/t^2). Expanded first, the
+    ratio read -log1p(tanh(v)^2 - 2 tanh(v)) + 2 log 2, +inf at v = 20 in float32 (exactly 80), so the module solved
+    that branch numerically and, f' being e^(-e^y/2) in y = log u, in 64 Newton steps: 78 KB, 53x Jeffrey's time and
+    8 points wrong. With the tanh identity applied before expanding it is 2 softplus(2v), closed."""
+    f = "4*exp(-u/2)"
+    module, src = _module(f, tmp_path, "bounded")
+    assert "_piece" not in src and len(src.encode()) < 10_000
+    _accurate(module, f)
+
+
+@pytest.mark.parametrize("f", ["4*(2/3*u*log(u) - (2/3*u + 1/3)*log(2/3*u + 1/3))", "2*sqrt(1 + u**2) + u/2"])
+def test_a_ratio_past_the_float_range_has_an_infinite_slope(f, tmp_path):
+    """The GAN f weighted by 8/3 (and 3 other campaign f's): the density ratio exp(1000 - ...) is +inf at v = 1000
+    and its slope is +inf, but reverse mode gave NaN (inf times the zero slope of a term that underflowed), and the
+    judge skipped that point. It now counts it, and the module guards its ratio as it guards f*. For 2 sqrt(1 +
+    u^2) + u/2 (critic range (1/2, 5/2)) the judge never looked: sigma_f(1000) = 5/2 - 4 e^-2000 rounded onto the
+    open end at the reference's digits, and no branch held it."""
+    from fdiv.codegen.emit import _render
+    from fdiv.codegen.lower.compose import lower
+    from fdiv.codegen.lower.judge import judge
+
+    d = fdiv.derive(f)
+    failures = judge(d, _render(d, lower(d)))  # unguarded, as before
+    assert failures and {(x.role, x.what) for x in failures} == {("density_ratio", "gradient")}
+    assert all(x.past_the_range and x.x >= 1000 for x in failures)
+    module, _ = _module(f, tmp_path, "weighted")
+    for dtype in (torch.float32, torch.float64):
+        v = torch.tensor([30.0, 1000.0, 1e4], dtype=dtype, requires_grad=True)
+        module.density_ratio(v).sum().backward()
+        assert torch.isfinite(v.grad[0]) and (v.grad[1:] == math.inf).all(), v.grad
+    _accurate(module, f, roles=("density_ratio",))
+
+
 def test_the_judge_rejects_a_planted_wrong_lowering():
     """The judge runs the module's own functions: a conjugate_of_activation 1e-4 off at one logit, or NaN in a
     gradient, is a failure of the closed branch it belongs to; the correct module has none."""
@@ -284,11 +361,17 @@ def test_the_judge_rejects_a_planted_wrong_lowering():
 
 # ------------------------------------------------------------------------------------ tables and speed
 @pytest.mark.parametrize("f", ["exp(u/2) + u*log(u)", "exp(u) + exp(2*u) - log(u)", "Abs(u - 2)**(3/2) + u*log(u)",
-                               "Abs(u - 2)**3 + u*log(u)", "u*log(u) - (u + 1)*log(u + 1) + u**2"])
+                               "Abs(u - 2)**3 + u*log(u)", "u*log(u) - (u + 1)*log(u + 1) + u**2",
+                               "exp(u/2)/3 + exp((u - 1)/2)/2 - u",
+                               "2/3*((u - 1)**2/(u + 1)) + 3*Abs(u - 3) + 2*exp((u - 1)/2)",
+                               "3*(sqrt(u) - 1)**4 + 4*Abs(u - 2) - 2*log(u)"])
 def test_tables_converge_for_ordinary_f(f, tmp_path):
     """These fell back to the 64-step float64 Newton iteration (1241-1595x KL's time): every piece now has a table
     that reaches float64 resolution in a few Newton steps, anchored at each finite end of its slope range (in the
-    distance to a kink, where one is)."""
+    distance to a kink, where one is). The last three came from a seeded campaign: the distance of f' to f'(0+) of
+    a sum of exponentials cancelled (e^(u/2)/6 + ... - (1/6 + ...), 1e-7 off next to u = 1e-11, now written with
+    expm1), and next to a kink the distance is evaluated to 5e-15 in y, short of the table's 2e-15 whatever the
+    knots (now a second try at 1e-14)."""
     module, src = _module(f, tmp_path, "tables")
     assert "_bracketed_newton(" not in src
     _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"))
@@ -313,7 +396,9 @@ def test_the_64_step_fallback_is_announced_with_its_cost(tmp_path, capsys, monke
     assert "_bracketed_newton(" in (tmp_path / "quartic_fallback.py").read_text()
     (note,) = [line for line in err.splitlines() if "64-step" in line]
     assert note.startswith("note: ") and "Jeffrey loss" in note and "measured now" in note
-    assert float(note.split("costs ")[1].split("x the")[0]) > 1  # 64 float64 steps cost more than one closed form
+    # 64 float64 steps cost more than one closed form, and not a billion times more: one Jeffrey call timed with a
+    # coarse process clock came out 0 and the note said 555170227x
+    assert 1 < float(note.split("costs ")[1].split("x the")[0]) < 10_000
 
 
 # ----------------------------------------------------------------------------------------- determinism

@@ -85,13 +85,20 @@ def _fallback_notes(path: Path) -> list[str]:
     logits = torch.randn(2, 100_000, generator=torch.Generator().manual_seed(0)) * 3
 
     def cost(loss) -> float:
+        # per call, over at least 50 ms of CPU per round: the process clock may tick as coarsely as 4 ms, and one
+        # Jeffrey call at 1e5 logits takes about 2 ms (a single call timed 0 and gave a ratio of 5e8)
         times = []
         for _ in range(4):
-            v_real, v_fake = (x.clone().requires_grad_() for x in logits)
-            start = time.process_time()
-            loss(v_real, v_fake).backward()
-            times.append(time.process_time() - start)
-        return sorted(times[1:])[1]  # the median of three, after a first call that warms up
+            calls, start = 0, time.process_time()
+            while True:
+                v_real, v_fake = (x.clone().requires_grad_() for x in logits)
+                loss(v_real, v_fake).backward()
+                calls += 1
+                elapsed = time.process_time() - start
+                if elapsed >= 0.05:
+                    break
+            times.append(elapsed / calls)
+        return sorted(times[1:])[1]  # the median of three, after a first round that warms up
 
     ratio = cost(module.critic_loss) / max(cost(jeffrey.critic_loss), 1e-9)
     return [f"no table of the inverse of f' reaches float64 resolution within 4 Newton steps for a branch of f* (f' "

@@ -176,7 +176,8 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     cand = None
     if FORCE_NUMERIC:
         return numeric_branch(piece)
-    strategies = [_log_isolated] + ([] if _needs_cardano(piece.df) or not _solvable_shape(piece.df) else [_solved])
+    strategies = [_log_isolated] + ([] if _needs_cardano(piece.df) or _radicals_over_budget(piece.df)
+                                     or not _solvable_shape(piece.df) else [_solved])
     for strategy in strategies:  # the cheap one first; solve only when it finds nothing
         found = [c for c in strategy(piece.df, t_of_s) if _usable(c)]
         for c in found + [_real_roots(c) for c in found]:
@@ -247,6 +248,34 @@ def _solvable_shape(df: sp.Expr) -> bool:
     rest = sp.expand(sp.expand_log(sp.expand(df), force=True)).subs(kernel, 0)
     terms = [t for t in sp.Add.make_args(rest) if t.has(U)]
     return len(terms) <= 1 and all(t.as_independent(U)[1].is_Pow or t.as_independent(U)[1] == U for t in terms)
+
+
+def _radicals_over_budget(df: sp.Expr) -> bool:
+    """Whether f'(u) = t holds a root of something other than u (sqrt(1 + u^2), sqrt(3 - u)) and, with its roots
+    eliminated (resultants), is a polynomial equation of degree 3 or more in u: -4/u^2 + u/sqrt(1 + u^2) = t is
+    one of degree 6, -3/2 sqrt(3 - u) - 1/u = t one of degree 3. Its closed form, if solve finds one, is Cardano's
+    or worse, and solve ran past its 20 s on both (the derivation was refused): numeric by this rule, which reads
+    the equation's shape, not the time solve would take. u/sqrt(1 + u^2) = t (degree 2) is left to solve."""
+    if df.has(sp.log, sp.exp, sp.LambertW, sp.Abs, sp.Piecewise) or df.free_symbols != {U}:
+        return False
+    radicals = sorted({p for p in df.atoms(sp.Pow) if p.base.has(U) and p.exp.is_Rational and not p.exp.is_Integer
+                       and not p.base.is_Symbol}, key=sp.default_sort_key)
+    if not radicals:
+        return False
+
+    def degree() -> int:
+        e = df - T
+        for i, r in enumerate(radicals):
+            s = sp.Symbol(f"s{i}", positive=True)
+            p, q = r.exp.p, r.exp.q
+            e = e.subs(r, s) if p == 1 else e.subs(r, s**p)
+            num = sp.numer(sp.together(e))
+            e = sp.resultant(sp.expand(num), s**q - r.base, s)
+        num = sp.numer(sp.together(e))
+        return sp.Poly(sp.expand(num), U).degree()
+
+    ok, n = decide("classifying f'(u) = t", degree, seconds=5)
+    return bool(ok) and n >= 3
 
 
 def _needs_cardano(df: sp.Expr) -> bool:

@@ -219,11 +219,15 @@ def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
         e = outer.subs(T, d.activation)
         if isinstance(e, sp.Piecewise):
             e = sp.piecewise_fold(e)
-        forms = []
+        forms, unexpanded = [], []
         for form in _simplify(lambert_of_y_exp_y(e)):
-            form = _tanh_identities(sp.expand(form)) if form.has(sp.tanh) else form
+            if form.has(sp.tanh):
+                # also before expanding: expand turns log(4/(tanh(v) - 1)^2) into log1p(tanh^2 - 2 tanh), which
+                # cancels, where the identity gives 2 softplus(2v) (scored after the expanded forms)
+                unexpanded.append(apply_rules(_tanh_identities(form)))
+                form = _tanh_identities(sp.expand(form))
             forms.append(apply_rules(form))
-        return _most_accurate(d, outer, forms)
+        return _most_accurate(d, outer, forms + unexpanded)
     sigma_c, c_of_v = core
     e = outer.subs(T, sigma_c)
     if isinstance(e, sp.Piecewise):  # branches below f'(0+) cannot be reached: sigma > f'(0+)

@@ -129,7 +129,7 @@ def _error(e: sp.Expr, points: list, *, reach: bool = False, var: sp.Symbol = U)
     import mpmath
     import numpy as np
 
-    fast, exact = _numpy(e, var), sp.lambdify(var, _plain(e), "mpmath")
+    fast, exact = _numpy(e, var), sp.lambdify(var, _plain(e), [{"expm1": mpmath.expm1}, "mpmath"])
     bad = 0
     with np.errstate(all="ignore"):
         for x in points:
@@ -188,6 +188,30 @@ def _vanishing_logs(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int = 1) -> 
     return sp.Add(*rest) + k * log1p(sp.factor(sp.cancel(x - 1)))
 
 
+def _vanishing_logs_grouped(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int = 1) -> sp.Expr:
+    """_vanishing_logs for each group of log terms that share a factor in var: b u - f(u) for a weighted GAN f
+    holds u (log(2u/3 + 1/3) - log u + log(3/2))/3, which is u log1p(1/(2u))/3 ~ 1/6, not the difference of two
+    terms of 1e30 (it came out inf at u = 44 as a product of powers u^(-4u), and 1e9 off at u = 1e24 expanded)."""
+    terms = sp.Add.make_args(sp.expand(sp.expand_log(e, force=True)))
+    groups: dict = {}
+    rest = []
+    for t in terms:
+        logs = [a for a in sp.Mul.make_args(t) if isinstance(a, sp.log)]
+        cofactor = t / logs[0] if len(logs) == 1 else None
+        factor = None if cofactor is None else cofactor.as_independent(var, as_Add=False)[1]
+        if factor is None or factor == 1 or factor.has(sp.log):
+            rest.append(t)
+        else:
+            groups.setdefault(factor, []).append(t)
+    out, changed = sp.Add(*rest), False
+    for factor, group in groups.items():
+        inner = sp.expand(sp.Add(*group) / factor)
+        combined = _vanishing_logs(inner, var, at, sign)
+        changed = changed or combined != inner
+        out += factor * combined
+    return out if changed else e
+
+
 def _rational_part_cancelled(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """e's rational terms in var over one denominator, factored (their constants cancel exactly: 7/3 - 1/(u + 1)^2
     - 2/(u + 1) + ... is u (...)/(...)), the other terms as they are."""
@@ -215,6 +239,31 @@ def _vanishing_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
         return sp.cancel(k**2 * a - c**2) / (k * sp.sqrt(a) - c)
 
     return e.replace(lambda x: parts(x) is not None, repl)
+
+
+def _vanishing_exps(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """Each exp(a var + b) as e^b (expm1(a var) + 1), expanded: the constants, which cancel at var = 0 for a
+    distance to f'(0+), cancel exactly, and e^(u/2)/6 + e^((u - 1)/2)/4 - (1/6 + e^(-1/2)/4) becomes
+    (1/6 + e^(-1/2)/4) expm1(u/2), accurate where the difference of exponentials is 0 in floating point (the table
+    of exp(u/2) + affine missed float64 by 1e-7 next to u = 1e-11, and the module fell back to 64 Newton steps)."""
+    from .rules import expm1
+
+    def linear(x):
+        if not isinstance(x, sp.exp):
+            return False
+        a, b = sp.Poly(x.args[0], var).all_coeffs() if x.args[0].is_polynomial(var) and \
+            sp.degree(x.args[0], var) == 1 else (None, None)
+        return a is not None and a.is_number and b.is_number
+
+    def repl(x):
+        a, b = sp.Poly(x.args[0], var).all_coeffs()
+        return sp.exp(b) * (expm1(a * var) + 1)
+
+    if not e.has(sp.exp):
+        return e
+    out = sp.expand(e.replace(linear, repl))
+    return sp.collect(out, [x for x in out.atoms(sp.Function) if x.func == expm1], evaluate=True) \
+        if out.has(var) else e
 
 
 def _plain(e: sp.Expr) -> sp.Expr:
@@ -245,6 +294,10 @@ def _paired_ratios(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return sp.Add(*[paired(t) for t in sp.Add.make_args(e)])
 
 
+def _has_radical(e: sp.Expr, var: sp.Symbol) -> bool:
+    return any(p.has(var) and p.exp.is_Rational and not p.exp.is_Integer for p in e.atoms(sp.Pow))
+
+
 def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var: sp.Symbol = U,
               both: bool = False, extra: tuple = ()) -> sp.Expr:
     """Among equivalent forms (expanded, cancelled, simplified, logs expanded, radicals rationalised), the one
@@ -259,8 +312,15 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
              lambda x: _paired_ratios(_rational_part_cancelled(x, var), var)]
     if region in _NEAR:
         steps.append(lambda x: _termwise(x, sp.oo if region == "hi" else sp.S.Zero, var))
+    elif region is None and _has_radical(e, var):
+        # f'' of sqrt(1 + u^2) is 3/sqrt(1 + u^2) - 3u^2/(u^2 + 1)^(3/2), which cancels: grouped it is 3/(u^2 +
+        # 1)^(3/2) (the density ratio's slope was 0.3 % off at v = 30)
+        steps.append(lambda x: _termwise(x, sp.oo, var))
     if region == "lo":  # towards var = 0: differences that vanish there, written without the cancellation
-        steps += [lambda x: _vanishing_logs(x, var), lambda x: _vanishing_logs(x, var, sign=-1),
+        steps += [lambda x: _vanishing_exps(x, var),
+                  lambda x: _rational_part_cancelled(_vanishing_exps(x, var), var),
+                  lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_exps(x, var), var), var),
+                  lambda x: _vanishing_logs(x, var), lambda x: _vanishing_logs(x, var, sign=-1),
                   lambda x: _vanishing_roots(x, var), lambda x: _vanishing_roots(_vanishing_logs(x, var), var),
                   lambda x: _vanishing_roots(_vanishing_logs(x, var, sign=-1), var),
                   lambda x: _rational_part_cancelled(_vanishing_logs(x, var), var),
@@ -268,6 +328,17 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
                   lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_logs(x, var), var), var),
                   lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_logs(x, var, sign=-1), var), var)]
     if region == "hi":
+        steps += [lambda x: _vanishing_logs_grouped(x, var, sp.oo), lambda x: _vanishing_logs_grouped(x, var, sp.oo, -1),
+                  lambda x: _vanishing_logs(_vanishing_logs_grouped(x, var, sp.oo), var, sp.oo),
+                  lambda x: _vanishing_logs(_vanishing_logs_grouped(x, var, sp.oo, -1), var, sp.oo, -1),
+                  # a root's difference from its asymptote and a difference of logs in one f' (a GAN term beside
+                  # sqrt(1 + u^2)): each written on its own
+                  lambda x: _vanishing_logs(_termwise(x, sp.oo, var), var, sp.oo),
+                  lambda x: _vanishing_logs_grouped(_termwise(x, sp.oo, var), var, sp.oo),
+                  lambda x: _termwise(_vanishing_logs_grouped(x, var, sp.oo), sp.oo, var),
+                  lambda x: _termwise(_vanishing_logs_grouped(x, var, sp.oo, -1), sp.oo, var),
+                  lambda x: _termwise(_vanishing_logs(x, var, sp.oo, -1), sp.oo, var),
+                  lambda x: _termwise(_vanishing_logs(x, var, sp.oo), sp.oo, var)]
         steps += [lambda x: _vanishing_logs(x, var, sp.oo), lambda x: _vanishing_logs(x, var, sp.oo, -1),
                   lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo), var),
                   lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo, -1), var),
@@ -290,7 +361,9 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
         preferred = 0 if prefer is None or prefer(form) else 1
         if not any(counts) and preferred == 0:
             return form
-        scored.append((preferred, *counts, sp.count_ops(form), len(str(form)), form))
+        # bad points summed over the regions: f next to u = 1 cancels in every form (f(1) = 0), and ranking that
+        # region first chose log((u + 2)^(u + 2)/...), one point better there and overflowing from u = 150 on
+        scored.append((preferred, sum(counts), *counts, sp.count_ops(form), len(str(form)), form))
     return min(scored, key=lambda x: x[:-1])[-1]
 
 
@@ -430,9 +503,10 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
         z = "tau"
     target = {"slog": "z", "cusp": "torch.copysign(torch.log1p(tau.abs()), tau)"}.get(kind) if log_residual else "tau"
     clamp = f"torch.clamp(z, {table.zs[0]!r}, {table.zs[-1]!r})" if kind == "identity" else "z"
-    return consts, f'''def {name}(x):
+    return consts, f'''def {name}(x, steps=None):
     """y with G(map(y)) = tau: the knot interval of the table that holds the root is a bracket (G increases), the
-    interpolation in z the start, then Newton steps clamped to the bracket (fdiv.lower.table)."""
+    interpolation in z the start, then Newton steps clamped to the bracket (fdiv.lower.table); `steps` (those of
+    float32, for a float32 input solved in float64) in place of x's dtype's."""
     tau = {tau}
     z = {z}
     zc = {clamp}
@@ -442,7 +516,7 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     lo, hi, z0, slope = (torch.index_select(t, 0, idx).view_as(x) for t in {upper}_TABLES[x.dtype])
     y = torch.addcmul(lo, z - z0, slope).clamp_(lo, hi)
     target = {target}
-    for _ in range({table.steps["float64"]} if x.dtype == torch.float64 else {table.steps["float32"]}):
+    for _ in range(steps or ({table.steps["float64"]} if x.dtype == torch.float64 else {table.steps["float32"]})):
         # a correction that is not finite (f' overflowed) is not taken; one that leaves the bracket stops at its end
         y = (y - {delta}(y, target).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)).clamp_(lo, hi)
     return y'''
@@ -544,9 +618,10 @@ def _solve_source_jax(name: str, table: Table, kind: str, tau: str, delta: str, 
     target = {"slog": "z", "cusp": "jnp.copysign(jnp.log1p(jnp.abs(tau)), tau)"}.get(kind) if log_residual else "tau"
     clamp = f"jnp.clip(z, {table.zs[0]!r}, {table.zs[-1]!r})" if kind == "identity" else "z"
     columns_text = ", ".join(f"{upper}_{key}" for key in columns)
-    return consts, f'''def {name}(x):
+    return consts, f'''def {name}(x, steps=None):
     """y with G(map(y)) = tau: the knot interval of the table that holds the root is a bracket (G increases), the
-    interpolation in z the start, then Newton steps clamped to the bracket (fdiv.lower.table)."""
+    interpolation in z the start, then Newton steps clamped to the bracket (fdiv.lower.table); `steps` (those of
+    float32, for a float32 input solved in float64) in place of x's dtype's."""
     tau = {tau}
     z = {z}
     zc = {clamp}
@@ -832,9 +907,9 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             "", "",
             *solver,
             "", "",
-            f"def _piece{k}_{form}_forward(x):",
+            f"def _piece{k}_{form}_forward(x, steps=None):" if ok else f"def _piece{k}_{form}_forward(x):",
             f'    """(f*, u*, y) at x, u* = map(y) the root."""',
-            f"    y = {solve_name}(x)",
+            f"    y = {solve_name}(x, steps)" if ok else f"    y = {solve_name}(x)",
             *_clamp_source(piece, kind),
             f"    u, _ = {mapping}",
             f"    value = {value}",
@@ -855,8 +930,13 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             "        x = x_in if x_in.dtype in (torch.float32, torch.float64) else x_in.float()" if float32_ok else
             "        x = x_in.double()  # f's expressions overflow in float32 where u* is a float32 (see _float32_safe)",
             "        # where the branch is not taken: f* = 0 at a u inside the piece (finite backward terms)",
-            f"        value, u{', lu' if tail else ''} = _solve_where(_piece{k}_{form}_forward, x, mask, "
-            f"(0.0, {u_fill!r}{f', {float(np.log(u_fill))!r}' if tail else ''}))",
+            *([f"        value, u{', lu' if tail else ''} = _solve_where(_piece{k}_{form}_forward, x, mask, "
+               f"(0.0, {u_fill!r}{f', {float(np.log(u_fill))!r}' if tail else ''}))"] if float32_ok or not ok else
+              ["        # a float32 input solved in float64 needs float32's resolution only: its Newton steps (the table",
+               "        # chose them running this algorithm in float64 against float32's tolerance)",
+               f"        steps = {table.steps['float32']} if x_in.dtype == torch.float32 else None",
+               f"        value, u{', lu' if tail else ''} = _solve_where(lambda x: _piece{k}_{form}_forward(x, steps), x, "
+               f"mask, (0.0, {u_fill!r}{f', {float(np.log(u_fill))!r}' if tail else ''}))"]),
             *(["        # roots beyond float32's range (u* at the top of it): those elements again in float64",
                f"        x, value, u{', lu' if tail else ''} = _beyond_float32(_piece{k}_{form}_forward, x, "
                f"(value, u{', lu' if tail else ''}))"]
@@ -879,6 +959,9 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             "        # the ratio's term only where its incoming gradient is non-zero: d u*/dt = 1/f''(u*) is infinite",
             "        # where f'' vanishes (u* = 1 for (sqrt(u) - 1)^4, the optimum when P = Q); 0 * inf would be NaN",
             f"        grad = None if gv is None else gv * ({d_value})",
+            *(["        if gv is not None:  # d f*/dt = u* past the dtype's range: +inf, not the clamped u",
+               "            grad = torch.where((u < _past_top(u)) | (gv == 0), grad, gv * math.inf)"]
+              if form == "direct" and kind in ("exp", "shifted") else []),
             f"        if gr is not None:",
             f"            ratio = torch.where(gr == 0, torch.zeros_like(gr), gr * ({d_ratio}))",
             *([f"            ratio = torch.where((u < _past_top(u)) | (gr == 0), ratio, "
