@@ -17,7 +17,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
 
 def _softplus(x):
@@ -34,49 +33,6 @@ def _log1mexp(x):
     y2 = y * y
     series = torch.log(y) + y * (-0.5 + y * (1.0 / 24.0 + y2 * (-1.0 / 2880.0 + y2 * (1.0 / 181440.0))))
     return torch.where(x > -0.1, series, torch.log1p(-torch.exp(torch.clamp(x, max=-0.1))))
-
-
-class _FusedMean(torch.autograd.Function):
-    """mean fn(v) whose gradient is computed in the forward pass, over slices of v of 256 KiB on the CPU, and saved:
-    the backward pass is one product. Autograd's graph through fn over the whole of v holds every intermediate
-    of every element at once (three to ten tensors of v's size for a numeric f*); slice by slice they stay in the
-    cache and only the gradient is kept, about as much memory as the catalogue's fused Jeffrey loss."""
-
-    @staticmethod
-    def forward(ctx, v, fn):
-        size = 2**18 // v.element_size() if v.device.type == "cpu" else v.numel()
-        flat = v.detach().reshape(-1)
-        ctx.scale = 1.0 / max(v.numel(), 1)
-        if not ctx.needs_input_grad[0]:
-            ctx.save_for_backward()
-            return torch.stack([fn(piece).sum() for piece in flat.split(max(size, 1))]).sum() * ctx.scale
-        grads, sums = torch.empty_like(flat), []
-        start = 0
-        for piece in flat.split(max(size, 1)):
-            with torch.enable_grad():
-                leaf = piece.detach().requires_grad_()
-                value = fn(leaf).sum()
-                (slope,) = torch.autograd.grad(value, leaf)
-            grads[start:start + piece.numel()] = slope
-            start += piece.numel()
-            sums.append(value.detach())
-        ctx.save_for_backward(grads.view_as(v))
-        return torch.stack(sums).sum() * ctx.scale
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        (slope,) = ctx.saved_tensors
-        return slope * (grad * ctx.scale), None
-
-
-def _fused_mean(fn, v):
-    """mean fn(v) (see _FusedMean); fn(v).mean() itself under torch.compile, which fuses the graph away, and for an
-    input of one slice or less on the CPU (the same numbers as compiled code then, to the bit)."""
-    if getattr(torch.compiler, "is_compiling", lambda: False)() or v.device.type == "cpu" and \
-            v.numel() <= 2**18 // v.element_size():
-        return fn(v).mean()
-    return _FusedMean.apply(v, fn)
 
 
 def activation(v):
@@ -97,7 +53,7 @@ def conjugate_of_activation(v):
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return _fused_mean(conjugate_of_activation, v_fake) - activation(v_real).mean()
+    return (_softplus(v_fake) - torch.log1p(torch.sigmoid(v_fake))).mean() * 0.5 + (_softplus(-v_real)).mean() - 0.6931471805599453
 
 
 def generator_loss(v_fake):
