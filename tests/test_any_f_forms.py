@@ -278,6 +278,18 @@ def test_a_root_past_the_float_range_has_an_infinite_slope(tmp_path):
             assert abs(v.grad[0].item() / math.exp(29.0) - 1) < 1e-5, v.grad
 
 
+def test_a_log_beside_a_power_of_another_sum_is_numeric_by_rule():
+    """log(u + 2) + 1 - 1/(3 (u + 3)^2) = t has no Lambert-W inverse (the power is not of the log's argument), and
+    solve ran past its 20 s on it: the campaign's Max(2 - u, 0)^(3/2) + 1/(3(u + 3)) + 2/3 (u + 2) log(u + 2) was
+    refused. The shapes W inverts keep their closed forms."""
+    assert not conj._solvable_shape(sp.log(U + 2) + 1 - 1 / (3 * (U + 3) ** 2))
+    for df in (sp.log(U) + 1 - 1 / U, sp.log(U) - U**-2, sp.log(U + 3) + 2 * U, sp.log(U + 1) + 1 / (U + 1)):
+        assert conj._solvable_shape(df), df
+    d = fdiv.derive("Max(2 - u, 0)**(3/2) + 1/3*(1/(u + 3)) + 2/3*((u + 2)*log(u + 2))")
+    assert d.ok and d.numeric
+    assert not fdiv.derive("jeffrey").numeric
+
+
 def test_a_cubic_slope_equation_is_named_in_the_note():
     """The numeric form chosen by the Cardano rule says why (it said 'SymPy found no closed form', which is false: a
     closed form exists, of thousands of operations); a numeric f* with no such equation keeps the general note."""

@@ -247,7 +247,17 @@ def _solvable_shape(df: sp.Expr) -> bool:
     (kernel,) = kernels
     rest = sp.expand(sp.expand_log(sp.expand(df), force=True)).subs(kernel, 0)
     terms = [t for t in sp.Add.make_args(rest) if t.has(U)]
-    return len(terms) <= 1 and all(t.as_independent(U)[1].is_Pow or t.as_independent(U)[1] == U for t in terms)
+    if not (len(terms) <= 1 and all(t.as_independent(U)[1].is_Pow or t.as_independent(U)[1] == U for t in terms)):
+        return False
+    if isinstance(kernel, sp.log):
+        # Lambert's W needs the power to be of the log's own argument (log u - 1/u^2: u^-2 = e^(-2 log u)), or
+        # linear (log(u + 3) + 2u); log(u + 2) - 1/(3 (u + 3)^2) is neither, and solve ran past its limit on it
+        for term in terms:
+            base, power = term.as_independent(U)[1].as_base_exp()
+            if not (sp.expand(base - kernel.args[0]) == 0 or power == 1 and base.is_polynomial(U)
+                    and sp.degree(base, U) == 1):
+                return False
+    return True
 
 
 def _radicals_over_budget(df: sp.Expr) -> bool:
