@@ -290,6 +290,31 @@ def test_a_log_beside_a_power_of_another_sum_is_numeric_by_rule():
     assert not fdiv.derive("jeffrey").numeric
 
 
+def test_a_condition_sympy_leaves_unsolved_is_lowered(tmp_path):
+    """Max(u - 3, 0)/3 + |u - 1/2|^(3/2): a branch's condition came out as softplus(v) - 3 sqrt(2)/2 < -3 sqrt(2)/4,
+    which SymPy does not solve for c, and gen refused a derivation that had succeeded."""
+    from fdiv.codegen.lower.compose import _C, _solved_for
+
+    cond = _solved_for(_C - 3 * sp.sqrt(2) / 2 < -3 * sp.sqrt(2) / 4, _C)
+    assert cond.lhs == _C and sp.simplify(cond.rhs - 3 * sp.sqrt(2) / 4) == 0
+    f = "Max(u - 3, 0)/3 + Abs(u - 1/2)**(3/2)"
+    module, _ = _module(f, tmp_path, "conditions")
+    _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"), reach=30.0)
+
+
+def test_a_log_of_a_varying_power_is_never_a_candidate():
+    """simplify wrote a distance of f' to its end as log(((u + 1)^3 ...)^exp(u/2)): b^x overflows long before x log b
+    does, and scoring it in mpmath at u = 2^1000 ran past the step limit, so gen failed. Such forms are dropped."""
+    from fdiv.codegen.lower.numeric import _log_of_power_of
+
+    assert _log_of_power_of(sp.log((U + 1) ** (3 * sp.exp(U / 2))) / 12, U)
+    assert not _log_of_power_of(sp.log((U + 1) ** 3) + sp.exp(U / 2), U)
+    d = fdiv.derive("4*(2/3*u*log(u) - (2/3*u + 1/3)*log(2/3*u + 1/3)) + 1/2*exp(-(u - 1)/2) "
+                    "+ 1/4*(u*log(u) - (u + 1)*log((u + 1)/2))")
+    src = render_module(d, [])
+    assert "_piece0_" in src and "** torch.exp" not in src
+
+
 def test_a_cubic_slope_equation_is_named_in_the_note():
     """The numeric form chosen by the Cardano rule says why (it said 'SymPy found no closed form', which is false: a
     closed form exists, of thousands of operations); a numeric f* with no such equation keeps the general note."""

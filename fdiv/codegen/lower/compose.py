@@ -147,6 +147,19 @@ def _point_as_closed(cond):
     return cond
 
 
+def _solved_for(cond, x: sp.Symbol):
+    """a x + b < k (or <=), a > 0, as x < (k - b)/a: SymPy leaves c - 3 sqrt(2)/2 < -3 sqrt(2)/4 unsolved (|u - 1/2|^(3/2)
+    beside Max(u - 3, 0)/3, whose module then failed to generate)."""
+    if not isinstance(cond, (sp.StrictLessThan, sp.LessThan)) or cond.lhs == x:
+        return cond
+    diff = sp.expand(cond.lhs - cond.rhs)
+    a = diff.coeff(x)
+    b = sp.expand(diff - a * x)
+    if not (a.is_number and a.is_positive and b.is_number):
+        return cond
+    return type(cond)(x, sp.nsimplify(-b / a) if (-b / a).is_Float else sp.radsimp(-b / a))
+
+
 def _piecewise_in_v(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
     """Piecewise((e1, c < k1), (e2, c < k2), ..., (en, True)) in c -> the same in v, branches ordered by v.
 
@@ -161,7 +174,7 @@ def _piecewise_in_v(e: sp.Expr, c_of_v: sp.Expr) -> sp.Expr:
         if cond is sp.true:
             pieces.append((expr, None, None))
             continue
-        cond = _point_as_closed(cond)
+        cond = _solved_for(_point_as_closed(cond), _C)
         if not (isinstance(cond, (sp.StrictLessThan, sp.LessThan)) and cond.lhs == _C and cond.rhs.is_number):
             raise DerivationError(f"cannot lower the condition {cond.subs(_C, c_of_v)}")
         if cond.rhs <= 0:  # c > 0: never holds
@@ -253,7 +266,7 @@ def _branchwise(d: Derivation, outer: sp.Piecewise) -> sp.Expr:
         if cond is sp.true:
             pairs.append((compose(d, expr), sp.true))
             break
-        cond = _point_as_closed(cond)
+        cond = _solved_for(_point_as_closed(cond), T)
         if not (isinstance(cond, (sp.StrictLessThan, sp.LessThan)) and cond.lhs == T and cond.rhs.is_number):
             raise DerivationError(f"cannot lower the condition {cond}")
         k = cond.rhs

@@ -121,23 +121,44 @@ def _termwise(e: sp.Expr, at: sp.Expr, var: sp.Symbol = U) -> sp.Expr:
     return sp.Add(*parts) + sp.cancel(rest)
 
 
-def _error(e: sp.Expr, points: list, *, reach: bool = False, var: sp.Symbol = U) -> int:
-    """How many of the points e evaluates badly in float64 (numpy): more than 1e-13 relative from mpmath (at
-    enough digits that its own cancellation does not matter), or not finite where the exact value is a normal
-    float. With reach=True (points ordered outwards towards an end), how many points lie past the first bad
-    one: a form that stays accurate further towards u = 0 or oo scores lower."""
+def _reference(e: sp.Expr, var: sp.Symbol = U):
+    """x -> e(x) in mpmath (None where it is not a number), at enough digits that e's own cancellation does not
+    matter, remembered: every candidate form of one expression is scored against the same values (computed once,
+    and a rewrite that changed the value would be caught)."""
     import mpmath
     import numpy as np
 
-    fast, exact = _numpy(e, var), sp.lambdify(var, _plain(e), [{"expm1": mpmath.expm1}, "mpmath"])
-    bad = 0
-    with np.errstate(all="ignore"):
-        for x in points:
+    exact = sp.lambdify(var, _plain(e), [{"expm1": mpmath.expm1}, "mpmath"])
+    memo: dict = {}
+
+    def value(x: float):
+        if x not in memo:
             try:
                 # a form that cancels loses ~2 log10(u) digits: the reference carries them
                 with mpmath.workdps(40 + 2 * int(abs(np.log10(x)))):
-                    ref = exact(mpmath.mpf(x))
+                    memo[x] = exact(mpmath.mpf(x))
             except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                memo[x] = None
+        return memo[x]
+
+    return value
+
+
+def _error(e: sp.Expr, points: list, *, reach: bool = False, var: sp.Symbol = U, reference=None) -> int:
+    """How many of the points e evaluates badly in float64 (numpy): more than 1e-13 relative from mpmath (at
+    enough digits that its own cancellation does not matter; `reference`, _reference of an equivalent form, or
+    e's own), or not finite where the exact value is a normal float. With reach=True (points ordered outwards
+    towards an end), how many points lie past the first bad one: a form that stays accurate further towards
+    u = 0 or oo scores lower."""
+    import mpmath
+    import numpy as np
+
+    fast, exact = _numpy(e, var), reference or _reference(e, var)
+    bad = 0
+    with np.errstate(all="ignore"):
+        for x in points:
+            ref = exact(x)
+            if ref is None:
                 continue
             if isinstance(ref, mpmath.mpc) or not mpmath.isfinite(ref) or not 1e-300 < abs(ref) < 1e300:
                 continue
@@ -298,6 +319,12 @@ def _has_radical(e: sp.Expr, var: sp.Symbol) -> bool:
     return any(p.has(var) and p.exp.is_Rational and not p.exp.is_Integer for p in e.atoms(sp.Pow))
 
 
+def _log_of_power_of(e: sp.Expr, var: sp.Symbol) -> bool:
+    """Whether e holds log(b^x) with x varying in var (simplify's log(((u + 1)^3 ...)^exp(u/2))): b^x overflows
+    long before x log b does, and mpmath needs minutes for it at u = 2^1000 (a step over its limit failed gen)."""
+    return any(p.is_Pow and p.exp.has(var) for a in e.atoms(sp.log) for p in sp.Mul.make_args(a.args[0]))
+
+
 def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var: sp.Symbol = U,
               both: bool = False, extra: tuple = ()) -> sp.Expr:
     """Among equivalent forms (expanded, cancelled, simplified, logs expanded, radicals rationalised), the one
@@ -346,17 +373,19 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
                   lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_logs(x, var, sp.oo, -1), var), var)]
     for step in steps:
         ok, form = decide(what, step, e, seconds=5)
-        if ok and isinstance(form, sp.Expr) and not form.has(sp.zoo, sp.nan, sp.I):
+        if ok and isinstance(form, sp.Expr) and not form.has(sp.zoo, sp.nan, sp.I) and not _log_of_power_of(form, var):
             forms.append(form)
     regions = [(_NEAR[region], True)] if region in _NEAR else [(_NEAR_ONE, False), (_EVERYWHERE, False)]
     if region in _NEAR and both:  # a form that covers the whole piece: the other end next (outwards from 1)
         regions.append((_NEAR["hi" if region == "lo" else "lo"], True))
     scored = []
+    reference = _reference(e, var)
     # the shortest first: the first form that is accurate everywhere it is scored (and preferred) is the choice
     for form in sorted(dict.fromkeys(forms), key=lambda x: (sp.count_ops(x), len(str(x)))):
         counts = []
         for points, reach in regions:
-            ok, bad = decide(what, lambda: _error(form, points, reach=reach, var=var), seconds=10)
+            ok, bad = decide(what, lambda: _error(form, points, reach=reach, var=var, reference=reference),
+                             seconds=10)
             counts.append(bad if ok else len(points) + 1)
         preferred = 0 if prefer is None or prefer(form) else 1
         if not any(counts) and preferred == 0:
