@@ -339,7 +339,7 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
              lambda x: _paired_ratios(_rational_part_cancelled(x, var), var)]
     if region in _NEAR:
         steps.append(lambda x: _termwise(x, sp.oo if region == "hi" else sp.S.Zero, var))
-    elif region is None and _has_radical(e, var):
+    elif region is None and _has_radical(e, var) and sp.count_ops(e) <= 40:  # its limits take minutes on more
         # f'' of sqrt(1 + u^2) is 3/sqrt(1 + u^2) - 3u^2/(u^2 + 1)^(3/2), which cancels: grouped it is 3/(u^2 +
         # 1)^(3/2) (the density ratio's slope was 0.3 % off at v = 30)
         steps.append(lambda x: _termwise(x, sp.oo, var))
@@ -359,13 +359,15 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
                   lambda x: _vanishing_logs(_vanishing_logs_grouped(x, var, sp.oo), var, sp.oo),
                   lambda x: _vanishing_logs(_vanishing_logs_grouped(x, var, sp.oo, -1), var, sp.oo, -1),
                   # a root's difference from its asymptote and a difference of logs in one f' (a GAN term beside
-                  # sqrt(1 + u^2)): each written on its own
+                  # sqrt(1 + u^2)): each written on its own (on up to 60 operations: their limits take seconds
+                  # each on a rationalised f' of 200)
+                  *([] if sp.count_ops(e) > 60 else [
                   lambda x: _vanishing_logs(_termwise(x, sp.oo, var), var, sp.oo),
                   lambda x: _vanishing_logs_grouped(_termwise(x, sp.oo, var), var, sp.oo),
                   lambda x: _termwise(_vanishing_logs_grouped(x, var, sp.oo), sp.oo, var),
                   lambda x: _termwise(_vanishing_logs_grouped(x, var, sp.oo, -1), sp.oo, var),
                   lambda x: _termwise(_vanishing_logs(x, var, sp.oo, -1), sp.oo, var),
-                  lambda x: _termwise(_vanishing_logs(x, var, sp.oo), sp.oo, var)]
+                  lambda x: _termwise(_vanishing_logs(x, var, sp.oo), sp.oo, var)])]
         steps += [lambda x: _vanishing_logs(x, var, sp.oo), lambda x: _vanishing_logs(x, var, sp.oo, -1),
                   lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo), var),
                   lambda x: _rational_part_cancelled(_vanishing_logs(x, var, sp.oo, -1), var),
@@ -839,7 +841,8 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             region = form if var is U else "lo"
             what_gap = "simplifying the distance of f' to the end of its range"
             whole = len(piece.forms) == 1 and kind != "logistic"  # the one form from end to end of the piece
-            g = _simplest(_in_variable(sign * (df - s), piece, form), what_gap, region, var=var, both=whole)
+            # from f' as derived: the chosen df may be a rationalised form of 200 operations, slow to rewrite
+            g = _simplest(_in_variable(sign * (raw - s), piece, form), what_gap, region, var=var, both=whole)
             d2_near = d2f if var is U else _simplest(_in_variable(d2f, piece, form), "simplifying f''", region,
                                                      var=var, both=whole)
             if var is not U and len(piece.forms) == 1 and kind == "logistic":
