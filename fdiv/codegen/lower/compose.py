@@ -240,7 +240,10 @@ def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
                 unexpanded.append(apply_rules(_tanh_identities(form)))
                 form = _tanh_identities(sp.expand(form))
             forms.append(apply_rules(form))
-        return _most_accurate(d, outer, forms + unexpanded)
+        # v is real and so is every primitive of it (softplus, tanh): SymPy's re(softplus(2v)) from log(e^x), which
+        # no printer lowers (gen failed for e^(-u/2) + 2u), is the softplus itself
+        real = [x.replace(sp.re, lambda a: a).replace(sp.im, lambda a: sp.S.Zero) for x in forms + unexpanded]
+        return _most_accurate(d, outer, real)
     sigma_c, c_of_v = core
     e = outer.subs(T, sigma_c)
     if isinstance(e, sp.Piecewise):  # branches below f'(0+) cannot be reached: sigma > f'(0+)
