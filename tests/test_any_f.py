@@ -112,12 +112,7 @@ def test_generated_module_accuracy(f, numeric_modules):
         assert report.ok, report.text()
 
 
-# Known, open (JAX float32 only; the torch modules pass the same checks): none at present
-_JAX_OPEN: dict[str, str] = {}
-
-
-@pytest.mark.parametrize("f", [pytest.param(f, marks=pytest.mark.xfail(strict=True, reason=_JAX_OPEN[f]))
-                               if f in _JAX_OPEN else f for f in NUMERIC_FS + [JS_WEIGHTED_03]])
+@pytest.mark.parametrize("f", NUMERIC_FS + [JS_WEIGHTED_03])
 def test_jax_module_accuracy(f, tmp_path):
     """The JAX module of the same f (`fdiv gen --backend jax`: the same tables and Newton steps, custom_vjp with the
     implicit-function-theorem gradient) against the same references on the same grid, values and jax.grad
