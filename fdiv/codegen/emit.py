@@ -40,12 +40,12 @@ RUNTIME_JAX = Path(__file__).with_name("lower") / "runtime_jax.py"
 _HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
                  "_wright_omega",
                  "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_LogGap", "_log_gap",
-                 "_InfSlope", "_past_the_range", "_bracketed_newton", "_chunked", "_FusedMean", "_fused_mean", "_solve_where", "_past_top", "_beyond_float32", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+                 "_InfSlope", "_past_the_range", "_ratio_past_the_range", "_bracketed_newton", "_chunked", "_FusedMean", "_fused_mean", "_solve_where", "_past_top", "_beyond_float32", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"],
           "_solve_where": ["_chunked"], "_fused_mean": ["_FusedMean"],
           "_log1mexp_softplus": ["_softplus"], "_log_gap": ["_LogGap"]}
 _HELPER_ORDER_JAX = ["_softplus", "_tanh", "_log_softplus", "_log1mexp", "_wright_omega_value", "_wright_omega",
-                     "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_log_gap", "_past_the_range",
+                     "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_log_gap", "_past_the_range", "_ratio_past_the_range",
                      "_in_float64", "_rescaled_reverse", "_wide", "_past_top", "_bracketed_newton", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS_JAX = {"_in_float64": ["_rescaled_reverse"], "_wright_omega": ["_wright_omega_value", "_softplus"], "_wright_omega_value": ["_softplus"],
               "_log_softplus": ["_softplus"], "_log1mexp_softplus": ["_softplus"]}
@@ -347,8 +347,9 @@ def _render(d: Derivation, low, forced: list | None = None, guards: frozenset = 
         if role not in guards:
             return _body(printer, expr, var, result)
         inner = _body(printer, expr, var).replace("\n    ", "\n        ")
-        printer.helpers |= {"_past_the_range", "_InfSlope"}
-        return f"def inside({var}):\n        {inner}\n\n    return {result.format(f'_past_the_range(inside, {var})')}"
+        helper = "_ratio_past_the_range" if role == "density_ratio" else "_past_the_range"
+        printer.helpers |= {helper, "_InfSlope"}
+        return f"def inside({var}):\n        {inner}\n\n    return {result.format(f'{helper}(inside, {var})')}"
 
     act = _body(pv, low.activation, "v")
     conj_act = guarded("conjugate_of_activation", pv, low.conjugate_of_activation, "v")

@@ -17,6 +17,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 
 def _softplus(x):
@@ -33,6 +34,35 @@ def _log1mexp(x):
     y2 = y * y
     series = torch.log(y) + y * (-0.5 + y * (1.0 / 24.0 + y2 * (-1.0 / 2880.0 + y2 * (1.0 / 181440.0))))
     return torch.where(x > -0.1, series, torch.log1p(-torch.exp(torch.clamp(x, max=-0.1))))
+
+
+class _InfSlope(torch.autograd.Function):
+    """+inf, with slope +inf (0 where no gradient comes in): an increasing function past the float range."""
+
+    @staticmethod
+    def forward(ctx, v):
+        return torch.full_like(v, math.inf)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return torch.where(grad == 0, torch.zeros_like(grad), grad * math.inf)
+
+
+def _ratio_past_the_range(fn, v):
+    """The density ratio fn(v) >= 0, increasing in v: +inf with slope +inf where it leaves the float range (as
+    _past_the_range), and 0 with slope 0 where it underflows to 0 (its reverse pass there would form inf / inf or
+    inf * 0 = NaN through the terms that overflowed: 2/(3 e^(-9 v) - 1) at v = -1e4). fn is differentiated only
+    where its value is a positive float. Under torch.compile it is fn(v)."""
+    out = fn(v)
+    if getattr(torch.compiler, "is_compiling", lambda: False)():
+        return out
+    over, under = torch.isposinf(out), out == 0
+    outside = over | under
+    if not bool(outside.any()):
+        return out
+    inside = fn(torch.where(outside, torch.zeros_like(v), v))
+    return torch.where(over, _InfSlope.apply(v), torch.where(under, torch.zeros_like(inside), inside))
 
 
 def activation(v):
@@ -79,8 +109,11 @@ def density_ratio(v):
     Evaluated in float64 and returned in v's dtype: a ratio can lie within a factor of 2 of float32's
     largest value, where reverse mode overflows on the way to a finite gradient."""
     dtype, v = v.dtype, v.double()
-    s0 = _softplus(-v)
-    return (torch.exp(v - s0 * 3.0 - torch.log1p(torch.exp(s0 * -3.0) + torch.exp(s0 * -2.0) + torch.exp(-s0))) * 3.0).to(dtype)
+    def inside(v):
+        s0 = _softplus(-v)
+        return torch.exp(v - s0 * 3.0 - torch.log1p(torch.exp(s0 * -3.0) + torch.exp(s0 * -2.0) + torch.exp(-s0))) * 3.0
+
+    return (_ratio_past_the_range(inside, v)).to(dtype)
 
 
 class Loss(torch.nn.Module):

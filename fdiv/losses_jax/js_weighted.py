@@ -38,6 +38,28 @@ def _log1mexp(x):
     return jnp.where(x > -0.1, series, jnp.log1p(-jnp.exp(jnp.minimum(x, -0.1))))
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _ratio_past_the_range(fn, v):
+    """The density ratio fn(v) >= 0, increasing in v: +inf with slope +inf where it leaves the float range (as
+    _past_the_range), and 0 with slope 0 where it underflows to 0 (its reverse pass there would form inf / inf or
+    inf * 0 = NaN through the terms that overflowed)."""
+    return fn(v)
+
+
+def _ratio_past_the_range_fwd(fn, v):
+    out, pullback = jax.vjp(fn, v)
+    return out, (pullback, jnp.isposinf(out), out == 0)
+
+
+def _ratio_past_the_range_bwd(fn, res, grad):
+    pullback, over, under = res
+    (inside,) = pullback(jnp.where(over | under, 0.0, grad))
+    return (jnp.where(over, jnp.where(grad == 0, 0.0, grad * math.inf), jnp.where(under, 0.0, inside)),)
+
+
+_ratio_past_the_range.defvjp(_ratio_past_the_range_fwd, _ratio_past_the_range_bwd)
+
+
 def _in_float64(fn, v):
     """fn(v) evaluated in float64 where JAX has it (jax_enable_x64) and returned in v's dtype; without float64, in
     v's dtype with the reverse pass of _rescaled_reverse (a ratio near float32's largest value overflows there on
@@ -117,7 +139,10 @@ def density_ratio(v):
     gradient. Without x64, in float32 with a reverse pass rerun scaled where it overflows (reverse mode
     only)."""
     def ratio(v):
-        s0 = _softplus(-v)
-        return jnp.exp(v - s0 * 3.0 - jnp.log1p(jnp.exp(s0 * -3.0) + jnp.exp(s0 * -2.0) + jnp.exp(-s0))) * 3.0
+        def inside(v):
+            s0 = _softplus(-v)
+            return jnp.exp(v - s0 * 3.0 - jnp.log1p(jnp.exp(s0 * -3.0) + jnp.exp(s0 * -2.0) + jnp.exp(-s0))) * 3.0
+
+        return _ratio_past_the_range(inside, v)
 
     return _in_float64(ratio, v)

@@ -45,7 +45,10 @@ class Failure:
         import numpy as np
 
         big = float(np.finfo(np.float32 if self.dtype == "float32" else np.float64).max)
-        return not abs(self.got) < float("inf") and self.exact > big
+        tiny = float(np.finfo(np.float32 if self.dtype == "float32" else np.float64).tiny)
+        # the density ratio's slope where the ratio underflows to 0 (runtime._ratio_past_the_range: slope 0)
+        underflow = self.role == "density_ratio" and self.what == "gradient" and abs(self.exact) < tiny
+        return not abs(self.got) < float("inf") and (self.exact > big or underflow)
 
     def text(self) -> str:
         error = "not finite" if self.got != self.got or abs(self.got) == float("inf") else \
@@ -62,8 +65,12 @@ def _judged(d: Derivation) -> list[int]:
 
 
 def _branch_of(d: Derivation, t) -> int | None:
+    """The branch t lies in, its ends evaluated at the working precision: sigma_f(1000) lies e^-1000 below the end
+    3 log(2)/2 of a GAN-family critic range, and that end rounded to 60 digits lay below it (no branch: the judge
+    never compared the NaN slope of the density ratio there)."""
+    digits = mpmath.mp.dps + 10
     for i, b in enumerate(d.branches):
-        upper = mpmath.mpf(sp.N(b.upper, 60)) if b.upper.is_finite else (mpmath.inf if b.upper == sp.oo else -mpmath.inf)
+        upper = mpmath.mpf(sp.N(b.upper, digits)) if b.upper.is_finite else (mpmath.inf if b.upper == sp.oo else -mpmath.inf)
         if t < upper or (b.closed and t == upper):
             return i
     return None

@@ -609,7 +609,7 @@ def _jax_piece_source(k: int, form: str, solver: list[str], solve_name: str, map
         "", "",
         f"def {name}_both_bwd(res, grads):",
         f"    x, {'lu' if tail else 'u'} = res",
-        *(["    u = jnp.exp(lu)" if kind == "exp" else f"    u = jnp.exp(lu) + {float(piece.lo)!r}"] if tail else []),
+        *(["    u = jnp.exp(lu)  # lu = log u* (see _tail_source)"] if tail else []),
         "    x_in_dtype = grads[0].dtype",
         "    gv, gr = (g.astype(x.dtype) for g in grads)",
         "    # each term only where its incoming gradient is non-zero: d u*/dt = 1/f''(u*) is infinite where f''",
@@ -983,8 +983,9 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             "    @once_differentiable",
             "    def backward(ctx, grad_value, grad_ratio):",
             f"        x, {'lu' if tail else 'u'}{', y' if keep_y else ''} = ctx.saved_tensors",
-            *(["        u = torch.exp(lu)" if kind == "exp" else f"        u = torch.exp(lu) + {float(piece.lo)!r}"]
-              if tail else []),
+            # lu = log u* for both maps (see _tail_source): e^lu + lo took u* lo too far, 1/f'' and the ratio's
+            # slope with it (3 % at v = 5 for a GAN-family f beside Max(1/2 - u, 0))
+            *(["        u = torch.exp(lu)"] if tail else []),
             "        x_in_dtype = grad_value.dtype if grad_value is not None else grad_ratio.dtype",
             "        gv = None if grad_value is None else grad_value.to(x.dtype)",
             "        gr = None if grad_ratio is None else grad_ratio.to(x.dtype)",
@@ -1085,7 +1086,7 @@ def _tail_source(tail, kind: str, backend=None) -> list[str]:
         f"    # from u = e^{start:.1f} on, b - f'(u) = A u^-p and b u - f(u) = R(log u) to float64's precision: there the",
         f"    # root's log u is (log A - log c)/p and f* = R(log u) - c u, with no u (p = {p}, R(y) = {r}), which may lie",
         "    # past the dtype's range where f* does not",
-        "    lu = y" if kind == "exp" else "    lu = torch.log(u)",
+        "    lu = y" if kind == "exp" else "    lu = torch.log(u)",  # log u* (the backward pass takes e^lu)
         f"    y_tail = ({constant(log_a)!r} - x) * {constant(1 / p)!r}",
         f"    tail = y_tail > {min(start, 708.0)!r}",
         "    if getattr(torch.compiler, 'is_compiling', lambda: False)() or bool(tail.any()):",

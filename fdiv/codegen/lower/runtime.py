@@ -163,6 +163,22 @@ def _past_the_range(fn, v):
     return torch.where(over, _InfSlope.apply(v), fn(torch.where(over, torch.zeros_like(v), v)))
 
 
+def _ratio_past_the_range(fn, v):
+    """The density ratio fn(v) >= 0, increasing in v: +inf with slope +inf where it leaves the float range (as
+    _past_the_range), and 0 with slope 0 where it underflows to 0 (its reverse pass there would form inf / inf or
+    inf * 0 = NaN through the terms that overflowed: 2/(3 e^(-9 v) - 1) at v = -1e4). fn is differentiated only
+    where its value is a positive float. Under torch.compile it is fn(v)."""
+    out = fn(v)
+    if getattr(torch.compiler, "is_compiling", lambda: False)():
+        return out
+    over, under = torch.isposinf(out), out == 0
+    outside = over | under
+    if not bool(outside.any()):
+        return out
+    inside = fn(torch.where(outside, torch.zeros_like(v), v))
+    return torch.where(over, _InfSlope.apply(v), torch.where(under, torch.zeros_like(inside), inside))
+
+
 def _bracketed_newton(target, g, lo, hi, steps=64):
     """y in [lo, hi] with g(y) = target, for g increasing in y (g returns its value and derivative): a Newton
     step where it stays inside the bracket around the root and at least halves the step before it, bisection
