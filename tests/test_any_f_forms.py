@@ -471,6 +471,35 @@ def test_a_shifted_numeric_piece_differentiates_at_its_own_root(tmp_path, forced
     _accurate(module, GAN_BESIDE_A_KINK, roles=("density_ratio", "conjugate_of_activation"))
 
 
+def test_a_log_of_a_repeated_root_is_split_before_lowering(tmp_path, monkeypatch):
+    """2(u - 1) - 2 log u has f*(t) = log(4/(t^2 - 4t + 4)): printed as it stands, f* was inf at t = 2 - 2e-13
+    (float64, v = 30) and 7e-5 off at v = 5 in float32. rules.rule_log_repeated_factor writes -2 log|t - 2| + log
+    4; without the rule the same module fails the same check."""
+    from fdiv.codegen.lower import rules
+
+    f = "2*(u - 1) - 2*log(u)"
+    module, src = _module(f, tmp_path, "repeated")
+    assert "torch.abs(t_0 - 2.0)" in src
+    _accurate(module, f, roles=("conjugate",))
+    monkeypatch.setattr(rules, "RULES", tuple(r for r in rules.RULES if r is not rules.rule_log_repeated_factor))
+    planted, _ = _module(f, tmp_path, "expanded")
+    with pytest.raises(AssertionError):
+        _accurate(planted, f, roles=("conjugate",))
+
+
+def test_f_second_derivative_is_taken_from_f_prime_as_derived(tmp_path):
+    """2 u log u + 2 u^(3/2) + affine: f' was chosen rationalised ((a^2 - b^2)/(a - b)), and f'' was its derivative,
+    a quotient of logs NaN where u* underflows to 0, so the density ratio's slope was NaN at v = -1e4 (exactly 0).
+    f'' is now also taken from f' as derived, 2/u + 3/(2 sqrt(u)), and the better form by the same scoring wins."""
+    f = "2*(u*log(u)) + 2*(u**(3/2)) - 2 - 5*(u - 1)"
+    module, src = _module(f, tmp_path, "second")
+    assert "return 2.0 / u + 1.5 / (torch.sqrt(u))" in src
+    v = torch.tensor([-1e4], dtype=torch.float64, requires_grad=True)
+    module.density_ratio(v).backward()
+    assert 0.0 <= v.grad.item() < 1e-300  # exactly ~e^-5000 (u* clamped at the smallest normal float)
+    _accurate(module, f, roles=("density_ratio",))
+
+
 def test_the_judge_rejects_a_planted_wrong_lowering():
     """The judge runs the module's own functions: a conjugate_of_activation 1e-4 off at one logit, or NaN in a
     gradient, is a failure of the closed branch it belongs to; the correct module has none."""

@@ -34,6 +34,11 @@ x = sp.Symbol("x", real=True)
     (rules.rule_log_reciprocal, sp.log(-1 / (sp.exp(x) - 2)), -sp.log(2 - sp.exp(x))),
     (rules.rule_log_const_minus_exp, sp.log(2 - sp.exp(x)),
      sp.log(2) + sp.log(1 - sp.exp(x - sp.log(2), evaluate=False))),
+    # a repeated root: expanded, t^2 - 4t + 4 cancels next to t = 2 (the campaign's 2(u - 1) - 2 log u)
+    (rules.rule_log_repeated_factor, sp.log(4 / (x**2 - 4 * x + 4)), sp.log(4) - 2 * sp.log(sp.Abs(x - 2))),
+    (rules.rule_log_repeated_factor, sp.log((x**2 + 1) / (x**3 + 3 * x**2 + 3 * x + 1)),
+     sp.log(x**2 + 1) - 3 * sp.log(sp.Abs(x + 1))),
+    (rules.rule_log_repeated_factor, sp.log(x**2 - 1), sp.log(x**2 - 1)),  # no repeated factor: left alone
 ])
 def test_rule(rule, before, after):
     """The rule gives exactly `after` (structurally: it fired, or did not, as intended), and `after` is the same

@@ -778,7 +778,10 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
     # numerator overflows at u ~ 1e154, where f* ~ 1e155 is still a float64)
     f = _simplest(piece.f, "simplifying f", prefer=lambda e: _float32_safe([e], piece, piece.f, raw))
     df = _simplest(raw, "simplifying f'", prefer=lambda e: _float32_safe([e], piece, f, raw))
-    d2f = _simplest(sp.diff(_plain(df), U), "simplifying f''")
+    # f'' from f' as derived, and from the form of f' chosen above: the derivative of a rationalised f' ((a^2 -
+    # b^2)/(a - b) for 2 log u + 3 sqrt(u) - 3) is a long quotient that is NaN where u* underflows to 0
+    d2f = _simplest(sp.diff(_plain(raw), U), "simplifying f''",
+                    extra=(sp.diff(_plain(df), U),) if _plain(df) != _plain(raw) else ())
     kind, mapping = _map(piece)
     helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind],
                 "_wide" if jx else "_solve_where"}
