@@ -186,12 +186,26 @@ class SupremumSearch:
         t = t if isinstance(t, mpmath.mpf) else mpmath.mpf(t)
         held = _digits_of(t)
         digits = self._digits_for(t, dps, held)
+        reach = max(1500.0, self._reach(t))
         while True:
             final = digits >= held + 10
-            found = self._search(t, digits, final, min(X_MAX, max(1500.0, 7.0 * (held + digits))))
+            found = self._search(t, digits, final, min(X_MAX, max(reach, 7.0 * (held + digits))))
             if found.kind != "ambiguous":
                 return found
             digits = min(4 * digits, held + 10)
+
+    def _reach(self, t) -> float:
+        """log u up to which the bracket may widen, from how close t is to an end b of f''s range: u* grows like
+        |t - b|^(-1/p) where f' approaches b like u^-p, so 8 |log|t - b|| covers p >= 1/8. The digits t holds do
+        not bound it: t = -2.147e-869 (a 43-digit mantissa) next to f'(oo) = 0 has u* = e^2000, and a bracket
+        closed at e^1500 read it as t beyond f'(oo), f* = +inf where it is 999.24."""
+        reach = 0.0
+        with mpmath.workdps(_x_digits(2000) + 10):
+            for b in (b for b in self.ends() if b is not None):
+                gap = abs(t - b) / (1 + abs(b))
+                if 0 < gap < 1:
+                    reach = max(reach, 8.0 * float(-mpmath.log(gap)))
+        return reach
 
     def _side(self, t, x, dps: int):
         """The sign of f'(e^x) - t, certified by evaluating it at two precisions 20 digits apart: -1 or +1 where

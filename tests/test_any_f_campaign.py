@@ -73,6 +73,17 @@ def test_supremum_of_reverse_kl(t):
     assert _search("-log(u)").at(0.0).kind == "infinite" and _search("-log(u)").at(1e-300).kind == "infinite"
 
 
+def test_supremum_of_a_short_t_next_to_an_open_end():
+    """f = 2/3 e^(-u/2) - log(u + 1)/2 has f'(oo) = 0; t = -2.147e-869 (sigma_f(1000) for its tanh activation, a
+    43-digit mantissa) has u* ~ e^2000. The bracket was bounded by the digits t holds (e^1500), and the reference
+    read t as beyond f'(oo): f* = +inf where f*(t) = -1/2 - t - log(-2t)/2 (up to e^-(u*/2)) = 999.24."""
+    t = mpmath.mpf("-2.1471132274676247102e-869")
+    s = _search("2/3*exp(-u/2) - log(u + 1)/2").at(t)
+    with mpmath.workdps(60):
+        exact = -mpmath.mpf(1) / 2 - t - mpmath.log(-2 * t) / 2
+    assert s.kind == "interior" and _close(s.value, exact), s
+
+
 @pytest.mark.parametrize("v", [30, 1000, 10000])
 def test_supremum_next_to_an_open_end(v):
     """GAN, f*(t) = -log(1 - e^t) on t < 0, at t = sigma(v) = -log(1 + e^-v) held at 40 + 0.43 v digits: t is
