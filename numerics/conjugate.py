@@ -203,7 +203,8 @@ class SupremumSearch:
         with mpmath.workdps(_x_digits(2000) + 10):
             for b in (b for b in self.ends() if b is not None):
                 gap = abs(t - b) / (1 + abs(b))
-                if 0 < gap < 1:
+                # closer than 1e-250, b (f' at e^+-2000, not its limit) bounds nothing: the digits t holds do
+                if mpmath.mpf(10) ** -250 <= gap < 1:
                     reach = max(reach, 8.0 * float(-mpmath.log(gap)))
         return reach
 
