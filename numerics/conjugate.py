@@ -195,18 +195,14 @@ class SupremumSearch:
             digits = min(4 * digits, held + 10)
 
     def _reach(self, t) -> float:
-        """log u up to which the bracket may widen, from how close t is to an end b of f''s range: u* grows like
-        |t - b|^(-1/p) where f' approaches b like u^-p, so 8 |log|t - b|| covers p >= 1/8. The digits t holds do
-        not bound it: t = -2.147e-869 (a 43-digit mantissa) next to f'(oo) = 0 has u* = e^2000, and a bracket
-        closed at e^1500 read it as t beyond f'(oo), f* = +inf where it is 999.24."""
-        reach = 0.0
+        """log u up to which the bracket may widen at least, from the ends of f''s range: where t is below f' at
+        e^2000 (f' increases), u* < e^2000, and the bracket reaches it whatever digits t holds. t = -2.147e-869 (a
+        43-digit mantissa) next to f'(oo) = 0, with u* ~ e^2000: a bracket closed at e^1500 (7x the digits held)
+        read it as t beyond f'(oo), f* = +inf where it is 999.24. Nearer f'(oo) than f'(e^2000) is, the digits t
+        holds still decide."""
+        far = self.ends()[1]
         with mpmath.workdps(_x_digits(2000) + 10):
-            for b in (b for b in self.ends() if b is not None):
-                gap = abs(t - b) / (1 + abs(b))
-                # closer than 1e-250, b (f' at e^+-2000, not its limit) bounds nothing: the digits t holds do
-                if mpmath.mpf(10) ** -250 <= gap < 1:
-                    reach = max(reach, 8.0 * float(-mpmath.log(gap)))
-        return reach
+            return 2200.0 if far is not None and t < far else 0.0
 
     def _side(self, t, x, dps: int):
         """The sign of f'(e^x) - t, certified by evaluating it at two precisions 20 digits apart: -1 or +1 where

@@ -76,9 +76,9 @@ def test_supremum_of_reverse_kl(t):
 def test_supremum_of_a_short_t_next_to_an_open_end():
     """f = 2/3 e^(-u/2) - log(u + 1)/2 has f'(oo) = 0; t = -2.147e-869 (sigma_f(1000) for its tanh activation, a
     43-digit mantissa) has u* ~ e^2000. The bracket was bounded by the digits t holds (e^1500), and the reference
-    read t as beyond f'(oo): f* = +inf where f*(t) = -1/2 - t - log(-2t)/2 (up to e^-(u*/2)) = 999.24. (At sigma_f(1e4),
-    1e-8686 from f'(oo), it still reads +inf: closer than 1e-250 the end read off at e^2000 bounds nothing, and a
-    search to e^20000 at 9000 digits takes two minutes.)"""
+    read t as beyond f'(oo): f* = +inf where f*(t) = -1/2 - t - log(-2t)/2 (up to e^-(u*/2)) = 999.24. Below f'(e^2000), u* < e^2000
+    and the bracket now reaches it. (At sigma_f(1e4), 1e-8686 from f'(oo) and above f'(e^2000), it still reads
+    +inf: a search to e^20000 at 9000 digits takes two minutes.)"""
     search = _search("2/3*exp(-u/2) - log(u + 1)/2")
     for t in (mpmath.mpf("-2.1471132274676247102e-869"),):
         s = search.at(t)
