@@ -233,6 +233,30 @@ def _vanishing_logs_grouped(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int 
     return out if changed else e
 
 
+def _logs_split_at_infinity(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """log P(var) -> log c + n log var + log1p((P - c var^n)/(c var^n)) for each polynomial P of degree n >= 1
+    (leading coefficient c > 0), then expanded: the log var and constant terms of a gap that vanishes at oo
+    cancel exactly, and what is left is log1p's of small arguments. Two weighted GAN terms beside e^(-u/2) hold
+    -35/12 log u + 8/3 log(2u/3 + 1/3) + 1/4 log(u/2 + 1/2) + ..., whose coefficients no common factor turns
+    into integers (_vanishing_logs), and which cancels to 1e-13 of its terms at v = 30."""
+    from .rules import log1p
+
+    def split(x):
+        arg = x.args[0]
+        if not (arg.is_polynomial(var) and arg.has(var)):
+            return x
+        poly = sp.Poly(arg, var)
+        n, c = poly.degree(), poly.LC()
+        if n < 1 or not c.is_positive:
+            return x
+        tail = sp.cancel((arg - c * var**n) / (c * var**n))
+        return sp.log(c) + n * sp.log(var) + (log1p(tail) if tail != 0 else 0)
+
+    expanded = sp.expand(sp.expand_log(sp.expand(e), force=True))
+    out = sp.expand(expanded.replace(lambda x: isinstance(x, sp.log) and x.args[0].has(var), split))
+    return sp.expand(sp.expand_log(out, force=True))
+
+
 def _rational_part_cancelled(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """e's rational terms in var over one denominator, factored (their constants cancel exactly: 7/3 - 1/(u + 1)^2
     - 2/(u + 1) + ... is u (...)/(...)), the other terms as they are."""
@@ -370,7 +394,8 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
                   lambda x: _termwise(_vanishing_logs(x, var, sp.oo), sp.oo, var)])]
         # logs grouped and the rational part cancelled: (u - 1)^2/(u + 1) beside a weighted GAN term, where b u
         # - f(u) is O(log u) and every other candidate cancels O(u) terms (7e-5 of f* in float64 at v = 30)
-        steps += [lambda x: _rational_part_cancelled(_vanishing_logs_grouped(x, var, sp.oo), var),
+        steps += [lambda x: _rational_part_cancelled(_logs_split_at_infinity(x, var), var),
+                  lambda x: _rational_part_cancelled(_vanishing_logs_grouped(x, var, sp.oo), var),
                   lambda x: _rational_part_cancelled(_vanishing_logs_grouped(x, var, sp.oo, -1), var),
                   lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_logs_grouped(x, var, sp.oo), var), var)]
         steps += [lambda x: _vanishing_logs(x, var, sp.oo), lambda x: _vanishing_logs(x, var, sp.oo, -1),
