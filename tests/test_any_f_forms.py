@@ -537,6 +537,20 @@ def test_logs_of_polynomials_are_split_at_infinity_for_a_gap_that_vanishes_there
     _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"), reach=1000)
 
 
+def test_logs_are_split_at_zero_so_that_their_product_never_overflows(tmp_path):
+    """5/2 (u + 3) log(u + 3) + 5/2 (u + 1/2) log(u + 1/2) + affine: f' - f'(0+) was written 5/2 log1p(u (2u +
+    7)/3), whose product overflows float64 at u = 1e154, and f* was -inf from v = 1800 (where it is 1e157, and
+    past the range +inf only from v ~ 3600). One log1p per factor, 5/2 (log1p(u/3) + log1p(2u)), is exact."""
+    f = ("5/2*((u + 3)*log(u + 3)) + 5/2*((u + 1/2)*log(u + 1/2)) - (15*log(3/2)/4 + 10*log(4))"
+         " - (5*log(3/2)/2 + 5*log(4)/2 + 5)*(u - 1)")
+    module, src = _module(f, tmp_path, "two_logs")
+    v = torch.tensor([1800.0, 3000.0, 1e4], dtype=torch.float64)
+    value = module.conjugate_of_activation(v)
+    assert torch.isfinite(value[:2]).all() and value[2] == math.inf, value
+    assert 1.3e157 < value[0] < 1.4e157  # u* t - f(u*) at u* = e^(2 t/5) ~ 2.7e156, t = 1800 - 3.47
+    _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"), reach=1000)
+
+
 def test_the_judge_rejects_a_planted_wrong_lowering():
     """The judge runs the module's own functions: a conjugate_of_activation 1e-4 off at one logit, or NaN in a
     gradient, is a failure of the closed branch it belongs to; the correct module has none."""

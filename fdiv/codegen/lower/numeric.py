@@ -257,6 +257,29 @@ def _logs_split_at_infinity(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return sp.expand(sp.expand_log(out, force=True))
 
 
+def _logs_split_at_zero(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """log A(var) -> log c + log1p((A - c)/c) for each log whose argument tends to c > 0 at var = 0, then expanded:
+    the constants of a distance that vanishes at 0 cancel exactly, one log1p per factor. Combined into one log1p
+    (_vanishing_logs), 5/2 (log(u + 3) + log(u + 1/2)) - a is 5/2 log1p(u (2u + 7)/3), whose product overflows
+    float64 at u = 1e154: f* was -inf from v = 1800 for such an f, where 5/2 (log1p(u/3) + log1p(2u)) is exact."""
+    from .rules import log1p
+
+    def split(x):
+        arg = x.args[0]
+        try:
+            c = sp.limit(arg, var, 0, "+")
+        except (NotImplementedError, ValueError, TypeError):
+            return x
+        if not (c.is_finite and c.is_positive):
+            return x
+        tail = sp.cancel((arg - c) / c)
+        return sp.log(c) + (log1p(tail) if tail != 0 else 0)
+
+    expanded = sp.expand(sp.expand_log(sp.expand(e), force=True))
+    out = sp.expand(expanded.replace(lambda x: isinstance(x, sp.log) and x.args[0].has(var), split))
+    return sp.expand(sp.expand_log(out, force=True))
+
+
 def _rational_part_cancelled(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """e's rational terms in var over one denominator, factored (their constants cancel exactly: 7/3 - 1/(u + 1)^2
     - 2/(u + 1) + ... is u (...)/(...)), the other terms as they are."""
@@ -368,7 +391,7 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
         # 1)^(3/2) (the density ratio's slope was 0.3 % off at v = 30)
         steps.append(lambda x: _termwise(x, sp.oo, var))
     if region == "lo":  # towards var = 0: differences that vanish there, written without the cancellation
-        steps += [lambda x: _vanishing_exps(x, var),
+        steps += [lambda x: _rational_part_cancelled(_logs_split_at_zero(x, var), var),lambda x: _vanishing_exps(x, var),
                   lambda x: _rational_part_cancelled(_vanishing_exps(x, var), var),
                   lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_exps(x, var), var), var),
                   lambda x: _vanishing_logs(x, var), lambda x: _vanishing_logs(x, var, sign=-1),
