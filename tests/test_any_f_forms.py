@@ -551,6 +551,26 @@ def test_logs_are_split_at_zero_so_that_their_product_never_overflows(tmp_path):
     _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"), reach=1000)
 
 
+def test_a_root_of_a_quadratic_is_a_hypot(tmp_path):
+    """3 sqrt(1 + u^2) beside u log u and (u - 1)^2/(u + 1): sqrt(1 + u^2) overflows float64 at u = 1.3e154, and
+    f* was -inf at v = 1000 where it is 4.13e173 (float32: +inf, past its range). A^(k/2) with A = c (u + m)^2 + d
+    is written c^(k/2) hypot(u + m, sqrt(d/c))^k (runtime._hypot, torch.hypot)."""
+    from fdiv.codegen.lower import numeric as N
+    from fdiv.codegen.lower.rules import hypot
+
+    assert N._hypot_roots(sp.sqrt(1 + U**2), U) == hypot(U, 1)
+    assert N._hypot_roots((U**2 + 2 * U + 5) ** sp.Rational(-3, 2), U) == hypot(U + 1, 2) ** -3
+    assert N._hypot_roots(sp.sqrt(U**2 - 1), U) == sp.sqrt(U**2 - 1)  # d < 0: not a hypot
+    f = ("5/2*(u*log(u)) + 2*((u - 1)**2/(u + 1)) + 3*(sqrt(1 + u**2)) - 3*sqrt(2)"
+         " - (3*sqrt(2)/2 + 5/2)*(u - 1)")
+    module, src = _module(f, tmp_path, "hypot")
+    assert "_hypot(u, 1.0)" in src
+    v = torch.tensor([1000.0], dtype=torch.float64)
+    assert 4.127e173 < module.conjugate_of_activation(v).item() < 4.128e173
+    assert module.conjugate_of_activation(v.float()).item() == math.inf
+    _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"), reach=1000)
+
+
 def test_the_judge_rejects_a_planted_wrong_lowering():
     """The judge runs the module's own functions: a conjugate_of_activation 1e-4 off at one logit, or NaN in a
     gradient, is a failure of the closed branch it belongs to; the correct module has none."""

@@ -40,7 +40,7 @@ RUNTIME_JAX = Path(__file__).with_name("lower") / "runtime_jax.py"
 _HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
                  "_wright_omega",
                  "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_LogGap", "_log_gap",
-                 "_InfSlope", "_past_the_range", "_ratio_past_the_range", "_bracketed_newton", "_chunked", "_FusedMean", "_fused_mean", "_solve_where", "_past_top", "_beyond_float32", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+                 "_hypot", "_InfSlope", "_past_the_range", "_ratio_past_the_range", "_bracketed_newton", "_chunked", "_FusedMean", "_fused_mean", "_solve_where", "_past_top", "_beyond_float32", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"],
           "_solve_where": ["_chunked"], "_fused_mean": ["_FusedMean"],
           "_log1mexp_softplus": ["_softplus"], "_log_gap": ["_LogGap"]}

@@ -35,7 +35,7 @@ from ...spec.spec import U
 from ..._util.timelimit import decide
 from .numpy_model import numpy_function
 from .printer import JAX_BACKEND as BACKEND_JAX, Printer
-from .rules import apply_rules, ratio
+from .rules import hypot, apply_rules, ratio
 from .table import T_COMPRESS, Table, build
 
 _Y_RANGE = {"exp": (-745.0, 709.0), "shifted": (-745.0, 709.0), "logistic": (-745.0, 745.0)}
@@ -336,7 +336,52 @@ def _vanishing_exps(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
 
 def _plain(e: sp.Expr) -> sp.Expr:
     """e without the quotients _paired_ratios keeps whole: for differentiating, rewriting and mpmath."""
-    return e.replace(ratio, lambda p, q: p / q)
+    return e.replace(ratio, lambda p, q: p / q).replace(hypot, lambda a, b: sp.sqrt(a**2 + b**2))
+
+
+def _grouped_by_root(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """e's terms grouped by the radicands of their roots, each group simplified on its own, and the rational terms
+    split into partial fractions: f'' of 3 sqrt(1 + u^2) + 2 (u - 1)^2/(u + 1) + 5/2 u log u is 3/sqrt(1 + u^2) -
+    3u^2/(1 + u^2)^(3/2) + 4 (u - 1)^2/(u + 1)^3 - ... (inf/inf = NaN from u = 1e103, where 1/f'' is the density
+    ratio's slope), grouped 3/(1 + u^2)^(3/2) + 16/(u + 1)^3 + 5/(2u)."""
+    groups: dict = {}
+    for term in sp.Add.make_args(sp.expand(e)):
+        roots = tuple(sorted({p.base for p in term.atoms(sp.Pow) if p.has(var) and p.exp.is_Rational
+                              and not p.exp.is_Integer}, key=sp.default_sort_key))
+        key = roots if roots else ("rational",) if term.is_rational_function(var) else (term,)
+        groups.setdefault(key, []).append(term)
+    out = []
+    for key, terms in groups.items():
+        group = sp.Add(*terms)
+        if key == ("rational",) and len(terms) > 1:
+            out.append(sp.apart(sp.cancel(group), var))
+        elif key[0] != "rational" and not key[0] in terms and len(terms) > 1:
+            out.append(sp.factor(sp.simplify(group)))
+        else:
+            out.append(group)
+    return sp.Add(*out)
+
+
+def _hypot_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """A^(k/2) for A = c (var + m)^2 + d (c, d > 0, k odd) -> c^(k/2) hypot(var + m, sqrt(d/c))^k: sqrt(1 + u^2)
+    overflows float64 at u = 1.3e154 and (1 + u^2)^(3/2) at 1e103, where f and f* are still floats (f* was -inf at
+    v = 1000 for 3 sqrt(1 + u^2) beside u log u); hypot never overflows before its value does."""
+    def parts(x):
+        if not (x.is_Pow and x.exp.is_Rational and x.exp.q == 2 and x.base.is_polynomial(var)):
+            return None
+        poly = sp.Poly(x.base, var)
+        if poly.degree() != 2:
+            return None
+        c, b, a0 = poly.all_coeffs()
+        m = b / (2 * c)
+        d = sp.simplify(a0 - c * m**2)
+        return (c, m, d) if c.is_positive and d.is_positive else None
+
+    def repl(x):
+        c, m, d = parts(x)
+        return c**x.exp * hypot(var + m, sp.sqrt(d / c)) ** (2 * x.exp)
+
+    return e.replace(lambda x: parts(x) is not None, repl)
 
 
 def _paired_ratios(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
@@ -384,12 +429,17 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     steps = [sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
              lambda x: sp.apart(x, var), lambda x: _paired_ratios(x, var),
              lambda x: _paired_ratios(_rational_part_cancelled(x, var), var)]
+    if _has_radical(e, var):  # sqrt(1 + u^2) as hypot(u, 1), rational terms split or paired beside it
+        steps += [lambda x: _hypot_roots(x, var), lambda x: _hypot_roots(sp.expand(x), var),
+                  lambda x: _hypot_roots(sp.apart(x, var), var),
+                  lambda x: _hypot_roots(_paired_ratios(x, var), var),
+                  lambda x: _hypot_roots(_grouped_by_root(x, var), var)]
     if region in _NEAR:
         steps.append(lambda x: _termwise(x, sp.oo if region == "hi" else sp.S.Zero, var))
     elif region is None and _has_radical(e, var) and sp.count_ops(e) <= 40:  # its limits take minutes on more
         # f'' of sqrt(1 + u^2) is 3/sqrt(1 + u^2) - 3u^2/(u^2 + 1)^(3/2), which cancels: grouped it is 3/(u^2 +
         # 1)^(3/2) (the density ratio's slope was 0.3 % off at v = 30)
-        steps.append(lambda x: _termwise(x, sp.oo, var))
+        steps += [lambda x: _termwise(x, sp.oo, var), lambda x: _hypot_roots(_termwise(x, sp.oo, var), var)]
     if region == "lo":  # towards var = 0: differences that vanish there, written without the cancellation
         steps += [lambda x: _rational_part_cancelled(_logs_split_at_zero(x, var), var),lambda x: _vanishing_exps(x, var),
                   lambda x: _rational_part_cancelled(_vanishing_exps(x, var), var),

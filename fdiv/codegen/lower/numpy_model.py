@@ -37,6 +37,7 @@ HELPERS = {
     "wright_omega": _wright_omega,
     "log_wright_omega": lambda x, w: np.where(x < -80.0, x - w, np.log(w)),
     "ratio": lambda p, q: p / q,
+    "hypot": np.hypot,
     "log_gap": lambda x: np.log(np.maximum(x, np.finfo(np.asarray(x).dtype).tiny)),
 }
 

@@ -18,9 +18,11 @@ HELPERS = {"softplus": "_softplus", "log_softplus": "_log_softplus", "log1mexp":
            "log1mexp_ratio": "_log1mexp_ratio", "log1mexp_softplus": "_log1mexp_softplus",
            "log_gap": "_log_gap"}
 TORCH = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh", "sqrt": "torch.sqrt", "Abs": "torch.abs",
-         "sign": "torch.sign", "log1p": "torch.log1p", "expm1": "torch.expm1", "sigmoid": "torch.sigmoid"}
+         "sign": "torch.sign", "log1p": "torch.log1p", "expm1": "torch.expm1", "sigmoid": "torch.sigmoid",
+         "hypot": "_hypot"}
 # XLA's tanh is a few ulps off next to |tanh| = 1, which JAX's slope 1 - tanh^2 magnifies: a helper (runtime_jax)
-JAX = {**{k: v.replace("torch.", "jnp.") for k, v in TORCH.items()}, "sigmoid": "jax.nn.sigmoid", "tanh": "_tanh"}
+JAX = {**{k: v.replace("torch.", "jnp.") for k, v in TORCH.items()}, "sigmoid": "jax.nn.sigmoid", "tanh": "_tanh",
+       "hypot": "jnp.hypot"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ _DEFINITIONS = {
     "wright_omega": lambda x: sp.LambertW(sp.exp(x)), "log_wright_omega": lambda x, w: sp.log(w),
     "log1mexp_ratio": lambda x: sp.log((1 - sp.exp(-x)) / x), "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
     "log1mexp_softplus": lambda x, k: sp.log(1 - sp.exp(-k * sp.log(1 + sp.exp(x)))),
-    "log_gap": lambda x: sp.log(x), "ratio": lambda p, q: p / q,
+    "log_gap": lambda x: sp.log(x), "ratio": lambda p, q: p / q, "hypot": lambda a, b: sp.sqrt(a**2 + b**2),
 }
 
 
@@ -112,7 +114,7 @@ class Printer:
             function = self.backend.functions[name]
             if function.startswith("_"):  # a runtime helper of the backend
                 self.helpers.add(function)
-            return f"{function}({self.emit(e.args[0])})"
+            return f"{function}({', '.join(self.emit(a) for a in e.args)})"
         if name.startswith("_piece") and name.isidentifier():  # generated solver code (lower.numeric)
             # inside a branch of a Piecewise, the solve runs only where the branch holds (eager mode)
             mask = f", {self.mask}" if self.mask else ""

@@ -23,6 +23,8 @@ log1mexp_softplus = sp.Function("log1mexp_softplus")  # (x, k) -> log(1 - e^(-k 
 log_gap = sp.Function("log_gap")
 # (p, q) -> p/q kept as one quotient (lower.numeric._paired_ratios): SymPy would merge (u - 1) (u - 1)/(u + 1)
 ratio = sp.Function("ratio")
+# (a, b) -> sqrt(a^2 + b^2) without overflow (lower.numeric._hypot_roots): sqrt(1 + u^2) overflows at u = 1.3e154
+hypot = sp.Function("hypot")
 
 
 def _replace(expr: sp.Expr, match, repl) -> sp.Expr:

@@ -136,6 +136,11 @@ def _log_gap(x):
     return _LogGap.apply(x)
 
 
+def _hypot(a, b):
+    """sqrt(a^2 + b^2) without overflow (torch.hypot), b a tensor or a constant."""
+    return torch.hypot(a, torch.as_tensor(b, dtype=a.dtype, device=a.device))
+
+
 class _InfSlope(torch.autograd.Function):
     """+inf, with slope +inf (0 where no gradient comes in): an increasing function past the float range."""
 
