@@ -571,6 +571,29 @@ def test_a_root_of_a_quadratic_is_a_hypot(tmp_path):
     _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"), reach=1000)
 
 
+def test_a_tanh_activation_is_judged_at_the_digits_it_needs(tmp_path):
+    """2 e^(-u/2) + affine, critic range (a, b) with sigma_f = (a + b)/2 + (b - a)/2 tanh(v): sigma_f(1000) lies
+    e^-2000 below b. The judge took 0.43 |v| digits, which rounded it onto b, where the ratio is +inf, judged the
+    closed ratio (4000, right) wrong and sent the branch numeric: 64 Newton steps, 1490 at v = 1000 and NaN slopes.
+    At 0.87 |v| digits for tanh the closed form stays. Its cache entry is also read back: sigma_f(-60), e^-120 from
+    the end, no longer fails the entry's check by rounding past it."""
+    import warnings
+
+    f = "2*exp(-u/2) - 2*exp(-1/2) + exp(-1/2)*(u - 1)"
+    module, src = _module(f, tmp_path, "tanh_judged")
+    assert "_piece" not in src
+    for dtype in (torch.float32, torch.float64):
+        v = torch.tensor([1000.0, 1e4], dtype=dtype, requires_grad=True)
+        r = module.density_ratio(v)
+        r.sum().backward()
+        assert r.tolist() == [4000.0, 40000.0] and v.grad.tolist() == [4.0, 4.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fdiv.derive(f)
+        fdiv.derive(f)  # the second from the cache, checked
+    _accurate(module, f, roles=("density_ratio", "conjugate_of_activation"))
+
+
 def test_the_judge_rejects_a_planted_wrong_lowering():
     """The judge runs the module's own functions: a conjugate_of_activation 1e-4 off at one logit, or NaN in a
     gradient, is a failure of the closed branch it belongs to; the correct module has none."""

@@ -115,6 +115,8 @@ MUTATIONS = [
     ("pearson", (), "critic range closed at -2", _expr(critic_range=["-2", "oo", True, False])),
     ("total-variation", (), "critic range open at -1/2", _expr(critic_range=["-1/2", "1/2", False, True])),
     ("total-variation", (), "kink at u = 2", _expr(branch1_4="2", ratio_from_critic="2")),
+    # the check allows sigma_f to round 1e-20 past an end (tanh's e^-120 at v = -60); 5e-7 past it is refused
+    ("total-variation", (), "sigma_f 5e-7 past the critic range", _expr(activation="(1 + 1/10**6)*tanh(v)/2")),
     ("total-variation", (), "dom f* open at 1/2", _expr(conjugate_domain=["-oo", "1/2", False, False])),
     ("squared-hellinger", (), "dom f* closed at 1", _expr(conjugate_domain=["-oo", "1", False, True])),
     ("kl", (), "dom f* closed at oo", _expr(conjugate_domain=["-oo", "oo", False, True])),

@@ -310,7 +310,7 @@ def _exact_values(d: Derivation, outer: sp.Expr) -> dict:
     import mpmath
 
     from ...derivation.numeric import mp_function
-    from .judge import exact_value
+    from .judge import digits_for, exact_value
 
     fn = mp_function(outer.subs(T, d.activation), V)
     # the same key as lower.judge's for f*(sigma(v)) and the density ratio: each value is computed once
@@ -323,7 +323,7 @@ def _exact_values(d: Derivation, outer: sp.Expr) -> dict:
 
         np_dtype = np.float32 if dtype == "float32" else np.float64
         xs = [float(np_dtype(s * x)) for x in _SCORE_LOGITS for s in (1, -1)]
-        out[dtype] = (np.array(xs, dtype=np_dtype), [exact_value(key, fn, x, int(abs(x) / 2.3)) for x in xs])
+        out[dtype] = (np.array(xs, dtype=np_dtype), [exact_value(key, fn, x, digits_for(d, x)) for x in xs])
     return out
 
 

@@ -99,6 +99,13 @@ def _exact(fn, x, extra: int):
     return b
 
 
+def digits_for(d: Derivation, x: float) -> int:
+    """Digits beyond 40 that resolve sigma_f(x) from an end of the critic range: it lies e^-|x| from it (softplus),
+    e^-2|x| for tanh. At 0.43 |x| digits a tanh's sigma(1000) rounded onto the end, where the ratio is +inf, and a
+    closed ratio right at 4000 was judged wrong and sent numeric (then 64 Newton steps, NaN slopes)."""
+    return int(abs(x) / (1.15 if d.activation.has(sp.tanh) else 2.3))
+
+
 _EXACT: dict = {}  # exact values already computed in this process, by (what, the expressions, x)
 
 
@@ -167,7 +174,7 @@ def judge(d: Derivation, source: str) -> list[Failure]:
         g_coa, g_dr, g_conj = (torch.zeros_like(v) if g is None else g for g in (g_coa, g_dr, g_conj))
         coa, dr, conj = coa.detach(), dr.detach(), conj.detach()
         for k, x in enumerate(v.detach().double().tolist()):
-            extra = int(abs(x) / 2.3)
+            extra = digits_for(d, x)
             # f*(sigma(v)) and the density ratio at v
             with mpmath.workdps(40 + extra):
                 t = sigma(mpmath.mpf(x))
