@@ -45,7 +45,18 @@ def mp_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[object], object]:
         for k, node in enumerate(nodes):
             fn = implemented_function(f"_numeric_branch_{k}", mp_implementation(node))
             expr = expr.xreplace({node: fn(node.args[0])})
-    return sp.lambdify(var, expr, modules="mpmath")
+    return sp.lambdify(var, expr, modules=[{"exp": _mp_exp}, "mpmath"])
+
+
+#: Below this, e^x is taken as 0 (10^-4342945): past every precision an input of a float logit needs, and mpmath
+#: takes minutes on e^(-u/2) at u = e^20000 (an f with e^(-u/2) beside GAN terms, whose u* there is e^20000).
+_EXP_FLOOR = -(10**7)
+
+
+def _mp_exp(x):
+    if isinstance(x, mpmath.mpf) and x < _EXP_FLOOR:
+        return mpmath.mpf(0)
+    return mpmath.exp(x)
 
 
 def real_value(fn: Callable[[object], object], x, *, dps: int = DPS):
