@@ -48,9 +48,10 @@ def mp_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[object], object]:
     return sp.lambdify(var, expr, modules=[{"exp": _mp_exp}, "mpmath"])
 
 
-#: Below this, e^x is taken as 0 (10^-4342945): past every precision an input of a float logit needs, and mpmath
-#: takes minutes on e^(-u/2) at u = e^20000 (an f with e^(-u/2) beside GAN terms, whose u* there is e^20000).
-_EXP_FLOOR = -(10**7)
+#: Below this, e^x is taken as 0: mpmath takes minutes on e^(-u/2) at u = e^20000 (an f with e^(-u/2) beside GAN
+#: terms, whose u* at v = 1e4 is e^20000), and no float input reaches it otherwise (t <= 1.8e308: Jeffrey's
+#: 1/W(e^(1 - t)) needs e^(1 - t) exactly at t = 2^30, far above the floor).
+_EXP_FLOOR = -mpmath.mpf(10) ** 400
 
 
 def _mp_exp(x):
