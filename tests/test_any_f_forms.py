@@ -609,6 +609,38 @@ def test_a_tanh_activation_is_judged_at_the_digits_it_needs(tmp_path):
     _accurate(module, f, roles=("density_ratio", "conjugate_of_activation"))
 
 
+def test_one_power_of_u_is_inverted_without_solve():
+    """3/2 u^(-3/2) was refused: solve ran past its 20 s on -9/(4 u^(5/2)) = -s. f'(u) = c u^p + b is inverted at
+    once, ((t - b)/c)^(1/p), checked like every candidate (30 digits); a slipped exponent is rejected."""
+    import time
+
+    start = time.process_time()
+    d = fdiv.derive("3/2*u**(-3/2)")
+    assert time.process_time() - start < 10 and not d.numeric and d.ok
+    df = sp.diff(sp.Rational(3, 2) * U ** sp.Rational(-3, 2), U)
+    (cand,) = conj._one_power(df, T)
+    fn, slope = mp_function(cand, T), mp_function(df, U)
+    slipped = mp_function(cand ** sp.Rational(11, 10), T)
+    for t in (-3, -0.5, -1e-3):
+        assert abs(real_value(slope, real_value(fn, t)) - t) < 1e-25 * abs(t)
+        assert abs(real_value(slope, real_value(slipped, t)) - t) > 1e-3 * abs(t)
+
+
+def test_a_table_with_no_finite_index_is_refused(tmp_path):
+    """An f whose f' runs from -oo to oo through log and exp terms gave a table whose index range was NaN: every
+    knot NaN and nothing to judge it by, so it passed, and the module failed at import (name 'nan' is not
+    defined). Such a table is refused (the 64-step iteration, announced with its cost, takes over)."""
+    from fdiv.codegen.lower import table
+
+    with pytest.raises(ValueError, match="no finite table index"):
+        table.build(np.log, lambda y: (np.exp(y), np.exp(y)), lambda y, tau: 0.0 * y, "identity",
+                    (math.nan, 1.0), (-10.0, 10.0))
+    f = "3*(-log(u + 1)) + 4*(1/3*u*log(u) - (1/3*u + 2/3)*log(1/3*u + 2/3)) + 1/3*(exp(u/2))"
+    module, src = _module(f, tmp_path, "no_nan")
+    assert "([nan" not in src and "_bracketed_newton" in src
+    _accurate(module, f, roles=("conjugate_of_activation",), reach=100)
+
+
 def test_the_judge_rejects_a_planted_wrong_lowering():
     """The judge runs the module's own functions: a conjugate_of_activation 1e-4 off at one logit, or NaN in a
     gradient, is a failure of the closed branch it belongs to; the correct module has none."""

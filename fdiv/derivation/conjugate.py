@@ -176,7 +176,7 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     cand = None
     if FORCE_NUMERIC:
         return numeric_branch(piece)
-    strategies = [_log_isolated, _lambert_linear] + ([] if _needs_cardano(piece.df) or _radicals_over_budget(piece.df)
+    strategies = [_log_isolated, _lambert_linear, _one_power] + ([] if _needs_cardano(piece.df) or _radicals_over_budget(piece.df)
                                      or not _solvable_shape(piece.df) else [_solved])
     for strategy in strategies:  # the cheap one first; solve only when it finds nothing
         found = [c for c in strategy(piece.df, t_of_s) if _usable(c)]
@@ -355,6 +355,20 @@ def _log_isolated(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
 
     ok, out = decide("isolating the logarithm in f'(u) = t", split, seconds=min(step_seconds(), 5))
     return out if ok else []
+
+
+def _one_power(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
+    """f'(u) = c u^p + b: u = ((t - b)/c)^(1/p) at once. solve ran past its 20 s on -9/(4 u^(5/2)) = -s (3/2
+    u^(-3/2) was refused)."""
+    terms = [x for x in sp.Add.make_args(sp.expand(df)) if x.has(U)]
+    if len(terms) != 1:
+        return []
+    c, power = terms[0].as_independent(U, as_Add=False)
+    base, p = power.as_base_exp()
+    if base != U or not p.is_Rational or p == 0 or c.has(U):
+        return []
+    b = sp.expand(df - terms[0])
+    return [((t_of_s - b) / c) ** (1 / p)]
 
 
 def _lambert_linear(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:

@@ -144,6 +144,10 @@ def _build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range:
     the piece's end the residual is written in)."""
     xi_ends = [float(compress(index_transform(kind, np.array(t), centre))) for t in tau_range]
     xi_m = max(abs(x) for x in xi_ends)
+    if not np.isfinite(xi_m) or xi_m <= 0:
+        # an end of tau's range that the index transform does not map to a number: a table of NaN knots once
+        # passed (nothing to compare against), and its module failed at import (name 'nan' is not defined)
+        raise ValueError(f"the range of f' ({tau_range[0]!r}, {tau_range[1]!r}) gives no finite table index")
     choice = None
     for k in KNOTS:
         h = 2.0 * xi_m / k
@@ -162,6 +166,8 @@ def _build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range:
         good_knot = reliable(G, mapping, knots, index_inverse(kind, zs, centre), y_range)
         ok = reliable(G, mapping, ref, tau, y_range) & _interval_ok(good_knot, tau, kind, centre, xi_m, h)
         tau, ref = tau[ok], ref[ok]
+        if tau.size == 0 or not np.all(np.isfinite(knots)):
+            continue  # nothing to judge this table by
         scale = np.maximum(1.0, np.abs(ref))
         table = Table(tuple(float(y) for y in knots), tuple(float(z) for z in zs), -xi_m, h, {}, centre)
         steps = {}
