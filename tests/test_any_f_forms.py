@@ -641,6 +641,19 @@ def test_a_table_with_no_finite_index_is_refused(tmp_path):
     _accurate(module, f, roles=("conjugate_of_activation",), reach=100)
 
 
+def test_the_judge_reference_splits_logs_of_repeated_roots(tmp_path):
+    """e^(-(u - 1)/2)/4 + (u - 1)/8 - 1/4: f*(t) = 3t + (1/8 - t) log(64 t^2 - 16 t + 1). Next to t = 1/8 the
+    expanded square cancels twice the digits the judge's reference carries: it read -inf at v = 88.7 (f* = 0.375)
+    and sent a right closed form numeric (64 Newton steps, 111x Jeffrey). The reference now splits the log as the
+    lowering does (2 log|8t - 1|, exact)."""
+    f = "1/4*(exp(-(u - 1)/2)) - 1/4 + 1/8*(u - 1)"
+    module, src = _module(f, tmp_path, "repeated_reference")
+    assert "_piece" not in src
+    v = torch.tensor([88.7, 1000.0], dtype=torch.float64)
+    assert module.density_ratio(v).tolist() == pytest.approx([354.8, 4000.0], rel=1e-12)
+    _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"))
+
+
 def test_the_judge_rejects_a_planted_wrong_lowering():
     """The judge runs the module's own functions: a conjugate_of_activation 1e-4 off at one logit, or NaN in a
     gradient, is a failure of the closed branch it belongs to; the correct module has none."""

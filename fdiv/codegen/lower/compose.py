@@ -18,7 +18,7 @@ from ...errors import DerivationError
 from ..._util.timelimit import decide
 from ...derivation.inverse import NUMERIC_FUNCTIONS as _NUMERIC_NODES
 from ...spec.spec import U
-from .rules import apply_rules, log_gap, log1mexp, log1mexp_ratio, log1mexp_softplus, log_softplus, sigmoid, softplus, wright_omega
+from .rules import apply_rules, rule_log_repeated_factor, log_gap, log1mexp, log1mexp_ratio, log1mexp_softplus, log_softplus, sigmoid, softplus, wright_omega
 
 _C = sp.Symbol("c", positive=True)
 
@@ -312,7 +312,9 @@ def _exact_values(d: Derivation, outer: sp.Expr) -> dict:
     from ...derivation.numeric import mp_function
     from .judge import digits_for, exact_value
 
-    fn = mp_function(outer.subs(T, d.activation), V)
+    # logs of repeated roots split (exactly): log(64 t^2 - 16 t + 1) next to t = 1/8 cancels twice the digits the
+    # reference carries, and read -inf at v = 88.7 where f* is 0.375
+    fn = mp_function(rule_log_repeated_factor(outer).subs(T, d.activation), V)
     # the same key as lower.judge's for f*(sigma(v)) and the density ratio: each value is computed once
     what = ("conjugate_of_activation", "value") if outer == d.conjugate else \
         ("density_ratio", "value") if outer == d.ratio_from_critic else ("composed", str(outer))

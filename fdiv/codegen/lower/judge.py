@@ -20,6 +20,7 @@ from ...derivation.activation import V
 from ...derivation.conjugate import T
 from ...derivation.engine import Derivation
 from ...derivation.numeric import mp_function
+from .rules import rule_log_repeated_factor
 
 #: The logits the module is judged at: the campaign's grid and fdiv.testing's, both signs.
 LOGITS = (0.0, 1.0, 5.0, 20.0, 30.0, 50.0, 88.7, 100.0, 1000.0, 1e4)
@@ -150,8 +151,9 @@ def judge(d: Derivation, source: str) -> list[Failure]:
     exec(compile(source, "<fdiv judged module>", "exec"), namespace)  # noqa: S102 - fdiv's own generated code
     sigma = mp_function(d.activation, V)
     dsigma = mp_function(sp.diff(d.activation, V), V)
-    fstar = mp_function(d.conjugate, T)
-    ratio = mp_function(d.ratio_from_critic, T)
+    # logs of repeated roots split, as lower.compose's reference (exact; expanded they cancel twice the digits)
+    fstar = mp_function(rule_log_repeated_factor(d.conjugate), T)
+    ratio = mp_function(rule_log_repeated_factor(d.ratio_from_critic), T)
     # sign(t) or Abs(t) in the ratio (|u - 1|^3) differentiates to DiracDelta: 0 away from its point (at it, the
     # sqrt(|t|) beside it carries the infinite slope); mpmath has no DiracDelta
     dratio = mp_function(sp.diff(d.ratio_from_critic, T).replace(sp.DiracDelta, lambda *a: sp.S.Zero), T)
