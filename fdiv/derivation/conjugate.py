@@ -176,7 +176,7 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     cand = None
     if FORCE_NUMERIC:
         return numeric_branch(piece)
-    strategies = [_log_isolated, _lambert_linear, _one_power] + ([] if _needs_cardano(piece.df) or _radicals_over_budget(piece.df)
+    strategies = [_log_isolated, _lambert_linear, _lambert_log_power, _one_power] + ([] if _needs_cardano(piece.df) or _radicals_over_budget(piece.df)
                                      or not _solvable_shape(piece.df) else [_solved])
     for strategy in strategies:  # the cheap one first; solve only when it finds nothing
         found = [c for c in strategy(piece.df, t_of_s) if _usable(c)]
@@ -369,6 +369,29 @@ def _one_power(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
         return []
     b = sp.expand(df - terms[0])
     return [((t_of_s - b) / c) ** (1 / p)]
+
+
+def _lambert_log_power(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
+    """f'(u) = a + b log u + c u^p (p != 0, 1), with c p/b > 0: w = u^p solves k log w + c w = t - a (k = b/p), so
+    w = k/c W(c/k e^((t - a)/k)) on W's principal branch, where its argument is positive. solve ran past its 20 s
+    on 17/4 log u - 6/sqrt(u) = t (3 (sqrt(u) - 2)^2 + 17/4 u log u: the derivation was refused)."""
+    e = sp.expand(sp.expand_log(sp.expand(df), force=True))
+    a, b, c, p = sp.S.Zero, sp.S.Zero, sp.S.Zero, None
+    for term in sp.Add.make_args(e):
+        coeff, factor = term.as_independent(U, as_Add=False)
+        if not factor.has(U):
+            a += term
+        elif factor == sp.log(U):
+            b += coeff
+        else:
+            base, power = factor.as_base_exp()
+            if base != U or not power.is_Rational or power == 0 or p not in (None, power):
+                return []
+            c, p = c + coeff, power
+    if b == 0 or c == 0 or p is None or p == 1 or not (c * p / b).is_positive:
+        return []
+    k = b / p
+    return [(k / c * sp.LambertW(c / k * sp.exp((t_of_s - a) / k))) ** (1 / p)]
 
 
 def _lambert_linear(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:

@@ -30,7 +30,7 @@ class Lowered:
     conjugate_of_activation: sp.Expr
     density_ratio: sp.Expr
     pieces: tuple = ()  # numeric branches (lower.numeric.NumericPiece) the expressions call
-    # d/dv conjugate_of_activation where sigma_f(v) = v (None elsewhere: the critic loss then uses autograd)
+    # d/dv conjugate_of_activation (None where it is not derived: the critic loss then uses autograd)
     conjugate_of_activation_slope: sp.Expr | None = None
 
 
@@ -399,22 +399,117 @@ def lower(d: Derivation) -> Lowered:
     )
 
 
+def _activation_slope(d: Derivation) -> sp.Expr | None:
+    """sigma_f'(v) as a function of t = sigma_f(v): 1 on R; 1 - e^(t - b) on (-oo, b) (sigmoid(-v)); 1 - e^(a - t)
+    on (a, oo) (sigmoid(v)); 2 (t - a)(b - t)/(b - a) on (a, b) ((b - a)/2 (1 - tanh^2 v))."""
+    a, b = d.critic_range.lower, d.critic_range.upper
+    if d.activation == V:
+        return sp.S.One
+    if a == -sp.oo and b.is_finite:
+        return 1 - sp.exp(T - b)
+    if b == sp.oo and a.is_finite:
+        return 1 - sp.exp(a - T)
+    if a.is_finite and b.is_finite:
+        return 2 * (T - a) * (b - T) / (b - a)
+    return None
+
+
+def _log_of_product(e: sp.Expr) -> sp.Expr | None:
+    """log e for e a product of exponentials, sigmoids and positive constants, as a sum (exact); else None."""
+    out = []
+    for factor in sp.Mul.make_args(e):
+        if isinstance(factor, sp.exp):
+            out.append(factor.args[0])
+        elif factor.func == sigmoid:
+            out.append(-softplus(-factor.args[0]))
+        elif factor.is_number and factor.is_positive:
+            out.append(sp.log(factor))
+        else:
+            return None
+    return sp.Add(*out)
+
+
+def _printable(e: sp.Expr) -> bool:
+    """Whether the torch and JAX printers lower e (simplify writes 1/cosh(v)^2, which neither does)."""
+    from .printer import BACKENDS, Printer
+
+    try:
+        for backend in BACKENDS.values():
+            Printer(V, backend=backend).emit(e)
+    except DerivationError:
+        return False
+    return True
+
+
+def _fold_linear_softplus(e: sp.Expr) -> sp.Expr:
+    """k v + m softplus(s v) with k = -m s, as m softplus(-s v) (softplus(x) = softplus(-x) + x): v - softplus(v)
+    is -softplus(-v) without adding 1000 and -1000 in float32 (2e-5 off at v = 1000)."""
+    terms = list(sp.Add.make_args(sp.expand(e)))
+    k = sum((t.as_coeff_Mul()[0] for t in terms if t.as_coeff_Mul()[1] == V), sp.S.Zero)
+    for t in terms:
+        m, rest = t.as_coeff_Mul()
+        if rest.func == softplus and rest.args[0] in (V, -V):
+            sign = 1 if rest.args[0] == V else -1
+            if k != 0 and k == -m * sign:
+                kept = [x for x in terms if x is not t and x.as_coeff_Mul()[1] != V]
+                return sp.Add(*kept, m * softplus(-rest.args[0]))
+    return e
+
+
 def _slope(d: Derivation, conj_act: sp.Expr) -> sp.Expr | None:
-    """d/dv f*(sigma_f(v)) for sigma_f(v) = v: (f')^-1(v), the derivation's density ratio (f*' = (f')^-1), for a
-    critic loss whose backward pass is that one expression instead of autograd's graph through f*(v) (Jeffrey:
-    1/omega(1 - v), against the graph of expm1, log omega and omega). Lowered for its value alone (it is never
+    """d/dv f*(sigma_f(v)) = (f')^-1(sigma_f(v)) sigma_f'(v) (f*' = (f')^-1, the derivation's density ratio), for a
+    critic loss whose backward pass is that one expression instead of autograd's graph through f*(sigma_f(v))
+    (Jeffrey: 1/omega(1 - v), against the graph of expm1, log omega and omega; 2/3 (u log u - (u + 1) log(u + 1)):
+    sigmoid(v), against a graph that held 3.6x Jeffrey's memory). Lowered for its value alone (it is never
     differentiated), so 1/omega stays a reciprocal: exp(omega(x) - x) equals it but cancels in x + omega for
-    x >> 1. Confirmed against SymPy's derivative of the exact f*(v) at 30 digits; None where it is not, where
-    sigma_f is not the identity or where f* is piecewise."""
-    if d.activation != V or conj_act.has(sp.Piecewise) or d.ratio_from_critic.has(sp.Piecewise):
+    x >> 1. Confirmed against SymPy's derivative of the exact f*(sigma_f(v)) at 30 digits (and, where sigma_f is
+    not the identity, judged on the logit grid with the module: lower.judge); None where it is not, where f* is
+    piecewise or numeric, or where sigma_f is not the identity and f has parameters (nothing judges those)."""
+    if conj_act.has(sp.Piecewise) or d.ratio_from_critic.has(sp.Piecewise):
         return None
-    ok, slope = decide("lowering the slope of f*(v)", compose, d, d.ratio_from_critic, seconds=20)
+    dsigma = _activation_slope(d)
+    if dsigma is None or dsigma != 1 and (d.f.free_symbols - {U} or d.ratio_from_critic.has(*_NUMERIC_NODES)):
+        return None
+    outer = d.ratio_from_critic * dsigma
+    ok, slope = decide("lowering the slope of f*(sigma_f(v))", compose, d, outer, seconds=20)
     if not ok or slope.has(sp.Piecewise, sp.zoo, sp.nan):
         return None
+    if dsigma != 1:
+        # composed as one product, expanding splits sigma_f' = 1 - e^-c and cancels where c -> 0; the density ratio
+        # composed alone times sigma_f' as a sigmoid does not, but overflows where the ratio does (the GAN f: e^v
+        # sigmoid(-v)). Of the two, one that is right on the whole grid (both dtypes), else autograd's graph
+        ok, ratio = decide("lowering the slope of f*(sigma_f(v))", compose, d, d.ratio_from_critic, seconds=20)
+        lo = d.critic_range.lower
+        sig = sigmoid(V) if lo.is_finite and d.critic_range.upper == sp.oo else sigmoid(-V) if lo == -sp.oo else \
+            (d.critic_range.upper - lo) * 2 * sigmoid(2 * V) * sigmoid(-2 * V)
+        forms = [slope] + ([apply_rules(ratio * sig)] if ok and not ratio.has(sp.Piecewise, sp.zoo, sp.nan) else [])
+        exact = _exact_values(d, outer)
+        slope = next((form for form in forms if _printable(form) and _inaccurate(form, exact) == 0), None)
+        if slope is None:
+            # in log space, where the ratio overflows before the product does ((-t)^(-3/2) sigmoid(-v) for f =
+            # -3 u^(1/3) at v = 88.7 in float32): exp(log ratio + log sigma_f'), log sigma_f' = -softplus(-+v).
+            # log ratio from the composed ratio where it is a product of exponentials (the stable form of
+            # 3/expm1(12 softplus(-v))), else composed itself
+            log_sig = -softplus(-V) if sig == sigmoid(V) else -softplus(V) if sig == sigmoid(-V) else \
+                sp.log(2 * (d.critic_range.upper - lo)) - softplus(2 * V) - softplus(-2 * V)
+            logs = [_log_of_product(ratio)] if ok else []
+            ok, log_ratio = decide("lowering the slope of f*(sigma_f(v))", compose, d, sp.log(d.ratio_from_critic),
+                                   seconds=20)
+            logs += [log_ratio] if ok else []
+            for log_ratio in logs:
+                if log_ratio is None or log_ratio.has(sp.Piecewise, sp.zoo, sp.nan):
+                    continue
+                # one exponential, unevaluated: expanded, e^(1000 - 1000) is inf * 0 = NaN
+                form = sp.exp(apply_rules(_fold_linear_softplus(log_ratio + log_sig)), evaluate=False)
+                if _printable(form) and _inaccurate(form, exact) == 0:
+                    slope = form
+                    break
+        if slope is None:
+            return None
     slope = slope.replace(lambda e: isinstance(e, sp.exp) and any(
         w.func == wright_omega and sp.expand(e.args[0] - w + w.args[0]) == 0 for w in e.args[0].atoms(sp.Function)),
         lambda e: 1 / next(w for w in e.args[0].atoms(sp.Function) if w.func == wright_omega))
-    exact = d.conjugate.subs(T, V)
+    exact = d.conjugate.subs(T, d.activation)
     if isinstance(exact, sp.Piecewise):
         exact = sp.piecewise_fold(exact)
     ok, agrees = decide("checking a lowered slope", _agrees, slope, sp.diff(exact, V), seconds=10)

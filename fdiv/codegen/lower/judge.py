@@ -32,7 +32,7 @@ class Failure:
     """One closed-form branch the lowered code gets wrong: where, in which dtype, and by how much."""
 
     branch: int  # index into d.branches
-    role: str  # "conjugate_of_activation", "density_ratio", "conjugate"
+    role: str  # "conjugate_of_activation", "density_ratio", "conjugate", "critic_loss" (its fused backward pass)
     what: str  # "value" or "gradient"
     dtype: str
     x: float  # the logit (or t for "conjugate")
@@ -177,6 +177,13 @@ def judge(d: Derivation, source: str) -> list[Failure]:
         conj = namespace["conjugate"](t_in)
         (g_conj,) = torch.autograd.grad(conj.sum(), t_in, allow_unused=True)
         g_coa, g_dr, g_conj = (torch.zeros_like(v) if g is None else g for g in (g_coa, g_dr, g_conj))
+        g_fused = None
+        if "_CriticFake" in namespace:
+            # the critic loss's fused backward pass (the derivation's slope, not autograd's): per logit, n times
+            # the gradient of the mean
+            v3 = v.detach().clone().requires_grad_()
+            (g_fused,) = torch.autograd.grad(namespace["_CriticFake"].apply(v3), v3)
+            g_fused = g_fused * len(logits)
         coa, dr, conj = coa.detach(), dr.detach(), conj.detach()
         for k, x in enumerate(v.detach().double().tolist()):
             extra = digits_for(d, x)
@@ -204,11 +211,14 @@ def judge(d: Derivation, source: str) -> list[Failure]:
                 r_val = (lambda y: ratio(sigma(y)))
                 r_slope = (lambda y: dratio(sigma(y)) * dsigma(y))
                 r_exact = None
+                fused = () if g_fused is None else (("critic_loss", "gradient", slope, g_fused[k]),)
                 for role, what, fn, got in (("conjugate_of_activation", "value", comp, coa[k]),
                                             ("conjugate_of_activation", "gradient", slope, g_coa[k]),
+                                            *fused,
                                             ("density_ratio", "value", r_val, dr[k]),
                                             ("density_ratio", "gradient", r_slope, g_dr[k])):
-                    exact = exact_of((role, what), fn, x, extra)
+                    exact = exact_of(("conjugate_of_activation" if role == "critic_loss" else role, what), fn, x,
+                                     extra)
                     if role == "density_ratio" and what == "gradient" and _past_range(dr[k], r_exact, dtype):
                         # a ratio past the dtype's range is +inf, and so is its slope (the ratio increases in v):
                         # NaN there (inf * 0 through a term that underflowed) is wrong, and runtime._past_the_range

@@ -339,11 +339,13 @@ def _plain(e: sp.Expr) -> sp.Expr:
     return e.replace(ratio, lambda p, q: p / q).replace(hypot, lambda a, b: sp.sqrt(a**2 + b**2))
 
 
-def _grouped_by_root(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+def _grouped_by_root(e: sp.Expr, var: sp.Symbol, factored: bool = False) -> sp.Expr:
     """e's terms grouped by the radicands of their roots, each group simplified on its own, and the rational terms
     split into partial fractions: f'' of 3 sqrt(1 + u^2) + 2 (u - 1)^2/(u + 1) + 5/2 u log u is 3/sqrt(1 + u^2) -
     3u^2/(1 + u^2)^(3/2) + 4 (u - 1)^2/(u + 1)^3 - ... (inf/inf = NaN from u = 1e103, where 1/f'' is the density
-    ratio's slope), grouped 3/(1 + u^2)^(3/2) + 16/(u + 1)^3 + 5/(2u)."""
+    ratio's slope), grouped 3/(1 + u^2)^(3/2) + 16/(u + 1)^3 + 5/(2u). `factored`: the rational terms over one
+    denominator, factored, instead: 3/(2u) - 3/(2(u + 1)) cancels as u grows (the density ratio's slope was 1e-3
+    off at v = 30 beside 3/2 sqrt(1 + u^2)), 3/(2u(u + 1)) does not."""
     groups: dict = {}
     for term in sp.Add.make_args(sp.expand(e)):
         roots = tuple(sorted({p.base for p in term.atoms(sp.Pow) if p.has(var) and p.exp.is_Rational
@@ -354,7 +356,7 @@ def _grouped_by_root(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     for key, terms in groups.items():
         group = sp.Add(*terms)
         if key == ("rational",) and len(terms) > 1:
-            out.append(sp.apart(sp.cancel(group), var))
+            out.append(sp.factor(sp.cancel(group)) if factored else sp.apart(sp.cancel(group), var))
         elif key[0] != "rational" and not key[0] in terms and len(terms) > 1:
             out.append(sp.factor(sp.simplify(group)))
         else:
@@ -433,7 +435,8 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
         steps += [lambda x: _hypot_roots(x, var), lambda x: _hypot_roots(sp.expand(x), var),
                   lambda x: _hypot_roots(sp.apart(x, var), var),
                   lambda x: _hypot_roots(_paired_ratios(x, var), var),
-                  lambda x: _hypot_roots(_grouped_by_root(x, var), var)]
+                  lambda x: _hypot_roots(_grouped_by_root(x, var), var),
+                  lambda x: _hypot_roots(_grouped_by_root(x, var, factored=True), var)]
     if region in _NEAR:
         steps.append(lambda x: _termwise(x, sp.oo if region == "hi" else sp.S.Zero, var))
     elif region is None and _has_radical(e, var) and sp.count_ops(e) <= 40:  # its limits take minutes on more
