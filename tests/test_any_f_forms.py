@@ -938,3 +938,22 @@ def test_rational_terms_beside_a_root_are_factored_where_their_partial_fractions
     module, _ = _module(HYPOT_GAN_F, tmp_path, "hypot_gan")
     report = ft.check_loss(module.density_ratio, HYPOT_GAN_F, role="density_ratio", logits=[5.0, 20.0, 30.0, 35.0])
     assert report.ok, report.text()
+
+
+KINK_DISTANCE_F = "3*(Max(u - 3, 0)**(3/2)) + 1/4*(u**(-1/3)) + 1/2 + u"
+
+
+def test_a_numeric_piece_reads_the_distance_to_its_end_in_its_value(tmp_path):
+    """Seed 31337, index 95: on the piece u > 3, f*(1) has u* = 3 + 1.8e-5, which float32 rounds to 3.0000184, so
+    sqrt(Max(u - 3, 0)) was 0.1 % off and f* 9e-5. The value now reads d = u - 3 as the map gives it (e^y, exact);
+    f*(1) and f*(sigma_f(v)) pass fdiv.testing (1e-5 relative in float32) where they did not."""
+    from fdiv.codegen.lower.numeric import _D, NumericPiece, _with_distance
+
+    module, src = _module(KINK_DISTANCE_F, tmp_path, "kink_distance")
+    assert "_rest(u, d)" in src
+    for role in ("conjugate", "conjugate_of_activation", "critic_loss"):
+        report = ft.check_loss(getattr(module, role), KINK_DISTANCE_F, role=role, logits=[0.0, 1.0, -1.0, 5.0])
+        assert report.ok, report.text()
+    piece = NumericPiece(index=0, f=U, lo=sp.Integer(3), hi=sp.oo, slope_lo=sp.Integer(1), slope_hi=sp.oo)
+    e = sp.sqrt(sp.Max(U - 3, 0)) * (U + 6)
+    assert _with_distance(e, piece, "lo") == sp.sqrt(_D) * (_D + 9)  # u = 3 + d throughout

@@ -676,7 +676,7 @@ def _jax_piece_source(k: int, form: str, solver: list[str], solve_name: str, map
         f'    """(f*, u*) at x, u* = map(y) the root."""',
         f"    y = {solve_name}(x)",
         *_clamp_source(piece, kind, BACKEND_JAX),
-        f"    u, _ = {mapping}",
+        *_mapped_source(mapping, value, piece, kind, form, BACKEND_JAX),
         f"    value = {value}",
         *(_tail_source(tail, kind, BACKEND_JAX) if tail else []),
         "    # NaN only where f*(t) overflows (t u - f(u) as inf - inf) or t is NaN: +inf, and NaN again where t is",
@@ -975,7 +975,7 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                               f'    """f*(x) at the root y, as (u f\'(u) - f(u)) + (c u - u (f\'(u) - a)), c = e^x."""',
                               f"    u, du = {mapping}",
                               *([f"    {_distance_source(piece, kind, form, backend)}"] if var is not U else []),
-                              f"    {_printed_cse(tangent + sp.exp(_X + sp.log(U)) - U * g, helpers, kind == 'exp', {_D: 'd'}, backend)}"]
+                              f"    {_printed_cse(_with_distance(tangent, piece, form) + sp.exp(_X + sp.log(U)) - U * g, helpers, kind == 'exp', {_D: 'd'}, backend)}"]
             float32_ok = float32_ok and rest_ok
             np_G_of = None
             index_kind = "identity"
@@ -986,18 +986,24 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                 reach = float(np.log(0.75 * float(piece.slope_hi - piece.slope_lo)))
                 tau_range = (tau_range[0], reach) if form == "lo" else (-reach, tau_range[1])
             what = f"f'(u) - ({s})" if form == "lo" else f"{s} - f'(u)"
-            lines += ["", "", f"def _piece{k}_{form}_rest(u):",
-                      f'    """{s} u - f(u), without cancellation."""',
+            # u - lo (hi - u) in the rest as the distance d the map gives exactly: sqrt(Max(u - 3, 0)) at u = 3 +
+            # 1.8e-5 in float32 was 0.1 % off, f* 9e-5 (3 Max(u - 3, 0)^(3/2) beside u^(-1/3))
+            rest_d = _with_distance(rest, piece, form) if var is not U else rest
+            needs_d = rest_d.has(_D)
+            lines += ["", "", f"def _piece{k}_{form}_rest(u, d):" if needs_d else f"def _piece{k}_{form}_rest(u):",
+                      f'    """{s} u - f(u), without cancellation{" (d = " + ("u - lo" if form == "lo" else "hi - u") + ")" if needs_d else ""}."""',
+                      f"    {_printed_cse(rest_d, helpers, False, {_D: 'd'}, backend)}" if needs_d else
                       f"    return {_printed(rest, helpers, backend)}"]
+            rest_args = "u, d" if needs_d else "u"
             if form == "lo":
                 doc = f"{what} = c, solved as log({what}) = log c; input log c"
-                value = f"_piece{k}_lo_rest(u) + {exp}(x + {log_u})"
+                value = f"_piece{k}_lo_rest({rest_args}) + {exp}(x + {log_u})"
                 if any(line.startswith(f"def _piece{k}_lo_value(") for line in lines):
                     value = f"_piece{k}_lo_value(x, y)"
                 d_value, d_ratio = f"{exp}(x + {log}(u))", f"{exp}(x) / _piece{k}_d2f(u)"
             else:
                 doc = f"{what} = c, solved as -log({what}) = -log c; input log c"
-                value = f"_piece{k}_hi_rest(u) - {exp}(x + {log_u})"
+                value = f"_piece{k}_hi_rest({rest_args}) - {exp}(x + {log_u})"
                 d_value, d_ratio = f"-{exp}(x + {log}(u))", f"-{exp}(x) / _piece{k}_d2f(u)"
                 if tail:  # there d u*/d log c = -u/p (u = (A/c)^(1/p)), where c / f''(u) is 0/0 in floating point
                     d_value = f"-{exp}(x + lu)"
@@ -1052,7 +1058,7 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             f'    """(f*, u*, y) at x, u* = map(y) the root."""',
             f"    y = {solve_name}(x, steps)" if ok else f"    y = {solve_name}(x)",
             *_clamp_source(piece, kind),
-            f"    u, _ = {mapping}",
+            *_mapped_source(mapping, value, piece, kind, form, backend),
             f"    value = {value}",
             *(_tail_source(tail, kind) if tail else []),
             "    # NaN only where f*(t) overflows (t u - f(u) as inf - inf) or t is NaN: +inf, and NaN again where t is",
@@ -1334,6 +1340,20 @@ def _in_variable(e: sp.Expr, piece: NumericPiece, form: str) -> sp.Expr:
     if var is U:
         return e
     return e.xreplace({U: piece.lo + _D}) if form == "lo" else e.xreplace({U: piece.hi - _D})
+
+
+def _with_distance(e: sp.Expr, piece: NumericPiece, form: str) -> sp.Expr:
+    """e with u - lo (form lo) or hi - u (form hi) written as the distance d."""
+    if _variable(piece, form) is U:
+        return e
+    return e.subs(U - piece.lo, _D) if form == "lo" else e.subs(piece.hi - U, _D)
+
+
+def _mapped_source(mapping: str, value: str, piece: NumericPiece, kind: str, form: str, backend=None) -> list[str]:
+    """The lines computing u (and d, where the value reads it) from y in a piece's forward function."""
+    if "_rest(u, d)" not in value:
+        return [f"    u, _ = {mapping}"]
+    return [f"    u, du = {mapping}", f"    {_distance_source(piece, kind, form, backend)}"]
 
 
 def _distance_source(piece: NumericPiece, kind: str, form: str, backend=None) -> str:
