@@ -125,6 +125,7 @@ class SupremumSearch:
         self.kinks = _kinks(f, u)
         f = f.rewrite(sp.Piecewise) if f.has(sp.Abs, sp.Max, sp.Min) else f
         df = sp.diff(f, u)
+        self._df_expr, self._u = df, u
         self.f = sp.lambdify(u, f, "mpmath")
         self.df = sp.lambdify(u, df, "mpmath")
         self.d2f = sp.lambdify(u, sp.diff(df, u), "mpmath")
@@ -155,12 +156,21 @@ class SupremumSearch:
             return None if v is None else u * t - v
 
     def ends(self) -> tuple:
-        """(f'(0+), f'(oo)), each None where f' does not settle (to 1e-100 between e^-+1000 and e^-+2000), read
-        off at 900 digits."""
+        """(f'(0+), f'(oo)): SymPy's limits of f' where it finds them (None for an infinite one), else read off at
+        900 digits, None where f' does not settle (to 1e-100 between e^-+1000 and e^-+2000). Read off, -1/(u + 1)
+        settles at -e^-2000 (it approaches 0 like 1/u), and t = -e^-2001 (tanh's sigma_f(1000)) lay beyond it:
+        f* = +oo where it is 1999."""
         if self._ends is None:
+            from fdiv._util.timelimit import attempt
+
             ends = []
             with mpmath.workdps(_x_digits(2000) + 10):
                 for sign in (-1, 1):
+                    ok, limit = attempt("a limit of f'", sp.limit, self._df_expr, self._u,
+                                        sp.S.Zero if sign < 0 else sp.oo, "+" if sign < 0 else "-", seconds=10)
+                    if ok and limit.is_extended_real and limit.is_number and not limit.has(sp.Limit):
+                        ends.append(mpmath.mpf(sp.N(limit, mpmath.mp.dps)) if limit.is_finite else None)
+                        continue
                     near, far = self._call(self.df, mpmath.exp(sign * 1000)), self._call(self.df, mpmath.exp(sign * 2000))
                     settled = near is not None and far is not None and mpmath.isfinite(far) \
                         and abs(far - near) <= mpmath.mpf(10) ** -100 * (1 + abs(far))
@@ -198,11 +208,14 @@ class SupremumSearch:
         """log u up to which the bracket may widen at least, from the ends of f''s range: where t is below f' at
         e^2000 (f' increases), u* < e^2000, and the bracket reaches it whatever digits t holds. t = -2.147e-869 (a
         43-digit mantissa) next to f'(oo) = 0, with u* ~ e^2000: a bracket closed at e^1500 (7x the digits held)
-        read it as t beyond f'(oo), f* = +inf where it is 999.24. Nearer f'(oo) than f'(e^2000) is, the digits t
-        holds still decide."""
+        read it as t beyond f'(oo), f* = +inf where it is 999.24. Nearer f'(oo) than f'(e^2000) is, up to e^50000."""
         far = self.ends()[1]
         with mpmath.workdps(_x_digits(2000) + 10):
-            return 2200.0 if far is not None and t < far else 0.0
+            if far is None or not t < far:
+                return 0.0
+            # t below f' at e^2000: u* < e^2000; between it and f'(oo) (tanh's sigma_f(1e4) next to f'(oo) = 0 for
+            # -log(u + 1), with u* = e^20000): as far as the search goes, doubling log u
+            return 2200.0 if t < self._call(self.df, mpmath.exp(2000)) else X_MAX
 
     def _side(self, t, x, dps: int):
         """The sign of f'(e^x) - t, certified by evaluating it at two precisions 20 digits apart: -1 or +1 where

@@ -317,3 +317,24 @@ def test_sample_meets_the_acceptance_criteria(index):
     (rec,) = A.run([(f"seed {SAMPLE_SEED} index {index}", SAMPLE_SEED, index, text)], cpu_limit=60,
                    measure_limit=120, timing=False, cache=True)
     assert rec.failure_classes() == [], A.summary([rec])
+
+
+def test_the_reference_reads_f_prime_at_infinity_as_its_limit(monkeypatch):
+    """-log(u + 1) under tanh's sigma_f: t = sigma_f(1e4) = -1.29e-8686 lies below f'(oo) = 0, and f*(t) =
+    -1 - t + log(-1/t) = 19999.0 (u* = e^20000). Read off at e^2000, f'(oo) was -e^-2000, t lay beyond it and the
+    reference said +inf (seed 8191, indices 5 and 150: a false "finite where +inf"); SymPy's limit of f' puts it
+    at 0, and the bracket widens to u* however far it lies. With the limit withheld (the old reading), the same
+    search says +inf."""
+    f = parse("-log(u + 1)", {"u": U})
+    with mpmath.workdps(8800):
+        t = mpmath.tanh(mpmath.mpf(10000)) / 2 - mpmath.mpf(1) / 2
+        exact = -1 - t + mpmath.log(-1 / t)
+    search = SupremumSearch(f, U)
+    assert search.ends()[1] == 0
+    found = search.at(t)
+    assert found.kind == "interior" and abs(found.value - exact) < mpmath.mpf(10) ** -20 * abs(exact)
+    import fdiv._util.timelimit as tl
+
+    monkeypatch.setattr(tl, "attempt", lambda *a, **k: (False, "withheld"))
+    old = SupremumSearch(f, U)
+    assert old.ends()[1] < 0 and old.at(t).kind == "infinite"
