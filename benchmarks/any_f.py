@@ -21,7 +21,7 @@ the on-disk derivation cache off (--cache turns it on). It records:
   fixed number of Newton steps) or numeric-64 (the 64-step bracketed Newton fallback);
 - critic_loss + backward at 1e6 float32 logits (v ~ 3 N(0, 1)) against the catalogue's Jeffrey module
   (fdiv.losses.jeffrey) in the same process: the median over rounds of the CPU-time ratio (rounds interleaved,
-  the first place rotating), and the ratio of peak allocator bytes (torch's profiler, as benchmarks/losses.py);
+  the first place rotating), and the ratio of peak bytes alive (every storage from its op to its free, benchmarks/memory.py);
 - values and gradients of activation, conjugate_of_activation and density_ratio at the logits
   +-{0, 1, 5, 30, 100, 1000, 1e4}, and of conjugate at t = sigma_f(v) rounded to the dtype, in float32 and float64,
   against an independent reference: f*(t) = sup over u >= 0 of (u t - f(u)) and its maximiser u*, searched over u
@@ -553,10 +553,10 @@ def smoke(module) -> str | None:
 
 def speed(module, budget: float = 8.0, rounds: int = 5) -> dict:
     """critic_loss + backward at 1e6 float32 logits against fdiv.losses.jeffrey, interleaved rounds (the first
-    place rotating) until `rounds` or `budget` CPU seconds; peak allocator bytes of one call of each."""
+    place rotating) until `rounds` or `budget` CPU seconds; peak bytes alive in one call of each."""
     import torch
 
-    losses = _losses_benchmark()
+    losses, memory = _losses_benchmark(), _benchmark("memory")
     from fdiv.losses import jeffrey
 
     gen = torch.Generator().manual_seed(0)
@@ -574,14 +574,21 @@ def speed(module, budget: float = 8.0, rounds: int = 5) -> dict:
         if _cpu() - start > budget:
             break
     ratio = statistics.median(a / b for a, b in zip(times["module"], times["jeffrey"]))
-    mem = losses.peak_bytes(impls["module"], v_real, v_fake) / max(losses.peak_bytes(impls["jeffrey"], v_real,
+    mem = memory.peak_bytes(impls["module"], v_real, v_fake) / max(memory.peak_bytes(impls["jeffrey"], v_real,
                                                                                     v_fake), 1)
     return {"time_ratio": ratio, "mem_ratio": mem, "module_seconds": statistics.median(times["module"]),
             "jeffrey_seconds": statistics.median(times["jeffrey"]), "rounds": len(times["module"])}
 
 
 def _losses_benchmark():
-    spec = importlib.util.spec_from_file_location("_bench_losses", ROOT / "benchmarks" / "losses.py")
+    return _benchmark("losses")
+
+
+def _benchmark(name: str):
+    """A sibling script of benchmarks/ as a module (they import each other by bare name)."""
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

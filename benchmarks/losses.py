@@ -24,9 +24,9 @@ in the same run are printed:
              with a transcendental function: once compiled on a CPU, arithmetic, not memory, bounds the losses)
   gen/row    numeric-conjugate losses only: generated / the generated closed-form loss of a similar catalogue row
              (named in the table); acceptance: <= 3
-  mem        peak bytes the CPU allocator holds during one call, generated / hand-written (torch's profiler with
-             profile_memory=True: allocations and frees of every op, replayed in order; inputs excluded, the
-             gradients written included); acceptance: <= 1.5
+  mem        peak bytes alive during one call, generated / hand-written (eager mode; every storage an op allocates,
+             from its op to its free: benchmarks/memory.py; inputs excluded, the gradients written included);
+             acceptance: <= 1.5
 
 Each hand-written reference is first checked to give finite values and gradients at the extreme logits
 (+-88.7, +-1000) where the exact ones are finite, so that it is stable and not merely fast.
@@ -42,17 +42,17 @@ import statistics
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler (memory measurement) is otherwise chatty on stderr
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler (--profile) is otherwise chatty on stderr
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from finite import FINITE  # noqa: E402
+from memory import peak_bytes  # noqa: E402
 
 LOG2 = math.log(2.0)
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -259,29 +259,6 @@ def median_ratio(times: dict[str, list[float]], a: str, b: str) -> float | None:
     return statistics.median(x / y for x, y in zip(times[a], times[b]))
 
 
-def peak_bytes(fn: Loss, v_real, v_fake) -> int:
-    """Peak live bytes of the CPU allocator over one call, from the profiler's per-op allocation records."""
-    from torch.profiler import ProfilerActivity, profile
-
-    v_real.grad = v_fake.grad = None
-    saved = os.dup(2)  # kineto prints its start and stop lines on fd 2
-    try:
-        with open(os.devnull, "w") as null, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            os.dup2(null.fileno(), 2)
-            with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-                fn(v_real, v_fake).backward()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-    live = peak = 0
-    for e in sorted(prof.events(), key=lambda e: e.time_range.start):
-        live += e.self_cpu_memory_usage
-        peak = max(peak, live)
-    v_real.grad = v_fake.grad = None
-    return peak
-
-
 def profile_table(fn: Loss, v_real, v_fake, rows: int = 8) -> str:
     """The ops one call runs (forward and backward), by self CPU time: what bounds a row."""
     from torch.profiler import ProfilerActivity, profile
@@ -404,7 +381,7 @@ def main() -> int:
                         FINITE.check(f"{kind} loss of {row} ({mode}, {dtype_name}, n = {n:.0e})",
                                      float(fn(v_real, v_fake).detach()))
                     mem = "-"
-                    if "hand" in impls and not args.no_memory and device.type == "cpu":
+                    if "hand" in impls and not args.no_memory and device.type == "cpu" and mode == "eager":
                         m = peak_bytes(impls["gen"], v_real, v_fake) / max(peak_bytes(impls["hand"], v_real, v_fake), 1)
                         mem = f"{m:5.2f}"
                     r = {k: median_ratio(times, "gen", k) for k in ("hand", "naive", "floor", "exp")}

@@ -164,10 +164,20 @@ class SupremumSearch:
             from fdiv._util.timelimit import attempt
 
             ends = []
+            w = sp.Symbol("w", positive=True)
             with mpmath.workdps(_x_digits(2000) + 10):
                 for sign in (-1, 1):
-                    ok, limit = attempt("a limit of f'", sp.limit, self._df_expr, self._u,
-                                        sp.S.Zero if sign < 0 else sp.oo, "+" if sign < 0 else "-", seconds=10)
+                    # f' beyond the kinks (u = c + 1 + w past the last, u = c/(1 + w) below the first, w -> oo),
+                    # where SymPy decides each Max and Abs: as written its limit at oo failed for Max(3 - u, 0)^2 -
+                    # 2 log(u + 3), f'(oo) was read off at e^2000 as -5e-869, and f* at t = -9e-8686 (tanh's
+                    # sigma_f(1e4)) reported +oo where it is 39995.6
+                    if self.kinks:
+                        at = self.kinks[-1] + 1 + w if sign > 0 else self.kinks[0] / (1 + w)
+                        ok, limit = attempt("a limit of f'", sp.limit, self._df_expr.subs(self._u, at), w, sp.oo,
+                                            seconds=10)
+                    else:
+                        ok, limit = attempt("a limit of f'", sp.limit, self._df_expr, self._u,
+                                            sp.S.Zero if sign < 0 else sp.oo, "+" if sign < 0 else "-", seconds=10)
                     if ok and limit.is_extended_real and limit.is_number and not limit.has(sp.Limit):
                         ends.append(mpmath.mpf(sp.N(limit, mpmath.mp.dps)) if limit.is_finite else None)
                         continue
@@ -308,7 +318,11 @@ class SupremumSearch:
             if all(s is not None and mpmath.isfinite(s) and s > 0 for s in seconds) and not edge \
                     and abs(seconds[0] - seconds[1]) <= mpmath.mpf(10) ** -6 * seconds[1]:
                 second = self._call(self.d2f, u)
-                slope = 1 / second if second and mpmath.isfinite(second) and second > 0 else None
+                # and f''(u*) itself agrees with them: at a cusp (f''(1) = 0 for (sqrt(u) - 1)^4, t = 0) u* lies a
+                # rounding of the search from the zero of f'', whose f'' there (1e-70) says nothing of the slope's
+                # exact value (+inf at t = 0): 1e70 was reported, and the module's +inf called an overflow
+                agrees = second is not None and abs(second - seconds[1]) <= mpmath.mpf(10) ** -6 * seconds[1]
+                slope = 1 / second if agrees and mpmath.isfinite(second) and second > 0 else None
         return Supremum("interior", value, u, slope)
 
     def _root(self, t, xa, xb, dps: int):

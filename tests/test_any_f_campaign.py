@@ -140,6 +140,35 @@ def test_supremum_at_kinks():
         assert _close(s.maximiser, 2 + mpmath.sqrt(mpmath.mpf(1e-40) / 3))
 
 
+def test_no_slope_is_certified_at_a_cusp_of_the_maximiser():
+    """(sqrt(u) - 1)^4 at t = f'(1) = 0: u* = 1 where f''(1) = 0, so d u*/dt is +inf; the search's u* lies a
+    rounding from 1, and 1/f''(u*) there (1e70) had been reported as the slope (the module's +inf then counted
+    as an overflow). No slope is certified there now; next to it (t = 1e-6, u* - 1 ~ 1e-2) it still is, and it is
+    1/f''(u*)."""
+    quartic = _search("(sqrt(u) - 1)**4")
+    s = quartic.at(0.0)
+    assert s.kind == "interior" and _close(s.maximiser, mpmath.mpf(1), mpmath.mpf(10) ** -9) and s.slope is None
+    s = quartic.at(1e-6)
+    with mpmath.workdps(60):
+        r = mpmath.sqrt(s.maximiser)
+        second = 3 * (r - 1) ** 2 / r**2 - (r - 1) ** 3 / r**3  # f''(u) = d/du 2 (r - 1)^3 / r
+        assert s.slope is not None and _close(s.slope, 1 / second, mpmath.mpf(10) ** -20)
+
+
+def test_the_ends_of_f_prime_are_limits_past_the_kinks():
+    """Max(3 - u, 0)^2 - 2 log(u + 3): SymPy's limit of f' as written (with the Max) failed, f'(oo) was read off
+    at e^2000 as -5e-869, and t = -(20/3) e^-20000 (tanh's sigma_f(1e4)) lay beyond it: f* = +oo where it is
+    -2 - 3t + 2 log(-2/t) = 39995.59 (u* = -2/t - 3). Past the last kink the limit is taken: f'(oo) = 0."""
+    s = _search("Max(3 - u, 0)**2 + 2*(-log(u + 3))")
+    low, high = s.ends()
+    assert high == 0 and _close(low, -mpmath.mpf(20) / 3, mpmath.mpf(10) ** -15)
+    with mpmath.workdps(8800):
+        t = -mpmath.mpf(20) / 3 * mpmath.exp(-20000)
+        exact = -2 - 3 * t + 2 * mpmath.log(-2 / t)
+    got = s.at(t)
+    assert got.kind == "interior" and _close(got.value, exact, mpmath.mpf(10) ** -25)
+
+
 def test_supremum_agrees_with_the_golden_section_search():
     """Two algorithms (bracketing f' - t and Newton, against a golden-section search on u t - f(u)) agree to 1e-25
     on grammar f's drawn with seed 3, at t = f'(u) for u from 1e-3 to 1e3 (inside both searches' ranges)."""

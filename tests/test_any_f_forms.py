@@ -1036,3 +1036,114 @@ def test_the_cache_check_reads_an_infinite_end_at_enough_digits():
 
     closed = replace(d, conjugate_domain=replace(d.conjugate_domain, upper_closed=True))
     assert problem(closed, f, {}) is not None
+
+
+# ------------------------------------------------------------------- tables for ordinary f's (the 64-step fallback)
+TABLE_FS = {
+    # f' flat next to its cusp at u = 1, shifted by -1/2: the expanded f' rounded the root off by 2e-5 in log u
+    "cusp": "(sqrt(u) - 1)**4 + 1 - 1/2*u",
+    # the distance of f' to f'(2-) in d = 2 - u: 1/(3 (2 - d)^(4/3)) - 2^(2/3)/12 cancelled as d -> 0
+    "power gap": "u**(-1/3) + 4*(Max(2 - u, 0)) - 1/2 + u",
+}
+
+
+@pytest.mark.parametrize("label", sorted(TABLE_FS))
+def test_ordinary_fs_get_a_table_not_the_64_step_fallback(label, tmp_path):
+    """Seed 5150's f's that fell back to 64 bracketed Newton steps (87x and 18x Jeffrey's time): a table and a few
+    steps now, with no note of the fallback, and values and gradients right over the grid (fdiv.testing: 1e-5
+    relative in float32, 1e-11 in float64)."""
+    f = TABLE_FS[label]
+    notes: list[str] = []
+    module, src = _module(f, tmp_path, "tabled", notes)
+    assert "_bracketed_newton" not in src and not any("64-step" in n for n in notes), notes
+    assert "_KNOTS = " in src and "_ZS = " not in src  # the knots in y only (half the text)
+    _accurate(module, f)
+
+
+def test_the_rewrites_that_keep_a_vanishing_difference_exact():
+    """Two candidate forms, each kept only where it scores better: a power of a sum spread over a monomial
+    (2 (sqrt(u) - 1)^3/sqrt(u) as 2 (sqrt(u) - 1)^2 (1 - 1/sqrt(u))) and a power's difference from its value at
+    d = 0 as expm1(p log1p(...)). Each is the same function (30 digits at drawn points) and accurate where the
+    form it replaces is not."""
+    from fdiv.codegen.lower import numeric as N
+
+    d = N._D
+    spread = N._power_spread(2 * (sp.sqrt(U) - 1) ** 3 / sp.sqrt(U) - sp.Rational(1, 2), U)
+    assert spread == 2 * (sp.sqrt(U) - 1) ** 2 * (1 - 1 / sp.sqrt(U)) - sp.Rational(1, 2)
+    gap = 1 / (3 * (2 - d) ** sp.Rational(4, 3)) - 2 ** sp.Rational(2, 3) / 12
+    vanishing = N._vanishing_powers(gap, d)
+    assert not vanishing.has(sp.Pow) or all(not p.base.has(d) for p in vanishing.atoms(sp.Pow))
+    ours, exact = N._reference(vanishing, d), N._reference(gap, d)
+    for x in (1e-3, 0.5, 1.5):
+        assert abs(ours(x) - exact(x)) <= 1e-25 * abs(exact(x))
+    assert N._error(gap, N._NEAR["lo"], reach=True, var=d) > 0  # the planted cancellation
+    assert N._error(vanishing, N._NEAR["lo"], reach=True, var=d) == 0
+    # next to the cusp the spread form is within two ulps of f', the expanded one is not
+    expanded = sp.expand(spread)
+    reference = N._reference(expanded)
+    assert N._flat_accurate(spread, 1.0, reference) and not N._flat_accurate(expanded, 1.0, reference)
+
+
+def test_the_judge_places_sigma_f_v_at_the_digits_it_carries(monkeypatch):
+    """Seed 8191's timeout: 3 Max(3 - u, 0)^3 + u^(4/3)/2 + affine, critic range (-137/3, oo). At v = -1e4,
+    sigma_f(v) = -137/3 + e^-10000 lies in the numeric branch; placed at the default 15 digits it fell below the end
+    rounded to 25 and the boundary branch was judged there, its reference solving the numeric branch at 4400 digits
+    (gen ran past its 200 s). The judge now never solves a numeric branch at thousands of digits."""
+    from fdiv.codegen.emit import _render
+    from fdiv.codegen.lower.compose import lower
+    from fdiv.codegen.lower.judge import judge
+    from fdiv.derivation import inverse
+
+    d = fdiv.derive("3*(Max(3 - u, 0)**3) + 1/2*(u**(4/3)) - (49/2) - (-106/3)*(u - 1)")
+    solve = inverse._solve
+
+    def bounded(*args, **kwargs):
+        assert mpmath.mp.dps < 1000, "the judge solved a numeric branch at thousands of digits"
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(inverse, "_solve", bounded)
+    failures = judge(d, _render(d, lower(d)))  # (the quartic's expanded form cancels at v = 88.7: gen lowers it
+    assert all(x.branch == 3 for x in failures), failures  # numerically then); the boundary branch is right
+
+
+# --------------------------------------------------------------- a closed end of dom f*, a tanh activation's sums
+EXP_F = "2*(exp(-(u - 1))) - 1 + u"  # f* = 2t + (1 - t) log(1 - t) + (t - 1) log 2 - 1 on (1 - 2e, 1], f*(1) = 1
+
+
+def test_x_log1p_x_vanishes_at_a_closed_end_of_dom_f_star():
+    """(1 - t) log1p(-t) at t = 1 is 0 * -inf = NaN; k (1 + y) log1p(y) is lowered as k xlog1px(y), 0 there, with
+    slope log1p(y) + 1 (+inf for f*'s at t = 1, where autograd's was NaN), and the same number elsewhere. A product
+    whose factors do not vanish together is left alone."""
+    from fdiv.codegen.lower.numpy_model import numpy_function
+    from fdiv.codegen.lower.rules import apply_rules, log1p, xlog1px
+
+    e = 3 * (1 - T) * log1p(-T) + T
+    ruled = apply_rules(e)
+    assert ruled.has(xlog1px) and not ruled.has(log1p)
+    with np.errstate(all="ignore"):
+        assert np.isnan(numpy_function(e, T, rules=False)(np.float64(1.0)))  # the planted 0 * -inf
+    fn = numpy_function(ruled, T, rules=False)
+    assert fn(np.float64(1.0)) == 1.0 and abs(fn(np.float64(0.5)) - (1.5 * math.log(0.5) + 0.5)) < 1e-15
+    assert not apply_rules(T * log1p(-T)).has(xlog1px)  # t and 1 - t do not vanish together
+
+
+def test_a_sum_of_tanh_terms_that_cancels_is_not_chosen(tmp_path):
+    """2 e^(1 - u) + u - 1 with sigma_f(v) = e tanh(v) - e + 1: the shortest composition (terms of 270 for a value
+    of 1 at v = 50) scored right in numpy and was 1e-5 off in the module, so the closed f* was sent numeric and its
+    density ratio stopped at 747 where it is 2000. Scored for cancellation (_fragile), it is not chosen; the tanh
+    written from the end it approaches is. The module is closed, f*(1) = 1 (not NaN) and it passes fdiv.testing
+    (1e-5 relative in float32, 1e-11 in float64) over the whole grid."""
+    from fdiv.codegen.lower.compose import _fragile
+    from fdiv.derivation.activation import V
+
+    module, src = _module(EXP_F, tmp_path, "exp_f")
+    assert "_piece" not in src and "_xlog1px(" in src
+    _accurate(module, EXP_F, roles=("conjugate_of_activation", "density_ratio", "critic_loss"))
+    t = torch.tensor([1.0], requires_grad=True)
+    value = module.conjugate(t)
+    value.sum().backward()
+    assert float(value[0]) == 1.0 and float(t.grad[0]) == math.inf  # f*'(t) = u*(t) -> oo as t -> 1
+    e = sp.E
+    cancelling = -e * (sp.log(2) - 2 * V) * sp.tanh(V) + e * (sp.log(2) - 2 * V) + e * sp.tanh(V) - e + 1
+    exact = {"float32": (np.array([50.0], dtype=np.float32), [mpmath.mpf(1)])}
+    assert _fragile(cancelling, exact) == 1 and _fragile(sp.S.One + sp.exp(-V), exact) == 0

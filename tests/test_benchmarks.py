@@ -47,6 +47,47 @@ def test_compile_check_fails_where_compiled_and_eager_disagree_on_finiteness(ben
     assert "inf" in line and cc.FINITE.bad == ["gan value vs eager = inf"] and cc.FINITE.exit_code() == 1
 
 
+N_MEM = 4096  # a tensor of the batch: 16 KiB in float32
+
+
+class _ThreeTemporaries(torch.autograd.Function):
+    """Forward holds three float32 batches at once (a, b, c), then returns a scalar; backward writes one."""
+
+    @staticmethod
+    def forward(ctx, x):
+        a = x * 2.0
+        b = a + 1.0
+        c = b * a
+        return c.sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.full((N_MEM,), 1.0) * grad
+
+
+def test_peak_memory_counts_what_is_alive_inside_custom_functions_and_the_backward_pass(bench_modules):
+    """Counted by hand: three temporaries alive at once inside an autograd Function (torch's profiler, replayed by
+    self memory, credited their frees to the Function's start and reported fewer); exp(2a)'s saved result, the
+    gradient written for b and the product of the backward pass alive at once (three). Views, in-place results and
+    the inputs themselves are not allocations."""
+    peak_bytes = bench_modules("memory").peak_bytes
+    batch = 4 * N_MEM
+    a = torch.linspace(-5.0, 5.0, N_MEM, requires_grad=True)
+    b = torch.linspace(-5.0, 5.0, N_MEM, requires_grad=True)
+    inside = peak_bytes(lambda x, y: _ThreeTemporaries.apply(x) + y.sum(), a, b)
+    assert 3 * batch <= inside < 3 * batch + 64, inside  # + a few scalars (sums, the loss)
+    got = peak_bytes(lambda x, y: torch.exp(x * 2.0).sum() + y.sum(), a, b)
+    assert 3 * batch <= got < 3 * batch + 64, got
+    with torch.no_grad(), bench_modules("memory").LiveBytes() as mode:
+        views = (a.view(-1)[1:], a.detach(), a.t())  # views of an input: no allocation
+        z = a * 2.0                                   # an allocation
+        z.mul_(1.5)[1:].add_(1.0)                     # in-place results and their views: none
+        assert (mode.live, mode.peak) == (batch, batch)
+        del z
+        assert mode.live == 0  # freed when its last reference goes
+    del views
+
+
 def test_every_make_bench_script_exits_with_the_finite_verdict():
     """Each script `make bench` runs records its comparisons and returns FINITE.exit_code() through sys.exit."""
     target = re.search(r"^bench:.*?\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)

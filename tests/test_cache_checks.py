@@ -72,6 +72,8 @@ def _expr(**fields):
                 record["branches"][i][pos] = value
             elif key in ("critic_range", "conjugate_domain"):
                 record[key] = value
+            elif value is None:  # the branch's own change, made in the whole f* too
+                record["exprs"][key] = record["exprs"][key].replace("(t, t <= 1)", "(t + 1/10, t <= 1)")
             else:
                 record["exprs"][key] = value
     return mutate
@@ -88,6 +90,9 @@ def _symbols(record):
 
 
 NUMERIC = "(sqrt(u)-1)**4"
+# a C1 breakpoint between numeric branches: f* there is one closed point t = f'(1) = 1, a kink branch that ends where
+# the branch before it ends (every such entry had been refused as "out of order" and derived again)
+KINK_POINT = "Abs(u - 1)**(3/2) + u*log(u)"
 ALPHA_RANGE = (("alpha", "(1, oo)"),)
 MUTATIONS = [
     ("kl", (), "f* = exp(t) - 2", _expr(conjugate="exp(t) - 2", branch0_1="exp(t) - 2")),
@@ -122,6 +127,8 @@ MUTATIONS = [
     ("kl", (), "dom f* closed at oo", _expr(conjugate_domain=["-oo", "oo", False, True])),
     ("kl", (), "critic range closed at oo", _expr(critic_range=["-oo", "oo", False, True])),
     (NUMERIC, (), "numeric branch solving for another f", _numeric_f),
+    (KINK_POINT, (), "f* at the kink point t + 1/10", _expr(branch1_1="t + 1/10",
+                                                              conjugate=None)),
     ("alpha", ALPHA_RANGE, "symbolic range: boundary value doubled",
      _expr(conjugate="Piecewise((-2/alpha, t <= -1/(alpha - 1)), ((t*(alpha - 1)*(t*(alpha - 1) + 1)**(1/(alpha - 1)) "
                      "+ (t*(alpha - 1) + 1)**(1/(alpha - 1)) - 1)/alpha, True))", branch0_1="-2/(alpha_s + 1)")),

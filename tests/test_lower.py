@@ -261,6 +261,70 @@ def test_inverse_table_reproduces_a_known_inverse():
     assert np.max(np.abs(y - (tau - 1.0)) / np.maximum(1.0, np.abs(tau - 1.0))) <= 1e-15
 
 
+def test_the_modules_table_columns_are_the_builders_to_the_bit():
+    """A module stores a table's knots in y only; the runtime helpers (torch and JAX) rebuild z at each knot from
+    xi0 + k h and the slopes, bit for bit what fdiv.lower.table built and judged (a one-ulp drift would start Newton
+    from a point the builder never checked)."""
+    import numpy as np
+
+    from fdiv.codegen.emit import _runtime_sources
+    from fdiv.codegen.lower import table
+
+    G = lambda y: np.log(np.exp(y)) + 1.0  # noqa: E731 - f = u log u, as above
+    mapping = lambda y: (np.exp(y), np.exp(y))  # noqa: E731
+    step = lambda y, tau: (np.log(np.exp(y)) + 1.0 - tau)  # noqa: E731
+    t = table.build(G, mapping, step, "slog", (-700.0, 700.0), (-745.0, 709.0))
+    slope = [(y1 - y0) / (z1 - z0) for y0, y1, z0, z1 in zip(t.knots[:-1], t.knots[1:], t.zs[:-1], t.zs[1:])]
+    for backend in ("torch", "jax"):
+        namespace: dict = {"torch": torch}
+        exec(_runtime_sources(backend)["_table_columns"], namespace)  # noqa: S102 - fdiv's own runtime helper
+        knots = torch.tensor(t.knots, dtype=torch.float64) if backend == "torch" else t.knots
+        lo, hi, z0, dydz = (list(map(float, c)) for c in namespace["_table_columns"](knots, t.xi0, t.h))
+        assert (lo, hi, z0, dydz) == (list(t.knots[:-1]), list(t.knots[1:]), list(t.zs[:-1]), slope), backend
+
+
+def test_an_infinite_tau_is_bisected_to_the_end_of_the_range():
+    """The top knot of a cusp index is tau = inf (the cube of e^236 overflows): its root is the top of y's range.
+    It had been guessed next to y = 0, the last interval held none of its roots, and (sqrt(u) - 1)^4 - u/2 got no
+    table (the 64-step fallback, 134x Jeffrey's time)."""
+    import numpy as np
+
+    from fdiv.codegen.lower import table
+
+    G = lambda y: 2.0 * np.exp(y)  # noqa: E731 - increasing, finite over the range
+    y = table.bisect(G, None, np.array([np.inf, -np.inf, 2.0]), -745.0, 709.0)
+    assert y[0] > 708.9 and y[1] < -744.9 and abs(y[2]) < 1e-12, y
+
+
+def test_a_flat_f_prime_is_judged_by_its_residual():
+    """Next to a cusp G is flat: f' - f'(1) ~ (u - 1)^3 / 4, so G's last-bit rounding moves its root by ~1e-5 in y
+    for the bisection as for any solver. A table whose roots leave a residual G(y) - tau no larger than the
+    bisection's (or 4 ulps of tau) is accepted; a G whose rounding is planted 100 times larger than the float
+    noise is not (its roots' residuals are then the noise, far above the floor)."""
+    import numpy as np
+
+    from fdiv.codegen.lower import table
+
+    def G(y):
+        r = np.sqrt(np.exp(y))
+        return 2.0 * (r - 1.0) ** 2 * (1.0 - 1.0 / r) - 0.5
+
+    mapping = lambda y: (np.exp(y), np.exp(y))  # noqa: E731
+
+    def step(y, tau):
+        u = np.exp(y)
+        r = np.sqrt(u)
+        return (G(y) - tau) / ((2.0 + 1.0 / r) * (r - 1.0) ** 2)
+
+    t = table.build(G, mapping, step, "cusp", (-1e300, 1e300), (-745.0, 709.0), centre=-0.5)
+    assert t.steps["float64"] <= 4
+    noisy = lambda y: G(y) + 1e-13 * np.sin(1e9 * y)  # noqa: E731 - a planted rounding, 500 ulps of 1/2
+    with pytest.raises(ValueError):
+        table.build(noisy, mapping, lambda y, tau: (noisy(y) - tau) / ((2.0 + np.exp(-y / 2)) *
+                                                                         (np.exp(y / 2) - 1.0) ** 2),
+                    "cusp", (-1e300, 1e300), (-745.0, 709.0), centre=-0.5)
+
+
 def test_cube_root_cusp_is_found_where_f_second_derivative_vanishes():
     """(sqrt(u) - 1)^4 has f''(1) = 0: the table is indexed by the cube root of t - f'(1) = t there; (u - 1)^2 +
     (1 - u)^2/u (f'' >= 2) has no cusp."""

@@ -196,7 +196,10 @@ def judge(d: Derivation, source: str) -> list[Failure]:
             # f*(sigma(v)) and the density ratio at v
             with mpmath.workdps(40 + extra):
                 t = sigma(mpmath.mpf(x))
-            i = _branch_of(d, t)
+                # at the digits t carries: at the default 15, -137/3 + e^-10000 (the softplus at v = -1e4) fell
+                # below the end -137/3 rounded to 25 digits, the boundary branch was judged there, and its
+                # reference solved the numeric branch beside it at 4400 digits for minutes (gen timed out)
+                i = _branch_of(d, t)
             with mpmath.workdps(40 + extra):
                 on_end = any(e.is_finite and t == mpmath.mpf(sp.N(e, 50 + extra))
                              for e in (d.critic_range.lower, d.critic_range.upper))

@@ -334,9 +334,55 @@ def _vanishing_exps(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
         if out.has(var) else e
 
 
+def _vanishing_powers(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """Each (a + b var)^p (a > 0, p not a positive integer) as a^p (expm1(p log1p(b var/a)) + 1), expanded: the
+    constants, which cancel at var = 0 for a distance to an end of f''s range, cancel exactly, and 1/(3 (2 -
+    d)^(4/3)) - 2^(2/3)/12 becomes 2^(2/3)/12 expm1(-4/3 log1p(-d/2)), accurate where the difference is a few
+    ulps of its terms (u^(-1/3) beside Max(2 - u, 0): the table missed float64 by 1e-7, and the module fell back to
+    64 Newton steps)."""
+    from .rules import expm1, log1p
+
+    def linear_power(x):
+        if not (x.is_Pow and x.base.has(var) and x.exp.is_Rational and not (x.exp.is_Integer and x.exp > 0)):
+            return False
+        if not x.base.is_polynomial(var) or sp.degree(x.base, var) != 1:
+            return False
+        b, a = sp.Poly(x.base, var).all_coeffs()
+        return bool(a.is_number and b.is_number and a.is_positive)
+
+    def repl(x):
+        b, a = sp.Poly(x.base, var).all_coeffs()
+        return a**x.exp * (expm1(x.exp * log1p(b * var / a)) + 1)
+
+    out = sp.expand(e.replace(linear_power, repl))
+    if out == sp.expand(e) or not out.has(var):
+        return e
+    return sp.collect(out, [x for x in out.atoms(sp.Function) if x.func == expm1], evaluate=True)
+
+
 def _plain(e: sp.Expr) -> sp.Expr:
     """e without the quotients _paired_ratios keeps whole: for differentiating, rewriting and mpmath."""
     return e.replace(ratio, lambda p, q: p / q).replace(hypot, lambda a, b: sp.sqrt(a**2 + b**2))
+
+
+def _power_spread(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """Each term c A^n / m, A a sum and m a power of var, as c A^(n - 1) (A/m expanded): 2 (sqrt(u) - 1)^3/sqrt(u)
+    as 2 (sqrt(u) - 1)^2 (1 - 1/sqrt(u)), which keeps the zero at u = 1 exact (expanded, 2u - 6 sqrt(u) + 6 -
+    2/sqrt(u) cancels there) and does not overflow until its value does ((sqrt(u) - 1)^3 overflows float64 at u =
+    1e205)."""
+    out = []
+    for term in sp.Add.make_args(e):
+        factors = sp.Mul.make_args(term)
+        powers = [f for f in factors if f.is_Pow and f.base.is_Add and f.base.has(var) and f.exp.is_Integer
+                  and f.exp >= 2]
+        monomial = [f for f in factors if f.is_Pow and f.base == var and f.exp.is_negative]
+        if len(powers) != 1 or len(monomial) != 1:
+            out.append(term)
+            continue
+        (a,), (m,) = powers, monomial
+        rest = sp.Mul(*[f for f in factors if f is not a and f is not m])
+        out.append(rest * a.base ** (a.exp - 1) * sp.expand(a.base * m))
+    return sp.Add(*out)
 
 
 def _grouped_by_root(e: sp.Expr, var: sp.Symbol, factored: bool = False) -> sp.Expr:
@@ -429,7 +475,7 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     e, extra = _plain(e), tuple(_plain(x) for x in extra)
     forms = [e, *extra]
     steps = [sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
-             lambda x: sp.apart(x, var), lambda x: _paired_ratios(x, var),
+             lambda x: sp.apart(x, var), lambda x: _paired_ratios(x, var), lambda x: _power_spread(x, var),
              lambda x: _paired_ratios(_rational_part_cancelled(x, var), var)]
     if _has_radical(e, var):  # sqrt(1 + u^2) as hypot(u, 1), rational terms split or paired beside it
         steps += [lambda x: _hypot_roots(x, var), lambda x: _hypot_roots(sp.expand(x), var),
@@ -444,7 +490,9 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
         # 1)^(3/2) (the density ratio's slope was 0.3 % off at v = 30)
         steps += [lambda x: _termwise(x, sp.oo, var), lambda x: _hypot_roots(_termwise(x, sp.oo, var), var)]
     if region == "lo":  # towards var = 0: differences that vanish there, written without the cancellation
-        steps += [lambda x: _rational_part_cancelled(_logs_split_at_zero(x, var), var),lambda x: _vanishing_exps(x, var),
+        steps += [lambda x: _vanishing_powers(x, var), lambda x: _vanishing_powers(sp.expand(x), var),
+                  lambda x: _vanishing_logs(_vanishing_powers(x, var), var),
+                  lambda x: _vanishing_logs(_vanishing_powers(x, var), var, sign=-1),lambda x: _rational_part_cancelled(_logs_split_at_zero(x, var), var),lambda x: _vanishing_exps(x, var),
                   lambda x: _rational_part_cancelled(_vanishing_exps(x, var), var),
                   lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_exps(x, var), var), var),
                   lambda x: _vanishing_logs(x, var), lambda x: _vanishing_logs(x, var, sign=-1),
@@ -621,16 +669,11 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
     """(constants, def name(x)): the root y of G(map(y)) = tau for the input x, in x's dtype."""
     k = len(table.knots) - 1
     upper = name.upper()
-    knots = ", ".join(repr(y) for y in table.knots)
-    zs = ", ".join(repr(z) for z in table.zs)
-    columns = {"LO": table.knots[:-1], "HI": table.knots[1:], "Z0": table.zs[:-1],
-               "SLOPE": [(y1 - y0) / (z1 - z0) for y0, y1, z0, z1 in
-                         zip(table.knots[:-1], table.knots[1:], table.zs[:-1], table.zs[1:])]}
-    # per knot interval: its ends in y (the bracket), its start in z and the slope dy/dz, in each dtype
-    consts = "\n".join(f"{upper}_{key} = torch.tensor([{', '.join(repr(v) for v in values)}], dtype=torch.float64)"
-                        for key, values in columns.items())
-    consts += (f"\n{upper}_TABLES = {{dtype: tuple(t.to(dtype) for t in ({', '.join(f'{upper}_{key}' for key in columns)}))"
-               f"\n    for dtype in (torch.float32, torch.float64)}}")
+    # the knots in y and z; per knot interval (_table_columns) its ends in y (the bracket), its start in z and the
+    # slope dy/dz, in each dtype
+    consts = f"{upper}_KNOTS = torch.tensor([{', '.join(repr(v) for v in table.knots)}], dtype=torch.float64)"
+    consts += (f"\n{upper}_TABLES = {{dtype: tuple(t.to(dtype) for t in _table_columns({upper}_KNOTS, {table.xi0!r}, "
+               f"{table.h!r}))\n    for dtype in (torch.float32, torch.float64)}}")
     if kind == "cusp":  # the cube root of tau - centre, then sign(z) log(1 + |z|)
         z = (f"tau - {table.centre!r}\n    z = z.abs().pow_(1.0 / 3.0).log1p_().copysign_(z)"
              if table.centre else "tau.abs().pow_(1.0 / 3.0).log1p_().copysign_(tau)")
@@ -741,10 +784,10 @@ def _solve_source_jax(name: str, table: Table, kind: str, tau: str, delta: str, 
     tuples, made arrays of the input's dtype inside the function, where jax.jit folds them into constants)."""
     k = len(table.knots) - 1
     upper = name.upper()
-    columns = {"LO": table.knots[:-1], "HI": table.knots[1:], "Z0": table.zs[:-1],
-               "SLOPE": [(y1 - y0) / (z1 - z0) for y0, y1, z0, z1 in
-                         zip(table.knots[:-1], table.knots[1:], table.zs[:-1], table.zs[1:])]}
-    consts = "\n".join(f"{upper}_{key} = ({', '.join(repr(v) for v in values)},)" for key, values in columns.items())
+    columns = ("LO", "HI", "Z0", "SLOPE")
+    consts = f"{upper}_KNOTS = ({', '.join(repr(v) for v in table.knots)},)"
+    consts += (f"\n{', '.join(f'{upper}_{key}' for key in columns)} = _table_columns({upper}_KNOTS, {table.xi0!r}, "
+               f"{table.h!r})")
     if kind == "cusp":  # the cube root of tau - centre, then sign(z) log(1 + |z|)
         z = (f"tau - {table.centre!r}\n    z = jnp.copysign(jnp.log1p(jnp.abs(z) ** (1.0 / 3.0)), z)"
              if table.centre else "jnp.copysign(jnp.log1p(jnp.abs(tau) ** (1.0 / 3.0)), tau)")
@@ -846,8 +889,13 @@ def _float32_safe(exprs: list[sp.Expr], piece: NumericPiece, f: sp.Expr, df: sp.
 
 def _cusp(df, d2f, piece: NumericPiece) -> float | None:
     """f'(u0) where f''(u0) = 0 inside the piece (a convex f whose f'' touches 0: f' - f'(u0) ~ (u - u0)^3, and the
-    inverse of f' has a cube-root cusp there), found on a grid of log u and refined by golden section; None if
-    f'' stays away from 0."""
+    inverse of f' has a cube-root cusp there); None if f'' stays away from 0."""
+    u0 = _cusp_point(df, d2f, piece)
+    return None if u0 is None else float(df(u0))
+
+
+def _cusp_point(df, d2f, piece: NumericPiece) -> float | None:
+    """u0 where f''(u0) = 0 inside the piece (see _cusp), found on a grid of log u and refined by golden section."""
     lo = float(piece.lo) if piece.lo.is_finite else 0.0
     hi = float(piece.hi) if piece.hi.is_finite else np.inf
     ys = np.linspace(-30.0, 30.0, 6001)
@@ -872,7 +920,40 @@ def _cusp(df, d2f, piece: NumericPiece) -> float | None:
     u0 = float(np.exp(0.5 * (a + b)))
     with np.errstate(all="ignore"):
         scale = 1.0 + abs(float(df(u0))) + abs(float(d2f(u0 * 1.5)) * u0)
-        return float(df(u0)) if abs(float(d2f(u0))) * u0 <= 1e-9 * scale else None
+        return u0 if abs(float(d2f(u0))) * u0 <= 1e-9 * scale else None
+
+
+def _gap_cusp(raw: sp.Expr, piece: NumericPiece, form: str, tau_range: tuple[float, float]) -> float | None:
+    """The cusp of an anchored form's G (log(f' - a) for "lo", -log(b - f') for "hi") where f''(u0) = 0 inside
+    the piece and G(u0) lies in the form's range: there G' = f''/gap vanishes too, and an index in tau itself left
+    Newton 0.08 off in y after 4 steps (1/2 (sqrt(u) - 1)^4 beside Max(u - 1/2, 0): the 64-step fallback)."""
+    df, d2f = _numpy(raw), _numpy(sp.diff(_plain(raw), U))
+    u0 = _cusp_point(df, d2f, piece)
+    if u0 is None:
+        return None
+    s = piece.slope_lo if form == "lo" else piece.slope_hi
+    with np.errstate(all="ignore"):
+        gap = (float(df(u0)) - float(s)) * (1 if form == "lo" else -1)
+        centre = float(np.log(gap)) * (1 if form == "lo" else -1) if gap > 0 else np.nan
+    return centre if np.isfinite(centre) and tau_range[0] < centre < tau_range[1] else None
+
+
+def _flat_accurate(e: sp.Expr, u0: float, reference) -> bool:
+    """Whether e (f') is within two ulps of its value next to a cusp u0, where f' is flat and its rounding, not
+    the solver, decides the root: 2 (sqrt(u) - 1)^2 (1 - 1/sqrt(u)) - 1/2 is; expanded, 2u + 11/2 - 2 (3u + 1)/
+    sqrt(u) is off by 2e-15 (its terms are 8), which moves the root of f'(u) = t by 2e-5 in log u."""
+    import mpmath
+
+    fast = _numpy(e)
+    with np.errstate(all="ignore"):
+        for x in [u0 * (1 + s * 2.0**-k) for k in range(3, 46, 3) for s in (1, -1)]:
+            ref = reference(x)
+            if ref is None or isinstance(ref, mpmath.mpc) or not mpmath.isfinite(ref):
+                continue
+            got = float(fast(np.float64(x)))
+            if not (np.isfinite(got) and abs(got - ref) <= 2 * np.finfo(np.float64).eps * max(abs(float(ref)), 1e-300)):
+                return False
+    return True
 
 
 def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
@@ -883,7 +964,10 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
     # f in a form that does not overflow before its value does ((u - 1)^2/(u + 2) as u - 4 + 9/(u + 2): the
     # numerator overflows at u ~ 1e154, where f* ~ 1e155 is still a float64)
     f = _simplest(piece.f, "simplifying f", prefer=lambda e: _float32_safe([e], piece, piece.f, raw))
-    df = _simplest(raw, "simplifying f'", prefer=lambda e: _float32_safe([e], piece, f, raw))
+    # next to a cusp (f'' = 0 at u0: (sqrt(u) - 1)^4 + affine) a form of f' accurate to its last bits there
+    u0 = _cusp_point(_numpy(raw), _numpy(sp.diff(_plain(raw), U)), piece) if "direct" in piece.forms else None
+    flat = (lambda e: True) if u0 is None else (lambda e, r=_reference(raw): _flat_accurate(e, u0, r))
+    df = _simplest(raw, "simplifying f'", prefer=lambda e: _float32_safe([e], piece, f, raw) and flat(e))
     # f'' from f' as derived, and from the form of f' chosen above: the derivative of a rationalised f' ((a^2 -
     # b^2)/(a - b) for 2 log u + 3 sqrt(u) - 3) is a long quotient that is NaN where u* underflows to 0
     d2f = _simplest(sp.diff(_plain(raw), U), "simplifying f''",
@@ -1014,12 +1098,18 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                         asymptotic = f"({asymptotic}) | ~jnp.isfinite({d_ratio})"
                     d_ratio = f"{where}({asymptotic}, u * {-1 / float(tail[0])!r}, {d_ratio})"
         step_name, solve_name = f"_piece{k}_{form}_delta", f"_piece{k}_{form}_solve"
-        centre = _cusp(np_G_of, np_d2f, piece) if form == "direct" else None
+        centre = _cusp(np_G_of, np_d2f, piece) if form == "direct" else _gap_cusp(raw, piece, form, tau_range)
         if centre is not None:
             index_kind = "cusp"
         np_arg = _numpy_argument(piece, kind, form)
         side = "y > 0" if form == "hi" else "y < 0"  # the half of a finite piece next to the form's end
         np_gap, np_d2, np_normal = _numpy_residual(var, g, d2_near, far, np_arg, np_u, form)
+        if form == "direct" and kind == "exp" and var is U:
+            # the runtime's step divides by f''(u) u as one expression (slope_y); the table is judged by the same
+            # step: f''(u) times du = u, as _numpy_step would form it, is NaN past u ~ 1e205 for (sqrt(u) - 1)^4 +
+            # affine ((sqrt(u) - 1)^3 overflows), where slope_y is finite, and no table was ever accepted
+            np_slope_y = _numpy(slope_y)
+            np_d2 = lambda y, s=np_slope_y: s(np_u(y)) / np_map(y)[1]  # noqa: E731
         if form == "direct":
             np_G = lambda y, G=np_G_of: G(np_u(y))  # noqa: E731
         else:
@@ -1036,6 +1126,7 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
         distance = _distance_source(piece, kind, form, backend) if var is not U else None
         two_sided = (side, *far) if far else None
         if ok:
+            helpers.add("_table_columns")
             consts, solve = (_solve_source_jax if jx else _solve_source)(solve_name, table, index_kind, tau, step_name,
                                                                          log_residual)
             per_y = kind == "exp" and var is U

@@ -25,6 +25,9 @@ log_gap = sp.Function("log_gap")
 ratio = sp.Function("ratio")
 # (a, b) -> sqrt(a^2 + b^2) without overflow (lower.numeric._hypot_roots): sqrt(1 + u^2) overflows at u = 1.3e154
 hypot = sp.Function("hypot")
+# y -> (1 + y) log1p(y), 0 at y = -1 (x log x at x = 0) with slope log1p(y) + 1 (-inf there): at a closed end of
+# dom f* where 1 + y vanishes
+xlog1px = sp.Function("xlog1px")
 
 
 def _replace(expr: sp.Expr, match, repl) -> sp.Expr:
@@ -324,8 +327,30 @@ def rule_log_exp(expr: sp.Expr) -> sp.Expr:
                     lambda e: sp.log(parts(e)[0]) + parts(e)[1])
 
 
+def rule_xlog1px(expr: sp.Expr) -> sp.Expr:
+    """k (1 + y) log1p(y) -> k xlog1px(y): the product vanishes where 1 + y does (x log x -> 0), where its factors
+    are 0 and -inf. f*(t) = 2t + (1 - t) log(1 - t) + ... of 2 e^(1 - u) + u - 1 was NaN at t = 1, the closed end
+    of dom f* where it is 1 (and its slope, +inf there, NaN too)."""
+    def parts(e):
+        if not e.is_Mul:
+            return None
+        logs = [a for a in e.args if a.func == log1p]
+        if len(logs) != 1:
+            return None
+        y = logs[0].args[0]
+        k = sp.cancel(e / logs[0] / (1 + y))
+        return (k, y) if k.is_number and k != 0 else None
+
+    def repl(e):
+        k, y = parts(e)
+        return k * xlog1px(y)
+
+    return _replace(expr, lambda e: parts(e) is not None, repl)
+
+
 RULES = (rule_log_exp, rule_log_repeated_factor, rule_power_repeated_factor, rule_log_power, rule_wright_omega, rule_log_reciprocal, rule_log_const_minus_exp, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1_scaled, rule_expm1, rule_expm1_softplus,
-         rule_reciprocal_expm1_softplus, rule_reciprocal_expm1, rule_log1p, rule_exp_coefficient, rule_log_wright_omega)
+         rule_reciprocal_expm1_softplus, rule_reciprocal_expm1, rule_log1p, rule_exp_coefficient, rule_log_wright_omega,
+         rule_xlog1px)
 
 
 def apply_rules(expr: sp.Expr) -> sp.Expr:

@@ -136,6 +136,26 @@ def _log_gap(x):
     return _LogGap.apply(x)
 
 
+class _XLog1pX(torch.autograd.Function):
+    """(1 + y) log1p(y), 0 at y = -1 (x log x at x = 0: a closed end of dom f*), where the product of its factors
+    would be 0 * -inf = NaN, and so would its slope through autograd; slope log1p(y) + 1 (-inf there)."""
+
+    @staticmethod
+    def forward(ctx, y):
+        ctx.save_for_backward(y)
+        return torch.special.xlog1py(1.0 + y, y)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * (torch.log1p(y) + 1.0)
+
+
+def _xlog1px(y):
+    return _XLog1pX.apply(y)
+
+
 def _hypot(a, b):
     """sqrt(a^2 + b^2) without overflow (torch.hypot), b a tensor or a constant."""
     return torch.hypot(a, torch.as_tensor(b, dtype=a.dtype, device=a.device))
@@ -301,6 +321,15 @@ def _beyond_float32(fn, x, outs):
     parts = fn(x.reshape(-1).index_select(0, index).double())
     x = x.double()
     return (x, *(out.double().reshape(-1).index_copy_(0, index, part).view_as(x) for out, part in zip(outs, parts)))
+
+
+def _table_columns(knots, xi0, h):
+    """Per knot interval of a numeric piece's table: its ends in y (the bracket), its start in z and the slope
+    dy/dz, in float64. The module stores the knots in y only; their z, uncompressed from xi = xi0 + k h, is
+    computed here by the operations fdiv.lower.table uses, to the same bits (IEEE arithmetic, no fused steps)."""
+    xi = torch.arange(knots.numel(), dtype=torch.float64) * h + xi0
+    zs = xi / (1.0 - xi.abs() * (1.0 / 12.0))
+    return knots[:-1], knots[1:], zs[:-1], (knots[1:] - knots[:-1]) / (zs[1:] - zs[:-1])
 
 
 def _exp_map(y):

@@ -240,6 +240,30 @@ def _bracketed_newton(target, g, lo, hi, steps=64):
     return jax.lax.fori_loop(0, steps, step, (a, b, y, b - a))[2]
 
 
+def _table_columns(knots, xi0, h):
+    """Per knot interval of a numeric piece's table: its ends in y (the bracket), its start in z and the slope
+    dy/dz, as float64 Python numbers. The module stores the knots in y only; their z, uncompressed from xi = xi0 +
+    k h, is computed here by the operations fdiv.lower.table uses, to the same bits."""
+    xis = [k * h + xi0 for k in range(len(knots))]
+    zs = tuple(xi / (1.0 - abs(xi) * (1.0 / 12.0)) for xi in xis)
+    slope = tuple((y1 - y0) / (z1 - z0) for y0, y1, z0, z1 in zip(knots[:-1], knots[1:], zs[:-1], zs[1:]))
+    return knots[:-1], knots[1:], zs[:-1], slope
+
+
+@jax.custom_jvp
+def _xlog1px(y):
+    """(1 + y) log1p(y), 0 at y = -1 (x log x at x = 0: a closed end of dom f*), where the product of its factors
+    would be 0 * -inf = NaN; slope log1p(y) + 1, -inf there."""
+    end = y == -1.0
+    return jnp.where(end, 0.0, (1.0 + y) * jnp.log1p(jnp.where(end, 0.0, y)))
+
+
+@_xlog1px.defjvp
+def _xlog1px_jvp(primals, tangents):
+    (y,), (t,) = primals, tangents
+    return _xlog1px(y), t * (jnp.log1p(y) + 1.0)
+
+
 def _exp_map(y):
     """u = e^y on (0, oo), and du/dy."""
     u = jnp.exp(y)
