@@ -321,17 +321,16 @@ def _plan(d: Derivation, notes: list[str] | None) -> tuple[str, tuple]:
     low = lower(d)
     src = _render(d, low)
     if low.conjugate_of_activation_slope is not None and low.activation != V:
-        # the fused backward pass where it holds fewer tensors of the batch between the passes than autograd's
-        # graph, and either two fewer (-3 u^(1/3): two against four) or the graph holds three or more (its peak
-        # then passed twice the Jeffrey loss's: 2.5x for -3 log(u + 2) + u, 1.5x fused). Where the graph holds
-        # one or two (the GAN row's softplus(v), total variation's tanh(v)), autograd's kernels for one or two
-        # primitives are faster (the GAN row ran at 1.35x its hand-written loss fused, 1.03x not)
+        # the fused backward pass only where the critic loss's peak memory (forward and backward, counted exactly:
+        # codegen.memory) is lower with it than with autograd's graph, in whole tensors of the batch: a count, not
+        # a timing, so the same spec gives the same module on every machine. It is not always lower: the fused
+        # forward pass forms f*(sigma_f(v)) whole and its backward pass the slope's own temporaries (the GAN
+        # family weighted by 2/3: 9 tensors fused, 8 through autograd; -3 u^(1/3): 5 against 6)
         from dataclasses import replace
 
         plain = replace(low, conjugate_of_activation_slope=None)
         plain_src = _render(d, plain)
-        fused_n, plain_n = _saved_elements(src) // _SAVED_LOGITS, _saved_elements(plain_src) // _SAVED_LOGITS
-        if not (fused_n < plain_n and (plain_n - fused_n >= 2 or plain_n >= 3)):
+        if not _peak_tensors(src) < _peak_tensors(plain_src):
             low, src = plain, plain_src
     if all(b.numeric for b in d.branches if b.kind != "boundary") or d.f.free_symbols != {U}:
         return src, (d, low)
@@ -376,30 +375,21 @@ def _plan(d: Derivation, notes: list[str] | None) -> tuple[str, tuple]:
     return _render(numeric_d, numeric_low, forced=spans), (numeric_d, numeric_low, spans)
 
 
-_SAVED_LOGITS = 64
+_PEAK_LOGITS = 256
 
 
-def _saved_elements(src: str) -> int:
-    """Elements of the batch that the module's critic loss holds between its forward and backward passes (its
-    inputs excluded), at _SAVED_LOGITS float32 logits: a count, not a timing, so the choice it makes is the same on every
-    machine."""
+def _peak_tensors(src: str) -> int:
+    """The peak of the module's critic loss and its backward pass at _PEAK_LOGITS float32 logits (fixed inputs), in
+    whole tensors of the batch (codegen.memory): the inputs excluded, the gradients written included."""
     import torch
+
+    from .memory import peak_bytes
 
     namespace: dict = {}
     exec(compile(src, "<fdiv module>", "exec"), namespace)  # noqa: S102 - fdiv's own generated code
-    v_fake = torch.linspace(-5.0, 5.0, _SAVED_LOGITS, requires_grad=True)
-    v_real = torch.linspace(-5.0, 5.0, _SAVED_LOGITS, requires_grad=True)
-    inputs = {v_fake.data_ptr(), v_real.data_ptr()}
-    count = [0]
-
-    def pack(t):
-        if t.data_ptr() not in inputs:
-            count[0] += t.numel()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        namespace["critic_loss"](v_real, v_fake)
-    return count[0]
+    v_fake = torch.linspace(-5.0, 5.0, _PEAK_LOGITS, requires_grad=True)
+    v_real = torch.linspace(-5.0, 5.0, _PEAK_LOGITS, requires_grad=True)
+    return peak_bytes(namespace["critic_loss"], v_real, v_fake) // (4 * _PEAK_LOGITS)
 
 
 _JAX_NOTE = """

@@ -50,24 +50,6 @@ def _log_softplus(x):
     return _LogSoftplus.apply(x)
 
 
-class _CriticFake(torch.autograd.Function):
-    """mean f*(sigma_f(v)) over v_fake; backward: d/dv f*(sigma_f(v)) = (f')^-1(sigma_f(v)) sigma_f'(v), the
-    density ratio times the activation's slope, in place of autograd's graph through f*(sigma_f(v))."""
-
-    @staticmethod
-    def forward(ctx, v):
-        x0 = _log_softplus(-v)
-        ctx.scale = 1.0 / v.numel()
-        ctx.save_for_backward(x0, v)
-        return -x0.mean()
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        x0, v, = ctx.saved_tensors
-        return torch.exp(-x0 - _softplus(v)) * (grad * ctx.scale)
-
-
 def activation(v):
     """sigma_f(v) = 1 - log(1 + exp(-v)): maps R onto the critic range (-oo, 1)."""
     return -_softplus(-v) + 1.0
@@ -86,7 +68,7 @@ def conjugate_of_activation(v):
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return _CriticFake.apply(v_fake) + (_softplus(-v_real)).mean() - 1.0
+    return -(_log_softplus(-v_fake)).mean() + (_softplus(-v_real)).mean() - 1.0
 
 
 def generator_loss(v_fake):
