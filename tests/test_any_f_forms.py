@@ -1147,3 +1147,17 @@ def test_a_sum_of_tanh_terms_that_cancels_is_not_chosen(tmp_path):
     cancelling = -e * (sp.log(2) - 2 * V) * sp.tanh(V) + e * (sp.log(2) - 2 * V) + e * sp.tanh(V) - e + 1
     exact = {"float32": (np.array([50.0], dtype=np.float32), [mpmath.mpf(1)])}
     assert _fragile(cancelling, exact) == 1 and _fragile(sp.S.One + sp.exp(-V), exact) == 0
+
+
+def test_the_tanh_halves_are_printable(tmp_path):
+    """Seed 6007's gen failure: 2 e^(-(u - 1)/2) chose the halves of its tanh activation written with v >= 0,
+    which the printers do not lower ("cannot lower the condition v >= 0"). Written v < 0 first they are, a
+    candidate the printers cannot lower is never chosen, and the module passes fdiv.testing."""
+    from fdiv.codegen.lower.compose import _printable, _tanh_split
+    from fdiv.codegen.lower.rules import apply_rules
+    from fdiv.derivation.activation import V
+
+    assert _printable(apply_rules(_tanh_split(2 * sp.E * sp.tanh(V) - 2 * sp.E + 1)))
+    f = "2*(exp(-(u - 1)/2))"
+    module, _ = _module(f, tmp_path, "exp_half")
+    _accurate(module, f, roles=("conjugate_of_activation", "density_ratio", "critic_loss"))

@@ -149,7 +149,7 @@ def _tanh_split(e: sp.Expr) -> sp.Expr | None:
         return None
     up = sp.expand(e.subs(sp.tanh(V), 1 - 2 * sp.exp(-softplus(2 * V))))
     down = sp.expand(e.subs(sp.tanh(V), -1 + 2 * sp.exp(-softplus(-2 * V))))
-    return sp.Piecewise((up, V >= 0), (down, True))
+    return sp.Piecewise((down, V < 0), (up, True))  # conditions as the printer takes them: v < cut first
 
 
 def _point_as_closed(cond):
@@ -320,6 +320,8 @@ def _most_accurate(d: Derivation, outer: sp.Expr, forms: list[sp.Expr]) -> sp.Ex
     exact = _exact_values(d, outer)
     best = None
     for form in forms:
+        if form is not forms[0] and not _printable(form):
+            continue  # a candidate the printers cannot lower is never chosen (the first stands, as it did)
         bad = _inaccurate(form, exact, fragile=_FRAGILE[0])
         if bad == 0:
             return form
