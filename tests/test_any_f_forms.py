@@ -1161,3 +1161,23 @@ def test_the_tanh_halves_are_printable(tmp_path):
     f = "2*(exp(-(u - 1)/2))"
     module, _ = _module(f, tmp_path, "exp_half")
     _accurate(module, f, roles=("conjugate_of_activation", "density_ratio", "critic_loss"))
+
+
+def test_t_log_t_vanishes_at_a_closed_end_and_a_helper_constant_prints(tmp_path):
+    """Seed 6007: f* of 2 e^(-(u - 1)/2) holds t log(-t) (lowered as xlogx(-t), 0 at t = 0), and was NaN at the
+    closed end t = 0 of dom f*, where it is 0 (its slope there, u*(0) = oo, is +inf); 1/2 e^(2(u - 1)) - u + 1/2
+    had a critic loss whose constant held expm1(-2) (from the tanh halves), which gen compared with 0 and raised
+    TypeError on. Both generate, and agree with fdiv.testing over the grid."""
+    from fdiv.codegen.lower.rules import apply_rules, xlogx
+
+    assert apply_rules(3 * T * sp.log(-T)).has(xlogx) and not apply_rules(sp.exp(T) * sp.log(-T)).has(xlogx)
+    f = "2*(exp(-(u - 1)/2))"
+    module, src = _module(f, tmp_path, "t_log_t")
+    t = torch.tensor([0.0, -0.5], dtype=torch.float64, requires_grad=True)
+    value = module.conjugate(t)
+    value.sum().backward()
+    assert float(value[0]) == 0.0 and float(t.grad[0]) == math.inf
+    _accurate(module, f, roles=("conjugate", "conjugate_of_activation"))
+    g = "1/2*(exp(2*(u - 1))) - (1/2) - (1)*(u - 1)"
+    module, _ = _module(g, tmp_path, "helper_constant")
+    _accurate(module, g, roles=("critic_loss",))

@@ -529,3 +529,18 @@ def test_x_log1p_x_is_zero_at_the_closed_end_in_jax_too(tmp_path):
     theirs = tx.conjugate(torch.tensor(t)).numpy()
     assert ours[0] == 1.0 and np.allclose(ours, theirs, rtol=1e-6, atol=0)
     assert float(jax.grad(lambda x: jx.conjugate(x).sum())(jnp.asarray(t[:1]))[0]) == math.inf
+
+
+def test_t_log_t_is_zero_at_the_closed_end_in_jax_too(tmp_path):
+    """2 e^(-(u - 1)/2): f* holds t log(-t), lowered as xlogx(-t); the JAX module gives f*(0) = 0 with slope +inf
+    (u*(t) -> oo as t -> 0) like the torch module, not NaN."""
+    from fdiv.codegen.emit import render_modules
+
+    texts = render_modules(fdiv.derive("2*(exp(-(u - 1)/2))"))
+    (tmp_path / "jl.py").write_text(texts["jax"])
+    (tmp_path / "tl.py").write_text(texts["torch"])
+    jx, tx = _load(tmp_path / "jl.py", "jx_xlogx"), _load(tmp_path / "tl.py", "tx_xlogx")
+    t = np.array([0.0, -0.5, -1.0], dtype=np.float32)
+    ours, theirs = np.asarray(jx.conjugate(jnp.asarray(t))), tx.conjugate(torch.tensor(t)).numpy()
+    assert ours[0] == 0.0 and np.allclose(ours, theirs, rtol=1e-6, atol=0)
+    assert float(jax.grad(lambda x: jx.conjugate(x).sum())(jnp.asarray(t[:1]))[0]) == math.inf

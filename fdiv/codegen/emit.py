@@ -33,20 +33,20 @@ from ..errors import FdivError
 from ..derivation.inverse import legend, readable
 from .lower.compose import lower, with_numeric_branches
 from ..spec.spec import U
-from .lower.printer import BACKENDS, Backend, JaxPrinter, Printer, TorchPrinter
+from .lower.printer import BACKENDS, Backend, JaxPrinter, Printer, TorchPrinter, constant_value
 
 RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
 RUNTIME_JAX = Path(__file__).with_name("lower") / "runtime_jax.py"
 _HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
                  "_wright_omega",
-                 "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_LogGap", "_log_gap", "_XLog1pX", "_xlog1px",
+                 "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_LogGap", "_log_gap", "_XLog1pX", "_xlog1px", "_XLogX", "_xlogx",
                  "_hypot", "_InfSlope", "_past_the_range", "_ratio_past_the_range", "_bracketed_newton", "_chunked", "_FusedMean", "_fused_mean", "_solve_where", "_past_top", "_beyond_float32", "_table_columns", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"],
           "_solve_where": ["_chunked"], "_fused_mean": ["_FusedMean"],
-          "_log1mexp_softplus": ["_softplus"], "_log_gap": ["_LogGap"], "_xlog1px": ["_XLog1pX"]}
+          "_log1mexp_softplus": ["_softplus"], "_log_gap": ["_LogGap"], "_xlog1px": ["_XLog1pX"], "_xlogx": ["_XLogX"]}
 _HELPER_ORDER_JAX = ["_softplus", "_tanh", "_log_softplus", "_log1mexp", "_wright_omega_value", "_wright_omega",
                      "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_log_gap", "_past_the_range", "_ratio_past_the_range",
-                     "_in_float64", "_rescaled_reverse", "_wide", "_past_top", "_bracketed_newton", "_table_columns", "_xlog1px", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+                     "_in_float64", "_rescaled_reverse", "_wide", "_past_top", "_bracketed_newton", "_table_columns", "_xlog1px", "_xlogx", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS_JAX = {"_in_float64": ["_rescaled_reverse"], "_wright_omega": ["_wright_omega_value", "_softplus"], "_wright_omega_value": ["_softplus"],
               "_log_softplus": ["_softplus"], "_log1mexp_softplus": ["_softplus"]}
 #: What SymPy's printer of a parsed expression can produce; anything else in a derived formula is refused.
@@ -265,7 +265,11 @@ def _critic_loss(low, helpers: set[str], backend: Backend = BACKENDS["torch"], c
     text = "\n    ".join([*lines, text])
     helpers |= pr.helpers
     const = c1 + c2
-    return classes, text + (f" + {float(const)!r}" if const > 0 else f" - {float(-const)!r}" if const < 0 else "")
+    try:
+        value = float(const)
+    except TypeError:  # a helper's call in it (expm1(-2) from a tanh activation's halves): its definition's value
+        value = constant_value(const)
+    return classes, text + (f" + {value!r}" if value > 0 else f" - {-value!r}" if value < 0 else "")
 
 
 def _imports(code: str, backend: str = "torch") -> str:

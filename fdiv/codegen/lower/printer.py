@@ -16,7 +16,7 @@ from ...errors import DerivationError
 HELPERS = {"softplus": "_softplus", "log_softplus": "_log_softplus", "log1mexp": "_log1mexp",
            "wright_omega": "_wright_omega", "log_wright_omega": "_log_wright_omega",
            "log1mexp_ratio": "_log1mexp_ratio", "log1mexp_softplus": "_log1mexp_softplus",
-           "log_gap": "_log_gap", "xlog1px": "_xlog1px"}
+           "log_gap": "_log_gap", "xlog1px": "_xlog1px", "xlogx": "_xlogx"}
 TORCH = {"exp": "torch.exp", "log": "torch.log", "tanh": "torch.tanh", "sqrt": "torch.sqrt", "Abs": "torch.abs",
          "sign": "torch.sign", "log1p": "torch.log1p", "expm1": "torch.expm1", "sigmoid": "torch.sigmoid",
          "hypot": "_hypot"}
@@ -54,7 +54,7 @@ _DEFINITIONS = {
     "log1mexp_ratio": lambda x: sp.log((1 - sp.exp(-x)) / x), "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
     "log1mexp_softplus": lambda x, k: sp.log(1 - sp.exp(-k * sp.log(1 + sp.exp(x)))),
     "log_gap": lambda x: sp.log(x), "ratio": lambda p, q: p / q, "hypot": lambda a, b: sp.sqrt(a**2 + b**2),
-    "xlog1px": lambda y: (1 + y) * sp.log(1 + y),
+    "xlog1px": lambda y: (1 + y) * sp.log(1 + y), "xlogx": lambda x: x * sp.log(x),
 }
 
 

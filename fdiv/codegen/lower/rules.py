@@ -28,6 +28,8 @@ hypot = sp.Function("hypot")
 # y -> (1 + y) log1p(y), 0 at y = -1 (x log x at x = 0) with slope log1p(y) + 1 (-inf there): at a closed end of
 # dom f* where 1 + y vanishes
 xlog1px = sp.Function("xlog1px")
+# x -> x log x, 0 at x = 0 with slope log x + 1 (-inf there): t log(-t) at the closed end t = 0 of dom f*
+xlogx = sp.Function("xlogx")
 
 
 def _replace(expr: sp.Expr, match, repl) -> sp.Expr:
@@ -348,9 +350,30 @@ def rule_xlog1px(expr: sp.Expr) -> sp.Expr:
     return _replace(expr, lambda e: parts(e) is not None, repl)
 
 
+def rule_xlogx(expr: sp.Expr) -> sp.Expr:
+    """k A log(A) -> k xlogx(A), A linear: 0 where A is, where the factors are 0 and -inf. f* of 2 e^(-(u - 1)/2)
+    holds t log(-t) and was NaN at t = 0, the closed end of dom f*, where it is 0."""
+    def parts(e):
+        if not e.is_Mul:
+            return None
+        logs = [a for a in e.args if isinstance(a, sp.log)]
+        a = logs[0].args[0] if len(logs) == 1 else None
+        # a linear in its one variable (-t, 1 - t): it vanishes at a finite point, an end of dom f*
+        if a is None or len(a.free_symbols) != 1 or not a.is_polynomial(*a.free_symbols) or                 sp.degree(a, *a.free_symbols) != 1:
+            return None
+        k = sp.cancel(e / logs[0] / a)
+        return (k, a) if k.is_number and k != 0 else None
+
+    def repl(e):
+        k, a = parts(e)
+        return k * xlogx(a)
+
+    return _replace(expr, lambda e: parts(e) is not None, repl)
+
+
 RULES = (rule_log_exp, rule_log_repeated_factor, rule_power_repeated_factor, rule_log_power, rule_wright_omega, rule_log_reciprocal, rule_log_const_minus_exp, rule_log1mexp, rule_softplus, rule_log_softplus, rule_expm1_scaled, rule_expm1, rule_expm1_softplus,
          rule_reciprocal_expm1_softplus, rule_reciprocal_expm1, rule_log1p, rule_exp_coefficient, rule_log_wright_omega,
-         rule_xlog1px)
+         rule_xlog1px, rule_xlogx)
 
 
 def apply_rules(expr: sp.Expr) -> sp.Expr:

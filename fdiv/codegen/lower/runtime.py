@@ -156,6 +156,26 @@ def _xlog1px(y):
     return _XLog1pX.apply(y)
 
 
+class _XLogX(torch.autograd.Function):
+    """x log x, 0 at x = 0 (a closed end of dom f*), where the product of its factors would be 0 * -inf = NaN, and
+    so would its slope through autograd; slope log x + 1 (-inf there)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.special.xlogy(x, x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (torch.log(x) + 1.0)
+
+
+def _xlogx(x):
+    return _XLogX.apply(x)
+
+
 def _hypot(a, b):
     """sqrt(a^2 + b^2) without overflow (torch.hypot), b a tensor or a constant."""
     return torch.hypot(a, torch.as_tensor(b, dtype=a.dtype, device=a.device))
