@@ -998,7 +998,7 @@ def test_a_power_of_a_repeated_root_is_factored_and_judged_next_to_the_end(tmp_p
     assert any(x.role == "conjugate" and 2.99 < x.x < 3 for x in failures), failures
     monkeypatch.undo()
     module, src = _module(REPEATED_ROOT_POWER_F, tmp_path, "repeated_power")
-    assert "(t_0 - 3.0) ** 2" in src
+    assert "/ (t_0 - 3.0)) ** 2" in src  # factored (and its constant folded into the base)
     report = ft.check_loss(module.conjugate_of_activation, REPEATED_ROOT_POWER_F, role="conjugate_of_activation",
                            logits=[5.0, 30.0, 100.0])
     assert report.ok, report.text()
@@ -1142,7 +1142,7 @@ def test_a_sum_of_tanh_terms_that_cancels_is_not_chosen(tmp_path):
     t = torch.tensor([1.0], requires_grad=True)
     value = module.conjugate(t)
     value.sum().backward()
-    assert float(value[0]) == 1.0 and float(t.grad[0]) == math.inf  # f*'(t) = u*(t) -> oo as t -> 1
+    assert float(value.detach()[0]) == 1.0 and float(t.grad[0]) == math.inf  # f*'(t) = u*(t) -> oo as t -> 1
     e = sp.E
     cancelling = -e * (sp.log(2) - 2 * V) * sp.tanh(V) + e * (sp.log(2) - 2 * V) + e * sp.tanh(V) - e + 1
     exact = {"float32": (np.array([50.0], dtype=np.float32), [mpmath.mpf(1)])}
@@ -1181,3 +1181,120 @@ def test_t_log_t_vanishes_at_a_closed_end_and_a_helper_constant_prints(tmp_path)
     g = "1/2*(exp(2*(u - 1))) - (1/2) - (1)*(u - 1)"
     module, _ = _module(g, tmp_path, "helper_constant")
     _accurate(module, g, roles=("critic_loss",))
+
+
+def test_a_gap_that_cancels_is_caught_away_from_powers_of_two(tmp_path):
+    """b - f'(u) for 1/4 sqrt(1 + u^2) - 4 log u + affine: -u/(4 hypot(u, 1)) + 1/4 + 4/u loses every digit of its
+    last two terms by u = 1e13, but at u = 2^k u/hypot(u, 1) rounds exactly, and scored there it looked exact (the
+    density ratio was 4e-5 off at v = 30 in float64, seed 6007). The scoring points are off the powers of 2."""
+    from fdiv.codegen.lower import numeric
+
+    f = "4*(-log(u)) + 1/4*(sqrt(1 + u**2)) - sqrt(2)/4 - (-4 + sqrt(2)/8)*(u - 1)"
+    cancelling = sp.sympify("-u/(4*hypot(u, 1)) + 1/4 + 4/u", locals={"u": U, "hypot": numeric.hypot})
+    reference = numeric._reference(cancelling.subs(numeric.hypot(U, 1), sp.sqrt(1 + U**2)))
+    assert numeric._error(cancelling, [2.0**k for k in range(0, 1001, 20)], reach=True, reference=reference) == 0
+    assert numeric._error(cancelling, numeric._NEAR["hi"], reach=True, reference=reference) > 0
+    module, _ = _module(f, tmp_path, "gap_hypot")
+    _accurate(module, f, roles=("density_ratio", "conjugate_of_activation"))
+
+
+def test_rational_terms_that_cancel_at_an_end_are_combined(tmp_path):
+    """f'' = 24/u^4 + 1/(3 u^(5/3)) + 1/(8u) - 1/(8u + 24) (a weighted GAN-family term beside powers, seed 6007):
+    apart, the last two cancel (the density ratio's slope was 3e-5 off at v = 30) and, summed left to right, absorb
+    the power (f'' = 0 at u = 5e64: an infinite slope at v = 100 in float64). Paired they are 3/(8u (u + 3))."""
+    from fdiv.codegen.lower import numeric
+
+    apart = sp.sympify("24/u**4 + 1/(3*u**(5/3)) + 1/(8*u) - 1/(8*u + 24)", locals={"u": U})
+    reference = numeric._reference(apart)
+    assert numeric._error(apart, numeric._EVERYWHERE, reference=reference) > 0  # the planted form: rejected
+    paired = numeric._cancelling_pairs(apart, U)
+    assert sp.simplify(paired - apart) == 0
+    assert numeric._error(paired, numeric._EVERYWHERE, reference=reference) == 0
+    f = "1/2*(1/4*u*log(u) - (1/4*u + 3/4)*log(1/4*u + 3/4)) + 4*u**(-2) - 3/2*u**(1/3) + 2 - u/2"
+    module, _ = _module(f, tmp_path, "paired_rational")
+    _accurate(module, f, roles=("density_ratio",))
+
+
+def test_x_log_of_a_square_vanishes_at_a_closed_end_of_dom_f_star(tmp_path):
+    """Seed 6007: f* of e^(-(u - 1)/2) + 5/2 Max(2 - u, 0)^3 is 3t - t log(4 t^2) next to t = 0, whose log the
+    rules write as 2 log|t| + log 4: t (2 log|t| + log 4) is 0 * -inf = NaN at t = 0, where f* is 0. Distributed, t
+    log|t| is xlogx(t) = t log|t|, 0 there (slope +inf, as f*'s is), and the same number elsewhere."""
+    from fdiv.codegen.lower.numpy_model import numpy_function
+    from fdiv.codegen.lower.rules import apply_rules, xlogx
+
+    e = 3 * T - T * sp.log(4 * T**2)
+    ruled = apply_rules(e)
+    assert ruled.has(xlogx) and not ruled.has(sp.log(sp.Abs(T)))
+    fn = numpy_function(ruled, T, rules=False)
+    with np.errstate(all="ignore"):
+        assert np.isnan(numpy_function(3 * T - T * (2 * sp.log(sp.Abs(T)) + sp.log(4)), T, rules=False)(0.0))
+    assert fn(np.float64(0.0)) == 0.0 and abs(fn(np.float64(-0.25)) - float(e.subs(T, -0.25))) < 1e-15
+    f = "5/2*Max(2 - u, 0)**3 + exp(-(u - 1)/2)"
+    module, _ = _module(f, tmp_path, "x_log_square")
+    for dtype in (torch.float32, torch.float64):
+        t = torch.tensor([0.0, -0.0], dtype=dtype, requires_grad=True)
+        value = module.conjugate(t)
+        value.sum().backward()
+        assert value.tolist() == [0.0, 0.0] and t.grad.tolist() == [math.inf, math.inf]
+    _accurate(module, f, roles=("conjugate", "conjugate_of_activation"))
+
+
+def test_a_small_constant_over_a_power_is_folded_into_its_base(tmp_path):
+    """f* = 1/(432 t^2) of -u^(2/3)/4 (seed 6007): printed as c/t^2, reverse mode formed (t^2)^2 = 0 in float32 at
+    t = -9.4e-14 and the slope, 5.65e36, came out inf. Printed as (k/t)^2 (k = c^(1/2)) it is within 1e-5 of the
+    exact slope -2c/t^3 (float32's tolerance); where the slope itself overflows it is inf."""
+    module, src = _module("-u**(2/3)/4", tmp_path, "scaled_power")
+    assert "/ t_0) ** 2" in src
+    t = torch.tensor([-9.35762291e-14, -1.0, -1e-20], requires_grad=True)
+    module.conjugate(t).sum().backward()
+    x = [mpmath.mpf(float(a)) for a in t.detach()]
+    exact = [-2 / (432 * a**3) for a in x]
+    assert all(abs(float(g) - float(s)) <= 1e-5 * float(s) for g, s in zip(t.grad[:2], exact[:2]))
+    assert t.grad[2] == math.inf
+    planted = torch.tensor([-9.35762291e-14], requires_grad=True)
+    (1 / 432 / planted**2).sum().backward()
+    assert planted.grad[0] == math.inf  # the unfolded form
+    _accurate(module, "-u**(2/3)/4", roles=("conjugate", "conjugate_of_activation", "critic_loss"))
+
+
+def test_a_piece_takes_the_log_of_its_distance_itself(tmp_path):
+    """2/3 sqrt(1 + u^2) + Max(1/2 - u, 0) + 1/3 u log u + affine (seed 6007): f*'s slope at t = 30 is u* = 1.36e37,
+    a float32, but through log_gap(t - a) the piece's slope in log(t - a) is u* (t - a) = 4e38, past float32, and the
+    result was inf. The piece now takes the distance and forms the slope in it in float64."""
+    import re
+
+    f = "2/3*sqrt(1 + u**2) + Max(1/2 - u, 0) + 1/3*u*log(u) + 3 + u/2"
+    module, src = _module(f, tmp_path, "gap_piece")
+    (name,) = set(re.findall(r"(_piece\d+_lo)_gap\(", src.split("def conjugate(")[1]))
+    t = torch.tensor([30.0], requires_grad=True)
+    module.conjugate(t).sum().backward()
+    t64 = torch.tensor([30.0], dtype=torch.float64, requires_grad=True)
+    module.conjugate(t64).sum().backward()
+    assert abs(float(t.grad[0]) - float(t64.grad[0])) <= 1e-5 * float(t64.grad[0]) < math.inf
+    d = torch.tensor([30.0 - 0.9004266701466569], requires_grad=True)
+    getattr(module, name)(module._log_gap(d)).sum().backward()
+    assert d.grad[0] == math.inf  # the chain through log_gap, as it was
+    _accurate(module, f, roles=("conjugate", "conjugate_of_activation", "critic_loss"))
+
+
+def test_a_log_of_a_varying_power_is_the_last_composition_tried(tmp_path):
+    """4 e^(-u) + affine (seed 6007): the shortest composition of f* with its tanh activation was log(2^(2 tanh v)
+    (e^(-softplus(2v) + log 2))^(e^(-softplus(2v) + log 4))/4) + ..., right in value and with slope -inf at v = 50,
+    so the judge sent the closed f* numeric and the density ratio stopped at 747 where it is 2000 (v = 1000). Such a
+    form is now tried after the others; the tanh halves are exact, and the module is closed."""
+    from fdiv.codegen.lower import compose
+    from fdiv.derivation.activation import V
+
+    f = "4*exp(-u) - 4*exp(-1) + 4*exp(-1)*(u - 1)"
+    d = fdiv.derive(f)
+    s = softplus = sp.Function("softplus")
+    log_power = sp.log(2 ** (2 * sp.tanh(V)) * sp.exp(-s(2 * V) + sp.log(2)) ** sp.exp(-s(2 * V) + sp.log(4)) / 4) \
+        + 2 * sp.tanh(V) - 2 + 8 * sp.exp(-1)
+    halves = compose.compose(d, d.conjugate)
+    assert isinstance(halves, sp.Piecewise) and halves.has(softplus)
+    assert compose._most_accurate(d, d.conjugate, [log_power, halves]) == halves
+    module, src = _module(f, tmp_path, "exp_affine")
+    assert "_piece" not in src
+    v = torch.tensor([1000.0, 1e4], dtype=torch.float64)
+    assert module.density_ratio(v).tolist() == [2000.0, 20000.0]
+    _accurate(module, f, roles=("conjugate_of_activation", "density_ratio", "critic_loss"))

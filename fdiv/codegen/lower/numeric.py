@@ -177,8 +177,12 @@ def _error(e: sp.Expr, points: list, *, reach: bool = False, var: sp.Symbol = U,
 # expanded form (-2/sqrt(u) - 6 sqrt(u) + 2u + 6 for 2 (sqrt(u) - 1)^3/sqrt(u)) loses every digit. Then over the
 # range a float32 or float64 slope can reach.
 _NEAR_ONE = [1 + s * 2.0**-k for k in range(1, 53, 3) for s in (1, -1)]
-_EVERYWHERE = [2.0**k for k in range(-1000, 1001, 40)]  # as far as a float64 u reaches: f must not overflow first
-_NEAR = {"lo": [2.0**-k for k in range(0, 1001, 20)], "hi": [2.0**k for k in range(0, 1001, 20)]}
+# Away from 1 the points are not powers of 2: at u = 2^k, u/hypot(u, 1) rounds to 1 - 2^-(2k+1) exactly, and
+# -u/(4 hypot(u, 1)) + 1/4 + 4/u, which loses every digit of its last two terms by u = 1e13, scored as exact
+# (the density ratio was 4e-5 off at v = 30 in float64)
+_OFF = 1.3
+_EVERYWHERE = [_OFF * 2.0**k for k in range(-1000, 1001, 40)]  # as far as a float64 u reaches: f must not overflow first
+_NEAR = {"lo": [2.0**-k / _OFF for k in range(0, 1001, 20)], "hi": [_OFF * 2.0**k for k in range(0, 1001, 20)]}
 
 
 def _vanishing_logs(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int = 1) -> sp.Expr:
@@ -288,6 +292,27 @@ def _rational_part_cancelled(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     if len(rational) < 2:
         return e
     return sp.factor(sp.cancel(sp.Add(*rational))) + sp.Add(*[t for t in terms if t not in rational])
+
+
+def _cancelling_pairs(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """Rational terms whose leading parts cancel at var = oo or 0 combined into one fraction each, the other terms
+    as they are: in f'' = 24/u^4 + 1/(3 u^(5/3)) + 1/(8u) - 1/(8u + 24) the last two are 3/(8u (u + 3)). Apart, they
+    cancel (the density ratio's slope 3e-5 off at v = 30), and summed left to right 1/(8u) absorbs 1/(3 u^(5/3))
+    before -1/(8u + 24) takes it back (f'' = 0 at u = 5e64, an infinite slope); over one denominator with the rest
+    they overflow."""
+    terms = list(sp.Add.make_args(sp.expand(e)))
+    rational = [t for t in terms if t.has(var) and t.is_rational_function(var)]
+    if not 2 <= len(rational) <= 8:
+        return e
+    out, used = [t for t in terms if t not in rational], set()
+    for i, a in enumerate(rational):
+        if i in used:
+            continue
+        for j in range(i + 1, len(rational)):
+            if j not in used and any(sp.limit(a / rational[j], var, at, "+") == -1 for at in (sp.oo, sp.S.Zero)):
+                a, _ = sp.factor(sp.cancel(a + rational[j])), used.add(j)
+        out.append(a)
+    return sp.Add(*out)
 
 
 def _vanishing_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
@@ -476,7 +501,7 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     forms = [e, *extra]
     steps = [sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
              lambda x: sp.apart(x, var), lambda x: _paired_ratios(x, var), lambda x: _power_spread(x, var),
-             lambda x: _paired_ratios(_rational_part_cancelled(x, var), var)]
+             lambda x: _paired_ratios(_rational_part_cancelled(x, var), var), lambda x: _cancelling_pairs(x, var)]
     if _has_radical(e, var):  # sqrt(1 + u^2) as hypot(u, 1), rational terms split or paired beside it
         steps += [lambda x: _hypot_roots(x, var), lambda x: _hypot_roots(sp.expand(x), var),
                   lambda x: _hypot_roots(sp.apart(x, var), var),
@@ -776,6 +801,12 @@ def _jax_piece_source(k: int, form: str, solver: list[str], solve_name: str, map
         "", "",
         f"def {name}_ratio(x):",
         f"    return {name}_both(x)[1]",
+        "", "",
+        f"def {name}_gap(d):",
+        f"    return {name}(_log_gap(d))",
+        "", "",
+        f"def {name}_ratio_gap(d):",
+        f"    return {name}_ratio(_log_gap(d))",
     ]
 
 
@@ -1163,8 +1194,12 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             '    implicit function theorem (d f*/dt = u*, d u*/dt = 1/f\'\'(u*)), not the iterations."""',
             "",
             "    @staticmethod",
-            "    def forward(ctx, x_in, mask=None):",
+            "    def forward(ctx, x_in, mask=None, gap=False):",
             "        ctx.set_materialize_grads(False)  # an output nobody differentiates (the ratio) costs nothing",
+            "        # gap: x_in is the distance d > 0 of t to the piece's end, and x = log d is taken here: the slope in x,",
+            "        # u* d, overflows float32 where u* does not, so the slope in d is formed in float64 (backward)",
+            "        ctx.gap, dc = gap, torch.clamp(x_in, min=torch.finfo(x_in.dtype).tiny) if gap else None",
+            "        x_in = torch.log(dc) if gap else x_in",
             "        x = x_in if x_in.dtype in (torch.float32, torch.float64) else x_in.float()" if float32_ok else
             "        x = x_in.double()  # f's expressions overflow in float32 where u* is a float32 (see _float32_safe)",
             "        # where the branch is not taken: f* = 0 at a u inside the piece (finite backward terms)",
@@ -1179,7 +1214,7 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                f"        x, value, u{', lu' if tail else ''} = _beyond_float32(_piece{k}_{form}_forward, x, "
                f"(value, u{', lu' if tail else ''}))"]
               if kind in ("exp", "shifted") and float32_ok else []),
-            f"        ctx.save_for_backward(x, {'lu' if tail else 'u'}{', y' if keep_y else ''})",
+            f"        ctx.save_for_backward(x, {'lu' if tail else 'u'}{', y' if keep_y else ''}, *([dc] if gap else []))",
             *(["        # u* beyond the dtype's range: the ratio is +inf there (u, clamped, still serves f*'s terms)",
                "        ratio = torch.where(u >= _past_top(u), math.inf, u)"]
               if kind in ("exp", "shifted") else ["        ratio = u"]),
@@ -1188,7 +1223,8 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             "    @staticmethod",
             "    @once_differentiable",
             "    def backward(ctx, grad_value, grad_ratio):",
-            f"        x, {'lu' if tail else 'u'}{', y' if keep_y else ''} = ctx.saved_tensors",
+            "        saved = [a.double() for a in ctx.saved_tensors] if ctx.gap else ctx.saved_tensors",
+            f"        x, {'lu' if tail else 'u'}{', y' if keep_y else ''} = saved[:{3 if keep_y else 2}]",
             # lu = log u* for both maps (see _tail_source): e^lu + lo took u* lo too far, 1/f'' and the ratio's
             # slope with it (3 % at v = 5 for a GAN-family f beside Max(1/2 - u, 0))
             *(["        u = torch.exp(lu)"] if tail else []),
@@ -1207,13 +1243,21 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                f"gr * {'-' if form == 'hi' else ''}math.inf)  # past the range: the slope too"]
               if kind in ("exp", "shifted") else []),
             f"            grad = ratio if grad is None else grad + ratio",
-            "        return None if grad is None else grad.to(x_in_dtype), None",
+            "        grad = grad / saved[-1] if grad is not None and ctx.gap else grad  # d x/d d = 1/d",
+            "        return None if grad is None else grad.to(x_in_dtype), None, None",
             "", "",
             f"def _piece{k}_{form}(x, mask=None):",
             f"    return {cls}.apply(x, mask)[0]",
             "", "",
             f"def _piece{k}_{form}_ratio(x, mask=None):",
             f"    return {cls}.apply(x, mask)[1]",
+            "", "",
+            f"def _piece{k}_{form}_gap(d, mask=None):",
+            '    """f* at log c = log d, d > 0 the distance of t to the end (see forward)."""',
+            f"    return {cls}.apply(d, mask, True)[0]",
+            "", "",
+            f"def _piece{k}_{form}_ratio_gap(d, mask=None):",
+            f"    return {cls}.apply(d, mask, True)[1]",
         ]
     return "\n".join(lines)
 

@@ -54,7 +54,7 @@ HELPERS = {
     "log_wright_omega": lambda x, w: np.where(x < -80.0, x - w, np.log(w)),
     "ratio": lambda p, q: p / q,
     "hypot": np.hypot,
-    "xlogx": lambda x: np.where(x == 0, 0.0, x * np.log(np.where(x == 0, 1.0, x))),
+    "xlogx": lambda x: np.where(x == 0, 0.0, x * np.log(np.where(x == 0, 1.0, np.abs(x)))),
     "xlog1px": lambda y: np.where(y == -1.0, 0.0, (1.0 + y) * np.log1p(np.where(y == -1.0, 0.0, y))),
     "log_gap": lambda x: np.log(np.maximum(x, np.finfo(np.asarray(x).dtype).tiny)),
 }

@@ -54,7 +54,7 @@ _DEFINITIONS = {
     "log1mexp_ratio": lambda x: sp.log((1 - sp.exp(-x)) / x), "sigmoid": lambda x: 1 / (1 + sp.exp(-x)),
     "log1mexp_softplus": lambda x, k: sp.log(1 - sp.exp(-k * sp.log(1 + sp.exp(x)))),
     "log_gap": lambda x: sp.log(x), "ratio": lambda p, q: p / q, "hypot": lambda a, b: sp.sqrt(a**2 + b**2),
-    "xlog1px": lambda y: (1 + y) * sp.log(1 + y), "xlogx": lambda x: x * sp.log(x),
+    "xlog1px": lambda y: (1 + y) * sp.log(1 + y), "xlogx": lambda x: x * sp.log(sp.Abs(x)),
 }
 
 
@@ -119,6 +119,9 @@ class Printer:
         if name.startswith("_piece") and name.isidentifier():  # generated solver code (lower.numeric)
             # inside a branch of a Piecewise, the solve runs only where the branch holds (eager mode)
             mask = f", {self.mask}" if self.mask else ""
+            if getattr(e.args[0].func, "__name__", "") == "log_gap":  # the piece takes log of the distance itself
+                self.helpers.add(HELPERS["log_gap"])
+                return f"{name}_gap({self.emit(e.args[0].args[0])}{mask})"
             return f"{name}({self.emit(e.args[0])}{mask})"
         raise DerivationError(f"cannot lower {name} to {self.backend.name} (in {e})")
 
@@ -184,6 +187,9 @@ class Printer:
         # a negative coefficient other than -1 prints as the factor `* -k`: one kernel, not a negation and a product
         num, den = [], []
         const = sp.Mul(*[f for f in sp.Mul.make_args(e) if self._constant(f)])
+        scaled = self._scaled_power(const, [f for f in sp.Mul.make_args(e) if not self._constant(f)])
+        if scaled is not None:
+            return scaled
         if const != 1:
             num.append(const)
         for f in sp.Mul.make_args(e):
@@ -199,6 +205,21 @@ class Printer:
             return num_text
         den_text = " * ".join(self._wrap(f, sp.Mul) for f in den)
         return f"{num_text} / ({den_text})" if len(den) > 1 else f"{num_text} / {self._wrap(den[0], sp.Pow)}"
+
+    def _scaled_power(self, const, rest: list) -> str | None:
+        """c/B^n (n >= 2) as (k/B)^n, k = |c|^(1/n): reverse mode forms B^(n+1) on the way to the slope
+        -n c/B^(n+1), which overflows float32 where the slope does not when c is small (f* = 1/(432 t^2) of
+        -u^(2/3)/4: t^3 = 7e-40 at t = -9e-14, slope 5.7e36, was inf); through k/B it never strays from the slope by
+        more than n k."""
+        if len(rest) != 1 or not (const.is_Number and const != 0 and abs(const) != 1):
+            return None
+        base, power = rest[0].as_base_exp()
+        if not (power.is_Integer and power <= -2) or base == sp.E or base.is_Number:
+            return None
+        n = int(-power)
+        k = constant_value(abs(const) ** sp.Rational(1, n))
+        text = f"({k!r} / {self._wrap(base, sp.Pow)}) ** {n}"
+        return f"-{text}" if const < 0 else text
 
     def _print_ratio(self, e):
         """p/q kept whole (lower.numeric's paired ratios, (u - 1)/(u + 1)): one parenthesised quotient."""

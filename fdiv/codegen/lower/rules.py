@@ -28,7 +28,7 @@ hypot = sp.Function("hypot")
 # y -> (1 + y) log1p(y), 0 at y = -1 (x log x at x = 0) with slope log1p(y) + 1 (-inf there): at a closed end of
 # dom f* where 1 + y vanishes
 xlog1px = sp.Function("xlog1px")
-# x -> x log x, 0 at x = 0 with slope log x + 1 (-inf there): t log(-t) at the closed end t = 0 of dom f*
+# x -> x log|x|, 0 at x = 0 with slope log|x| + 1 (-inf there): t log(-t) at the closed end t = 0 of dom f*
 xlogx = sp.Function("xlogx")
 
 
@@ -351,23 +351,34 @@ def rule_xlog1px(expr: sp.Expr) -> sp.Expr:
 
 
 def rule_xlogx(expr: sp.Expr) -> sp.Expr:
-    """k A log(A) -> k xlogx(A), A linear: 0 where A is, where the factors are 0 and -inf. f* of 2 e^(-(u - 1)/2)
-    holds t log(-t) and was NaN at t = 0, the closed end of dom f*, where it is 0."""
+    """k A log(A) and k A log|A| -> k xlogx(A) = k A log|A|, A linear: 0 where A is, where the factors are 0 and
+    -inf. A product over a sum that holds such a log is distributed first. f* of 2 e^(-(u - 1)/2) holds t log(-t),
+    and f* of e^(-(u - 1)/2) + 5/2 Max(2 - u, 0)^3 holds t log(4 t^2) = t (2 log|t| + log 4) (rule_log_repeated_factor):
+    both were NaN at t = 0, the closed end of dom f*, where they are 0."""
     def parts(e):
         if not e.is_Mul:
             return None
         logs = [a for a in e.args if isinstance(a, sp.log)]
         a = logs[0].args[0] if len(logs) == 1 else None
+        a = a.args[0] if isinstance(a, sp.Abs) else a
         # a linear in its one variable (-t, 1 - t): it vanishes at a finite point, an end of dom f*
-        if a is None or len(a.free_symbols) != 1 or not a.is_polynomial(*a.free_symbols) or                 sp.degree(a, *a.free_symbols) != 1:
+        if a is None or len(a.free_symbols) != 1 or not a.is_polynomial(*a.free_symbols) or \
+                sp.degree(a, *a.free_symbols) != 1:
             return None
         k = sp.cancel(e / logs[0] / a)
         return (k, a) if k.is_number and k != 0 else None
+
+    def distributed(e):
+        if not (e.is_Mul and any(x.is_Add and x.has(sp.log) for x in e.args)):
+            return None
+        out = sp.expand(e, deep=False, mul=True, multinomial=False, power_exp=False, power_base=False, log=False)
+        return out if any(parts(term) is not None for term in sp.Add.make_args(out)) else None
 
     def repl(e):
         k, a = parts(e)
         return k * xlogx(a)
 
+    expr = _replace(expr, lambda e: distributed(e) is not None, distributed)
     return _replace(expr, lambda e: parts(e) is not None, repl)
 
 

@@ -157,19 +157,19 @@ def _xlog1px(y):
 
 
 class _XLogX(torch.autograd.Function):
-    """x log x, 0 at x = 0 (a closed end of dom f*), where the product of its factors would be 0 * -inf = NaN, and
-    so would its slope through autograd; slope log x + 1 (-inf there)."""
+    """x log|x|, 0 at x = 0 (a closed end of dom f*), where the product of its factors would be 0 * -inf = NaN, and
+    so would its slope through autograd; slope log|x| + 1 (-inf there)."""
 
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return torch.special.xlogy(x, x)
+        return torch.special.xlogy(x, x.abs())
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad * (torch.log(x) + 1.0)
+        return grad * (torch.log(x.abs()) + 1.0)
 
 
 def _xlogx(x):

@@ -266,16 +266,16 @@ def _xlog1px_jvp(primals, tangents):
 
 @jax.custom_jvp
 def _xlogx(x):
-    """x log x, 0 at x = 0 (a closed end of dom f*), where the product of its factors would be 0 * -inf = NaN;
-    slope log x + 1, -inf there."""
+    """x log|x|, 0 at x = 0 (a closed end of dom f*), where the product of its factors would be 0 * -inf = NaN;
+    slope log|x| + 1, -inf there."""
     zero = x == 0
-    return jnp.where(zero, 0.0, x * jnp.log(jnp.where(zero, 1.0, x)))
+    return jnp.where(zero, 0.0, x * jnp.log(jnp.where(zero, 1.0, jnp.abs(x))))
 
 
 @_xlogx.defjvp
 def _xlogx_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
-    return _xlogx(x), t * (jnp.log(x) + 1.0)
+    return _xlogx(x), t * (jnp.log(jnp.abs(x)) + 1.0)
 
 
 def _exp_map(y):
