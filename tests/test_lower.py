@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 
 import mpmath
 import pytest
@@ -361,3 +362,21 @@ def test_numeric_conjugate_next_to_a_cube_root_cusp(tmp_path):
         module.conjugate_of_activation(t).sum().backward()
         for x, g in zip(ts, t.grad.tolist()):
             assert abs(g - float(exact(x))) <= rtol, (dtype, x, g)
+
+
+def test_an_unreachable_branch_is_not_printed():
+    """Branches hold in order (the first whose condition is true), so a branch whose bound lies below an earlier
+    one's is never taken: f* of e^(-(u - 1)/2) + 5/2 Max(2 - u, 0)^3 at tanh's sigma_f held two (a tanh split at
+    v = 0 flattened into branches right of v = 2.3), each a long expression evaluated for every element. They are
+    left out; the reachable ones and their order are unchanged."""
+    from fdiv.codegen.lower.printer import TorchPrinter
+
+    v = sp.Symbol("v", real=True)
+    e = sp.Piecewise((v + 1, v < 2), (sp.exp(v), v < 0), (sp.tanh(v), v <= 2), (v**3, True), evaluate=False)
+    printer = TorchPrinter(v, "v")
+    text = printer.emit(e)
+    assert "exp" not in text and "tanh" in text and "** 3" in text
+    namespace = {"torch": torch, "math": math}
+    exec("def g(v):\n    " + "\n    ".join(printer.branches + [f"return {text}"]), namespace)  # noqa: S102
+    xs = torch.tensor([-1.0, 1.0, 2.0, 3.0], dtype=torch.float64)
+    assert namespace["g"](xs).tolist() == [0.0, 2.0, math.tanh(2.0), 27.0]

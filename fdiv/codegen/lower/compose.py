@@ -261,7 +261,9 @@ def compose(d: Derivation, outer: sp.Expr) -> sp.Expr:
         # v is real and so is every primitive of it (softplus, tanh): SymPy's re(softplus(2v)) from log(e^x), which
         # no printer lowers (gen failed for e^(-u/2) + 2u), is the softplus itself
         real = [x.replace(sp.re, lambda a: a).replace(sp.im, lambda a: sp.S.Zero) for x in forms + unexpanded]
-        return _most_accurate(d, outer, real)
+        # and, last, f* at sigma_f(v) as it is: where every rewrite above takes sqrt(-x) as I sqrt(x) (|u - 1| +
+        # sqrt(1 + u^2)), it is still real and printable
+        return _most_accurate(d, outer, real + [apply_rules(e)])
     sigma_c, c_of_v = core
     e = outer.subs(T, sigma_c)
     if isinstance(e, sp.Piecewise):  # branches below f'(0+) cannot be reached: sigma > f'(0+)
@@ -323,14 +325,17 @@ def _most_accurate(d: Derivation, outer: sp.Expr, forms: list[sp.Expr]) -> sp.Ex
     exact = _exact_values(d, outer)
     best = None
     for form in forms:
-        if form is not forms[0] and not _printable(form):
-            continue  # a candidate the printers cannot lower is never chosen (the first stands, as it did)
+        # a candidate the printers cannot lower is never chosen, the first included: expanded, f* of |u - 1| +
+        # sqrt(1 + u^2) at tanh's sigma_f held 9 I/sqrt(...), which numpy scored by its real part and gen refused
+        # (the first stands only where no candidate prints)
+        if not _printable(form):
+            continue
         bad = _inaccurate(form, exact, fragile=_FRAGILE[0])
         if bad == 0:
             return form
         if best is None or bad < best[0]:
             best = (bad, form)
-    return best[1]
+    return forms[0] if best is None else best[1]
 
 
 def _exact_values(d: Derivation, outer: sp.Expr) -> dict:
@@ -434,6 +439,14 @@ def with_numeric_branches(d: Derivation, indices) -> Derivation:
         if i in indices:
             expr, ratio = numeric_branch(piece)
             branches[i] = Branch("smooth", expr, branches[i].upper, branches[i].closed, ratio)
+            dom = d.conjugate_domain
+            if i == len(branches) - 1 and dom.upper.is_finite and dom.upper_closed:
+                # the closed end t = f'(oo) the closed form held: its value there, as a numeric branch has it (the
+                # solve has no root at u* = oo; f* of |u - 1| + sqrt(1 + u^2) was +inf at t = 2 for 1)
+                ok, at_end = decide("computing f* at the end of its domain",
+                                    lambda e=d.branches[i].expr: sp.limit(e, T, dom.upper, "-"))
+                if ok and isinstance(at_end, sp.Expr) and at_end.is_finite:
+                    branches.append(Branch("end", at_end, dom.upper, True, sp.oo))
     inner = [b for b in branches if b.kind != "boundary"] or branches
     return replace(d, branches=tuple(branches), conjugate=_piecewise(branches, "expr"),
                    ratio_from_critic=_piecewise(inner, "ratio"))

@@ -490,6 +490,14 @@ def _log_of_power_of(e: sp.Expr, var: sp.Symbol) -> bool:
     return any(p.is_Pow and p.exp.has(var) for a in e.atoms(sp.log) for p in sp.Mul.make_args(a.args[0]))
 
 
+def _simplified(e: sp.Expr) -> sp.Expr:
+    """sp.simplify with each log held as a symbol: simplify combines logs by asking whether their arguments are
+    positive, which factors polynomials of any degree (b - f'(u) of (u - 1)^2/(4u + 2) + 3 GAN-family terms: log((u
+    + 1)^147/u^147), past its 20 s, and gen failed). Logs are combined by the other candidates' own steps."""
+    held = {a: sp.Dummy("log", real=True) for a in e.atoms(sp.log)}
+    return sp.simplify(e.xreplace(held)).xreplace({v: k for k, v in held.items()})
+
+
 def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var: sp.Symbol = U,
               both: bool = False, extra: tuple = ()) -> sp.Expr:
     """Among equivalent forms (expanded, cancelled, simplified, logs expanded, radicals rationalised), the one
@@ -499,9 +507,13 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     denominator, -u log u + 2 u log(u + 1) overflows float32 at u = 1e37; expanded, f' does not)."""
     e, extra = _plain(e), tuple(_plain(x) for x in extra)
     forms = [e, *extra]
-    steps = [sp.expand, sp.cancel, sp.simplify, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
+    steps = [sp.expand, sp.cancel, _simplified, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
              lambda x: sp.apart(x, var), lambda x: _paired_ratios(x, var), lambda x: _power_spread(x, var),
-             lambda x: _paired_ratios(_rational_part_cancelled(x, var), var), lambda x: _cancelling_pairs(x, var)]
+             lambda x: _paired_ratios(_rational_part_cancelled(x, var), var), lambda x: _cancelling_pairs(x, var),
+             # expanded first: u (e^(-u/2) e^(1/2)/6 + 128/(u + 3)^3) is one product, not a rational term to pair,
+             # and (u + 3)^3 overflows at u = 6e102, where f''(u) u = 128/u^2 is 1e-205 (Newton's step, divided by
+             # it, was inf, and the 64-step fallback cost 33-42x Jeffrey's time)
+             lambda x: _paired_ratios(sp.expand(x), var)]
     if _has_radical(e, var):  # sqrt(1 + u^2) as hypot(u, 1), rational terms split or paired beside it
         steps += [lambda x: _hypot_roots(x, var), lambda x: _hypot_roots(sp.expand(x), var),
                   lambda x: _hypot_roots(sp.apart(x, var), var),
@@ -1135,19 +1147,21 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
         np_arg = _numpy_argument(piece, kind, form)
         side = "y > 0" if form == "hi" else "y < 0"  # the half of a finite piece next to the form's end
         np_gap, np_d2, np_normal = _numpy_residual(var, g, d2_near, far, np_arg, np_u, form)
-        if form == "direct" and kind == "exp" and var is U:
+        if kind == "exp" and var is U:
             # the runtime's step divides by f''(u) u as one expression (slope_y); the table is judged by the same
             # step: f''(u) times du = u, as _numpy_step would form it, is NaN past u ~ 1e205 for (sqrt(u) - 1)^4 +
-            # affine ((sqrt(u) - 1)^3 overflows), where slope_y is finite, and no table was ever accepted
+            # affine ((sqrt(u) - 1)^3 overflows), where slope_y is finite, and no table was ever accepted; and for
+            # an anchored form, f'' = 2/(3u^3) + ... of (u - 1)^2/(3u) + ... overflows below u = 1e-103, where f''
+            # u does not (the steps were not taken there, and the 64-step fallback cost 35-116x Jeffrey's time)
             np_slope_y = _numpy(slope_y)
-            np_d2 = lambda y, s=np_slope_y: s(np_u(y)) / np_map(y)[1]  # noqa: E731
+            np_d2 = lambda y, s=np_slope_y: s(np_u(y))  # noqa: E731 - the slope in y itself (per_y below)
         if form == "direct":
             np_G = lambda y, G=np_G_of: G(np_u(y))  # noqa: E731
         else:
             np_G = (lambda y, gap=np_gap: np.log(gap(y))) if form == "lo" else (lambda y, gap=np_gap: -np.log(gap(y)))
         # Newton on f' itself (cheapest), else on its signed log (f' growing like e^u), else the robust iteration
         for log_residual in ((False, True) if form == "direct" else (False,)):
-            np_step = _numpy_step(np_G, np_d2, np_map, form, np_gap, log_residual)
+            np_step = _numpy_step(np_G, np_d2, np_map, form, np_gap, log_residual, per_y=kind == "exp" and var is U)
             ok, table = decide("tabulating the inverse of f'", build, np_G, lambda y, n=np_normal: (n(y),), np_step,
                                 index_kind, tau_range, (y_lo, y_hi), centre or 0.0, seconds=60)
             if ok:
@@ -1442,18 +1456,20 @@ def _numpy_residual(var, g, d2, far, argument, u_of_y, form: str):
     return pick(gap_near, gap_far), pick(d2_near, d2_far), lambda y: np.where(near(y), argument(y), u_of_y(y))
 
 
-def _numpy_step(G, d2f, mapping, form: str, gap, log_residual: bool = False):
-    """Newton's correction in numpy, as the generated _delta function computes it (G, d2f and gap take y)."""
+def _numpy_step(G, d2f, mapping, form: str, gap, log_residual: bool = False, per_y: bool = False):
+    """Newton's correction in numpy, as the generated _delta function computes it (G, d2f and gap take y; with
+    per_y, d2f(y) is the slope in y itself, f''(u) u as one expression, and is not multiplied by du)."""
     def step(y, tau):
         with np.errstate(all="ignore"):
             _, du = mapping(y)
+            slope = d2f(y) if per_y else d2f(y) * du
             if form == "direct" and not log_residual:
-                return (G(y) - tau) / (d2f(y) * du)
+                return (G(y) - tau) / slope
             if form == "direct":
                 g = G(y)
                 return (np.copysign(np.log1p(np.abs(g)), g) - np.copysign(np.log1p(np.abs(tau)), tau)) * \
-                    (1.0 + np.abs(g)) / (d2f(y) * du)
-            return (G(y) - tau) * gap(y) / (d2f(y) * du)
+                    (1.0 + np.abs(g)) / slope
+            return (G(y) - tau) * gap(y) / slope
     return step
 
 

@@ -70,5 +70,16 @@ def numpy_function(e: sp.Expr, var: sp.Symbol, rules: bool = True):
     if key not in _CACHE:
         if len(_CACHE) > 2000:
             _CACHE.clear()
-        _CACHE[key] = sp.lambdify(var, apply_rules(e) if rules else e, [HELPERS, "numpy"])
+        _CACHE[key] = sp.lambdify(var, _floated(apply_rules(e) if rules else e), [HELPERS, "numpy"])
     return _CACHE[key]
+
+
+def _floated(e: sp.Expr) -> sp.Expr:
+    """Logs of numbers and integers past int64 as floats, as the printer writes them (one correctly rounded literal):
+    lambdified, log(10^54) is numpy's log of a Python int, a TypeError (gen failed on a candidate form of f' of
+    -u^(1/3)/3 + a GAN-family term)."""
+    def floated(x):
+        return sp.Float(sp.N(x, 30), 30)
+
+    e = e.replace(lambda x: isinstance(x, sp.log) and x.args[0].is_Number and x.args[0].is_positive, floated)
+    return e.replace(lambda x: x.is_Integer and abs(x) > 2**62, floated)

@@ -279,14 +279,25 @@ class Printer:
         # Eq(x, k): a closed point after a branch x < k (a kink at a C1 breakpoint), i.e. x <= k in order
         ops = ["<=" if isinstance(c, (sp.LessThan, sp.Eq)) else "<" for _, c in pieces]
         x = self.var.name
+        # a branch whose bound lies below an earlier one's is never taken (a tanh split at v = 0 nested in a branch
+        # right of it, flattened): left out rather than evaluated for every element at a safe point
+        kept, top = [], None  # top: the largest (bound, op) so far, the lower end of the next branch
+        for (expr, _), bound, op in zip(pieces, bounds, ops):
+            if bound is not None and top is not None:
+                b, t = constant_value(bound), constant_value(top[0])
+                if b < t or (b == t and (top[1] == "<=" or op == "<")):
+                    continue
+            kept.append((expr, bound, op, top))
+            if bound is None:
+                break
+            top = (bound, op)
         out = None
-        for i in range(len(pieces) - 1, -1, -1):
-            expr, _ = pieces[i]
-            hi = (bounds[i], ops[i]) if bounds[i] is not None else None
-            lo = (bounds[i - 1], ">" if ops[i - 1] == "<=" else ">=") if i > 0 else None
+        for expr, bound, op, below in reversed(kept):
+            hi = (bound, op) if bound is not None else None
+            lo = (below[0], ">" if below[1] == "<=" else ">=") if below is not None else None
             safe = self._safe(expr, lo, hi)
             out = safe if out is None else \
-                f"{self.backend.where}({x} {ops[i]} {constant_value(bounds[i])!r}, {safe}, {out})"
+                f"{self.backend.where}({x} {op} {constant_value(bound)!r}, {safe}, {out})"
         return out
 
     def _upper(self, cond) -> sp.Expr | None:

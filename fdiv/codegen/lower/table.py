@@ -156,7 +156,16 @@ def _build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range:
         h = 2.0 * xi_m / k
         xi = -xi_m + h * np.arange(k + 1)
         zs = uncompress(xi)
-        knots = _monotone_ends(bisect(G, mapping, index_inverse(kind, zs, centre), *y_range))
+        # a knot whose tau lies past an inner end of the range (where a form hands over to the other, short of the
+        # float range: the knots are symmetric in xi, the range need not be) is the root at that end: G increases,
+        # so its interval is still a bracket, and one that holds the end is judged like any other (at -745, the
+        # bisection's floor, it was unreliable, the points next to the end went unjudged, and the runtime started
+        # 2 in y from the root: 6 Newton steps, not the table's 4). At an end of the float range (|tau| ~ 709)
+        # the roots past it are not floats, and the edge stays as it was
+        inner = [end if abs(end) < 700.0 else (-np.inf, np.inf)[i] for i, end in enumerate(tau_range)]
+        with np.errstate(all="ignore"):
+            knot_tau = np.clip(index_inverse(kind, zs, centre), *inner)
+        knots = _monotone_ends(bisect(G, mapping, knot_tau, *y_range))
         # 16 points inside each interval, and the knots themselves
         probe = (-xi_m + h * (np.arange(16 * k + 1) / 16.0))[:-1] + h / 32.0
         near = h * 2.0 ** -np.arange(1.0, 60.0)  # and ever closer to xi = 0 (a cusp's knot)
@@ -166,7 +175,7 @@ def _build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range:
         ref = bisect(G, mapping, tau, *y_range)
         # only where float64 evaluates G at the root (an f' that overflows in some intermediate beyond u ~ 1e150
         # leaves the root to the bisection's guess, in the generated code as before) and the root is inside
-        good_knot = reliable(G, mapping, knots, index_inverse(kind, zs, centre), y_range)
+        good_knot = reliable(G, mapping, knots, knot_tau, y_range)
         ok = reliable(G, mapping, ref, tau, y_range) & _interval_ok(good_knot, tau, kind, centre, xi_m, h)
         tau, ref = tau[ok], ref[ok]
         if tau.size == 0 or not np.all(np.isfinite(knots)):
