@@ -310,7 +310,8 @@ def _cancelling_pairs(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
             continue
         for j in range(i + 1, len(rational)):
             if j not in used and any(sp.limit(a / rational[j], var, at, "+") == -1 for at in (sp.oo, sp.S.Zero)):
-                a, _ = sp.factor(sp.cancel(a + rational[j])), used.add(j)
+                a = sp.factor(sp.cancel(a + rational[j]))
+                used.add(j)
         out.append(a)
     return sp.Add(*out)
 
