@@ -34,13 +34,14 @@ from ..derivation.inverse import legend, readable
 from .lower.compose import lower, with_numeric_branches
 from ..spec.spec import U
 from .lower.printer import BACKENDS, Backend, JaxPrinter, Printer, TorchPrinter, constant_value
+from .lower.shared import bind_shared
 
 RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
 RUNTIME_JAX = Path(__file__).with_name("lower") / "runtime_jax.py"
 _HELPER_ORDER = ["_softplus", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
                  "_wright_omega",
                  "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_LogGap", "_log_gap", "_XLog1pX", "_xlog1px", "_XLogX", "_xlogx",
-                 "_hypot", "_InfSlope", "_past_the_range", "_ratio_past_the_range", "_bracketed_newton", "_chunked", "_FusedMean", "_fused_mean", "_solve_where", "_past_top", "_beyond_float32", "_table_columns", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+                 "_hypot", "_InfSlope", "_past_the_range", "_ratio_past_the_range", "_bracketed_newton", "_chunked", "_FusedMean", "_fused_mean", "_solve_where", "_branchwise", "_past_top", "_beyond_float32", "_table_columns", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"],
           "_solve_where": ["_chunked"], "_fused_mean": ["_FusedMean"],
           "_log1mexp_softplus": ["_softplus"], "_log_gap": ["_LogGap"], "_xlog1px": ["_XLog1pX"], "_xlogx": ["_XLogX"]}
@@ -142,7 +143,9 @@ def _body(printer: Printer, expr: sp.Expr, var: str, result: str = "{}") -> str:
     printer.local_names = {}
     if isinstance(expr, sp.Piecewise) and not any(e.free_symbols for e, _ in expr.args):
         text = f"{var} * 0.0 + {text}"  # constant branches only (a density ratio at kinks): still a function of v
-    return "\n    ".join([*lines, *printer.branches, "return " + result.format(text)])
+    shared, text = bind_shared(text)  # a term the branches repeat (tanh(v_4) five times): computed once
+    statements = [*lines, *printer.branches, *shared, "return " + result.format(text)]
+    return "\n    ".join(s.replace("\n", "\n    ") for s in statements)  # a branch function: its body indented
 
 
 def _split_constant(e: sp.Expr) -> tuple[sp.Expr, sp.Expr]:

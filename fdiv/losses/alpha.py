@@ -56,7 +56,8 @@ def activation(v):
 def conjugate(t):
     """f*(t) on dom f* = (-oo, oo); +inf outside."""
     t_0 = torch.where(t > -0.5, t, torch.full_like(t, 0.5))
-    return torch.where(t <= -0.5, torch.full_like(t, -0.3333333333333333), (t_0 * torch.sqrt(torch.clamp(t_0 * 2.0 + 1.0, min=0.0)) * 2.0 + torch.sqrt(torch.clamp(t_0 * 2.0 + 1.0, min=0.0)) - 1.0) * 0.3333333333333333)
+    c0 = torch.sqrt(torch.clamp(t_0 * 2.0 + 1.0, min=0.0))
+    return torch.where(t <= -0.5, torch.full_like(t, -0.3333333333333333), (t_0 * c0 * 2.0 + c0 - 1.0) * 0.3333333333333333)
 
 
 def conjugate_of_activation(v):

@@ -32,7 +32,8 @@ def activation(v):
 def conjugate(t):
     """f*(t) on dom f* = (-oo, 1]; +inf outside."""
     t_0 = torch.where((t > -3.0) & (t <= 1.0), t, torch.full_like(t, -1.0))
-    return torch.where(t <= -3.0, torch.full_like(t, -1.0), torch.where(t <= 1.0, -t_0 - torch.sqrt(torch.clamp(-t_0 + 1.0, min=0.0)) * 4.0 + 4.0, torch.full_like(t, math.inf)))
+    c0 = -t_0
+    return torch.where(t <= -3.0, torch.full_like(t, -1.0), torch.where(t <= 1.0, c0 - torch.sqrt(torch.clamp(c0 + 1.0, min=0.0)) * 4.0 + 4.0, torch.full_like(t, math.inf)))
 
 
 def conjugate_of_activation(v):

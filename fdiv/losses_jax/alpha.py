@@ -85,7 +85,8 @@ def activation(v):
 def conjugate(t):
     """f*(t) on dom f* = (-oo, oo); +inf outside."""
     t_0 = jnp.where(t > -0.5, t, jnp.full_like(t, 0.5))
-    return jnp.where(t <= -0.5, jnp.full_like(t, -0.3333333333333333), (t_0 * jnp.sqrt(jnp.maximum(t_0 * 2.0 + 1.0, 0.0)) * 2.0 + jnp.sqrt(jnp.maximum(t_0 * 2.0 + 1.0, 0.0)) - 1.0) * 0.3333333333333333)
+    c0 = jnp.sqrt(jnp.maximum(t_0 * 2.0 + 1.0, 0.0))
+    return jnp.where(t <= -0.5, jnp.full_like(t, -0.3333333333333333), (t_0 * c0 * 2.0 + c0 - 1.0) * 0.3333333333333333)
 
 
 def conjugate_of_activation(v):

@@ -84,7 +84,8 @@ def activation(v):
 def conjugate(t):
     """f*(t) on dom f* = (-oo, 1]; +inf outside."""
     t_0 = jnp.where((t > -3.0) & (t <= 1.0), t, jnp.full_like(t, -1.0))
-    return jnp.where(t <= -3.0, jnp.full_like(t, -1.0), jnp.where(t <= 1.0, -t_0 - jnp.sqrt(jnp.maximum(-t_0 + 1.0, 0.0)) * 4.0 + 4.0, jnp.full_like(t, math.inf)))
+    c0 = -t_0
+    return jnp.where(t <= -3.0, jnp.full_like(t, -1.0), jnp.where(t <= 1.0, c0 - jnp.sqrt(jnp.maximum(c0 + 1.0, 0.0)) * 4.0 + 4.0, jnp.full_like(t, math.inf)))
 
 
 def conjugate_of_activation(v):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ...errors import DerivationError
+from .shared import bind_shared
 
 HELPERS = {"softplus": "_softplus", "log_softplus": "_log_softplus", "log1mexp": "_log1mexp",
            "wright_omega": "_wright_omega", "log_wright_omega": "_log_wright_omega",
@@ -36,10 +37,11 @@ class Backend:
     rsqrt: str
     maximum: str
     masked_solves: bool  # a numeric solve inside a Piecewise branch gets its branch's mask (eager torch)
+    branchwise: bool = False  # a Piecewise as one function per branch, run on its own elements (runtime _branchwise)
 
 
 TORCH_BACKEND = Backend("torch", TORCH, "torch.where", "torch.full_like", "torch.clamp({}, min=0.0)", "torch.rsqrt",
-                        "torch.maximum", True)
+                        "torch.maximum", True, True)
 # under jax.jit shapes are static: every element is evaluated, so a numeric solve takes no mask
 JAX_BACKEND = Backend("jax", JAX, "jnp.where", "jnp.full_like", "jnp.maximum({}, 0.0)", "jax.lax.rsqrt",
                       "jnp.maximum", False)
@@ -90,6 +92,7 @@ class Printer:
         self.helpers: set[str] = set()
         self.branches: list[str] = []  # assignments a Piecewise needs before the returned expression
         self.mask: str | None = None  # the name of the boolean mask of the Piecewise branch being printed
+        self.scope: str | None = None  # the variable's whole value in scope: a branch function's parameter
 
     def doprint(self, expr: sp.Expr) -> str:
         return self.emit(expr)
@@ -267,6 +270,15 @@ class Printer:
             return f"{self.backend.functions['exp']}({self.emit(power)})"
         return f"{self._wrap(base, sp.Pow)} ** {self._wrap(power, sp.Pow)}"
 
+    def _print_log1mexp(self, e):
+        """log(1 - e^(k x)) for a number k > 0 as _log1mexp(x, k): the helper takes log(-x) + log k, since k x
+        rounds where x is subnormal."""
+        k, rest = e.args[0].as_coeff_Mul()
+        self.helpers.add(HELPERS["log1mexp"])
+        if k.is_Number and k > 0 and k != 1 and rest.free_symbols:
+            return f"{HELPERS['log1mexp']}({self.emit(rest)}, {float(k)!r})"
+        return f"{HELPERS['log1mexp']}({self.emit(e.args[0])})"
+
     def _print_exp(self, e):
         return f"{self.backend.functions['exp']}({self.emit(e.args[0])})"
 
@@ -278,7 +290,7 @@ class Printer:
         bounds = [self._upper(c) for _, c in pieces]
         # Eq(x, k): a closed point after a branch x < k (a kink at a C1 breakpoint), i.e. x <= k in order
         ops = ["<=" if isinstance(c, (sp.LessThan, sp.Eq)) else "<" for _, c in pieces]
-        x = self.var.name
+        x = self.scope or self.var.name
         # a branch whose bound lies below an earlier one's is never taken (a tanh split at v = 0 nested in a branch
         # right of it, flattened): left out rather than evaluated for every element at a safe point
         kept, top = [], None  # top: the largest (bound, op) so far, the lower end of the next branch
@@ -291,6 +303,10 @@ class Printer:
             if bound is None:
                 break
             top = (bound, op)
+        # one function per branch pays where two branches or more compute something; a constant branch (+inf past
+        # dom f*) costs torch.where one fill
+        if self.backend.branchwise and kept[-1][1] is None and sum(bool(k[0].free_symbols) for k in kept) > 1:
+            return self._branchwise(kept)
         out = None
         for expr, bound, op, below in reversed(kept):
             hi = (bound, op) if bound is not None else None
@@ -299,6 +315,42 @@ class Printer:
             out = safe if out is None else \
                 f"{self.backend.where}({x} {op} {constant_value(bound)!r}, {safe}, {out})"
         return out
+
+    def _branchwise(self, kept: list) -> str:
+        """_branchwise(x, bounds, points, branches): each branch a local function of the elements it holds, its
+        repeated terms bound once; `points` are the interior points the runtime's torch.where form (compiled
+        code, other devices) gives a branch where it does not hold, as _safe does."""
+        x = self.scope or self.var.name
+        bounds, points, names = [], [], []
+        for expr, bound, op, below in kept:
+            n = len(self.branches)
+            param, name = f"{x}_{n}", f"branch_{n}"
+            inner = type(self)(self.var, param, backend=self.backend)
+            inner.scope = param
+            if self.backend.masked_solves and \
+                    any(getattr(a.func, "__name__", "").startswith("_piece") for a in expr.atoms(sp.Function)):
+                inner.mask = "mask"  # where-form only: the solve then runs where its branch holds
+            if expr.free_symbols:
+                shared, text = bind_shared(inner.emit(expr))
+            else:
+                shared, text = [], f"{self.backend.full_like}({param}, {self.emit(expr)})"
+            self.helpers |= inner.helpers
+            body = [*inner.branches, *shared, f"return {text}"]
+            self.branches.append("\n".join([f"def {name}({param}, mask=None):",
+                                             *("    " + line.replace("\n", "\n    ") for line in body)]))
+            lo = None if below is None else constant_value(below[0])
+            hi = None if bound is None else constant_value(bound)
+            point = None if not expr.free_symbols or (lo is None and hi is None) else \
+                hi - 1 if lo is None else lo + 1 if hi is None else (lo + hi) / 2
+            points.append(repr(point))
+            names.append(name)
+            if bound is not None:
+                bounds.append(f"({hi!r}, {op!r})")
+        self.helpers.add("_branchwise")
+
+        def tup(items: list[str]) -> str:
+            return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+        return f"_branchwise({x}, {tup(bounds)}, {tup(points)}, {tup(names)})"
 
     def _upper(self, cond) -> sp.Expr | None:
         if cond is sp.true:
@@ -312,7 +364,7 @@ class Printer:
         """expr on its branch: the variable where the branch holds, an interior point elsewhere, so the branch
         not taken is finite and its zero gradient stays zero (a clamp would put it on the edge, e.g. at a
         sqrt(0) or log(0), where 0 * inf = NaN)."""
-        x = self.var.name
+        x = self.scope or self.var.name
         if not expr.free_symbols:
             return f"{self.backend.full_like}({x}, {self.emit(expr)})"
         if lo is None and hi is None:
@@ -328,6 +380,7 @@ class Printer:
             mask = f"({x} {lo[1]} {lo_v!r}) & ({x} {hi[1]} {hi_v!r})"
         name = f"{x}_{len(self.branches)}"
         inner = type(self)(self.var, name, backend=self.backend)
+        inner.scope = self.scope  # conditions of a Piecewise inside read the variable in scope, not the copy
         if self.backend.masked_solves and \
                 any(getattr(a.func, "__name__", "").startswith("_piece") for a in expr.atoms(sp.Function)):
             inner.mask = f"m{name}"  # a numeric solve: given the mask, it solves only where its branch holds

@@ -49,13 +49,21 @@ def _tanh_jvp(primals, tangents):
     return jnp.tanh(x), 4.0 * e / (1.0 + e) ** 2 * t
 
 
-def _log1mexp(x):
-    """log(1 - exp(x)) for x < 0: log(-x) + log((1 - e^x)/(-x)) by its series (to x^6, 1e-15 relative) above
-    x = -0.1, below it log1p(-e^x); each branch sees only inputs of its own side."""
-    y = jnp.minimum(-x, 0.1)
-    y2 = y * y
-    series = jnp.log(y) + y * (-0.5 + y * (1.0 / 24.0 + y2 * (-1.0 / 2880.0 + y2 * (1.0 / 181440.0))))
-    return jnp.where(x > -0.1, series, jnp.log1p(-jnp.exp(jnp.minimum(x, -0.1))))
+def _log1mexp(x, k=1.0):
+    """log(1 - exp(k x)) for k x < 0 (k > 0 a constant): log(-k x) + log((1 - e^(k x))/(-k x)) by its series (to
+    x^6, 1e-15 relative) above k x = -0.1, below it log1p(-e^(k x)); each branch sees only inputs of its own side.
+    log(-k x) is log(-x) + log k: k x itself rounds where x is subnormal."""
+    if k == 1.0:
+        y = jnp.minimum(-x, 0.1)
+        y2 = y * y
+        series = jnp.log(y) + y * (-0.5 + y * (1.0 / 24.0 + y2 * (-1.0 / 2880.0 + y2 * (1.0 / 181440.0))))
+        return jnp.where(x > -0.1, series, jnp.log1p(-jnp.exp(jnp.minimum(x, -0.1))))
+    z = x * k
+    y = jnp.minimum(-x, 0.1 / k)
+    yk = y * k
+    y2 = yk * yk
+    series = jnp.log(y) + (math.log(k) + yk * (-0.5 + yk * (1.0 / 24.0 + y2 * (-1.0 / 2880.0 + y2 * (1.0 / 181440.0)))))
+    return jnp.where(z > -0.1, series, jnp.log1p(-jnp.exp(jnp.minimum(z, -0.1))))
 
 
 def _wright_omega_value(x):
