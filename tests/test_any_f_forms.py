@@ -572,6 +572,31 @@ def test_logs_are_split_at_zero_so_that_their_product_never_overflows(tmp_path):
     _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"), reach=1000)
 
 
+def test_a_log_of_a_power_is_written_as_a_log_of_its_root(tmp_path):
+    """b u - f(u) of 1/3 and 2/3 GAN-family terms beside 3 sqrt(1 + u^2) holds u/3 log((u + 1)^3/u^3): written
+    u/3 log1p(3/u + 3/u^2 + 1/u^3), its 1/u^3 overflowed below u = 1e-103, and f* was +inf at v = -1000 where it
+    is -1.57 (seed 27182, index 141). As u log1p(1/u) it is finite down to the smallest u."""
+    from fdiv.codegen.lower.numeric import _vanishing_logs_grouped
+    from fdiv.codegen.lower.rules import log1p
+
+    f = ("1/3*(u*log(u) - (u + 1)*log(u + 1)) + 2/3*(u*log(u) - (u + 1)*log((u + 1)/2)) + 3*(sqrt(1 + u**2))"
+         " - (-2*log(2)/3 + 3*sqrt(2)) - (-log(2)/3 + 3*sqrt(2)/2)*(u - 1)")
+    fu = parse(f, {"u": U})
+    b = sp.limit(sp.diff(fu, U), U, sp.oo)
+    out = _vanishing_logs_grouped(sp.expand(b * U - fu), U, sp.oo)
+    assert out.has(U * log1p(1 / U)) and not out.has(U**-3), out
+    # the expanded form the lowering wrote before overflows where the root's form does not
+    tiny = np.float64(1e-150)
+    with np.errstate(all="ignore"):
+        assert np.isinf(tiny * np.log1p(1 / tiny**3 + 3 / tiny**2 + 3 / tiny) / 3)
+        assert np.isfinite(tiny * np.log1p(1 / tiny))
+    module, _ = _module(f, tmp_path, "power_log")
+    for dtype in (torch.float32, torch.float64):
+        value = module.conjugate_of_activation(torch.tensor([-1e4, -1000.0], dtype=dtype))
+        assert torch.allclose(value.double(), torch.tensor([-1.5718268370003028] * 2, dtype=torch.float64),
+                              rtol=1e-6), value  # -f(0+): u* -> 0 as t -> -oo
+
+
 def test_a_root_of_a_quadratic_is_a_hypot(tmp_path):
     """3 sqrt(1 + u^2) beside u log u and (u - 1)^2/(u + 1): sqrt(1 + u^2) overflows float64 at u = 1.3e154, and
     f* was -inf at v = 1000 where it is 4.13e173 (float32: +inf, past its range). A^(k/2) with A = c (u + m)^2 + d

@@ -210,6 +210,17 @@ def _vanishing_logs(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int = 1) -> 
     x = sp.cancel(sp.Mul(*[a**r for r, (_, a) in zip(ratios, logs)]))
     if sp.limit(x, var, at, "+" if at == 0 else "-") != 1:
         return e
+    # X a g-th power taken as its root: u/3 log((u + 1)^3/u^3) is u log1p(1/u), where X - 1 = 3/u + 3/u^2 + 1/u^3
+    # overflows below u = 1e-103 (f* was +inf at v = -1000 where it is -1.57)
+    num, den = sp.fraction(x)
+    try:
+        (cn, top), (cd, bottom) = sp.factor_list(num, var), sp.factor_list(den, var)
+    except sp.PolynomialError:  # X not rational in var
+        top = bottom = []
+    factors = top + [(b, -m) for b, m in bottom]
+    g = sp.gcd_list([m for _, m in factors]) if factors else 1
+    if factors and g > 1 and cn == cd:
+        x, k = sp.Mul(*[b ** (m // g) for b, m in factors]), k * g
     return sp.Add(*rest) + k * log1p(sp.factor(sp.cancel(x - 1)))
 
 
