@@ -377,9 +377,9 @@ def test_an_unreachable_branch_is_not_printed():
     text = printer.emit(e)
     body = "\n    ".join(s.replace("\n", "\n    ") for s in printer.branches + [f"return {text}"])
     assert "exp" not in body and "tanh" in body and "** 3" in body
-    from fdiv.codegen.lower.runtime import _branchwise
+    from fdiv.codegen.lower.runtime import _branchwise, _tanh
 
-    namespace = {"torch": torch, "math": math, "_branchwise": _branchwise}
+    namespace = {"torch": torch, "math": math, "_branchwise": _branchwise, "_tanh": _tanh}
     exec("def g(v):\n    " + body, namespace)  # noqa: S102
     xs = torch.tensor([-1.0, 1.0, 2.0, 3.0], dtype=torch.float64)
     assert namespace["g"](xs).tolist() == [0.0, 2.0, math.tanh(2.0), 27.0]

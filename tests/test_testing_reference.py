@@ -62,3 +62,43 @@ def test_the_slope_of_an_infinite_branch_is_not_zero():
     assert ref.derivative("density_ratio", 1000.0) is None
     slope = ref.derivative("density_ratio", 1.0)
     assert slope is not None and 0 < slope < 1e6
+
+
+def test_a_root_next_to_a_finite_end_of_the_slope_range_stops_at_the_precision_f_prime_has():
+    """The reference of a numeric f* at v = 1e4 (14 000 bits) solves f'(u) = t with t e^-1e4 below f'(oo): the
+    residual f'(u) - t is rounding noise once below 2^-prec |t|, and bisecting y on its sign to 2^-prec took
+    ~14 000 steps (minutes per point: fdiv.testing.check_loss never finished on such an f). It stops there now,
+    in under 400 evaluations of f', and the root agrees with the one solved 20 digits higher; at the usual 60
+    digits the bracket still closes to the full precision."""
+    import sympy as sp
+
+    from fdiv.derivation.inverse import _solve
+    from fdiv.derivation.numeric import mp_function
+    from fdiv.spec.spec import U
+
+    f = 4 * (U - 1) ** 2 / (U + 2) + sp.Rational(1, 4) * (
+        sp.Rational(3, 4) * U * sp.log(U) - (sp.Rational(3, 4) * U + sp.Rational(1, 4)) * sp.log(sp.Rational(3, 4) * U + sp.Rational(1, 4)))
+    df, d2f = mp_function(sp.diff(f, U), U), mp_function(sp.diff(f, U, 2), U)
+    b = sp.limit(sp.diff(f, U), U, sp.oo)  # f'(oo) = 4 + 3/16 log(4/3)
+    calls = [0]
+
+    def counted(u):
+        calls[0] += 1
+        if calls[0] > 2000:  # the old bisection: stop it here rather than after minutes
+            raise AssertionError("more than 2000 evaluations of f'")
+        return df(u)
+
+    roots = []
+    for digits in (R.needed_digits(1e4), R.needed_digits(1e4) + 20):
+        with mpmath.workdps(digits):
+            t = mpmath.mpf(sp.N(b, digits + 20)) - mpmath.exp(-10000)
+            calls[0] = 0
+            with mpmath.workprec(mpmath.mp.prec + 20):
+                roots.append(_solve(counted, 0, sp.oo, t, d2f))
+            assert calls[0] < 400
+    assert abs(mpmath.log(roots[0]) / mpmath.log(roots[1]) - 1) < mpmath.mpf(10) ** -25
+    with mpmath.workdps(60):  # a cusp-free root at the usual precision: f'(u) = t to the last bits
+        t = mpmath.mpf(3)
+        with mpmath.workprec(mpmath.mp.prec + 20):
+            u = _solve(df, 0, sp.oo, t, d2f)
+            assert abs(df(u) - t) <= mpmath.mpf(2) ** -(mpmath.mp.prec - 12) * 4

@@ -18,9 +18,30 @@ import math
 import torch
 
 
+class _Tanh(torch.autograd.Function):
+    """tanh(x) with the slope 1 - tanh(x)^2 written as 1/cosh(x)^2: autograd's 1 - tanh^2 cancels in float32 (3e-4
+    relative at x = 5, the slope of a bounded critic range's sigma_f there; 0 from x = 9). cosh^2 overflows where
+    the slope is below float32's normal range anyway. The backward pass is made of differentiable operations, so a
+    second derivative is taken through it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.tanh(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / torch.cosh(x) ** 2
+
+
+def _tanh(x):
+    return _Tanh.apply(x)
+
+
 def activation(v):
     """sigma_f(v) = tanh(v)/2: maps R onto the critic range [-1/2, 1/2]."""
-    return torch.tanh(v) * 0.5
+    return _tanh(v) * 0.5
 
 
 def conjugate(t):
@@ -31,12 +52,12 @@ def conjugate(t):
 
 def conjugate_of_activation(v):
     """f*(sigma_f(v)), composed and rewritten for stability."""
-    return torch.tanh(v) * 0.5
+    return _tanh(v) * 0.5
 
 
 def critic_loss(v_real, v_fake):
     """Scalar to minimise over the critic: -(mean sigma_f(v_real) - mean f*(sigma_f(v_fake)))."""
-    return (torch.tanh(v_fake)).mean() * 0.5 + (torch.tanh(v_real)).mean() * -0.5
+    return (_tanh(v_fake)).mean() * 0.5 + (_tanh(v_real)).mean() * -0.5
 
 
 def generator_loss(v_fake):

@@ -694,15 +694,21 @@ def _newton_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.E
         where = _fn(backend, "where")
         g_text = f"{where}({side}, {g_text}, {printer.emit(reduced[2])})"
         d2_text = f"{where}({side}, {d2_text}, {printer.emit(reduced[3])})"
-    if not per_y:  # d2 is f''(u): times du/dy (per_y: d2 is already f''(u) u, simplified, for u = e^y)
+    # the slope in y: f''(u) du/dy (per_y: d2 is already f''(u) u, simplified, for u = e^y). For the slog residual
+    # (1 + |s|)/f'' is formed before dividing by du: f'' du overflows float64 where both are finite (5/2 e^(2u):
+    # f'' = 1.2e306, du = u = 351), the step was 0, and no table converged (the 64-step fallback, 80x Jeffrey's)
+    per_du = "" if per_y else " / du"
+    d2_slog = d2_text
+    if not per_y:
         d2_text = f"({d2_text}) * du"
     helpers |= printer.helpers
     if printer.branches:
         raise DerivationError("a numeric branch cannot be lowered: its f is piecewise inside a smooth piece")
     if form == "direct" and log_residual:  # sign(s) log(1 + |s|), s = f'(u): near-linear in y for f' ~ e^u
         lines.append(f"s = {g_text}")
-        delta = f"(torch.copysign(torch.log1p(s.abs()), s) - tau) * (1.0 + s.abs()) / ({d2_text})" if not \
-            _jax(backend) else f"(jnp.copysign(jnp.log1p(jnp.abs(s)), s) - tau) * (1.0 + jnp.abs(s)) / ({d2_text})"
+        delta = f"(torch.copysign(torch.log1p(s.abs()), s) - tau) * ((1.0 + s.abs()) / ({d2_slog})){per_du}" if \
+            not _jax(backend) else \
+            f"(jnp.copysign(jnp.log1p(jnp.abs(s)), s) - tau) * ((1.0 + jnp.abs(s)) / ({d2_slog})){per_du}"
     elif form == "direct":
         delta = f"({g_text} - tau) / ({d2_text})"
     else:
@@ -975,7 +981,12 @@ def _cusp_point(df, d2f, piece: NumericPiece) -> float | None:
     u0 = float(np.exp(0.5 * (a + b)))
     with np.errstate(all="ignore"):
         scale = 1.0 + abs(float(df(u0))) + abs(float(d2f(u0 * 1.5)) * u0)
-        return u0 if abs(float(d2f(u0))) * u0 <= 1e-9 * scale else None
+        # a zero of f'' is a minimum of |f''| on both sides: an f'' that only decays towards u = oo (72/(u + 2)^3
+        # beside a GAN-family term, 1e-14 at the grid's end e^30) had a "cusp" at e^30, and the cube-root index
+        # around it left no table converging: the 64-step fallback, 76x Jeffrey's time
+        d0 = abs(float(d2f(u0)))
+        dip = abs(float(d2f(u0 * 1.5))) > d0 and abs(float(d2f(u0 / 1.5))) > d0
+        return u0 if dip and d0 * u0 <= 1e-9 * scale else None
 
 
 def _gap_cusp(raw: sp.Expr, piece: NumericPiece, form: str, tau_range: tuple[float, float]) -> float | None:
@@ -1124,6 +1135,15 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                 # three quarters of it, short of the far end, where its inverse has a log singularity
                 reach = float(np.log(0.75 * float(piece.slope_hi - piece.slope_lo)))
                 tau_range = (tau_range[0], reach) if form == "lo" else (-reach, tau_range[1])
+            if tail:
+                # the forward pass replaces every root with log u* past the tail's start by the asymptote's
+                # ((log A + tau)/p > start): the table serves up to there (and one unit of tau beyond). Out to
+                # tau = 709 it had to solve where f''(u) du underflows float64 (2/3 sqrt(1 + u^2): f'' ~ u^-3 is 0
+                # past u = e^236), so no Newton step was taken, no table was accepted, and the 64-step fallback
+                # cost 27x Jeffrey's time for what the asymptote computes anyway
+                cap = float(tail[0] * tail[3] - tail[1]) + 1.0
+                if tau_range[0] < cap < tau_range[1]:
+                    tau_range = (tau_range[0], cap)
             what = f"f'(u) - ({s})" if form == "lo" else f"{s} - f'(u)"
             # u - lo (hi - u) in the rest as the distance d the map gives exactly: sqrt(Max(u - 3, 0)) at u = 3 +
             # 1.8e-5 in float32 was 0.1 % off, f* 9e-5 (3 Max(u - 3, 0)^(3/2) beside u^(-1/3))
@@ -1166,6 +1186,7 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             # an anchored form, f'' = 2/(3u^3) + ... of (u - 1)^2/(3u) + ... overflows below u = 1e-103, where f''
             # u does not (the steps were not taken there, and the 64-step fallback cost 35-116x Jeffrey's time)
             np_slope_y = _numpy(slope_y)
+            np_d2_u = np_d2  # f''(u) for the slog residual (below)
             np_d2 = lambda y, s=np_slope_y: s(np_u(y))  # noqa: E731 - the slope in y itself (per_y below)
         if form == "direct":
             np_G = lambda y, G=np_G_of: G(np_u(y))  # noqa: E731
@@ -1173,7 +1194,12 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             np_G = (lambda y, gap=np_gap: np.log(gap(y))) if form == "lo" else (lambda y, gap=np_gap: -np.log(gap(y)))
         # Newton on f' itself (cheapest), else on its signed log (f' growing like e^u), else the robust iteration
         for log_residual in ((False, True) if form == "direct" else (False,)):
-            np_step = _numpy_step(np_G, np_d2, np_map, form, np_gap, log_residual, per_y=kind == "exp" and var is U)
+            # the slog residual divides (1 + |s|) by f''(u) and then by du: f''(u) u as one expression overflows
+            # where f' grows like e^(2u) and both are finite (see _newton_source)
+            per_y = kind == "exp" and var is U and not log_residual
+            slog_in_u = log_residual and kind == "exp" and var is U
+            np_step = _numpy_step(np_G, np_d2_u if slog_in_u else np_d2, np_map, form, np_gap, log_residual,
+                                  per_y=per_y)
             ok, table = decide("tabulating the inverse of f'", build, np_G, lambda y, n=np_normal: (n(y),), np_step,
                                 index_kind, tau_range, (y_lo, y_hi), centre or 0.0, seconds=60)
             if ok:
@@ -1186,7 +1212,6 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             helpers.add("_table_columns")
             consts, solve = (_solve_source_jax if jx else _solve_source)(solve_name, table, index_kind, tau, step_name,
                                                                          log_residual)
-            per_y = kind == "exp" and var is U
             solver = [consts, "", "", _newton_source(step_name, mapping, form, g, slope_y if per_y else d2_near, helpers,
                                                        log_residual, per_y=per_y, distance=distance,
                                                        two_sided=two_sided, backend=backend),
@@ -1477,10 +1502,10 @@ def _numpy_step(G, d2f, mapping, form: str, gap, log_residual: bool = False, per
             slope = d2f(y) if per_y else d2f(y) * du
             if form == "direct" and not log_residual:
                 return (G(y) - tau) / slope
-            if form == "direct":
+            if form == "direct":  # as _newton_source: (1 + |s|)/f'' before the division by du
                 g = G(y)
-                return (np.copysign(np.log1p(np.abs(g)), g) - np.copysign(np.log1p(np.abs(tau)), tau)) * \
-                    (1.0 + np.abs(g)) / slope
+                ratio = (1.0 + np.abs(g)) / slope if per_y else (1.0 + np.abs(g)) / d2f(y) / du
+                return (np.copysign(np.log1p(np.abs(g)), g) - np.copysign(np.log1p(np.abs(tau)), tau)) * ratio
             return (G(y) - tau) * gap(y) / slope
     return step
 

@@ -15,6 +15,27 @@ def _softplus(x):
     return F.softplus(x, beta=1.0, threshold=40.0)
 
 
+class _Tanh(torch.autograd.Function):
+    """tanh(x) with the slope 1 - tanh(x)^2 written as 1/cosh(x)^2: autograd's 1 - tanh^2 cancels in float32 (3e-4
+    relative at x = 5, the slope of a bounded critic range's sigma_f there; 0 from x = 9). cosh^2 overflows where
+    the slope is below float32's normal range anyway. The backward pass is made of differentiable operations, so a
+    second derivative is taken through it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.tanh(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad / torch.cosh(x) ** 2
+
+
+def _tanh(x):
+    return _Tanh.apply(x)
+
+
 class _LogSoftplus(torch.autograd.Function):
     """log(softplus(x)) with the analytic slope sigmoid(x)/softplus(x). Below -80, where e^x nears float32's
     subnormals, log(softplus(x)) = x - e^x/2 + ... is x itself (the next term is below 1e-34 relative in both
