@@ -202,6 +202,10 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
         value, cand = value.subs(_S, s_of_t), cand.subs(_S, s_of_t)
     ok, tidy = decide("simplifying f*", lambda: _sign_rules(_tidy_lambert(value)))
     value = _simplest(tidy if ok else value, "simplifying f*", deep=False)
+    # written in t it may grow again: past 4x the substituted budget it is no usable closed form (33 000
+    # operations for 3/2 (sqrt(u) - 1/2)^2 - 4 log u); the nested radicals of sqrt(1 + u^2) families (~300) stay
+    if sp.count_ops(value) > 4 * budget * MAX_CONJUGATE_OPS:
+        return numeric_branch(piece)
     ratio = _simplest(cand, "simplifying (f')^-1", deep=False)
     return _lambert_args(value), _lambert_args(ratio)
 
@@ -227,10 +231,12 @@ def _usable(cand: sp.Expr) -> bool:
 
 
 def _nested_odd_root(e: sp.Expr) -> bool:
-    """Cardano's and Ferrari's signature: a root of index >= 3 of an expression that holds another root. Such a
-    u(t) cancels catastrophically (the cube roots of q +- sqrt(q^2 + p^3) nearly cancel as t grows)."""
+    """Cardano's and Ferrari's signature: a root of index >= 3 of an expression that holds another root of a
+    variable. Such a u(t) cancels catastrophically (the cube roots of q +- sqrt(q^2 + p^3) nearly cancel as t
+    grows). A root of a constant inside is no such sign: (s/6 + sqrt(2)/8)^(-2/5) inverts -6 u^(-5/2) on u < 2,
+    and taking it for one sent 2 Max(u - 2, 0) + 4 u^(-3/2) to solve, which ran past its 20 s."""
     return any(p.exp.is_Rational and p.exp.q >= 3 and any(q.exp.is_Rational and not q.exp.is_Integer
-                                                             for q in p.base.atoms(sp.Pow))
+                                                             and q.base.free_symbols for q in p.base.atoms(sp.Pow))
                for p in e.atoms(sp.Pow))
 
 
@@ -322,6 +328,17 @@ def _needs_cardano(df: sp.Expr) -> bool:
     return len(exponents) >= 3 and max(exponents) // max(g, 1) >= 3
 
 
+def _cubic_or_more(num: sp.Expr) -> bool:
+    """Whether num = 0 is a polynomial equation in u of degree 3 or more with three terms or more: its roots by
+    radicals are Cardano's or Ferrari's, over the budget, and solve needs seconds to minutes for them. Two GAN-family
+    terms with weights 1/4 and 1/12 give u^4 = z (u + 1)^3 (u + 2) on isolating the log: solve ran past its 20 s."""
+    try:
+        poly = sp.Poly(sp.expand(num), U)
+    except sp.PolynomialError:
+        return False
+    return poly.degree() >= 3 and len(poly.terms()) >= 3
+
+
 def _solved(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
     """SymPy's solutions of f'(u) = t, or none when it fails (the numeric branch then takes over). Under the step
     limit, which fails the derivation as a whole: whether a branch is closed or numeric never depends on how long
@@ -354,6 +371,8 @@ def _log_isolated(df: sp.Expr, t_of_s: sp.Expr) -> list[sp.Expr]:
         n = sp.ilcm(*[r.q for r in ratios])
         z = sp.Symbol("z", positive=True)
         lhs = sp.Mul(*[a ** (r * n) for r, (_, a) in zip(ratios, logs)])
+        if _cubic_or_more(sp.numer(sp.together(lhs - z))):
+            return []
         roots = sp.solve(sp.Eq(sp.together(lhs), z), U)
         return [r.subs(z, sp.exp(n * (t_of_s - m) / k)) for r in roots]
 
@@ -523,7 +542,11 @@ def _simplest(expr: sp.Expr, what: str, deep: bool = True) -> sp.Expr:
             forms.append(form)
     forms += [sp.powsimp(e) for e in forms]
     forms += [_log_powers_out(e) for e in forms if has_log_of_power(e)]
-    return min(forms, key=lambda e: (has_log_of_power(e), sp.count_ops(e), len(str(e))))
+    # a form over the budget only where every form is: the log of a 32nd power expanded into a rational of degree
+    # 64 has no log of a power, and won over the form it came from at 33 000 operations (3/2 (sqrt(u) - 1/2)^2 -
+    # 4 log u: 70 ms per evaluation, and the derivation ran out of time in its self-checks)
+    return min(forms, key=lambda e: (sp.count_ops(e) > MAX_SIMPLIFIED_OPS, has_log_of_power(e), sp.count_ops(e),
+                                     len(str(e))))
 
 
 def _log_powers_out(e: sp.Expr) -> sp.Expr:

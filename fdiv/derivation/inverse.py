@@ -53,7 +53,9 @@ def _solve(df, lo, hi, t, d2f=None):
 
     def g(y):
         u, _ = point(y)
-        if not lo < u < hi:
+        # u rounded onto a finite end: f' there, where it is finite, still orders the bracket (a root within
+        # rounding of the end, t a few ulps from f'(lo), is then bisected rather than lost)
+        if not (lo < u < hi or (u == lo and lo != 0) or (u == hi and hi != mpmath.inf)):
             return None
         try:
             value = df(u) - t
@@ -248,7 +250,7 @@ def mp_implementation(node: sp.Function):
 
         def inverse(t):
             with mpmath.workprec(mpmath.mp.prec + 20):
-                root = _solve(df, lo, hi, mpmath.mpf(t), d2f)
+                root = _root_at_rounding(df, lo, hi, mpmath.mpf(t), d2f)
             if root is None:
                 raise ValueError("t outside the slope range of the piece")
             return +root
@@ -261,13 +263,28 @@ def mp_implementation(node: sp.Function):
     def conjugate(t):
         with mpmath.workprec(mpmath.mp.prec + 20):
             t = mpmath.mpf(t)
-            root = _solve(df, lo, hi, t, d2f)
+            root = _root_at_rounding(df, lo, hi, t, d2f)
             if root is None:
                 raise ValueError("t outside the slope range of the piece")
             value = t * root - f(root)
         return +(value.real if isinstance(value, mpmath.mpc) else value)
 
     return conjugate
+
+
+def _root_at_rounding(df, lo, hi, t, d2f):
+    """The root of f'(u) = t on the piece, or, where there is none, the root at t moved by 40 bits above the
+    working precision's last (either way): a threshold between branches written as an expression (f'(3) for a
+    kink at u = 3) evaluates a few ulps off the t given for it, which then lies just outside the piece whose end
+    it is (a cache entry's check at the kink failed as "f* is not real", and the entry was never used)."""
+    root = _solve(df, lo, hi, t, d2f)
+    if root is None:
+        nudge = mpmath.mpf(2) ** (-mpmath.mp.prec + 60) * (1 + abs(t))
+        for moved in (t + nudge, t - nudge):
+            root = _solve(df, lo, hi, moved, d2f)
+            if root is not None:
+                break
+    return root
 
 
 _USTAR = sp.Function("ustar")

@@ -23,6 +23,7 @@ the ends of the slope range are computed without cancellation. The value in the 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ from .numpy_model import numpy_function
 from .printer import JAX_BACKEND as BACKEND_JAX, Printer
 from .rules import hypot, apply_rules, ratio
 from .table import T_COMPRESS, Table, build
+from .zero import ZeroSeries, zero_source, zero_series
 
 _Y_RANGE = {"exp": (-745.0, 709.0), "shifted": (-745.0, 709.0), "logistic": (-745.0, 745.0)}
 
@@ -327,6 +329,21 @@ def _cancelling_pairs(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return sp.Add(*out)
 
 
+def _grouped_by_pole(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """e's rational terms with the same poles (the factors of their denominators) over one denominator each: 2 (u -
+    1)^2/(u + 3)^3 - 4 (u - 1)/(u + 3)^2 + 2/(u + 3), each O(1/u), is 32/(u + 3)^3. The other terms as they are."""
+    groups: dict[frozenset, list] = {}
+    out = []
+    for t in sp.Add.make_args(sp.expand(e)):
+        if not (t.has(var) and t.is_rational_function(var)):
+            out.append(t)
+            continue
+        _, den = sp.fraction(sp.together(t))
+        poles = frozenset(p for p, _ in sp.factor_list(den, var)[1])
+        groups.setdefault(poles, []).append(t)
+    return sp.Add(*out, *(sp.factor(sp.cancel(sp.Add(*ts))) if len(ts) > 1 else ts[0] for ts in groups.values()))
+
+
 def _vanishing_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """k sqrt(A) + c -> (k^2 A - c^2)/(k sqrt(A) - c) (cancelled) for each such sum that tends to 0 at var = 0:
     sqrt(1 - d) - 1 is -d/(sqrt(1 - d) + 1), where the difference is 0 in floating point below d = 1e-16."""
@@ -371,7 +388,7 @@ def _vanishing_exps(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
         if out.has(var) else e
 
 
-def _vanishing_powers(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
+def _vanishing_powers(e: sp.Expr, var: sp.Symbol, fractional: bool = False) -> sp.Expr:
     """Each (a + b var)^p (a > 0, p not a positive integer) as a^p (expm1(p log1p(b var/a)) + 1), expanded: the
     constants, which cancel at var = 0 for a distance to an end of f''s range, cancel exactly, and 1/(3 (2 -
     d)^(4/3)) - 2^(2/3)/12 becomes 2^(2/3)/12 expm1(-4/3 log1p(-d/2)), accurate where the difference is a few
@@ -381,6 +398,8 @@ def _vanishing_powers(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
 
     def linear_power(x):
         if not (x.is_Pow and x.base.has(var) and x.exp.is_Rational and not (x.exp.is_Integer and x.exp > 0)):
+            return False
+        if fractional and x.exp.is_Integer:  # rational terms left to _rational_part_cancelled (see _simplest)
             return False
         if not x.base.is_polynomial(var) or sp.degree(x.base, var) != 1:
             return False
@@ -519,13 +538,18 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     denominator, -u log u + 2 u log(u + 1) overflows float32 at u = 1e37; expanded, f' does not)."""
     e, extra = _plain(e), tuple(_plain(x) for x in extra)
     forms = [e, *extra]
-    steps = [sp.expand, sp.cancel, _simplified, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
+    simplified = functools.lru_cache(maxsize=4)(_simplified)  # two steps start from it; simplify runs once
+    steps = [sp.expand, sp.cancel, simplified, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
              lambda x: sp.apart(x, var), lambda x: _paired_ratios(x, var), lambda x: _power_spread(x, var),
              lambda x: _paired_ratios(_rational_part_cancelled(x, var), var), lambda x: _cancelling_pairs(x, var),
              # expanded first: u (e^(-u/2) e^(1/2)/6 + 128/(u + 3)^3) is one product, not a rational term to pair,
              # and (u + 3)^3 overflows at u = 6e102, where f''(u) u = 128/u^2 is 1e-205 (Newton's step, divided by
              # it, was inf, and the 64-step fallback cost 33-42x Jeffrey's time)
-             lambda x: _paired_ratios(sp.expand(x), var)]
+             lambda x: _paired_ratios(sp.expand(x), var),
+             # simplified or grouped by pole first, so that the pairs are few enough to try: 1/(3u) - 1/(3u + 3)
+             # beside 3/(2u^(3/2)) is 1/(3u (u + 1)), and apart it absorbed the root's term (a ratio's slope 1.8e-4
+             # off at v = 30)
+             lambda x: _cancelling_pairs(simplified(x), var), lambda x: _cancelling_pairs(_grouped_by_pole(x, var), var)]
     if _has_radical(e, var):  # sqrt(1 + u^2) as hypot(u, 1), rational terms split or paired beside it
         steps += [lambda x: _hypot_roots(x, var), lambda x: _hypot_roots(sp.expand(x), var),
                   lambda x: _hypot_roots(sp.apart(x, var), var),
@@ -540,6 +564,10 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
         steps += [lambda x: _termwise(x, sp.oo, var), lambda x: _hypot_roots(_termwise(x, sp.oo, var), var)]
     if region == "lo":  # towards var = 0: differences that vanish there, written without the cancellation
         steps += [lambda x: _vanishing_powers(x, var), lambda x: _vanishing_powers(sp.expand(x), var),
+                  # roots as expm1 of log1p, rational terms over one denominator and paired: 4/3 (u^(1/3) - 2^(-1/3))
+                  # + 16 d (d + 5)/(25 (2d + 5)^2) for (u - 1)^2/(3u + 6) + u^(4/3) + 4|u - 1/2|. With the rational
+                  # terms as expm1's too, their d^2 parts cancelled at large d: u* at t = 1e4 was 57 % off
+                  lambda x: _paired_ratios(_rational_part_cancelled(_vanishing_powers(x, var, True), var), var),
                   lambda x: _vanishing_logs(_vanishing_powers(x, var), var),
                   lambda x: _vanishing_logs(_vanishing_powers(x, var), var, sign=-1),lambda x: _rational_part_cancelled(_logs_split_at_zero(x, var), var),lambda x: _vanishing_exps(x, var),
                   lambda x: _rational_part_cancelled(_vanishing_exps(x, var), var),
@@ -1076,6 +1104,12 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
     if "direct" in piece.forms:  # f itself is evaluated only by the direct form's value
         float32_ok = float32_ok and (rest_value is not None or _float32_safe([f], piece, f, df))
     np_u = lambda y: np_map(y)[0]  # noqa: E731
+    # f* next to its zero, where t u* - f(u*) cancels (f*(0) = 0 for f normalised at its minimum u = 1): the
+    # branch's value goes through _piece{k}_near (see branch_call)
+    zs = piece_zero(piece)
+    if zs is not None:
+        helpers.add("_series_near")
+        lines += ["", "", *zero_source(f"_piece{k}", zs)]
     for form in piece.forms:
         far = None  # (f' - s or s - f', f'') in u for the far half of a finite piece (see _two_sided)
         tail = None  # the asymptotics of the hi form where u* is past the dtype's range (_tail)
@@ -1119,7 +1153,9 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                 # (u f'(u) - f(u)) + (c u - u gap(u)) at the root, gap = f'(u) - a = c there, u f' - f simplified
                 safe = lambda e: _float32_safe([e], piece, f, df)  # noqa: E731
                 tangent = _simplest(U * df - piece.f, "simplifying u f'(u) - f(u)", prefer=safe)
-                if safe(tangent):
+                # c u and u (f'(u) - a) too, which cancel in it: for u log u + ..., both are ~87 u at u = 1e38,
+                # where f* ~ u is a float32, and f*(88.7) was +inf in float32 (solved in float64 instead)
+                if safe(tangent) and safe(U * (df - s)):
                     rest_ok = True
                     lines += ["", "", f"def _piece{k}_lo_value(x, y):",
                               f'    """f*(x) at the root y, as (u f\'(u) - f(u)) + (c u - u (f\'(u) - a)), c = e^x."""',
@@ -1572,9 +1608,22 @@ def branch_call(piece: NumericPiece, t: sp.Expr, log_c: dict[str, sp.Expr], *, r
     """The call that evaluates the piece at t: the anchored form where the piece has one (log c given per
     form), both split at `split` (in var) when it has two."""
     forms = piece.forms
+    # f*'s value next to its zero from its series in t - t0 (lower.zero): t itself, not the distance c (b - t
+    # rounds to ulps of b), in the activation's stable form (log(e^v + 1) overflows, and its slope 0 * inf is NaN
+    # at every v past 88 although the series is not used there)
+    near = (lambda e: e) if ratio or piece_zero(piece) is None else \
+        (lambda e: sp.Function(f"_piece{piece.index}_near")(e, apply_rules(t)))
     if forms == ("direct",):
-        return piece.call("direct", t, ratio)
+        return near(piece.call("direct", t, ratio))
     if len(forms) == 1:
-        return piece.call(forms[0], log_c[forms[0]], ratio)
-    return sp.Piecewise((piece.call("lo", log_c["lo"], ratio), var < split),
-                        (piece.call("hi", log_c["hi"], ratio), True))
+        return near(piece.call(forms[0], log_c[forms[0]], ratio))
+    return sp.Piecewise((near(piece.call("lo", log_c["lo"], ratio)), var < split),
+                        (near(piece.call("hi", log_c["hi"], ratio)), True))
+
+
+@functools.lru_cache(maxsize=64)
+def piece_zero(piece: NumericPiece) -> ZeroSeries | None:
+    """The series of f* at its zero on the piece (lower.zero), or None."""
+    ok, zs = decide("the series of f* at its zero", zero_series, piece.f, piece.lo, piece.hi, piece.slope_lo,
+                    piece.slope_hi, seconds=5)
+    return zs if ok else None

@@ -120,6 +120,8 @@ class Printer:
             if function.startswith("_"):  # a runtime helper of the backend
                 self.helpers.add(function)
             return f"{function}({', '.join(self.emit(a) for a in e.args)})"
+        if name.startswith("_piece") and name.endswith("_near") and name.isidentifier():  # (value, t): lower.zero
+            return f"{name}({self.emit(e.args[0])}, {self.emit(e.args[1])})"
         if name.startswith("_piece") and name.isidentifier():  # generated solver code (lower.numeric)
             # inside a branch of a Piecewise, the solve runs only where the branch holds (eager mode)
             mask = f", {self.mask}" if self.mask else ""

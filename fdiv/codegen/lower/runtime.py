@@ -351,6 +351,39 @@ def _solve_where(fn, x, mask, fill):
                  for part, value in zip(parts, fill))
 
 
+def _series_near(value, t, lo, hi, delta, coefficients):
+    """value, except where lo < t < hi: there the polynomial sum_k c_k e^(k+1) in e = delta(t), formed in float64
+    (f* next to its zero, where t u* - f(u*) cancels; see lower.zero). In eager mode only the elements inside are
+    gathered (a distance and its minimum are the whole cost where there are none); under torch.compile (static
+    shapes, no data-dependent index) every element's series in torch.where, added to value without a gradient of
+    its own."""
+    if not getattr(torch.compiler, "is_compiling", lambda: False)():
+        # the distance to the middle and its minimum: a float reduction is 4x faster than comparing into a bool
+        # tensor and reducing that (a NaN in the chunk makes the minimum NaN, and leaves that chunk's values as
+        # they are)
+        gap = (t.detach() - (lo + hi) / 2).abs_()
+        if gap.numel() == 0 or not float(gap.min()) < (hi - lo) / 2:
+            return value
+        index = (gap < (hi - lo) / 2).reshape(-1).nonzero().squeeze(1)
+        e = delta(t.detach().reshape(-1).index_select(0, index).double())
+        # the powers at once (two kernels on a few elements, not a Horner loop of one kernel per term)
+        powers = e.unsqueeze(1) ** torch.arange(1, len(coefficients) + 1, dtype=e.dtype, device=e.device)
+        series = powers @ torch.tensor(coefficients, dtype=e.dtype, device=e.device)
+        # written into a copy outside autograd: only the value is replaced; its slope, u*, comes from the solve and
+        # has no cancellation, so the incoming gradient passes to `value` as it is (and none goes back through t's
+        # graph)
+        out = value.clone(memory_format=torch.contiguous_format)
+        with torch.no_grad():
+            out.view(-1).index_copy_(0, index, series.to(value.dtype))
+        return out
+    near = (t > lo) & (t < hi)
+    e = delta(torch.where(near, t, torch.full_like(t, (lo + hi) / 2)).detach().double())
+    series = torch.zeros_like(e)
+    for c in reversed(coefficients):
+        series = (series + c) * e
+    return value + torch.where(near, series.to(value.dtype) - value, 0.0).detach()
+
+
 def _past_top(u):
     """Where u* at the top of a table counts as past the dtype's range: float32's top half (the float64 solve, which
     _beyond_float32 runs there, reaches further), and float64 from 2^1020 (the tables stop at u = e^709 ~ 2^1023)."""

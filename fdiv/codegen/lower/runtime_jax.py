@@ -211,6 +211,18 @@ def _rescaled_reverse_bwd(fn, pullback, grad):
 _rescaled_reverse.defvjp(_rescaled_reverse_fwd, _rescaled_reverse_bwd)
 
 
+def _series_near(value, z, lo, hi, delta, coefficients):
+    """value, except where lo < z < hi: there the polynomial sum_k c_k e^(k+1) in e = delta(z), in z's dtype (f*
+    next to its zero, where t u* - f(u*) cancels; see lower.zero). Every element is evaluated (static shapes)."""
+    near = (z > lo) & (z < hi)
+    e = delta(jnp.where(near, z, (lo + hi) / 2))
+    series = jnp.zeros_like(e)
+    for c in reversed(coefficients):
+        series = (series + c) * e
+    # only the value: its slope, u*, comes from the solve (custom_vjp) and has no cancellation
+    return value + jax.lax.stop_gradient(jnp.where(near, series.astype(value.dtype) - value, 0.0))
+
+
 def _wide(v):
     """v in float64 where JAX has it (jax_enable_x64), else as it is: float64 is off by default in JAX."""
     return v.astype(jnp.float64) if jax.config.jax_enable_x64 else v
