@@ -544,3 +544,54 @@ def test_t_log_t_is_zero_at_the_closed_end_in_jax_too(tmp_path):
     ours, theirs = np.asarray(jx.conjugate(jnp.asarray(t))), tx.conjugate(torch.tensor(t)).numpy()
     assert ours[0] == 0.0 and np.allclose(ours, theirs, rtol=1e-6, atol=0)
     assert float(jax.grad(lambda x: jx.conjugate(x).sum())(jnp.asarray(t[:1]))[0]) == math.inf
+
+
+def test_a_distance_to_a_large_kink_slope_is_formed_in_float64_in_jax_too(tmp_path):
+    """The JAX module of a piece whose float32 distance to a kink at slope 1584.68 would move f*(1) by 2.3e-5
+    (tests/test_any_f_forms.py, LARGE_KINK): _wide_gap forms it in float64 (x64 on) and returns float32; it
+    agrees with the exact value to 1e-5 and with the torch module, under jax.jit too."""
+    from fdiv.codegen.emit import render_modules
+    from tests.test_any_f_forms import LARGE_KINK
+
+    from fdiv.derivation.conjugate import T
+    from fdiv.derivation.numeric import mp_function, real_value
+
+    d = fdiv.derive(LARGE_KINK)
+    texts = render_modules(d)
+    assert "_wide_gap(" in texts["jax"] and "_wide_gap(" in texts["torch"]
+    (tmp_path / "jwide.py").write_text(texts["jax"])
+    (tmp_path / "twide.py").write_text(texts["torch"])
+    jmod, tmod = _load(tmp_path / "jwide.py", "jwide"), _load(tmp_path / "twide.py", "twide")
+    t = np.array([1.0, -1.0, 5.0], dtype=np.float32)
+    f_star = mp_function(d.conjugate, T)  # the derivation at 30 digits (its numeric branch: a root solve)
+    exact = np.array([float(real_value(f_star, float(x))) for x in t])
+    for fn in (jmod.conjugate, jax.jit(jmod.conjugate)):
+        got = np.asarray(fn(jnp.asarray(t)))
+        assert got.dtype == np.float32
+        assert np.all(np.abs(got - exact) <= 1e-5 * np.abs(exact)), got
+    torch_got = tmod.conjugate(torch.tensor(t)).numpy()
+    assert np.allclose(np.asarray(jmod.conjugate(jnp.asarray(t))), torch_got, rtol=2e-6)
+
+
+def test_a_piece_solved_in_float64_takes_the_log_of_its_distance_in_float64(tmp_path, monkeypatch):
+    """A piece solved in float64 for float32 inputs (its float32 value cancels: LARGE_KINK below its kink) took the
+    log of the float32 distance in float32 and widened it: log d rounded moves d by 2^-24 log(d) d, and f*(1) by
+    4e-4 at d = 1584. With the distance itself left in float32 (wide distances planted out), f*(1) is now within
+    the distance's own rounding (3e-5), in the torch and the JAX module alike."""
+    from fdiv.codegen.emit import render_modules
+    from fdiv.codegen.lower import numeric
+    from fdiv.derivation.conjugate import T
+    from fdiv.derivation.numeric import mp_function, real_value
+    from tests.test_any_f_forms import LARGE_KINK
+
+    monkeypatch.setattr(numeric, "wide_distance", lambda piece, form: False)
+    d = fdiv.derive(LARGE_KINK)
+    texts = render_modules(d)
+    assert "_wide_gap(" not in texts["jax"] and "_log_gap(_wide(d))" in texts["jax"]
+    (tmp_path / "jlog.py").write_text(texts["jax"])
+    (tmp_path / "tlog.py").write_text(texts["torch"])
+    jmod, tmod = _load(tmp_path / "jlog.py", "jlog"), _load(tmp_path / "tlog.py", "tlog")
+    exact = float(real_value(mp_function(d.conjugate, T), 1))
+    for got in (float(jmod.conjugate(jnp.asarray(np.array([1.0], dtype=np.float32)))[0]),
+                float(tmod.conjugate(torch.tensor([1.0]))[0])):
+        assert abs(got - exact) <= 5e-5, got

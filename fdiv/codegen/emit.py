@@ -40,16 +40,16 @@ RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
 RUNTIME_JAX = Path(__file__).with_name("lower") / "runtime_jax.py"
 _HELPER_ORDER = ["_softplus", "_Tanh", "_tanh", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
                  "_wright_omega",
-                 "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_LogGap", "_log_gap", "_XLog1pX", "_xlog1px", "_XLogX", "_xlogx",
+                 "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_LogGap", "_log_gap", "_wide_gap", "_XLog1pX", "_xlog1px", "_XLogX", "_xlogx",
                  "_hypot", "_InfSlope", "_past_the_range", "_ratio_past_the_range", "_bracketed_newton", "_chunked", "_FusedMean", "_fused_mean", "_solve_where", "_series_near", "_branchwise", "_past_top", "_beyond_float32", "_table_columns", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"], "_tanh": ["_Tanh"],
           "_solve_where": ["_chunked"], "_fused_mean": ["_FusedMean"],
           "_log1mexp_softplus": ["_softplus"], "_log_gap": ["_LogGap"], "_xlog1px": ["_XLog1pX"], "_xlogx": ["_XLogX"]}
 _HELPER_ORDER_JAX = ["_softplus", "_tanh", "_log_softplus", "_log1mexp", "_wright_omega_value", "_wright_omega",
                      "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_log_gap", "_past_the_range", "_ratio_past_the_range",
-                     "_in_float64", "_rescaled_reverse", "_series_near", "_wide", "_past_top", "_bracketed_newton", "_table_columns", "_xlog1px", "_xlogx", "_exp_map", "_shifted_exp_map", "_logistic_map"]
+                     "_in_float64", "_rescaled_reverse", "_series_near", "_wide", "_wide_gap", "_past_top", "_bracketed_newton", "_table_columns", "_xlog1px", "_xlogx", "_exp_map", "_shifted_exp_map", "_logistic_map"]
 _NEEDS_JAX = {"_in_float64": ["_rescaled_reverse"], "_wright_omega": ["_wright_omega_value", "_softplus"], "_wright_omega_value": ["_softplus"],
-              "_log_softplus": ["_softplus"], "_log1mexp_softplus": ["_softplus"]}
+              "_log_softplus": ["_softplus"], "_log1mexp_softplus": ["_softplus"], "_wide_gap": ["_wide"]}
 #: What SymPy's printer of a parsed expression can produce; anything else in a derived formula is refused.
 _PRINTED = re.compile(r"[A-Za-z0-9_ ().,*+\-/<>=!|&~^\[\]{}:;']*")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

@@ -9,6 +9,7 @@ The end t = f'(oo) is in dom f* exactly when the supremum is finite there.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import mpmath
@@ -195,13 +196,16 @@ def _smooth_branch(piece: Piece) -> tuple[sp.Expr, sp.Expr]:
     budget = 1 if not ok or value.free_symbols <= {T, _S} else 4
     if not ok or sp.count_ops(value) > budget * MAX_CONJUGATE_OPS:  # stop before simplifying what cannot be used
         return numeric_branch(piece)
+    if var is _S:
+        value = _radicands_of_one_sign(value, _S, sp.S.Zero, width)
     value = _simplest(value, "simplifying f*")
     if sp.count_ops(value) > budget * MAX_SIMPLIFIED_OPS:
         return numeric_branch(piece)
     if var is _S:
         value, cand = value.subs(_S, s_of_t), cand.subs(_S, s_of_t)
+    value, cand = (_radicands_of_one_sign(e, T, lo_t, hi_t) for e in (value, cand))
     ok, tidy = decide("simplifying f*", lambda: _sign_rules(_tidy_lambert(value)))
-    value = _simplest(tidy if ok else value, "simplifying f*", deep=False)
+    value = _depressed(_simplest(tidy if ok else value, "simplifying f*", deep=False))
     # written in t it may grow again: past 4x the substituted budget it is no usable closed form (33 000
     # operations for 3/2 (sqrt(u) - 1/2)^2 - 4 log u); the nested radicals of sqrt(1 + u^2) families (~300) stay
     if sp.count_ops(value) > 4 * budget * MAX_CONJUGATE_OPS:
@@ -282,6 +286,14 @@ def _radicals_over_budget(df: sp.Expr) -> bool:
     # in, the polynomial test failed and solve ran past its 20 s)
     radicals += sorted({p.base ** (sp.Rational(1, p.exp.q)) for p in df.atoms(sp.Pow)
                         if p.base == U and p.exp.is_Rational and not p.exp.is_Integer}, key=sp.default_sort_key)
+    orders = {}
+    for r in radicals:
+        orders[r.base] = max(orders.get(r.base, 1), r.exp.q)
+    if len(orders) >= 2 and math.prod(orders.values()) >= 6:
+        # roots of two bases whose orders multiply to 6 or more (sqrt(1 + u^2) beside u^(1/3)): eliminated, an
+        # equation of degree 6 or so, and the resultants alone ran past the step's 20 s (seed 31415, index 169,
+        # refused); over the budget by this rule, without computing them
+        return True
 
     def degree() -> int:
         e = df - T
@@ -472,6 +484,77 @@ def _is_inverse(cand, piece: Piece, var, t_of_s, samples) -> bool:
         if slope is None or target is None or abs(slope - target) > mpmath.mpf(10) ** -20 * (1 + abs(target)):
             return False
     return True
+
+
+def _radicands_of_one_sign(expr: sp.Expr, var: sp.Symbol, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
+    """p(var)^r (r not an integer) with p a polynomial whose factors keep one sign for var in (lo, hi), written as
+    the factors' powers: ((6t + 23)^3)^(1/3) is 6t + 23 for t > -23/6. Expanded, f*'s slope there came from a
+    cubic in t that cancels to u* = 8e-9 (float32 gave 1.9e-6; seed 17320, index 159)."""
+    inside = _inner_point(lo, hi)
+
+    def one_sign(factor: sp.Expr) -> sp.Expr | None:
+        """+-1, the sign of the factor on (lo, hi), or None (a root inside, or roots not found)."""
+        if sp.degree(factor, var) > 2:
+            return None
+        for root in sp.roots(sp.Poly(factor, var)):
+            if root.is_real is not True:
+                continue
+            above_lo = lo == -sp.oo or bool(sp.N(root - lo, 30) > 0)
+            below_hi = hi == sp.oo or bool(sp.N(hi - root, 30) > 0)
+            if above_lo and below_hi:  # a root inside: the factor changes sign there
+                return None
+        sign = sp.sign(sp.N(factor.subs(var, inside), 30))
+        return sign if sign in (1, -1) else None
+
+    def rule(e: sp.Pow) -> sp.Expr:
+        base = e.base
+        if not base.is_polynomial(var) or sp.degree(base, var) < 2:
+            return e
+        const, factors = sp.factor_list(base, var)
+        if all(k == 1 for _, k in factors):
+            return e  # nothing to take out of the root
+        signs = [one_sign(f) for f, _ in factors]
+        if None in signs:
+            return e
+        const *= sp.Mul(*(s ** k for s, (_, k) in zip(signs, factors)))
+        if not const.is_positive:
+            return e
+        return const ** e.exp * sp.Mul(*((s * f) ** (k * e.exp) for s, (f, k) in zip(signs, factors)))
+
+    if inside is None:
+        return expr
+    return expr.replace(lambda e: e.is_Pow and e.exp.is_Rational and not e.exp.is_Integer
+                        and e.base.has(var), rule)
+
+
+def _depressed(expr: sp.Expr) -> sp.Expr:
+    """A polynomial in t of degree n >= 2 about the point c that removes its t^(n-1) term, where that is shorter:
+    (6t + 23)^4/192000 - 4/3 rather than its expansion, whose slope cancels to 8e-9 next to t = -23/6."""
+    if not expr.is_polynomial(T) or expr.free_symbols != {T}:
+        return expr
+    poly = sp.Poly(expr, T)
+    n = poly.degree()
+    if n < 2 or not all(c.is_Rational for c in poly.all_coeffs()):
+        return expr
+    x = sp.Dummy("x")
+    c = -poly.nth(n - 1) / (n * poly.LC())
+    shifted = sp.Poly(sp.expand(expr.subs(T, x + c)), x)
+    form = sp.Add(*(coeff * (T - c) ** k for (k,), coeff in shifted.terms()))
+    return form if sp.count_ops(form) < sp.count_ops(expr) else expr
+
+
+def _inner_point(lo: sp.Expr, hi: sp.Expr) -> sp.Expr | None:
+    """A rational point inside (lo, hi), or None where the ends are not numbers."""
+    try:
+        a = None if lo == -sp.oo else sp.Rational(str(sp.N(lo, 30)))
+        b = None if hi == sp.oo else sp.Rational(str(sp.N(hi, 30)))
+    except (TypeError, ValueError):
+        return None
+    if a is None and b is None:
+        return sp.S.Zero
+    if a is None or b is None:
+        return b - 1 if a is None else a + 1
+    return (a + b) / 2 if a < b else None
 
 
 def _real_roots(expr: sp.Expr) -> sp.Expr:

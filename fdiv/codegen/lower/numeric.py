@@ -861,10 +861,13 @@ def _jax_piece_source(k: int, form: str, solver: list[str], solve_name: str, map
         f"    return {name}_both(x)[1]",
         "", "",
         f"def {name}_gap(d):",
-        f"    return {name}(_log_gap(d))",
+        *([f"    return {name}(_log_gap(d))"] if float32_ok else
+          ["    # solved in float64: the distance's log too (log d rounded to float32 moves d by 2^-24 log(d) d)",
+           f"    return {name}(_log_gap(_wide(d))).astype(d.dtype)"]),
         "", "",
         f"def {name}_ratio_gap(d):",
-        f"    return {name}_ratio(_log_gap(d))",
+        f"    return {name}_ratio(_log_gap(d))" if float32_ok else
+        f"    return {name}_ratio(_log_gap(_wide(d))).astype(d.dtype)",
     ]
 
 
@@ -974,6 +977,40 @@ def _float32_safe(exprs: list[sp.Expr], piece: NumericPiece, f: sp.Expr, df: sp.
         if not np.all(close):
             return False
     return True
+
+
+def _value_conditioned(rest: sp.Expr, piece: NumericPiece, f: sp.Expr, df: sp.Expr, s: sp.Expr, form: str) -> bool:
+    """Whether f*(t) = (s u - f(u)) -+ |t - s| u, the form's value at the root, is a float32 number to within the
+    campaign's and fdiv.testing's bar (1e-5 relative, 1e-6 absolute below 1) when formed in float32: its two terms
+    are each rounded to about 2^-24 of their size, and where they are far larger than f* (t far from the end s, and s
+    large: s = 4 e^6 for 2 e^(2u) + ... on (0, 3), f*(1) = 1.008 from terms of 4800) they cancel. Checked on a grid
+    of log u over the part of the piece this form serves, away from f*'s zero (its series serves there); where it
+    fails the piece is solved in float64 for float32 inputs."""
+    big = float(np.finfo(np.float32).max)
+    tiny = float(np.finfo(np.float32).tiny)
+    lo, hi = max(float(piece.lo), tiny), min(float(piece.hi), big)
+    u = np.exp(np.linspace(np.log(lo), np.log(hi), 2001)[1:-1])
+    with np.errstate(all="ignore"):
+        t = np.asarray(_numpy(df)(u), dtype=np.float64) * np.ones_like(u)
+        fstar = u * t - np.asarray(_numpy(f)(u), dtype=np.float64)
+        rest_u, cu = np.asarray(_numpy(rest)(u), dtype=np.float64) * np.ones_like(u), np.abs(t - float(s)) * u
+        terms = np.abs(rest_u) + cu
+        # where float64 has f* itself (its two forms agree): not where t - s or u t - f(u) cancel in float64 (next
+        # to the end, where c u is far below the rest and nothing cancels anyway)
+        other = rest_u + (cu if form == "lo" else -cu)
+        reliable = np.abs(fstar - other) <= 1e-6 * np.maximum(np.abs(fstar), 1e-3)
+    keep = np.isfinite(terms) & (terms <= big) & np.isfinite(fstar) & (u > float(piece.lo)) & (u < float(piece.hi))
+    keep &= reliable
+    if len(piece.forms) == 2 and piece.slope_lo.is_finite and piece.slope_hi.is_finite:  # each serves half
+        middle = float(piece.slope_lo + piece.slope_hi) / 2
+        keep &= (t <= middle) if form == "lo" else (t >= middle)
+    zero = piece_zero(piece)
+    if zero is not None:
+        keep &= np.abs(t - float(zero.t0)) > zero.radius
+    # the worst case is one rounding of each term, 2^-24 of their sum; a quarter of it (the roundings are
+    # independent and rarely align) is what must stay within the bar
+    error = 2.0 ** -26 * terms[keep]
+    return bool(np.all(error <= np.maximum(1e-5 * np.abs(fstar[keep]), 1.2e-6)))
 
 
 def _cusp(df, d2f, piece: NumericPiece) -> float | None:
@@ -1162,7 +1199,8 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                               f"    u, du = {mapping}",
                               *([f"    {_distance_source(piece, kind, form, backend)}"] if var is not U else []),
                               f"    {_printed_cse(_with_distance(tangent, piece, form) + sp.exp(_X + sp.log(U)) - U * g, helpers, kind == 'exp', {_D: 'd'}, backend)}"]
-            float32_ok = float32_ok and rest_ok
+            float32_ok = float32_ok and rest_ok and (any(line.startswith(f"def _piece{k}_lo_value(") for line in lines)
+                                                    or _value_conditioned(rest, piece, f, df, s, form))
             np_G_of = None
             index_kind = "identity"
             tau, tau_range = ("x", (_LOG_TINY, _LOG_MAX)) if form == "lo" else ("-x", (-_LOG_MAX, -_LOG_TINY))
@@ -1286,9 +1324,11 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             "        # gap: x_in is the distance d > 0 of t to the piece's end, and x = log d is taken here: the slope in x,",
             "        # u* d, overflows float32 where u* does not, so the slope in d is formed in float64 (backward)",
             "        ctx.gap, dc = gap, torch.clamp(x_in, min=torch.finfo(x_in.dtype).tiny) if gap else None",
-            "        x_in = torch.log(dc) if gap else x_in",
-            "        x = x_in if x_in.dtype in (torch.float32, torch.float64) else x_in.float()" if float32_ok else
-            "        x = x_in.double()  # f's expressions overflow in float32 where u* is a float32 (see _float32_safe)",
+            *(["        x_in = torch.log(dc) if gap else x_in",
+                "        x = x_in if x_in.dtype in (torch.float32, torch.float64) else x_in.float()"] if float32_ok else
+              ["        # solved in float64 (see _float32_safe, _value_conditioned), the distance's log too: log d rounded",
+               "        # to float32 moves d by 2^-24 log(d) d, f* by that times u* (4e-4 at d = 1584)",
+               "        x = torch.log(dc.double()) if gap else x_in.double()"]),
             "        # where the branch is not taken: f* = 0 at a u inside the piece (finite backward terms)",
             *([f"        value, u{', lu' if tail else ''} = _solve_where(_piece{k}_{form}_forward, x, mask, "
                f"(0.0, {u_fill!r}{f', {float(np.log(u_fill))!r}' if tail else ''}))"] if float32_ok or not ok else
@@ -1615,10 +1655,48 @@ def branch_call(piece: NumericPiece, t: sp.Expr, log_c: dict[str, sp.Expr], *, r
         (lambda e: sp.Function(f"_piece{piece.index}_near")(e, apply_rules(t)))
     if forms == ("direct",):
         return near(piece.call("direct", t, ratio))
+
+    def call(form: str) -> sp.Expr:
+        c = piece.call(form, log_c[form], ratio)
+        return sp.Function("wide_gap")(c) if wide_distance(piece, form) else c
+
     if len(forms) == 1:
-        return near(piece.call(forms[0], log_c[forms[0]], ratio))
-    return sp.Piecewise((near(piece.call("lo", log_c["lo"], ratio)), var < split),
-                        (near(piece.call("hi", log_c["hi"], ratio)), True))
+        return near(call(forms[0]))
+    return sp.Piecewise((near(call("lo")), var < split), (near(call("hi")), True))
+
+
+@functools.lru_cache(maxsize=64)
+def wide_distance(piece: NumericPiece, form: str) -> bool:
+    """Whether t's distance c to the form's end s, rounded to float32 (half an ulp of |s| where |t| << |s|), moves
+    f* = t u* - f(u*) by more than the bar (1e-5 relative, 1.2e-6 absolute below 1) somewhere on the part of the
+    piece the form serves, away from f*'s zero (its series takes t itself): then c is formed in float64."""
+    if (form == "lo" and piece.lo == 0) or (form == "hi" and piece.hi == sp.oo):
+        # f'(0+) and f'(oo) end the critic range: composed with sigma_f its distance is formed without rounding the
+        # end (lower.compose's log distances), and f*(t)'s own rounding of an end of dom f* is its conditioning
+        return False
+    s = float(piece.slope_lo if form == "lo" else piece.slope_hi)
+    big = float(np.finfo(np.float32).max)
+    lo, hi = max(float(piece.lo), float(np.finfo(np.float32).tiny)), min(float(piece.hi), big)
+    u = np.exp(np.linspace(np.log(lo), np.log(hi), 2001)[1:-1])
+    with np.errstate(all="ignore"):
+        t = np.asarray(_numpy(sp.diff(piece.f, U))(u), dtype=np.float64) * np.ones_like(u)
+        fstar = u * t - np.asarray(_numpy(piece.f)(u), dtype=np.float64)
+    keep = np.isfinite(t) & np.isfinite(fstar) & (np.abs(fstar) <= big)
+    if len(piece.forms) == 2 and piece.slope_lo.is_finite and piece.slope_hi.is_finite:
+        middle = float(piece.slope_lo + piece.slope_hi) / 2
+        keep &= (t <= middle) if form == "lo" else (t >= middle)
+    zero = piece_zero(piece)
+    if zero is not None:
+        keep &= np.abs(t - float(zero.t0)) > zero.radius
+    # where |t| >= |s| the rounding of t - s is t's own (the conditioning of the input, not of the end); below, c
+    # = s - t in float32 carries s's own rounding (a fixed shift of the kink: 0 for s = 5/2) and half an ulp of c
+    # (none where t is within a factor 2 of s, Sterbenz)
+    keep &= np.abs(t) < abs(s)
+    c = np.abs(t - s)
+    shift = abs(float(np.float32(s)) - s)
+    moved = (shift + np.where((np.abs(t) >= abs(s) / 2) & (t * s > 0), 0.0, 2.0 ** -25 * c)) * u
+    moved = moved[keep]
+    return not bool(np.all(moved <= np.maximum(1e-5 * np.abs(fstar[keep]), 1.2e-6)))
 
 
 @functools.lru_cache(maxsize=64)

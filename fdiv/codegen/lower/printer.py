@@ -120,6 +120,17 @@ class Printer:
             if function.startswith("_"):  # a runtime helper of the backend
                 self.helpers.add(function)
             return f"{function}({', '.join(self.emit(a) for a in e.args)})"
+        if name == "wide_gap":  # a piece's call whose distance is formed in float64 (lower.numeric.wide_distance)
+            call = e.args[0]
+            inner = call.args[0]
+            if getattr(inner.func, "__name__", "") == "log_gap":
+                d = inner.args[0]
+                end = sp.Add(*(a for a in sp.Add.make_args(d) if not a.free_symbols))
+                rest = d - end
+                self.helpers.add("_wide_gap")
+                mask = f", {self.mask}" if self.mask and self.backend.name == "torch" else ""
+                return f"_wide_gap({call.func.__name__}_gap, {self.emit(rest)}, {float(end)!r}{mask})"
+            return self.emit(call)
         if name.startswith("_piece") and name.endswith("_near") and name.isidentifier():  # (value, t): lower.zero
             return f"{name}({self.emit(e.args[0])}, {self.emit(e.args[1])})"
         if name.startswith("_piece") and name.isidentifier():  # generated solver code (lower.numeric)

@@ -228,6 +228,12 @@ def _wide(v):
     return v.astype(jnp.float64) if jax.config.jax_enable_x64 else v
 
 
+def _wide_gap(fn, rest, end):
+    """fn(end + rest) with the distance formed in float64 where JAX has it, the result in rest's dtype (see the
+    torch runtime's _wide_gap)."""
+    return fn(_wide(rest) + end).astype(rest.dtype)
+
+
 def _past_top(u):
     """Where u* at the top of a table counts as past the dtype's range: float32's top half (the float64 solve, run
     there where JAX has float64, reaches further), and float64 from 2^1020 (the tables stop at u = e^709)."""

@@ -23,6 +23,11 @@ import numpy as np
 T_COMPRESS = 12.0
 KNOTS = (128, 256, 512, 1024)
 STEPS = {"float32": (1, 2, 3), "float64": (2, 3, 4)}
+# the last try before the 64-step fallback: where f' is flat over a wide range of u and then turns (f' - f'(0) from
+# 25.5 to 29.8 while u goes from 1.4 to 6800: 1/4 u^(5/4) + 3 (u - 1)^2/(u + 1/2)), y(tau) is near vertical at
+# the turn, no knot spacing interpolates it to better than ~0.3 in y, and Newton needs 5 to 6 steps from there;
+# the fallback took 64 (70x Jeffrey's time)
+MORE_STEPS = {"float32": (4, 5, 6), "float64": (5, 6, 7)}
 TOLERANCE = {"float32": 3e-8, "float64": 2e-15}
 # where no table meets TOLERANCE because the residual itself is evaluated no better than a few ulps (a distance of
 # f' to its end next to a kink: 5e-15 in y at 3 to 4 steps, whatever the knots), the second try: 1e-14 in y is
@@ -131,15 +136,19 @@ def run(table: Table, kind: str, step, tau: np.ndarray, steps: int) -> np.ndarra
 
 def build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range: tuple[float, float],
           centre: float = 0.0) -> Table:
-    """_build at TOLERANCE, else at FLOOR_TOLERANCE (see there)."""
+    """_build at TOLERANCE, else at FLOOR_TOLERANCE (see there), else with MORE_STEPS."""
     try:
         return _build(G, mapping, step, kind, tau_range, y_range, centre, TOLERANCE)
     except ValueError:
+        pass
+    try:
         return _build(G, mapping, step, kind, tau_range, y_range, centre, FLOOR_TOLERANCE)
+    except ValueError:
+        return _build(G, mapping, step, kind, tau_range, y_range, centre, FLOOR_TOLERANCE, MORE_STEPS)
 
 
 def _build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range: tuple[float, float],
-           centre: float, tolerance: dict) -> Table:
+           centre: float, tolerance: dict, step_options: dict = STEPS) -> Table:
     """The smallest table and step counts that reproduce the bisection to each dtype's tolerance (see module
     docstring); G, mapping and step are numpy functions (step(y, tau) is the Newton correction). The knots are
     symmetric about xi = 0 (a knot at the cusp, where the interpolation error then vanishes like the distance).
@@ -191,7 +200,7 @@ def _build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range:
             secant = (G(ref + 8 * step_y) - G(ref - 8 * step_y)) / 16.0
             noise = np.max([np.abs(G(ref + k * step_y) - g_ref - k * secant) for k in (-4, -2, -1, 1, 2, 4)], axis=0)
         steps = {}
-        for dtype, options in STEPS.items():
+        for dtype, options in step_options.items():
             # a y whose residual G(y) - tau is no larger than the bisection's, than a few ulps of tau in the dtype
             # or than four times G's rounding next to the root, is as good a root as the floating-point G defines:
             # where G is flat (next to a cusp, f' - f'(u0) ~ (u - u0)^3) its rounding moves the root by more than
@@ -207,12 +216,13 @@ def _build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range:
                 if np.all(err <= tolerance[dtype]):
                     steps[dtype] = n
                     break
-        if len(steps) == len(STEPS):
+        if len(steps) == len(step_options):
             candidate = Table(table.knots, table.zs, table.xi0, h, steps, centre)
             if choice is None or sum(steps.values()) < sum(choice.steps.values()):
                 choice = candidate
-            if steps == {d: o[0] for d, o in STEPS.items()}:
+            if steps == {d: o[0] for d, o in step_options.items()}:
                 break
     if choice is None:
-        raise ValueError("no table of up to 1024 knots and 4 Newton steps reaches float64 resolution")
+        raise ValueError(f"no table of up to 1024 knots and {max(step_options['float64'])} Newton steps reaches "
+                         "float64 resolution")
     return choice
