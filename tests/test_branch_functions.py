@@ -131,11 +131,16 @@ F_KINKS = "1/2*(Max(u - 1, 0)) + 4*(sqrt(1 + u**2)) + 2/3*(Max(1/2 - u, 0))"
 
 
 def test_a_piecewise_conjugate_is_one_function_per_branch(tmp_path):
-    text = render_module(fdiv.derive(F_KINKS), "kinks")
+    text = render_module(fdiv.derive(F_KINKS), [])
     tree = ast.parse(text)
     body = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "conjugate_of_activation")
     branches = [n.name for n in body.body if isinstance(n, ast.FunctionDef)]
-    assert branches == [f"branch_{i}" for i in range(5)]
+    # one function per branch of the _branchwise call (its bounds, one fewer than its branches): five closed
+    # branches, and more where the judge sends a branch to a numeric solve with a form at each end (a NaN slope
+    # of f*(t) next to t = -2/3 in float32 does)
+    (call,) = [c for c in ast.walk(body) if isinstance(c, ast.Call) and getattr(c.func, "id", "") == "_branchwise"]
+    bounds = call.args[1]
+    assert len(branches) >= 5 and branches == [f"branch_{i}" for i in range(len(bounds.elts) + 1)]
     # each branch holds its terms once: no call repeated within a branch function
     for fn in (n for n in body.body if isinstance(n, ast.FunctionDef)):
         calls = [ast.dump(c) for c in ast.walk(fn) if isinstance(c, ast.Call)]
