@@ -367,3 +367,21 @@ def test_the_reference_reads_f_prime_at_infinity_as_its_limit(monkeypatch):
     monkeypatch.setattr(tl, "attempt", lambda *a, **k: (False, "withheld"))
     old = SupremumSearch(f, U)
     assert old.ends()[1] < 0 and old.at(t).kind == "infinite"
+
+
+def test_the_reference_takes_an_exponential_past_every_precision_as_zero():
+    """-1/3 u^(2/3) - 5/2 sqrt(u) + 2/3 e^(-u/2) (seed 24601, index 78): at v = 1e4 the search works at 8726
+    digits and its bracket reaches u = e^50000, where mpmath computed e^(-u/2) exactly and the campaign's child ran
+    past its 5 minutes of CPU. Below x = -1e400 e^x is 0 in the search's f, f' and f'' (as in fdiv's mpmath
+    functions); above, mpmath's."""
+    import time
+
+    search = _search("1/3*(-u**(2/3)) + 5/2*(-sqrt(u)) + 2/3*(exp(-u/2))")
+    start = time.process_time()
+    with mpmath.workdps(8726):
+        u = mpmath.exp(mpmath.mpf(50000))
+        assert search.f(u) == -u ** (mpmath.mpf(2) / 3) / 3 - mpmath.mpf(5) / 2 * mpmath.sqrt(u)
+        assert search.df(u) < 0
+    assert time.process_time() - start < 2.0  # CPU seconds: each call was minutes
+    with mpmath.workdps(50):
+        assert search.f(mpmath.mpf(100)) == -mpmath.mpf(100) ** (mpmath.mpf(2) / 3) / 3 - 25 + mpmath.exp(-50) * 2 / 3

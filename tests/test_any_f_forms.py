@@ -1895,3 +1895,158 @@ def test_roots_of_two_bases_are_over_the_budget_by_rule():
     assert not conj._radicals_over_budget(U / sp.sqrt(1 + U ** 2))
     d = fdiv.derive(f)
     assert d.ok and d.numeric
+
+
+CANCELLING_SLOPE = "3*(u*log(u) - (u + 1)*log((u + 1)/2)) + 3/2*(-log(u)) + 1/2*(u*log(u)) + (u - 1)"  # 31415/174
+
+
+def test_a_direct_value_whose_slope_terms_cancel_is_formed_in_float64(tmp_path, monkeypatch):
+    """f' = 3.5 log u - 3 log((u + 1)/2) + ...: at u* = 9e22 (t = 30) its terms are 185 and 156 for f' = 30, and
+    u* (t - f'(u*)) in the value (u f' - f) + u (t - f'(u)) is u* times their float32 rounding: f*(30) was 2.4e-5
+    off in float32 (seed 31415, index 174). The check flags it, the piece is solved in float64 for float32 inputs,
+    and the module is within 1e-5; with the check planted out the float32 value fails again. The piece of
+    exp(u/2) + u log u is not flagged: its float32 value is within the bar everywhere."""
+    from fdiv.codegen.lower import numeric
+
+    def flags(f):
+        d = fdiv.derive(f)
+        out = []
+        for p in numeric.numeric_pieces(d.branches).values():
+            assert p.forms == ("direct",)
+            value = numeric._X * U - p.f  # x u - f(u) as the plain value, and the form the module uses
+            df = sp.diff(p.f, U)
+            rest = U * df - p.f + U * (numeric._X - df)
+            out.append([numeric._direct_value_conditioned(e, p, df, "exp") for e in (value, rest)])
+        return out
+
+    assert flags(CANCELLING_SLOPE) == [[False, False]]
+    assert flags("exp(u/2) + u*log(u)") == [[True, True]]
+    d = fdiv.derive(CANCELLING_SLOPE)
+    exact = float(real_value(mp_function(d.conjugate, T), 30, dps=40))
+
+    def f_star_at_30(mod) -> float:
+        return float(mod.conjugate(torch.tensor([30.0], dtype=torch.float32))[0])
+
+    module, _ = _module(CANCELLING_SLOPE, tmp_path, "cancelling_slope")
+    assert abs(f_star_at_30(module) - exact) <= 1e-5 * abs(exact)
+    _accurate(module, CANCELLING_SLOPE, roles=("conjugate_of_activation", "density_ratio"))
+    monkeypatch.setattr(numeric, "_direct_value_conditioned", lambda *args: True)
+    (tmp_path / "planted").mkdir()
+    planted, _ = _module(CANCELLING_SLOPE, tmp_path / "planted", "cancelling_slope_planted")
+    assert abs(f_star_at_30(planted) - exact) > 1e-5 * abs(exact)
+
+
+CUSP_BESIDE_A_KINK = "5/2*((sqrt(u) - 1)**4) + 2*(Max(u - 3, 0))"  # seed 31415, index 129
+
+
+def test_a_cusp_inside_a_piece_that_ends_at_a_kink_is_solved_in_t_itself(tmp_path, monkeypatch):
+    """f' = 5 (sqrt(u) - 1)^3/sqrt(u) on (0, 3) has f''(1) = 0 at t0 = 0, and the piece ends at the kink slope b =
+    1.13. Its one anchored form solved -log(b - f'(u)) = -log(b - t): next to u = 1, f' ~ 5 (u - 1)^3/8 is far
+    below b's rounding, so the root was resolved to (eps b)^(1/3): f*'s slope at v = 0 was 0.9960 in float32 and
+    the ratio 0.999992 in float64 (exact 1 both), and no table converged (the 64-step fallback, 56x Jeffrey's time). The piece now has a
+    direct form around the cusp, split from the anchored one halfway to b; with the cusp planted out, both fail
+    again."""
+    from fdiv.codegen.lower import numeric
+
+    d = fdiv.derive(CUSP_BESIDE_A_KINK)
+    (piece, *_) = numeric.numeric_pieces(d.branches).values()
+    assert piece.forms == ("direct", "hi") and abs(piece.cusp) < 1e-12
+    assert float(piece.cuts[0]) == pytest.approx(float(piece.slope_hi) / 2, rel=1e-12)
+    module, source = _module(CUSP_BESIDE_A_KINK, tmp_path, "cusp_beside_a_kink")
+    assert "_bracketed_newton(" not in source
+    _accurate(module, CUSP_BESIDE_A_KINK)
+    # f*'s slope and the ratio at t0 = 0 are u* = 1 exactly; the bar is the campaign's (1e-5 float32, 1e-10 float64)
+    for dtype, bar in ((torch.float32, 1e-5), (torch.float64, 1e-10)):
+        v = torch.zeros(1, dtype=dtype, requires_grad=True)
+        module.conjugate_of_activation(v).sum().backward()
+        assert abs(float(v.grad[0]) - 1.0) <= bar
+        assert abs(float(module.density_ratio(torch.zeros(1, dtype=dtype))[0]) - 1.0) <= bar
+    monkeypatch.setattr(numeric, "_inner_cusp", lambda piece: None)
+    (tmp_path / "planted").mkdir()
+    planted, source = _module(CUSP_BESIDE_A_KINK, tmp_path / "planted", "cusp_planted")
+    v = torch.zeros(1, requires_grad=True)
+    planted.conjugate_of_activation(v).sum().backward()
+    assert abs(float(v.grad[0]) - 1.0) > 1e-3
+    assert abs(float(planted.density_ratio(torch.zeros(1, dtype=torch.float64))[0]) - 1.0) > 1e-6
+
+
+def test_the_knot_at_a_cusp_is_its_root_to_the_last_bit(tmp_path, monkeypatch):
+    """5/2 (sqrt(u) - 3)^4 + 2 u: f' - 2 ~ 5/54 (u - 9)^3 next to u0 = 9, so the bisection that placed the table's
+    knot at the cusp stopped 5e-6 off in y (f' is flat to its rounding there), the Newton steps from that knot
+    converge only linearly, and no table converged: the 64-step fallback. u0 is now the simple root of f''' at 30
+    digits, the knot is exact, and a table converges; the ratio at t0 = 2 is u0 = 9 to the bar. With the refined
+    root planted out, the fallback comes back."""
+    from fdiv.codegen.lower import numeric
+
+    f = "5/2*((sqrt(u) - 3)**4) + 2*u"
+    d = fdiv.derive(f)
+    (piece,) = numeric.numeric_pieces(d.branches).values()
+    u0, t0 = numeric.cusp_root(piece.f, piece.lo, piece.hi)
+    assert u0 == 9.0 and t0 == 2.0
+    module, source = _module(f, tmp_path, "cusp_at_nine")
+    assert "_bracketed_newton(" not in source
+    _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"))
+    for dtype, bar in ((torch.float32, 1e-5), (torch.float64, 1e-10)):
+        ratio = float(module.density_ratio(torch.tensor([2.0], dtype=dtype))[0])
+        assert abs(ratio - 9.0) <= bar * 9.0
+    monkeypatch.setattr(numeric, "cusp_root", lambda f, lo, hi: None)
+    assert "_bracketed_newton(" in render_module(d, [])
+
+
+def test_f_star_at_a_subnormal_t_keeps_its_slope(tmp_path, monkeypatch):
+    """3 Max(u - 1/2, 0)^3 (seed 24601, index 148), numeric on t > 0 with the piece anchored at the critic range's
+    end 0: conjugate(t) took torch.log(t) and the piece's slope in log t, t u* formed in float32, came back through
+    log's backward divided by t. At t = 3.8e-44 (a float32 subnormal, sigma_f(-100)) t u* is a subnormal with four
+    bits: f*'s slope was 0.5185 for u* = 0.5. The piece now takes the distance t itself (its _gap function divides
+    in float64), and a subnormal distance is kept, not clamped to the smallest normal (which made f* 6e-39 for
+    1.9e-44). With log t planted back, the slope fails again."""
+    from fdiv.codegen.lower import compose
+
+    f = "3*(Max(u - 1/2, 0)**3)"
+    t_sub = float(torch.tensor(3.78350585e-44))  # sigma_f(-100) in float32: 27 subnormal spacings
+
+    def at_subnormal(mod) -> tuple[float, float]:
+        t = torch.tensor([t_sub], requires_grad=True)
+        value = mod.conjugate(t)
+        value.backward()
+        return float(value[0]), float(t.grad[0])
+
+    module, source = _module(f, tmp_path, "subnormal_t")
+    value, slope = at_subnormal(module)
+    exact_slope = 0.5 + math.sqrt(t_sub) / 3  # u* = 1/2 + sqrt(t)/3
+    assert abs(slope - exact_slope) <= 1e-5 * exact_slope
+    assert abs(value - t_sub * 0.5) <= 2.0 ** -149  # f* = t/2 + 2/27 t^(3/2), within one subnormal spacing
+    monkeypatch.setattr(compose, "log_gap", sp.log)
+    (tmp_path / "planted").mkdir()
+    planted, _ = _module(f, tmp_path / "planted", "subnormal_t_planted")
+    assert abs(at_subnormal(planted)[1] - exact_slope) > 1e-5 * exact_slope
+
+
+RADICAL_COEFFICIENT = ("5/2*(exp((u - 1)/4)) + 2/3*((u + 1/2)*log(u + 1/2)) - (log(3/2) + 5/2)"
+                       " - (2**(190/807)*3**(593/807)*5**(278/807)*7**(647/807)/14)*(u - 1)")  # seed 24601, index 160
+
+
+def test_numbers_raised_to_fractions_of_high_order_stay_out_of_factor(tmp_path, monkeypatch):
+    """The affine term's coefficient is a product of four numbers raised to fractions of denominator 807. SymPy's
+    factor takes them as generators of an algebraic field: tidying f' in derive and cancelling f's rational part
+    in gen each ran past the step's 20 s (refused, then a gen failure). derive no longer factors such an f', gen
+    lowers a copy with those numbers as 40-digit floats, and the module is accurate. With either rule planted
+    out, the step runs out of time (under a 3 s step limit here, to keep the test short)."""
+    from fdiv.codegen import emit
+    from fdiv.derivation import cache, engine
+
+    f = RADICAL_COEFFICIENT
+    assert len(engine.high_order_radicals(parse(f, {"u": U}))) == 4
+    assert not engine.high_order_radicals(parse("u**(2/3) + sqrt(2)*u + 3**(1/12)", {"u": U}))
+    module, source = _module(f, tmp_path, "radical_coefficient")
+    _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"))
+    monkeypatch.setenv("FDIV_NO_CACHE", "1")
+    monkeypatch.setenv("FDIV_TIME_LIMIT", "3")
+    with monkeypatch.context() as m:
+        m.setattr(emit, "_floated_radicals", lambda d: d)
+        with pytest.raises(DerivationTimeout):
+            render_module(fdiv.derive(f), [])
+    monkeypatch.setattr(engine, "high_order_radicals", lambda e: set())
+    monkeypatch.setattr(cache, "_MEMORY", {})  # the derivation above, in this process's memory
+    with pytest.raises(DerivationTimeout):
+        fdiv.derive(f)

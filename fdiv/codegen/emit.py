@@ -319,12 +319,35 @@ def render_modules(d: Derivation, notes: list[str] | None = None) -> dict[str, s
     return {name: src if name == "torch" else _render(*plan, backend=b) for name, b in BACKENDS.items()}
 
 
+def _floated_radicals(d: Derivation) -> Derivation:
+    """d with each number raised to a fraction of denominator above 12 (engine.high_order_radicals) as a 40-digit
+    float: the module holds a float64 there anyway, and as generators of SymPy's polynomials they made factor, in
+    the lowering's search for an accurate form of f, run past the step's 20 s (gen failed after derive)."""
+    from dataclasses import fields, replace
+
+    from ..derivation.engine import high_order_radicals
+
+    def floated(e):
+        if not isinstance(e, sp.Basic):
+            return e
+        big = high_order_radicals(e)
+        return e.xreplace({p: sp.Float(sp.N(p, 40), 40) for p in big}) if big else e
+
+    if not high_order_radicals(d.f):
+        return d
+    changes = {x.name: floated(getattr(d, x.name)) for x in fields(d) if isinstance(getattr(d, x.name), sp.Basic)}
+    changes["branches"] = tuple(replace(b, expr=floated(b.expr), upper=floated(b.upper), ratio=floated(b.ratio))
+                                for b in d.branches)
+    return replace(d, **changes)
+
+
 def _plan(d: Derivation, notes: list[str] | None) -> tuple[str, tuple]:
     """(the torch module's source, (derivation, lowering, forced spans, guards)): the decisions every backend
     prints."""
     if not d.ok:
         failed = next(c for c in d.checks if not c.passed)
         raise FdivError(f"self-check failed: {failed.name}: {failed.detail}; refusing to generate a loss from it")
+    d = _floated_radicals(d)
     low = lower(d)
     src = _render(d, low)
     if low.conjugate_of_activation_slope is not None and low.activation != V:

@@ -279,10 +279,19 @@ def _lift(d: Derivation, ranges: list[SymbolicRange]) -> None:
     d.checks = [Check(c.name, c.passed, c.method, detail(c)) for c in d.checks]
 
 
+def high_order_radicals(e: sp.Expr) -> set[sp.Pow]:
+    """The numbers in e raised to a fraction whose denominator exceeds 12 (2^(190/807)): SymPy's polynomial
+    algorithms take them as generators of an algebraic field, and factor on a product of four ran past the
+    step's 20 s (an f whose affine term is -f'(1) (u - 1) carries one), where simplify and the expansions take
+    milliseconds. A rule, not a timing (see decide)."""
+    return {p for p in e.atoms(sp.Pow) if p.base.is_Number and p.exp.is_Rational and p.exp.q > 12}
+
+
 def _tidy(e: sp.Expr) -> sp.Expr:
     """The shortest of a few equivalent forms (each tried under a time limit)."""
     forms = [e]
-    for form in (sp.simplify, sp.factor, lambda x: sp.expand_log(x, force=True), sp.expand):
+    steps = (sp.simplify, sp.factor, lambda x: sp.expand_log(x, force=True), sp.expand)
+    for form in steps[:1] + steps[2:] if high_order_radicals(e) else steps:
         ok, out = decide("simplifying f'", form, e, seconds=3)
         if ok and not out.has(sp.zoo, sp.nan, sp.I):
             forms.append(out)
@@ -307,4 +316,4 @@ def _f_prime_at_one(a) -> sp.Expr:
     raise AssertionError("pieces do not cover u = 1")
 
 
-__all__ = ["Derivation", "derive", "resolve_spec", "T", "U", "V"]
+__all__ = ["Derivation", "derive", "high_order_radicals", "resolve_spec", "T", "U", "V"]

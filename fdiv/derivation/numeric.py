@@ -45,7 +45,7 @@ def mp_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[object], object]:
         for k, node in enumerate(nodes):
             fn = implemented_function(f"_numeric_branch_{k}", mp_implementation(node))
             expr = expr.xreplace({node: fn(node.args[0])})
-    return sp.lambdify(var, expr, modules=[{"exp": _mp_exp}, "mpmath"])
+    return sp.lambdify(var, expr, modules=[{"exp": mp_exp}, "mpmath"])
 
 
 #: Below this, e^x is taken as 0: mpmath takes minutes on e^(-u/2) at u = e^20000 (an f with e^(-u/2) beside GAN
@@ -54,7 +54,8 @@ def mp_function(expr: sp.Expr, var: sp.Symbol) -> Callable[[object], object]:
 _EXP_FLOOR = -mpmath.mpf(10) ** 400
 
 
-def _mp_exp(x):
+def mp_exp(x):
+    """mpmath.exp, 0 below _EXP_FLOOR."""
     if isinstance(x, mpmath.mpf) and x < _EXP_FLOOR:
         return mpmath.mpf(0)
     return mpmath.exp(x)

@@ -670,7 +670,10 @@ def _lower_numeric(d: Derivation) -> Lowered:
     pieces = numeric_pieces(d.branches)
     a, b = d.critic_range.lower, d.critic_range.upper
     ends_v = _log_distances(d)
-    ends_t = {"lo": sp.log(T - a) if a.is_finite else None, "hi": sp.log(b - T) if b.is_finite else None}
+    # the distance of t to an end of the critic range as the piece's own argument (its _gap function): its slope
+    # in t, u* = (t u*)/t, is then divided in float64, where f*'s slope at t = 3.8e-44 (a float32 subnormal) had
+    # come through torch.log's backward as a subnormal t u* over t, 0.5185 for 0.5 (3 Max(u - 1/2, 0)^3)
+    ends_t = {"lo": log_gap(T - a) if a.is_finite else None, "hi": log_gap(b - T) if b.is_finite else None}
 
     def log_c(p, t: sp.Expr, ends: dict) -> dict[str, sp.Expr]:
         """log c per anchored form of piece p: the distance of t to the end of p's slope range, without
@@ -691,7 +694,7 @@ def _lower_numeric(d: Derivation) -> Lowered:
                 continue  # t <= f'(0+): sigma_f never reaches it
             if i in pieces:
                 p = pieces[i]
-                split = _inverse_activation(d, (p.slope_lo + p.slope_hi) / 2) if len(p.forms) == 2 else None
+                split = tuple(_inverse_activation(d, cut) for cut in p.cuts) or None
                 expr = branch_call(p, d.activation, log_c(p, d.activation, ends_v), ratio=ratio, split=split, var=V)
             else:
                 expr = compose(d, getattr(br, field))
@@ -709,7 +712,7 @@ def _lower_numeric(d: Derivation) -> Lowered:
     for i, br in enumerate(d.branches):
         if i in pieces:
             p = pieces[i]
-            split = (p.slope_lo + p.slope_hi) / 2 if len(p.forms) == 2 else None
+            split = p.cuts or None
             expr = branch_call(p, T, log_c(p, T, ends_t), split=split, var=T)
         else:
             expr = br.expr

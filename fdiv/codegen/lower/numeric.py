@@ -34,7 +34,7 @@ from ...errors import DerivationError
 from ...derivation.inverse import PieceConjugate
 from ...spec.spec import U
 from ..._util.timelimit import decide
-from .numpy_model import numpy_function
+from .numpy_model import HELPERS as NUMPY_HELPERS, _floated, numpy_function
 from .printer import JAX_BACKEND as BACKEND_JAX, Printer
 from .rules import hypot, apply_rules, ratio
 from .table import T_COMPRESS, Table, build
@@ -51,17 +51,59 @@ class NumericPiece:
     hi: sp.Expr
     slope_lo: sp.Expr  # f'(lo+), f'(hi-)
     slope_hi: sp.Expr
+    cusp: float | None = None  # f'(u0) where f''(u0) = 0 inside a piece with a finite end slope (see forms)
 
     @property
     def forms(self) -> tuple[str, ...]:
         """An anchored form at each finite end of the slope range (a piece that ends at a kink has one there too),
-        the direct form only where the slope range is all of R."""
+        the direct form where the slope range is all of R, and around a cusp: there f' - f'(u0) ~ (u - u0)^3 is
+        far below the distance of f'(u0) to the end, which the anchored form solves in, so that distance does not
+        resolve u*: 0.4 % off in float32 at t = f'(u0) for 5/2 (sqrt(u) - 1)^4 beside 2 Max(u - 3, 0)."""
         out = []
         if self.slope_lo.is_finite:
             out.append("lo")
+        if self.cusp is not None or not (self.slope_lo.is_finite or self.slope_hi.is_finite):
+            out.append("direct")
         if self.slope_hi.is_finite:
             out.append("hi")
-        return tuple(out) or ("direct",)
+        return tuple(out)
+
+    @property
+    def cuts(self) -> tuple[sp.Expr, ...]:
+        """The slopes t where the branch passes from one form to the next (branch_call): the middle of the slope
+        range between two anchored forms, the middle between the cusp's slope and the end next to a direct form."""
+        forms = self.forms
+        if self.cusp is None:
+            return ((self.slope_lo + self.slope_hi) / 2,) if len(forms) == 2 else ()
+        t0 = sp.Float(self.cusp, 17)
+        return tuple((t0 + (self.slope_lo if form == "lo" else self.slope_hi)) / 2 for form in forms if form != "direct")
+
+    def served(self, form: str, t: np.ndarray) -> np.ndarray:
+        """Where the form serves t (the whole piece for its only form)."""
+        forms, cuts = self.forms, [float(c) for c in self.cuts]
+        i = forms.index(form)
+        keep = np.ones_like(t, dtype=bool)
+        if i > 0:
+            keep &= t >= cuts[i - 1]
+        if i < len(cuts):
+            keep &= t <= cuts[i]
+        return keep
+
+    def reach(self, form: str) -> tuple[float, float]:
+        """The slopes t the form's table covers: where it serves, and half as far again beyond each cut, short of
+        the far end of the slope range (where the anchored forms' inverses have a log singularity)."""
+        forms, cuts = self.forms, [float(c) for c in self.cuts]
+        i = forms.index(form)
+        lo = cuts[i - 1] if i > 0 else -np.inf
+        hi = cuts[i] if i < len(cuts) else np.inf
+        if form == "lo" and np.isfinite(hi):
+            hi = float(self.slope_lo) + 1.5 * (hi - float(self.slope_lo))
+        if form == "hi" and np.isfinite(lo):
+            lo = float(self.slope_hi) - 1.5 * (float(self.slope_hi) - lo)
+        if form == "direct":
+            lo = float(self.cusp) - 1.5 * (float(self.cusp) - lo) if np.isfinite(lo) else lo
+            hi = float(self.cusp) + 1.5 * (hi - float(self.cusp)) if np.isfinite(hi) else hi
+        return lo, hi
 
     def call(self, form: str, arg: sp.Expr, ratio: bool = False) -> sp.Expr:
         """A placeholder the printer writes as a call of the generated function."""
@@ -75,9 +117,26 @@ def numeric_pieces(branches: tuple[Branch, ...]) -> dict[int, NumericPiece]:
         if b.numeric:
             node = next(iter(b.expr.atoms(PieceConjugate)))
             f, lo, hi = node.args[1].expr.xreplace({node.args[1].variables[0]: U}), node.args[2], node.args[3]
-            out[i] = NumericPiece(len(out), f, lo, hi, previous, b.upper)
+            piece = NumericPiece(len(out), f, lo, hi, previous, b.upper)
+            if previous.is_finite or b.upper.is_finite:
+                piece = NumericPiece(len(out), f, lo, hi, previous, b.upper, _inner_cusp(piece))
+            out[i] = piece
         previous = b.upper
     return out
+
+
+def _inner_cusp(piece: NumericPiece) -> float | None:
+    """f'(u0) of a cusp inside the piece (see _cusp), where it is not next to the ends of the slope range."""
+    cusp = cusp_root(piece.f, piece.lo, piece.hi)
+    if cusp is None:
+        return None
+    t0 = cusp[1]
+    a, b = piece.slope_lo, piece.slope_hi
+    width = float(b - a) if a.is_finite and b.is_finite else None
+    for end in (a, b):
+        if end.is_finite and abs(t0 - float(end)) <= 1e-3 * (width if width else max(1.0, abs(float(end)))):
+            return None  # at an end: the anchored form's own variable resolves it
+    return t0
 
 
 def _rationalised(e: sp.Expr) -> sp.Expr:
@@ -1001,9 +1060,7 @@ def _value_conditioned(rest: sp.Expr, piece: NumericPiece, f: sp.Expr, df: sp.Ex
         reliable = np.abs(fstar - other) <= 1e-6 * np.maximum(np.abs(fstar), 1e-3)
     keep = np.isfinite(terms) & (terms <= big) & np.isfinite(fstar) & (u > float(piece.lo)) & (u < float(piece.hi))
     keep &= reliable
-    if len(piece.forms) == 2 and piece.slope_lo.is_finite and piece.slope_hi.is_finite:  # each serves half
-        middle = float(piece.slope_lo + piece.slope_hi) / 2
-        keep &= (t <= middle) if form == "lo" else (t >= middle)
+    keep &= piece.served(form, t)  # each form serves its part of the slope range
     zero = piece_zero(piece)
     if zero is not None:
         keep &= np.abs(t - float(zero.t0)) > zero.radius
@@ -1011,6 +1068,74 @@ def _value_conditioned(rest: sp.Expr, piece: NumericPiece, f: sp.Expr, df: sp.Ex
     # independent and rarely align) is what must stay within the bar
     error = 2.0 ** -26 * terms[keep]
     return bool(np.all(error <= np.maximum(1e-5 * np.abs(fstar[keep]), 1.2e-6)))
+
+
+def _direct_value_conditioned(value: sp.Expr, piece: NumericPiece, df: sp.Expr, kind: str) -> bool:
+    """Whether the direct form's f*(x) at the root, `value` (x u - f(u), or (u f'(u) - f(u)) + u (x - f'(u))) in
+    u, x (and y = log u), is within the campaign's and fdiv.testing's bar (1e-5 relative, 1e-6 absolute below 1)
+    when evaluated in float32: at u on a grid of log u, at the float32 input x = f'(u) and the float32 u, against
+    f* at that x in float64. Where the terms of f' cancel (3.5 log u against 3 log((u + 1)/2), 185 against 156 at
+    u = 9e22, where f' = 30), u (x - f'(u)) is u times their rounding: f*(30) was 2.4e-5 off in float32 for
+    3 (u log u - (u + 1) log((u + 1)/2)) + ... Where it is not, the piece is solved in float64 for float32 inputs.
+    Roots in the top half of float32's range are solved in float64 anyway (_past_top), and not judged here."""
+    big = float(np.finfo(np.float32).max)
+    tiny = float(np.finfo(np.float32).tiny)
+    lo, hi = max(float(piece.lo), tiny), min(float(piece.hi), big)
+    u = np.exp(np.linspace(np.log(lo), np.log(hi), 2001)[1:-1])
+    e = _floated(apply_rules(_log_u_as_y(value) if kind == "exp" else value))
+    fn = sp.lambdify((U, _X, _Y), e, [NUMPY_HELPERS, "numpy"])
+    with np.errstate(all="ignore"):
+        t = np.asarray(_numpy(df)(u), dtype=np.float64) * np.ones_like(u)
+        fstar = np.asarray(fn(u, t, np.log(u)), dtype=np.float64) * np.ones_like(u)
+        x32, u32 = t.astype(np.float32), u.astype(np.float32)
+        ref = fstar + u * (x32.astype(np.float64) - t)  # f* at the float32 input, to first order in x32 - t
+        got = np.asarray(fn(u32, x32, np.log(u32)), dtype=np.float64) * np.ones_like(u)
+    keep = np.isfinite(ref) & (np.abs(ref) <= big) & (np.abs(t) <= big) & (u > float(piece.lo)) & (u < float(piece.hi))
+    keep &= piece.served("direct", t) & ((u < 0.5 * big) if kind in ("exp", "shifted") else True)
+    zero = piece_zero(piece)
+    if zero is not None:  # its series serves there
+        keep &= np.abs(t - float(zero.t0)) > zero.radius
+    keep &= np.isfinite(got)  # an intermediate that overflows is _float32_safe's to judge; here, the rounding
+    with np.errstate(all="ignore"):
+        err = np.abs(got - ref)
+    return bool(np.all(err[keep] <= np.maximum(1e-5 * np.abs(ref[keep]), 1.2e-6)))
+
+
+@functools.lru_cache(maxsize=64)
+def cusp_root(f: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> tuple[float, float] | None:
+    """(u0, f'(u0)) where f''(u0) = 0 inside (lo, hi) (see _cusp_point), u0 to float64's last bits: f'' ~ (u -
+    u0)^2 there, so its minimum, which the golden section finds to ~1e-8, is the simple root of f''', refined at
+    30 digits. The table's knot at the cusp is the root there: bisecting the flat f' (f' - f'(u0) ~ (u - u0)^3)
+    put it 5e-6 off in y, the Newton steps from it converge only linearly, and no table converged for 5/2 (sqrt(u)
+    - 3)^4 + 2 u (the 64-step fallback)."""
+    import mpmath
+
+    from ...derivation.numeric import mp_function
+
+    piece = NumericPiece(0, f, lo, hi, sp.S.Zero, sp.S.Zero)
+    raw = sp.diff(f, U)
+    d2f = sp.diff(_plain(raw), U)
+    u0 = _cusp_point(_numpy(raw), _numpy(d2f), piece)
+    if u0 is None:
+        return None
+    d3f, df = mp_function(sp.diff(d2f, U), U), mp_function(raw, U)
+    with mpmath.workdps(30):
+        try:
+            root = mpmath.findroot(d3f, mpmath.mpf(u0))
+            if isinstance(root, mpmath.mpf) and abs(root - u0) <= 1e-6 * u0 and lo < root and (hi == sp.oo or root < hi):
+                u0 = root
+        except (ValueError, ZeroDivisionError, TypeError):  # no root nearby: the golden section's u0
+            pass
+        t0 = df(mpmath.mpf(u0))
+    return float(u0), float(t0)
+
+
+def _map_inverse(piece: NumericPiece, u: float) -> float:
+    """y with map(y) = u (_numpy_map)."""
+    lo, hi = float(piece.lo), float(piece.hi)
+    if piece.hi == sp.oo:
+        return float(np.log(u - lo)) if piece.lo != 0 else float(np.log(u))
+    return float(np.log((u - lo) / (hi - u)))
 
 
 def _cusp(df, d2f, piece: NumericPiece) -> float | None:
@@ -1140,6 +1265,8 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             rest_value = rest + U * (_X - df)
     if "direct" in piece.forms:  # f itself is evaluated only by the direct form's value
         float32_ok = float32_ok and (rest_value is not None or _float32_safe([f], piece, f, df))
+        float32_ok = float32_ok and _direct_value_conditioned(_X * U - f if rest_value is None else rest_value,
+                                                             piece, df, kind)
     np_u = lambda y: np_map(y)[0]  # noqa: E731
     # f* next to its zero, where t u* - f(u*) cancels (f*(0) = 0 for f normalised at its minimum u = 1): the
     # branch's value goes through _piece{k}_near (see branch_call)
@@ -1154,6 +1281,9 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             var, g, d2_near = U, df, d2f
             np_G_of = _numpy(df)
             index_kind, tau, tau_range = "slog", "x", (-_FLOAT64_MAX, _FLOAT64_MAX)
+            if len(piece.forms) > 1:  # around a cusp, between anchored forms (see NumericPiece.reach)
+                t_lo, t_hi = piece.reach(form)
+                tau_range = (max(t_lo, -_FLOAT64_MAX), min(t_hi, _FLOAT64_MAX))
             value = f"x * u - _piece{k}_f(u)" if rest_value is None else f"_piece{k}_direct_value(x, u, y)"
             if rest_value is not None:
                 lines += ["", "", f"def _piece{k}_direct_value(x, u, y):",
@@ -1204,11 +1334,15 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             np_G_of = None
             index_kind = "identity"
             tau, tau_range = ("x", (_LOG_TINY, _LOG_MAX)) if form == "lo" else ("-x", (-_LOG_MAX, -_LOG_TINY))
-            if len(piece.forms) == 2:
+            if len(piece.forms) == 2 and piece.cusp is None:
                 # each form serves up to the middle of the slope range (branch_call's split): its table stops at
                 # three quarters of it, short of the far end, where its inverse has a log singularity
                 reach = float(np.log(0.75 * float(piece.slope_hi - piece.slope_lo)))
                 tau_range = (tau_range[0], reach) if form == "lo" else (-reach, tau_range[1])
+            elif len(piece.forms) > 1:  # next to a direct form around a cusp (see NumericPiece.reach)
+                t_lo, t_hi = piece.reach(form)
+                tau_range = ((tau_range[0], float(np.log(t_hi - float(s)))) if form == "lo" else
+                             (-float(np.log(float(s) - t_lo)), tau_range[1]))
             if tail:
                 # the forward pass replaces every root with log u* past the tail's start by the asymptote's
                 # ((log A + tau)/p > start): the table serves up to there (and one unit of tau beyond). Out to
@@ -1248,8 +1382,11 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                     d_ratio = f"{where}({asymptotic}, u * {-1 / float(tail[0])!r}, {d_ratio})"
         step_name, solve_name = f"_piece{k}_{form}_delta", f"_piece{k}_{form}_solve"
         centre = _cusp(np_G_of, np_d2f, piece) if form == "direct" else _gap_cusp(raw, piece, form, tau_range)
+        centre_y = None
         if centre is not None:
             index_kind = "cusp"
+            cusp = cusp_root(piece.f, piece.lo, piece.hi)
+            centre_y = None if cusp is None else _map_inverse(piece, cusp[0])
         np_arg = _numpy_argument(piece, kind, form)
         side = "y > 0" if form == "hi" else "y < 0"  # the half of a finite piece next to the form's end
         np_gap, np_d2, np_normal = _numpy_residual(var, g, d2_near, far, np_arg, np_u, form)
@@ -1275,7 +1412,7 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             np_step = _numpy_step(np_G, np_d2_u if slog_in_u else np_d2, np_map, form, np_gap, log_residual,
                                   per_y=per_y)
             ok, table = decide("tabulating the inverse of f'", build, np_G, lambda y, n=np_normal: (n(y),), np_step,
-                                index_kind, tau_range, (y_lo, y_hi), centre or 0.0, seconds=60)
+                                index_kind, tau_range, (y_lo, y_hi), centre or 0.0, centre_y, seconds=60)
             if ok:
                 break
         cls = f"_Piece{k}{form.capitalize()}"
@@ -1323,7 +1460,8 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             "        ctx.set_materialize_grads(False)  # an output nobody differentiates (the ratio) costs nothing",
             "        # gap: x_in is the distance d > 0 of t to the piece's end, and x = log d is taken here: the slope in x,",
             "        # u* d, overflows float32 where u* does not, so the slope in d is formed in float64 (backward)",
-            "        ctx.gap, dc = gap, torch.clamp(x_in, min=torch.finfo(x_in.dtype).tiny) if gap else None",
+            "        # (a subnormal d is a distance too: its log is finite, and clamping it to the smallest normal moved f*)",
+            f"        ctx.gap, dc = gap, torch.clamp(x_in, min={_SMALLEST_SUBNORMAL}[x_in.dtype]) if gap else None",
             *(["        x_in = torch.log(dc) if gap else x_in",
                 "        x = x_in if x_in.dtype in (torch.float32, torch.float64) else x_in.float()"] if float32_ok else
               ["        # solved in float64 (see _float32_safe, _value_conditioned), the distance's log too: log d rounded",
@@ -1547,6 +1685,7 @@ def _robust_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.E
 
 
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
+_SMALLEST_SUBNORMAL = "{torch.float32: 2.0 ** -149, torch.float64: 2.0 ** -1074}"  # written as powers: no literal below normal
 _LOG_MAX = float(np.log(np.finfo(np.float64).max))
 _LOG_TINY = float(np.log(np.finfo(np.float64).smallest_subnormal))
 
@@ -1657,12 +1796,16 @@ def branch_call(piece: NumericPiece, t: sp.Expr, log_c: dict[str, sp.Expr], *, r
         return near(piece.call("direct", t, ratio))
 
     def call(form: str) -> sp.Expr:
+        if form == "direct":  # around a cusp: t itself
+            return piece.call(form, t, ratio)
         c = piece.call(form, log_c[form], ratio)
         return sp.Function("wide_gap")(c) if wide_distance(piece, form) else c
 
     if len(forms) == 1:
         return near(call(forms[0]))
-    return sp.Piecewise((near(call("lo")), var < split), (near(call("hi")), True))
+    splits = split if isinstance(split, tuple) else (split,)
+    return sp.Piecewise(*[(near(call(form)), var < cut) for form, cut in zip(forms, splits)],
+                        (near(call(forms[-1])), True))
 
 
 @functools.lru_cache(maxsize=64)
@@ -1670,7 +1813,7 @@ def wide_distance(piece: NumericPiece, form: str) -> bool:
     """Whether t's distance c to the form's end s, rounded to float32 (half an ulp of |s| where |t| << |s|), moves
     f* = t u* - f(u*) by more than the bar (1e-5 relative, 1.2e-6 absolute below 1) somewhere on the part of the
     piece the form serves, away from f*'s zero (its series takes t itself): then c is formed in float64."""
-    if (form == "lo" and piece.lo == 0) or (form == "hi" and piece.hi == sp.oo):
+    if form == "direct" or (form == "lo" and piece.lo == 0) or (form == "hi" and piece.hi == sp.oo):
         # f'(0+) and f'(oo) end the critic range: composed with sigma_f its distance is formed without rounding the
         # end (lower.compose's log distances), and f*(t)'s own rounding of an end of dom f* is its conditioning
         return False
@@ -1681,10 +1824,7 @@ def wide_distance(piece: NumericPiece, form: str) -> bool:
     with np.errstate(all="ignore"):
         t = np.asarray(_numpy(sp.diff(piece.f, U))(u), dtype=np.float64) * np.ones_like(u)
         fstar = u * t - np.asarray(_numpy(piece.f)(u), dtype=np.float64)
-    keep = np.isfinite(t) & np.isfinite(fstar) & (np.abs(fstar) <= big)
-    if len(piece.forms) == 2 and piece.slope_lo.is_finite and piece.slope_hi.is_finite:
-        middle = float(piece.slope_lo + piece.slope_hi) / 2
-        keep &= (t <= middle) if form == "lo" else (t >= middle)
+    keep = np.isfinite(t) & np.isfinite(fstar) & (np.abs(fstar) <= big) & piece.served(form, t)
     zero = piece_zero(piece)
     if zero is not None:
         keep &= np.abs(t - float(zero.t0)) > zero.radius

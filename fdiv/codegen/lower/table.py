@@ -135,20 +135,21 @@ def run(table: Table, kind: str, step, tau: np.ndarray, steps: int) -> np.ndarra
 
 
 def build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range: tuple[float, float],
-          centre: float = 0.0) -> Table:
-    """_build at TOLERANCE, else at FLOOR_TOLERANCE (see there), else with MORE_STEPS."""
+          centre: float = 0.0, centre_y: float | None = None) -> Table:
+    """_build at TOLERANCE, else at FLOOR_TOLERANCE (see there), else with MORE_STEPS. centre_y: the root at a
+    cusp index's centre, where G is too flat for the bisection to find it (see numeric.cusp_root)."""
     try:
-        return _build(G, mapping, step, kind, tau_range, y_range, centre, TOLERANCE)
+        return _build(G, mapping, step, kind, tau_range, y_range, centre, TOLERANCE, centre_y=centre_y)
     except ValueError:
         pass
     try:
-        return _build(G, mapping, step, kind, tau_range, y_range, centre, FLOOR_TOLERANCE)
+        return _build(G, mapping, step, kind, tau_range, y_range, centre, FLOOR_TOLERANCE, centre_y=centre_y)
     except ValueError:
-        return _build(G, mapping, step, kind, tau_range, y_range, centre, FLOOR_TOLERANCE, MORE_STEPS)
+        return _build(G, mapping, step, kind, tau_range, y_range, centre, FLOOR_TOLERANCE, MORE_STEPS, centre_y)
 
 
 def _build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range: tuple[float, float],
-           centre: float, tolerance: dict, step_options: dict = STEPS) -> Table:
+           centre: float, tolerance: dict, step_options: dict = STEPS, centre_y: float | None = None) -> Table:
     """The smallest table and step counts that reproduce the bisection to each dtype's tolerance (see module
     docstring); G, mapping and step are numpy functions (step(y, tau) is the Newton correction). The knots are
     symmetric about xi = 0 (a knot at the cusp, where the interpolation error then vanishes like the distance).
@@ -174,7 +175,10 @@ def _build(G, mapping, step, kind: str, tau_range: tuple[float, float], y_range:
         inner = [end if abs(end) < 700.0 else (-np.inf, np.inf)[i] for i, end in enumerate(tau_range)]
         with np.errstate(all="ignore"):
             knot_tau = np.clip(index_inverse(kind, zs, centre), *inner)
-        knots = _monotone_ends(bisect(G, mapping, knot_tau, *y_range))
+        knots = bisect(G, mapping, knot_tau, *y_range)
+        if kind == "cusp" and centre_y is not None:  # the middle knot, xi = 0, is the cusp's
+            knots[k // 2] = centre_y
+        knots = _monotone_ends(knots)
         # 16 points inside each interval, and the knots themselves
         probe = (-xi_m + h * (np.arange(16 * k + 1) / 16.0))[:-1] + h / 32.0
         near = h * 2.0 ** -np.arange(1.0, 60.0)  # and ever closer to xi = 0 (a cusp's knot)
