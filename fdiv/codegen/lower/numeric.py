@@ -34,7 +34,7 @@ from ...errors import DerivationError
 from ...derivation.inverse import PieceConjugate
 from ...spec.spec import U
 from ..._util.timelimit import decide
-from .numpy_model import HELPERS as NUMPY_HELPERS, _floated, numpy_function
+from .numpy_model import numpy_function
 from .printer import JAX_BACKEND as BACKEND_JAX, Printer
 from .rules import hypot, apply_rules, ratio
 from .table import T_COMPRESS, Table, build
@@ -1082,8 +1082,7 @@ def _direct_value_conditioned(value: sp.Expr, piece: NumericPiece, df: sp.Expr, 
     tiny = float(np.finfo(np.float32).tiny)
     lo, hi = max(float(piece.lo), tiny), min(float(piece.hi), big)
     u = np.exp(np.linspace(np.log(lo), np.log(hi), 2001)[1:-1])
-    e = _floated(apply_rules(_log_u_as_y(value) if kind == "exp" else value))
-    fn = sp.lambdify((U, _X, _Y), e, [NUMPY_HELPERS, "numpy"])
+    fn = numpy_function(_log_u_as_y(value) if kind == "exp" else value, (U, _X, _Y))
     with np.errstate(all="ignore"):
         t = np.asarray(_numpy(df)(u), dtype=np.float64) * np.ones_like(u)
         fstar = np.asarray(fn(u, t, np.log(u)), dtype=np.float64) * np.ones_like(u)

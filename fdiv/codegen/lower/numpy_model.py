@@ -63,9 +63,9 @@ HELPERS = {
 _CACHE: dict = {}
 
 
-def numpy_function(e: sp.Expr, var: sp.Symbol, rules: bool = True):
-    """e as a numpy function of var, the rewrite rules applied first (as the printer's input is); remembered, since
-    the same forms are scored and tabulated several times."""
+def numpy_function(e: sp.Expr, var: sp.Symbol | tuple[sp.Symbol, ...], rules: bool = True):
+    """e as a numpy function of var (or of a tuple of symbols), the rewrite rules applied first (as the printer's
+    input is); remembered, since the same forms are scored and tabulated several times."""
     key = (e, var, rules)
     if key not in _CACHE:
         if len(_CACHE) > 2000:
