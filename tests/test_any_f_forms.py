@@ -2050,3 +2050,182 @@ def test_numbers_raised_to_fractions_of_high_order_stay_out_of_factor(tmp_path, 
     monkeypatch.setattr(cache, "_MEMORY", {})  # the derivation above, in this process's memory
     with pytest.raises(DerivationTimeout):
         fdiv.derive(f)
+
+
+def test_softplus_slope_does_not_overflow_before_the_gradient_does(tmp_path, monkeypatch):
+    """(u + 1/2) log(u + 1/2)/3 + 4 Max(1 - u, 0) + 3u + 3 (seed 27828, index 155): sigma_f is softplus(v) + c and
+    f*'s slope u* = 1.9e32 at v = 29. torch's own softplus backward forms grad e^v before dividing by 1 + e^v, which
+    overflows float32 for v in (20, 40) (its threshold is 40): the gradient was inf from v = 29 where the exact one
+    is a float32. The runtime's softplus takes grad sigmoid(v), twice differentiable; torch's backward planted back
+    fails again."""
+    import torch.nn.functional as F
+
+    from fdiv.codegen.lower import runtime
+
+    x = torch.tensor([29.0, 35.0, -30.0, 0.0], requires_grad=True)
+    (runtime._softplus(x) * 1e32).sum().backward()
+    exact = [1e32 * float(mpmath.exp(v) / (1 + mpmath.exp(v))) for v in (29.0, 35.0, -30.0, 0.0)]
+    assert all(abs(g - e) <= 1e-6 * e for g, e in zip(x.grad.tolist(), exact)), x.grad
+    x.grad = None
+    (F.softplus(x, beta=1.0, threshold=40.0) * 1e32).sum().backward()
+    assert math.isinf(x.grad[0])  # the planted form: torch's own backward
+    v = torch.tensor([-3.0, 0.5, 30.0], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(runtime._softplus, (v,)) and torch.autograd.gradgradcheck(runtime._softplus, (v,))
+    f = "1/3*((u + 1/2)*log(u + 1/2)) + 4*(Max(1 - u, 0)) + 3 + 3*u"
+    module, src = _module(f, tmp_path, "softplus_slope")
+    assert "_Softplus.apply" in src
+    v = torch.tensor([29.0, 30.0], requires_grad=True)
+    module.conjugate_of_activation(v).sum().backward()
+    assert torch.isfinite(v.grad).all(), v.grad
+    _accurate(module, f, roles=("conjugate_of_activation",))
+
+
+def test_f_star_at_the_closed_end_of_its_domain_is_its_limit_not_zero_times_log_zero(tmp_path, monkeypatch):
+    """exp(-u)/3 + u/2 + 3 (seed 27828, index 162): dom f* = (-oo, 1/2], closed, with f*(1/2) = -3. f* is
+    (1/2 - t) log(3 (1/2 - t)) + ..., printed expanded, -t log(3/2 - 3t) + log(3/2 - 3t)/2: NaN at t = 1/2 term by
+    term, which float32's sigma_f reaches from v = 9 (conjugate(sigma_f(30)) was NaN). rule_xlogx now combines the
+    terms of one log into xlogx(3/2 - 3t)/3: -3 at the end, with the one-sided slope u* = +inf. Where the rules
+    leave the lowered form non-finite at the end, the end is a point of its own holding the limit. With both
+    planted out, NaN again."""
+    from fdiv.codegen.lower import compose, numpy_model, rules
+
+    f = "1/3*(exp(-u)) + 3 + 1/2*u"
+    module, src = _module(f, tmp_path, "closed_end")
+    assert "_xlogx(" in src
+    for dtype in (torch.float32, torch.float64):
+        t = torch.tensor([0.5, 0.75], dtype=dtype, requires_grad=True)
+        value = module.conjugate(t)
+        assert value.tolist() == [-3.0, math.inf]
+        value[:1].sum().backward()
+        assert t.grad[0].item() == math.inf
+    _accurate(module, f, roles=("conjugate",))
+    half = sp.Rational(1, 2)
+    # a form the rules leave NaN at the end: its limit, as a point; one they make finite: nothing to add
+    assert compose._value_at_closed_end(sp.sqrt(half - T) * sp.log(half - T) - 3, half) == -3
+    assert compose._value_at_closed_end(-T * sp.log(3 * half - 3 * T) + sp.log(3 * half - 3 * T) / 2 + T, half) is None
+    monkeypatch.setattr(rules, "_log_terms_combined", lambda e, parts: None)
+    monkeypatch.setattr(numpy_model, "_CACHE", {})  # forms lowered (rules applied) before the plant
+    (tmp_path / "one").mkdir()
+    point, _ = _module(f, tmp_path / "one", "closed_end_point")
+    assert point.conjugate(torch.tensor([0.5])).item() == -3.0
+    monkeypatch.setattr(compose, "_value_at_closed_end", lambda last, upper: None)
+    (tmp_path / "planted").mkdir()
+    planted, _ = _module(f, tmp_path / "planted", "closed_end_planted")
+    assert math.isnan(planted.conjugate(torch.tensor([0.5])).item())
+
+
+EXP_APPROACH = "2*(exp(-u/2)) + 2*(exp(-u)) + 3*(Max(1 - u, 0)) - 2 + u"  # seed 27828, index 130
+
+
+def test_a_root_past_the_table_where_f_prime_nears_its_end_exponentially_is_the_asymptotes(tmp_path, monkeypatch):
+    """f'(u) = 1 - 2 e^(-u) - e^(-u/2) nears f'(oo) = 1 exponentially: the hi form's gap 1 - f'(u) underflows
+    float64 at u = 1490 (log c = -745), the end of its table, while the density ratio at v = 1000 is u* = 3996.
+    It was stuck at 1490 from v = 380, with a NaN slope (c / f''(u) is 0/0 there). Past log c = -700 the root is
+    now (log A - log c)/a, exact there to float64 (b - f' = A e^(-a u) (1 + O(e^(-700)))), with d u*/d log c = -1/a.
+    Without the asymptote (planted), 1490 again. A power-law gap, or e^(-u) with a power of u in front, has no such
+    asymptote."""
+    from fdiv.codegen.lower import numeric
+
+    u = U
+    a, log_a, start = numeric._exp_tail(2 * sp.exp(-u) + sp.exp(-u / 2))
+    assert (a, log_a, start) == (sp.Rational(1, 2), 0, 700.0)
+    assert numeric._exp_tail(u**-2 + u**-3) is None and numeric._exp_tail(u * sp.exp(-u)) is None
+    module, _ = _module(EXP_APPROACH, tmp_path, "exp_tail")
+    for dtype in (torch.float32, torch.float64):
+        v = torch.tensor([1000.0, 1e4], dtype=dtype, requires_grad=True)
+        ratio = module.density_ratio(v)
+        ratio.sum().backward()
+        # 1 - f'(u*) = c = 6/(1 + e^(2v)): u* = 2 log(1/c) + O(c) to every digit here
+        exact = [4 * x - 2 * math.log(6) for x in (1000.0, 1e4)]
+        assert all(abs(r - e) <= 1e-6 * e for r, e in zip(ratio.tolist(), exact)), ratio
+        assert v.grad.tolist() == [4.0, 4.0]
+    _accurate(module, EXP_APPROACH, roles=("density_ratio", "conjugate_of_activation"))
+    monkeypatch.setattr(numeric, "_exp_tail", lambda gap: None)
+    (tmp_path / "planted").mkdir()
+    planted, _ = _module(EXP_APPROACH, tmp_path / "planted", "exp_tail_planted")
+    assert planted.density_ratio(torch.tensor([1000.0], dtype=torch.float64)).item() < 1500
+
+
+def test_a_piecewise_inside_a_branch_of_a_composed_piecewise_defines_its_branch_functions(tmp_path):
+    """1/4 Max(3 - u, 0)^(3/2) + 2 Max(u - 3, 0) (seed 30103, index 27): the density ratio composed with tanh is a
+    branch split at v = 0 (tanh's halves) inside the branch v < -0.56; the inner split printed a call of branch_0
+    and branch_1 whose definitions were dropped with the outer branch's printer, and gen failed with a NameError.
+    The module now defines them and is accurate."""
+    f = "1/4*(Max(3 - u, 0)**(3/2)) + 2*(Max(u - 3, 0))"
+    module, src = _module(f, tmp_path, "nested_piecewise")
+    body = src[src.index("def density_ratio"):src.index("class Loss")]
+    assert "_branchwise(" in body and "def branch_0(" in body and "def branch_1(" in body
+    _accurate(module, f, roles=("density_ratio", "conjugate_of_activation"))
+
+
+def test_a_square_root_is_taken_as_the_variable_to_cancel_a_composed_f_star(tmp_path, monkeypatch):
+    """-log u + (u - 1)^2/u + u - 1 (seed 27828, index 20): f*(sigma_f(v)) composed is nine terms over
+    s + 1, s = sqrt(4 softplus(-v) + 1), 131 operations, which SymPy's simplify leaves as they are (it does not use
+    s^2 = 4 softplus(-v) + 1): the critic loss ran at 5.9x Jeffrey's time. With softplus(-v) = (s^2 - 1)/4 the
+    rational function of s cancels to 3 - s: log1p(s) - s - log_softplus(-v) + 3 - log 2, one square root. The
+    inline critic loss binds a repeated term once too. Planted out, the module repeats the square root again."""
+    from fdiv.codegen import emit
+    from fdiv.codegen.lower import compose
+
+    v = sp.Symbol("v", real=True)
+    s = sp.sqrt(4 * compose.softplus(-v) + 1)
+    messy = (2 * s + 2 - 4 * compose.softplus(-v)) / (s + 1) + sp.log(1 + s)
+    simple = compose._radical_eliminated(messy)
+    assert sp.simplify(simple - (3 - s + sp.log(1 + s))) == 0 and sp.count_ops(simple) < sp.count_ops(messy)
+    assert compose._radical_eliminated(sp.sqrt(v) + sp.sqrt(v + 1)) is None  # two roots: not this rewrite
+    f = "-log(u) + (u - 1)**2/u - (-1)*(u - 1)"
+    module, src = _module(f, tmp_path, "one_root")
+    loss = src[src.index("def critic_loss"):src.index("def generator_loss")]
+    assert loss.count("torch.sqrt(") == 1, loss
+    _accurate(module, f, roles=("conjugate_of_activation", "critic_loss"))
+    monkeypatch.setattr(compose, "_SIMPLIFIED", {})
+    monkeypatch.setattr(compose, "_radical_eliminated", lambda e: None)
+    monkeypatch.setattr(emit, "bind_shared", lambda text, prefix="c": ([], text))
+    (tmp_path / "planted").mkdir()
+    _, planted = _module(f, tmp_path / "planted", "one_root_planted")
+    loss = planted[planted.index("def critic_loss"):planted.index("def generator_loss")]
+    assert loss.count("torch.sqrt(") > 5
+
+
+def test_f_second_derivative_with_a_root_groups_the_roots_terms_and_pairs_the_rest(tmp_path, monkeypatch):
+    """1/4 (u log u - (u + 1) log(u + 1)) + sqrt(1 + u^2)/4 + (u - 1)^2/(4 (u + 2)) + affine (seed 30103, index
+    18): f'' holds -u^2/(4 (u^2 + 1)^(3/2)) + 1/(4 sqrt(u^2 + 1)), which cancel to 1/(4 (u^2 + 1)^(3/2)), beside
+    1/(4u) - 1/(4 (u + 1)). No candidate had both written without cancellation: the density ratio's slope 1/f''(u*)
+    was 1.8e-5 off at v = 30 in both dtypes (u* = 1e11). The root's terms grouped, then the rational ones paired,
+    is right on the whole grid; without the grouping (planted), the slope is off again."""
+    from fdiv.codegen.lower import numeric
+
+    f = "1/4*(u*log(u) - (u + 1)*log(u + 1)) + 1/4*(sqrt(1 + u**2)) + 1/4*((u - 1)**2/(u + 2)) + 1/2 - 2*u"
+    module, src = _module(f, tmp_path, "grouped_root")
+    d2f = src[src.index("def _piece0_d2f"):src.index("def _piece0_d2f") + 400]
+    assert "_hypot(" in d2f and "torch.sqrt(" not in d2f
+    _accurate(module, f, roles=("density_ratio",))
+    monkeypatch.setattr(numeric, "_grouped_by_root", lambda x, var, factored=False: x)
+    (tmp_path / "planted").mkdir()
+    planted, _ = _module(f, tmp_path / "planted", "grouped_root_planted")
+    report = ft.check_loss(planted.density_ratio, f, role="density_ratio", logits=[30.0])
+    assert not report.ok
+
+
+def test_a_tau_within_the_index_rounding_of_a_knot_does_not_fail_a_table(tmp_path, monkeypatch):
+    """A GAN-family term beside 5/2 (sqrt(u) - 1)^4 (seed 30103, index 49): the runtime's index xi - xi0 keeps xi's
+    bits only down to ulp(xi_m), so tau = -6.6e-16, next to the knot at tau = 0, is looked up in the interval above
+    that knot; the clamp stops y at the knot, 1.2e-14 from the root (u* relative 1.2e-14, far inside the module's
+    bar). The table builder counted it as the table's error: no table passed, and the 64-step fallback cost 160x
+    Jeffrey's time. That rounding times dy/dxi next to a knot is now allowed there, and only there: an error of
+    1e-10 next to a knot, or of the rounding in the middle of an interval, is still counted."""
+    from fdiv.codegen.lower import table
+
+    knots = np.array([-1.0, 0.0, 2.0])
+    xi_m, h = 1.0, 1.0
+    slack = table.index_slack(np.array([0.0, 1e-17, 0.3]), "identity", 0.0, knots, xi_m, h)
+    assert slack[0] == slack[1] == 4 * np.spacing(1.0) * 2.0 and slack[2] == 0.0
+    f = "1/4*(3/10*u*log(u) - (3/10*u + 7/10)*log(3/10*u + 7/10)) + 5/2*((sqrt(u) - 1)**4)"
+    module, src = _module(f, tmp_path, "index_rounding")
+    assert "_bracketed_newton" not in src and "_PIECE0_DIRECT_SOLVE_KNOTS" in src
+    _accurate(module, f, roles=("conjugate", "density_ratio"))
+    monkeypatch.setattr(table, "index_slack", lambda tau, *rest: np.zeros_like(tau))
+    monkeypatch.setenv("FDIV_NO_CACHE", "1")
+    (tmp_path / "planted").mkdir()
+    _, planted = _module(f, tmp_path / "planted", "index_rounding_planted")
+    assert "_bracketed_newton" in planted

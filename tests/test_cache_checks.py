@@ -93,6 +93,18 @@ NUMERIC = "(sqrt(u)-1)**4"
 # a C1 breakpoint between numeric branches: f* there is one closed point t = f'(1) = 1, a kink branch that ends where
 # the branch before it ends (every such entry had been refused as "out of order" and derived again)
 KINK_POINT = "Abs(u - 1)**(3/2) + u*log(u)"
+# a numeric branch up to the closed end t = f'(oo) = 1 of dom f*: f*(1) = 2 is a branch of its own ("end"), which
+# the reader did not know (every such entry was "damaged" and derived again, with a warning)
+END_POINT = "2*exp(-u/2) + 2*exp(-u) + 3*Max(1 - u, 0) - 2 + u"
+
+
+def _end_value(value: str):
+    def mutate(record):
+        record["branches"][4][1] = value
+        record["exprs"]["conjugate"] = record["exprs"]["conjugate"].replace("(2, True)", f"({value}, True)")
+    return mutate
+
+
 ALPHA_RANGE = (("alpha", "(1, oo)"),)
 MUTATIONS = [
     ("kl", (), "f* = exp(t) - 2", _expr(conjugate="exp(t) - 2", branch0_1="exp(t) - 2")),
@@ -129,6 +141,8 @@ MUTATIONS = [
     (NUMERIC, (), "numeric branch solving for another f", _numeric_f),
     (KINK_POINT, (), "f* at the kink point t + 1/10", _expr(branch1_1="t + 1/10",
                                                               conjugate=None)),
+    (END_POINT, (), "f* at the closed end 5/2, above the limit 2", _end_value("5/2")),
+    (END_POINT, (), "f* at the closed end 3/2, below b u - f(u) at u = 1000", _end_value("3/2")),
     ("alpha", ALPHA_RANGE, "symbolic range: boundary value doubled",
      _expr(conjugate="Piecewise((-2/alpha, t <= -1/(alpha - 1)), ((t*(alpha - 1)*(t*(alpha - 1) + 1)**(1/(alpha - 1)) "
                      "+ (t*(alpha - 1) + 1)**(1/(alpha - 1)) - 1)/alpha, True))", branch0_1="-2/(alpha_s + 1)")),

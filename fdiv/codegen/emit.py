@@ -38,11 +38,11 @@ from .lower.shared import bind_shared
 
 RUNTIME = Path(__file__).with_name("lower") / "runtime.py"
 RUNTIME_JAX = Path(__file__).with_name("lower") / "runtime_jax.py"
-_HELPER_ORDER = ["_softplus", "_Tanh", "_tanh", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
+_HELPER_ORDER = ["_Softplus", "_softplus", "_Tanh", "_tanh", "_LogSoftplus", "_log_softplus", "_log1mexp", "_wright_omega_value", "_WrightOmega",
                  "_wright_omega",
                  "_log_wright_omega", "_log1mexp_ratio", "_log1mexp_softplus", "_LogGap", "_log_gap", "_wide_gap", "_XLog1pX", "_xlog1px", "_XLogX", "_xlogx",
                  "_hypot", "_InfSlope", "_past_the_range", "_ratio_past_the_range", "_bracketed_newton", "_chunked", "_FusedMean", "_fused_mean", "_solve_where", "_series_near", "_branchwise", "_past_top", "_beyond_float32", "_table_columns", "_exp_map", "_shifted_exp_map", "_logistic_map"]
-_NEEDS = {"_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"], "_tanh": ["_Tanh"],
+_NEEDS = {"_softplus": ["_Softplus"], "_wright_omega": ["_wright_omega_value", "_WrightOmega"], "_log_softplus": ["_LogSoftplus"], "_tanh": ["_Tanh"],
           "_solve_where": ["_chunked"], "_fused_mean": ["_FusedMean"],
           "_log1mexp_softplus": ["_softplus"], "_log_gap": ["_LogGap"], "_xlog1px": ["_XLog1pX"], "_xlogx": ["_XLogX"]}
 _HELPER_ORDER_JAX = ["_softplus", "_tanh", "_log_softplus", "_log1mexp", "_wright_omega_value", "_wright_omega",
@@ -261,7 +261,10 @@ def _critic_loss(low, helpers: set[str], backend: Backend = BACKENDS["torch"], c
         names_f = {sym: f"{sym.name}_fake" for sym, _ in bf}
         pf = Printer(V, "v_fake", names_f, backend)
         lines = [f"{names_f[sym]} = {pf.emit(call)}" for sym, call in bf]
-        fake_text = _mean(pf, fake)
+        # a term the printed f*(sigma_f(v)) repeats, computed once (sqrt(4 softplus(-v) + 1) ten times in f* of
+        # -log u + (u - 1)^2/u + u - 1: 5.9x Jeffrey's time; conjugate_of_activation binds them too)
+        shared, fake_text = bind_shared(_mean(pf, fake), prefix="c_fake")
+        lines += shared
         helpers |= pf.helpers
     lines += [f"{names_r[sym]} = {pr.emit(call)}" for sym, call in br]
     text = f"return {fake_text} + {_mean(pr, real)}".replace("+ -", "- ")

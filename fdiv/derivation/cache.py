@@ -302,7 +302,7 @@ def _read(text: str, table: dict) -> sp.Basic:
         return parse(text, table, where="cache", functions=_GRAMMAR, max_length=100_000, max_nodes=20_000)
 
 
-_KINDS = {k: k for k in ("boundary", "smooth", "kink")}
+_KINDS = {k: k for k in ("boundary", "smooth", "kink", "end")}
 
 
 def _from_record(record: dict, spec):

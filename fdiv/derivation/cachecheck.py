@@ -249,6 +249,10 @@ class _Check:
             # a kink of f is one closed point t = f'(c) between open branches: it ends where the branch before it
             # does (every f with a kink had its entry refused here, with a warning, and derived again)
             point = b.kind == "kink" and b.closed and upper == lower and mpmath.isfinite(upper)
+            if b.kind == "end":
+                self.end_value(b, upper, lower)
+                checked.append(upper)
+                continue
             if not (upper > lower or point):
                 raise _Fail("the branches of f* are out of order")
             expr, u_of = self.function(b.expr, T, f"f* ({b.kind} branch)"), self.function(b.ratio, T, "(f')^-1")
@@ -279,6 +283,27 @@ class _Check:
         if lower != self.hi:
             raise _Fail("the branches of f* do not end at the end of dom f*")
         return checked
+
+    def end_value(self, b, upper, lower) -> None:
+        """The closed end t = b = f'(oo) of dom f* as its own point (a numeric branch has no root there): f*(b) is
+        lim (b u - f(u)) as u -> oo, the supremum of an increasing function, so every b u - f(u) lies below it
+        and the one at u = 10^60 within 10^-6 of it (an entry of a slower tail is derived again)."""
+        if not (b.closed and upper == lower == self.hi and mpmath.isfinite(upper)):
+            raise _Fail("the end branch of f* is not the closed end of dom f*")
+        value = self.value(self.function(b.expr, T, "f* (end branch)"), upper, "f* on the end branch")
+        if not _close(self.value(self.conj, upper, "f*"), value):
+            raise _Fail(f"f* differs from its end branch at t = {_show(upper)}")
+        below = []
+        with mpmath.workdps(100):  # b u - f(u) at u = 10^60 cancels 60 digits
+            for k in (0, 3, 6, 12, 24, 60):
+                fu = real_value(self.spec_f, mpmath.mpf(10) ** k, dps=100)
+                if fu is None:
+                    raise _Fail(f"the spec's f is not real at u = 1e{k}")
+                below.append(upper * mpmath.mpf(10) ** k - fu)
+        scale = mpmath.mpf(10) ** -6 * (1 + abs(value))
+        if any(x > value + scale for x in below) or value - below[-1] > scale:
+            raise _Fail(f"f*({_show(upper)}) = {_show(value)} on the end branch, but the limit of b u - f(u) is "
+                        f"not that")
 
     def activation_values(self) -> list:
         """sigma_f(v) increases, stays in the critic range, reaches its ends; (f')^-1 and f* are right there."""

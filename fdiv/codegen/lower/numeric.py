@@ -614,7 +614,11 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
                   lambda x: _hypot_roots(sp.apart(x, var), var),
                   lambda x: _hypot_roots(_paired_ratios(x, var), var),
                   lambda x: _hypot_roots(_grouped_by_root(x, var), var),
-                  lambda x: _hypot_roots(_grouped_by_root(x, var, factored=True), var)]
+                  lambda x: _hypot_roots(_grouped_by_root(x, var, factored=True), var),
+                  # the root's terms grouped and the rational ones paired: f'' of sqrt(1 + u^2)/4 beside a GAN term
+                  # and (u - 1)^2/(u + 2) is 1/(4 (u^2 + 1)^(3/2)) + 1/(4u (u + 1)) + ..., where its root's terms
+                  # -u^2/(4 (u^2 + 1)^(3/2)) + 1/(4 sqrt(u^2 + 1)) cancel (the ratio's slope 1.8e-5 off at v = 30)
+                  lambda x: _hypot_roots(_cancelling_pairs(_grouped_by_root(x, var), var), var)]
     if region in _NEAR:
         steps.append(lambda x: _termwise(x, sp.oo if region == "hi" else sp.S.Zero, var))
     elif region is None and _has_radical(e, var) and sp.count_ops(e) <= 40:  # its limits take minutes on more
@@ -846,7 +850,7 @@ def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_
 
 def _jax_piece_source(k: int, form: str, solver: list[str], solve_name: str, mapping: str, value: str, tail,
                       kind: str, piece: NumericPiece, float32_ok: bool, interval: str, doc: str, d_value: str,
-                      d_ratio: str) -> list[str]:
+                      d_ratio: str, exp_tail=None) -> list[str]:
     """The JAX functions of one form of a numeric piece: the solve (a fixed number of steps, every element, no
     mask: under jax.jit shapes are static) and a custom_vjp function (f*, u*) whose backward pass is the implicit
     function theorem (d f*/dt = u*, d u*/dt = 1/f''(u*)), as the torch module's autograd Function."""
@@ -860,6 +864,7 @@ def _jax_piece_source(k: int, form: str, solver: list[str], solve_name: str, map
         f"def {name}_forward(x):",
         f'    """(f*, u*) at x, u* = map(y) the root."""',
         f"    y = {solve_name}(x)",
+        *(_exp_tail_source(exp_tail, piece, kind, BACKEND_JAX) if exp_tail else []),
         *_clamp_source(piece, kind, BACKEND_JAX),
         *_mapped_source(mapping, value, piece, kind, form, BACKEND_JAX),
         f"    value = {value}",
@@ -1276,6 +1281,7 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
     for form in piece.forms:
         far = None  # (f' - s or s - f', f'') in u for the far half of a finite piece (see _two_sided)
         tail = None  # the asymptotics of the hi form where u* is past the dtype's range (_tail)
+        exp_tail = None  # the hi form's root past its table where b - f'(u) decays like e^(-a u) (_exp_tail)
         if form == "direct":
             var, g, d2_near = U, df, d2f
             np_G_of = _numpy(df)
@@ -1312,6 +1318,7 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                              both=whole and var is U)
             if form == "hi" and piece.hi == sp.oo:  # in SymPy's own functions (limits, series), not the rules'
                 tail = _tail(sign * (raw - s), s * U - piece.f)
+                exp_tail = None if tail else _exp_tail(sign * (raw - s))
             float32_ok = float32_ok and _float32_safe([g, d2_near], piece, f, df, d2_near, form=form, far=far or ())
             rest_ok = _float32_safe([rest], piece, f, df)
             if not rest_ok and form == "lo" and far is None:
@@ -1379,6 +1386,8 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                         # asymptote takes over
                         asymptotic = f"({asymptotic}) | ~jnp.isfinite({d_ratio})"
                     d_ratio = f"{where}({asymptotic}, u * {-1 / float(tail[0])!r}, {d_ratio})"
+                if exp_tail:  # there d u*/d log c = -1/a, where c / f''(u) is 0/0 in floating point
+                    d_ratio = f"{where}(x < {-exp_tail[2]!r}, {-1 / float(exp_tail[0])!r}, {d_ratio})"
         step_name, solve_name = f"_piece{k}_{form}_delta", f"_piece{k}_{form}_solve"
         centre = _cusp(np_G_of, np_d2f, piece) if form == "direct" else _gap_cusp(raw, piece, form, tau_range)
         centre_y = None
@@ -1431,7 +1440,7 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                                      distance=distance, two_sided=two_sided, backend=backend)]
         if jx:
             lines += _jax_piece_source(k, form, solver, solve_name, mapping, value, tail, kind, piece, float32_ok,
-                                       interval, doc, d_value, d_ratio)
+                                       interval, doc, d_value, d_ratio, exp_tail)
             continue
         lines += [
             "", "",
@@ -1440,6 +1449,7 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
             f"def _piece{k}_{form}_forward(x, steps=None):" if ok else f"def _piece{k}_{form}_forward(x):",
             f'    """(f*, u*, y) at x, u* = map(y) the root."""',
             f"    y = {solve_name}(x, steps)" if ok else f"    y = {solve_name}(x)",
+            *(_exp_tail_source(exp_tail, piece, kind) if exp_tail else []),
             *_clamp_source(piece, kind),
             *_mapped_source(mapping, value, piece, kind, form, backend),
             f"    value = {value}",
@@ -1571,6 +1581,57 @@ def _tail(gap: sp.Expr, rest: sp.Expr):
     if start is None:
         return None
     return p, sp.log(a), r, float(start * np.log(10.0))
+
+
+#: log c below which a hi form's root comes from its exponential asymptote (_exp_tail): its table reaches
+#: log c = -744 (the smallest float64), and the gap e^(-a u) is subnormal from -708 on, where its log loses digits
+_EXP_TAIL_START = 700.0
+
+
+def _exp_tail(gap: sp.Expr):
+    """(a, log A, tau0) for a hi form on (lo, oo) whose gap b - f'(u) = A e^(-a u) (1 + o(1)) as u -> oo, with the
+    o(1) below float64's resolution from tau0 = -log c = 700 on: there the root of -log(b - f'(u)) = tau is u* =
+    (tau + log A)/a. Past the table's end (log c = -744), where the gap underflows, the root is still a float
+    (u* = 4000 at log c = -2000 for 2 e^(-u/2) + 2 e^(-u) + u: f'(oo) = 1 is approached exponentially, and the
+    density ratio was stuck at 1490, its slope NaN). None where the gap decays otherwise."""
+    import mpmath
+
+    from ...derivation.numeric import mp_function
+
+    def find():
+        a = sp.limit(-sp.log(gap) / U, U, sp.oo)
+        if not (a.is_finite and a.is_positive):
+            return None
+        big_a = sp.limit(gap * sp.exp(a * U), U, sp.oo)
+        if not (big_a.is_finite and big_a.is_positive):
+            return None
+        return a, big_a
+
+    ok, found = decide("the exponential asymptotics of b - f'(u) at u = oo", find)
+    if not ok or found is None:
+        return None
+    a, big_a = found
+    gap_fn, a_mp, log_a_mp = mp_function(gap, U), to_mp(a), mpmath.log(to_mp(big_a))
+    with mpmath.workdps(40):
+        for tau in (_EXP_TAIL_START, 2 * _EXP_TAIL_START, 1e6):  # the asymptote's root against the gap's own
+            u = (tau + log_a_mp) / a_mp
+            if not u > 0 or abs(-mpmath.log(gap_fn(u)) - tau) > mpmath.mpf(10) ** -20 * tau:
+                return None
+    return a, sp.log(big_a), _EXP_TAIL_START
+
+
+def _exp_tail_source(exp_tail, piece: NumericPiece, kind: str, backend=None) -> list[str]:
+    """The forward pass's line that replaces the table's root by the exponential asymptote's past its start."""
+    a, log_a, start = exp_tail
+    u_text = f"({constant(log_a)!r} - x) * {constant(1 / a)!r}" if log_a != 0 else f"-x * {constant(1 / a)!r}"
+    if kind == "shifted":
+        u_text = f"{u_text} - {float(piece.lo)!r}"
+    comment = f"    # past log c = -{start:g}, b - f'(u) = A e^(-a u) to float64's precision: the root is (log A - log c)/a"
+    if _jax(backend):  # every element evaluated (static shapes under jax.jit)
+        return [comment, f"    y = jnp.where(x < {-start!r}, jnp.log(jnp.maximum({u_text}, 1.0)), y)"]
+    return [comment,
+            f"    if getattr(torch.compiler, 'is_compiling', lambda: False)() or bool((x < {-start!r}).any()):",
+            f"        y = torch.where(x < {-start!r}, torch.log(torch.clamp({u_text}, min=1.0)), y)"]
 
 
 def to_mp(e):

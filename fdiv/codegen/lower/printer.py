@@ -404,6 +404,9 @@ class Printer:
         self.branches.append(f"{name} = {where}({mask}, {x}, {full}({x}, {point!r}))")
         text = inner.emit(expr)
         self.helpers |= inner.helpers
+        # what a Piecewise inside needs (its branch functions, its own safe copies), after this branch's copy: a
+        # density ratio composed with tanh split at v = 0 inside a branch called branch_0 it never defined
+        self.branches += inner.branches
         return text
 
 

@@ -350,6 +350,26 @@ def rule_xlog1px(expr: sp.Expr) -> sp.Expr:
     return _replace(expr, lambda e: parts(e) is not None, repl)
 
 
+def _log_terms_combined(e: sp.Expr, parts) -> sp.Expr | None:
+    """A sum whose terms c_i log(A) add up to k A log(A) (`parts` matches it), with those terms as that one product:
+    -t log(3/2 - 3t) + log(3/2 - 3t)/2 in f* of e^(-u)/3 + u/2 + 3 is (1/2 - t) log(3 (1/2 - t)) expanded, NaN at
+    the closed end t = 1/2 of dom f* term by term (0 there as xlogx). None where no such group is found."""
+    if not e.is_Add:
+        return None
+    groups: dict = {}
+    for term in e.args:
+        logs = [a for a in sp.Mul.make_args(term) if isinstance(a, sp.log)]
+        if len(logs) == 1:
+            groups.setdefault(logs[0], []).append(term)
+    for lg, terms in groups.items():
+        if len(terms) < 2:
+            continue
+        combined = sp.Mul(sp.factor(sp.Add(*terms) / lg), lg, evaluate=False)
+        if parts(combined) is not None:
+            return e - sp.Add(*terms) + combined
+    return None
+
+
 def rule_xlogx(expr: sp.Expr) -> sp.Expr:
     """k A log(A) and k A log|A| -> k xlogx(A) = k A log|A|, A linear: 0 where A is, where the factors are 0 and
     -inf. A product over a sum that holds such a log is distributed first. f* of 2 e^(-(u - 1)/2) holds t log(-t),
@@ -379,6 +399,7 @@ def rule_xlogx(expr: sp.Expr) -> sp.Expr:
         return k * xlogx(a)
 
     expr = _replace(expr, lambda e: distributed(e) is not None, distributed)
+    expr = _replace(expr, lambda e: _log_terms_combined(e, parts) is not None, lambda e: _log_terms_combined(e, parts))
     return _replace(expr, lambda e: parts(e) is not None, repl)
 
 

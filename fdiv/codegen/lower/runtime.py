@@ -10,9 +10,28 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 
+class _Softplus(torch.autograd.Function):
+    """log(1 + exp(x)); threshold 40 keeps float64 exact to e^-40 (torch's default 20 loses 1e-10). The slope is
+    grad * sigmoid(x): torch's own backward forms grad * e^x before dividing by 1 + e^x, which overflows float32 for
+    x in (20, 40) once grad is above 1e21 (the slope of f* = 1.9e32 at v = 29 for a u log u f came back inf). One
+    tensor of the batch is allocated, as torch's own backward does (the product in place); under create_graph the
+    backward pass is made of differentiable operations, so a second derivative is taken through it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return F.softplus(x, beta=1.0, threshold=40.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: sigmoid's output is saved for its own backward
+            return grad * torch.sigmoid(x)
+        return torch.sigmoid(x).mul_(grad)
+
+
 def _softplus(x):
-    """log(1 + exp(x)); threshold 40 keeps float64 exact to e^-40 (torch's default 20 loses 1e-10)."""
-    return F.softplus(x, beta=1.0, threshold=40.0)
+    return _Softplus.apply(x)
 
 
 class _Tanh(torch.autograd.Function):
