@@ -2129,6 +2129,8 @@ def test_a_root_past_the_table_where_f_prime_nears_its_end_exponentially_is_the_
     u = U
     a, log_a, start = numeric._exp_tail(2 * sp.exp(-u) + sp.exp(-u / 2))
     assert (a, log_a, start) == (sp.Rational(1, 2), 0, 700.0)
+    # A = 1/3 (seed 27828, index 35), checked with log A at 40 digits (at 15 it missed the bar by 9e-17)
+    assert numeric._exp_tail(sp.exp(-u / 2) / 3) == (sp.Rational(1, 2), -sp.log(3), 700.0)
     assert numeric._exp_tail(u**-2 + u**-3) is None and numeric._exp_tail(u * sp.exp(-u)) is None
     module, _ = _module(EXP_APPROACH, tmp_path, "exp_tail")
     for dtype in (torch.float32, torch.float64):

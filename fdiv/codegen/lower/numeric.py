@@ -1611,8 +1611,9 @@ def _exp_tail(gap: sp.Expr):
     if not ok or found is None:
         return None
     a, big_a = found
-    gap_fn, a_mp, log_a_mp = mp_function(gap, U), to_mp(a), mpmath.log(to_mp(big_a))
-    with mpmath.workdps(40):
+    gap_fn = mp_function(gap, U)
+    with mpmath.workdps(40):  # log A at 40 digits too: at 15, log(1/3) alone was 9e-17 off the bar
+        a_mp, log_a_mp = to_mp(a), mpmath.log(to_mp(big_a))
         for tau in (_EXP_TAIL_START, 2 * _EXP_TAIL_START, 1e6):  # the asymptote's root against the gap's own
             u = (tau + log_a_mp) / a_mp
             if not u > 0 or abs(-mpmath.log(gap_fn(u)) - tau) > mpmath.mpf(10) ** -20 * tau:
