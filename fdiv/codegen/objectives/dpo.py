@@ -40,7 +40,7 @@ from .link import Link, link_of
 RUNTIME = Path(__file__).with_name("dpo_runtime.py")
 RUNTIME_JAX = Path(__file__).with_name("dpo_runtime_jax.py")
 _BETA, _LOG_BETA = sp.Symbol("beta", positive=True), sp.Symbol("log_beta", real=True)
-_LOWER_ORDER = ["_softplus", "_log_softplus", "_log1mexp"]
+_LOWER_ORDER = ["_Softplus", "_softplus", "_log_softplus", "_log1mexp"]
 _OWN_ORDER = ["_signed_sum", "_sigmoid_times"]
 
 
@@ -116,6 +116,8 @@ def render_module(d: Derivation, backend: str = "torch") -> str:
         helpers.add("_log1mexp")
     if target.name == "jax" and "_log_softplus" in helpers:
         helpers.add("_softplus")
+    if target.name == "torch" and "_softplus" in helpers:  # the torch helper is an autograd Function's apply
+        helpers.add("_Softplus")
     order = (["_softplus", "_tanh", "_log_softplus", "_log1mexp"] if target.name == "jax" else _LOWER_ORDER)
     lower_src = _runtime_sources(target.name)
     own_src = _own_sources(target.name)
