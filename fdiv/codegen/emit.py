@@ -346,11 +346,15 @@ def _floated_radicals(d: Derivation) -> Derivation:
 
 def _plan(d: Derivation, notes: list[str] | None) -> tuple[str, tuple]:
     """(the torch module's source, (derivation, lowering, forced spans, guards)): the decisions every backend
-    prints."""
-    if not d.ok:
-        failed = next(c for c in d.checks if not c.passed)
-        raise FdivError(f"self-check failed: {failed.name}: {failed.detail}; refusing to generate a loss from it")
-    d = _floated_radicals(d)
+    prints. Compositions are remembered within it (lower.compose.remembered), not across gens."""
+    from .lower.compose import remembered
+
+    with remembered():
+        return _planned(d, notes)
+
+
+def _lowered(d: Derivation):
+    """(lowering, torch source) of d, the fused backward pass kept only where it lowers the critic loss's peak."""
     low = lower(d)
     src = _render(d, low)
     if low.conjugate_of_activation_slope is not None and low.activation != V:
@@ -365,6 +369,28 @@ def _plan(d: Derivation, notes: list[str] | None) -> tuple[str, tuple]:
         plain_src = _render(d, plain)
         if not _peak_tensors(src) < _peak_tensors(plain_src):
             low, src = plain, plain_src
+    return low, src
+
+
+def _settled(d: Derivation, low, src: str, failures: list) -> tuple[str, tuple] | None:
+    """The module and its plan where the judge found nothing wrong, or only gradients past the float range (inf * 0
+    in reverse mode where the value overflowed: those roles guarded, and judged again); else None."""
+    from .lower.judge import judge
+
+    if failures and all(x.past_the_range for x in failures):
+        guards = frozenset(x.role for x in failures)
+        guarded = _render(d, low, guards=guards)
+        if not judge(d, guarded):
+            return guarded, (d, low, None, guards)
+    return None if failures else (src, (d, low))
+
+
+def _planned(d: Derivation, notes: list[str] | None) -> tuple[str, tuple]:
+    if not d.ok:
+        failed = next(c for c in d.checks if not c.passed)
+        raise FdivError(f"self-check failed: {failed.name}: {failed.detail}; refusing to generate a loss from it")
+    d = _floated_radicals(d)
+    low, src = _lowered(d)
     if all(b.numeric for b in d.branches if b.kind != "boundary") or d.f.free_symbols != {U}:
         return src, (d, low)
     from .lower.judge import judge
@@ -382,14 +408,24 @@ def _plan(d: Derivation, notes: list[str] | None) -> tuple[str, tuple]:
             notes.append(f"the critic loss's fused backward pass is off ({fused.text()}); it is differentiated "
                          "by autograd instead")
         failures = judge(d, src)
-    if failures and all(x.past_the_range for x in failures):
-        # only gradients past the float range (inf * 0 in reverse mode where the value overflowed)
-        guards = frozenset(x.role for x in failures)
-        guarded = _render(d, low, guards=guards)
-        if not judge(d, guarded):
-            return guarded, (d, low, None, guards)
-    if not failures:
-        return src, (d, low)
+    settled = _settled(d, low, src, failures)
+    if settled is not None:
+        return settled
+    if any(d.branches[x.branch].kind == "smooth" for x in failures):
+        # before a branch goes numeric: its square roots' radicands factored (lower.compose.radicands_factored),
+        # the module kept only where the judge then finds nothing wrong
+        from .lower.compose import radicands_factored
+
+        with radicands_factored() as changed:
+            alt, alt_src = _lowered(d)
+            if changed and fused is not None:
+                from dataclasses import replace
+
+                alt = replace(alt, conjugate_of_activation_slope=None)
+                alt_src = _render(d, alt)
+            settled = _settled(d, alt, alt_src, judge(d, alt_src)) if changed else None
+            if settled is not None:
+                return settled
     wrong = next((x for x in failures if d.branches[x.branch].kind != "smooth"), None)
     if wrong is not None:  # a lowering bug, never to be shipped silently
         raise FdivError(f"the generated module disagrees with the derivation on a {d.branches[wrong.branch].kind} "

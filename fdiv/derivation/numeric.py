@@ -55,10 +55,25 @@ _EXP_FLOOR = -mpmath.mpf(10) ** 400
 
 
 def mp_exp(x):
-    """mpmath.exp, 0 below _EXP_FLOOR."""
-    if isinstance(x, mpmath.mpf) and x < _EXP_FLOOR:
-        return mpmath.mpf(0)
+    """mpmath.exp, 0 below _EXP_FLOOR; past 2^30 by range reduction (_exp_reduced)."""
+    if isinstance(x, mpmath.mpf):
+        if x < _EXP_FLOOR:
+            return mpmath.mpf(0)
+        if mpmath.isfinite(x) and mpmath.mag(x) > 30 and mpmath.mp.prec > 600:
+            return _exp_reduced(x)
     return mpmath.exp(x)
+
+
+def _exp_reduced(x):
+    """e^x = 2^n e^r, n = floor(x / log 2), r = x - n log 2 in [0, log 2), with mag(x) guard bits (r's absolute
+    error is then below 2^-prec). Above 600 bits mpmath raises e to the integer x itself (x >= 2^53 is an integer
+    in float64), one squaring per bit of x: 15 ms at u = 2^1000 and 640 digits, 1.2 s of one f's gen scoring forms
+    of e^(u - 1) at 51 points; this is 1 ms, equal to the last bit."""
+    with mpmath.extraprec(int(mpmath.mag(x)) + 20):
+        n = int(mpmath.floor(x / mpmath.ln2))
+        r = x - n * mpmath.ln2
+        y = mpmath.exp(r)
+    return mpmath.ldexp(+y, n)
 
 
 def real_value(fn: Callable[[object], object], x, *, dps: int = DPS):

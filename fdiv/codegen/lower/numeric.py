@@ -189,7 +189,9 @@ def _reference(e: sp.Expr, var: sp.Symbol = U):
     import mpmath
     import numpy as np
 
-    exact = sp.lambdify(var, _plain(e), [{"expm1": mpmath.expm1}, "mpmath"])
+    from ...derivation.numeric import mp_exp
+
+    exact = sp.lambdify(var, _plain(e), [{"expm1": mpmath.expm1, "exp": mp_exp}, "mpmath"])
     memo: dict = {}
 
     def value(x: float):
@@ -811,13 +813,38 @@ def _newton_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.E
     return f"def {name}(y, tau):\n    \"\"\"Newton's correction to y for {what}, u = map(y).\"\"\"\n    {body}"
 
 
+def _float_list(values) -> str:
+    """values as a Python list expression, each run of 8 or more equal values written [v] * n: a table clamped at
+    an end of its range repeats that end for hundreds of knots (two such tables made 1/4 sqrt(1 + u^2) + |u - 1| +
+    u/2 a 109 KB module, against the 100 KB bar). The same floats, so the same module behaviour."""
+    texts = [repr(float(v)) for v in values]
+    parts: list[str] = []
+    chunk: list[str] = []
+    i = 0
+    while i < len(texts):
+        j = i
+        while j < len(texts) and texts[j] == texts[i]:
+            j += 1
+        if j - i >= 8:
+            if chunk:
+                parts.append(f"[{', '.join(chunk)}]")
+                chunk = []
+            parts.append(f"[{texts[i]}] * {j - i}")
+        else:
+            chunk += texts[i:j]
+        i = j
+    if chunk or not parts:
+        parts.append(f"[{', '.join(chunk)}]")
+    return " + ".join(parts)
+
+
 def _solve_source(name: str, table: Table, kind: str, tau: str, delta: str, log_residual: bool) -> tuple[str, str]:
     """(constants, def name(x)): the root y of G(map(y)) = tau for the input x, in x's dtype."""
     k = len(table.knots) - 1
     upper = name.upper()
     # the knots in y and z; per knot interval (_table_columns) its ends in y (the bracket), its start in z and the
     # slope dy/dz, in each dtype
-    consts = f"{upper}_KNOTS = torch.tensor([{', '.join(repr(v) for v in table.knots)}], dtype=torch.float64)"
+    consts = f"{upper}_KNOTS = torch.tensor({_float_list(table.knots)}, dtype=torch.float64)"
     consts += (f"\n{upper}_TABLES = {{dtype: tuple(t.to(dtype) for t in _table_columns({upper}_KNOTS, {table.xi0!r}, "
                f"{table.h!r}))\n    for dtype in (torch.float32, torch.float64)}}")
     if kind == "cusp":  # the cube root of tau - centre, then sign(z) log(1 + |z|)
@@ -941,7 +968,9 @@ def _solve_source_jax(name: str, table: Table, kind: str, tau: str, delta: str, 
     k = len(table.knots) - 1
     upper = name.upper()
     columns = ("LO", "HI", "Z0", "SLOPE")
-    consts = f"{upper}_KNOTS = ({', '.join(repr(v) for v in table.knots)},)"
+    knots = _float_list(table.knots)
+    consts = f"{upper}_KNOTS = " + (f"({knots[1:-1]},)" if knots.startswith("[") and knots.endswith("]") and
+                                    "] * " not in knots else f"tuple({knots})")
     consts += (f"\n{', '.join(f'{upper}_{key}' for key in columns)} = _table_columns({upper}_KNOTS, {table.xi0!r}, "
                f"{table.h!r})")
     if kind == "cusp":  # the cube root of tau - centre, then sign(z) log(1 + |z|)
