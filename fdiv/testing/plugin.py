@@ -14,7 +14,7 @@ Fixtures:
 
 pytest loads this module in every project of an environment where fdiv is installed, so it imports only pytest
 (and fdiv's light package module): torch, numpy and SymPy load when a fixture is first used
-(tests/test_plugin_cost.py holds it to that).
+(tests/test_plugin_cost.py holds it to the modules it loads).
 """
 from __future__ import annotations
 
