@@ -1080,12 +1080,15 @@ TABLE_FS = {
     # seed 27182 index 89: f' = 5 e^(2u) + ...; f''(u) u overflows float64 at the root where f' = 1e306 does not
     "slog overflow": "5/2*exp(2*u) + 1/4*(u*log(u) - (u + 1)*log(u + 1)) - (-log(2)/2 + 5*exp(2)/2)"
                      " - (-log(2)/4 + 5*exp(2))*(u - 1)",
+    # seed 9001 index 44: f' - f'(0) cancels at u -> 0 unless e^u's, the log's and the rational part's constants
+    # cancel together (2 expm1(u) + 3 log1p(2u) + 8u (u + 6)/(3 (u + 3)^2)); no candidate had all three
+    "three constants": "3*((u + 1/2)*log(u + 1/2)) + 2*(exp(u)) + 3/2*((u - 1)**2/(u + 3))",
 }
 
 
 @pytest.mark.parametrize("label", sorted(TABLE_FS))
 def test_ordinary_fs_get_a_table_not_the_64_step_fallback(label, tmp_path, monkeypatch):
-    """Seed 5150's and 27182's f's that fell back to 64 bracketed Newton steps (18-87x Jeffrey's time): a table
+    """Seed 5150's, 27182's and 9001's f's that fell back to 64 bracketed Newton steps (18-87x Jeffrey's time): a table
     and a few steps now, with no note of the fallback, and values and gradients right over the grid (fdiv.testing:
     1e-5 relative in float32, 1e-11 in float64). "tail" is closed now (its radicands factored), and its table is
     built on the numeric path forced."""
@@ -2385,3 +2388,128 @@ def test_a_composed_branch_split_at_zero_is_kept_within_its_interval(tmp_path, m
     planted, _ = _module(f, tmp_path / "planted", "split_at_zero_planted")
     report = ft.check_loss(planted.conjugate_of_activation, f, role="conjugate_of_activation", logits=[-1.0])
     assert not report.ok
+
+
+def test_negative_powers_of_wright_omega_are_exponentials(tmp_path):
+    """4 (sqrt(u) - 1)^2 + u log u/3 + Max(1/2 - u, 0)^(3/2)/3 - (u - 1)/3 (seed 9001, index 63): the last branch's
+    u* is 36/W(6 e^(6 - 3t/2))^2, which overflowed float32 at v = 30 once W was tiny (u* 7.5e33), so gen sent it
+    numeric, where u* came out 4e31 and f* -inf at v = 100. Written as e^(3t - 12 + 2 omega) (and 48/|omega| as
+    48 e^(omega - x)) the closed branch is accurate over the whole grid and kept closed."""
+    f = "4*((sqrt(u) - 1)**2) + 1/3*(u*log(u)) + 1/3*(Max(1/2 - u, 0)**(3/2)) - (1/3)*(u - 1)"
+    notes: list = []
+    module, _ = _module(f, tmp_path, "omega_powers", notes)
+    assert not [n for n in notes if "numerically there" in n], notes
+    _accurate(module, f, roles=("conjugate_of_activation", "density_ratio"))
+
+
+def test_a_growing_root_does_not_stop_the_other_roots_from_cancelling():
+    """b u - f(u) for 3 (u log u - (u + 1) log(u + 1)) + 2 sqrt(1 + u^2) - u^(1/3)/2 - 2 + 2u (seed 9001, index
+    94): u^(1/3) has no finite asymptote, and _termwise gave up on every root, so 2u - 2 sqrt(1 + u^2) cancelled
+    and f* at v = 30 was -2.2e5 (float32) and 3.8e6 (float64) where it is 4.4e5. Now the growing root is left as
+    it is and the other written as -2/(u + sqrt(1 + u^2)): accurate at every point out to u = 2^1000 (float64
+    against mpmath, 1e-13 relative, _error's bar). Planting the old give-up back leaves 50 points bad."""
+    from fdiv.codegen.lower import numeric as N
+
+    u, R = N.U, sp.Rational
+    f = 3 * (u * sp.log(u) - (u + 1) * sp.log(u + 1)) + 2 * sp.sqrt(1 + u**2) - u**R(1, 3) / 2 - 2 + 2 * u
+    rest = N._simplest(4 * u - f, "b u - f(u)", "hi")
+    assert N._error(rest, N._NEAR["hi"], reach=True, reference=N._reference(4 * u - f)) == 0, rest
+    grouped = N._vanishing_logs_grouped(4 * u - f, u, sp.oo, -1)
+    assert not sp.Add.make_args(N._termwise(grouped, sp.oo, u)).count(2 * u)  # the root's asymptote cancelled
+
+
+def test_a_roots_asymptote_and_logs_split_at_infinity_cancel_together():
+    """b - f'(u) for sqrt(1 + u^2)/2 + two weighted GAN terms - 2u (seed 9001, index 125) holds 1/2 - u/(2 sqrt(1 +
+    u^2)), which cancels (1e-3 of b - f'(u) at u = 3e13), beside -13/6 log u + 3/2 log(u + 1) + 2/3 log(u + 2),
+    which only splitting at oo turns into log1p's. No form had both, u* was 4e-4 off at v = 30 in float32; the
+    logs split and then the root's terms grouped is accurate to u = 2^1000 (float64 against mpmath, 1e-13)."""
+    from fdiv.codegen.lower import numeric as N
+
+    u, R = N.U, sp.Rational
+    f = (sp.sqrt(1 + u**2) / 2 + 2 * (u * sp.log(u) / 3 - (u / 3 + R(2, 3)) * sp.log(u / 3 + R(2, 3)))
+         + R(3, 2) * (u * sp.log(u) - (u + 1) * sp.log((u + 1) / 2)) + R(1, 2) - 2 * u)
+    df = sp.diff(f, u)
+    gap = sp.limit(df, u, sp.oo) - df
+    reference = N._reference(gap)
+    assert N._error(gap, N._NEAR["hi"], reach=True, reference=reference) > 0  # as written, it cancels
+    chosen = N._simplest(gap, "b - f'(u)", "hi")
+    assert N._error(chosen, N._NEAR["hi"], reach=True, reference=reference) == 0, chosen
+
+
+def test_a_log_of_a_repeated_root_is_split_before_composing(tmp_path):
+    """2 e^(2(u - 1)) - 4u + 2 (seed 12345, index 107): SymPy's solve writes f* with log((t^4 + 16 t^3 + 96 t^2 +
+    256 t + 256) e^8), and simplifying its composition with sigma_f took 19 s of a 20 s gen; the module raised
+    s0 to the fourth power inside a log. Split (4 log(t + 4) + 8, t + 4 > 0 on the critic range) it composes
+    at once and the module has no such power; the split, planted out, gives the quartic back."""
+    from fdiv.codegen.lower import compose
+
+    f = "2*(exp(2*(u - 1))) - (2) - (4)*(u - 1)"
+    d = fdiv.derive(f)
+    split = compose._logs_factored(d, d.conjugate)
+    assert not [x for x in split.atoms(sp.log) if sp.degree(sp.numer(sp.together(x.args[0])), T) > 1], split
+    assert [x for x in d.conjugate.atoms(sp.log) if sp.degree(sp.numer(sp.together(x.args[0])), T) == 4]
+    module, src = _module(f, tmp_path, "log_repeated_root")
+    assert "** 2) ** 2" not in src and "s0 ** 3" not in src
+    _accurate(module, f, roles=("conjugate_of_activation",))
+    # a factor whose sign changes over the critic range keeps its log whole (|t - 1| is not t - 1 there)
+    assert compose._logs_factored(d, sp.log((T - 1) ** 2 + 0 * T)) == sp.log((T - 1) ** 2)
+
+
+def test_powers_of_one_base_meet_before_they_become_expm1s():
+    """f' - f'(1/2) of u log u + 3 (sqrt(u) - 2)^2 (seed 12345, index 67) holds 3 (sqrt(d + 1/2) - 2)/sqrt(d +
+    1/2). Each power replaced on its own, 3 expm1(x) expm1(-x) + 3 expm1(x) + 3 expm1(-x) was a zero that
+    cancelled to 10 at d = 1e34: the table accepted G's noise, u* was 1e5 times too small at t = 80 and f* -inf at
+    t = 100. Expanded first, the form is accurate at both ends (float64 against mpmath, 1e-13, _error's bar)."""
+    from fdiv.codegen.lower import numeric as N
+
+    d = sp.Symbol("d", positive=True)
+    gap = (sp.log(d + sp.Rational(1, 2)) + sp.log(2) - 3 * sp.sqrt(2) * (-2 + sp.sqrt(2) / 2)
+           + 3 * (sp.sqrt(d + sp.Rational(1, 2)) - 2) / sp.sqrt(d + sp.Rational(1, 2)))
+    form = N._vanishing_logs(N._vanishing_powers(gap, d), d)
+    reference = N._reference(gap, d)
+    assert [N._error(form, N._NEAR[r], reach=True, var=d, reference=reference) for r in ("lo", "hi")] == [0, 0], form
+
+
+def test_where_no_form_is_accurate_the_best_get_paired_ratios_and_hypot():
+    """f' - f'(0) of 3/2 sqrt(1 + u^2) + (u - 1)^2/(u + 3) + (u + 2) log(u + 2) + affine (seed 12345, index 174):
+    no candidate was accurate at both ends, and the one chosen overflowed at u = 1.3e154 (sqrt(u^2 + 1) and (u +
+    3)^2), where the root stopped: f* and the density ratio finite at v = 1000 in float64, where they are +inf.
+    Its ratios paired and its root as hypot it is accurate at both ends."""
+    from fdiv.codegen.lower import numeric as N
+
+    u = N.U
+    gap = (3 * u / (2 * sp.sqrt(u**2 + 1)) - (u - 1) ** 2 / (u + 3) ** 2 + sp.log(u + 2) - sp.log(2)
+           + sp.Rational(7, 9) + (2 * u - 2) / (u + 3))
+    chosen = N._simplest(gap, "f'(u) - a", "lo", var=u, both=True)
+    reference = N._reference(gap, u)
+    assert [N._error(chosen, N._NEAR[r], reach=True, reference=reference) for r in ("lo", "hi")] == [0, 0], chosen
+
+
+def test_derivatives_of_forms_are_taken_without_the_sign_of_u(monkeypatch):
+    """With u > 0, SymPy's product rule asks the sign of every sum it builds and answers by finding polynomial
+    roots: f'' from a form of f' over sqrt(3 - u) (2/3 log(1 + u^2) + 5/2 |u - 3|^(3/2) + 3 (u - 1)^2/(u + 3), seed
+    7777, index 91) took 15 s of a 31 s gen. _derivative differentiates on a real symbol instead: no root is
+    sought (root-finding planted to fail), and the result is the same function (40 digits at three points)."""
+    import sympy.polys.polyroots as polyroots
+
+    from fdiv.codegen.lower import numeric as N
+
+    u = N.U
+    e = (16 * u**3 + 360 * sp.sqrt(2) * u**2 - 7) / (
+        12 * (u + 3) ** 2 * (4 * u**2 + 45 * sp.sqrt(2) * u - sp.sqrt(3 - u) * (45 * u + 5) - 360))
+
+    def no_roots(*args, **kwargs):
+        raise AssertionError("polynomial roots sought while differentiating")
+
+    sp.core.cache.clear_cache()
+    with monkeypatch.context() as m:
+        m.setattr(polyroots, "roots", no_roots)
+        got = N._derivative(e)
+        with pytest.raises(AssertionError, match="roots sought"):
+            sp.diff(e, u)  # the positive symbol's way
+    expected = sp.diff(e, u)
+    for x in ("0.3", "1.7", "2.9"):
+        a, b = (sp.N(z.subs(u, sp.Rational(x)), 40) for z in (got, expected))
+        assert abs(a - b) <= sp.Float("1e-35") * max(1, abs(a)), (x, a, b)
+    kink = N._derivative(sp.Abs(u - 3) ** 3)  # real, not complex, on either side: 3 (u - 3) |u - 3|
+    assert [kink.subs(u, x) for x in (1, 5)] == [-12, 12]

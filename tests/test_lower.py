@@ -28,6 +28,10 @@ x = sp.Symbol("x", real=True)
     # omega(1 - x) = 1 - x - log omega(1 - x) cancels the x: Jeffrey's f*(v) without cancellation
     (rules.rule_wright_omega, x + sp.LambertW(sp.exp(1 - x)) - 2,
      -1 - sp.log(rules.wright_omega(1 - x))),
+    # 36/W(6 e^(6 - 3x/2))^2 overflows float32 once W underflows (x = 30); as an exponential it is e^(3x - 12 + 2 omega)
+    (rules.rule_wright_omega, 36 / sp.LambertW(6 * sp.exp(6 - 3 * x / 2))**2,
+     36 * sp.exp(2 * rules.wright_omega(6 - 3 * x / 2 + sp.log(6)) - 2 * (6 - 3 * x / 2 + sp.log(6)))),
+    (rules.rule_wright_omega, 48 / sp.Abs(sp.LambertW(sp.exp(x))), 48 * sp.exp(rules.wright_omega(x) - x)),
     (rules.rule_expm1_softplus, rules.expm1(2 * rules.softplus(x)),
      sp.exp(x + rules.softplus(x) + rules.log1p(sp.exp(-rules.softplus(x))))),
     (rules.rule_exp_coefficient, 3 * sp.exp(x), sp.exp(x + sp.log(3), evaluate=False)),

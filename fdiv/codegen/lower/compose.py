@@ -323,6 +323,7 @@ def _composed(d: Derivation, outer: sp.Expr) -> sp.Expr:
     forms, the shortest that evaluates accurately on the logit grid (in numpy, float32 and float64, against the
     exact composition at high precision; c - 5/2 log(e^(2c/5) - 1) is shorter than -5/2 log(1 - e^(-2c/5)) but
     overflows at c = 222), else the most accurate."""
+    outer = _logs_factored(d, outer)
     if _RADICANDS:
         factored = _radicands_factored(d, outer)
         _RADICANDS[-1] |= factored is not outer
@@ -368,6 +369,38 @@ def _composed(d: Derivation, outer: sp.Expr) -> sp.Expr:
             form = _piecewise_in_v(form, c_of_v)
         forms.append(apply_rules(form.subs(_C, c_of_v)))
     return _most_accurate(d, outer, forms)
+
+
+def _logs_factored(d: Derivation, outer: sp.Expr) -> sp.Expr:
+    """outer with each log of a polynomial in t with a repeated root as a sum of logs of its factors, where every
+    factor keeps one sign over the critic range (|t + 4| is t + 4 there): SymPy's solve writes f* of 2 e^(2(u -
+    1)) - 4u + 2 with log((t^4 + 16 t^3 + 96 t^2 + 256 t + 256) e^8), and simplifying its composition with sigma_f
+    took 19 s of a 20 s gen, where 4 log(t + 4) + 8 composes in 0.3 s. Kept where it agrees at 30 digits."""
+    if T not in outer.free_symbols or not any(isinstance(x, sp.log) and x.has(T) for x in outer.atoms(sp.log)):
+        return outer
+    ok, split = decide("factoring the logs of a lowered expression", rule_log_repeated_factor, outer, seconds=10)
+    if not ok or split == outer:
+        return outer
+    a, b = d.critic_range.lower, d.critic_range.upper
+
+    def one_sign(q: sp.Expr) -> sp.Expr | None:
+        if not (q.is_polynomial(T) and sp.degree(q, T) == 1):
+            return None
+        ends = [sp.limit(q, T, a, "+"), sp.limit(q, T, b, "-")]
+        if all((e >= 0) == sp.true for e in ends):
+            return q
+        if all((e <= 0) == sp.true for e in ends):
+            return -q
+        return None
+
+    absolutes = [x for x in split.atoms(sp.Abs) if x.has(T)]
+    signs = {x: one_sign(x.args[0]) for x in absolutes}
+    if any(v is None for v in signs.values()):
+        return outer
+    form = split.xreplace(signs)
+    if sp.count_ops(form) >= sp.count_ops(outer) or form.has(sp.zoo, sp.nan, sp.I):
+        return outer
+    return form if _agree_inside(d, outer, form) else outer
 
 
 _RADICANDS: list[bool] = []  # inside radicands_factored: whether a composition was rewritten

@@ -176,7 +176,10 @@ def _termwise(e: sp.Expr, at: sp.Expr, var: sp.Symbol = U) -> sp.Expr:
         slope = sp.limit(group / var, var, at, side) if at == sp.oo else sp.S.Zero
         end = sp.limit(group - slope * var, var, at, side) if slope.is_finite else sp.oo
         if not (slope.is_finite and end.is_finite):
-            return e
+            # a radical that grows on its own (u^(1/3)) is left as it is, and the other groups still cancel:
+            # 4u - f(u) for -u^(1/3)/2 + 2 sqrt(1 + u^2) + ... kept 2u - 2 sqrt(1 + u^2), 4e5 off at v = 30
+            parts.append(group)
+            continue
         parts.append(_rationalised(sp.expand(group - slope * var - end)))
         rest += slope * var + end
     return sp.Add(*parts) + sp.cancel(rest)
@@ -471,8 +474,13 @@ def _vanishing_powers(e: sp.Expr, var: sp.Symbol, fractional: bool = False) -> s
         b, a = sp.Poly(x.base, var).all_coeffs()
         return a**x.exp * (expm1(x.exp * log1p(b * var / a)) + 1)
 
-    out = sp.expand(e.replace(linear_power, repl))
-    if out == sp.expand(e) or not out.has(var):
+    # products expanded first, so that powers of one base meet: 3 (sqrt(d + 1/2) - 2)/sqrt(d + 1/2) is 3 - 6/sqrt(d +
+    # 1/2); replaced factor by factor, 3 expm1(x) expm1(-x) + 3 expm1(x) + 3 expm1(-x) was a zero that cancelled to
+    # 10 at d = 1e34 (f' - f'(1/2) of u log u + 3 (sqrt(u) - 2)^2: u* was 1e5 times too small at t = 80). Not
+    # multinomially: (2 - d)^(4/3) would become (2 - d) (2 - d)^(1/3), multiplied out
+    expanded = sp.expand(e, multinomial=False)
+    out = sp.expand(expanded.replace(linear_power, repl))
+    if out == expanded or not out.has(var):
         return e
     return sp.collect(out, [x for x in out.atoms(sp.Function) if x.func == expm1], evaluate=True)
 
@@ -657,7 +665,10 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
                   lambda x: _termwise(_vanishing_logs_grouped(x, var, sp.oo), sp.oo, var),
                   lambda x: _termwise(_vanishing_logs_grouped(x, var, sp.oo, -1), sp.oo, var),
                   lambda x: _termwise(_vanishing_logs(x, var, sp.oo, -1), sp.oo, var),
-                  lambda x: _termwise(_vanishing_logs(x, var, sp.oo), sp.oo, var)])]
+                  lambda x: _termwise(_vanishing_logs(x, var, sp.oo), sp.oo, var),
+                  # logs split at oo beside a root's difference from its asymptote: b - f'(u) for sqrt(1 + u^2)/2
+                  # beside two weighted GAN terms kept 1/2 - u/(2 sqrt(1 + u^2)), and u* was 4e-4 off at v = 30
+                  lambda x: _termwise(_logs_split_at_infinity(x, var), sp.oo, var)])]
         # logs grouped and the rational part cancelled: (u - 1)^2/(u + 1) beside a weighted GAN term, where b u
         # - f(u) is O(log u) and every other candidate cancels O(u) terms (7e-5 of f* in float64 at v = 30)
         steps += [lambda x: _rational_part_cancelled(_logs_split_at_infinity(x, var), var),
@@ -678,19 +689,42 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
         regions.append((_NEAR["hi" if region == "lo" else "lo"], True))
     scored = []
     reference = _reference(e, var)
-    # the shortest first: the first form that is accurate everywhere it is scored (and preferred) is the choice
-    for form in sorted(dict.fromkeys(forms), key=lambda x: (sp.count_ops(x), len(str(x)))):
+
+    def score(form):
         counts = []
         for points, reach in regions:
             ok, bad = decide(what, lambda: _error(form, points, reach=reach, var=var, reference=reference),
                              seconds=10)
             counts.append(bad if ok else len(points) + 1)
         preferred = 0 if prefer is None or prefer(form) else 1
-        if not any(counts) and preferred == 0:
-            return form
         # bad points summed over the regions: f next to u = 1 cancels in every form (f(1) = 0), and ranking that
         # region first chose log((u + 2)^(u + 2)/...), one point better there and overflowing from u = 150 on
         scored.append((preferred, sum(counts), *counts, sp.count_ops(form), len(str(form)), form))
+        return not any(counts) and preferred == 0
+
+    # the shortest first: the first form that is accurate everywhere it is scored (and preferred) is the choice
+    for form in sorted(dict.fromkeys(forms), key=lambda x: (sp.count_ops(x), len(str(x)))):
+        if score(form):
+            return form
+    # none is: the three best, their ratios paired and roots as hypot (one form that is accurate at u -> 0 and
+    # overflows at u = 1e154, 3u/(2 sqrt(u^2 + 1)) + 16u (u + 6)/(9 (u + 3)^2) + log1p(u/2), is accurate at both
+    # ends so: u* stopped at 1e154 where f* is +inf). Only here: scoring them for every expression costs gen time
+    finishes = [lambda x: _paired_ratios(x, var)]
+    if _has_radical(e, var):
+        finishes.append(lambda x: _hypot_roots(_paired_ratios(x, var), var))
+    if region == "lo":
+        # an exponential's, a log's and a rational part's constants cancelling together at u = 0: f' - f'(0) of
+        # 3 (u + 1/2) log(u + 1/2) + 2 e^u + 3/2 (u - 1)^2/(u + 3) is 2 expm1(u) + 3 log1p(2u) + 8u (u + 6)/(3 (u +
+        # 3)^2), where each candidate fixed one or two of them (-2 + 2 e^u): no table converged at u = 1e-8, and
+        # the 64-step fallback cost 44-76x Jeffrey's time
+        finishes.append(lambda x: _rational_part_cancelled(_vanishing_logs(_vanishing_exps(x, var), var), var))
+    for *_, form in sorted(scored, key=lambda x: x[:-1])[:3]:
+        for finish in finishes:
+            ok, new = decide(what, finish, form, seconds=5)
+            if ok and isinstance(new, sp.Expr) and new not in forms and not new.has(sp.zoo, sp.nan, sp.I):
+                forms.append(new)
+                if score(new):
+                    return new
     return min(scored, key=lambda x: x[:-1])[-1]
 
 
@@ -749,6 +783,14 @@ def _log_max(dtype) -> float:
         while not np.isfinite(np.exp(y)):
             y = np.nextafter(y, dtype(0))
     return float(y)
+
+
+def _derivative(e: sp.Expr, var: sp.Symbol = U) -> sp.Expr:
+    """de/dvar, taken on a real symbol without var's sign: with u > 0 SymPy asks the sign of every sum the product
+    rule builds (polynomial roots, simplify), and f'' from a form of f' over sqrt(3 - u) (2/3 log(1 + u^2) + 5/2
+    |u - 3|^(3/2) + 3 (u - 1)^2/(u + 3)) took 15 s of a 31 s gen; on a real symbol 0.1 s, the same expression."""
+    w = sp.Dummy("w", real=True)
+    return sp.diff(e.xreplace({var: w}), w).xreplace({w: var})
 
 
 def _numpy(e: sp.Expr, var: sp.Symbol = U):
@@ -1146,12 +1188,12 @@ def cusp_root(f: sp.Expr, lo: sp.Expr, hi: sp.Expr) -> tuple[float, float] | Non
     from ...derivation.numeric import mp_function
 
     piece = NumericPiece(0, f, lo, hi, sp.S.Zero, sp.S.Zero)
-    raw = sp.diff(f, U)
-    d2f = sp.diff(_plain(raw), U)
+    raw = _derivative(f)
+    d2f = _derivative(_plain(raw))
     u0 = _cusp_point(_numpy(raw), _numpy(d2f), piece)
     if u0 is None:
         return None
-    d3f, df = mp_function(sp.diff(d2f, U), U), mp_function(raw, U)
+    d3f, df = mp_function(_derivative(d2f), U), mp_function(raw, U)
     with mpmath.workdps(30):
         try:
             root = mpmath.findroot(d3f, mpmath.mpf(u0))
@@ -1216,7 +1258,7 @@ def _gap_cusp(raw: sp.Expr, piece: NumericPiece, form: str, tau_range: tuple[flo
     """The cusp of an anchored form's G (log(f' - a) for "lo", -log(b - f') for "hi") where f''(u0) = 0 inside
     the piece and G(u0) lies in the form's range: there G' = f''/gap vanishes too, and an index in tau itself left
     Newton 0.08 off in y after 4 steps (1/2 (sqrt(u) - 1)^4 beside Max(u - 1/2, 0): the 64-step fallback)."""
-    df, d2f = _numpy(raw), _numpy(sp.diff(_plain(raw), U))
+    df, d2f = _numpy(raw), _numpy(_derivative(_plain(raw)))
     u0 = _cusp_point(df, d2f, piece)
     if u0 is None:
         return None
@@ -1249,18 +1291,18 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
     """The functions and autograd classes of one numeric piece (custom_vjp functions for JAX)."""
     jx = _jax(backend)
     k = piece.index
-    raw = sp.diff(piece.f, U)
+    raw = _derivative(piece.f)
     # f in a form that does not overflow before its value does ((u - 1)^2/(u + 2) as u - 4 + 9/(u + 2): the
     # numerator overflows at u ~ 1e154, where f* ~ 1e155 is still a float64)
     f = _simplest(piece.f, "simplifying f", prefer=lambda e: _float32_safe([e], piece, piece.f, raw))
     # next to a cusp (f'' = 0 at u0: (sqrt(u) - 1)^4 + affine) a form of f' accurate to its last bits there
-    u0 = _cusp_point(_numpy(raw), _numpy(sp.diff(_plain(raw), U)), piece) if "direct" in piece.forms else None
+    u0 = _cusp_point(_numpy(raw), _numpy(_derivative(_plain(raw))), piece) if "direct" in piece.forms else None
     flat = (lambda e: True) if u0 is None else (lambda e, r=_reference(raw): _flat_accurate(e, u0, r))
     df = _simplest(raw, "simplifying f'", prefer=lambda e: _float32_safe([e], piece, f, raw) and flat(e))
     # f'' from f' as derived, and from the form of f' chosen above: the derivative of a rationalised f' ((a^2 -
     # b^2)/(a - b) for 2 log u + 3 sqrt(u) - 3) is a long quotient that is NaN where u* underflows to 0
-    d2f = _simplest(sp.diff(_plain(raw), U), "simplifying f''",
-                    extra=(sp.diff(_plain(df), U),) if _plain(df) != _plain(raw) else ())
+    d2f = _simplest(_derivative(_plain(raw)), "simplifying f''",
+                    extra=(_derivative(_plain(df)),) if _plain(df) != _plain(raw) else ())
     kind, mapping = _map(piece)
     helpers |= {{"exp": "_exp_map", "shifted": "_shifted_exp_map", "logistic": "_logistic_map"}[kind],
                 "_wide" if jx else "_solve_where"}
@@ -1912,7 +1954,7 @@ def wide_distance(piece: NumericPiece, form: str) -> bool:
     lo, hi = max(float(piece.lo), float(np.finfo(np.float32).tiny)), min(float(piece.hi), big)
     u = np.exp(np.linspace(np.log(lo), np.log(hi), 2001)[1:-1])
     with np.errstate(all="ignore"):
-        t = np.asarray(_numpy(sp.diff(piece.f, U))(u), dtype=np.float64) * np.ones_like(u)
+        t = np.asarray(_numpy(_derivative(piece.f))(u), dtype=np.float64) * np.ones_like(u)
         fstar = u * t - np.asarray(_numpy(piece.f)(u), dtype=np.float64)
     keep = np.isfinite(t) & np.isfinite(fstar) & (np.abs(fstar) <= big) & piece.served(form, t)
     zero = piece_zero(piece)

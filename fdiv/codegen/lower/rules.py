@@ -272,9 +272,12 @@ def rule_wright_omega(expr: sp.Expr) -> sp.Expr:
         candidate = sp.expand(expr - w + (w.args[0] - sp.log(w)))
         if len(candidate.args) < len(expr.args):  # the substitution cancelled terms
             expr = candidate
-    # 1/omega(x) = exp(omega(x) - x) exactly (omega e^omega = e^x): its gradient never squares a tiny omega
-    return _replace(expr, lambda e: e.is_Pow and e.base.func == wright_omega and e.exp == -1,
-                        lambda e: sp.exp(e.base - e.base.args[0]))
+    expr = _replace(expr, lambda e: isinstance(e, sp.Abs) and e.args[0].func == wright_omega,
+                    lambda e: e.args[0])  # omega(x) > 0 for real x
+    # omega(x)^-k = exp(k (omega(x) - x)) exactly (omega e^omega = e^x): no tiny omega is raised to a negative
+    # power, which overflows (36/W(6 e^(6 - 3t/2))^2 at t = 30, where the value is 7.5e33) or squares in a gradient
+    return _replace(expr, lambda e: e.is_Pow and e.base.func == wright_omega and e.exp.is_number and e.exp.is_negative,
+                        lambda e: sp.exp(-e.exp * (e.base - e.base.args[0])))
 
 
 def rule_expm1_softplus(expr: sp.Expr) -> sp.Expr:
