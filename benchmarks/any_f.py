@@ -23,7 +23,8 @@ on). It records:
   fixed number of Newton steps) or numeric-64 (the 64-step bracketed Newton fallback);
 - critic_loss + backward at 1e6 float32 logits (v ~ 3 N(0, 1)) against the catalogue's Jeffrey module
   (fdiv.losses.jeffrey) in the same process: the median over rounds of the CPU-time ratio (rounds interleaved,
-  the first place rotating), and the ratio of peak bytes alive (every storage from its op to its free, benchmarks/memory.py);
+  the first place rotating; with --jobs above 1 every other job is stopped meanwhile), and the ratio of peak
+  bytes alive (every storage from its op to its free, benchmarks/memory.py);
 - values and gradients of activation, conjugate_of_activation and density_ratio at the logits
   +-{0, 1, 5, 30, 100, 1000, 1e4}, and of conjugate at t = sigma_f(v) rounded to the dtype, in float32 and float64,
   against an independent reference: f*(t) = sup over u >= 0 of (u t - f(u)) and its maximiser u*, searched over u
@@ -49,6 +50,7 @@ text, reproducible with --seed S --only I (or --f "TEXT"). --no-timing skips the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
@@ -553,10 +555,31 @@ def smoke(module) -> str | None:
     return None
 
 
+def _steady_allocator() -> None:
+    """glibc's malloc with fixed thresholds: every tensor of the timed calls comes from the heap, none is returned
+    to the system between calls. With its defaults (a threshold that moves with what was freed last, and a trim of
+    the heap's top), the same call of Jeffrey's loss took 16 ms or 50 ms at 1e6 logits, page faults included or
+    not, from one round or process to the next; a numeric f*'s module, computed in slices of 256 KiB, did not
+    move, and its ratio to Jeffrey's ranged over 1.7-5x. Fixed, both are steady, and the ratio is the one of their
+    arithmetic (the slower, paging state is the one both would add to). No-op where there is no glibc."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+
+
 def speed(module, budget: float = 8.0, rounds: int = 5) -> dict:
     """critic_loss + backward at 1e6 float32 logits against fdiv.losses.jeffrey, interleaved rounds (the first
-    place rotating) until `rounds` or `budget` CPU seconds; peak bytes alive in one call of each."""
+    place rotating) until `rounds` or `budget` CPU seconds, with a steady allocator (_steady_allocator); peak bytes
+    alive in one call of each."""
     import torch
+
+    _steady_allocator()
 
     losses, memory = _losses_benchmark(), _benchmark("memory")
     from fdiv.losses import jeffrey
@@ -596,8 +619,8 @@ def _benchmark(name: str):
     return module
 
 
-def measure(text: str, d, module, timing: bool) -> dict:
-    """Accuracy (always) and speed (when timing) of a built module."""
+def measure(text: str, d, module, timing: bool, quiet=contextlib.nullcontext) -> dict:
+    """Accuracy (always) and speed (when timing, inside `quiet()`: see child) of a built module."""
     rec: dict = {}
     problem = smoke(module)
     if problem:
@@ -620,7 +643,8 @@ def measure(text: str, d, module, timing: bool) -> dict:
         rec[f"max_rel_error_{dtype}"] = max(rels or [0.0])
     if timing:
         try:
-            rec["speed"] = speed(module)
+            with quiet():
+                rec["speed"] = speed(module)
         except BaseException as exc:  # noqa: BLE001
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -634,6 +658,20 @@ def _limit_memory(extra_mb: int) -> None:
     base = pages * os.sysconf("SC_PAGE_SIZE")
     cap = base + extra_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+@contextlib.contextmanager
+def _quiet(conn):
+    """The speed measurement with every other job stopped (run's side of it: SIGSTOP, then "go"): beside another
+    job's SymPy work, a numeric piece's float64 solve slowed more than Jeffrey's memory-bound loss did (2.3x Jeffrey's
+    time alone, 3.2x beside a busy core, for the same module), so ratios measured with --jobs 2 were not those of
+    the module."""
+    conn.send(("quiet", None))
+    conn.recv()
+    try:
+        yield
+    finally:
+        conn.send(("loud", None))
 
 
 def child(conn, text: str, options: dict) -> None:
@@ -653,7 +691,7 @@ def child(conn, text: str, options: dict) -> None:
             if module is not None:
                 used = _cpu()
                 resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(used + measure_cpu), math.ceil(cpu + measure_cpu) + 5))
-                conn.send(("measure", measure(text, d, module, options["timing"])))
+                conn.send(("measure", measure(text, d, module, options["timing"], lambda: _quiet(conn))))
     except BaseException as exc:  # noqa: BLE001 - a failure of the harness itself, reported as such
         try:
             conn.send(("harness", {"message": _message(exc), "where": _where(exc),
@@ -741,43 +779,113 @@ def run(items: list[tuple[str, int | None, int | None, str]], *, jobs: int = 1, 
     pending = list(items)
     running: dict = {}
     records: list[Record] = []
-    while pending or running:
-        while pending and len(running) < max(1, jobs):
-            label, seed, index, text = pending.pop(0)
-            recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=child, args=(send, text, options), daemon=True)
-            proc.start()
-            send.close()
-            running[proc.sentinel] = (proc, recv, Record(label, seed, index, text), time.monotonic(), [])
-        ready = wait([*running, *(r[1] for r in running.values())], timeout=5)
-        for key, (proc, recv, rec, started, msgs) in list(running.items()):
-            while True:
-                try:
-                    if not recv.poll():
-                        break
-                    msgs.append(recv.recv())
-                except (EOFError, OSError):
-                    break
-            overdue = time.monotonic() - started > wall_limit
-            if key in ready or overdue or not proc.is_alive():
-                if overdue and proc.is_alive():
-                    proc.kill()
-                proc.join()
-                while True:
-                    try:
-                        if not recv.poll():
-                            break
-                        msgs.append(recv.recv())
-                    except (EOFError, OSError):
-                        break
-                recv.close()
-                _finish(rec, msgs, proc.exitcode, overdue)
-                records.append(rec)
-                del running[key]
-                if progress:
-                    progress(rec)
+    quiet = _Quiet(running)
+    try:
+        while pending or running:
+            while pending and len(running) < max(1, jobs):
+                label, seed, index, text = pending.pop(0)
+                recv, send = ctx.Pipe(duplex=True)
+                proc = ctx.Process(target=child, args=(send, text, options), daemon=True)
+                proc.start()
+                send.close()
+                running[proc.sentinel] = (proc, recv, Record(label, seed, index, text), time.monotonic(), [])
+                quiet.hold(proc.sentinel)  # a new job starts stopped while another is timed
+            ready = wait([*running, *(r[1] for r in running.values())], timeout=5)
+            for key, (proc, recv, rec, started, msgs) in list(running.items()):
+                quiet.read(key, recv, msgs)
+                # a job stopped while another is timed is not overdue for it
+                overdue = time.monotonic() - started - quiet.stopped_for(key) > wall_limit
+                if key in ready or overdue or not proc.is_alive():
+                    if overdue and proc.is_alive():
+                        proc.kill()
+                    quiet.release(key)
+                    proc.join()
+                    quiet.read(key, recv, msgs)
+                    recv.close()
+                    _finish(rec, msgs, proc.exitcode, overdue)
+                    records.append(rec)
+                    del running[key]
+                    quiet.forget(key)
+                    if progress:
+                        progress(rec)
+            quiet.grant()
+    finally:
+        quiet.resume_all()  # a stopped child would never see the SIGTERM that ends it
     order = {(it[0], it[2]): k for k, it in enumerate(items)}
     return sorted(records, key=lambda r: order.get((r.label, r.index), 0))
+
+
+class _Quiet:
+    """The parent's side of child's _quiet: one job at a time is timed, every other running job stopped (SIGSTOP)
+    meanwhile and continued after; the time a job spends stopped does not count towards its wall-clock limit."""
+
+    def __init__(self, running: dict):
+        self.running = running
+        self.owner = None  # the job being timed
+        self.queue: list = []  # jobs waiting to be timed
+        self.since: float | None = None
+        self.stopped: dict = {}  # key -> seconds stopped so far
+
+    def read(self, key, conn, msgs: list) -> None:
+        """The job's messages into msgs, its requests to be timed and its ends of timing handled here."""
+        while True:
+            try:
+                if not conn.poll():
+                    return
+                msg = conn.recv()
+            except (EOFError, OSError):
+                return
+            if msg[0] == "quiet":
+                self.queue.append(key)
+            elif msg[0] == "loud":
+                self.release(key)
+            else:
+                msgs.append(msg)
+
+    def grant(self) -> None:
+        if self.owner is not None or not self.queue:
+            return
+        self.owner = self.queue.pop(0)
+        self.since = time.monotonic()
+        for key in self.running:
+            if key != self.owner:
+                self._signal(key, signal.SIGSTOP)
+        try:
+            self.running[self.owner][1].send("go")
+        except (OSError, ValueError):
+            self.release(self.owner)
+
+    def hold(self, key) -> None:
+        if self.owner is not None and key != self.owner:
+            self._signal(key, signal.SIGSTOP)
+
+    def release(self, key) -> None:
+        if key != self.owner:
+            return
+        elapsed = time.monotonic() - (self.since or time.monotonic())
+        for other in self.running:
+            if other != key:
+                self.stopped[other] = self.stopped.get(other, 0.0) + elapsed
+        self.owner, self.since = None, None
+        self.resume_all()
+
+    def forget(self, key) -> None:
+        self.queue = [k for k in self.queue if k != key]
+        self.stopped.pop(key, None)
+
+    def stopped_for(self, key) -> float:
+        extra = time.monotonic() - self.since if self.owner is not None and key != self.owner else 0.0
+        return self.stopped.get(key, 0.0) + extra
+
+    def resume_all(self) -> None:
+        for key in self.running:
+            self._signal(key, signal.SIGCONT)
+
+    def _signal(self, key, sig) -> None:
+        try:
+            os.kill(self.running[key][0].pid, sig)
+        except (ProcessLookupError, KeyError, TypeError):
+            pass
 
 
 def _finish(rec: Record, msgs: list, exitcode: int | None, overdue: bool) -> None:

@@ -371,3 +371,28 @@ def test_overflowing_conjugate_has_an_infinite_not_nan_gradient():
         m.conjugate(t).sum().backward()
         assert not torch.isnan(t.grad).any() and (t.grad > 0).all()
 
+
+
+def test_the_biconjugate_search_catches_an_f_star_right_only_at_the_maximiser():
+    """The biconjugate check compares f(u) with the largest of its search's values and of u t - f*(t) at t = f'(u)
+    itself. A wrong f* that is exact at t = f'(u) and too small beside it (u t - f*(t) = f(u) + d^2 (e^(-d^2)/2 -
+    1/4), d = t - f'(u), for (u - 1)^2: up to f(u) + 0.04 at |d| ~ 0.5, below f(u) at the bracket's ends) passes at
+    that point; the search, stopped at 10^-(digits/2 + 3) of its bracket, finds the larger values beside it."""
+    import mpmath
+
+    from fdiv.derivation.conjugate import conjugate
+    from fdiv.derivation.numeric import mp_function
+    from fdiv.derivation.selfcheck import _biconjugate_at
+    from fdiv.derivation.validate import analyse
+
+    a = analyse((U - 1) ** 2)
+    c = conjugate(a)
+    x = sp.Integer(2)
+    piece = next(p for p in a.pieces if p.lo < x < p.hi)
+    s = sp.diff((U - 1) ** 2, U).subs(U, x)
+    right, f_fn = mp_function(c.expr, T), mp_function(a.f, U)
+    assert _biconjugate_at(c, right, f_fn, piece, x, 30) is None
+    wrong = mp_function(c.expr - (T - s) ** 2 * sp.exp(-(T - s) ** 2) / 2, T)
+    with mpmath.workdps(40):
+        assert wrong(mpmath.mpf(s)) == right(mpmath.mpf(s))
+    assert "f** =" in _biconjugate_at(c, wrong, f_fn, piece, x, 30)

@@ -385,3 +385,56 @@ def test_the_reference_takes_an_exponential_past_every_precision_as_zero():
     assert time.process_time() - start < 2.0  # CPU seconds: each call was minutes
     with mpmath.workdps(50):
         assert search.f(mpmath.mpf(100)) == -mpmath.mpf(100) ** (mpmath.mpf(2) / 3) / 3 - 25 + mpmath.exp(-50) * 2 / 3
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_one_job_is_timed_with_every_other_one_stopped():
+    """A job that asks to be timed gets "go" only once every other running job is stopped (SIGSTOP: state T), and
+    they run again when it is done; a job started meanwhile starts stopped, and one that never asked keeps running
+    when the timed one ends. Planted out (no stop), the state check fails."""
+    import multiprocessing
+    import signal
+    import time
+
+    ctx = multiprocessing.get_context("fork")
+
+    def sleeper(conn):
+        conn.recv()  # "go" for the first; the others wait for nothing
+        time.sleep(60)
+
+    procs, conns = [], []
+    for _ in range(3):
+        mine, theirs = ctx.Pipe(duplex=True)
+        p = ctx.Process(target=sleeper, args=(theirs,), daemon=True)
+        p.start()
+        procs.append(p)
+        conns.append(mine)
+    running = {p.sentinel: (p, c, None, time.monotonic(), []) for p, c in zip(procs[:2], conns[:2])}
+    quiet = A._Quiet(running)
+    try:
+        conns[0].send("ask")  # stands for the child's ("quiet", None)
+        quiet.queue.append(procs[0].sentinel)
+        quiet.grant()
+        assert quiet.owner == procs[0].sentinel
+        time.sleep(0.2)
+        assert _state(procs[1].pid) == "T" and _state(procs[0].pid) in "SR"
+        running[procs[2].sentinel] = (procs[2], conns[2], None, time.monotonic(), [])
+        quiet.hold(procs[2].sentinel)
+        time.sleep(0.2)
+        assert _state(procs[2].pid) == "T"
+        time.sleep(0.3)
+        assert quiet.stopped_for(procs[1].sentinel) >= 0.5  # not counted towards its wall-clock limit
+        quiet.release(procs[0].sentinel)
+        time.sleep(0.2)
+        assert quiet.owner is None and all(_state(p.pid) in "SR" for p in procs)
+    finally:
+        quiet.resume_all()
+        for p in procs:
+            p.kill()
+            p.join()
+    assert all(p.exitcode == -signal.SIGKILL for p in procs)

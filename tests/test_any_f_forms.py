@@ -2513,3 +2513,39 @@ def test_derivatives_of_forms_are_taken_without_the_sign_of_u(monkeypatch):
         assert abs(a - b) <= sp.Float("1e-35") * max(1, abs(a)), (x, a, b)
     kink = N._derivative(sp.Abs(u - 3) ** 3)  # real, not complex, on either side: 3 (u - 3) |u - 3|
     assert [kink.subs(u, x) for x in (1, 5)] == [-12, 12]
+
+
+def test_the_judge_asks_finiteness_at_an_end_of_the_critic_range_once_at_50_digits():
+    """Whether f* and the density ratio are finite at an end of the critic range is a property of the end: at
+    the lower end f'(0+) of 2 |u - 3| + e^(1 - u)/3 + affine (seed 7777, index 153) u* = 0 and both are finite;
+    at its upper end f'(oo) = 13/3 u* is infinite. Asked at the digits of each logit that reaches the end (4 400 at
+    v = 1e4), a numeric piece's bracket search towards u* = oo took 7 of a 10 s gen; once per end at 50 digits, the
+    answers are the same, and they follow the functions (planted finite ones are found finite)."""
+    from fdiv.codegen.lower.judge import _finite_at
+    from fdiv.codegen.lower.rules import rule_log_repeated_factor
+
+    d = fdiv.derive("2*Abs(u - 3) + exp(1 - u)/3 - 13/3 + 7/3*(u - 1)")
+    fstar = mp_function(rule_log_repeated_factor(d.conjugate), T)
+    ratio = mp_function(rule_log_repeated_factor(d.ratio_from_critic), T)
+    assert d.critic_range.upper == sp.Rational(13, 3)
+    assert _finite_at(d, fstar, ratio, "lower") and not _finite_at(d, fstar, ratio, "upper")
+    one = lambda t: mpmath.mpf(1)  # noqa: E731 - planted: f* and the ratio finite at 13/3
+    assert _finite_at(d, one, one, "upper") and not _finite_at(d, one, ratio, "upper")
+
+
+def test_numeric_rewrites_are_remembered_within_one_gen_only():
+    """The rewrites _simplest tries (terms grouped by root, logs split, ratios paired) are remembered while one gen
+    runs (remembered_rewrites, entered by emit), so candidates that start from the same rewrite compute it once;
+    outside a gen nothing is kept, so a test that plants a rewrite or a rule out sees its effect, and no gen's
+    result depends on an earlier one."""
+    from fdiv.codegen.lower import numeric as N
+
+    e = sp.sqrt(1 + U**2) - U + 1 / (U + 1)
+    assert N._termwise(e, sp.oo, U) == N._termwise(e, sp.oo, U) and not N._REWRITES
+    with N.remembered_rewrites():
+        first = N._termwise(e, sp.oo, U)
+        (memo,) = N._REWRITES
+        assert len(memo) >= 1 and first in memo.values()
+        size = len(memo)
+        assert N._termwise(e, sp.oo, U) is first and len(memo) == size  # the second call is the remembered one
+    assert not N._REWRITES

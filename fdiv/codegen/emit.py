@@ -346,10 +346,12 @@ def _floated_radicals(d: Derivation) -> Derivation:
 
 def _plan(d: Derivation, notes: list[str] | None) -> tuple[str, tuple]:
     """(the torch module's source, (derivation, lowering, forced spans, guards)): the decisions every backend
-    prints. Compositions are remembered within it (lower.compose.remembered), not across gens."""
+    prints. Compositions and numeric pieces' rewrites are remembered within it (lower.compose.remembered,
+    lower.numeric.remembered_rewrites), not across gens."""
     from .lower.compose import remembered
+    from .lower.numeric import remembered_rewrites
 
-    with remembered():
+    with remembered(), remembered_rewrites():
         return _planned(d, notes)
 
 

@@ -24,6 +24,8 @@ the ends of the slope range are computed without cancellation. The value in the 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,6 +141,42 @@ def _inner_cusp(piece: NumericPiece) -> float | None:
     return t0
 
 
+# The rewrites below are pure functions of their (hashable) arguments, and _simplest's candidates share them: the
+# same e expanded, split at oo or with its vanishing logs written out is the start of up to five candidates, and
+# the same f' or s u - f(u) reaches _simplest for each piece. Within one gen (remembered_rewrites, entered by
+# fdiv.codegen.emit), each is computed once; never across gens, so a test that plants a rewrite or a rule out sees
+# it, and one gen's result never depends on what an earlier one computed.
+_REWRITES: list[dict] = []
+
+
+@contextmanager
+def remembered_rewrites() -> Iterator[None]:
+    _REWRITES.append({})
+    try:
+        yield
+    finally:
+        _REWRITES.pop()
+
+
+def _remembered(fn):
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        if not _REWRITES:
+            return fn(*args, **kwargs)
+        key = (fn, args, tuple(sorted(kwargs.items())))
+        memo = _REWRITES[-1]
+        if key not in memo:
+            memo[key] = fn(*args, **kwargs)
+        return memo[key]
+
+    return run
+
+
+_expand = _remembered(sp.expand)
+_apart = _remembered(sp.apart)
+
+
+@_remembered
 def _rationalised(e: sp.Expr) -> sp.Expr:
     """P + Q sqrt(A) over D as (P^2 - Q^2 A) / ((P - Q sqrt(A)) D): the difference 1 - u/sqrt(1 + u^2) of two
     nearly equal terms becomes 1/(sqrt(1 + u^2) (sqrt(1 + u^2) + u)), with no cancellation left."""
@@ -155,6 +193,7 @@ def _rationalised(e: sp.Expr) -> sp.Expr:
     return sp.expand(p**2 - q**2 * root.base) / ((p - q * root) * den)
 
 
+@_remembered
 def _termwise(e: sp.Expr, at: sp.Expr, var: sp.Symbol = U) -> sp.Expr:
     """e's terms grouped by the radicals they hold, each radical group less its own asymptote at `at` (a u + b
     at u = oo, its limit at 0) and rationalised on its own, the rest cancelled into one fraction. Differences of
@@ -251,6 +290,7 @@ _EVERYWHERE = [_OFF * 2.0**k for k in range(-1000, 1001, 40)]  # as far as a flo
 _NEAR = {"lo": [2.0**-k / _OFF for k in range(0, 1001, 20)], "hi": [_OFF * 2.0**k for k in range(0, 1001, 20)]}
 
 
+@_remembered
 def _vanishing_logs(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int = 1) -> sp.Expr:
     """k log(X) (the logs of e combined, X a product of integer powers) -> k log1p(X - 1), X - 1 cancelled, where X
     tends to 1 at var = `at` (0 or oo): log(2) - log(2 - d) is -log1p(-d/2), 5/2 (log(u + 1) - log u) is
@@ -290,6 +330,7 @@ def _vanishing_logs(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int = 1) -> 
     return sp.Add(*rest) + k * log1p(sp.factor(sp.cancel(x - 1)))
 
 
+@_remembered
 def _vanishing_logs_grouped(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int = 1) -> sp.Expr:
     """_vanishing_logs for each group of log terms that share a factor in var: b u - f(u) for a weighted GAN f
     holds u (log(2u/3 + 1/3) - log u + log(3/2))/3, which is u log1p(1/(2u))/3 ~ 1/6, not the difference of two
@@ -314,6 +355,7 @@ def _vanishing_logs_grouped(e: sp.Expr, var: sp.Symbol, at=sp.S.Zero, sign: int 
     return out if changed else e
 
 
+@_remembered
 def _logs_split_at_infinity(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """log P(var) -> log c + n log var + log1p((P - c var^n)/(c var^n)) for each polynomial P of degree n >= 1
     (leading coefficient c > 0), then expanded: the log var and constant terms of a gap that vanishes at oo
@@ -338,6 +380,7 @@ def _logs_split_at_infinity(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return sp.expand(sp.expand_log(out, force=True))
 
 
+@_remembered
 def _logs_split_at_zero(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """log A(var) -> log c + log1p((A - c)/c) for each log whose argument tends to c > 0 at var = 0, then expanded:
     the constants of a distance that vanishes at 0 cancel exactly, one log1p per factor. Combined into one log1p
@@ -361,6 +404,7 @@ def _logs_split_at_zero(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return sp.expand(sp.expand_log(out, force=True))
 
 
+@_remembered
 def _rational_part_cancelled(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """e's rational terms in var over one denominator, factored (their constants cancel exactly: 7/3 - 1/(u + 1)^2
     - 2/(u + 1) + ... is u (...)/(...)), the other terms as they are."""
@@ -371,6 +415,7 @@ def _rational_part_cancelled(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return sp.factor(sp.cancel(sp.Add(*rational))) + sp.Add(*[t for t in terms if t not in rational])
 
 
+@_remembered
 def _cancelling_pairs(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """Rational terms whose leading parts cancel at var = oo or 0 combined into one fraction each, the other terms
     as they are: in f'' = 24/u^4 + 1/(3 u^(5/3)) + 1/(8u) - 1/(8u + 24) the last two are 3/(8u (u + 3)). Apart, they
@@ -393,6 +438,7 @@ def _cancelling_pairs(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return sp.Add(*out)
 
 
+@_remembered
 def _grouped_by_pole(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """e's rational terms with the same poles (the factors of their denominators) over one denominator each: 2 (u -
     1)^2/(u + 3)^3 - 4 (u - 1)/(u + 3)^2 + 2/(u + 3), each O(1/u), is 32/(u + 3)^3. The other terms as they are."""
@@ -408,6 +454,7 @@ def _grouped_by_pole(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return sp.Add(*out, *(sp.factor(sp.cancel(sp.Add(*ts))) if len(ts) > 1 else ts[0] for ts in groups.values()))
 
 
+@_remembered
 def _vanishing_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """k sqrt(A) + c -> (k^2 A - c^2)/(k sqrt(A) - c) (cancelled) for each such sum that tends to 0 at var = 0:
     sqrt(1 - d) - 1 is -d/(sqrt(1 - d) + 1), where the difference is 0 in floating point below d = 1e-16."""
@@ -427,6 +474,7 @@ def _vanishing_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return e.replace(lambda x: parts(x) is not None, repl)
 
 
+@_remembered
 def _vanishing_exps(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """Each exp(a var + b) as e^b (expm1(a var) + 1), expanded: the constants, which cancel at var = 0 for a
     distance to f'(0+), cancel exactly, and e^(u/2)/6 + e^((u - 1)/2)/4 - (1/6 + e^(-1/2)/4) becomes
@@ -452,6 +500,7 @@ def _vanishing_exps(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
         if out.has(var) else e
 
 
+@_remembered
 def _vanishing_powers(e: sp.Expr, var: sp.Symbol, fractional: bool = False) -> sp.Expr:
     """Each (a + b var)^p (a > 0, p not a positive integer) as a^p (expm1(p log1p(b var/a)) + 1), expanded: the
     constants, which cancel at var = 0 for a distance to an end of f''s range, cancel exactly, and 1/(3 (2 -
@@ -490,6 +539,7 @@ def _plain(e: sp.Expr) -> sp.Expr:
     return e.replace(ratio, lambda p, q: p / q).replace(hypot, lambda a, b: sp.sqrt(a**2 + b**2))
 
 
+@_remembered
 def _power_spread(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """Each term c A^n / m, A a sum and m a power of var, as c A^(n - 1) (A/m expanded): 2 (sqrt(u) - 1)^3/sqrt(u)
     as 2 (sqrt(u) - 1)^2 (1 - 1/sqrt(u)), which keeps the zero at u = 1 exact (expanded, 2u - 6 sqrt(u) + 6 -
@@ -510,6 +560,7 @@ def _power_spread(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return sp.Add(*out)
 
 
+@_remembered
 def _grouped_by_root(e: sp.Expr, var: sp.Symbol, factored: bool = False) -> sp.Expr:
     """e's terms grouped by the radicands of their roots, each group simplified on its own, and the rational terms
     split into partial fractions: f'' of 3 sqrt(1 + u^2) + 2 (u - 1)^2/(u + 1) + 5/2 u log u is 3/sqrt(1 + u^2) -
@@ -535,6 +586,7 @@ def _grouped_by_root(e: sp.Expr, var: sp.Symbol, factored: bool = False) -> sp.E
     return sp.Add(*out)
 
 
+@_remembered
 def _hypot_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """A^(k/2) for A = c (var + m)^2 + d (c, d > 0, k odd) -> c^(k/2) hypot(var + m, sqrt(d/c))^k: sqrt(1 + u^2)
     overflows float64 at u = 1.3e154 and (1 + u^2)^(3/2) at 1e103, where f and f* are still floats (f* was -inf at
@@ -557,6 +609,7 @@ def _hypot_roots(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     return e.replace(lambda x: parts(x) is not None, repl)
 
 
+@_remembered
 def _paired_ratios(e: sp.Expr, var: sp.Symbol) -> sp.Expr:
     """Each rational term of e as a product of quotients of its factors, paired highest degree first and kept
     whole: (u - 1)^2/(u + 1) is (u - 1) ((u - 1)/(u + 1)) and 4 u (u + 2)/(u + 1)^2 is 4 (u/(u + 1)) ((u + 2)/(u +
@@ -608,20 +661,20 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
     e, extra = _plain(e), tuple(_plain(x) for x in extra)
     forms = [e, *extra]
     simplified = functools.lru_cache(maxsize=4)(_simplified)  # two steps start from it; simplify runs once
-    steps = [sp.expand, sp.cancel, simplified, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
-             lambda x: sp.apart(x, var), lambda x: _paired_ratios(x, var), lambda x: _power_spread(x, var),
+    steps = [_expand, sp.cancel, simplified, lambda x: sp.expand(sp.expand_log(x, force=True)), _rationalised,
+             lambda x: _apart(x, var), lambda x: _paired_ratios(x, var), lambda x: _power_spread(x, var),
              lambda x: _paired_ratios(_rational_part_cancelled(x, var), var), lambda x: _cancelling_pairs(x, var),
              # expanded first: u (e^(-u/2) e^(1/2)/6 + 128/(u + 3)^3) is one product, not a rational term to pair,
              # and (u + 3)^3 overflows at u = 6e102, where f''(u) u = 128/u^2 is 1e-205 (Newton's step, divided by
              # it, was inf, and the 64-step fallback cost 33-42x Jeffrey's time)
-             lambda x: _paired_ratios(sp.expand(x), var),
+             lambda x: _paired_ratios(_expand(x), var),
              # simplified or grouped by pole first, so that the pairs are few enough to try: 1/(3u) - 1/(3u + 3)
              # beside 3/(2u^(3/2)) is 1/(3u (u + 1)), and apart it absorbed the root's term (a ratio's slope 1.8e-4
              # off at v = 30)
              lambda x: _cancelling_pairs(simplified(x), var), lambda x: _cancelling_pairs(_grouped_by_pole(x, var), var)]
     if _has_radical(e, var):  # sqrt(1 + u^2) as hypot(u, 1), rational terms split or paired beside it
-        steps += [lambda x: _hypot_roots(x, var), lambda x: _hypot_roots(sp.expand(x), var),
-                  lambda x: _hypot_roots(sp.apart(x, var), var),
+        steps += [lambda x: _hypot_roots(x, var), lambda x: _hypot_roots(_expand(x), var),
+                  lambda x: _hypot_roots(_apart(x, var), var),
                   lambda x: _hypot_roots(_paired_ratios(x, var), var),
                   lambda x: _hypot_roots(_grouped_by_root(x, var), var),
                   lambda x: _hypot_roots(_grouped_by_root(x, var, factored=True), var),
@@ -636,7 +689,7 @@ def _simplest(e: sp.Expr, what: str, region: str | None = None, prefer=None, var
         # 1)^(3/2) (the density ratio's slope was 0.3 % off at v = 30)
         steps += [lambda x: _termwise(x, sp.oo, var), lambda x: _hypot_roots(_termwise(x, sp.oo, var), var)]
     if region == "lo":  # towards var = 0: differences that vanish there, written without the cancellation
-        steps += [lambda x: _vanishing_powers(x, var), lambda x: _vanishing_powers(sp.expand(x), var),
+        steps += [lambda x: _vanishing_powers(x, var), lambda x: _vanishing_powers(_expand(x), var),
                   # roots as expm1 of log1p, rational terms over one denominator and paired: 4/3 (u^(1/3) - 2^(-1/3))
                   # + 16 d (d + 5)/(25 (2d + 5)^2) for (u - 1)^2/(3u + 6) + u^(4/3) + 4|u - 1/2|. With the rational
                   # terms as expm1's too, their d^2 parts cancelled at large d: u* at t = 1e4 was 57 % off
