@@ -26,7 +26,8 @@ on). It records:
   the first place rotating; with --jobs above 1 every other job is stopped meanwhile), and the ratio of peak
   bytes alive (every storage from its op to its free, benchmarks/memory.py);
 - values and gradients of activation, conjugate_of_activation and density_ratio at the logits
-  +-{0, 1, 5, 30, 100, 1000, 1e4}, and of conjugate at t = sigma_f(v) rounded to the dtype, in float32 and float64,
+  +-{0, 1, 5, 30, 100, 1000, 1e4}, and of conjugate at t = sigma_f(v) rounded to the dtype and at t = +-1e10,
+  +-1e30 (both dtypes), +-1e100 and +-1e300 (float64), past any sigma_f(v) of the grid, in float32 and float64,
   against an independent reference: f*(t) = sup over u >= 0 of (u t - f(u)) and its maximiser u*, searched over u
   from 1e-60 to 1e300 (and beyond where the maximiser lies beyond) in mpmath (numerics.conjugate.SupremumSearch,
   which never inverts f'); sigma_f is the derivation's, evaluated in mpmath at 40 + 0.87 |v| digits. Exact
@@ -75,6 +76,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 LOGITS = (0.0, 1.0, -1.0, 5.0, -5.0, 30.0, -30.0, 100.0, -100.0, 1000.0, -1000.0, 1e4, -1e4)
+# conjugate(t) also at t past every sigma_f(v) of the logits (dom f* permitting): a numeric piece's table serves
+# all of float64's range, and a form of f' that overflowed at u ~ 1e77 left f*(1e80) at 8e156 for 4e160, unseen at
+# t = sigma_f(1e4) = 1e4. float32 takes those within its range
+FAR_T = (1e10, -1e10, 1e30, -1e30, 1e100, -1e100, 1e300, -1e300)
 DTYPES = ("float32", "float64")
 RTOL = {"float32": 1e-5, "float64": 1e-10}
 EPS = {"float32": 2.0**-23, "float64": 2.0**-52}
@@ -156,11 +161,21 @@ def draw_f(seed: int, index: int) -> str:
         return f"{body} + {a} + {b}*u".replace("+ -", "- ").replace(" 1*u", " u")
     if mode == "normalised":
         f = parse(body, {"u": U})
-        c0 = sp.nsimplify(f.subs(U, 1))
-        c1 = sp.nsimplify(sp.diff(f, U).subs(U, 1).replace(sp.Heaviside, lambda *a: sp.Rational(1, 2)))
+        c0 = _plain_constant(f.subs(U, 1))
+        c1 = _plain_constant(sp.diff(f, U).subs(U, 1).replace(sp.Heaviside, lambda *a: sp.Rational(1, 2)))
         if c0.is_finite and c1.is_finite and not (c0.has(sp.zoo, sp.nan) or c1.has(sp.zoo, sp.nan)):
             return body + ("" if c0 == 0 else f" - ({c0})") + ("" if c1 == 0 else f" - ({c1})*(u - 1)")
     return body
+
+
+def _plain_constant(c):
+    """nsimplify's form of c, or c itself where that form is longer than 200 characters: nsimplify reads 5/2 -
+    4 log 2 as a ratio of 190-digit integers times sqrt(15) 7^(1/4) (seed 2718, index 63), past what the parser
+    takes (1e300)."""
+    import sympy as sp
+
+    simple = sp.nsimplify(c)
+    return simple if len(str(simple)) <= 200 else c
 
 
 def convexity_problem(text: str) -> str | None:
@@ -390,6 +405,25 @@ def accuracy(module, f_text: str, activation, ends=(), logits=LOGITS) -> dict:
                         continue
                     ok, kind, rel, near = judge(theirs, e, dtype, slack[quantity])
                     points.append(Point(role, quantity, dtype, xs[i], v, theirs, _as_float(e), ok, kind, rel, near))
+    for dtype in DTYPES:  # conjugate(t) at t far past the logits' reach (FAR_T)
+        xs = [_round(t, dtype) for t in FAR_T if abs(t) <= FLOAT_MAX[dtype]]
+        got = evaluate(module, "conjugate", xs, dtype)
+        if isinstance(got, str):
+            raised.append(f"conjugate ({dtype}, far t): {got}")
+            continue
+        for t, theirs_value, theirs_grad in zip(xs, *got):
+            if _at_rounded_end(ref, t, dtype):
+                continue
+            e_value, e_grad, _, e_slope = _from_sup(ref.sup(ref.mp.mpf(t)), ref.mp.mpf(1))
+            slack = _conditioning(ref, t, dtype, e_grad, e_slope)
+            for quantity, theirs, e in (("value", theirs_value, e_value), ("gradient", theirs_grad, e_grad)):
+                if e is None:
+                    unresolved += e_value is None
+                    no_derivative += e_value is not None
+                    continue
+                ok, kind, rel, near = judge(theirs, e, dtype, slack[quantity])
+                points.append(Point("conjugate", quantity, dtype, t, math.nan, theirs, _as_float(e), ok, kind, rel,
+                                    near))
     return {"points": points, "raised": raised, "unresolved": unresolved, "no_derivative": no_derivative}
 
 
@@ -718,7 +752,13 @@ class Record:
 
     @property
     def accuracy_failures(self) -> list[dict]:
-        return self.measure.get("failures", [])
+        """The failing points of the issue's grid (the logits, and conjugate at sigma_f of them)."""
+        return [p for p in self.measure.get("failures", []) if not math.isnan(p["v"])]
+
+    @property
+    def far_failures(self) -> list[dict]:
+        """The failing points of conjugate(t) at FAR_T, past the grid: reported, not an acceptance criterion."""
+        return [p for p in self.measure.get("failures", []) if math.isnan(p["v"])]
 
     def failure_classes(self) -> list[str]:
         """Every way this f fails the issue's criteria (empty: it passes)."""
@@ -1002,6 +1042,10 @@ def summary(records: list[Record]) -> str:
     big = sum(x.get("module_bytes", 0) > 100_000 for x in b)
     lines.append(f"  tracebacks {tb}, refusals {refused}, gen failures {genf} (want 0 each)")
     lines.append(f"  f's with an accuracy failure (or a role that raises) {acc} (want 0)")
+    far = [r for r in records if r.far_failures]
+    lines.append(f"  past the grid (conjugate at t = +-1e10 ... +-1e300, not a criterion of the issue): {len(far)} "
+                 f"f's with a failing point" + (f" ({', '.join(sorted({p['kind'] for r in far for p in r.far_failures}))})"
+                                               if far else ""))
     lines.append(f"  derive + gen > 10 s CPU (or timed out) {over10} (want 0); p90 {_g(p90)} s (want <= 4)")
     lines.append(f"  modules > 100 KB {big} (want 0)")
     if speeds:
@@ -1035,6 +1079,14 @@ def summary(records: list[Record]) -> str:
             if r.measure.get("speed_error"):
                 lines.append(f"    speed: {r.measure['speed_error']}")
             lines.append(f"    reproduce: {r.reproduce()}")
+    far = [r for r in records if r.far_failures]
+    if far:
+        lines.append("")
+        lines.append(f"past the grid: conjugate(t) at t = +-1e10 ... +-1e300 ({len(far)} f's):")
+        for r in far:
+            p = r.far_failures[0]
+            lines.append(f"- [{r.label}] {len(r.far_failures)} points, e.g. {p['quantity']} {p['dtype']} at t = "
+                         f"{p['x']:.9g}: {p['theirs']!r}, exact {p['exact']!r} ({p['kind']})")
     return "\n".join(lines)
 
 
@@ -1054,7 +1106,8 @@ def _progress_line(r: Record) -> str:
     if r.outcome != "ok" and r.message:
         parts.append(f"({r.message[:100]})")
     if "compared" in m:
-        parts.append(f"{len(m['failures'])} of {m['compared']} points fail")
+        parts.append(f"{len(r.accuracy_failures)} of {m['compared']} points fail"
+                     + (f" (and {len(r.far_failures)} past the grid)" if r.far_failures else ""))
     return " ".join(parts) + f"  {r.f}"
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import mpmath
+import numpy as np
 import pytest
 import sympy as sp
 import torch
@@ -246,6 +247,22 @@ def test_planted_factor(kl):
     assert _kinds(bad, dtype="float32") == set() and _kinds(bad, "conjugate", "float64") == {"inaccurate"}
 
 
+def test_conjugate_is_judged_far_past_the_logits_reach():
+    """conjugate(t) at t = +-1e10 ... +-1e300 too: a planted f* right wherever sigma_f(v) of the logit grid reaches
+    (|t| <= 1e4 for Pearson's identity activation) and 0.1 % off past |t| = 1e20 fails there, and only there:
+    where f* is finite (t + t^2/4 to 1e200, -1 for every t <= -2, float32's -1e30 too), not where it exceeds the
+    dtype and +inf is right."""
+    pearson = _catalogue("pearson", "(u - 1)**2")
+    m = pearson[0]
+    assert _failures(*pearson) == []
+    far_off = lambda t: torch.where(t.abs() > 1e20, m.conjugate(t) * 1.001, m.conjugate(t))  # noqa: E731
+    bad = _failures(*pearson, conjugate=far_off)
+    assert {(p.dtype, p.x) for p in bad if p.quantity == "value"} == {
+        ("float64", 1e30), ("float64", -1e30), ("float64", 1e100), ("float64", -1e100), ("float64", -1e300),
+        ("float32", float(torch.tensor(-1e30, dtype=torch.float32)))}
+    assert all(math.isnan(p.v) and p.kind == "inaccurate" for p in bad)
+
+
 def test_planted_nan_at_one_logit(kl):
     m = kl[0]
     nan_at_30 = lambda v: torch.where(v == 30, torch.full_like(v, math.nan), m.conjugate_of_activation(v))  # noqa: E731
@@ -285,10 +302,19 @@ def test_planted_naive_overflow(gan):
 def test_jeffrey_float32_gradient_is_nan_where_it_overflows():
     """Found by the campaign's rule in a catalogue module (fdiv.testing compares only representable values):
     d/dv f*(v) = 1/omega(1 - v) is e^99 at v = 100, beyond float32, and comes out NaN, not +inf. Kept as a test of
-    the rule: it must keep seeing it until the module is fixed, then this test says so."""
+    the rule: it must keep seeing it until the module is fixed, then this test says so. The same for conjugate(t)
+    past the grid (below)."""
     bad = _failures(*_catalogue("jeffrey", "(u - 1)*log(u)"))
-    assert {(p.role, p.quantity, p.dtype, p.v, p.kind) for p in bad} <= {
+    assert {(p.role, p.quantity, p.dtype, p.v, p.kind) for p in bad if not math.isnan(p.v)} <= {
         ("conjugate_of_activation", "gradient", "float32", 100.0, "nan"), ("conjugate", "gradient", "float32", 100.0, "nan")}
+    # past the grid (FAR_T), also open: f*(t) = expm1(t + omega(1 - t) - 1) - log omega(1 - t), where t + omega(1 - t)
+    # rounds to 0 from t ~ -1e18 in float64 (-1e8 in float32), and f* comes out 1/e too high (-69.71 for -70.08 at
+    # t = -1e30). Exactly, t + omega(1 - t) - 1 = -log omega(1 - t): f* = 1/omega - 1 - log omega, with nothing to
+    # cancel
+    assert {(p.quantity, p.dtype, p.x, p.kind) for p in bad if math.isnan(p.v)} == {
+        ("value", "float32", -1e10, "inaccurate"), ("value", "float32", float(np.float32(-1e30)), "inaccurate"),
+        ("value", "float64", -1e30, "inaccurate"), ("value", "float64", -1e100, "inaccurate"),
+        ("value", "float64", -1e300, "inaccurate")}
 
 
 # ------------------------------------------------------------------------------------------------ the other checks
@@ -346,6 +372,16 @@ def test_sample_meets_the_acceptance_criteria(index):
     (rec,) = A.run([(f"seed {SAMPLE_SEED} index {index}", SAMPLE_SEED, index, text)], cpu_limit=60,
                    measure_limit=120, timing=False, cache=True)
     assert rec.failure_classes() == [], A.summary([rec])
+
+
+def test_a_normalising_constant_is_written_as_the_parser_takes_it():
+    """f(1) = 5/2 - 4 log 2 was written by nsimplify as a ratio of 190-digit integers times sqrt(15) 7^(1/4), past
+    the parser's 1e300 limit on a constant, and the campaign stopped with a traceback before its first f (seed 2718,
+    index 63). Such a constant is now written as SymPy has it."""
+    text = A.draw_f(2718, 63)
+    assert len(text) < 200 and "(5/2 - 4*log(2))" in text
+    assert A.convexity_problem(text) is None
+    assert A._plain_constant(sp.Rational(3, 4)) == sp.Rational(3, 4)
 
 
 def test_the_reference_reads_f_prime_at_infinity_as_its_limit(monkeypatch):

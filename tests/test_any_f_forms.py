@@ -658,6 +658,61 @@ def test_one_power_of_u_is_inverted_without_solve():
         assert abs(real_value(slope, real_value(slipped, t)) - t) > 1e-3 * abs(t)
 
 
+# seed 5381, index 191 of benchmarks/any_f.py: its numeric piece on u > 1 has one form, anchored at u = 1
+_ONE_END = ("4*((sqrt(u) - 1)**4) + 3/2*(Max(1 - u, 0)**(3/2)) + 3*(u*log(u) - (u + 1)*log(u + 1)) - (-log(64)) "
+            "- (-log(8))*(u - 1)")
+
+
+def test_a_form_accurate_at_one_end_only_does_not_serve_the_other(tmp_path):
+    """No candidate for f' - f'(1) on u > 1 of this f was accurate at both ends, and the best, 8 (e^w - 1)^3 (1 +
+    expm1(-w)) + ..., w = log1p(u - 1)/2, is 0 in its first term from u ~ e^72 on: the table's G was flat there and
+    NaN past e^472, every knot above u = 2.45 was bisected to e^471.8, and f*(sigma_f(v)) was -inf from v = 3 in
+    both dtypes. The half y > 0 of the piece is now computed in u with a form chosen for u -> oo."""
+    module, src = _module(_ONE_END, tmp_path, "one_end")
+    assert "gap = torch.where(y < 0, " in src  # the near half in d, the far half in u
+    assert "[471.80" not in src  # no knot piled at the form's NaN
+    _accurate(module, _ONE_END, roles=("conjugate_of_activation", "density_ratio"), reach=100)
+
+
+def test_a_table_on_a_form_that_fails_over_its_range_is_refused(tmp_path, monkeypatch):
+    """The table is checked against f' itself at high precision over the range it serves: with the far half
+    planted out (the one-end form served end to end, as before), gen refuses in one line rather than writing a
+    module whose f* is -inf at v = 5; with the check planted out as well, the module it would have written is
+    wrong there (the check is what stands between the two)."""
+    from fdiv.codegen.lower import numeric
+
+    derivation = fdiv.derive(_ONE_END)
+    monkeypatch.setattr(numeric, "_far_half", lambda *a, **k: None)
+    with pytest.raises(DerivationError, match="accurate over the range a numeric branch of f\\* serves"):
+        render_module(derivation, [])
+    monkeypatch.setattr(numeric, "_table_agrees", lambda *a, **k: None)
+    module, _ = _module(_ONE_END, tmp_path, "planted")
+    v = torch.tensor([5.0, 30.0], dtype=torch.float64)
+    assert not torch.isfinite(module.conjugate_of_activation(v)).all()
+
+
+def test_the_table_check_judges_the_root_not_the_residual():
+    """_table_agrees on f = u^2/2 (G = log(f' - 0) = y for u = e^y): the exact G passes; one that is -inf where u <
+    1e-17 passes too (a root there is at most 1e-17 off, within the 1e-15 a module is allowed next to 0); one that
+    is flat from u = e^50 on (as the one-end form of _ONE_END was) is refused, and so is one 1e-6 off in the
+    middle, which moves u* by 1e-6 of itself."""
+    from fdiv.codegen.lower import numeric as N
+
+    knots = np.linspace(-700.0, 340.0, 257)
+    near = (N._reference(U), np.exp, False)
+    rest = ((N._reference(U**2 / 2), np.exp), N._reference(sp.S.One + 0 * U), (0.0, math.inf))
+
+    def check(G):
+        N._table_agrees(knots, G, "lo", near, None, *rest)
+
+    check(lambda ys: ys)
+    check(lambda ys: np.where(ys < np.log(1e-17), -np.inf, ys))
+    with pytest.raises(DerivationError, match="accurate over the range"):
+        check(lambda ys: np.minimum(ys, 50.0))
+    with pytest.raises(DerivationError, match="accurate over the range"):
+        check(lambda ys: ys + 1e-6)
+
+
 def test_a_table_with_no_finite_index_is_refused(tmp_path):
     """An f whose f' runs from -oo to oo through log and exp terms gave a table whose index range was NaN: every
     knot NaN and nothing to judge it by, so it passed, and the module failed at import (name 'nan' is not

@@ -24,6 +24,7 @@ the ends of the slope range are computed without cancellation. The value in the 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -881,7 +882,8 @@ def _newton_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.E
         side = two_sided[0]
         where = _fn(backend, "where")
         g_text = f"{where}({side}, {g_text}, {printer.emit(reduced[2])})"
-        d2_text = f"{where}({side}, {d2_text}, {printer.emit(reduced[3])})"
+        if printer.emit(reduced[3]) != d2_text:  # f'' in u serves both halves where the form is in u (_far_half)
+            d2_text = f"{where}({side}, {d2_text}, {printer.emit(reduced[3])})"
     # the slope in y: f''(u) du/dy (per_y: d2 is already f''(u) u, simplified, for u = e^y). For the slog residual
     # (1 + |s|)/f'' is formed before dividing by du: f'' du overflows float64 where both are finite (5/2 e^(2u):
     # f'' = 1.2e306, du = u = 351), the step was 0, and no table converged (the 64-step fallback, 80x Jeffrey's)
@@ -1147,7 +1149,7 @@ def _float32_safe(exprs: list[sp.Expr], piece: NumericPiece, f: sp.Expr, df: sp.
         slope = np.asarray(_numpy(df)(u64), dtype=np.float64) * np.ones_like(u64)
         fstar = u64 * slope - np.asarray(_numpy(f)(u64), dtype=np.float64)
     inside = (np.abs(slope) <= big) & (np.abs(fstar) <= big) & (u64 > float(piece.lo)) & (u64 < float(piece.hi))
-    mid = float(piece.lo + piece.hi) / 2 if far else None
+    mid = float(_numpy_map(piece)(0.0)[0]) if far else None  # the halves meet at y = 0 (see _numpy_residual)
     near_half = (u64 > mid if form == "hi" else u64 < mid) if far else np.ones_like(u64, dtype=bool)
     for e, half in [(e, near_half) for e in exprs] + [(e, ~near_half) for e in far]:
         if _D in e.free_symbols:  # in the distance d to the piece's end: evaluated at float32 distances
@@ -1322,6 +1324,94 @@ def _gap_cusp(raw: sp.Expr, piece: NumericPiece, form: str, tau_range: tuple[flo
     return centre if np.isfinite(centre) and tau_range[0] < centre < tau_range[1] else None
 
 
+def _far_half(piece: NumericPiece, form: str, gap: sp.Expr, g: sp.Expr, var: sp.Symbol, what: str,
+              d2: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
+    """(gap, d2) in u for the half of a piece (0 or lo, oo) away from the end its one form is anchored at (y > 0
+    for "lo", y < 0 for "hi"), where g, the gap's form chosen for that end, is not accurate at the other end: no
+    candidate was accurate at both, and the best one served end to end. Of 4 (sqrt(u) - 1)^4 + 3 (u log u - (u
+    + 1) log(u + 1)) + ... on u > 1, 8 (e^w - 1)^3 (1 + expm1(-w)) cancels to 0 from u ~ e^72 on: log of the gap
+    was flat there, every knot of the table above u = 2.45 was bisected to e^471.8, and f*(sigma_f(v)) was -inf
+    from v = 3. None where g is accurate there too, or where the other end is not u -> 0 or oo."""
+    other = "hi" if form == "lo" else "lo"
+    if other == "lo" and piece.lo != 0:  # towards a finite end lo > 0: a distance, not u -> 0
+        return None
+    exact = _in_variable(gap, piece, form)
+    points = _NEAR[other]
+    ok, bad = decide(what, lambda: _error(g, points, reach=True, var=var, reference=_reference(exact, var)),
+                     seconds=10)
+    if ok and bad == 0:
+        return None
+    far = _simplest(gap, what, other)
+    ok_far, bad_far = decide(what, lambda: _error(far, points, reach=True, reference=_reference(gap)), seconds=10)
+    if not ok_far or (ok and bad_far >= bad):
+        return None
+    return far, d2
+
+
+def _table_agrees(knots, G, form: str, near: tuple, far: tuple | None, fstar: tuple, d2f,
+                  ends: tuple[float, float]) -> None:
+    """Raises a DerivationError where the G a table was built on (as the generated code evaluates it: f', or the
+    log of f''s distance to an end of its range) moves the root u* by more than 1e-8 of itself against G computed
+    at high precision from f' itself (G's error times du*/dG = gap/(f''(u) u) relative, gap = 1 for f'), beyond
+    G's own rounding, or is not finite where that is a float, wherever f*(f'(u)) = u f'(u) - f(u) is a float64
+    number: at the table's knots, between them and on a grid spanning them (the range the table serves). A check
+    for forms that fail, not for rounding (the forms are chosen at sample points to 1e-13, and the campaign judges
+    the module to 1e-10): the table's own check compares its Newton steps with a bisection of the same G, so a
+    form accurate at one end only, serving end to end, once put every knot above u = 2.45 at e^471.8 (G flat, then
+    NaN), and f*(sigma_f(v)) was -inf from v = 3 (see _far_half). In u*, not in G: next to a finite end a distance
+    d = 6e-13 whose gap is 1e-4 off moves u* = 1/2 - d by 1e-16, and one of 2e-16 whose gap is 0 by at most d.
+    near: (the reference in the form's variable, y -> that variable, whether it is a distance to a finite end);
+    far: (the reference in u, y -> u, the near half's condition) where the piece's other half is computed in u;
+    fstar: (u f'(u) - f(u) in mpmath, y -> u); d2f: f''(u) in mpmath; ends: the piece's (lo, hi). Where no table
+    was accepted (the 64-step fallback) nothing is checked here."""
+    import mpmath
+
+    ys = np.unique(np.asarray(knots, dtype=np.float64))
+    ys = ys[np.isfinite(ys)]
+    if len(ys) > 80:  # every knot of a large table is not needed to see a form that fails over a range
+        ys = np.unique(np.r_[ys[:: len(ys) // 64], ys[-1]])
+    if len(ys) == 0:
+        return
+    ys = np.r_[ys, 0.5 * (ys[1:] + ys[:-1]), np.linspace(ys[0], ys[-1], 33)]
+    with np.errstate(all="ignore"):
+        got = np.asarray(G(ys), dtype=np.float64) * np.ones_like(ys)
+        halves = np.ones_like(ys, dtype=bool) if far is None else _near_half(far[2], ys)
+    sign = -1 if form == "hi" else 1
+    number = lambda x: x is not None and not isinstance(x, mpmath.mpc) and mpmath.isfinite(x)  # noqa: E731
+    for y, g, in_near in zip(ys, got, halves):
+        reference, argument = near[:2] if in_near else far[:2]
+        with np.errstate(all="ignore"):
+            x, u = float(argument(np.float64(y))), float(fstar[1](np.float64(y)))
+        if not (np.isfinite(x) and abs(x) >= float(np.finfo(np.float64).tiny) and np.isfinite(u) and u > 0):
+            continue
+        value = fstar[0](u)  # where f* is past float64 (or not a number) the module's f* is +inf whatever G is
+        if not number(value) or abs(value) > 1e300:
+            continue
+        ref = reference(x)
+        if not number(ref) or not (abs(ref) <= 1e300 if form == "direct" else 1e-300 < ref < 1e300):
+            continue
+        want = float(ref) if form == "direct" else sign * float(mpmath.log(ref))
+        if np.isfinite(g) and abs(g - want) <= 4 * np.finfo(np.float64).eps * (1.0 + abs(want)):
+            continue  # G to its rounding: where f' is flat (a cusp) that rounding moves u* for every solver
+        curvature = d2f(u)
+        shift = (abs(g - want) * (1 if form == "direct" else float(ref)) / float(curvature * u)
+                 if number(curvature) and curvature > 0 else math.inf)
+        if not np.isfinite(g):  # a root solved where G is not finite lies between u and the end next to it, if any
+            shift = (x if in_near and near[2] else min(u - ends[0], ends[1] - u)) / u
+        # 1e-8 of u*, or 1e-15 absolute: the rule the modules are judged by allows 10 ulps of 1 next to 0 (a density
+        # ratio of 1.7e-16 where it is 1e-44, at a table's floor next to u = 0)
+        if not shift * u <= 1e-8 * u + 1e-15:
+            what = "f'" if form == "direct" else "the log of the distance of f' to its end"
+            raise DerivationError(f"no form of {what} found that is accurate over the range a numeric branch of f* "
+                                  f"serves: at y = {float(y):.6g} ({x:.6g}) it is {float(g):.6g} in float64, not "
+                                  f"{want:.6g}")
+
+
+def _near_half(side: str, y: np.ndarray) -> np.ndarray:
+    """The near half's condition (y > 0 or y < 0, as the generated code writes it) in numpy."""
+    return y > 0 if side == "y > 0" else y < 0
+
+
 def _flat_accurate(e: sp.Expr, u0: float, reference) -> bool:
     """Whether e (f') is within two ulps of its value next to a cusp u0, where f' is flat and its rounding, not
     the solver, decides the root: 2 (sqrt(u) - 1)^2 (1 - 1/sqrt(u)) - 1/2 is; expanded, 2u + 11/2 - 2 (3u + 1)/
@@ -1438,6 +1528,9 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                 # one anchored form across the whole of a finite piece (0, hi): in d = hi - u it cancels towards
                 # u = 0 (d rounds to hi), so that half is computed in u
                 far = (_simplest(sign * (df - s), what_gap, "lo"), _simplest(d2f, "simplifying f''", "lo"))
+            elif whole:
+                far = _far_half(piece, form, sign * (raw - s), g, var, what_gap,
+                                slope_y if kind == "exp" and var is U else d2f)
             rest = _simplest(s * U - piece.f, "simplifying s u - f(u)", form if var is U else None,
                              both=whole and var is U)
             if form == "hi" and piece.hi == sp.oo:  # in SymPy's own functions (limits, series), not the rules'
@@ -1547,6 +1640,13 @@ def piece_source(piece: NumericPiece, helpers: set[str], backend=None) -> str:
                                 index_kind, tau_range, (y_lo, y_hi), centre or 0.0, centre_y, seconds=60)
             if ok:
                 break
+        if ok:  # the table's G against f' itself at high precision, where the table serves (see _table_agrees)
+            exact = sign * (raw - s) if form != "direct" else raw
+            _table_agrees(table.knots, np_G, form,
+                          (_reference(_in_variable(exact, piece, form), var), np_arg, var is not U),
+                          None if far is None else (_reference(exact), np_u, side),
+                          (_reference(U * raw - piece.f), np_u), _reference(_derivative(_plain(raw))),
+                          (float(piece.lo), float(piece.hi)))
         cls = f"_Piece{k}{form.capitalize()}"
         keep_y = False  # the backward pass takes log u again rather than holding y: one tensor less at the peak
         distance = _distance_source(piece, kind, form, backend) if var is not U else None
@@ -1839,7 +1939,8 @@ def _robust_source(name: str, mapping: str, form: str, value: sp.Expr, d2f: sp.E
     g_text, d2_text = printer.emit(reduced[0]), printer.emit(reduced[1])
     if two_sided:
         g_text = f"{_fn(backend, 'where')}({two_sided[0]}, {g_text}, {printer.emit(reduced[2])})"
-        d2_text = f"{_fn(backend, 'where')}({two_sided[0]}, {d2_text}, {printer.emit(reduced[3])})"
+        if printer.emit(reduced[3]) != d2_text:
+            d2_text = f"{_fn(backend, 'where')}({two_sided[0]}, {d2_text}, {printer.emit(reduced[3])})"
     body = ([distance] if distance else []) + [f"{sym.name} = {printer.emit(e)}" for sym, e in bindings] + \
         [f"s = {g_text}"]
     helpers |= printer.helpers
